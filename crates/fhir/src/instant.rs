@@ -1,0 +1,344 @@
+//! FHIR `instant` and `dateTime` values.
+//!
+//! BaRS times are instants with an offset and up to seven (we accept nine) fractional digits.
+//! Senders SHOULD use UTC but everyone MUST accept other offsets, so an [`Instant`] is held as
+//! nanoseconds since the Unix epoch in UTC and remembers how many fractional digits it was given,
+//! which lets a normalised value be written back with the precision the sender chose.
+
+use std::fmt;
+use std::str::FromStr;
+
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+
+/// A point in time, normalised to UTC.
+#[derive(Debug, Clone, Copy)]
+pub struct Instant {
+    nanos: i64,
+    fraction_digits: u8,
+}
+
+impl PartialEq for Instant {
+    fn eq(&self, other: &Self) -> bool {
+        self.nanos == other.nanos
+    }
+}
+impl Eq for Instant {}
+impl PartialOrd for Instant {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Instant {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.nanos.cmp(&other.nanos)
+    }
+}
+impl std::hash::Hash for Instant {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.nanos.hash(state);
+    }
+}
+
+/// Why a text is not a FHIR instant; the message names the rule, never the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InstantError(&'static str);
+
+impl Instant {
+    /// The current time, with microsecond precision (what the server stamps on `meta.lastUpdated`).
+    pub fn now() -> Self {
+        let now = OffsetDateTime::now_utc();
+        let nanos = (now.unix_timestamp_nanos() / 1_000 * 1_000) as i64;
+        Instant { nanos, fraction_digits: 6 }
+    }
+
+    pub fn from_unix_nanos(nanos: i64, fraction_digits: u8) -> Self {
+        Instant { nanos, fraction_digits: fraction_digits.min(9) }
+    }
+
+    pub fn from_unix_micros(micros: i64) -> Self {
+        Instant { nanos: micros.saturating_mul(1_000), fraction_digits: 6 }
+    }
+
+    pub fn unix_nanos(&self) -> i64 {
+        self.nanos
+    }
+
+    /// Microseconds since the epoch: the unit stored in indexed database columns.
+    pub fn unix_micros(&self) -> i64 {
+        self.nanos.div_euclid(1_000)
+    }
+
+    pub fn fraction_digits(&self) -> u8 {
+        self.fraction_digits
+    }
+
+    pub fn with_fraction_digits(self, digits: u8) -> Self {
+        Instant { fraction_digits: digits.min(9), ..self }
+    }
+
+    /// The later of `self` and one microsecond after `previous`: a server timestamp that never
+    /// goes backwards for one resource, even if the clock does.
+    pub fn after(self, previous: Instant) -> Instant {
+        if self > previous { self } else { Instant { nanos: previous.nanos + 1_000, fraction_digits: 6.max(previous.fraction_digits) } }
+    }
+
+    pub fn plus_seconds(self, seconds: i64) -> Instant {
+        Instant { nanos: self.nanos + seconds * 1_000_000_000, ..self }
+    }
+
+    pub fn plus_nanos(self, nanos: i64) -> Instant {
+        Instant { nanos: self.nanos + nanos, ..self }
+    }
+
+    pub fn to_offset_date_time(&self) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp_nanos(self.nanos as i128).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+
+    pub fn from_offset_date_time(t: OffsetDateTime) -> Self {
+        let t = t.to_offset(UtcOffset::UTC);
+        let nanos = t.unix_timestamp_nanos() as i64;
+        let digits = if t.nanosecond() == 0 { 0 } else { 9 - trailing_zero_digits(t.nanosecond()) };
+        Instant { nanos, fraction_digits: digits }
+    }
+
+    /// Parses a FHIR `instant`: `YYYY-MM-DDThh:mm:ss[.f+](Z|±hh:mm)`; the offset is mandatory.
+    pub fn parse(text: &str) -> Result<Self, InstantError> {
+        let b = text.as_bytes();
+        if b.len() < 20 {
+            return Err(InstantError("an instant needs a date, a time with seconds and an offset"));
+        }
+        let date = parse_date_part(&b[..10])?;
+        if b[10] != b'T' {
+            return Err(InstantError("an instant needs 'T' between date and time"));
+        }
+        let (time_of_day, nanos, digits, rest) = parse_time_part(&b[11..])?;
+        let offset = parse_offset(rest)?;
+        let pdt = PrimitiveDateTime::new(date, time_of_day);
+        let odt = pdt.assume_offset(offset).to_offset(UtcOffset::UTC);
+        let base = odt.unix_timestamp_nanos() as i64;
+        Ok(Instant { nanos: base + nanos as i64, fraction_digits: digits })
+    }
+
+    /// Like [`Instant::parse`], but a space where the offset sign belongs is read as `+`: an
+    /// unencoded `+` in a query string arrives as a space.
+    pub fn parse_query_value(text: &str) -> Result<Self, InstantError> {
+        if text.len() > 19 && text.as_bytes().get(text.len().wrapping_sub(6)) == Some(&b' ') {
+            let mut fixed = text.to_string();
+            let pos = text.len() - 6;
+            fixed.replace_range(pos..pos + 1, "+");
+            return Instant::parse(&fixed);
+        }
+        Instant::parse(text)
+    }
+}
+
+fn trailing_zero_digits(mut nanos: u32) -> u8 {
+    let mut n = 0;
+    while nanos % 10 == 0 && n < 9 {
+        nanos /= 10;
+        n += 1;
+    }
+    n
+}
+
+fn digits(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(b.iter().fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0')))
+}
+
+fn parse_date_part(b: &[u8]) -> Result<Date, InstantError> {
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return Err(InstantError("the date must be YYYY-MM-DD"));
+    }
+    let year = digits(&b[0..4]).ok_or(InstantError("the year must be four digits"))?;
+    let month = digits(&b[5..7]).ok_or(InstantError("the month must be two digits"))?;
+    let day = digits(&b[8..10]).ok_or(InstantError("the day must be two digits"))?;
+    if year == 0 {
+        return Err(InstantError("the year must be 0001 or later"));
+    }
+    let month = Month::try_from(month as u8).map_err(|_| InstantError("the month must be 01-12"))?;
+    Date::from_calendar_date(year as i32, month, day as u8).map_err(|_| InstantError("the day does not exist in that month"))
+}
+
+/// Returns the time of day, the sub-second nanoseconds, the number of fractional digits and the
+/// unparsed remainder (the offset).
+fn parse_time_part(b: &[u8]) -> Result<(Time, u32, u8, &[u8]), InstantError> {
+    if b.len() < 8 || b[2] != b':' || b[5] != b':' {
+        return Err(InstantError("the time must be hh:mm:ss"));
+    }
+    let hour = digits(&b[0..2]).ok_or(InstantError("the hour must be two digits"))?;
+    let minute = digits(&b[3..5]).ok_or(InstantError("the minutes must be two digits"))?;
+    let second = digits(&b[6..8]).ok_or(InstantError("the seconds must be two digits"))?;
+    // FHIR allows a leap second (60); it is read as the last nanosecond-free moment of the minute.
+    let second = if second == 60 { 59 } else { second };
+    let time_of_day = Time::from_hms(hour as u8, minute as u8, second as u8).map_err(|_| InstantError("the time of day is out of range"))?;
+    let mut rest = &b[8..];
+    let mut nanos = 0u32;
+    let mut count = 0u8;
+    if rest.first() == Some(&b'.') {
+        let frac: Vec<u8> = rest[1..].iter().take_while(|c| c.is_ascii_digit()).copied().collect();
+        if frac.is_empty() {
+            return Err(InstantError("a decimal point must be followed by digits"));
+        }
+        if frac.len() > 9 {
+            return Err(InstantError("at most nine fractional digits are accepted"));
+        }
+        count = frac.len() as u8;
+        let mut value = digits(&frac).unwrap_or(0);
+        for _ in frac.len()..9 {
+            value *= 10;
+        }
+        nanos = value;
+        rest = &rest[1 + frac.len()..];
+    }
+    Ok((time_of_day, nanos, count, rest))
+}
+
+fn parse_offset(b: &[u8]) -> Result<UtcOffset, InstantError> {
+    match b {
+        [b'Z'] => Ok(UtcOffset::UTC),
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let hours = digits(&[*h1, *h2]).ok_or(InstantError("the offset hours must be two digits"))?;
+            let minutes = digits(&[*m1, *m2]).ok_or(InstantError("the offset minutes must be two digits"))?;
+            if hours > 14 || minutes > 59 || (hours == 14 && minutes != 0) {
+                return Err(InstantError("the offset must lie between -14:00 and +14:00"));
+            }
+            let sign = if *sign == b'-' { -1 } else { 1 };
+            UtcOffset::from_hms(sign * hours as i8, sign * minutes as i8, 0).map_err(|_| InstantError("the offset is out of range"))
+        }
+        [] => Err(InstantError("an instant must carry a time-zone offset (Z or ±hh:mm)")),
+        _ => Err(InstantError("the offset must be Z or ±hh:mm")),
+    }
+}
+
+impl fmt::Display for Instant {
+    /// Writes the instant in UTC as `YYYY-MM-DDThh:mm:ss[.fraction]+00:00`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = self.to_offset_date_time();
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )?;
+        if self.fraction_digits > 0 {
+            let frac = format!("{:09}", t.nanosecond());
+            write!(f, ".{}", &frac[..self.fraction_digits as usize])?;
+        }
+        f.write_str("+00:00")
+    }
+}
+
+impl FromStr for Instant {
+    type Err = InstantError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Instant::parse(s)
+    }
+}
+
+/// Checks a FHIR `dateTime`: `YYYY`, `YYYY-MM`, `YYYY-MM-DD`, or a full date-time with seconds
+/// and an offset.
+pub fn check_date_time(text: &str) -> Result<(), InstantError> {
+    match text.len() {
+        4 => digits(text.as_bytes()).filter(|y| *y > 0).map(|_| ()).ok_or(InstantError("the year must be four digits")),
+        7 => {
+            let b = text.as_bytes();
+            if b[4] != b'-' {
+                return Err(InstantError("a year-month must be YYYY-MM"));
+            }
+            let m = digits(&b[5..7]).ok_or(InstantError("the month must be two digits"))?;
+            if digits(&b[0..4]).is_none() || !(1..=12).contains(&m) {
+                return Err(InstantError("a year-month must be YYYY-MM"));
+            }
+            Ok(())
+        }
+        10 => parse_date_part(text.as_bytes()).map(|_| ()),
+        _ => Instant::parse(text).map(|_| ()),
+    }
+}
+
+/// Checks a FHIR `date`: `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
+pub fn check_date(text: &str) -> Result<(), InstantError> {
+    if text.len() > 10 {
+        return Err(InstantError("a date has no time part"));
+    }
+    check_date_time(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_normalises_offsets() {
+        let a = Instant::parse("2024-02-12T12:30:30+01:00").unwrap();
+        let b = Instant::parse("2024-02-12T11:30:30Z").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.to_string(), "2024-02-12T11:30:30+00:00");
+    }
+
+    #[test]
+    fn keeps_fractional_precision() {
+        let a = Instant::parse("2024-01-11T15:01:30.8185338+00:00").unwrap();
+        assert_eq!(a.fraction_digits(), 7);
+        assert_eq!(a.to_string(), "2024-01-11T15:01:30.8185338+00:00");
+        let b = Instant::parse("2024-01-11T15:01:30.000+00:00").unwrap();
+        assert_eq!(b.to_string(), "2024-01-11T15:01:30.000+00:00");
+    }
+
+    #[test]
+    fn negative_offsets_and_day_rollover() {
+        let a = Instant::parse("2024-12-31T23:30:00-05:30").unwrap();
+        assert_eq!(a.to_string(), "2025-01-01T05:00:00+00:00");
+    }
+
+    #[test]
+    fn rejects_what_is_not_an_instant() {
+        for bad in [
+            "2024-02-12",
+            "2024-02-12T12:30:30",
+            "2024-02-12T12:30+00:00",
+            "2024-13-12T12:30:30Z",
+            "2024-02-30T12:30:30Z",
+            "2024-02-12T24:00:00Z",
+            "2024-02-12T12:30:30.+00:00",
+            "2024-02-12T12:30:30+15:00",
+            "2024-02-12 12:30:30Z",
+            "0000-01-01T00:00:00Z",
+            "２０２４-02-12T12:30:30Z",
+        ] {
+            assert!(Instant::parse(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn query_values_tolerate_an_unencoded_plus() {
+        let a = Instant::parse_query_value("2022-03-01T12:00:00 00:00").unwrap();
+        assert_eq!(a, Instant::parse("2022-03-01T12:00:00Z").unwrap());
+    }
+
+    #[test]
+    fn date_times_may_be_partial() {
+        for ok in ["2024", "2024-02", "2024-02-12", "2024-02-12T10:00:00Z"] {
+            check_date_time(ok).unwrap();
+        }
+        for bad in ["24", "2024-2", "2024-02-12T10:00", "2024-00"] {
+            assert!(check_date_time(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn after_never_goes_backwards() {
+        let later = Instant::parse("2030-01-01T00:00:00Z").unwrap();
+        let now = Instant::parse("2029-01-01T00:00:00Z").unwrap();
+        assert!(now.after(later) > later);
+        assert_eq!(later.after(now), later);
+    }
+}
