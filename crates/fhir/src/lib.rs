@@ -11,8 +11,10 @@ pub mod instant;
 pub mod issue;
 pub mod nhs_number;
 pub mod outcome;
+pub mod patch;
 pub mod resource;
 pub mod search;
+pub mod validate;
 
 pub use instant::Instant;
 pub use issue::{Issue, IssueType, Severity};

@@ -1,0 +1,1 @@
+//! The three PATCH forms; being written.

@@ -1,0 +1,1 @@
+//! Validation of FHIR resources (see the module brief); being written.
