@@ -1,1 +1,19 @@
-//! placeholder
+//! The booking domain of the BaRS Appointment Management Foundation.
+//!
+//! Pure rules, no I/O: the HTTP edge extracts a [`model::Requested`] from the sender's FHIR
+//! Appointment, the store supplies the [`model::Current`] appointment and [`model::SlotView`]s,
+//! and [`decide`] says what must change. The store then applies the [`decide::Plan`] in one
+//! transaction, re-checking its guards.
+
+pub mod decide;
+pub mod error;
+pub mod model;
+pub mod status;
+
+pub use decide::{Event, Plan, PointerAction, check_freshness, decide_create, decide_update};
+pub use error::{DomainError, Fault};
+pub use model::{Current, Requested, Rules, SlotView};
+pub use status::{AppointmentStatus, SlotStatus};
+
+#[cfg(test)]
+mod tests;
