@@ -60,6 +60,14 @@ impl Instant {
         Instant { nanos: micros.saturating_mul(1_000), fraction_digits: 6 }
     }
 
+    /// An instant read back from storage, written with as few fractional digits as its value
+    /// needs (none for whole seconds, which is how slot times are usually published).
+    pub fn from_unix_nanos_trimmed(nanos: i64) -> Self {
+        let sub = nanos.rem_euclid(1_000_000_000) as u32;
+        let digits = if sub == 0 { 0 } else if sub % 1_000_000 == 0 { 3 } else if sub % 1_000 == 0 { 6 } else { 9 - trailing_zero_digits(sub) };
+        Instant { nanos, fraction_digits: digits }
+    }
+
     pub fn unix_nanos(&self) -> i64 {
         self.nanos
     }
@@ -332,6 +340,14 @@ mod tests {
         for bad in ["24", "2024-2", "2024-02-12T10:00", "2024-00"] {
             assert!(check_date_time(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn trimmed_instants_use_the_digits_they_need() {
+        assert_eq!(Instant::from_unix_nanos_trimmed(0).to_string(), "1970-01-01T00:00:00+00:00");
+        assert_eq!(Instant::from_unix_nanos_trimmed(1_500_000_000).to_string(), "1970-01-01T00:00:01.500+00:00");
+        assert_eq!(Instant::from_unix_nanos_trimmed(1_000_001_000).to_string(), "1970-01-01T00:00:01.000001+00:00");
+        assert_eq!(Instant::from_unix_nanos_trimmed(1_000_000_100).to_string(), "1970-01-01T00:00:01.0000001+00:00");
     }
 
     #[test]

@@ -1,1 +1,73 @@
-//! placeholder
+//! The Receiver role: a healthcare service's BaRS appointment server.
+//!
+//! Read in this order: [`api`] (routes and handlers), [`service`] (the one write path),
+//! [`mapping`] (FHIR <-> domain), [`slots`] (availability search), [`requests`] (idempotency),
+//! [`availability`] and [`admin`] (publishing slots), [`capability`].
+
+pub mod admin;
+pub mod api;
+pub mod audit;
+pub mod availability;
+pub mod capability;
+pub mod config;
+pub mod errors;
+pub mod mapping;
+pub mod requests;
+pub mod service;
+pub mod slots;
+pub mod state;
+
+use std::sync::Arc;
+
+use axum::Router;
+use bars_http::ApiError;
+use bars_http::transport::TransportRules;
+use bars_store::Store;
+use tokio::task::JoinHandle;
+
+pub use config::{HostedService, ReceiverConfig};
+pub use state::AppState;
+
+/// A receiver ready to serve: its state and background tasks.
+pub struct Receiver {
+    pub state: AppState,
+    audit_flusher: JoinHandle<()>,
+}
+
+impl Receiver {
+    /// Builds the receiver over `store`, publishing every hosted service.
+    pub async fn new(config: ReceiverConfig, store: Arc<dyn Store>) -> Result<Receiver, ApiError> {
+        let config = Arc::new(config);
+        let (audit, audit_flusher) = audit::AuditSink::start(store.clone());
+        let state = AppState {
+            capability: Arc::new(capability::capability_statement(&config)),
+            bookings: service::Bookings { store: store.clone(), config: config.clone() },
+            availability: availability::Availability { store: store.clone(), config: config.clone() },
+            inflight: requests::InFlight::default(),
+            audit,
+            store,
+            config,
+        };
+        for service in &state.config.services {
+            state.availability.ensure_service(service).await?;
+        }
+        Ok(Receiver { state, audit_flusher })
+    }
+
+    /// The sender-facing API.
+    pub fn router(&self, rules: TransportRules) -> Router {
+        api::router(self.state.clone(), rules)
+    }
+
+    /// The staff-facing admin API.
+    pub fn admin_router(&self, token: Option<String>) -> Router {
+        admin::router(self.state.clone(), token)
+    }
+
+    /// Waits for queued audit entries to be written. Call after the servers have stopped.
+    pub async fn close(self) {
+        let Receiver { state, audit_flusher } = self;
+        drop(state);
+        let _ = audit_flusher.await;
+    }
+}

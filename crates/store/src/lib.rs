@@ -1,1 +1,64 @@
-//! placeholder
+//! Durable state for the BaRS roles.
+//!
+//! One [`Store`] contract, one implementation per database. The concurrency-critical statements
+//! (the guarded slot claim, the versioned update, the unique index on active bookings) are
+//! written per backend on purpose: they are exactly where SQLite and PostgreSQL differ.
+//!
+//! Every appointment change goes through [`Store::commit_appointment`], which applies an
+//! [`AppointmentChange`] atomically and re-checks its guards inside the transaction.
+
+pub mod error;
+pub mod model;
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+pub use error::{CommitError, StoreError, WithdrawError};
+pub use model::*;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // --- reference resources (HealthcareService, Organization, Location, Practitioner, ...)
+    /// Creates or replaces a reference resource; the version grows on every change.
+    async fn put_resource(&self, resource_type: &str, id: &str, body: serde_json::Value) -> Result<StoredResource, StoreError>;
+    async fn get_resource(&self, resource_type: &str, id: &str) -> Result<Option<StoredResource>, StoreError>;
+    async fn list_resources(&self, resource_type: &str) -> Result<Vec<StoredResource>, StoreError>;
+
+    // --- availability
+    async fn put_schedule(&self, id: &str, service_id: &str, body: serde_json::Value, slot_template: serde_json::Value) -> Result<ScheduleRecord, StoreError>;
+    async fn get_schedules(&self, ids: &[String]) -> Result<Vec<ScheduleRecord>, StoreError>;
+    async fn schedules_for_service(&self, service_id: &str) -> Result<Vec<ScheduleRecord>, StoreError>;
+    /// Inserts free slots; returns how many were new (existing ids are left alone).
+    async fn insert_slots(&self, slots: Vec<SlotRecord>) -> Result<usize, StoreError>;
+    async fn get_slots(&self, ids: &[String]) -> Result<Vec<SlotRecord>, StoreError>;
+    async fn search_slots(&self, query: SlotQuery) -> Result<SlotPage, StoreError>;
+    /// Takes a free slot out of availability (free -> busy-unavailable).
+    async fn withdraw_slot(&self, id: &str) -> Result<SlotRecord, WithdrawError>;
+
+    // --- appointments
+    async fn get_appointment(&self, id: &str) -> Result<Option<AppointmentRecord>, StoreError>;
+    async fn get_appointments(&self, ids: &[String]) -> Result<Vec<AppointmentRecord>, StoreError>;
+    async fn get_appointment_version(&self, id: &str, version: u64) -> Result<Option<AppointmentVersion>, StoreError>;
+    /// Every version, newest first.
+    async fn appointment_history(&self, id: &str) -> Result<Vec<AppointmentVersion>, StoreError>;
+    /// A patient's appointments ordered by start, with the total count.
+    async fn appointments_for_patient(&self, nhs_number: &str, limit: usize, offset: usize) -> Result<(Vec<AppointmentRecord>, u64), StoreError>;
+    /// Applies one appointment change atomically, or nothing of it.
+    async fn commit_appointment(&self, change: AppointmentChange) -> Result<(), CommitError>;
+
+    // --- idempotency
+    async fn find_request(&self, key: &IdempotencyKey) -> Result<Option<IdempotencyRecord>, StoreError>;
+    /// Records the outcome of a request that changed nothing (a refusal); a record already
+    /// present for the key is kept.
+    async fn record_request(&self, record: IdempotencyRecord) -> Result<(), StoreError>;
+    /// Forgets request records older than `before`; returns how many.
+    async fn purge_requests(&self, before: bars_fhir::Instant) -> Result<usize, StoreError>;
+
+    // --- audit
+    async fn append_audit(&self, entries: Vec<AuditEntry>) -> Result<(), StoreError>;
+    async fn query_audit(&self, query: AuditQuery) -> Result<Vec<AuditRecord>, StoreError>;
+
+    // --- health
+    /// Succeeds when the database answers and its schema is current.
+    async fn ping(&self) -> Result<(), StoreError>;
+}

@@ -1,1 +1,126 @@
-//! The three PATCH forms; being written.
+//! The three PATCH forms a BaRS Receiver accepts on `PATCH /Appointment/{id}` (digest §2.8):
+//!
+//! * [`json_patch`] - RFC 6902 JSON Patch (`application/json-patch+json`), FHIR-standard;
+//! * [`fhirpath_patch`] - FHIRPath Patch (a `Parameters` resource), FHIR-standard;
+//! * [`partial_resource`] - the partial Appointment the BaRS examples send, not a FHIR format.
+//!
+//! Every form is a pure function from the stored resource and the request body to the patched
+//! resource. Each works on its own copy, so a patch either applies completely or not at all and
+//! the caller's value is never touched. The result still has to go through the whole PUT pipeline
+//! (validation, state machine, slots); these functions only guarantee that the resource keeps its
+//! `resourceType` and `id`, because the URL the patch arrived on names both.
+
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::issue::IssueType;
+
+mod equality;
+mod eval;
+mod expr;
+mod fhirpath_patch;
+mod parameters;
+mod partial;
+mod pointer;
+mod rfc6902;
+#[cfg(test)]
+mod tests;
+
+pub use fhirpath_patch::fhirpath_patch;
+pub use partial::partial_resource;
+pub use rfc6902::json_patch;
+
+/// Why a patch could not be applied. `Malformed` means the patch document itself is wrong
+/// (HTTP 400); `Failed` means it is well-formed but cannot be applied to this resource
+/// (HTTP 422, e.g. a failing JSON Patch `test`, a path that matches nothing for replace).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PatchError {
+    Malformed {
+        code: IssueType,
+        diagnostics: String,
+    },
+    Failed {
+        code: IssueType,
+        diagnostics: String,
+    },
+}
+
+impl PatchError {
+    fn malformed(code: IssueType, diagnostics: impl Into<String>) -> Self {
+        PatchError::Malformed {
+            code,
+            diagnostics: diagnostics.into(),
+        }
+    }
+
+    fn failed(code: IssueType, diagnostics: impl Into<String>) -> Self {
+        PatchError::Failed {
+            code,
+            diagnostics: diagnostics.into(),
+        }
+    }
+
+    /// The `OperationOutcome.issue.code` to report.
+    pub fn code(&self) -> IssueType {
+        match self {
+            PatchError::Malformed { code, .. } | PatchError::Failed { code, .. } => *code,
+        }
+    }
+
+    /// A human explanation naming the operation and path at fault, never the values involved
+    /// (they may be patient data).
+    pub fn diagnostics(&self) -> &str {
+        match self {
+            PatchError::Malformed { diagnostics, .. } | PatchError::Failed { diagnostics, .. } => {
+                diagnostics
+            }
+        }
+    }
+
+    /// True when the patch document itself is wrong (400), false when it does not fit this
+    /// resource (422).
+    pub fn is_malformed(&self) -> bool {
+        matches!(self, PatchError::Malformed { .. })
+    }
+}
+
+impl fmt::Display for PatchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.diagnostics())
+    }
+}
+
+impl std::error::Error for PatchError {}
+
+/// Refuses a result whose `resourceType` or `id` differs from the stored resource's: the URL names
+/// both, so a patch that changed them would silently turn the request into a different one.
+/// Only the final result is compared; intermediate operations may move these elements around.
+fn ensure_identity_kept(before: &Value, after: &Value) -> Result<(), PatchError> {
+    if before.get("resourceType") != after.get("resourceType") {
+        return Err(PatchError::failed(
+            IssueType::Invariant,
+            "resourceType cannot be changed",
+        ));
+    }
+    if before.get("id") != after.get("id") {
+        return Err(PatchError::failed(
+            IssueType::Invariant,
+            "id cannot be changed",
+        ));
+    }
+    Ok(())
+}
+
+/// Shortens text taken from a request before it goes into diagnostics, so a hostile body cannot
+/// make error messages arbitrarily large.
+fn clip(text: &str) -> String {
+    const MAX_CHARS: usize = 80;
+    if text.chars().count() <= MAX_CHARS {
+        text.to_string()
+    } else {
+        let mut clipped: String = text.chars().take(MAX_CHARS).collect();
+        clipped.push('…');
+        clipped
+    }
+}

@@ -1,0 +1,129 @@
+//! Transport rules every BaRS endpoint shares: the request ids (required, UUID, echoed on every
+//! response including errors), the `Accept` version check and the OWASP response headers.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use bars_fhir::IssueType;
+use bars_fhir::codes::BarsCode;
+use http::{HeaderMap, HeaderName, HeaderValue, header};
+
+use crate::context::{RequestContext, X_CORRELATION_ID, X_REQUEST_ID, header_str};
+use crate::error::ApiError;
+use crate::fhir_json::check_accept;
+
+/// How one role applies the transport rules.
+#[derive(Debug, Clone)]
+pub struct TransportRules {
+    /// Paths (exact) that need no request ids: health checks and documents for operators.
+    pub exempt_paths: Vec<String>,
+    /// The code for a missing or malformed id (`REC_BAD_REQUEST` for receivers).
+    pub bad_request: BarsCode,
+    /// The code for an unacceptable `Accept` (`REC_NOT_ACCEPTABLE`).
+    pub not_acceptable: BarsCode,
+    /// The BaRS major version served; `None` skips the `Accept` check.
+    pub accept_major: Option<u32>,
+    /// Whether `X-Request-ID` and `X-Correlation-ID` must be UUIDs.
+    pub ids_must_be_uuids: bool,
+    /// Whether the proxy's authenticated-application header is trusted on this listener.
+    pub trust_application_header: bool,
+}
+
+impl TransportRules {
+    pub fn receiver() -> Self {
+        TransportRules {
+            exempt_paths: vec!["/_ping".into(), "/_status".into(), "/openapi.json".into()],
+            bad_request: BarsCode::RecBadRequest,
+            not_acceptable: BarsCode::RecNotAcceptable,
+            accept_major: Some(1),
+            ids_must_be_uuids: true,
+            trust_application_header: false,
+        }
+    }
+}
+
+/// The OWASP REST-security response headers, plus `Cache-Control: no-store` because every
+/// response may carry patient data and must not be kept by intermediaries.
+pub fn apply_security_headers(headers: &mut HeaderMap) {
+    let fixed: [(HeaderName, &'static str); 6] = [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains"),
+    ];
+    for (name, value) in fixed {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+}
+
+/// Copies the request ids onto a response, whatever it is.
+pub fn echo_ids(request: &HeaderMap, response: &mut HeaderMap) {
+    for (name, canonical) in [(X_REQUEST_ID, "X-Request-ID"), (X_CORRELATION_ID, "X-Correlation-ID")] {
+        if let Some(v) = request.get(name)
+            && let Ok(name) = HeaderName::from_bytes(canonical.as_bytes())
+        {
+            response.insert(name, v.clone());
+        }
+    }
+}
+
+fn check_id(headers: &HeaderMap, name: &str, label: &str, rules: &TransportRules) -> Result<String, ApiError> {
+    let Some(raw) = headers.get(name) else {
+        return Err(ApiError::bars(rules.bad_request, IssueType::Required, format!("the {label} header is required")));
+    };
+    let value = raw.to_str().map(str::trim).unwrap_or("");
+    if value.is_empty() {
+        return Err(ApiError::bars(rules.bad_request, IssueType::Required, format!("the {label} header is required")));
+    }
+    if rules.ids_must_be_uuids && uuid::Uuid::try_parse(value).is_err() {
+        return Err(ApiError::bars(rules.bad_request, IssueType::Value, format!("the {label} header must be a UUID")));
+    }
+    Ok(value.to_string())
+}
+
+/// Middleware: checks the transport headers, puts a [`RequestContext`] in the request's
+/// extensions, and decorates every response.
+pub async fn transport(State(rules): State<Arc<TransportRules>>, mut request: Request, next: Next) -> Response {
+    let request_headers = request.headers().clone();
+    let mut response = if rules.exempt_paths.iter().any(|p| p == request.uri().path()) {
+        next.run(request).await
+    } else {
+        match admit(&rules, &request_headers) {
+            Ok(context) => {
+                request.extensions_mut().insert(context);
+                next.run(request).await
+            }
+            Err(refusal) => refusal,
+        }
+    };
+    echo_ids(&request_headers, response.headers_mut());
+    apply_security_headers(response.headers_mut());
+    response
+}
+
+fn admit(rules: &TransportRules, headers: &HeaderMap) -> Result<RequestContext, Response> {
+    let request_id = check_id(headers, X_REQUEST_ID, "X-Request-ID", rules).map_err(IntoResponse::into_response)?;
+    let correlation_id = check_id(headers, X_CORRELATION_ID, "X-Correlation-ID", rules).map_err(IntoResponse::into_response)?;
+    let accept_version = match rules.accept_major {
+        Some(major) => check_accept(headers, major).map_err(|refusal| {
+            let mut r = refusal.into_response();
+            if rules.not_acceptable != BarsCode::RecNotAcceptable {
+                r = ApiError::bars(rules.not_acceptable, IssueType::Processing, "the Accept header is not acceptable").into_response();
+            }
+            r
+        })?,
+        None => None,
+    };
+    let mut context = RequestContext::from_headers(headers, request_id, correlation_id, rules.trust_application_header);
+    context.accept_version = accept_version;
+    Ok(context)
+}
+
+/// The request ids as a log field pair, for lines written outside a handler.
+pub fn ids_of(headers: &HeaderMap) -> (String, String) {
+    (header_str(headers, X_REQUEST_ID).unwrap_or("-").to_string(), header_str(headers, X_CORRELATION_ID).unwrap_or("-").to_string())
+}

@@ -1,0 +1,70 @@
+//! The audit trail of every request that reads or changes a booking.
+//!
+//! Changes are audited inside their own transaction (see the booking service). Reads and
+//! refusals change nothing, so their entries go through this sink: a background task that
+//! appends them in batches, keeping the read path free of a write per request. Callers wait
+//! when the sink is full rather than lose entries.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bars_fhir::Instant;
+use bars_http::RequestContext;
+use bars_store::{AuditEntry, Store};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+const QUEUE: usize = 16_384;
+const BATCH: usize = 2_000;
+
+#[derive(Clone)]
+pub struct AuditSink {
+    queue: mpsc::Sender<AuditEntry>,
+}
+
+impl AuditSink {
+    /// Starts the flusher; it ends (after writing everything queued) once every sink is dropped.
+    pub fn start(store: Arc<dyn Store>) -> (AuditSink, JoinHandle<()>) {
+        let (queue, entries) = mpsc::channel(QUEUE);
+        (AuditSink { queue }, tokio::spawn(flush(store, entries)))
+    }
+
+    pub async fn record(&self, entry: AuditEntry) {
+        if self.queue.send(entry).await.is_err() {
+            tracing::error!("the audit sink has stopped; an audit entry was not written");
+        }
+    }
+}
+
+async fn flush(store: Arc<dyn Store>, mut entries: mpsc::Receiver<AuditEntry>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while entries.recv_many(&mut batch, BATCH).await > 0 {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match store.append_audit(batch.clone()).await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, pending = batch.len(), "audit entries not yet written; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        batch.clear();
+    }
+}
+
+/// An entry describing a request, to be completed with what it did.
+pub fn entry(ctx: &RequestContext, action: &str, resource_type: &str) -> AuditEntry {
+    AuditEntry {
+        at: Some(Instant::now()),
+        request_id: ctx.request_id.clone(),
+        correlation_id: ctx.correlation_id.clone(),
+        sender_ods: ctx.sender_ods().map(str::to_string),
+        sender_software: ctx.sender_software().map(str::to_string),
+        sender_app: ctx.application.clone(),
+        action: action.to_string(),
+        resource_type: resource_type.to_string(),
+        ..AuditEntry::default()
+    }
+}

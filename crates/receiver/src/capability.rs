@@ -1,0 +1,122 @@
+//! The CapabilityStatement, generated from [`SERVED`]: the same table the tests hold the router
+//! to, so the statement says exactly what is served.
+
+use serde_json::{Value, json};
+
+use crate::config::ReceiverConfig;
+use crate::slots::{INCLUDES, SERVICE_PARAM};
+
+/// The BaRS Core version this receiver implements.
+pub const BARS_CORE_VERSION: &str = "1.1.6";
+/// When the served capabilities last changed; bump it with [`SERVED`].
+pub const CAPABILITIES_DATE: &str = "2026-11-22";
+
+/// One resource type as served: its profile, FHIR interactions and search parameters.
+pub struct ServedResource {
+    pub resource: &'static str,
+    pub profile: &'static str,
+    /// FHIR `TypeRestfulInteraction` codes.
+    pub interactions: &'static [&'static str],
+    /// (name, type, documentation)
+    pub search_params: &'static [(&'static str, &'static str, &'static str)],
+    pub includes: &'static [&'static str],
+    pub versioned: bool,
+}
+
+pub const SERVED: &[ServedResource] = &[
+    ServedResource {
+        resource: "Appointment",
+        profile: "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Appointment",
+        interactions: &["read", "vread", "update", "patch", "delete", "history-instance", "create", "search-type"],
+        search_params: &[(
+            "patient:identifier",
+            "token",
+            "The patient's NHS number as https://fhir.nhs.uk/Id/nhs-number|<number>; required.",
+        )],
+        includes: &[],
+        versioned: true,
+    },
+    ServedResource {
+        resource: "Slot",
+        profile: crate::slots::SLOT_PROFILE,
+        interactions: &["search-type"],
+        search_params: &[
+            (SERVICE_PARAM, "token", "The DoS service id (bare or https://fhir.nhs.uk/Id/dos-service-id|id); required."),
+            ("status", "token", "free, busy or free,busy; required."),
+            ("start", "date", "Exactly one lower (ge) and one upper (le) bound in UTC, at most 14 days apart; required."),
+            ("_count", "number", "Slots per page."),
+        ],
+        includes: &INCLUDES,
+        versioned: false,
+    },
+];
+
+/// HTTP verb and path (relative to the resource type) of a FHIR interaction.
+pub fn route_of(interaction: &str) -> Option<(&'static str, &'static str)> {
+    Some(match interaction {
+        "read" => ("GET", "/{id}"),
+        "vread" => ("GET", "/{id}/_history/{vid}"),
+        "update" => ("PUT", "/{id}"),
+        "patch" => ("PATCH", "/{id}"),
+        "delete" => ("DELETE", "/{id}"),
+        "history-instance" => ("GET", "/{id}/_history"),
+        "create" => ("POST", ""),
+        "search-type" => ("GET", ""),
+        _ => return None,
+    })
+}
+
+pub fn capability_statement(config: &ReceiverConfig) -> Value {
+    let resources: Vec<Value> = SERVED
+        .iter()
+        .map(|r| {
+            let mut v = json!({
+                "type": r.resource,
+                "profile": r.profile,
+                "interaction": r.interactions.iter().map(|i| json!({ "code": i })).collect::<Vec<_>>(),
+            });
+            if r.versioned {
+                v["versioning"] = json!("versioned-update");
+                v["readHistory"] = json!(true);
+                v["updateCreate"] = json!(false);
+                v["conditionalCreate"] = json!(false);
+                v["conditionalUpdate"] = json!(false);
+                v["conditionalDelete"] = json!("not-supported");
+            } else {
+                v["versioning"] = json!("no-version");
+            }
+            if !r.includes.is_empty() {
+                v["searchInclude"] = json!(r.includes);
+            }
+            if !r.search_params.is_empty() {
+                v["searchParam"] = r.search_params.iter().map(|(name, ty, doc)| json!({ "name": name, "type": ty, "documentation": doc })).collect();
+            }
+            v
+        })
+        .collect();
+    json!({
+        "resourceType": "CapabilityStatement",
+        "id": "bars-receiver",
+        "url": config.url("metadata"),
+        "version": BARS_CORE_VERSION,
+        "name": "BaRSReceiver",
+        "title": format!("BaRS Appointment Management receiver for {}", config.organisation_name),
+        "status": "active",
+        "date": CAPABILITIES_DATE,
+        "publisher": config.organisation_name,
+        "kind": "instance",
+        "software": { "name": "bars", "version": env!("CARGO_PKG_VERSION") },
+        "implementation": { "description": format!("{} ({})", config.organisation_name, config.ods_code), "url": config.base_url },
+        "fhirVersion": "4.0.1",
+        "format": ["json"],
+        "patchFormat": ["application/json-patch+json", "application/fhir+json"],
+        "rest": [{
+            "mode": "server",
+            "security": {
+                "service": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "Certificates" }] }],
+                "description": "Mutual TLS with the BaRS proxy; sending organisations are authorised from the NHSD access-control headers.",
+            },
+            "resource": resources,
+        }],
+    })
+}

@@ -1,0 +1,66 @@
+//! The receiver's configuration: a typed value built once at start-up and passed in.
+
+use std::time::Duration;
+
+use bars_booking::Rules;
+
+/// A healthcare service this receiver hosts, identified by its DoS service id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostedService {
+    pub id: String,
+    pub name: String,
+    /// BaRS use-case categories (`usecases-categories-bars`) the service accepts; empty means
+    /// generic Appointment Management Foundation bookings only.
+    pub use_cases: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReceiverConfig {
+    /// The receiving organisation's ODS code (custodian of its appointments).
+    pub ods_code: String,
+    pub organisation_name: String,
+    /// The public base URL senders reach this receiver at; used in `Location` and `fullUrl`.
+    pub base_url: String,
+    pub services: Vec<HostedService>,
+    pub rules: Rules,
+    /// The widest slot-search window (BaRS: 14 days); wider gets 422 `too-costly`.
+    pub max_search_window: Duration,
+    /// Slots per search page.
+    pub max_page_size: usize,
+    pub body_limit: usize,
+    /// Requests not processed within this get 408 `REC_TIMEOUT` (BaRS: 5 s).
+    pub request_timeout: Duration,
+    /// How long request ids are remembered for duplicate detection.
+    pub idempotency_retention: Duration,
+}
+
+impl ReceiverConfig {
+    pub fn new(ods_code: impl Into<String>, base_url: impl Into<String>) -> Self {
+        let ods_code = ods_code.into();
+        ReceiverConfig {
+            organisation_name: format!("Receiver {ods_code}"),
+            ods_code,
+            base_url: base_url.into().trim_end_matches('/').to_string(),
+            services: Vec::new(),
+            rules: Rules::default(),
+            max_search_window: Duration::from_secs(14 * 24 * 3600),
+            max_page_size: 1000,
+            body_limit: bars_http::fhir_json::DEFAULT_BODY_LIMIT,
+            request_timeout: Duration::from_secs(5),
+            idempotency_retention: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+
+    pub fn with_service(mut self, id: impl Into<String>, name: impl Into<String>) -> Self {
+        self.services.push(HostedService { id: id.into(), name: name.into(), use_cases: Vec::new() });
+        self
+    }
+
+    pub fn hosts(&self, service_id: &str) -> bool {
+        self.services.iter().any(|s| s.id == service_id)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/{}", self.base_url, path.trim_start_matches('/'))
+    }
+}

@@ -1,0 +1,274 @@
+//! The booking service: the one path every appointment write takes, whichever front door
+//! (REST or `$process-message`) it came through, so that slot locking, the state machine,
+//! versioning, idempotency, audit and pointer maintenance are identical.
+//!
+//! Each write reads, decides (pure domain), then commits an [`AppointmentChange`] whose guards
+//! the store re-checks inside the transaction.
+
+use std::sync::Arc;
+
+use bars_booking::{Current, Plan, Requested, decide_create, decide_update, check_freshness};
+use bars_fhir::codes::BarsCode;
+use bars_fhir::resource::{last_updated, stamp};
+use bars_fhir::{Instant, IssueType, NhsNumber, patch, validate};
+use bars_http::{ApiError, RequestContext};
+use bars_store::{AppointmentChange, AppointmentRecord, CommitError, Store};
+use serde_json::Value;
+
+use crate::audit;
+use crate::config::ReceiverConfig;
+use crate::errors;
+use crate::mapping;
+use crate::requests::Admission;
+
+/// How many times a write without `If-Match` re-reads and retries after losing a race on the
+/// appointment's version.
+const VERSION_RETRIES: usize = 3;
+
+/// A change to a stored appointment.
+#[derive(Debug, Clone)]
+pub enum Edit {
+    /// PUT: the complete new resource.
+    Replace(Value),
+    /// PATCH in one of its three forms.
+    Patch(PatchDocument),
+    /// DELETE (or a message cancellation): a logical cancel.
+    Cancel,
+}
+
+#[derive(Debug, Clone)]
+pub enum PatchDocument {
+    JsonPatch(Value),
+    FhirPathPatch(Value),
+    Partial(Value),
+}
+
+/// An appointment as written, ready to answer with.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub id: String,
+    pub version: u64,
+    pub last_updated: Instant,
+    pub body: String,
+    pub event: bars_booking::Event,
+}
+
+#[derive(Clone)]
+pub struct Bookings {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<ReceiverConfig>,
+}
+
+impl Bookings {
+    pub fn location(&self, id: &str, version: u64) -> String {
+        self.config.url(&format!("Appointment/{id}/_history/{version}"))
+    }
+
+    /// Books (or creates a placeholder for) a new appointment.
+    pub async fn create(&self, ctx: &RequestContext, admission: &Admission, mut resource: Value) -> Result<Written, ApiError> {
+        check_valid(&resource, BarsCode::RecBadRequest)?;
+        let requested = mapping::requested(&resource).map_err(errors::domain)?;
+        let slots = self.slot_views(&requested.slots).await?;
+        let replaced = self.current_of(&requested.replaces).await?;
+        let now = Instant::now();
+        let plan = decide_create(&requested, &slots, &replaced, now, self.config.rules).map_err(errors::domain)?;
+
+        let id = uuid::Uuid::new_v4().to_string();
+        stamp(&mut resource, &id, 1, now);
+        mapping::set_created(&mut resource, now);
+        mapping::normalise_times(&mut resource, requested.start, requested.end);
+        let body = resource.to_string();
+        let change = self.change(ctx, admission, &id, 1, None, now, now, &requested, &plan, body.clone());
+        match self.store.commit_appointment(change).await {
+            Ok(()) => Ok(Written { id, version: 1, last_updated: now, body, event: plan.event }),
+            Err(e) => Err(errors::commit(e)),
+        }
+    }
+
+    /// Applies an edit to a stored appointment, honouring `If-Match` and the sender's
+    /// `meta.lastUpdated`.
+    pub async fn edit(&self, ctx: &RequestContext, admission: &Admission, id: &str, edit: &Edit, if_match: Option<u64>) -> Result<Written, ApiError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let current = self.store.get_appointment(id).await.map_err(errors::store)?.ok_or_else(|| not_found(id))?;
+            let (mut resource, sender_seen, from_patch) = self.edited_resource(&current, edit)?;
+            let state = current_state(&current);
+            check_freshness(&state, if_match, sender_seen).map_err(errors::domain)?;
+            check_valid(&resource, if from_patch { BarsCode::RecUnprocessableEntity } else { BarsCode::RecBadRequest })?;
+            let requested = mapping::requested(&resource).map_err(errors::domain)?;
+            let slots = self.slot_views(&requested.slots).await?;
+            let replaced = self.current_of(&requested.replaces).await?;
+            let now = Instant::now().after(current.last_updated);
+            let plan = decide_update(&state, &requested, &slots, &replaced, now, self.config.rules).map_err(errors::domain)?;
+
+            let version = current.version + 1;
+            stamp(&mut resource, id, version, now);
+            mapping::set_created(&mut resource, current.created);
+            mapping::normalise_times(&mut resource, requested.start, requested.end);
+            let body = resource.to_string();
+            let change = self.change(ctx, admission, id, version, Some(current.version), current.created, now, &requested, &plan, body.clone());
+            match self.store.commit_appointment(change).await {
+                Ok(()) => return Ok(Written { id: id.to_string(), version, last_updated: now, body, event: plan.event }),
+                Err(CommitError::VersionConflict) if if_match.is_some() => {
+                    let current = self.store.get_appointment(id).await.ok().flatten().map_or(current.version + 1, |c| c.version);
+                    return Err(errors::domain(bars_booking::DomainError::PreconditionFailed { current }));
+                }
+                Err(CommitError::VersionConflict) if attempt < VERSION_RETRIES => continue,
+                Err(e) => return Err(errors::commit(e)),
+            }
+        }
+    }
+
+    /// The resource an edit produces from the stored one, the sender's `meta.lastUpdated` if it
+    /// stated one, and whether it came from a patch (whose invalid results are 422, not 400).
+    fn edited_resource(&self, current: &AppointmentRecord, edit: &Edit) -> Result<(Value, Option<Instant>, bool), ApiError> {
+        let stored: Value = serde_json::from_str(&current.body)
+            .map_err(|_| errors::store(bars_store::StoreError::Internal("a stored appointment is not valid JSON".into())))?;
+        match edit {
+            Edit::Replace(resource) => {
+                check_body_id(resource, &current.id)?;
+                Ok((resource.clone(), sender_last_updated(resource)?, false))
+            }
+            Edit::Patch(document) => {
+                let (patched, seen) = match document {
+                    PatchDocument::JsonPatch(p) => (patch::json_patch(&stored, p), None),
+                    PatchDocument::FhirPathPatch(p) => (patch::fhirpath_patch(&stored, p), None),
+                    PatchDocument::Partial(p) => {
+                        if p.get("id").is_some() {
+                            check_body_id(p, &current.id)?;
+                        }
+                        (patch::partial_resource(&stored, p), sender_last_updated(p)?)
+                    }
+                };
+                Ok((patched.map_err(patch_error)?, seen, true))
+            }
+            Edit::Cancel => {
+                let mut cancelled = stored;
+                cancelled["status"] = Value::String("cancelled".into());
+                Ok((cancelled, None, false))
+            }
+        }
+    }
+
+    async fn slot_views(&self, ids: &[String]) -> Result<Vec<bars_booking::SlotView>, ApiError> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let slots = self.store.get_slots(ids).await.map_err(errors::store)?;
+        Ok(slots
+            .into_iter()
+            .map(|s| bars_booking::SlotView { id: s.id, service_id: s.service_id, status: s.status, start: s.start, end: s.end })
+            .collect())
+    }
+
+    async fn current_of(&self, ids: &[String]) -> Result<Vec<Current>, ApiError> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        Ok(self.store.get_appointments(ids).await.map_err(errors::store)?.iter().map(current_state).collect())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn change(
+        &self,
+        ctx: &RequestContext,
+        admission: &Admission,
+        id: &str,
+        version: u64,
+        expected_version: Option<u64>,
+        created: Instant,
+        now: Instant,
+        requested: &Requested,
+        plan: &Plan,
+        body: String,
+    ) -> AppointmentChange {
+        let location = self.location(id, version);
+        let mut audit = audit::entry(ctx, action_of(plan.event), "Appointment");
+        audit.resource_id = Some(id.to_string());
+        audit.version = Some(version);
+        audit.outcome = if expected_version.is_none() { 201 } else { 200 };
+        audit.patient = requested.patient.as_ref().map(|p| p.as_str().to_string());
+        AppointmentChange {
+            id: id.to_string(),
+            version,
+            expected_version,
+            status: requested.status,
+            service_id: plan.service_id.clone(),
+            patient: requested.patient.as_ref().map(|p| p.as_str().to_string()),
+            start: requested.start,
+            end: requested.end,
+            created,
+            last_updated: now,
+            body,
+            claim: plan.claim.clone(),
+            release: plan.release.clone(),
+            pointer: plan.pointer,
+            idempotency: Some(admission.success(Some(location))),
+            audit,
+        }
+    }
+}
+
+/// The audit action for a domain event.
+pub fn action_of(event: bars_booking::Event) -> &'static str {
+    match event {
+        bars_booking::Event::Booked => "book",
+        bars_booking::Event::Placeholder => "placeholder",
+        bars_booking::Event::Updated => "update",
+        bars_booking::Event::Rescheduled => "reschedule",
+        bars_booking::Event::Cancelled => "cancel",
+    }
+}
+
+/// The domain's view of a stored appointment.
+pub fn current_state(record: &AppointmentRecord) -> Current {
+    Current {
+        id: record.id.clone(),
+        version: record.version,
+        status: record.status,
+        held_slots: record.held_slots.clone(),
+        start: record.start,
+        end: record.end,
+        patient: record.patient.as_deref().and_then(|p| NhsNumber::parse(p).ok()),
+        service_id: record.service_id.clone(),
+        last_updated: record.last_updated,
+    }
+}
+
+pub fn not_found(id: &str) -> ApiError {
+    ApiError::bars(BarsCode::RecNotFound, IssueType::NotFound, format!("Appointment/{id} was not found"))
+}
+
+/// Validates an Appointment; errors are reported all at once under `code`.
+pub fn check_valid(resource: &Value, code: BarsCode) -> Result<(), ApiError> {
+    if resource.get("resourceType").and_then(Value::as_str) != Some("Appointment") {
+        return Err(ApiError::bars(code, IssueType::Structure, "the body must be an Appointment resource"));
+    }
+    let issues = validate::appointment(resource);
+    if issues.iter().any(|i| i.is_error()) {
+        return Err(ApiError::from_issues(code, &issues));
+    }
+    Ok(())
+}
+
+fn check_body_id(resource: &Value, path_id: &str) -> Result<(), ApiError> {
+    match resource.get("id").and_then(Value::as_str) {
+        Some(id) if id == path_id => Ok(()),
+        Some(_) => Err(ApiError::bars(BarsCode::RecBadRequest, IssueType::Invalid, "the id in the body does not match the id in the URL").at("Appointment.id")),
+        None => Err(ApiError::bars(BarsCode::RecBadRequest, IssueType::Invalid, "the body must carry the id of the appointment being updated").at("Appointment.id")),
+    }
+}
+
+fn sender_last_updated(resource: &Value) -> Result<Option<Instant>, ApiError> {
+    match last_updated(resource) {
+        None => Ok(None),
+        Some(Ok(i)) => Ok(Some(i)),
+        Some(Err(e)) => Err(ApiError::bars(BarsCode::RecBadRequest, IssueType::Value, format!("meta.lastUpdated is not a valid instant: {e}")).at("Appointment.meta.lastUpdated")),
+    }
+}
+
+fn patch_error(e: patch::PatchError) -> ApiError {
+    let code = if e.is_malformed() { BarsCode::RecBadRequest } else { BarsCode::RecUnprocessableEntity };
+    ApiError::bars(code, e.code(), e.diagnostics().to_string())
+}

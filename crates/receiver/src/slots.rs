@@ -1,0 +1,378 @@
+//! `GET /Slot` (and `/Slots`): free and busy slots of one service within a window, with the
+//! Schedule, HealthcareService and other resources a sender needs to book.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use base64::Engine;
+use bars_booking::SlotStatus;
+use bars_fhir::bundle::{SearchEntry, SearchMode, searchset};
+use bars_fhir::codes::BarsCode;
+use bars_fhir::headers::DOS_SERVICE_SYSTEM;
+use bars_fhir::search::{DateParam, Prefix, Query, Token, encode_component};
+use bars_fhir::{Instant, IssueType};
+use bars_http::{ApiError, RequestContext};
+use bars_store::{SlotCursor, SlotQuery, SlotRecord};
+use serde_json::{Map, Value, json};
+
+use crate::errors;
+use crate::state::AppState;
+
+pub const SLOT_PROFILE: &str = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Slot";
+
+/// The `_include` values a receiver supports, in their canonical spelling.
+pub const INCLUDES: [&str; 6] = [
+    "Slot:schedule",
+    "Schedule:actor:Practitioner",
+    "Schedule:actor:PractitionerRole",
+    "Schedule:actor:HealthcareService",
+    "HealthcareService:providedBy",
+    "HealthcareService:location",
+];
+/// The includes BaRS requires on every slot search.
+const REQUIRED_INCLUDES: [&str; 2] = ["Slot:schedule", "Schedule:actor:HealthcareService"];
+/// The canonical name of the service parameter; other spellings are accepted.
+pub const SERVICE_PARAM: &str = "Schedule.actor:HealthcareService";
+
+/// A parsed, checked slot search.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlotSearch {
+    pub service_id: String,
+    pub statuses: Vec<SlotStatus>,
+    pub from: Instant,
+    pub to: Instant,
+    pub includes: BTreeSet<&'static str>,
+    pub count: usize,
+    pub after: Option<SlotCursor>,
+    lower: String,
+    upper: String,
+}
+
+fn bad(issue: IssueType, msg: impl Into<String>) -> ApiError {
+    ApiError::bars(BarsCode::RecBadRequest, issue, msg)
+}
+
+/// Matches every spelling of the service parameter seen in BaRS documents and FHIR practice.
+fn is_service_param(name: &str) -> bool {
+    name.to_ascii_lowercase().replace(':', ".") == "schedule.actor.healthcareservice"
+}
+
+/// `_include` values name the same thing with `.` or `:`, with or without `:iterate`.
+fn canonical_include(value: &str) -> Option<&'static str> {
+    let norm = value.replace('.', ":").to_ascii_lowercase();
+    if norm == "slot:*" {
+        return Some("Slot:schedule");
+    }
+    INCLUDES.iter().copied().find(|i| i.to_ascii_lowercase() == norm)
+}
+
+/// True for an offset of zero: BaRS requires slot search times in UTC.
+fn is_utc(text: &str) -> bool {
+    text.ends_with('Z') || text.ends_with("+00:00") || text.ends_with("-00:00") || text.ends_with(" 00:00")
+}
+
+impl SlotSearch {
+    pub fn parse(query: &Query, ctx: &RequestContext, max_window: std::time::Duration, max_page: usize) -> Result<SlotSearch, ApiError> {
+        let service_values: Vec<&str> = query.pairs().iter().filter(|(k, _)| is_service_param(k)).map(|(_, v)| v.as_str()).collect();
+        let service_id = match service_values.as_slice() {
+            [] => return Err(bad(IssueType::Required, format!("the {SERVICE_PARAM} parameter is required")).at(SERVICE_PARAM)),
+            [one] => parse_service(one)?,
+            _ => return Err(bad(IssueType::Value, format!("{SERVICE_PARAM} may be given only once")).at(SERVICE_PARAM)),
+        };
+        if let Some(target) = &ctx.target
+            && target.system == DOS_SERVICE_SYSTEM
+            && target.value != service_id
+        {
+            return Err(bad(IssueType::Invariant, format!("{SERVICE_PARAM} names a different service from NHSD-Target-Identifier")).at(SERVICE_PARAM));
+        }
+
+        let status_values = query.all(&["status"]);
+        if status_values.is_empty() {
+            return Err(bad(IssueType::Required, "the status parameter is required (free, busy or free,busy)").at("status"));
+        }
+        let mut statuses = Vec::new();
+        for code in status_values.iter().flat_map(|v| v.split(',')).map(str::trim) {
+            match code {
+                "free" => statuses.push(SlotStatus::Free),
+                "busy" => statuses.push(SlotStatus::Busy),
+                _ => return Err(bad(IssueType::Value, "status must be free, busy or free,busy").at("status")),
+            }
+        }
+        statuses.sort_by_key(|s| s.as_str());
+        statuses.dedup();
+
+        let (from, to, lower, upper) = parse_window(&query.all(&["start"]))?;
+        let window = to.unix_nanos().saturating_sub(from.unix_nanos());
+        if window > max_window.as_nanos() as i64 {
+            return Err(ApiError::bars(
+                BarsCode::RecUnprocessableEntity,
+                IssueType::TooCostly,
+                format!("the start window is wider than the {} days this receiver searches at once", max_window.as_secs() / 86_400),
+            )
+            .at("start"));
+        }
+
+        let mut includes = BTreeSet::new();
+        for (k, v) in query.pairs() {
+            if k == "_include" || k == "_include:iterate" {
+                if let Some(c) = canonical_include(v) {
+                    includes.insert(c);
+                }
+            }
+        }
+        if let Some(missing) = REQUIRED_INCLUDES.iter().find(|r| !includes.contains(*r)) {
+            return Err(bad(IssueType::Required, format!("_include={missing} is required (and _include=Slot:schedule, _include=Schedule:actor:HealthcareService at least)")).at("_include"));
+        }
+
+        let count = match query.first(&["_count"]) {
+            None => max_page,
+            Some(c) => c.parse::<usize>().map_err(|_| bad(IssueType::Value, "_count must be a whole number").at("_count"))?.min(max_page),
+        };
+        let after = query.first(&["_page_after"]).map(parse_cursor).transpose()?;
+        Ok(SlotSearch { service_id, statuses, from, to, includes, count, after, lower, upper })
+    }
+
+    /// The search as it was understood: the parameters actually used, in canonical form.
+    pub fn link(&self, base: &str, after: Option<&SlotCursor>) -> String {
+        let mut parts = vec![
+            format!("{}={}", SERVICE_PARAM, encode_component(&self.service_id)),
+            format!("status={}", self.statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")),
+            format!("start={}", encode_component(&self.lower)),
+            format!("start={}", encode_component(&self.upper)),
+        ];
+        parts.extend(self.includes.iter().map(|i| format!("_include={i}")));
+        parts.push(format!("_count={}", self.count));
+        if let Some(c) = after {
+            parts.push(format!("_page_after={}", cursor_token(c)));
+        }
+        format!("{base}/Slot?{}", parts.join("&"))
+    }
+}
+
+fn parse_service(value: &str) -> Result<String, ApiError> {
+    let token = Token::parse(value).ok_or_else(|| bad(IssueType::Value, format!("{SERVICE_PARAM} must be a service id or {DOS_SERVICE_SYSTEM}|id")).at(SERVICE_PARAM))?;
+    match token.system.as_deref() {
+        None | Some(DOS_SERVICE_SYSTEM) => Ok(token.code),
+        Some(_) => Err(bad(IssueType::Value, format!("{SERVICE_PARAM} must use the system {DOS_SERVICE_SYSTEM}")).at(SERVICE_PARAM)),
+    }
+}
+
+/// Exactly one lower bound (ge/gt) and one upper bound (le/lt) on `start`, both UTC instants.
+fn parse_window(values: &[&str]) -> Result<(Instant, Instant, String, String), ApiError> {
+    let required = || bad(IssueType::Required, "start needs one lower bound (ge) and one upper bound (le), e.g. start=ge2030-01-01T09:00:00Z&start=le2030-01-01T17:00:00Z").at("start");
+    if values.len() != 2 {
+        return Err(required());
+    }
+    let mut lower = None;
+    let mut upper = None;
+    for raw in values {
+        let p = DateParam::parse(raw).map_err(|e| bad(IssueType::Value, format!("start is not a valid instant with an offset: {e}")).at("start"))?;
+        if !is_utc(raw) {
+            return Err(bad(IssueType::Value, "start values must be in UTC (Z or +00:00)").at("start"));
+        }
+        let canonical = format!("{}{}", p.prefix.as_str(), p.value);
+        match p.prefix {
+            Prefix::Ge => lower = Some((p.value, canonical)),
+            Prefix::Gt => lower = Some((p.value.plus_nanos(1), canonical)),
+            Prefix::Le => upper = Some((p.value, canonical)),
+            Prefix::Lt => upper = Some((p.value.plus_nanos(-1), canonical)),
+            _ => return Err(bad(IssueType::Value, "start bounds must use the ge, gt, le or lt prefixes").at("start")),
+        }
+    }
+    let ((from, lo), (to, hi)) = lower.zip(upper).ok_or_else(required)?;
+    if from > to {
+        return Err(bad(IssueType::Value, "the lower start bound is after the upper one").at("start"));
+    }
+    Ok((from, to, lo, hi))
+}
+
+fn cursor_token(c: &SlotCursor) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}|{}", c.start_nanos, c.id))
+}
+
+fn parse_cursor(token: &str) -> Result<SlotCursor, ApiError> {
+    let invalid = || bad(IssueType::Value, "_page_after is not a page token this server issued").at("_page_after");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (ns, id) = text.split_once('|').ok_or_else(invalid)?;
+    Ok(SlotCursor { start_nanos: ns.parse().map_err(|_| invalid())?, id: id.to_string() })
+}
+
+/// Renders a stored slot as a UKCore-Slot: the schedule's shared elements, then its own.
+pub fn render_slot(slot: &SlotRecord, template: &Map<String, Value>) -> Value {
+    let mut out = Map::new();
+    out.insert("resourceType".into(), "Slot".into());
+    out.insert("id".into(), slot.id.clone().into());
+    out.insert(
+        "meta".into(),
+        json!({ "versionId": slot.version.to_string(), "lastUpdated": slot.last_updated.to_string(), "profile": [SLOT_PROFILE] }),
+    );
+    for (k, v) in template {
+        out.insert(k.clone(), v.clone());
+    }
+    out.insert("schedule".into(), json!({ "reference": format!("Schedule/{}", slot.schedule_id) }));
+    out.insert("status".into(), slot.status.as_str().into());
+    out.insert("start".into(), slot.start.to_string().into());
+    out.insert("end".into(), slot.end.to_string().into());
+    if let Some(Ok(Value::Object(extra))) = slot.extra.as_deref().map(serde_json::from_str::<Value>) {
+        for (k, v) in extra {
+            out.insert(k, v);
+        }
+    }
+    Value::Object(out)
+}
+
+/// Runs a search and builds the searchset.
+pub async fn search(state: &AppState, search: &SlotSearch) -> Result<Value, ApiError> {
+    let store = &state.store;
+    if !state.config.hosts(&search.service_id) {
+        return Err(ApiError::bars(BarsCode::RecNotFound, IssueType::NotFound, format!("service {} is not provided by this receiver", search.service_id)).at(SERVICE_PARAM));
+    }
+    let page = store
+        .search_slots(SlotQuery {
+            service_id: search.service_id.clone(),
+            statuses: search.statuses.clone(),
+            start_from: search.from,
+            start_to: search.to,
+            after: search.after.clone(),
+            limit: search.count,
+        })
+        .await
+        .map_err(errors::store)?;
+    let mut slots = page.slots;
+    let next = if slots.len() > search.count {
+        slots.truncate(search.count);
+        slots.last().map(|s| SlotCursor { start_nanos: s.start.unix_nanos(), id: s.id.clone() })
+    } else {
+        None
+    };
+
+    let schedule_ids: Vec<String> = slots.iter().map(|s| s.schedule_id.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let schedules = store.get_schedules(&schedule_ids).await.map_err(errors::store)?;
+    let templates: HashMap<&str, Map<String, Value>> = schedules
+        .iter()
+        .map(|s| (s.id.as_str(), serde_json::from_str::<Value>(&s.slot_template).ok().and_then(|v| v.as_object().cloned()).unwrap_or_default()))
+        .collect();
+    let empty = Map::new();
+    let base = &state.config.base_url;
+    let mut entries: Vec<SearchEntry> = slots
+        .iter()
+        .map(|s| SearchEntry {
+            full_url: format!("{base}/Slot/{}", s.id),
+            resource: render_slot(s, templates.get(s.schedule_id.as_str()).unwrap_or(&empty)),
+            mode: SearchMode::Match,
+        })
+        .collect();
+    entries.extend(includes(state, search, &schedules).await?);
+    let self_link = search.link(base, search.after.as_ref());
+    let next_link = next.as_ref().map(|c| search.link(base, Some(c)));
+    Ok(searchset(page.total, &self_link, next_link.as_deref(), entries))
+}
+
+/// Resolves the requested includes from the matched slots' schedules, iteratively.
+async fn includes(state: &AppState, search: &SlotSearch, schedules: &[bars_store::ScheduleRecord]) -> Result<Vec<SearchEntry>, ApiError> {
+    let base = &state.config.base_url;
+    let mut out = Vec::new();
+    // (type, id) -> resource, ordered so a response is deterministic.
+    let mut wanted: BTreeMap<(String, String), ()> = BTreeMap::new();
+    for schedule in schedules {
+        let body: Value = serde_json::from_str(&schedule.body).unwrap_or(Value::Null);
+        if search.includes.contains("Slot:schedule") {
+            out.push(SearchEntry { full_url: format!("{base}/Schedule/{}", schedule.id), resource: body.clone(), mode: SearchMode::Include });
+        }
+        for actor in body.get("actor").and_then(Value::as_array).into_iter().flatten() {
+            let Some((ty, id)) = actor.get("reference").and_then(Value::as_str).and_then(|r| r.split_once('/')) else { continue };
+            let include = format!("Schedule:actor:{ty}");
+            if search.includes.contains(include.as_str()) {
+                wanted.insert((ty.to_string(), id.to_string()), ());
+            }
+        }
+    }
+    let mut resolved = Vec::new();
+    for (ty, id) in wanted.keys() {
+        if let Some(r) = state.store.get_resource(ty, id).await.map_err(errors::store)? {
+            resolved.push(r);
+        }
+    }
+    // HealthcareService -> providedBy (Organization) and location (Location).
+    let mut second: BTreeMap<(String, String), ()> = BTreeMap::new();
+    for r in resolved.iter().filter(|r| r.resource_type == "HealthcareService") {
+        let body: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
+        if search.includes.contains("HealthcareService:providedBy")
+            && let Some(org) = body.pointer("/providedBy/reference").and_then(Value::as_str).and_then(|r| r.strip_prefix("Organization/"))
+        {
+            second.insert(("Organization".into(), org.into()), ());
+        }
+        if search.includes.contains("HealthcareService:location") {
+            for loc in body.get("location").and_then(Value::as_array).into_iter().flatten() {
+                if let Some(id) = loc.get("reference").and_then(Value::as_str).and_then(|r| r.strip_prefix("Location/")) {
+                    second.insert(("Location".into(), id.into()), ());
+                }
+            }
+        }
+    }
+    for (ty, id) in second.keys() {
+        if let Some(r) = state.store.get_resource(ty, id).await.map_err(errors::store)? {
+            resolved.push(r);
+        }
+    }
+    for r in resolved {
+        let resource = serde_json::from_str(&r.body).unwrap_or(Value::Null);
+        out.push(SearchEntry { full_url: format!("{base}/{}/{}", r.resource_type, r.id), resource, mode: SearchMode::Include });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn parse(q: &str) -> Result<SlotSearch, ApiError> {
+        SlotSearch::parse(&Query::parse(Some(q)).unwrap(), &RequestContext::default(), Duration::from_secs(14 * 86_400), 100)
+    }
+
+    const OK: &str = "Schedule.actor:HealthcareService=2000099999&status=free&start=ge2030-01-01T09:00:00Z&start=le2030-01-01T17:00:00Z&_include=Slot:schedule&_include=Schedule:actor:HealthcareService";
+
+    #[test]
+    fn accepts_the_documented_request() {
+        let s = parse(OK).unwrap();
+        assert_eq!(s.service_id, "2000099999");
+        assert_eq!(s.statuses, vec![SlotStatus::Free]);
+    }
+
+    #[test]
+    fn accepts_every_spelling_of_service_and_includes() {
+        for name in ["Schedule.actor:HealthcareService", "schedule.actor:HealthcareService", "Schedule:actor:HealthcareService", "schedule.actor:healthcareservice"] {
+            let q = OK.replace("Schedule.actor:HealthcareService=", &format!("{name}="));
+            assert_eq!(parse(&q).unwrap().service_id, "2000099999", "{name}");
+        }
+        let q = OK.replace("2000099999", "https://fhir.nhs.uk/Id/dos-service-id|2000099999").replace("_include=Slot:schedule", "_include:iterate=Slot.schedule");
+        assert_eq!(parse(&q).unwrap().service_id, "2000099999");
+    }
+
+    #[test]
+    fn refusals_carry_the_documented_codes() {
+        let cases: [(&str, u16, IssueType); 9] = [
+            ("status=free&start=ge2030-01-01T09:00:00Z&start=le2030-01-01T17:00:00Z&_include=Slot:schedule&_include=Schedule:actor:HealthcareService", 400, IssueType::Required),
+            (&OK.replace("status=free", "status=maybe"), 400, IssueType::Value),
+            (&OK.replace("status=free&", ""), 400, IssueType::Required),
+            (&OK.replace("&start=le2030-01-01T17:00:00Z", ""), 400, IssueType::Required),
+            (&OK.replace("ge2030-01-01T09:00:00Z", "ge2030-01-01T09:00:00"), 400, IssueType::Value),
+            (&OK.replace("ge2030-01-01T09:00:00Z", "ge2030-01-01T09:00:00%2B01:00"), 400, IssueType::Value),
+            (&OK.replace("le2030-01-01T17:00:00Z", "le2030-01-20T17:00:00Z"), 422, IssueType::TooCostly),
+            (&OK.replace("&_include=Schedule:actor:HealthcareService", ""), 400, IssueType::Required),
+            (&OK.replace("2000099999", "http://example.org|2000099999"), 400, IssueType::Value),
+        ];
+        for (q, status, issue) in cases {
+            let e = parse(q).unwrap_err();
+            assert_eq!((e.status.as_u16(), e.issue), (status, issue), "{q}");
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip() {
+        let c = SlotCursor { start_nanos: 123, id: "a|b".into() };
+        assert_eq!(parse_cursor(&cursor_token(&c)).unwrap(), c);
+        assert!(parse_cursor("!!").is_err());
+    }
+}

@@ -1,0 +1,24 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use bars_store::Store;
+use serde_json::Value;
+
+use crate::audit::AuditSink;
+use crate::availability::Availability;
+use crate::config::ReceiverConfig;
+use crate::requests::InFlight;
+use crate::service::Bookings;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<ReceiverConfig>,
+    pub bookings: Bookings,
+    pub availability: Availability,
+    pub inflight: InFlight,
+    pub audit: AuditSink,
+    /// The CapabilityStatement, built once at start-up.
+    pub capability: Arc<Value>,
+}

@@ -1,0 +1,178 @@
+//! The records the store keeps and returns. Resource bodies are FHIR JSON text, already
+//! stamped with `id` and `meta`; indexed facts sit beside them in columns.
+
+use bars_booking::{AppointmentStatus, PointerAction, SlotStatus};
+use bars_fhir::Instant;
+
+/// A stored FHIR resource that is not one of the booking tables (HealthcareService,
+/// Organization, Location, Practitioner, PractitionerRole).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResource {
+    pub resource_type: String,
+    pub id: String,
+    pub version: u64,
+    pub last_updated: Instant,
+    /// The JSON body with `id` and `meta` stamped.
+    pub body: String,
+}
+
+/// A Schedule; `slot_template` holds the Slot elements its slots share (serviceCategory,
+/// appointmentType, extensions, ...), so a million generated slots do not repeat them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleRecord {
+    pub id: String,
+    pub service_id: String,
+    pub version: u64,
+    pub last_updated: Instant,
+    pub body: String,
+    pub slot_template: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotRecord {
+    pub id: String,
+    pub schedule_id: String,
+    pub service_id: String,
+    pub status: SlotStatus,
+    pub start: Instant,
+    pub end: Instant,
+    pub version: u64,
+    pub last_updated: Instant,
+    /// Elements of this slot beyond the schedule's template (a JSON object), if any.
+    pub extra: Option<String>,
+}
+
+/// A slot search: one service, some statuses, a window on `start` (both bounds inclusive),
+/// ordered by start then id, resuming after a cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotQuery {
+    pub service_id: String,
+    pub statuses: Vec<SlotStatus>,
+    pub start_from: Instant,
+    pub start_to: Instant,
+    pub after: Option<SlotCursor>,
+    pub limit: usize,
+}
+
+/// Where a page of slots ended: resume strictly after this (start, id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotCursor {
+    pub start_nanos: i64,
+    pub id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotPage {
+    pub slots: Vec<SlotRecord>,
+    /// Matches in the whole window, not just this page.
+    pub total: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppointmentRecord {
+    pub id: String,
+    pub version: u64,
+    pub status: AppointmentStatus,
+    pub service_id: Option<String>,
+    /// The patient's NHS number.
+    pub patient: Option<String>,
+    pub start: Option<Instant>,
+    pub end: Option<Instant>,
+    pub created: Instant,
+    pub last_updated: Instant,
+    pub held_slots: Vec<String>,
+    pub pointer_id: Option<String>,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppointmentVersion {
+    pub id: String,
+    pub version: u64,
+    pub last_updated: Instant,
+    pub body: String,
+}
+
+/// Everything one appointment change writes, applied atomically: the new version, the slot
+/// claims and releases, the pointer job, the idempotency record and the audit entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppointmentChange {
+    pub id: String,
+    pub version: u64,
+    /// `None` creates the appointment; `Some(v)` updates it only if it is still at version `v`.
+    pub expected_version: Option<u64>,
+    pub status: AppointmentStatus,
+    pub service_id: Option<String>,
+    pub patient: Option<String>,
+    pub start: Option<Instant>,
+    pub end: Option<Instant>,
+    pub created: Instant,
+    pub last_updated: Instant,
+    pub body: String,
+    pub claim: Vec<String>,
+    pub release: Vec<String>,
+    pub pointer: Option<PointerAction>,
+    pub idempotency: Option<IdempotencyRecord>,
+    pub audit: AuditEntry,
+}
+
+/// Who sent a write and under which ids: the key that makes retries safe.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey {
+    pub request_id: String,
+    pub correlation_id: String,
+    /// The authenticated sending application, or the sending organisation, or empty.
+    pub sender: String,
+}
+
+/// What happened to a request, kept so that a retry gets the right answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestOutcome {
+    /// The request took effect; a retry is answered 409 `duplicate`, pointing at `location`.
+    Succeeded { location: Option<String> },
+    /// The request was refused; a retry gets the same refusal.
+    Failed { status: u16, body: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub key: IdempotencyKey,
+    pub outcome: RequestOutcome,
+    pub recorded: Instant,
+}
+
+/// One line of the append-only audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditEntry {
+    pub at: Option<Instant>,
+    pub request_id: String,
+    pub correlation_id: String,
+    pub sender_ods: Option<String>,
+    pub sender_software: Option<String>,
+    pub sender_app: Option<String>,
+    /// What was done: `read`, `search`, `book`, `update`, `cancel`, ...
+    pub action: String,
+    pub resource_type: String,
+    pub resource_id: Option<String>,
+    pub version: Option<u64>,
+    /// The HTTP status of the response.
+    pub outcome: u16,
+    /// The NHS number concerned, when there is one: the audit log answers "who saw this
+    /// patient's bookings", so it is the one place that keeps it.
+    pub patient: Option<String>,
+}
+
+/// Filters for reading the audit log; all given filters must match.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditQuery {
+    pub resource_id: Option<String>,
+    pub patient: Option<String>,
+    pub request_id: Option<String>,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub seq: i64,
+    pub entry: AuditEntry,
+}

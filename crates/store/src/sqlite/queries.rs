@@ -1,0 +1,526 @@
+//! The SQL of the SQLite backend: plain functions over a connection, every value a bound
+//! parameter. Write functions run inside the writer's savepoint; read functions on a reader.
+
+use bars_booking::{AppointmentStatus, SlotStatus};
+use bars_fhir::Instant;
+use bars_fhir::resource::stamp;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::{internal, is_unique_violation, unavailable};
+use crate::error::{CommitError, StoreError, WithdrawError};
+use crate::model::*;
+
+fn instant(ns: i64) -> Instant {
+    Instant::from_unix_nanos_trimmed(ns)
+}
+
+fn opt_instant(ns: Option<i64>) -> Option<Instant> {
+    ns.map(instant)
+}
+
+fn version(v: i64) -> u64 {
+    v.max(0) as u64
+}
+
+fn json_text(value: &serde_json::Value) -> String {
+    value.to_string()
+}
+
+// ---------------------------------------------------------------- reference resources
+
+fn resource_row(r: &Row<'_>) -> rusqlite::Result<StoredResource> {
+    Ok(StoredResource {
+        resource_type: r.get(0)?,
+        id: r.get(1)?,
+        version: version(r.get(2)?),
+        last_updated: instant(r.get(3)?),
+        body: r.get(4)?,
+    })
+}
+
+pub(super) fn put_resource(c: &Connection, rt: &str, id: &str, mut body: serde_json::Value, now: Instant) -> Result<StoredResource, StoreError> {
+    let previous: Option<(i64, i64)> = c
+        .query_row("SELECT version, last_updated_ns FROM resource WHERE resource_type = ?1 AND id = ?2", params![rt, id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .map_err(unavailable)?;
+    let new_version = previous.map_or(1, |(v, _)| version(v) + 1);
+    let last_updated = previous.map_or(now, |(_, ns)| now.after(instant(ns)));
+    stamp(&mut body, id, new_version, last_updated);
+    let text = json_text(&body);
+    c.prepare_cached(
+        "INSERT INTO resource (resource_type, id, version, last_updated_ns, body) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (resource_type, id) DO UPDATE SET version = excluded.version, last_updated_ns = excluded.last_updated_ns, body = excluded.body",
+    )
+    .and_then(|mut s| s.execute(params![rt, id, new_version as i64, last_updated.unix_nanos(), text]))
+    .map_err(unavailable)?;
+    Ok(StoredResource { resource_type: rt.into(), id: id.into(), version: new_version, last_updated, body: text })
+}
+
+pub(super) fn get_resource(c: &Connection, rt: &str, id: &str) -> Result<Option<StoredResource>, StoreError> {
+    c.prepare_cached("SELECT resource_type, id, version, last_updated_ns, body FROM resource WHERE resource_type = ?1 AND id = ?2")
+        .and_then(|mut s| s.query_row(params![rt, id], resource_row).optional())
+        .map_err(unavailable)
+}
+
+pub(super) fn list_resources(c: &Connection, rt: &str) -> Result<Vec<StoredResource>, StoreError> {
+    let mut s = c.prepare_cached("SELECT resource_type, id, version, last_updated_ns, body FROM resource WHERE resource_type = ?1 ORDER BY id").map_err(unavailable)?;
+    s.query_map(params![rt], resource_row).and_then(Iterator::collect).map_err(unavailable)
+}
+
+// ---------------------------------------------------------------- schedules and slots
+
+fn schedule_row(r: &Row<'_>) -> rusqlite::Result<ScheduleRecord> {
+    Ok(ScheduleRecord {
+        id: r.get(0)?,
+        service_id: r.get(1)?,
+        version: version(r.get(2)?),
+        last_updated: instant(r.get(3)?),
+        body: r.get(4)?,
+        slot_template: r.get(5)?,
+    })
+}
+
+const SCHEDULE_COLUMNS: &str = "id, service_id, version, last_updated_ns, body, slot_template";
+
+pub(super) fn put_schedule(
+    c: &Connection,
+    id: &str,
+    service_id: &str,
+    mut body: serde_json::Value,
+    template: serde_json::Value,
+    now: Instant,
+) -> Result<ScheduleRecord, StoreError> {
+    let previous: Option<(i64, i64)> = c
+        .query_row("SELECT version, last_updated_ns FROM schedule WHERE id = ?1", params![id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .map_err(unavailable)?;
+    let new_version = previous.map_or(1, |(v, _)| version(v) + 1);
+    let last_updated = previous.map_or(now, |(_, ns)| now.after(instant(ns)));
+    stamp(&mut body, id, new_version, last_updated);
+    let (text, template) = (json_text(&body), json_text(&template));
+    c.execute(
+        "INSERT INTO schedule (id, service_id, version, last_updated_ns, body, slot_template) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (id) DO UPDATE SET service_id = excluded.service_id, version = excluded.version,
+             last_updated_ns = excluded.last_updated_ns, body = excluded.body, slot_template = excluded.slot_template",
+        params![id, service_id, new_version as i64, last_updated.unix_nanos(), text, template],
+    )
+    .map_err(unavailable)?;
+    Ok(ScheduleRecord { id: id.into(), service_id: service_id.into(), version: new_version, last_updated, body: text, slot_template: template })
+}
+
+pub(super) fn get_schedules(c: &Connection, ids: &[String]) -> Result<Vec<ScheduleRecord>, StoreError> {
+    let mut s = c.prepare_cached(&format!("SELECT {SCHEDULE_COLUMNS} FROM schedule WHERE id = ?1")).map_err(unavailable)?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(row) = s.query_row(params![id], schedule_row).optional().map_err(unavailable)? {
+            out.push(row);
+        }
+    }
+    Ok(out)
+}
+
+pub(super) fn schedules_for_service(c: &Connection, service_id: &str) -> Result<Vec<ScheduleRecord>, StoreError> {
+    let mut s = c.prepare_cached(&format!("SELECT {SCHEDULE_COLUMNS} FROM schedule WHERE service_id = ?1 ORDER BY id")).map_err(unavailable)?;
+    s.query_map(params![service_id], schedule_row).and_then(Iterator::collect).map_err(unavailable)
+}
+
+const SLOT_COLUMNS: &str = "id, schedule_id, service_id, status, start_ns, end_ns, version, last_updated_ns, extra";
+
+fn slot_row(r: &Row<'_>) -> rusqlite::Result<SlotRecord> {
+    let status: String = r.get(3)?;
+    Ok(SlotRecord {
+        id: r.get(0)?,
+        schedule_id: r.get(1)?,
+        service_id: r.get(2)?,
+        status: SlotStatus::parse(&status).unwrap_or(SlotStatus::EnteredInError),
+        start: instant(r.get(4)?),
+        end: instant(r.get(5)?),
+        version: version(r.get(6)?),
+        last_updated: instant(r.get(7)?),
+        extra: r.get(8)?,
+    })
+}
+
+pub(super) fn insert_slots(c: &Connection, slots: &[SlotRecord]) -> Result<usize, StoreError> {
+    let mut s = c
+        .prepare_cached(
+            "INSERT INTO slot (id, schedule_id, service_id, status, start_ns, end_ns, version, last_updated_ns, extra)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id) DO NOTHING",
+        )
+        .map_err(unavailable)?;
+    let mut inserted = 0;
+    for slot in slots {
+        inserted += s
+            .execute(params![
+                slot.id,
+                slot.schedule_id,
+                slot.service_id,
+                slot.status.as_str(),
+                slot.start.unix_nanos(),
+                slot.end.unix_nanos(),
+                slot.version as i64,
+                slot.last_updated.unix_nanos(),
+                slot.extra
+            ])
+            .map_err(internal)?;
+    }
+    Ok(inserted)
+}
+
+pub(super) fn get_slots(c: &Connection, ids: &[String]) -> Result<Vec<SlotRecord>, StoreError> {
+    let mut s = c.prepare_cached(&format!("SELECT {SLOT_COLUMNS} FROM slot WHERE id = ?1")).map_err(unavailable)?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(row) = s.query_row(params![id], slot_row).optional().map_err(unavailable)? {
+            out.push(row);
+        }
+    }
+    Ok(out)
+}
+
+pub(super) fn search_slots(c: &Connection, q: &SlotQuery) -> Result<SlotPage, StoreError> {
+    let mut slots = Vec::new();
+    let mut total = 0u64;
+    let (from, to) = (q.start_from.unix_nanos(), q.start_to.unix_nanos());
+    // One index range scan per status keeps the plan flat whatever the table size.
+    let mut count = c.prepare_cached("SELECT COUNT(*) FROM slot WHERE service_id = ?1 AND status = ?2 AND start_ns >= ?3 AND start_ns <= ?4").map_err(unavailable)?;
+    let mut page = c
+        .prepare_cached(&format!(
+            "SELECT {SLOT_COLUMNS} FROM slot WHERE service_id = ?1 AND status = ?2 AND start_ns >= ?3 AND start_ns <= ?4
+               AND (start_ns > ?5 OR (start_ns = ?5 AND id > ?6))
+             ORDER BY start_ns, id LIMIT ?7"
+        ))
+        .map_err(unavailable)?;
+    let (after_ns, after_id) = match &q.after {
+        Some(cursor) => (cursor.start_nanos, cursor.id.clone()),
+        None => (i64::MIN, String::new()),
+    };
+    for status in &q.statuses {
+        let n: i64 = count.query_row(params![q.service_id, status.as_str(), from, to], |r| r.get(0)).map_err(unavailable)?;
+        total += n.max(0) as u64;
+        let rows = page
+            .query_map(params![q.service_id, status.as_str(), from, to, after_ns, after_id, (q.limit + 1) as i64], slot_row)
+            .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+            .map_err(unavailable)?;
+        slots.extend(rows);
+    }
+    slots.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.id.cmp(&b.id)));
+    slots.truncate(q.limit + 1);
+    Ok(SlotPage { slots, total })
+}
+
+pub(super) fn withdraw_slot(c: &Connection, id: &str, now: Instant) -> Result<SlotRecord, WithdrawError> {
+    let changed = c
+        .execute(
+            "UPDATE slot SET status = 'busy-unavailable', version = version + 1, last_updated_ns = MAX(?2, last_updated_ns + 1000)
+             WHERE id = ?1 AND status = 'free'",
+            params![id, now.unix_nanos()],
+        )
+        .map_err(unavailable)?;
+    let slot = get_slots(c, &[id.to_string()])?.pop().ok_or(WithdrawError::NotFound)?;
+    if changed == 0 {
+        return Err(WithdrawError::NotFree(slot.status.as_str().into()));
+    }
+    Ok(slot)
+}
+
+// ---------------------------------------------------------------- appointments
+
+const APPOINTMENT_COLUMNS: &str = "id, version, status, service_id, patient, start_ns, end_ns, created_ns, last_updated_ns, pointer_id, body";
+
+fn appointment_row(r: &Row<'_>) -> rusqlite::Result<AppointmentRecord> {
+    let status: String = r.get(2)?;
+    Ok(AppointmentRecord {
+        id: r.get(0)?,
+        version: version(r.get(1)?),
+        status: AppointmentStatus::parse(&status).unwrap_or(AppointmentStatus::EnteredInError),
+        service_id: r.get(3)?,
+        patient: r.get(4)?,
+        start: opt_instant(r.get(5)?),
+        end: opt_instant(r.get(6)?),
+        created: instant(r.get(7)?),
+        last_updated: instant(r.get(8)?),
+        held_slots: Vec::new(),
+        pointer_id: r.get(9)?,
+        body: r.get(10)?,
+    })
+}
+
+fn held_slots(c: &Connection, id: &str) -> Result<Vec<String>, StoreError> {
+    let mut s = c.prepare_cached("SELECT slot_id FROM appointment_slot WHERE appointment_id = ?1 AND active = 1 ORDER BY slot_id").map_err(unavailable)?;
+    s.query_map(params![id], |r| r.get(0)).and_then(Iterator::collect).map_err(unavailable)
+}
+
+pub(super) fn get_appointment(c: &Connection, id: &str) -> Result<Option<AppointmentRecord>, StoreError> {
+    let mut s = c.prepare_cached(&format!("SELECT {APPOINTMENT_COLUMNS} FROM appointment WHERE id = ?1")).map_err(unavailable)?;
+    let Some(mut record) = s.query_row(params![id], appointment_row).optional().map_err(unavailable)? else {
+        return Ok(None);
+    };
+    record.held_slots = held_slots(c, id)?;
+    Ok(Some(record))
+}
+
+pub(super) fn get_appointment_version(c: &Connection, id: &str, v: u64) -> Result<Option<AppointmentVersion>, StoreError> {
+    c.prepare_cached("SELECT id, version, last_updated_ns, body FROM appointment_version WHERE id = ?1 AND version = ?2")
+        .and_then(|mut s| s.query_row(params![id, v as i64], version_row).optional())
+        .map_err(unavailable)
+}
+
+fn version_row(r: &Row<'_>) -> rusqlite::Result<AppointmentVersion> {
+    Ok(AppointmentVersion { id: r.get(0)?, version: version(r.get(1)?), last_updated: instant(r.get(2)?), body: r.get(3)? })
+}
+
+pub(super) fn appointment_history(c: &Connection, id: &str) -> Result<Vec<AppointmentVersion>, StoreError> {
+    let mut s = c.prepare_cached("SELECT id, version, last_updated_ns, body FROM appointment_version WHERE id = ?1 ORDER BY version DESC").map_err(unavailable)?;
+    s.query_map(params![id], version_row).and_then(Iterator::collect).map_err(unavailable)
+}
+
+pub(super) fn appointments_for_patient(c: &Connection, nhs: &str, limit: usize, offset: usize) -> Result<(Vec<AppointmentRecord>, u64), StoreError> {
+    let total: i64 = c.query_row("SELECT COUNT(*) FROM appointment WHERE patient = ?1", params![nhs], |r| r.get(0)).map_err(unavailable)?;
+    let mut s = c
+        .prepare_cached(&format!("SELECT {APPOINTMENT_COLUMNS} FROM appointment WHERE patient = ?1 ORDER BY start_ns, id LIMIT ?2 OFFSET ?3"))
+        .map_err(unavailable)?;
+    let mut records: Vec<AppointmentRecord> =
+        s.query_map(params![nhs, limit as i64, offset as i64], appointment_row).and_then(Iterator::collect).map_err(unavailable)?;
+    for r in &mut records {
+        r.held_slots = held_slots(c, &r.id)?;
+    }
+    Ok((records, total.max(0) as u64))
+}
+
+/// Applies an appointment change. Runs inside the writer's savepoint: returning an error rolls
+/// back everything this function wrote.
+pub(super) fn commit_appointment(c: &Connection, ch: &AppointmentChange) -> Result<(), CommitError> {
+    if let Some(record) = &ch.idempotency
+        && !insert_request(c, record, false)?
+    {
+        return Err(CommitError::Duplicate);
+    }
+    write_appointment_row(c, ch)?;
+    c.prepare_cached("INSERT INTO appointment_version (id, version, last_updated_ns, body) VALUES (?1, ?2, ?3, ?4)")
+        .and_then(|mut s| s.execute(params![ch.id, ch.version as i64, ch.last_updated.unix_nanos(), ch.body]))
+        .map_err(|e| if is_unique_violation(&e) { CommitError::VersionConflict } else { CommitError::Store(unavailable(e)) })?;
+    for slot in &ch.release {
+        release_slot(c, &ch.id, slot, ch.last_updated)?;
+    }
+    for slot in &ch.claim {
+        claim_slot(c, &ch.id, slot, ch.last_updated)?;
+    }
+    if let Some(action) = ch.pointer {
+        c.prepare_cached(
+            "INSERT INTO outbox (appointment_id, appointment_version, action, next_attempt_ns, created_ns) VALUES (?1, ?2, ?3, ?4, ?4)",
+        )
+        .and_then(|mut s| s.execute(params![ch.id, ch.version as i64, action.as_str(), ch.last_updated.unix_nanos()]))
+        .map_err(unavailable)?;
+    }
+    append_audit(c, &ch.audit)?;
+    Ok(())
+}
+
+fn write_appointment_row(c: &Connection, ch: &AppointmentChange) -> Result<(), CommitError> {
+    let start = ch.start.map(|i| i.unix_nanos());
+    let end = ch.end.map(|i| i.unix_nanos());
+    match ch.expected_version {
+        None => {
+            c.prepare_cached(&format!("INSERT INTO appointment ({APPOINTMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, ?10)"))
+                .and_then(|mut s| {
+                    s.execute(params![
+                        ch.id,
+                        ch.version as i64,
+                        ch.status.as_str(),
+                        ch.service_id,
+                        ch.patient,
+                        start,
+                        end,
+                        ch.created.unix_nanos(),
+                        ch.last_updated.unix_nanos(),
+                        ch.body
+                    ])
+                })
+                .map_err(|e| if is_unique_violation(&e) { CommitError::VersionConflict } else { CommitError::Store(unavailable(e)) })?;
+        }
+        Some(expected) => {
+            let changed = c
+                .prepare_cached(
+                    "UPDATE appointment SET version = ?2, status = ?3, service_id = ?4, patient = ?5, start_ns = ?6, end_ns = ?7,
+                         last_updated_ns = ?8, body = ?9
+                     WHERE id = ?1 AND version = ?10",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        ch.id,
+                        ch.version as i64,
+                        ch.status.as_str(),
+                        ch.service_id,
+                        ch.patient,
+                        start,
+                        end,
+                        ch.last_updated.unix_nanos(),
+                        ch.body,
+                        expected as i64
+                    ])
+                })
+                .map_err(unavailable)?;
+            if changed == 0 {
+                return Err(CommitError::VersionConflict);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// free -> busy, guarded by the slot's current status and by the unique index on active
+/// bookings; either guard failing means someone else has the slot.
+fn claim_slot(c: &Connection, appointment: &str, slot: &str, now: Instant) -> Result<(), CommitError> {
+    let changed = c
+        .prepare_cached(
+            "UPDATE slot SET status = 'busy', version = version + 1, last_updated_ns = MAX(?2, last_updated_ns + 1000) WHERE id = ?1 AND status = 'free'",
+        )
+        .and_then(|mut s| s.execute(params![slot, now.unix_nanos()]))
+        .map_err(unavailable)?;
+    if changed == 0 {
+        return Err(CommitError::SlotUnavailable(slot.to_string()));
+    }
+    c.prepare_cached(
+        "INSERT INTO appointment_slot (appointment_id, slot_id, active) VALUES (?1, ?2, 1)
+         ON CONFLICT (appointment_id, slot_id) DO UPDATE SET active = 1",
+    )
+    .and_then(|mut s| s.execute(params![appointment, slot]))
+    .map_err(|e| if is_unique_violation(&e) { CommitError::SlotUnavailable(slot.to_string()) } else { CommitError::Store(unavailable(e)) })?;
+    Ok(())
+}
+
+/// busy -> free, but only for a slot this appointment actually holds.
+fn release_slot(c: &Connection, appointment: &str, slot: &str, now: Instant) -> Result<(), CommitError> {
+    let held = c
+        .prepare_cached("UPDATE appointment_slot SET active = 0 WHERE appointment_id = ?1 AND slot_id = ?2 AND active = 1")
+        .and_then(|mut s| s.execute(params![appointment, slot]))
+        .map_err(unavailable)?;
+    if held == 1 {
+        c.prepare_cached(
+            "UPDATE slot SET status = 'free', version = version + 1, last_updated_ns = MAX(?2, last_updated_ns + 1000) WHERE id = ?1 AND status = 'busy'",
+        )
+        .and_then(|mut s| s.execute(params![slot, now.unix_nanos()]))
+        .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- idempotency
+
+/// Inserts a request record; returns false when one already exists for the key. With
+/// `ignore_existing` the existing record is silently kept.
+pub(super) fn insert_request(c: &Connection, record: &IdempotencyRecord, ignore_existing: bool) -> Result<bool, StoreError> {
+    let (succeeded, status, body, location) = match &record.outcome {
+        RequestOutcome::Succeeded { location } => (1, None, None, location.clone()),
+        RequestOutcome::Failed { status, body } => (0, Some(i64::from(*status)), Some(body.clone()), None),
+    };
+    let sql = if ignore_existing {
+        "INSERT INTO request (request_id, correlation_id, sender, succeeded, status, body, location, recorded_ns)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING"
+    } else {
+        "INSERT INTO request (request_id, correlation_id, sender, succeeded, status, body, location, recorded_ns)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    };
+    match c.prepare_cached(sql).and_then(|mut s| {
+        s.execute(params![
+            record.key.request_id,
+            record.key.correlation_id,
+            record.key.sender,
+            succeeded,
+            status,
+            body,
+            location,
+            record.recorded.unix_nanos()
+        ])
+    }) {
+        Ok(n) => Ok(n == 1 || ignore_existing),
+        Err(e) if is_unique_violation(&e) => Ok(false),
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
+pub(super) fn find_request(c: &Connection, key: &IdempotencyKey) -> Result<Option<IdempotencyRecord>, StoreError> {
+    c.prepare_cached(
+        "SELECT succeeded, status, body, location, recorded_ns FROM request WHERE request_id = ?1 AND correlation_id = ?2 AND sender = ?3",
+    )
+    .and_then(|mut s| {
+        s.query_row(params![key.request_id, key.correlation_id, key.sender], |r| {
+            let succeeded: i64 = r.get(0)?;
+            let outcome = if succeeded == 1 {
+                RequestOutcome::Succeeded { location: r.get(3)? }
+            } else {
+                let status: Option<i64> = r.get(1)?;
+                RequestOutcome::Failed { status: status.unwrap_or(500) as u16, body: r.get::<_, Option<String>>(2)?.unwrap_or_default() }
+            };
+            Ok(IdempotencyRecord { key: key.clone(), outcome, recorded: instant(r.get(4)?) })
+        })
+        .optional()
+    })
+    .map_err(unavailable)
+}
+
+pub(super) fn purge_requests(c: &Connection, before: Instant) -> Result<usize, StoreError> {
+    c.execute("DELETE FROM request WHERE recorded_ns < ?1", params![before.unix_nanos()]).map_err(unavailable)
+}
+
+// ---------------------------------------------------------------- audit
+
+pub(super) fn append_audit(c: &Connection, e: &AuditEntry) -> Result<(), StoreError> {
+    let at = e.at.unwrap_or_else(Instant::now);
+    c.prepare_cached(
+        "INSERT INTO audit (at_ns, request_id, correlation_id, sender_ods, sender_software, sender_app, action, resource_type, resource_id, version, outcome, patient)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            at.unix_nanos(),
+            e.request_id,
+            e.correlation_id,
+            e.sender_ods,
+            e.sender_software,
+            e.sender_app,
+            e.action,
+            e.resource_type,
+            e.resource_id,
+            e.version.map(|v| v as i64),
+            i64::from(e.outcome),
+            e.patient
+        ])
+    })
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+pub(super) fn query_audit(c: &Connection, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+    let mut s = c
+        .prepare_cached(
+            "SELECT seq, at_ns, request_id, correlation_id, sender_ods, sender_software, sender_app, action, resource_type, resource_id, version, outcome, patient
+             FROM audit
+             WHERE (?1 IS NULL OR resource_id = ?1) AND (?2 IS NULL OR patient = ?2) AND (?3 IS NULL OR request_id = ?3)
+             ORDER BY seq LIMIT ?4",
+        )
+        .map_err(unavailable)?;
+    let limit = if q.limit == 0 { 1_000 } else { q.limit } as i64;
+    s.query_map(params![q.resource_id, q.patient, q.request_id, limit], |r| {
+        Ok(AuditRecord {
+            seq: r.get(0)?,
+            entry: AuditEntry {
+                at: Some(instant(r.get(1)?)),
+                request_id: r.get(2)?,
+                correlation_id: r.get(3)?,
+                sender_ods: r.get(4)?,
+                sender_software: r.get(5)?,
+                sender_app: r.get(6)?,
+                action: r.get(7)?,
+                resource_type: r.get(8)?,
+                resource_id: r.get(9)?,
+                version: r.get::<_, Option<i64>>(10)?.map(version),
+                outcome: r.get::<_, i64>(11)? as u16,
+                patient: r.get(12)?,
+            },
+        })
+    })
+    .and_then(Iterator::collect)
+    .map_err(unavailable)
+}

@@ -1,0 +1,47 @@
+//! A small pool of read-only connections. WAL mode lets them read a consistent snapshot while
+//! the writer commits; each read runs on the blocking thread pool so a slow query never stalls
+//! the async workers.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::Connection;
+use tokio::sync::Semaphore;
+
+use crate::error::StoreError;
+
+pub(crate) struct Readers {
+    idle: Arc<Mutex<Vec<Connection>>>,
+    permits: Semaphore,
+}
+
+impl Readers {
+    pub(crate) fn new(conns: Vec<Connection>) -> Readers {
+        let permits = Semaphore::new(conns.len());
+        Readers { idle: Arc::new(Mutex::new(conns)), permits }
+    }
+
+    pub(crate) async fn run<F, T>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let _permit = self.permits.acquire().await.map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
+        let conn = self
+            .idle
+            .lock()
+            .map_err(|_| StoreError::Internal("reader pool poisoned".into()))?
+            .pop()
+            .ok_or_else(|| StoreError::Internal("no idle reader despite a permit".into()))?;
+        let idle = self.idle.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = catch_unwind(AssertUnwindSafe(|| f(&conn))).unwrap_or_else(|_| Err(StoreError::Internal("a read panicked".into())));
+            if let Ok(mut pool) = idle.lock() {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
+    }
+}

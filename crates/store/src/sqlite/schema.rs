@@ -1,0 +1,154 @@
+//! The SQLite schema, applied in numbered steps recorded in `PRAGMA user_version`.
+//!
+//! Steps are append-only: a released step is never edited, a change is a new step.
+
+use rusqlite::Connection;
+
+use crate::error::StoreError;
+
+const STEPS: &[&str] = &[
+    // 1: the receiver's booking tables, idempotency records, outbox and audit log.
+    r#"
+    CREATE TABLE resource (
+        resource_type TEXT NOT NULL,
+        id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        last_updated_ns INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (resource_type, id)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE schedule (
+        id TEXT PRIMARY KEY,
+        service_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        last_updated_ns INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        slot_template TEXT NOT NULL
+    );
+    CREATE INDEX schedule_by_service ON schedule (service_id);
+
+    CREATE TABLE slot (
+        id TEXT PRIMARY KEY,
+        schedule_id TEXT NOT NULL REFERENCES schedule (id),
+        service_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        start_ns INTEGER NOT NULL,
+        end_ns INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        last_updated_ns INTEGER NOT NULL,
+        extra TEXT,
+        CHECK (start_ns < end_ns)
+    );
+    -- Slot search reads one service, a status and a window on start: this index answers it
+    -- without touching other services' rows however large the table grows.
+    CREATE INDEX slot_search ON slot (service_id, status, start_ns, id);
+
+    CREATE TABLE appointment (
+        id TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        service_id TEXT,
+        patient TEXT,
+        start_ns INTEGER,
+        end_ns INTEGER,
+        created_ns INTEGER NOT NULL,
+        last_updated_ns INTEGER NOT NULL,
+        pointer_id TEXT,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX appointment_by_patient ON appointment (patient, start_ns);
+
+    CREATE TABLE appointment_version (
+        id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        last_updated_ns INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (id, version)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE appointment_slot (
+        appointment_id TEXT NOT NULL,
+        slot_id TEXT NOT NULL,
+        active INTEGER NOT NULL,
+        PRIMARY KEY (appointment_id, slot_id)
+    ) WITHOUT ROWID;
+    -- The last line of defence against double booking: at most one active booking per slot.
+    CREATE UNIQUE INDEX one_active_booking_per_slot ON appointment_slot (slot_id) WHERE active = 1;
+
+    CREATE TABLE request (
+        request_id TEXT NOT NULL,
+        correlation_id TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        succeeded INTEGER NOT NULL,
+        status INTEGER,
+        body TEXT,
+        location TEXT,
+        recorded_ns INTEGER NOT NULL,
+        PRIMARY KEY (request_id, correlation_id, sender)
+    ) WITHOUT ROWID;
+    CREATE INDEX request_by_age ON request (recorded_ns);
+
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        appointment_id TEXT NOT NULL,
+        appointment_version INTEGER NOT NULL,
+        action TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_ns INTEGER NOT NULL,
+        last_error TEXT,
+        created_ns INTEGER NOT NULL,
+        done_ns INTEGER
+    );
+    CREATE INDEX outbox_pending ON outbox (state, appointment_id, seq);
+
+    CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at_ns INTEGER NOT NULL,
+        request_id TEXT NOT NULL,
+        correlation_id TEXT NOT NULL,
+        sender_ods TEXT,
+        sender_software TEXT,
+        sender_app TEXT,
+        action TEXT NOT NULL,
+        resource_type TEXT NOT NULL,
+        resource_id TEXT,
+        version INTEGER,
+        outcome INTEGER NOT NULL,
+        patient TEXT
+    );
+    CREATE INDEX audit_by_resource ON audit (resource_id);
+    CREATE INDEX audit_by_patient ON audit (patient);
+    CREATE INDEX audit_by_request ON audit (request_id);
+    -- The audit log is append-only: the database itself refuses edits and deletions.
+    CREATE TRIGGER audit_is_append_only_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_is_append_only_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    "#,
+];
+
+/// The schema version this build expects.
+pub const CURRENT: i64 = STEPS.len() as i64;
+
+/// Brings the database up to [`CURRENT`], one transaction per step. Refuses a database written
+/// by a newer build rather than guessing.
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let at: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(super::unavailable)?;
+    if at > CURRENT {
+        return Err(StoreError::Internal(format!("the database schema is version {at}, newer than this build's {CURRENT}")));
+    }
+    for (i, step) in STEPS.iter().enumerate().skip(at as usize) {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(super::unavailable)?;
+        tx.execute_batch(step).map_err(super::internal)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64).map_err(super::internal)?;
+        tx.commit().map_err(super::unavailable)?;
+    }
+    Ok(())
+}
+
+/// The schema version of an open database.
+pub fn version(conn: &Connection) -> Result<i64, StoreError> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(super::unavailable)
+}

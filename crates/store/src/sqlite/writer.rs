@@ -1,0 +1,160 @@
+//! Group commit: one thread owns the only write connection and commits many requests' changes
+//! together.
+//!
+//! Requests queue their write jobs on a channel. The writer takes whatever has queued while it
+//! was busy, opens one `BEGIN IMMEDIATE`, runs each job inside its own `SAVEPOINT` (a failing job
+//! is rolled back alone), and commits once: one fsync acknowledges the whole batch. Each caller
+//! hears of its result only after that commit is durable. Under light load a batch holds one
+//! job, so batching adds no latency; under heavy load the fsync cost is shared.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::StoreError;
+
+/// The most jobs one transaction carries; bounds the time a batch holds the write lock.
+const MAX_BATCH: usize = 512;
+/// Jobs waiting for the writer before callers are made to wait their turn (back-pressure).
+const QUEUE_DEPTH: usize = 8192;
+
+trait Job: Send {
+    /// Runs inside a savepoint; returns whether to keep its changes and the delivery to make
+    /// once the batch's fate is known.
+    fn run(self: Box<Self>, conn: &Connection) -> (bool, Box<dyn Deliver>);
+    /// Tells the caller the job never ran.
+    fn abort(self: Box<Self>, err: StoreError);
+}
+
+trait Deliver: Send {
+    fn deliver(self: Box<Self>, commit: Result<(), StoreError>);
+}
+
+struct Work<F, T, E> {
+    f: F,
+    reply: oneshot::Sender<Result<T, E>>,
+}
+
+struct Reply<T, E> {
+    result: Result<T, E>,
+    reply: oneshot::Sender<Result<T, E>>,
+}
+
+impl<F, T, E> Job for Work<F, T, E>
+where
+    F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+{
+    fn run(self: Box<Self>, conn: &Connection) -> (bool, Box<dyn Deliver>) {
+        let Work { f, reply } = *self;
+        let result = match catch_unwind(AssertUnwindSafe(|| f(conn))) {
+            Ok(r) => r,
+            Err(_) => Err(E::from(StoreError::Internal("a write job panicked".into()))),
+        };
+        (result.is_ok(), Box::new(Reply { result, reply }))
+    }
+
+    fn abort(self: Box<Self>, err: StoreError) {
+        let _ = self.reply.send(Err(E::from(err)));
+    }
+}
+
+impl<T: Send + 'static, E: From<StoreError> + Send + 'static> Deliver for Reply<T, E> {
+    fn deliver(self: Box<Self>, commit: Result<(), StoreError>) {
+        let result = match (commit, self.result) {
+            (Ok(()), r) => r,
+            (Err(_), Err(own)) => Err(own),
+            (Err(e), Ok(_)) => Err(E::from(e)),
+        };
+        let _ = self.reply.send(result);
+    }
+}
+
+/// Handle to the writer thread.
+#[derive(Clone)]
+pub(crate) struct Writer {
+    queue: mpsc::Sender<Box<dyn Job>>,
+}
+
+impl Writer {
+    pub(crate) fn spawn(conn: Connection, name: &str) -> Result<Writer, StoreError> {
+        let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
+        std::thread::Builder::new()
+            .name(format!("{name}-writer"))
+            .spawn(move || write_loop(conn, jobs))
+            .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
+        Ok(Writer { queue })
+    }
+
+    /// Runs `f` in the next batch and returns its result once the batch is committed. If `f`
+    /// fails, its changes are rolled back and the rest of the batch is unaffected.
+    pub(crate) async fn run<F, T, E>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Box<dyn Job> = Box::new(Work { f, reply });
+        if self.queue.send(job).await.is_err() {
+            return Err(E::from(StoreError::Unavailable("the database writer has stopped".into())));
+        }
+        answer.await.unwrap_or_else(|_| Err(E::from(StoreError::Unavailable("the database writer has stopped".into()))))
+    }
+}
+
+fn write_loop(conn: Connection, mut jobs: mpsc::Receiver<Box<dyn Job>>) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = jobs.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_batch(&conn, &mut batch);
+    }
+}
+
+fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let err = super::unavailable(e);
+        for job in batch.drain(..) {
+            job.abort(err.clone());
+        }
+        return;
+    }
+    let mut deliveries = Vec::with_capacity(batch.len());
+    let mut broken = None;
+    for job in batch.drain(..) {
+        if let Some(err) = &broken {
+            job.abort(StoreError::clone(err));
+            continue;
+        }
+        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            let err = super::unavailable(e);
+            job.abort(err.clone());
+            broken = Some(err);
+            continue;
+        }
+        let (keep, delivery) = job.run(conn);
+        let end = if keep { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+        if let Err(e) = conn.execute_batch(end) {
+            broken = Some(super::unavailable(e));
+        }
+        deliveries.push(delivery);
+    }
+    let outcome = match broken {
+        Some(err) => Err(err),
+        None => conn.execute_batch("COMMIT").map_err(super::unavailable),
+    };
+    if outcome.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for d in deliveries {
+        d.deliver(outcome.clone());
+    }
+}
