@@ -57,7 +57,13 @@ impl PointerAction {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [PointerAction::Create, PointerAction::Update, PointerAction::Delete].into_iter().find(|a| a.as_str() == s)
+        [
+            PointerAction::Create,
+            PointerAction::Update,
+            PointerAction::Delete,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == s)
     }
 }
 
@@ -80,11 +86,17 @@ pub struct Plan {
 ///
 /// `If-Match` is the strong check (HTTP 412 on mismatch); without it, a body whose
 /// `meta.lastUpdated` is older than the stored one proves the sender worked on an old copy (409).
-pub fn check_freshness(current: &Current, if_match: Option<u64>, sender_last_updated: Option<Instant>) -> Result<(), DomainError> {
+pub fn check_freshness(
+    current: &Current,
+    if_match: Option<u64>,
+    sender_last_updated: Option<Instant>,
+) -> Result<(), DomainError> {
     if let Some(version) = if_match
         && version != current.version
     {
-        return Err(DomainError::PreconditionFailed { current: current.version });
+        return Err(DomainError::PreconditionFailed {
+            current: current.version,
+        });
     }
     if let Some(seen) = sender_last_updated
         && seen < current.last_updated
@@ -95,12 +107,21 @@ pub fn check_freshness(current: &Current, if_match: Option<u64>, sender_last_upd
 }
 
 /// Decides a new appointment (REST create or a `booking-request` with reason `new`).
-pub fn decide_create(req: &Requested, slots: &[SlotView], replaced: &[Current], now: Instant, rules: Rules) -> Result<Plan, DomainError> {
+pub fn decide_create(
+    req: &Requested,
+    slots: &[SlotView],
+    replaced: &[Current],
+    now: Instant,
+    rules: Rules,
+) -> Result<Plan, DomainError> {
     require_patient(req)?;
     if !(req.status == AppointmentStatus::Booked || req.status.is_placeholder()) {
         return Err(DomainError::invalid_at(
             Fault::Invariant,
-            format!("a new appointment must be booked (or a waitlist, proposed or pending placeholder), not {}", req.status),
+            format!(
+                "a new appointment must be booked (or a waitlist, proposed or pending placeholder), not {}",
+                req.status
+            ),
             "Appointment.status",
         ));
     }
@@ -121,7 +142,14 @@ pub fn decide_create(req: &Requested, slots: &[SlotView], replaced: &[Current], 
             pointer: Some(PointerAction::Create),
         }
     } else {
-        Plan { event: Event::Placeholder, claim: vec![], release: vec![], held: vec![], service_id: None, pointer: None }
+        Plan {
+            event: Event::Placeholder,
+            claim: vec![],
+            release: vec![],
+            held: vec![],
+            service_id: None,
+            pointer: None,
+        }
     })
 }
 
@@ -134,19 +162,31 @@ pub fn decide_update(
     now: Instant,
     rules: Rules,
 ) -> Result<Plan, DomainError> {
-    if current.status.is_terminal() || matches!(current.status, AppointmentStatus::Arrived | AppointmentStatus::CheckedIn) {
-        return Err(DomainError::NotCurrent { status: current.status });
+    if current.status.is_terminal()
+        || matches!(
+            current.status,
+            AppointmentStatus::Arrived | AppointmentStatus::CheckedIn
+        )
+    {
+        return Err(DomainError::NotCurrent {
+            status: current.status,
+        });
     }
     if req.status.is_attendance() {
         return Err(DomainError::invalid_at(
             Fault::Invariant,
-            format!("a sender cannot set an appointment to {}; that is the receiver's workflow", req.status),
+            format!(
+                "a sender cannot set an appointment to {}; that is the receiver's workflow",
+                req.status
+            ),
             "Appointment.status",
         ));
     }
     require_patient(req)?;
     if current.patient.is_some() && req.patient != current.patient {
-        return Err(DomainError::BusinessRule("the patient of an appointment cannot be changed".into()));
+        return Err(DomainError::BusinessRule(
+            "the patient of an appointment cannot be changed".into(),
+        ));
     }
 
     if req.status.is_cancellation() {
@@ -164,12 +204,22 @@ pub fn decide_update(
         if current.status == AppointmentStatus::Booked {
             return Err(DomainError::invalid_at(
                 Fault::Invariant,
-                format!("a booked appointment cannot go back to {}; cancel it instead", req.status),
+                format!(
+                    "a booked appointment cannot go back to {}; cancel it instead",
+                    req.status
+                ),
                 "Appointment.status",
             ));
         }
         check_replaces(req, replaced, current.service_id.as_deref())?;
-        return Ok(Plan { event: Event::Placeholder, claim: vec![], release: vec![], held: vec![], service_id: None, pointer: None });
+        return Ok(Plan {
+            event: Event::Placeholder,
+            claim: vec![],
+            release: vec![],
+            held: vec![],
+            service_id: None,
+            pointer: None,
+        });
     }
 
     // The request is `booked`: a placeholder being booked, or a booking being updated or moved.
@@ -178,12 +228,26 @@ pub fn decide_update(
     if let Some(existing) = &current.service_id
         && *existing != service_id
     {
-        return Err(DomainError::BusinessRule("an appointment cannot move to a slot of another service".into()));
+        return Err(DomainError::BusinessRule(
+            "an appointment cannot move to a slot of another service".into(),
+        ));
     }
     check_replaces(req, replaced, Some(&service_id))?;
-    let claim: Vec<String> = wanted.iter().filter(|s| !current.held_slots.contains(s)).cloned().collect();
-    let release: Vec<String> = current.held_slots.iter().filter(|s| !wanted.contains(s)).cloned().collect();
-    let moved = !claim.is_empty() || !release.is_empty() || req.start != current.start || req.end != current.end;
+    let claim: Vec<String> = wanted
+        .iter()
+        .filter(|s| !current.held_slots.contains(s))
+        .cloned()
+        .collect();
+    let release: Vec<String> = current
+        .held_slots
+        .iter()
+        .filter(|s| !wanted.contains(s))
+        .cloned()
+        .collect();
+    let moved = !claim.is_empty()
+        || !release.is_empty()
+        || req.start != current.start
+        || req.end != current.end;
     let (event, pointer) = if current.status.is_placeholder() {
         (Event::Booked, Some(PointerAction::Create))
     } else if moved {
@@ -191,7 +255,14 @@ pub fn decide_update(
     } else {
         (Event::Updated, None)
     };
-    Ok(Plan { event, claim, release, held: wanted, service_id: Some(service_id), pointer })
+    Ok(Plan {
+        event,
+        claim,
+        release,
+        held: wanted,
+        service_id: Some(service_id),
+        pointer,
+    })
 }
 
 fn require_patient(req: &Requested) -> Result<(), DomainError> {
@@ -207,7 +278,11 @@ fn distinct_slots(req: &Requested) -> Result<Vec<String>, DomainError> {
     let mut seen = BTreeSet::new();
     for (i, id) in req.slots.iter().enumerate() {
         if !seen.insert(id.as_str()) {
-            return Err(DomainError::invalid_at(Fault::Value, "the same slot is listed twice", format!("Appointment.slot[{i}]")));
+            return Err(DomainError::invalid_at(
+                Fault::Value,
+                "the same slot is listed twice",
+                format!("Appointment.slot[{i}]"),
+            ));
         }
     }
     Ok(req.slots.clone())
@@ -216,36 +291,70 @@ fn distinct_slots(req: &Requested) -> Result<Vec<String>, DomainError> {
 /// Checks that a `booked` request can take its slots: they exist, belong to one service, are
 /// free (or already held by this appointment), have not started, and contain the appointment.
 /// Returns the owning service.
-fn check_bookable(req: &Requested, wanted: &[String], slots: &[SlotView], now: Instant, rules: Rules, held: &[String]) -> Result<String, DomainError> {
+fn check_bookable(
+    req: &Requested,
+    wanted: &[String],
+    slots: &[SlotView],
+    now: Instant,
+    rules: Rules,
+    held: &[String],
+) -> Result<String, DomainError> {
     if wanted.is_empty() {
-        return Err(DomainError::invalid_at(Fault::Required, "a booked appointment must reference its slot", "Appointment.slot"));
+        return Err(DomainError::invalid_at(
+            Fault::Required,
+            "a booked appointment must reference its slot",
+            "Appointment.slot",
+        ));
     }
     let (Some(start), Some(end)) = (req.start, req.end) else {
-        return Err(DomainError::invalid_at(Fault::Required, "a booked appointment must have a start and an end", "Appointment.start"));
+        return Err(DomainError::invalid_at(
+            Fault::Required,
+            "a booked appointment must have a start and an end",
+            "Appointment.start",
+        ));
     };
     let mut found = Vec::with_capacity(wanted.len());
     for id in wanted {
-        let slot = slots.iter().find(|s| &s.id == id).ok_or_else(|| DomainError::NotFound { what: format!("Slot/{id}") })?;
+        let slot = slots
+            .iter()
+            .find(|s| &s.id == id)
+            .ok_or_else(|| DomainError::NotFound {
+                what: format!("Slot/{id}"),
+            })?;
         found.push(slot);
     }
     let service_id = found[0].service_id.clone();
     if found.iter().any(|s| s.service_id != service_id) {
-        return Err(DomainError::invalid_at(Fault::Invariant, "all slots of an appointment must belong to one service", "Appointment.slot"));
+        return Err(DomainError::invalid_at(
+            Fault::Invariant,
+            "all slots of an appointment must belong to one service",
+            "Appointment.slot",
+        ));
     }
     for slot in &found {
         let already_ours = held.contains(&slot.id);
         if !already_ours && slot.status != SlotStatus::Free {
-            return Err(DomainError::SlotUnavailable { slot: slot.id.clone(), reason: slot_refusal(slot.status) });
+            return Err(DomainError::SlotUnavailable {
+                slot: slot.id.clone(),
+                reason: slot_refusal(slot.status),
+            });
         }
         if !already_ours && rules.refuse_started_slots && slot.start <= now {
-            return Err(DomainError::SlotUnavailable { slot: slot.id.clone(), reason: "it has already started" });
+            return Err(DomainError::SlotUnavailable {
+                slot: slot.id.clone(),
+                reason: "it has already started",
+            });
         }
     }
     if rules.appointment_within_slot {
         let slot_start = found.iter().map(|s| s.start).min().unwrap_or(start);
         let slot_end = found.iter().map(|s| s.end).max().unwrap_or(end);
         if start < slot_start || end > slot_end {
-            return Err(DomainError::invalid_at(Fault::Invariant, "the appointment's start and end must lie within its slot", "Appointment.start"));
+            return Err(DomainError::invalid_at(
+                Fault::Invariant,
+                "the appointment's start and end must lie within its slot",
+                "Appointment.start",
+            ));
         }
     }
     Ok(service_id)
@@ -263,23 +372,45 @@ fn slot_refusal(status: SlotStatus) -> &'static str {
 
 /// Rebook provenance: every replaced appointment exists, is the same patient's at the same
 /// service, and is booked or cancelled.
-fn check_replaces(req: &Requested, replaced: &[Current], service_id: Option<&str>) -> Result<(), DomainError> {
+fn check_replaces(
+    req: &Requested,
+    replaced: &[Current],
+    service_id: Option<&str>,
+) -> Result<(), DomainError> {
     for (i, id) in req.replaces.iter().enumerate() {
         let at = format!("Appointment.replaces[{i}]");
-        let old = replaced
-            .iter()
-            .find(|c| &c.id == id)
-            .ok_or_else(|| DomainError::invalid_at(Fault::Value, "the appointment this one replaces does not exist", at.clone()))?;
+        let old = replaced.iter().find(|c| &c.id == id).ok_or_else(|| {
+            DomainError::invalid_at(
+                Fault::Value,
+                "the appointment this one replaces does not exist",
+                at.clone(),
+            )
+        })?;
         if old.patient != req.patient {
-            return Err(DomainError::invalid_at(Fault::Value, "the replaced appointment belongs to another patient", at));
+            return Err(DomainError::invalid_at(
+                Fault::Value,
+                "the replaced appointment belongs to another patient",
+                at,
+            ));
         }
         if let (Some(new), Some(old_service)) = (service_id, old.service_id.as_deref())
             && new != old_service
         {
-            return Err(DomainError::invalid_at(Fault::Value, "the replaced appointment is at another service", at));
+            return Err(DomainError::invalid_at(
+                Fault::Value,
+                "the replaced appointment is at another service",
+                at,
+            ));
         }
-        if !matches!(old.status, AppointmentStatus::Booked | AppointmentStatus::Cancelled) {
-            return Err(DomainError::invalid_at(Fault::Value, format!("a {} appointment cannot be replaced", old.status), at));
+        if !matches!(
+            old.status,
+            AppointmentStatus::Booked | AppointmentStatus::Cancelled
+        ) {
+            return Err(DomainError::invalid_at(
+                Fault::Value,
+                format!("a {} appointment cannot be replaced", old.status),
+                at,
+            ));
         }
     }
     Ok(())

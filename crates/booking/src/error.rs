@@ -17,7 +17,11 @@ pub enum Fault {
 pub enum DomainError {
     /// The request itself is wrong (HTTP 400).
     #[error("{message}")]
-    Invalid { fault: Fault, message: String, expression: Option<String> },
+    Invalid {
+        fault: Fault,
+        message: String,
+        expression: Option<String>,
+    },
     /// A referenced slot or appointment does not exist (HTTP 404).
     #[error("{what} was not found")]
     NotFound { what: String },
@@ -40,10 +44,22 @@ pub enum DomainError {
 
 impl DomainError {
     pub fn invalid(fault: Fault, message: impl Into<String>) -> Self {
-        DomainError::Invalid { fault, message: message.into(), expression: None }
+        DomainError::Invalid {
+            fault,
+            message: message.into(),
+            expression: None,
+        }
     }
 
-    pub fn invalid_at(fault: Fault, message: impl Into<String>, expression: impl Into<String>) -> Self {
-        DomainError::Invalid { fault, message: message.into(), expression: Some(expression.into()) }
+    pub fn invalid_at(
+        fault: Fault,
+        message: impl Into<String>,
+        expression: impl Into<String>,
+    ) -> Self {
+        DomainError::Invalid {
+            fault,
+            message: message.into(),
+            expression: Some(expression.into()),
+        }
     }
 }

@@ -53,6 +53,9 @@ pub struct Rules {
 
 impl Default for Rules {
     fn default() -> Self {
-        Rules { appointment_within_slot: true, refuse_started_slots: true }
+        Rules {
+            appointment_within_slot: true,
+            refuse_started_slots: true,
+        }
     }
 }

@@ -53,29 +53,47 @@ impl AppointmentStatus {
     /// Statuses in which an appointment occupies its slots. The store's unique index on active
     /// bookings per slot counts exactly these.
     pub fn holds_slot(self) -> bool {
-        matches!(self, AppointmentStatus::Booked | AppointmentStatus::Arrived | AppointmentStatus::CheckedIn)
+        matches!(
+            self,
+            AppointmentStatus::Booked | AppointmentStatus::Arrived | AppointmentStatus::CheckedIn
+        )
     }
 
     /// Placeholders (waitlist, proposed, pending) wait for a slot and hold none.
     pub fn is_placeholder(self) -> bool {
-        matches!(self, AppointmentStatus::Waitlist | AppointmentStatus::Proposed | AppointmentStatus::Pending)
+        matches!(
+            self,
+            AppointmentStatus::Waitlist | AppointmentStatus::Proposed | AppointmentStatus::Pending
+        )
     }
 
     /// The two ways a sender ends a booking.
     pub fn is_cancellation(self) -> bool {
-        matches!(self, AppointmentStatus::Cancelled | AppointmentStatus::EnteredInError)
+        matches!(
+            self,
+            AppointmentStatus::Cancelled | AppointmentStatus::EnteredInError
+        )
     }
 
     /// Receiver-side workflow that senders may never request (the patient arrived, was seen, ...).
     pub fn is_attendance(self) -> bool {
-        matches!(self, AppointmentStatus::Arrived | AppointmentStatus::CheckedIn | AppointmentStatus::Fulfilled | AppointmentStatus::Noshow)
+        matches!(
+            self,
+            AppointmentStatus::Arrived
+                | AppointmentStatus::CheckedIn
+                | AppointmentStatus::Fulfilled
+                | AppointmentStatus::Noshow
+        )
     }
 
     /// No sender may change an appointment once it is in one of these.
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            AppointmentStatus::Cancelled | AppointmentStatus::EnteredInError | AppointmentStatus::Fulfilled | AppointmentStatus::Noshow
+            AppointmentStatus::Cancelled
+                | AppointmentStatus::EnteredInError
+                | AppointmentStatus::Fulfilled
+                | AppointmentStatus::Noshow
         )
     }
 }
@@ -97,8 +115,13 @@ pub enum SlotStatus {
 }
 
 impl SlotStatus {
-    pub const ALL: [SlotStatus; 5] =
-        [SlotStatus::Busy, SlotStatus::Free, SlotStatus::BusyUnavailable, SlotStatus::BusyTentative, SlotStatus::EnteredInError];
+    pub const ALL: [SlotStatus; 5] = [
+        SlotStatus::Busy,
+        SlotStatus::Free,
+        SlotStatus::BusyUnavailable,
+        SlotStatus::BusyTentative,
+        SlotStatus::EnteredInError,
+    ];
 
     pub fn parse(code: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.as_str() == code)

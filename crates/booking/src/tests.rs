@@ -17,16 +17,47 @@ fn patient() -> Option<NhsNumber> {
 }
 
 fn slot(id: &str, start: &str, end: &str, status: SlotStatus) -> SlotView {
-    SlotView { id: id.into(), service_id: "2000099999".into(), status, start: at(start), end: at(end) }
+    SlotView {
+        id: id.into(),
+        service_id: "2000099999".into(),
+        status,
+        start: at(start),
+        end: at(end),
+    }
 }
 
 fn free_slots() -> Vec<SlotView> {
     vec![
-        slot("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z", SlotStatus::Free),
-        slot("s2", "2030-01-01T09:10:00Z", "2030-01-01T09:20:00Z", SlotStatus::Free),
-        slot("taken", "2030-01-01T09:20:00Z", "2030-01-01T09:30:00Z", SlotStatus::Busy),
-        slot("withdrawn", "2030-01-01T09:30:00Z", "2030-01-01T09:40:00Z", SlotStatus::BusyUnavailable),
-        slot("past", "2030-01-01T07:00:00Z", "2030-01-01T07:10:00Z", SlotStatus::Free),
+        slot(
+            "s1",
+            "2030-01-01T09:00:00Z",
+            "2030-01-01T09:10:00Z",
+            SlotStatus::Free,
+        ),
+        slot(
+            "s2",
+            "2030-01-01T09:10:00Z",
+            "2030-01-01T09:20:00Z",
+            SlotStatus::Free,
+        ),
+        slot(
+            "taken",
+            "2030-01-01T09:20:00Z",
+            "2030-01-01T09:30:00Z",
+            SlotStatus::Busy,
+        ),
+        slot(
+            "withdrawn",
+            "2030-01-01T09:30:00Z",
+            "2030-01-01T09:40:00Z",
+            SlotStatus::BusyUnavailable,
+        ),
+        slot(
+            "past",
+            "2030-01-01T07:00:00Z",
+            "2030-01-01T07:10:00Z",
+            SlotStatus::Free,
+        ),
     ]
 }
 
@@ -50,14 +81,25 @@ fn current(status: AppointmentStatus, held: &[&str]) -> Current {
         start: Some(at("2030-01-01T09:00:00Z")),
         end: Some(at("2030-01-01T09:10:00Z")),
         patient: patient(),
-        service_id: if held.is_empty() { None } else { Some("2000099999".into()) },
+        service_id: if held.is_empty() {
+            None
+        } else {
+            Some("2000099999".into())
+        },
         last_updated: at("2029-12-31T10:00:00Z"),
     }
 }
 
 #[test]
 fn booking_a_free_slot_claims_it_and_creates_a_pointer() {
-    let plan = decide_create(&booked_in("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z"), &free_slots(), &[], now(), Rules::default()).unwrap();
+    let plan = decide_create(
+        &booked_in("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z"),
+        &free_slots(),
+        &[],
+        now(),
+        Rules::default(),
+    )
+    .unwrap();
     assert_eq!(plan.event, Event::Booked);
     assert_eq!(plan.claim, vec!["s1"]);
     assert_eq!(plan.held, vec!["s1"]);
@@ -72,25 +114,66 @@ fn slots_that_are_not_free_or_have_started_cannot_be_booked() {
         ("withdrawn", "2030-01-01T09:30:00Z", "2030-01-01T09:40:00Z"),
         ("past", "2030-01-01T07:00:00Z", "2030-01-01T07:10:00Z"),
     ] {
-        let err = decide_create(&booked_in(id, start, end), &free_slots(), &[], now(), Rules::default()).unwrap_err();
-        assert!(matches!(err, DomainError::SlotUnavailable { .. }), "{id}: {err:?}");
+        let err = decide_create(
+            &booked_in(id, start, end),
+            &free_slots(),
+            &[],
+            now(),
+            Rules::default(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, DomainError::SlotUnavailable { .. }),
+            "{id}: {err:?}"
+        );
     }
-    let lenient = Rules { refuse_started_slots: false, ..Rules::default() };
-    decide_create(&booked_in("past", "2030-01-01T07:00:00Z", "2030-01-01T07:10:00Z"), &free_slots(), &[], now(), lenient).unwrap();
+    let lenient = Rules {
+        refuse_started_slots: false,
+        ..Rules::default()
+    };
+    decide_create(
+        &booked_in("past", "2030-01-01T07:00:00Z", "2030-01-01T07:10:00Z"),
+        &free_slots(),
+        &[],
+        now(),
+        lenient,
+    )
+    .unwrap();
 }
 
 #[test]
 fn unknown_slot_is_not_found() {
-    let err = decide_create(&booked_in("nope", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z"), &free_slots(), &[], now(), Rules::default()).unwrap_err();
-    assert_eq!(err, DomainError::NotFound { what: "Slot/nope".into() });
+    let err = decide_create(
+        &booked_in("nope", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z"),
+        &free_slots(),
+        &[],
+        now(),
+        Rules::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        DomainError::NotFound {
+            what: "Slot/nope".into()
+        }
+    );
 }
 
 #[test]
 fn the_appointment_must_lie_within_its_slot_unless_relaxed() {
     let req = booked_in("s1", "2030-01-01T09:05:00Z", "2030-01-01T09:15:00Z");
     let err = decide_create(&req, &free_slots(), &[], now(), Rules::default()).unwrap_err();
-    assert!(matches!(err, DomainError::Invalid { fault: Fault::Invariant, .. }));
-    let lenient = Rules { appointment_within_slot: false, ..Rules::default() };
+    assert!(matches!(
+        err,
+        DomainError::Invalid {
+            fault: Fault::Invariant,
+            ..
+        }
+    ));
+    let lenient = Rules {
+        appointment_within_slot: false,
+        ..Rules::default()
+    };
     decide_create(&req, &free_slots(), &[], now(), lenient).unwrap();
 }
 
@@ -101,18 +184,45 @@ fn a_booking_spanning_two_adjacent_slots_is_within_them() {
     let plan = decide_create(&req, &free_slots(), &[], now(), Rules::default()).unwrap();
     assert_eq!(plan.claim, vec!["s1", "s2"]);
     req.slots.push("s1".into());
-    assert!(matches!(decide_create(&req, &free_slots(), &[], now(), Rules::default()), Err(DomainError::Invalid { fault: Fault::Value, .. })));
+    assert!(matches!(
+        decide_create(&req, &free_slots(), &[], now(), Rules::default()),
+        Err(DomainError::Invalid {
+            fault: Fault::Value,
+            ..
+        })
+    ));
 }
 
 #[test]
 fn a_new_appointment_must_be_booked_or_a_placeholder() {
-    for status in [AppointmentStatus::Cancelled, AppointmentStatus::EnteredInError, AppointmentStatus::Arrived, AppointmentStatus::Fulfilled] {
+    for status in [
+        AppointmentStatus::Cancelled,
+        AppointmentStatus::EnteredInError,
+        AppointmentStatus::Arrived,
+        AppointmentStatus::Fulfilled,
+    ] {
         let mut req = booked_in("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z");
         req.status = status;
         let err = decide_create(&req, &free_slots(), &[], now(), Rules::default()).unwrap_err();
-        assert!(matches!(err, DomainError::Invalid { fault: Fault::Invariant, .. }), "{status}");
+        assert!(
+            matches!(
+                err,
+                DomainError::Invalid {
+                    fault: Fault::Invariant,
+                    ..
+                }
+            ),
+            "{status}"
+        );
     }
-    let waitlist = Requested { status: AppointmentStatus::Waitlist, slots: vec![], start: None, end: None, patient: patient(), replaces: vec![] };
+    let waitlist = Requested {
+        status: AppointmentStatus::Waitlist,
+        slots: vec![],
+        start: None,
+        end: None,
+        patient: patient(),
+        replaces: vec![],
+    };
     let plan = decide_create(&waitlist, &[], &[], now(), Rules::default()).unwrap();
     assert_eq!(plan.event, Event::Placeholder);
     assert!(plan.claim.is_empty() && plan.pointer.is_none());
@@ -122,7 +232,10 @@ fn a_new_appointment_must_be_booked_or_a_placeholder() {
 fn a_patient_without_an_nhs_number_is_refused() {
     let mut req = booked_in("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z");
     req.patient = None;
-    assert!(matches!(decide_create(&req, &free_slots(), &[], now(), Rules::default()), Err(DomainError::BusinessRule(_))));
+    assert!(matches!(
+        decide_create(&req, &free_slots(), &[], now(), Rules::default()),
+        Err(DomainError::BusinessRule(_))
+    ));
 }
 
 #[test]
@@ -131,25 +244,76 @@ fn rebook_provenance_is_checked() {
     req.replaces = vec!["a1".into()];
     // the old booking may still be booked (book first) or already cancelled (cancel first)
     for status in [AppointmentStatus::Booked, AppointmentStatus::Cancelled] {
-        decide_create(&req, &free_slots(), &[current(status, &["s1"])], now(), Rules::default()).unwrap();
+        decide_create(
+            &req,
+            &free_slots(),
+            &[current(status, &["s1"])],
+            now(),
+            Rules::default(),
+        )
+        .unwrap();
     }
     let err = decide_create(&req, &free_slots(), &[], now(), Rules::default()).unwrap_err();
-    assert!(matches!(err, DomainError::Invalid { fault: Fault::Value, .. }));
+    assert!(matches!(
+        err,
+        DomainError::Invalid {
+            fault: Fault::Value,
+            ..
+        }
+    ));
     let mut other_patient = current(AppointmentStatus::Booked, &["s1"]);
     other_patient.patient = Some(NhsNumber::parse("4409815415").unwrap());
-    assert!(decide_create(&req, &free_slots(), &[other_patient], now(), Rules::default()).is_err());
+    assert!(
+        decide_create(
+            &req,
+            &free_slots(),
+            &[other_patient],
+            now(),
+            Rules::default()
+        )
+        .is_err()
+    );
     let mut other_service = current(AppointmentStatus::Booked, &["s1"]);
     other_service.service_id = Some("elsewhere".into());
-    assert!(decide_create(&req, &free_slots(), &[other_service], now(), Rules::default()).is_err());
-    assert!(decide_create(&req, &free_slots(), &[current(AppointmentStatus::EnteredInError, &[])], now(), Rules::default()).is_err());
+    assert!(
+        decide_create(
+            &req,
+            &free_slots(),
+            &[other_service],
+            now(),
+            Rules::default()
+        )
+        .is_err()
+    );
+    assert!(
+        decide_create(
+            &req,
+            &free_slots(),
+            &[current(AppointmentStatus::EnteredInError, &[])],
+            now(),
+            Rules::default()
+        )
+        .is_err()
+    );
 }
 
 #[test]
 fn cancelling_a_booking_releases_its_slots_and_deletes_the_pointer() {
-    for status in [AppointmentStatus::Cancelled, AppointmentStatus::EnteredInError] {
+    for status in [
+        AppointmentStatus::Cancelled,
+        AppointmentStatus::EnteredInError,
+    ] {
         let mut req = booked_in("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z");
         req.status = status;
-        let plan = decide_update(&current(AppointmentStatus::Booked, &["s1"]), &req, &free_slots(), &[], now(), Rules::default()).unwrap();
+        let plan = decide_update(
+            &current(AppointmentStatus::Booked, &["s1"]),
+            &req,
+            &free_slots(),
+            &[],
+            now(),
+            Rules::default(),
+        )
+        .unwrap();
         assert_eq!(plan.event, Event::Cancelled);
         assert_eq!(plan.release, vec!["s1"]);
         assert!(plan.held.is_empty());
@@ -161,14 +325,30 @@ fn cancelling_a_booking_releases_its_slots_and_deletes_the_pointer() {
 fn cancelling_a_placeholder_touches_no_pointer() {
     let mut req = booked_in("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z");
     req.status = AppointmentStatus::Cancelled;
-    let plan = decide_update(&current(AppointmentStatus::Waitlist, &[]), &req, &[], &[], now(), Rules::default()).unwrap();
+    let plan = decide_update(
+        &current(AppointmentStatus::Waitlist, &[]),
+        &req,
+        &[],
+        &[],
+        now(),
+        Rules::default(),
+    )
+    .unwrap();
     assert_eq!(plan.pointer, None);
 }
 
 #[test]
 fn rescheduling_moves_slots_and_updates_the_pointer() {
     let req = booked_in("s2", "2030-01-01T09:10:00Z", "2030-01-01T09:20:00Z");
-    let plan = decide_update(&current(AppointmentStatus::Booked, &["s1"]), &req, &free_slots(), &[], now(), Rules::default()).unwrap();
+    let plan = decide_update(
+        &current(AppointmentStatus::Booked, &["s1"]),
+        &req,
+        &free_slots(),
+        &[],
+        now(),
+        Rules::default(),
+    )
+    .unwrap();
     assert_eq!(plan.event, Event::Rescheduled);
     assert_eq!(plan.claim, vec!["s2"]);
     assert_eq!(plan.release, vec!["s1"]);
@@ -180,7 +360,15 @@ fn updating_details_in_the_same_slot_needs_no_slot_change() {
     let mut slots = free_slots();
     slots[0].status = SlotStatus::Busy; // held by this very appointment
     let req = booked_in("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z");
-    let plan = decide_update(&current(AppointmentStatus::Booked, &["s1"]), &req, &slots, &[], now(), Rules::default()).unwrap();
+    let plan = decide_update(
+        &current(AppointmentStatus::Booked, &["s1"]),
+        &req,
+        &slots,
+        &[],
+        now(),
+        Rules::default(),
+    )
+    .unwrap();
     assert_eq!(plan.event, Event::Updated);
     assert!(plan.claim.is_empty() && plan.release.is_empty());
     assert_eq!(plan.pointer, None);
@@ -189,14 +377,30 @@ fn updating_details_in_the_same_slot_needs_no_slot_change() {
 #[test]
 fn moving_to_a_taken_slot_conflicts() {
     let req = booked_in("taken", "2030-01-01T09:20:00Z", "2030-01-01T09:30:00Z");
-    let err = decide_update(&current(AppointmentStatus::Booked, &["s1"]), &req, &free_slots(), &[], now(), Rules::default()).unwrap_err();
+    let err = decide_update(
+        &current(AppointmentStatus::Booked, &["s1"]),
+        &req,
+        &free_slots(),
+        &[],
+        now(),
+        Rules::default(),
+    )
+    .unwrap_err();
     assert!(matches!(err, DomainError::SlotUnavailable { .. }));
 }
 
 #[test]
 fn booking_a_placeholder_claims_and_creates_the_pointer() {
     let req = booked_in("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z");
-    let plan = decide_update(&current(AppointmentStatus::Waitlist, &[]), &req, &free_slots(), &[], now(), Rules::default()).unwrap();
+    let plan = decide_update(
+        &current(AppointmentStatus::Waitlist, &[]),
+        &req,
+        &free_slots(),
+        &[],
+        now(),
+        Rules::default(),
+    )
+    .unwrap();
     assert_eq!(plan.event, Event::Booked);
     assert_eq!(plan.claim, vec!["s1"]);
     assert_eq!(plan.pointer, Some(PointerAction::Create));
@@ -213,7 +417,15 @@ fn ended_and_attended_appointments_are_not_current() {
         AppointmentStatus::Arrived,
         AppointmentStatus::CheckedIn,
     ] {
-        let err = decide_update(&current(status, &[]), &req, &free_slots(), &[], now(), Rules::default()).unwrap_err();
+        let err = decide_update(
+            &current(status, &[]),
+            &req,
+            &free_slots(),
+            &[],
+            now(),
+            Rules::default(),
+        )
+        .unwrap_err();
         assert_eq!(err, DomainError::NotCurrent { status });
     }
 }
@@ -221,11 +433,27 @@ fn ended_and_attended_appointments_are_not_current() {
 #[test]
 fn senders_cannot_request_attendance_or_step_back_to_a_placeholder() {
     let booked = current(AppointmentStatus::Booked, &["s1"]);
-    for status in [AppointmentStatus::Arrived, AppointmentStatus::Fulfilled, AppointmentStatus::Noshow, AppointmentStatus::CheckedIn, AppointmentStatus::Waitlist] {
+    for status in [
+        AppointmentStatus::Arrived,
+        AppointmentStatus::Fulfilled,
+        AppointmentStatus::Noshow,
+        AppointmentStatus::CheckedIn,
+        AppointmentStatus::Waitlist,
+    ] {
         let mut req = booked_in("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z");
         req.status = status;
-        let err = decide_update(&booked, &req, &free_slots(), &[], now(), Rules::default()).unwrap_err();
-        assert!(matches!(err, DomainError::Invalid { fault: Fault::Invariant, .. }), "{status}");
+        let err =
+            decide_update(&booked, &req, &free_slots(), &[], now(), Rules::default()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DomainError::Invalid {
+                    fault: Fault::Invariant,
+                    ..
+                }
+            ),
+            "{status}"
+        );
     }
 }
 
@@ -233,7 +461,15 @@ fn senders_cannot_request_attendance_or_step_back_to_a_placeholder() {
 fn the_patient_cannot_change() {
     let mut req = booked_in("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z");
     req.patient = Some(NhsNumber::parse("4409815415").unwrap());
-    let err = decide_update(&current(AppointmentStatus::Booked, &["s1"]), &req, &free_slots(), &[], now(), Rules::default()).unwrap_err();
+    let err = decide_update(
+        &current(AppointmentStatus::Booked, &["s1"]),
+        &req,
+        &free_slots(),
+        &[],
+        now(),
+        Rules::default(),
+    )
+    .unwrap_err();
     assert!(matches!(err, DomainError::BusinessRule(_)));
 }
 
@@ -241,8 +477,14 @@ fn the_patient_cannot_change() {
 fn freshness_if_match_then_last_updated() {
     let c = current(AppointmentStatus::Booked, &["s1"]);
     check_freshness(&c, Some(3), None).unwrap();
-    assert_eq!(check_freshness(&c, Some(2), None), Err(DomainError::PreconditionFailed { current: 3 }));
-    assert_eq!(check_freshness(&c, None, Some(at("2029-12-31T09:59:59Z"))), Err(DomainError::Stale));
+    assert_eq!(
+        check_freshness(&c, Some(2), None),
+        Err(DomainError::PreconditionFailed { current: 3 })
+    );
+    assert_eq!(
+        check_freshness(&c, None, Some(at("2029-12-31T09:59:59Z"))),
+        Err(DomainError::Stale)
+    );
     check_freshness(&c, None, Some(at("2029-12-31T10:00:00Z"))).unwrap();
     check_freshness(&c, None, None).unwrap();
 }

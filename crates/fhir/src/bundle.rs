@@ -28,7 +28,12 @@ pub struct SearchEntry {
 }
 
 /// Builds a `searchset` Bundle. `total` counts matches only, never included resources.
-pub fn searchset(total: u64, self_link: &str, next_link: Option<&str>, entries: Vec<SearchEntry>) -> Value {
+pub fn searchset(
+    total: u64,
+    self_link: &str,
+    next_link: Option<&str>,
+    entries: Vec<SearchEntry>,
+) -> Value {
     let mut links = vec![json!({ "relation": "self", "url": self_link })];
     if let Some(next) = next_link {
         links.push(json!({ "relation": "next", "url": next }));
@@ -40,7 +45,10 @@ pub fn searchset(total: u64, self_link: &str, next_link: Option<&str>, entries: 
     let mut bundle = Map::new();
     bundle.insert("resourceType".into(), "Bundle".into());
     bundle.insert("id".into(), uuid::Uuid::new_v4().to_string().into());
-    bundle.insert("meta".into(), json!({ "lastUpdated": Instant::now().to_string() }));
+    bundle.insert(
+        "meta".into(),
+        json!({ "lastUpdated": Instant::now().to_string() }),
+    );
     bundle.insert("type".into(), "searchset".into());
     bundle.insert("timestamp".into(), Instant::now().to_string().into());
     bundle.insert("total".into(), total.into());
@@ -52,7 +60,10 @@ pub fn searchset(total: u64, self_link: &str, next_link: Option<&str>, entries: 
 /// Builds a `history` Bundle of versions, newest first.
 pub fn history(self_link: &str, versions: Vec<(String, Value)>) -> Value {
     let total = versions.len();
-    let entries: Vec<Value> = versions.into_iter().map(|(full_url, resource)| json!({ "fullUrl": full_url, "resource": resource })).collect();
+    let entries: Vec<Value> = versions
+        .into_iter()
+        .map(|(full_url, resource)| json!({ "fullUrl": full_url, "resource": resource }))
+        .collect();
     json!({
         "resourceType": "Bundle",
         "id": uuid::Uuid::new_v4().to_string(),
@@ -75,8 +86,16 @@ mod tests {
             "http://x/Slot?status=free",
             None,
             vec![
-                SearchEntry { full_url: "http://x/Slot/1".into(), resource: json!({"resourceType":"Slot"}), mode: SearchMode::Match },
-                SearchEntry { full_url: "http://x/Schedule/1".into(), resource: json!({"resourceType":"Schedule"}), mode: SearchMode::Include },
+                SearchEntry {
+                    full_url: "http://x/Slot/1".into(),
+                    resource: json!({"resourceType":"Slot"}),
+                    mode: SearchMode::Match,
+                },
+                SearchEntry {
+                    full_url: "http://x/Schedule/1".into(),
+                    resource: json!({"resourceType":"Schedule"}),
+                    mode: SearchMode::Include,
+                },
             ],
         );
         assert_eq!(b["total"], 1);

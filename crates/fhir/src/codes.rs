@@ -91,15 +91,25 @@ mod tests {
     fn codes_carry_their_documented_status() {
         assert_eq!(BarsCode::RecConflict.status(), 409);
         assert_eq!(BarsCode::RecTooEarly.status(), 425);
-        assert_eq!(BarsCode::RecServiceUnavailable.as_str(), "REC_SERVICE_UNAVAILABLE");
+        assert_eq!(
+            BarsCode::RecServiceUnavailable.as_str(),
+            "REC_SERVICE_UNAVAILABLE"
+        );
         assert_eq!(BarsCode::parse("REC_CONFLICT"), Some(BarsCode::RecConflict));
-        assert_eq!(BarsCode::parse("REC_BAD_REQUEST"), Some(BarsCode::RecBadRequest));
+        assert_eq!(
+            BarsCode::parse("REC_BAD_REQUEST"),
+            Some(BarsCode::RecBadRequest)
+        );
     }
 
     #[test]
     fn both_spellings_of_the_system_are_recognised() {
-        assert!(is_http_error_codes_system("https://fhir.nhs.uk/CodeSystem/http-error-codes"));
+        assert!(is_http_error_codes_system(
+            "https://fhir.nhs.uk/CodeSystem/http-error-codes"
+        ));
         assert!(is_http_error_codes_system(HTTP_ERROR_CODES_SYSTEM));
-        assert!(!is_http_error_codes_system("http://hl7.org/fhir/ValueSet/operation-outcome"));
+        assert!(!is_http_error_codes_system(
+            "http://hl7.org/fhir/ValueSet/operation-outcome"
+        ));
     }
 }

@@ -38,7 +38,11 @@ pub fn decode_base64_json(header: &str) -> Result<Value, HeaderDecodeError> {
         .find_map(|engine| engine.decode(header).ok())
         .ok_or(HeaderDecodeError::Base64)?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|_| HeaderDecodeError::Json)?;
-    if value.is_object() { Ok(value) } else { Err(HeaderDecodeError::Json) }
+    if value.is_object() {
+        Ok(value)
+    } else {
+        Err(HeaderDecodeError::Json)
+    }
 }
 
 /// Decodes Base64 JSON, or failing that raw JSON (the IG's own curl example sends it unencoded).
@@ -73,7 +77,10 @@ pub struct TargetIdentifier {
 
 impl TargetIdentifier {
     pub fn new(system: impl Into<String>, value: impl Into<String>) -> Self {
-        TargetIdentifier { system: system.into(), value: value.into() }
+        TargetIdentifier {
+            system: system.into(),
+            value: value.into(),
+        }
     }
 
     pub fn dos(value: impl Into<String>) -> Self {
@@ -81,8 +88,14 @@ impl TargetIdentifier {
     }
 
     pub fn from_json(value: &Value) -> Result<Self, HeaderDecodeError> {
-        let system = value.get("system").and_then(Value::as_str).filter(|s| !s.is_empty());
-        let val = value.get("value").and_then(Value::as_str).filter(|s| !s.is_empty());
+        let system = value
+            .get("system")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty());
+        let val = value
+            .get("value")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty());
         match (system, val) {
             (Some(s), Some(v)) => Ok(TargetIdentifier::new(s, v)),
             _ => Err(HeaderDecodeError::Schema),
@@ -119,14 +132,23 @@ impl TargetIdentifier {
     }
 }
 
-fn first_identifier(value: &Value, preferred_system: Option<&str>) -> (Option<String>, Option<String>) {
+fn first_identifier(
+    value: &Value,
+    preferred_system: Option<&str>,
+) -> (Option<String>, Option<String>) {
     let ids: Vec<&Value> = match value.get("identifier") {
         Some(Value::Array(a)) => a.iter().collect(),
         Some(obj @ Value::Object(_)) => vec![obj],
         _ => vec![],
     };
     let pick = preferred_system
-        .and_then(|p| ids.iter().find(|i| i.get("system").and_then(Value::as_str).is_some_and(|s| s.eq_ignore_ascii_case(p))))
+        .and_then(|p| {
+            ids.iter().find(|i| {
+                i.get("system")
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| s.eq_ignore_ascii_case(p))
+            })
+        })
         .or_else(|| ids.first());
     match pick {
         Some(id) => (
@@ -141,7 +163,10 @@ fn text_of(value: Option<&Value>) -> Option<String> {
     match value? {
         Value::String(s) => Some(s.clone()),
         Value::Array(a) => a.iter().find_map(|v| text_of(Some(v))),
-        Value::Object(o) => o.get("name").or_else(|| o.get("value")).and_then(|v| text_of(Some(v))),
+        Value::Object(o) => o
+            .get("name")
+            .or_else(|| o.get("value"))
+            .and_then(|v| text_of(Some(v))),
         _ => None,
     }
 }
@@ -156,7 +181,10 @@ pub struct EndUserOrganisation {
 impl EndUserOrganisation {
     pub fn from_json(value: &Value) -> Self {
         let (_, ods) = first_identifier(value, Some(ODS_SYSTEM));
-        EndUserOrganisation { ods_code: ods, name: text_of(value.get("name")) }
+        EndUserOrganisation {
+            ods_code: ods,
+            name: text_of(value.get("name")),
+        }
     }
 
     pub fn to_json(&self) -> Value {
@@ -180,7 +208,12 @@ pub struct RequestingSoftware {
 impl RequestingSoftware {
     pub fn from_json(value: &Value) -> Self {
         let (system, id) = first_identifier(value, None);
-        RequestingSoftware { id_system: system, id, name: text_of(value.get("deviceName")), version: text_of(value.get("version")) }
+        RequestingSoftware {
+            id_system: system,
+            id,
+            name: text_of(value.get("deviceName")),
+            version: text_of(value.get("version")),
+        }
     }
 
     pub fn to_json(&self) -> Value {
@@ -215,7 +248,10 @@ impl RequestingPractitioner {
                     .collect()
             })
             .unwrap_or_default();
-        RequestingPractitioner { role_profile_id: id, role_codes }
+        RequestingPractitioner {
+            role_profile_id: id,
+            role_codes,
+        }
     }
 }
 
@@ -225,7 +261,8 @@ mod tests {
 
     #[test]
     fn decodes_the_official_test_target() {
-        let t = TargetIdentifier::decode("eyJ2YWx1ZSI6ICJOSFMwMDAxIiwgInN5c3RlbSI6ICJ0ZXN0cyJ9").unwrap();
+        let t = TargetIdentifier::decode("eyJ2YWx1ZSI6ICJOSFMwMDAxIiwgInN5c3RlbSI6ICJ0ZXN0cyJ9")
+            .unwrap();
         assert_eq!(t, TargetIdentifier::new("tests", "NHS0001"));
         assert_eq!(TargetIdentifier::decode(&t.encode()).unwrap(), t);
     }
@@ -233,31 +270,56 @@ mod tests {
     #[test]
     fn strict_and_lenient_decoding_differ_only_on_raw_json() {
         let raw = r#"{"system":"https://fhir.nhs.uk/Id/dos-service-id","value":"2000099999"}"#;
-        assert_eq!(TargetIdentifier::decode(raw), Err(HeaderDecodeError::Base64));
-        assert_eq!(TargetIdentifier::decode_lenient(raw).unwrap().value, "2000099999");
-        assert_eq!(TargetIdentifier::decode("!!!"), Err(HeaderDecodeError::Base64));
-        assert_eq!(TargetIdentifier::decode(&STANDARD.encode("[1]")), Err(HeaderDecodeError::Json));
-        assert_eq!(TargetIdentifier::decode(&STANDARD.encode(r#"{"value":"x"}"#)), Err(HeaderDecodeError::Schema));
+        assert_eq!(
+            TargetIdentifier::decode(raw),
+            Err(HeaderDecodeError::Base64)
+        );
+        assert_eq!(
+            TargetIdentifier::decode_lenient(raw).unwrap().value,
+            "2000099999"
+        );
+        assert_eq!(
+            TargetIdentifier::decode("!!!"),
+            Err(HeaderDecodeError::Base64)
+        );
+        assert_eq!(
+            TargetIdentifier::decode(&STANDARD.encode("[1]")),
+            Err(HeaderDecodeError::Json)
+        );
+        assert_eq!(
+            TargetIdentifier::decode(&STANDARD.encode(r#"{"value":"x"}"#)),
+            Err(HeaderDecodeError::Schema)
+        );
     }
 
     #[test]
     fn reads_the_access_control_examples() {
-        let org = EndUserOrganisation::from_json(&serde_json::json!({"resourceType":"Organization","identifier":[{"value":"A1001","system":ODS_SYSTEM}],"name":"My service provider name"}));
+        let org = EndUserOrganisation::from_json(
+            &serde_json::json!({"resourceType":"Organization","identifier":[{"value":"A1001","system":ODS_SYSTEM}],"name":"My service provider name"}),
+        );
         assert_eq!(org.ods_code.as_deref(), Some("A1001"));
         assert_eq!(org.name.as_deref(), Some("My service provider name"));
-        let sw = RequestingSoftware::from_json(&serde_json::json!({"resourceType":"Device","identifier":[{"system":"https://consumersupplier.com/Id/device-identifier","value":"SUPP-APP-1"}],"deviceName":{"name":"Supplier product name","type":"manufacturer-name"},"version":{"value":"1.0.0"}}));
+        let sw = RequestingSoftware::from_json(
+            &serde_json::json!({"resourceType":"Device","identifier":[{"system":"https://consumersupplier.com/Id/device-identifier","value":"SUPP-APP-1"}],"deviceName":{"name":"Supplier product name","type":"manufacturer-name"},"version":{"value":"1.0.0"}}),
+        );
         assert_eq!(sw.id.as_deref(), Some("SUPP-APP-1"));
         assert_eq!(sw.name.as_deref(), Some("Supplier product name"));
         assert_eq!(sw.version.as_deref(), Some("1.0.0"));
-        let pr = RequestingPractitioner::from_json(&serde_json::json!({"resourceType":"PractitionerRole","identifier":[{"system":"https://fhir.nhs.uk/Id/sds-role-profile-id","value":"100334993514"}],"code":[{"coding":[{"system":"http://snomed.info/sct","code":"62247001"}]}]}));
+        let pr = RequestingPractitioner::from_json(
+            &serde_json::json!({"resourceType":"PractitionerRole","identifier":[{"system":"https://fhir.nhs.uk/Id/sds-role-profile-id","value":"100334993514"}],"code":[{"coding":[{"system":"http://snomed.info/sct","code":"62247001"}]}]}),
+        );
         assert_eq!(pr.role_profile_id.as_deref(), Some("100334993514"));
         assert_eq!(pr.role_codes, vec!["62247001".to_string()]);
     }
 
     #[test]
     fn tokens_round_trip() {
-        let t = TargetIdentifier::parse_token("https://fhir.nhs.uk/Id/dos-service-id|2000099999").unwrap();
-        assert_eq!(t.token(), "https://fhir.nhs.uk/Id/dos-service-id|2000099999");
+        let t = TargetIdentifier::parse_token("https://fhir.nhs.uk/Id/dos-service-id|2000099999")
+            .unwrap();
+        assert_eq!(
+            t.token(),
+            "https://fhir.nhs.uk/Id/dos-service-id|2000099999"
+        );
         assert_eq!(TargetIdentifier::parse_token("2000099999").unwrap(), t);
         assert!(TargetIdentifier::parse_token("|x").is_none());
     }

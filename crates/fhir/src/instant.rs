@@ -49,23 +49,43 @@ impl Instant {
     pub fn now() -> Self {
         let now = OffsetDateTime::now_utc();
         let nanos = (now.unix_timestamp_nanos() / 1_000 * 1_000) as i64;
-        Instant { nanos, fraction_digits: 6 }
+        Instant {
+            nanos,
+            fraction_digits: 6,
+        }
     }
 
     pub fn from_unix_nanos(nanos: i64, fraction_digits: u8) -> Self {
-        Instant { nanos, fraction_digits: fraction_digits.min(9) }
+        Instant {
+            nanos,
+            fraction_digits: fraction_digits.min(9),
+        }
     }
 
     pub fn from_unix_micros(micros: i64) -> Self {
-        Instant { nanos: micros.saturating_mul(1_000), fraction_digits: 6 }
+        Instant {
+            nanos: micros.saturating_mul(1_000),
+            fraction_digits: 6,
+        }
     }
 
     /// An instant read back from storage, written with as few fractional digits as its value
     /// needs (none for whole seconds, which is how slot times are usually published).
     pub fn from_unix_nanos_trimmed(nanos: i64) -> Self {
         let sub = nanos.rem_euclid(1_000_000_000) as u32;
-        let digits = if sub == 0 { 0 } else if sub % 1_000_000 == 0 { 3 } else if sub % 1_000 == 0 { 6 } else { 9 - trailing_zero_digits(sub) };
-        Instant { nanos, fraction_digits: digits }
+        let digits = if sub == 0 {
+            0
+        } else if sub.is_multiple_of(1_000_000) {
+            3
+        } else if sub.is_multiple_of(1_000) {
+            6
+        } else {
+            9 - trailing_zero_digits(sub)
+        };
+        Instant {
+            nanos,
+            fraction_digits: digits,
+        }
     }
 
     pub fn unix_nanos(&self) -> i64 {
@@ -82,39 +102,65 @@ impl Instant {
     }
 
     pub fn with_fraction_digits(self, digits: u8) -> Self {
-        Instant { fraction_digits: digits.min(9), ..self }
+        Instant {
+            fraction_digits: digits.min(9),
+            ..self
+        }
     }
 
     /// The later of `self` and one microsecond after `previous`: a server timestamp that never
     /// goes backwards for one resource, even if the clock does.
     pub fn after(self, previous: Instant) -> Instant {
-        if self > previous { self } else { Instant { nanos: previous.nanos + 1_000, fraction_digits: 6.max(previous.fraction_digits) } }
+        if self > previous {
+            self
+        } else {
+            Instant {
+                nanos: previous.nanos + 1_000,
+                fraction_digits: 6.max(previous.fraction_digits),
+            }
+        }
     }
 
     pub fn plus_seconds(self, seconds: i64) -> Instant {
-        Instant { nanos: self.nanos + seconds * 1_000_000_000, ..self }
+        Instant {
+            nanos: self.nanos + seconds * 1_000_000_000,
+            ..self
+        }
     }
 
     pub fn plus_nanos(self, nanos: i64) -> Instant {
-        Instant { nanos: self.nanos + nanos, ..self }
+        Instant {
+            nanos: self.nanos + nanos,
+            ..self
+        }
     }
 
     pub fn to_offset_date_time(&self) -> OffsetDateTime {
-        OffsetDateTime::from_unix_timestamp_nanos(self.nanos as i128).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        OffsetDateTime::from_unix_timestamp_nanos(self.nanos as i128)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 
     pub fn from_offset_date_time(t: OffsetDateTime) -> Self {
         let t = t.to_offset(UtcOffset::UTC);
         let nanos = t.unix_timestamp_nanos() as i64;
-        let digits = if t.nanosecond() == 0 { 0 } else { 9 - trailing_zero_digits(t.nanosecond()) };
-        Instant { nanos, fraction_digits: digits }
+        let digits = if t.nanosecond() == 0 {
+            0
+        } else {
+            9 - trailing_zero_digits(t.nanosecond())
+        };
+        Instant {
+            nanos,
+            fraction_digits: digits,
+        }
     }
 
     /// Parses a FHIR `instant`: `YYYY-MM-DDThh:mm:ss[.f+](Z|±hh:mm)`; the offset is mandatory.
     pub fn parse(text: &str) -> Result<Self, InstantError> {
         let b = text.as_bytes();
         if b.len() < 20 {
-            return Err(InstantError("an instant needs a date, a time with seconds and an offset"));
+            return Err(InstantError(
+                "an instant needs a date, a time with seconds and an offset",
+            ));
         }
         let date = parse_date_part(&b[..10])?;
         if b[10] != b'T' {
@@ -125,7 +171,10 @@ impl Instant {
         let pdt = PrimitiveDateTime::new(date, time_of_day);
         let odt = pdt.assume_offset(offset).to_offset(UtcOffset::UTC);
         let base = odt.unix_timestamp_nanos() as i64;
-        Ok(Instant { nanos: base + nanos as i64, fraction_digits: digits })
+        Ok(Instant {
+            nanos: base + nanos as i64,
+            fraction_digits: digits,
+        })
     }
 
     /// Like [`Instant::parse`], but a space where the offset sign belongs is read as `+`: an
@@ -143,7 +192,7 @@ impl Instant {
 
 fn trailing_zero_digits(mut nanos: u32) -> u8 {
     let mut n = 0;
-    while nanos % 10 == 0 && n < 9 {
+    while nanos.is_multiple_of(10) && n < 9 {
         nanos /= 10;
         n += 1;
     }
@@ -167,8 +216,10 @@ fn parse_date_part(b: &[u8]) -> Result<Date, InstantError> {
     if year == 0 {
         return Err(InstantError("the year must be 0001 or later"));
     }
-    let month = Month::try_from(month as u8).map_err(|_| InstantError("the month must be 01-12"))?;
-    Date::from_calendar_date(year as i32, month, day as u8).map_err(|_| InstantError("the day does not exist in that month"))
+    let month =
+        Month::try_from(month as u8).map_err(|_| InstantError("the month must be 01-12"))?;
+    Date::from_calendar_date(year as i32, month, day as u8)
+        .map_err(|_| InstantError("the day does not exist in that month"))
 }
 
 /// Returns the time of day, the sub-second nanoseconds, the number of fractional digits and the
@@ -182,12 +233,17 @@ fn parse_time_part(b: &[u8]) -> Result<(Time, u32, u8, &[u8]), InstantError> {
     let second = digits(&b[6..8]).ok_or(InstantError("the seconds must be two digits"))?;
     // FHIR allows a leap second (60); it is read as the last nanosecond-free moment of the minute.
     let second = if second == 60 { 59 } else { second };
-    let time_of_day = Time::from_hms(hour as u8, minute as u8, second as u8).map_err(|_| InstantError("the time of day is out of range"))?;
+    let time_of_day = Time::from_hms(hour as u8, minute as u8, second as u8)
+        .map_err(|_| InstantError("the time of day is out of range"))?;
     let mut rest = &b[8..];
     let mut nanos = 0u32;
     let mut count = 0u8;
     if rest.first() == Some(&b'.') {
-        let frac: Vec<u8> = rest[1..].iter().take_while(|c| c.is_ascii_digit()).copied().collect();
+        let frac: Vec<u8> = rest[1..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .copied()
+            .collect();
         if frac.is_empty() {
             return Err(InstantError("a decimal point must be followed by digits"));
         }
@@ -209,15 +265,22 @@ fn parse_offset(b: &[u8]) -> Result<UtcOffset, InstantError> {
     match b {
         [b'Z'] => Ok(UtcOffset::UTC),
         [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
-            let hours = digits(&[*h1, *h2]).ok_or(InstantError("the offset hours must be two digits"))?;
-            let minutes = digits(&[*m1, *m2]).ok_or(InstantError("the offset minutes must be two digits"))?;
+            let hours =
+                digits(&[*h1, *h2]).ok_or(InstantError("the offset hours must be two digits"))?;
+            let minutes =
+                digits(&[*m1, *m2]).ok_or(InstantError("the offset minutes must be two digits"))?;
             if hours > 14 || minutes > 59 || (hours == 14 && minutes != 0) {
-                return Err(InstantError("the offset must lie between -14:00 and +14:00"));
+                return Err(InstantError(
+                    "the offset must lie between -14:00 and +14:00",
+                ));
             }
             let sign = if *sign == b'-' { -1 } else { 1 };
-            UtcOffset::from_hms(sign * hours as i8, sign * minutes as i8, 0).map_err(|_| InstantError("the offset is out of range"))
+            UtcOffset::from_hms(sign * hours as i8, sign * minutes as i8, 0)
+                .map_err(|_| InstantError("the offset is out of range"))
         }
-        [] => Err(InstantError("an instant must carry a time-zone offset (Z or ±hh:mm)")),
+        [] => Err(InstantError(
+            "an instant must carry a time-zone offset (Z or ±hh:mm)",
+        )),
         _ => Err(InstantError("the offset must be Z or ±hh:mm")),
     }
 }
@@ -255,7 +318,10 @@ impl FromStr for Instant {
 /// and an offset.
 pub fn check_date_time(text: &str) -> Result<(), InstantError> {
     match text.len() {
-        4 => digits(text.as_bytes()).filter(|y| *y > 0).map(|_| ()).ok_or(InstantError("the year must be four digits")),
+        4 => digits(text.as_bytes())
+            .filter(|y| *y > 0)
+            .map(|_| ())
+            .ok_or(InstantError("the year must be four digits")),
         7 => {
             let b = text.as_bytes();
             if b[4] != b'-' {
@@ -344,10 +410,22 @@ mod tests {
 
     #[test]
     fn trimmed_instants_use_the_digits_they_need() {
-        assert_eq!(Instant::from_unix_nanos_trimmed(0).to_string(), "1970-01-01T00:00:00+00:00");
-        assert_eq!(Instant::from_unix_nanos_trimmed(1_500_000_000).to_string(), "1970-01-01T00:00:01.500+00:00");
-        assert_eq!(Instant::from_unix_nanos_trimmed(1_000_001_000).to_string(), "1970-01-01T00:00:01.000001+00:00");
-        assert_eq!(Instant::from_unix_nanos_trimmed(1_000_000_100).to_string(), "1970-01-01T00:00:01.0000001+00:00");
+        assert_eq!(
+            Instant::from_unix_nanos_trimmed(0).to_string(),
+            "1970-01-01T00:00:00+00:00"
+        );
+        assert_eq!(
+            Instant::from_unix_nanos_trimmed(1_500_000_000).to_string(),
+            "1970-01-01T00:00:01.500+00:00"
+        );
+        assert_eq!(
+            Instant::from_unix_nanos_trimmed(1_000_001_000).to_string(),
+            "1970-01-01T00:00:01.000001+00:00"
+        );
+        assert_eq!(
+            Instant::from_unix_nanos_trimmed(1_000_000_100).to_string(),
+            "1970-01-01T00:00:01.0000001+00:00"
+        );
     }
 
     #[test]

@@ -153,11 +153,21 @@ pub struct Issue {
 
 impl Issue {
     pub fn error(code: IssueType, diagnostics: impl Into<String>) -> Self {
-        Issue { severity: Severity::Error, code, diagnostics: diagnostics.into(), expression: Vec::new() }
+        Issue {
+            severity: Severity::Error,
+            code,
+            diagnostics: diagnostics.into(),
+            expression: Vec::new(),
+        }
     }
 
     pub fn warning(code: IssueType, diagnostics: impl Into<String>) -> Self {
-        Issue { severity: Severity::Warning, code, diagnostics: diagnostics.into(), expression: Vec::new() }
+        Issue {
+            severity: Severity::Warning,
+            code,
+            diagnostics: diagnostics.into(),
+            expression: Vec::new(),
+        }
     }
 
     pub fn at(mut self, expression: impl Into<String>) -> Self {

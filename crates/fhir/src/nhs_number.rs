@@ -24,7 +24,11 @@ impl NhsNumber {
         if b.len() != 10 || !b.iter().all(u8::is_ascii_digit) {
             return Err(NhsNumberError::Format);
         }
-        let sum: u32 = b[..9].iter().enumerate().map(|(i, d)| u32::from(d - b'0') * (10 - i as u32)).sum();
+        let sum: u32 = b[..9]
+            .iter()
+            .enumerate()
+            .map(|(i, d)| u32::from(d - b'0') * (10 - i as u32))
+            .sum();
         let check = 11 - (sum % 11);
         let check = match check {
             11 => 0,
@@ -48,7 +52,11 @@ impl NhsNumber {
         if b.len() != 9 || !b.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        let sum: u32 = b.iter().enumerate().map(|(i, d)| u32::from(d - b'0') * (10 - i as u32)).sum();
+        let sum: u32 = b
+            .iter()
+            .enumerate()
+            .map(|(i, d)| u32::from(d - b'0') * (10 - i as u32))
+            .sum();
         let check = match 11 - (sum % 11) {
             11 => 0,
             10 => return None,
@@ -77,13 +85,22 @@ mod tests {
 
     #[test]
     fn rejects_bad_check_digits_and_shapes() {
-        assert_eq!(NhsNumber::parse("9434765918"), Err(NhsNumberError::CheckDigit));
+        assert_eq!(
+            NhsNumber::parse("9434765918"),
+            Err(NhsNumberError::CheckDigit)
+        );
         // the number in the official GET /Appointment example fails its own check digit
-        assert_eq!(NhsNumber::parse("4857773456"), Err(NhsNumberError::CheckDigit));
+        assert_eq!(
+            NhsNumber::parse("4857773456"),
+            Err(NhsNumberError::CheckDigit)
+        );
         assert_eq!(NhsNumber::parse("943476591"), Err(NhsNumberError::Format));
         assert_eq!(NhsNumber::parse("94347659a9"), Err(NhsNumberError::Format));
         // a remainder giving check digit 10 is never valid
-        assert!(NhsNumber::with_check_digit("000000001").is_none() || NhsNumber::parse("0000000010").is_err());
+        assert!(
+            NhsNumber::with_check_digit("000000001").is_none()
+                || NhsNumber::parse("0000000010").is_err()
+        );
     }
 
     #[test]

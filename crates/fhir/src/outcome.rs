@@ -4,7 +4,8 @@ use serde_json::{Map, Value, json};
 
 use crate::issue::{Issue, IssueType, Severity};
 
-pub const OPERATION_OUTCOME_PROFILE: &str = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-OperationOutcome";
+pub const OPERATION_OUTCOME_PROFILE: &str =
+    "https://fhir.hl7.org.uk/StructureDefinition/UKCore-OperationOutcome";
 
 /// A coded reason attached to every issue of an outcome (`issue.details.coding`): a BaRS HTTP
 /// error code for the receiver and proxy, a Spine code for the registry.
@@ -16,8 +17,16 @@ pub struct Coding {
 }
 
 impl Coding {
-    pub fn new(system: impl Into<String>, code: impl Into<String>, display: Option<String>) -> Self {
-        Coding { system: system.into(), code: code.into(), display }
+    pub fn new(
+        system: impl Into<String>,
+        code: impl Into<String>,
+        display: Option<String>,
+    ) -> Self {
+        Coding {
+            system: system.into(),
+            code: code.into(),
+            display,
+        }
     }
 
     pub fn to_json(&self) -> Value {
@@ -38,16 +47,32 @@ pub fn operation_outcome(details: Option<&Coding>, issues: &[Issue]) -> Value {
         .iter()
         .map(|issue| {
             let mut m = Map::new();
-            m.insert("severity".into(), Value::String(issue.severity.as_str().into()));
+            m.insert(
+                "severity".into(),
+                Value::String(issue.severity.as_str().into()),
+            );
             m.insert("code".into(), Value::String(issue.code.as_str().into()));
             if let Some(coding) = details {
                 m.insert("details".into(), json!({ "coding": [coding.to_json()] }));
             }
             if !issue.diagnostics.is_empty() {
-                m.insert("diagnostics".into(), Value::String(issue.diagnostics.clone()));
+                m.insert(
+                    "diagnostics".into(),
+                    Value::String(issue.diagnostics.clone()),
+                );
             }
             if !issue.expression.is_empty() {
-                m.insert("expression".into(), Value::Array(issue.expression.iter().cloned().map(Value::String).collect()));
+                m.insert(
+                    "expression".into(),
+                    Value::Array(
+                        issue
+                            .expression
+                            .iter()
+                            .cloned()
+                            .map(Value::String)
+                            .collect(),
+                    ),
+                );
             }
             Value::Object(m)
         })
@@ -62,7 +87,12 @@ pub fn operation_outcome(details: Option<&Coding>, issues: &[Issue]) -> Value {
 
 /// An informational outcome for a successful operation that returns no resource.
 pub fn informational(details: Option<&Coding>, diagnostics: &str) -> Value {
-    let issue = Issue { severity: Severity::Information, code: IssueType::Informational, diagnostics: diagnostics.into(), expression: vec![] };
+    let issue = Issue {
+        severity: Severity::Information,
+        code: IssueType::Informational,
+        diagnostics: diagnostics.into(),
+        expression: vec![],
+    };
     operation_outcome(details, &[issue])
 }
 
@@ -83,10 +113,22 @@ pub fn summarise(value: &Value) -> Option<OutcomeSummary> {
     let first = value.get("issue")?.as_array()?.first()?;
     let coding = first.pointer("/details/coding/0");
     Some(OutcomeSummary {
-        issue_code: first.get("code").and_then(Value::as_str).map(str::to_string),
-        coding_system: coding.and_then(|c| c.get("system")).and_then(Value::as_str).map(str::to_string),
-        coding_code: coding.and_then(|c| c.get("code")).and_then(Value::as_str).map(str::to_string),
-        diagnostics: first.get("diagnostics").and_then(Value::as_str).map(str::to_string),
+        issue_code: first
+            .get("code")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        coding_system: coding
+            .and_then(|c| c.get("system"))
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        coding_code: coding
+            .and_then(|c| c.get("code"))
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        diagnostics: first
+            .get("diagnostics")
+            .and_then(Value::as_str)
+            .map(str::to_string),
     })
 }
 
@@ -96,8 +138,15 @@ mod tests {
 
     #[test]
     fn renders_and_reads_back() {
-        let coding = Coding::new(crate::codes::HTTP_ERROR_CODES_SYSTEM, "REC_CONFLICT", Some("409 - REC_CONFLICT".into()));
-        let oo = operation_outcome(Some(&coding), &[Issue::error(IssueType::Conflict, "slot taken").at("Appointment.slot[0]")]);
+        let coding = Coding::new(
+            crate::codes::HTTP_ERROR_CODES_SYSTEM,
+            "REC_CONFLICT",
+            Some("409 - REC_CONFLICT".into()),
+        );
+        let oo = operation_outcome(
+            Some(&coding),
+            &[Issue::error(IssueType::Conflict, "slot taken").at("Appointment.slot[0]")],
+        );
         assert_eq!(oo["issue"][0]["code"], "conflict");
         assert_eq!(oo["issue"][0]["expression"][0], "Appointment.slot[0]");
         let s = summarise(&oo).unwrap();

@@ -11,7 +11,9 @@ pub fn resource_type(resource: &Value) -> Option<&str> {
 /// Sets `id`, `meta.versionId` and `meta.lastUpdated`, keeping any other `meta` content (profiles,
 /// tags) and placing `id` and `meta` right after `resourceType`, where readers expect them.
 pub fn stamp(resource: &mut Value, id: &str, version: u64, last_updated: Instant) {
-    let Some(obj) = resource.as_object_mut() else { return };
+    let Some(obj) = resource.as_object_mut() else {
+        return;
+    };
     let mut meta = match obj.remove("meta") {
         Some(Value::Object(m)) => m,
         _ => Map::new(),
@@ -20,7 +22,10 @@ pub fn stamp(resource: &mut Value, id: &str, version: u64, last_updated: Instant
     meta.shift_remove("lastUpdated");
     let mut new_meta = Map::new();
     new_meta.insert("versionId".into(), Value::String(version.to_string()));
-    new_meta.insert("lastUpdated".into(), Value::String(last_updated.to_string()));
+    new_meta.insert(
+        "lastUpdated".into(),
+        Value::String(last_updated.to_string()),
+    );
     new_meta.extend(meta);
     obj.shift_remove("id");
     let rest = std::mem::take(obj);
@@ -40,7 +45,10 @@ pub fn stamp(resource: &mut Value, id: &str, version: u64, last_updated: Instant
 
 /// `meta.lastUpdated` of a resource, when present and a valid instant.
 pub fn last_updated(resource: &Value) -> Option<Result<Instant, crate::instant::InstantError>> {
-    resource.pointer("/meta/lastUpdated").and_then(Value::as_str).map(Instant::parse)
+    resource
+        .pointer("/meta/lastUpdated")
+        .and_then(Value::as_str)
+        .map(Instant::parse)
 }
 
 /// The id part of a relative reference `Type/id` (also accepting `Type/id/_history/n` and an
@@ -51,9 +59,7 @@ pub fn reference_id<'a>(reference: &'a str, expected_type: &str) -> Option<&'a s
         Some(i) => &path[..i],
         None => path,
     };
-    let mut parts = path.rsplitn(2, '/');
-    let id = parts.next()?;
-    let ty = parts.next()?;
+    let (ty, id) = path.rsplit_once('/')?;
     let ty = ty.rsplit('/').next()?;
     (ty == expected_type && !id.is_empty()).then_some(id)
 }
@@ -66,7 +72,12 @@ mod tests {
     #[test]
     fn stamp_orders_id_and_meta_first_and_keeps_profiles() {
         let mut r = json!({"resourceType":"Appointment","status":"booked","meta":{"profile":["p"],"lastUpdated":"2020-01-01T00:00:00Z"},"id":"old"});
-        stamp(&mut r, "new", 3, Instant::parse("2024-01-01T00:00:00Z").unwrap());
+        stamp(
+            &mut r,
+            "new",
+            3,
+            Instant::parse("2024-01-01T00:00:00Z").unwrap(),
+        );
         let keys: Vec<&String> = r.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["resourceType", "id", "meta", "status"]);
         assert_eq!(r["meta"]["versionId"], "3");
@@ -77,7 +88,10 @@ mod tests {
     #[test]
     fn reference_ids() {
         assert_eq!(reference_id("Slot/abc", "Slot"), Some("abc"));
-        assert_eq!(reference_id("https://x.nhs.uk/fhir/Slot/abc", "Slot"), Some("abc"));
+        assert_eq!(
+            reference_id("https://x.nhs.uk/fhir/Slot/abc", "Slot"),
+            Some("abc")
+        );
         assert_eq!(reference_id("Slot/abc/_history/2", "Slot"), Some("abc"));
         assert_eq!(reference_id("Schedule/abc", "Slot"), None);
         assert_eq!(reference_id("urn:uuid:abc", "Slot"), None);

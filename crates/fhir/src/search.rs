@@ -45,7 +45,11 @@ impl Query {
 
     /// Every value given for any of `names` (names compared exactly; FHIR names are case-sensitive).
     pub fn all(&self, names: &[&str]) -> Vec<&str> {
-        self.pairs.iter().filter(|(k, _)| names.contains(&k.as_str())).map(|(_, v)| v.as_str()).collect()
+        self.pairs
+            .iter()
+            .filter(|(k, _)| names.contains(&k.as_str()))
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     pub fn first(&self, names: &[&str]) -> Option<&str> {
@@ -59,13 +63,22 @@ impl Query {
 
 fn decode(s: &str) -> Result<String, QueryError> {
     let spaced = s.replace('+', " ");
-    percent_decode_str(&spaced).decode_utf8().map(|c| c.into_owned()).map_err(|_| QueryError::Encoding)
+    percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| QueryError::Encoding)
 }
 
 /// Encodes one query component for a self or next link.
 pub fn encode_component(s: &str) -> String {
-    const SET: &percent_encoding::AsciiSet =
-        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b':').remove(b'|').remove(b'/');
+    const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~')
+        .remove(b':')
+        .remove(b'|')
+        .remove(b'/');
     percent_encoding::utf8_percent_encode(s, SET).to_string()
 }
 
@@ -129,7 +142,10 @@ impl DateParam {
             .iter()
             .find_map(|p| text.strip_prefix(p.as_str()).map(|rest| (*p, rest)))
             .unwrap_or((Prefix::Eq, text));
-        Ok(DateParam { prefix, value: Instant::parse_query_value(rest)? })
+        Ok(DateParam {
+            prefix,
+            value: Instant::parse_query_value(rest)?,
+        })
     }
 }
 
@@ -143,9 +159,15 @@ pub struct Token {
 impl Token {
     pub fn parse(text: &str) -> Option<Token> {
         match text.split_once('|') {
-            Some((system, code)) if !code.is_empty() => Some(Token { system: Some(system.to_string()), code: code.to_string() }),
+            Some((system, code)) if !code.is_empty() => Some(Token {
+                system: Some(system.to_string()),
+                code: code.to_string(),
+            }),
             Some(_) => None,
-            None if !text.is_empty() => Some(Token { system: None, code: text.to_string() }),
+            None if !text.is_empty() => Some(Token {
+                system: None,
+                code: text.to_string(),
+            }),
             None => None,
         }
     }
@@ -164,7 +186,10 @@ mod tests {
     fn keeps_repeats_in_order_and_decodes() {
         let q = Query::parse(Some("start=ge2022-03-01T12:00:00%2B00:00&start=le2022-03-01T13:30:00+00:00&_include=Slot:schedule")).unwrap();
         let starts = q.all(&["start"]);
-        assert_eq!(starts, vec!["ge2022-03-01T12:00:00+00:00", "le2022-03-01T13:30:00 00:00"]);
+        assert_eq!(
+            starts,
+            vec!["ge2022-03-01T12:00:00+00:00", "le2022-03-01T13:30:00 00:00"]
+        );
         let lo = DateParam::parse(starts[0]).unwrap();
         let hi = DateParam::parse(starts[1]).unwrap();
         assert_eq!(lo.prefix, Prefix::Ge);
@@ -175,12 +200,20 @@ mod tests {
     #[test]
     fn rejects_bad_encoding_and_length() {
         assert_eq!(Query::parse(Some("a=%FF")), Err(QueryError::Encoding));
-        assert_eq!(Query::parse(Some(&"a".repeat(MAX_QUERY_LEN + 1))), Err(QueryError::TooLong));
+        assert_eq!(
+            Query::parse(Some(&"a".repeat(MAX_QUERY_LEN + 1))),
+            Err(QueryError::TooLong)
+        );
     }
 
     #[test]
     fn tokens() {
-        assert_eq!(Token::parse("https://fhir.nhs.uk/Id/nhs-number|9434765919").unwrap().code, "9434765919");
+        assert_eq!(
+            Token::parse("https://fhir.nhs.uk/Id/nhs-number|9434765919")
+                .unwrap()
+                .code,
+            "9434765919"
+        );
         assert!(Token::parse_qualified("9434765919").is_none());
         assert!(Token::parse("sys|").is_none());
         assert_eq!(Token::parse("free").unwrap().system, None);

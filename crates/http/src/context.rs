@@ -1,6 +1,9 @@
 //! Who is asking and under which ids: the BaRS transport headers, decoded once per request.
 
-use bars_fhir::headers::{EndUserOrganisation, RequestingPractitioner, RequestingSoftware, TargetIdentifier, decode_lenient_json};
+use bars_fhir::headers::{
+    EndUserOrganisation, RequestingPractitioner, RequestingSoftware, TargetIdentifier,
+    decode_lenient_json,
+};
 use http::HeaderMap;
 
 pub const X_REQUEST_ID: &str = "x-request-id";
@@ -29,37 +32,59 @@ pub struct RequestContext {
 }
 
 pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|s| !s.is_empty())
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
 }
 
 impl RequestContext {
     /// Decodes the access-control headers leniently: a malformed one is treated as absent, and
     /// the authorisation policy decides whether absence matters.
-    pub fn from_headers(headers: &HeaderMap, request_id: String, correlation_id: String, trust_application_header: bool) -> Self {
+    pub fn from_headers(
+        headers: &HeaderMap,
+        request_id: String,
+        correlation_id: String,
+        trust_application_header: bool,
+    ) -> Self {
         let decode = |name| header_str(headers, name).and_then(|h| decode_lenient_json(h).ok());
         RequestContext {
             request_id,
             correlation_id,
-            target: header_str(headers, TARGET_IDENTIFIER).and_then(|h| TargetIdentifier::decode_lenient(h).ok()),
+            target: header_str(headers, TARGET_IDENTIFIER)
+                .and_then(|h| TargetIdentifier::decode_lenient(h).ok()),
             organisation: decode(END_USER_ORGANISATION).map(|v| EndUserOrganisation::from_json(&v)),
             software: decode(REQUESTING_SOFTWARE).map(|v| RequestingSoftware::from_json(&v)),
-            practitioner: decode(REQUESTING_PRACTITIONER).map(|v| RequestingPractitioner::from_json(&v)),
-            application: if trust_application_header { header_str(headers, AUTHENTICATED_APPLICATION).map(str::to_string) } else { None },
+            practitioner: decode(REQUESTING_PRACTITIONER)
+                .map(|v| RequestingPractitioner::from_json(&v)),
+            application: if trust_application_header {
+                header_str(headers, AUTHENTICATED_APPLICATION).map(str::to_string)
+            } else {
+                None
+            },
             accept_version: None,
         }
     }
 
     pub fn sender_ods(&self) -> Option<&str> {
-        self.organisation.as_ref().and_then(|o| o.ods_code.as_deref())
+        self.organisation
+            .as_ref()
+            .and_then(|o| o.ods_code.as_deref())
     }
 
     pub fn sender_software(&self) -> Option<&str> {
-        self.software.as_ref().and_then(|s| s.id.as_deref().or(s.name.as_deref()))
+        self.software
+            .as_ref()
+            .and_then(|s| s.id.as_deref().or(s.name.as_deref()))
     }
 
     /// The identity idempotency records are scoped to: the authenticated application if known,
     /// else the sending organisation, else nobody in particular.
     pub fn sender_key(&self) -> String {
-        self.application.clone().or_else(|| self.sender_ods().map(|s| format!("ods:{s}"))).unwrap_or_default()
+        self.application
+            .clone()
+            .or_else(|| self.sender_ods().map(|s| format!("ods:{s}")))
+            .unwrap_or_default()
     }
 }

@@ -9,9 +9,16 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 
 use crate::fhir_json::FHIR_JSON;
 
-/// An error on its way to the caller.
+/// An error on its way to the caller. Boxed so that `Result<_, ApiError>` stays small on the
+/// success path; fields are reached through `Deref`.
 #[derive(Debug, Clone)]
-pub struct ApiError {
+pub struct ApiError(Box<ErrorDetail>);
+
+#[derive(Debug, Clone)]
+pub struct ErrorDetail {
+    /// The OperationOutcome's id, fixed when the error is made so that a stored copy and the
+    /// response are the same document.
+    pub id: String,
     pub status: StatusCode,
     /// The machine-readable code (`issue.details.coding`): a BaRS HTTP error code, or a
     /// registry (Spine) code.
@@ -28,21 +35,33 @@ pub struct ApiError {
 impl ApiError {
     /// An error with a BaRS code; the HTTP status is the one the code is documented with.
     pub fn bars(code: BarsCode, issue: IssueType, diagnostics: impl Into<String>) -> Self {
-        let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        ApiError {
+        let status =
+            StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let coding = Coding::new(
+            HTTP_ERROR_CODES_SYSTEM,
+            code.as_str(),
+            Some(format!("{} - {}", status.as_u16(), code.as_str())),
+        );
+        ApiError::coded(status, coding, issue, diagnostics)
+    }
+
+    /// An error coded in another system (the registry's Spine codes).
+    pub fn coded(
+        status: StatusCode,
+        coding: Coding,
+        issue: IssueType,
+        diagnostics: impl Into<String>,
+    ) -> Self {
+        ApiError(Box::new(ErrorDetail {
+            id: uuid::Uuid::new_v4().to_string(),
             status,
-            coding: Coding::new(HTTP_ERROR_CODES_SYSTEM, code.as_str(), Some(format!("{} - {}", status.as_u16(), code.as_str()))),
+            coding,
             issue,
             diagnostics: diagnostics.into(),
             expression: Vec::new(),
             more: Vec::new(),
             headers: HeaderMap::new(),
-        }
-    }
-
-    /// An error coded in another system (the registry's Spine codes).
-    pub fn coded(status: StatusCode, coding: Coding, issue: IssueType, diagnostics: impl Into<String>) -> Self {
-        ApiError { status, coding, issue, diagnostics: diagnostics.into(), expression: Vec::new(), more: Vec::new(), headers: HeaderMap::new() }
+        }))
     }
 
     /// An error built from validation findings: the first error leads, the rest follow.
@@ -71,14 +90,26 @@ impl ApiError {
 
     /// 405 with the `Allow` header listing what the path does accept.
     pub fn method_not_allowed(code: BarsCode, allow: &str) -> Self {
-        ApiError::bars(code, IssueType::NotSupported, format!("this path accepts only {allow}")).with_header(header::ALLOW, allow)
+        ApiError::bars(
+            code,
+            IssueType::NotSupported,
+            format!("this path accepts only {allow}"),
+        )
+        .with_header(header::ALLOW, allow)
     }
 
     /// The OperationOutcome body.
     pub fn outcome(&self) -> serde_json::Value {
-        let mut issues = vec![Issue { severity: Severity::Error, code: self.issue, diagnostics: self.diagnostics.clone(), expression: self.expression.clone() }];
+        let mut issues = vec![Issue {
+            severity: Severity::Error,
+            code: self.issue,
+            diagnostics: self.diagnostics.clone(),
+            expression: self.expression.clone(),
+        }];
         issues.extend(self.more.iter().cloned());
-        operation_outcome(Some(&self.coding), &issues)
+        let mut outcome = operation_outcome(Some(&self.coding), &issues);
+        outcome["id"] = serde_json::Value::String(self.id.clone());
+        outcome
     }
 
     pub fn code(&self) -> &str {
@@ -86,9 +117,29 @@ impl ApiError {
     }
 }
 
+impl std::ops::Deref for ApiError {
+    type Target = ErrorDetail;
+    fn deref(&self) -> &ErrorDetail {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ApiError {
+    fn deref_mut(&mut self) -> &mut ErrorDetail {
+        &mut self.0
+    }
+}
+
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {} {}: {}", self.status.as_u16(), self.coding.code, self.issue, self.diagnostics)
+        write!(
+            f,
+            "{} {} {}: {}",
+            self.status.as_u16(),
+            self.coding.code,
+            self.issue,
+            self.diagnostics
+        )
     }
 }
 
@@ -97,10 +148,19 @@ impl std::error::Error for ApiError {}
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = self.outcome().to_string();
-        let mut response = (self.status, [(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON))], body).into_response();
+        let mut response = (
+            self.status,
+            [(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON))],
+            body,
+        )
+            .into_response();
         response.headers_mut().extend(self.headers.clone());
         // Handlers' logging middleware reads the error from here, inside the request span.
-        response.extensions_mut().insert(ErrorSummary { code: self.coding.code.clone(), issue: self.issue, diagnostics: self.diagnostics });
+        response.extensions_mut().insert(ErrorSummary {
+            code: self.coding.code.clone(),
+            issue: self.issue,
+            diagnostics: self.diagnostics.clone(),
+        });
         response
     }
 }

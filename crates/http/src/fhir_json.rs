@@ -1,7 +1,8 @@
 //! FHIR JSON in and out: media types, the `Accept` check and reading bodies safely.
 
 use axum::body::Body;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
+
 use bars_fhir::IssueType;
 use bars_fhir::codes::BarsCode;
 use bytes::Bytes;
@@ -28,7 +29,9 @@ pub fn body_kind(headers: &HeaderMap) -> Option<BodyKind> {
     let ct = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
     let media = ct.split(';').next()?.trim().to_ascii_lowercase();
     match media.as_str() {
-        "application/fhir+json" | "application/json" | "application/json+fhir" => Some(BodyKind::FhirJson),
+        "application/fhir+json" | "application/json" | "application/json+fhir" => {
+            Some(BodyKind::FhirJson)
+        }
         "application/json-patch+json" => Some(BodyKind::JsonPatch),
         "application/merge-patch+json" => Some(BodyKind::MergePatch),
         _ => None,
@@ -41,12 +44,20 @@ pub async fn read_body(body: Body, limit: usize, code: BarsCode) -> Result<Bytes
     match limited.collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(limit, code)),
-        Err(_) => Err(ApiError::bars(code, IssueType::Incomplete, "the request body could not be read completely")),
+        Err(_) => Err(ApiError::bars(
+            code,
+            IssueType::Incomplete,
+            "the request body could not be read completely",
+        )),
     }
 }
 
 fn too_large(limit: usize, code: BarsCode) -> ApiError {
-    let mut e = ApiError::bars(code, IssueType::TooLong, format!("the request body is larger than the limit of {limit} bytes"));
+    let mut e = ApiError::bars(
+        code,
+        IssueType::TooLong,
+        format!("the request body is larger than the limit of {limit} bytes"),
+    );
     e.status = StatusCode::PAYLOAD_TOO_LARGE;
     e.coding.display = Some(format!("413 - {}", e.coding.code));
     e
@@ -55,12 +66,28 @@ fn too_large(limit: usize, code: BarsCode) -> ApiError {
 /// Parses a JSON object body, or explains why not (400 `structure`).
 pub fn parse_json_object(bytes: &[u8], code: BarsCode) -> Result<serde_json::Value, ApiError> {
     if bytes.is_empty() {
-        return Err(ApiError::bars(code, IssueType::Structure, "the request has no body"));
+        return Err(ApiError::bars(
+            code,
+            IssueType::Structure,
+            "the request has no body",
+        ));
     }
     match serde_json::from_slice::<serde_json::Value>(bytes) {
         Ok(v) if v.is_object() || v.is_array() => Ok(v),
-        Ok(_) => Err(ApiError::bars(code, IssueType::Structure, "the request body is not a JSON object")),
-        Err(e) => Err(ApiError::bars(code, IssueType::Structure, format!("the request body is not valid JSON (line {}, column {})", e.line(), e.column()))),
+        Ok(_) => Err(ApiError::bars(
+            code,
+            IssueType::Structure,
+            "the request body is not a JSON object",
+        )),
+        Err(e) => Err(ApiError::bars(
+            code,
+            IssueType::Structure,
+            format!(
+                "the request body is not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        )),
     }
 }
 
@@ -68,7 +95,8 @@ pub fn parse_json_object(bytes: &[u8], code: BarsCode) -> Result<serde_json::Val
 pub fn fhir_response(status: StatusCode, body: impl Into<Body>) -> Response {
     let mut r = Response::new(body.into());
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
     r
 }
 
@@ -88,7 +116,11 @@ pub enum AcceptRefusal {
 /// Checks `Accept` against FHIR JSON and our major version. A missing header, or one without
 /// a version, is accepted (BaRS: a missing version is read as the current major).
 pub fn check_accept(headers: &HeaderMap, major: u32) -> Result<Option<String>, AcceptRefusal> {
-    let values: Vec<&str> = headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).collect();
+    let values: Vec<&str> = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
     if values.is_empty() {
         return Ok(None);
     }
@@ -97,7 +129,15 @@ pub fn check_accept(headers: &HeaderMap, major: u32) -> Result<Option<String>, A
     for range in values.iter().flat_map(|v| v.split(',')) {
         let mut parts = range.split(';').map(str::trim);
         let media = parts.next().unwrap_or("").to_ascii_lowercase();
-        let ok = matches!(media.as_str(), "application/fhir+json" | "application/json" | "application/json+fhir" | "application/*" | "*/*" | "");
+        let ok = matches!(
+            media.as_str(),
+            "application/fhir+json"
+                | "application/json"
+                | "application/json+fhir"
+                | "application/*"
+                | "*/*"
+                | ""
+        );
         let mut q_zero = false;
         for p in parts {
             if let Some((k, v)) = p.split_once('=') {
@@ -129,17 +169,27 @@ fn version_major(v: &str) -> Option<u32> {
 }
 
 fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
-    let parse = |s: &str| s.split(['.', '-']).map(|p| p.parse::<u64>().unwrap_or(0)).collect::<Vec<_>>();
+    let parse = |s: &str| {
+        s.split(['.', '-'])
+            .map(|p| p.parse::<u64>().unwrap_or(0))
+            .collect::<Vec<_>>()
+    };
     parse(a).cmp(&parse(b))
 }
 
-impl IntoResponse for AcceptRefusal {
-    fn into_response(self) -> Response {
+impl AcceptRefusal {
+    /// The refusal as an error with the role's code (`REC_NOT_ACCEPTABLE` for a receiver).
+    pub fn to_error(&self, code: BarsCode) -> ApiError {
         let msg = match self {
-            AcceptRefusal::MediaType => "the Accept header names no media type this server produces (application/fhir+json)".to_string(),
-            AcceptRefusal::Version(v) => format!("the Accept header asks for version {v}, whose major version is not supported"),
+            AcceptRefusal::MediaType => {
+                "the Accept header names no media type this server produces (application/fhir+json)"
+                    .to_string()
+            }
+            AcceptRefusal::Version(v) => format!(
+                "the Accept header asks for version {v}, whose major version is not supported"
+            ),
         };
-        ApiError::bars(BarsCode::RecNotAcceptable, IssueType::Processing, msg).into_response()
+        ApiError::bars(code, IssueType::Processing, msg)
     }
 }
 
@@ -156,21 +206,45 @@ mod tests {
     #[test]
     fn accept_rules() {
         assert_eq!(check_accept(&HeaderMap::new(), 1), Ok(None));
-        assert_eq!(check_accept(&accept("application/fhir+json; version=1.1.0"), 1), Ok(Some("1.1.0".into())));
+        assert_eq!(
+            check_accept(&accept("application/fhir+json; version=1.1.0"), 1),
+            Ok(Some("1.1.0".into()))
+        );
         assert_eq!(check_accept(&accept("application/fhir+json"), 1), Ok(None));
         assert_eq!(check_accept(&accept("*/*"), 1), Ok(None));
-        assert_eq!(check_accept(&accept("application/fhir+json; version=2.0.0"), 1), Err(AcceptRefusal::Version("2.0.0".into())));
-        assert_eq!(check_accept(&accept("application/fhir+xml"), 1), Err(AcceptRefusal::MediaType));
-        assert_eq!(check_accept(&accept("application/fhir+json;version=1.0.0, application/fhir+json;version=1.2.0"), 1), Ok(Some("1.2.0".into())));
-        assert_eq!(check_accept(&accept("application/fhir+json;q=0"), 1), Err(AcceptRefusal::MediaType));
+        assert_eq!(
+            check_accept(&accept("application/fhir+json; version=2.0.0"), 1),
+            Err(AcceptRefusal::Version("2.0.0".into()))
+        );
+        assert_eq!(
+            check_accept(&accept("application/fhir+xml"), 1),
+            Err(AcceptRefusal::MediaType)
+        );
+        assert_eq!(
+            check_accept(
+                &accept("application/fhir+json;version=1.0.0, application/fhir+json;version=1.2.0"),
+                1
+            ),
+            Ok(Some("1.2.0".into()))
+        );
+        assert_eq!(
+            check_accept(&accept("application/fhir+json;q=0"), 1),
+            Err(AcceptRefusal::MediaType)
+        );
     }
 
     #[test]
     fn content_types() {
         let mut h = HeaderMap::new();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/fhir+json;version=1.1.0"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/fhir+json;version=1.1.0"),
+        );
         assert_eq!(body_kind(&h), Some(BodyKind::FhirJson));
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json-patch+json"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json-patch+json"),
+        );
         assert_eq!(body_kind(&h), Some(BodyKind::JsonPatch));
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         assert_eq!(body_kind(&h), None);

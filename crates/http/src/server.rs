@@ -55,7 +55,12 @@ pub struct PeerInfo {
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains.
-pub async fn serve(listener: TcpListener, app: Router, options: ServerOptions, shutdown: impl Future<Output = ()> + Send) {
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    options: ServerOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) {
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(options.max_connections.max(1)));
     tokio::pin!(shutdown);
@@ -84,36 +89,68 @@ pub async fn serve(listener: TcpListener, app: Router, options: ServerOptions, s
             let _permit = permit;
             match options.tls.clone() {
                 None => {
-                    let peer = PeerInfo { addr, client_certificate: None, tls: false };
-                    let conn = connection(&options).serve_connection(TokioIo::new(stream), service(app, peer));
+                    let peer = PeerInfo {
+                        addr,
+                        client_certificate: None,
+                        tls: false,
+                    };
+                    let conn = connection(&options)
+                        .serve_connection(TokioIo::new(stream), service(app, peer));
                     let _ = watcher.watch(conn).await;
                 }
                 Some(config) => {
                     let acceptor = tokio_rustls::TlsAcceptor::from(config);
-                    let Ok(Ok(tls)) = tokio::time::timeout(options.handshake_timeout, acceptor.accept(stream)).await else {
+                    let Ok(Ok(tls)) =
+                        tokio::time::timeout(options.handshake_timeout, acceptor.accept(stream))
+                            .await
+                    else {
                         return;
                     };
-                    let client_certificate = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.clone().into_owned());
-                    let peer = PeerInfo { addr, client_certificate, tls: true };
-                    let conn = connection(&options).serve_connection(TokioIo::new(tls), service(app, peer));
+                    let client_certificate = tls
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .map(|c| c.clone().into_owned());
+                    let peer = PeerInfo {
+                        addr,
+                        client_certificate,
+                        tls: true,
+                    };
+                    let conn = connection(&options)
+                        .serve_connection(TokioIo::new(tls), service(app, peer));
                     let _ = watcher.watch(conn).await;
                 }
             }
         });
     }
     drop(listener);
-    if tokio::time::timeout(options.drain_timeout, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(options.drain_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("some connections were still busy when the drain timeout expired");
     }
 }
 
 fn connection(options: &ServerOptions) -> http1::Builder {
     let mut builder = http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(options.header_read_timeout).keep_alive(true);
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout)
+        .keep_alive(true);
     builder
 }
 
-fn service(app: Router, peer: PeerInfo) -> impl hyper::service::Service<http::Request<Incoming>, Response = axum::response::Response, Error = std::convert::Infallible, Future: Send> + Clone {
+fn service(
+    app: Router,
+    peer: PeerInfo,
+) -> impl hyper::service::Service<
+    http::Request<Incoming>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future: Send,
+> + Clone {
     hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
         request.extensions_mut().insert(peer.clone());
         app.clone().oneshot(request.map(Body::new))
@@ -129,18 +166,28 @@ pub struct RunningServer {
 
 impl RunningServer {
     /// Binds `addr` (port 0 picks a free port) and serves `app` in the background.
-    pub async fn start(addr: SocketAddr, app: Router, options: ServerOptions) -> std::io::Result<RunningServer> {
+    pub async fn start(
+        addr: SocketAddr,
+        app: Router,
+        options: ServerOptions,
+    ) -> std::io::Result<RunningServer> {
         let listener = TcpListener::bind(addr).await?;
         Ok(Self::start_on(listener, app, options))
     }
 
     pub fn start_on(listener: TcpListener, app: Router, options: ServerOptions) -> RunningServer {
-        let addr = listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(serve(listener, app, options, async move {
             let _ = stopped.await;
         }));
-        RunningServer { addr, stop: Some(stop), task: Some(task) }
+        RunningServer {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
     }
 
     /// Stops accepting, drains in-flight requests, and returns when done.

@@ -51,9 +51,15 @@ pub fn apply_security_headers(headers: &mut HeaderMap) {
         (header::CACHE_CONTROL, "no-store"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
-        (header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
         (header::REFERRER_POLICY, "no-referrer"),
-        (header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains"),
+        (
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=31536000; includeSubDomains",
+        ),
     ];
     for (name, value) in fixed {
         headers.insert(name, HeaderValue::from_static(value));
@@ -62,7 +68,10 @@ pub fn apply_security_headers(headers: &mut HeaderMap) {
 
 /// Copies the request ids onto a response, whatever it is.
 pub fn echo_ids(request: &HeaderMap, response: &mut HeaderMap) {
-    for (name, canonical) in [(X_REQUEST_ID, "X-Request-ID"), (X_CORRELATION_ID, "X-Correlation-ID")] {
+    for (name, canonical) in [
+        (X_REQUEST_ID, "X-Request-ID"),
+        (X_CORRELATION_ID, "X-Correlation-ID"),
+    ] {
         if let Some(v) = request.get(name)
             && let Ok(name) = HeaderName::from_bytes(canonical.as_bytes())
         {
@@ -71,23 +80,44 @@ pub fn echo_ids(request: &HeaderMap, response: &mut HeaderMap) {
     }
 }
 
-fn check_id(headers: &HeaderMap, name: &str, label: &str, rules: &TransportRules) -> Result<String, ApiError> {
+fn check_id(
+    headers: &HeaderMap,
+    name: &str,
+    label: &str,
+    rules: &TransportRules,
+) -> Result<String, ApiError> {
     let Some(raw) = headers.get(name) else {
-        return Err(ApiError::bars(rules.bad_request, IssueType::Required, format!("the {label} header is required")));
+        return Err(ApiError::bars(
+            rules.bad_request,
+            IssueType::Required,
+            format!("the {label} header is required"),
+        ));
     };
     let value = raw.to_str().map(str::trim).unwrap_or("");
     if value.is_empty() {
-        return Err(ApiError::bars(rules.bad_request, IssueType::Required, format!("the {label} header is required")));
+        return Err(ApiError::bars(
+            rules.bad_request,
+            IssueType::Required,
+            format!("the {label} header is required"),
+        ));
     }
     if rules.ids_must_be_uuids && uuid::Uuid::try_parse(value).is_err() {
-        return Err(ApiError::bars(rules.bad_request, IssueType::Value, format!("the {label} header must be a UUID")));
+        return Err(ApiError::bars(
+            rules.bad_request,
+            IssueType::Value,
+            format!("the {label} header must be a UUID"),
+        ));
     }
     Ok(value.to_string())
 }
 
 /// Middleware: checks the transport headers, puts a [`RequestContext`] in the request's
 /// extensions, and decorates every response.
-pub async fn transport(State(rules): State<Arc<TransportRules>>, mut request: Request, next: Next) -> Response {
+pub async fn transport(
+    State(rules): State<Arc<TransportRules>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let request_headers = request.headers().clone();
     let mut response = if rules.exempt_paths.iter().any(|p| p == request.uri().path()) {
         next.run(request).await
@@ -97,7 +127,7 @@ pub async fn transport(State(rules): State<Arc<TransportRules>>, mut request: Re
                 request.extensions_mut().insert(context);
                 next.run(request).await
             }
-            Err(refusal) => refusal,
+            Err(refusal) => refusal.into_response(),
         }
     };
     echo_ids(&request_headers, response.headers_mut());
@@ -105,25 +135,30 @@ pub async fn transport(State(rules): State<Arc<TransportRules>>, mut request: Re
     response
 }
 
-fn admit(rules: &TransportRules, headers: &HeaderMap) -> Result<RequestContext, Response> {
-    let request_id = check_id(headers, X_REQUEST_ID, "X-Request-ID", rules).map_err(IntoResponse::into_response)?;
-    let correlation_id = check_id(headers, X_CORRELATION_ID, "X-Correlation-ID", rules).map_err(IntoResponse::into_response)?;
+fn admit(rules: &TransportRules, headers: &HeaderMap) -> Result<RequestContext, ApiError> {
+    let request_id = check_id(headers, X_REQUEST_ID, "X-Request-ID", rules)?;
+    let correlation_id = check_id(headers, X_CORRELATION_ID, "X-Correlation-ID", rules)?;
     let accept_version = match rules.accept_major {
-        Some(major) => check_accept(headers, major).map_err(|refusal| {
-            let mut r = refusal.into_response();
-            if rules.not_acceptable != BarsCode::RecNotAcceptable {
-                r = ApiError::bars(rules.not_acceptable, IssueType::Processing, "the Accept header is not acceptable").into_response();
-            }
-            r
-        })?,
+        Some(major) => check_accept(headers, major)
+            .map_err(|refusal| refusal.to_error(rules.not_acceptable))?,
         None => None,
     };
-    let mut context = RequestContext::from_headers(headers, request_id, correlation_id, rules.trust_application_header);
+    let mut context = RequestContext::from_headers(
+        headers,
+        request_id,
+        correlation_id,
+        rules.trust_application_header,
+    );
     context.accept_version = accept_version;
     Ok(context)
 }
 
 /// The request ids as a log field pair, for lines written outside a handler.
 pub fn ids_of(headers: &HeaderMap) -> (String, String) {
-    (header_str(headers, X_REQUEST_ID).unwrap_or("-").to_string(), header_str(headers, X_CORRELATION_ID).unwrap_or("-").to_string())
+    (
+        header_str(headers, X_REQUEST_ID).unwrap_or("-").to_string(),
+        header_str(headers, X_CORRELATION_ID)
+            .unwrap_or("-")
+            .to_string(),
+    )
 }

@@ -10,9 +10,9 @@ use axum::extract::{Path, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use bars_fhir::IssueType;
 use bars_fhir::codes::BarsCode;
 use bars_fhir::search::Query;
-use bars_fhir::IssueType;
 use bars_http::ApiError;
 use bars_http::fhir_json::{fhir_json, parse_json_object, read_body};
 use bars_http::transport::apply_security_headers;
@@ -32,7 +32,10 @@ struct AdminState {
 }
 
 pub fn router(app: AppState, token: Option<String>) -> Router {
-    let state = AdminState { app, token: token.map(Arc::new) };
+    let state = AdminState {
+        app,
+        token: token.map(Arc::new),
+    };
     Router::new()
         .route("/admin/services", get(services))
         .route("/admin/schedules", post(put_schedule))
@@ -40,16 +43,31 @@ pub fn router(app: AppState, token: Option<String>) -> Router {
         .route("/admin/slots/generate", post(generate))
         .route("/admin/slots/{id}/withdraw", post(withdraw))
         .route("/admin/audit", get(audit))
-        .fallback(|| async { ApiError::bars(BarsCode::RecNotFound, IssueType::NotFound, "no such admin path") })
+        .fallback(|| async {
+            ApiError::bars(
+                BarsCode::RecNotFound,
+                IssueType::NotFound,
+                "no such admin path",
+            )
+        })
         .layer(middleware::from_fn_with_state(state.clone(), authorise))
         .with_state(state)
 }
 
 async fn authorise(State(state): State<AdminState>, request: Request, next: Next) -> Response {
     if let Some(expected) = &state.token {
-        let given = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
         if given.map(|g| constant_time_eq(g.as_bytes(), expected.as_bytes())) != Some(true) {
-            let mut r = ApiError::bars(BarsCode::RecUnauthorized, IssueType::Security, "the admin API needs the admin bearer token").into_response();
+            let mut r = ApiError::bars(
+                BarsCode::RecUnauthorized,
+                IssueType::Security,
+                "the admin API needs the admin bearer token",
+            )
+            .into_response();
             apply_security_headers(r.headers_mut());
             return r;
         }
@@ -69,8 +87,16 @@ async fn json_body(body: Body) -> Result<Value, ApiError> {
 }
 
 async fn services(State(state): State<AdminState>) -> Result<Response, ApiError> {
-    let list = state.app.store.list_resources("HealthcareService").await.map_err(errors::store)?;
-    let services: Vec<Value> = list.iter().filter_map(|r| serde_json::from_str(&r.body).ok()).collect();
+    let list = state
+        .app
+        .store
+        .list_resources("HealthcareService")
+        .await
+        .map_err(errors::store)?;
+    let services: Vec<Value> = list
+        .iter()
+        .filter_map(|r| serde_json::from_str(&r.body).ok())
+        .collect();
     Ok(fhir_json(StatusCode::OK, &json!({ "services": services })))
 }
 
@@ -78,17 +104,33 @@ async fn services(State(state): State<AdminState>) -> Result<Response, ApiError>
 async fn put_schedule(State(state): State<AdminState>, body: Body) -> Result<Response, ApiError> {
     let body = json_body(body).await?;
     let (schedule, template) = match body.get("schedule") {
-        Some(s) => (s.clone(), body.get("slotTemplate").cloned().unwrap_or_else(|| json!({}))),
+        Some(s) => (
+            s.clone(),
+            body.get("slotTemplate")
+                .cloned()
+                .unwrap_or_else(|| json!({})),
+        ),
         None => (body, json!({})),
     };
-    let record = state.app.availability.put_schedule(None, schedule, template).await?;
+    let record = state
+        .app
+        .availability
+        .put_schedule(None, schedule, template)
+        .await?;
     let resource: Value = serde_json::from_str(&record.body).unwrap_or(Value::Null);
     Ok(fhir_json(StatusCode::CREATED, &resource))
 }
 
 async fn create_slot(State(state): State<AdminState>, body: Body) -> Result<Response, ApiError> {
-    let slot = state.app.availability.create_slot(json_body(body).await?).await?;
-    Ok(fhir_json(StatusCode::CREATED, &json!({ "id": slot.id, "start": slot.start.to_string(), "end": slot.end.to_string(), "status": slot.status.as_str() })))
+    let slot = state
+        .app
+        .availability
+        .create_slot(json_body(body).await?)
+        .await?;
+    Ok(fhir_json(
+        StatusCode::CREATED,
+        &json!({ "id": slot.id, "start": slot.start.to_string(), "end": slot.end.to_string(), "status": slot.status.as_str() }),
+    ))
 }
 
 /// Body: `{"service": id, "schedule"?: id, "from": "YYYY-MM-DD", "days": n, "every": "10m",
@@ -96,23 +138,43 @@ async fn create_slot(State(state): State<AdminState>, body: Body) -> Result<Resp
 async fn generate(State(state): State<AdminState>, body: Body) -> Result<Response, ApiError> {
     let plan = slot_plan(&json_body(body).await?)?;
     let created = state.app.availability.generate(&plan).await?;
-    Ok(fhir_json(StatusCode::OK, &json!({ "created": created, "planned": plan.times().len() })))
+    Ok(fhir_json(
+        StatusCode::OK,
+        &json!({ "created": created, "planned": plan.times().len() }),
+    ))
 }
 
 pub fn slot_plan(v: &Value) -> Result<SlotPlan, ApiError> {
-    let bad = |field: &str, why: &str| ApiError::bars(BarsCode::RecBadRequest, IssueType::Value, format!("{field}: {why}"));
+    let bad = |field: &str, why: &str| {
+        ApiError::bars(
+            BarsCode::RecBadRequest,
+            IssueType::Value,
+            format!("{field}: {why}"),
+        )
+    };
     let text = |field: &str| v.get(field).and_then(Value::as_str);
-    let service_id = text("service").ok_or_else(|| bad("service", "required"))?.to_string();
+    let service_id = text("service")
+        .ok_or_else(|| bad("service", "required"))?
+        .to_string();
     let from = text("from").ok_or_else(|| bad("from", "required (YYYY-MM-DD)"))?;
-    let from = Date::parse(from, &time::macros::format_description!("[year]-[month]-[day]")).map_err(|_| bad("from", "must be YYYY-MM-DD"))?;
+    let from = Date::parse(
+        from,
+        &time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map_err(|_| bad("from", "must be YYYY-MM-DD"))?;
     let days = v.get("days").and_then(Value::as_u64).unwrap_or(1);
     if !(1..=366).contains(&days) {
         return Err(bad("days", "must be between 1 and 366"));
     }
-    let every = parse_minutes(text("every").unwrap_or("10m")).ok_or_else(|| bad("every", "must be like 10m or 1h"))?;
-    let length = text("length").map(|l| parse_minutes(l).ok_or_else(|| bad("length", "must be like 10m or 1h"))).transpose()?;
-    let (day_start, day_end) = parse_hours(text("between").unwrap_or("09:00-17:00")).ok_or_else(|| bad("between", "must be like 09:00-17:00"))?;
-    let zone = Zone::parse(text("zone").unwrap_or("Europe/London")).ok_or_else(|| bad("zone", "must be UTC or Europe/London"))?;
+    let every = parse_minutes(text("every").unwrap_or("10m"))
+        .ok_or_else(|| bad("every", "must be like 10m or 1h"))?;
+    let length = text("length")
+        .map(|l| parse_minutes(l).ok_or_else(|| bad("length", "must be like 10m or 1h")))
+        .transpose()?;
+    let (day_start, day_end) = parse_hours(text("between").unwrap_or("09:00-17:00"))
+        .ok_or_else(|| bad("between", "must be like 09:00-17:00"))?;
+    let zone = Zone::parse(text("zone").unwrap_or("Europe/London"))
+        .ok_or_else(|| bad("zone", "must be UTC or Europe/London"))?;
     Ok(SlotPlan {
         service_id,
         schedule_id: text("schedule").map(str::to_string),
@@ -122,26 +184,44 @@ pub fn slot_plan(v: &Value) -> Result<SlotPlan, ApiError> {
         length_minutes: length,
         day_start,
         day_end,
-        weekdays_only: v.get("weekdaysOnly").and_then(Value::as_bool).unwrap_or(false),
+        weekdays_only: v
+            .get("weekdaysOnly")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         zone,
     })
 }
 
-async fn withdraw(State(state): State<AdminState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn withdraw(
+    State(state): State<AdminState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let slot = state.app.availability.withdraw(&id).await?;
-    Ok(fhir_json(StatusCode::OK, &json!({ "id": slot.id, "status": slot.status.as_str() })))
+    Ok(fhir_json(
+        StatusCode::OK,
+        &json!({ "id": slot.id, "status": slot.status.as_str() }),
+    ))
 }
 
 /// `?appointment=<id>&patient=<nhs>&request=<x-request-id>&limit=n`
 async fn audit(State(state): State<AdminState>, request: Request) -> Result<Response, ApiError> {
-    let q = Query::parse(request.uri().query()).map_err(|e| ApiError::bars(BarsCode::RecBadRequest, IssueType::Value, e.to_string()))?;
+    let q = Query::parse(request.uri().query())
+        .map_err(|e| ApiError::bars(BarsCode::RecBadRequest, IssueType::Value, e.to_string()))?;
     let query = AuditQuery {
         resource_id: q.first(&["appointment"]).map(str::to_string),
         patient: q.first(&["patient"]).map(str::to_string),
         request_id: q.first(&["request"]).map(str::to_string),
-        limit: q.first(&["limit"]).and_then(|l| l.parse().ok()).unwrap_or(1000),
+        limit: q
+            .first(&["limit"])
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(1000),
     };
-    let rows = state.app.store.query_audit(query).await.map_err(errors::store)?;
+    let rows = state
+        .app
+        .store
+        .query_audit(query)
+        .await
+        .map_err(errors::store)?;
     let rows: Vec<Value> = rows
         .into_iter()
         .map(|r| {

@@ -15,7 +15,9 @@ use bars_fhir::nhs_number::NHS_NUMBER_SYSTEM;
 use bars_fhir::outcome::{Coding, informational};
 use bars_fhir::search::{Query, Token, encode_component};
 use bars_fhir::{Instant, IssueType, NhsNumber};
-use bars_http::fhir_json::{BodyKind, body_kind, fhir_json, fhir_response, parse_json_object, read_body};
+use bars_http::fhir_json::{
+    BodyKind, body_kind, fhir_json, fhir_response, parse_json_object, read_body,
+};
 use bars_http::transport::{TransportRules, transport};
 use bars_http::{ApiError, RequestContext};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -36,7 +38,9 @@ pub const ALLOW_APPOINTMENT: &str = "GET, PUT, PATCH, DELETE";
 pub const ALLOW_HISTORY: &str = "GET";
 
 fn allow(router: MethodRouter<AppState>, methods: &'static str) -> MethodRouter<AppState> {
-    router.fallback(move || async move { ApiError::method_not_allowed(BarsCode::RecMethodNotAllowed, methods) })
+    router.fallback(move || async move {
+        ApiError::method_not_allowed(BarsCode::RecMethodNotAllowed, methods)
+    })
 }
 
 pub fn router(state: AppState, transport_rules: TransportRules) -> Router {
@@ -45,15 +49,39 @@ pub fn router(state: AppState, transport_rules: TransportRules) -> Router {
         .route("/metadata", allow(get(metadata), ALLOW_METADATA))
         .route("/Slot", allow(get(search_slots), ALLOW_SLOT))
         .route("/Slots", allow(get(search_slots), ALLOW_SLOT))
-        .route("/Appointment", allow(get(search_appointments).post(create), ALLOW_APPOINTMENTS))
+        .route(
+            "/Appointment",
+            allow(get(search_appointments).post(create), ALLOW_APPOINTMENTS),
+        )
         .route("/Appointment/", any(missing_id))
-        .route("/Appointment/{id}", allow(get(read).put(update).patch(patch).delete(cancel), ALLOW_APPOINTMENT))
-        .route("/Appointment/{id}/_history", allow(get(read_history), ALLOW_HISTORY))
-        .route("/Appointment/{id}/_history/{vid}", allow(get(read_version), ALLOW_HISTORY))
+        .route(
+            "/Appointment/{id}",
+            allow(
+                get(read).put(update).patch(patch).delete(cancel),
+                ALLOW_APPOINTMENT,
+            ),
+        )
+        .route(
+            "/Appointment/{id}/_history",
+            allow(get(read_history), ALLOW_HISTORY),
+        )
+        .route(
+            "/Appointment/{id}/_history/{vid}",
+            allow(get(read_version), ALLOW_HISTORY),
+        )
+        .route("/ServiceRequest", any(referrals))
+        .route("/ServiceRequest/{*rest}", any(referrals))
         .fallback(unknown_path)
-        .with_state(state)
+        .with_state(state.clone())
         .layer(middleware::from_fn_with_state(timeout, deadline))
-        .layer(middleware::from_fn_with_state(std::sync::Arc::new(transport_rules), transport))
+        .layer(middleware::from_fn_with_state(
+            std::sync::Arc::new(state.config.access.clone()),
+            crate::access::enforce,
+        ))
+        .layer(middleware::from_fn_with_state(
+            std::sync::Arc::new(transport_rules),
+            transport,
+        ))
 }
 
 /// Runs the handler as its own task so a panic becomes a 500 OperationOutcome, and answers 408
@@ -65,18 +93,48 @@ pub async fn deadline(State(limit): State<Duration>, request: Request, next: Nex
         Ok(Ok(response)) => response,
         Ok(Err(e)) => {
             tracing::error!(panic = e.is_panic(), "request handler failed");
-            ApiError::bars(BarsCode::RecServerError, IssueType::Exception, "the receiver hit an unexpected error").into_response()
+            ApiError::bars(
+                BarsCode::RecServerError,
+                IssueType::Exception,
+                "the receiver hit an unexpected error",
+            )
+            .into_response()
         }
-        Err(_) => ApiError::bars(BarsCode::RecTimeout, IssueType::Timeout, format!("the request was not processed within {} ms", limit.as_millis())).into_response(),
+        Err(_) => ApiError::bars(
+            BarsCode::RecTimeout,
+            IssueType::Timeout,
+            format!(
+                "the request was not processed within {} ms",
+                limit.as_millis()
+            ),
+        )
+        .into_response(),
     }
 }
 
 async fn unknown_path() -> ApiError {
-    ApiError::bars(BarsCode::RecNotFound, IssueType::NotFound, "this receiver serves no such path")
+    ApiError::bars(
+        BarsCode::RecNotFound,
+        IssueType::NotFound,
+        "this receiver serves no such path",
+    )
+}
+
+/// Referrals share the BaRS API but are not part of the Appointment Management Foundation.
+async fn referrals() -> ApiError {
+    ApiError::bars(
+        BarsCode::RecNotImplemented,
+        IssueType::NotSupported,
+        "referrals (ServiceRequest) are not implemented by this receiver",
+    )
 }
 
 async fn missing_id() -> ApiError {
-    ApiError::bars(BarsCode::RecBadRequest, IssueType::Required, "the appointment id is missing from the path")
+    ApiError::bars(
+        BarsCode::RecBadRequest,
+        IssueType::Required,
+        "the appointment id is missing from the path",
+    )
 }
 
 async fn metadata(State(state): State<AppState>) -> Response {
@@ -84,41 +142,67 @@ async fn metadata(State(state): State<AppState>) -> Response {
 }
 
 fn query_of(request: &http::request::Parts) -> Result<Query, ApiError> {
-    Query::parse(request.uri.query()).map_err(|e| ApiError::bars(BarsCode::RecBadRequest, IssueType::Value, e.to_string()))
+    Query::parse(request.uri.query())
+        .map_err(|e| ApiError::bars(BarsCode::RecBadRequest, IssueType::Value, e.to_string()))
 }
 
 fn context(parts: &http::request::Parts) -> RequestContext {
-    parts.extensions.get::<RequestContext>().cloned().unwrap_or_default()
+    parts
+        .extensions
+        .get::<RequestContext>()
+        .cloned()
+        .unwrap_or_default()
 }
 
-async fn search_slots(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+async fn search_slots(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ApiError> {
     let (parts, _) = request.into_parts();
     let ctx = context(&parts);
-    let search = SlotSearch::parse(&query_of(&parts)?, &ctx, state.config.max_search_window, state.config.max_page_size)?;
+    let search = SlotSearch::parse(
+        &query_of(&parts)?,
+        &ctx,
+        state.config.max_search_window,
+        state.config.max_page_size,
+    )?;
     let bundle = slot_search(&state, &search).await?;
     Ok(fhir_json(StatusCode::OK, &bundle))
 }
 
 fn check_id(id: &str) -> Result<(), ApiError> {
-    uuid::Uuid::try_parse(id).map(|_| ()).map_err(|_| ApiError::bars(BarsCode::RecBadRequest, IssueType::Value, "the appointment id must be a UUID"))
+    uuid::Uuid::try_parse(id).map(|_| ()).map_err(|_| {
+        ApiError::bars(
+            BarsCode::RecBadRequest,
+            IssueType::Value,
+            "the appointment id must be a UUID",
+        )
+    })
 }
 
 /// `W/"3"`, `"3"` or `3`.
 fn parse_if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
-    let Some(raw) = headers.get(header::IF_MATCH) else { return Ok(None) };
+    let Some(raw) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
     let text = raw.to_str().unwrap_or("").trim();
     let inner = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
-    inner
-        .parse::<u64>()
-        .map(Some)
-        .map_err(|_| ApiError::bars(BarsCode::RecBadRequest, IssueType::Value, "If-Match must be an ETag such as W/\"3\""))
+    inner.parse::<u64>().map(Some).map_err(|_| {
+        ApiError::bars(
+            BarsCode::RecBadRequest,
+            IssueType::Value,
+            "If-Match must be an ETag such as W/\"3\"",
+        )
+    })
 }
 
 /// `Last-Modified` wants an HTTP date.
 pub fn http_date(i: Instant) -> String {
     let t = i.to_offset_date_time();
     const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     format!(
         "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
         DAYS[t.weekday().number_days_from_monday() as usize],
@@ -142,10 +226,18 @@ fn with_version_headers(mut response: Response, version: u64, last_updated: Inst
     response
 }
 
-async fn read(State(state): State<AppState>, Path(id): Path<String>, request: Request) -> Result<Response, ApiError> {
+async fn read(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
     let ctx = context(&request.into_parts().0);
     check_id(&id)?;
-    let found = state.store.get_appointment(&id).await.map_err(errors::store)?;
+    let found = state
+        .store
+        .get_appointment(&id)
+        .await
+        .map_err(errors::store)?;
     let mut entry = audit::entry(&ctx, "read", "Appointment");
     entry.resource_id = Some(id.clone());
     let Some(record) = found else {
@@ -157,27 +249,63 @@ async fn read(State(state): State<AppState>, Path(id): Path<String>, request: Re
     entry.outcome = 200;
     entry.patient = record.patient.clone();
     state.audit.record(entry).await;
-    Ok(with_version_headers(fhir_response(StatusCode::OK, record.body), record.version, record.last_updated))
+    Ok(with_version_headers(
+        fhir_response(StatusCode::OK, record.body),
+        record.version,
+        record.last_updated,
+    ))
 }
 
-async fn read_version(State(state): State<AppState>, Path((id, vid)): Path<(String, String)>, request: Request) -> Result<Response, ApiError> {
+async fn read_version(
+    State(state): State<AppState>,
+    Path((id, vid)): Path<(String, String)>,
+    request: Request,
+) -> Result<Response, ApiError> {
     let ctx = context(&request.into_parts().0);
     check_id(&id)?;
-    let version: u64 = vid.parse().map_err(|_| ApiError::bars(BarsCode::RecBadRequest, IssueType::Value, "the version id must be a whole number"))?;
-    let found = state.store.get_appointment_version(&id, version).await.map_err(errors::store)?;
+    let version: u64 = vid.parse().map_err(|_| {
+        ApiError::bars(
+            BarsCode::RecBadRequest,
+            IssueType::Value,
+            "the version id must be a whole number",
+        )
+    })?;
+    let found = state
+        .store
+        .get_appointment_version(&id, version)
+        .await
+        .map_err(errors::store)?;
     let mut entry = audit::entry(&ctx, "vread", "Appointment");
     entry.resource_id = Some(id.clone());
     entry.version = Some(version);
     entry.outcome = if found.is_some() { 200 } else { 404 };
     state.audit.record(entry).await;
-    let v = found.ok_or_else(|| ApiError::bars(BarsCode::RecNotFound, IssueType::NotFound, format!("Appointment/{id} has no version {version}")))?;
-    Ok(with_version_headers(fhir_response(StatusCode::OK, v.body), v.version, v.last_updated))
+    let v = found.ok_or_else(|| {
+        ApiError::bars(
+            BarsCode::RecNotFound,
+            IssueType::NotFound,
+            format!("Appointment/{id} has no version {version}"),
+        )
+    })?;
+    Ok(with_version_headers(
+        fhir_response(StatusCode::OK, v.body),
+        v.version,
+        v.last_updated,
+    ))
 }
 
-async fn read_history(State(state): State<AppState>, Path(id): Path<String>, request: Request) -> Result<Response, ApiError> {
+async fn read_history(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
     let ctx = context(&request.into_parts().0);
     check_id(&id)?;
-    let versions = state.store.appointment_history(&id).await.map_err(errors::store)?;
+    let versions = state
+        .store
+        .appointment_history(&id)
+        .await
+        .map_err(errors::store)?;
     let mut entry = audit::entry(&ctx, "history", "Appointment");
     entry.resource_id = Some(id.clone());
     entry.outcome = if versions.is_empty() { 404 } else { 200 };
@@ -188,15 +316,26 @@ async fn read_history(State(state): State<AppState>, Path(id): Path<String>, req
     let base = &state.config.base_url;
     let entries = versions
         .into_iter()
-        .map(|v| (format!("{base}/Appointment/{id}/_history/{}", v.version), serde_json::from_str(&v.body).unwrap_or(Value::Null)))
+        .map(|v| {
+            (
+                format!("{base}/Appointment/{id}/_history/{}", v.version),
+                serde_json::from_str(&v.body).unwrap_or(Value::Null),
+            )
+        })
         .collect();
-    Ok(fhir_json(StatusCode::OK, &history(&format!("{base}/Appointment/{id}/_history"), entries)))
+    Ok(fhir_json(
+        StatusCode::OK,
+        &history(&format!("{base}/Appointment/{id}/_history"), entries),
+    ))
 }
 
 /// Appointments per search page unless `_count` asks for fewer.
 const APPOINTMENT_PAGE: usize = 100;
 
-async fn search_appointments(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+async fn search_appointments(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ApiError> {
     let (parts, _) = request.into_parts();
     let ctx = context(&parts);
     let query = query_of(&parts)?;
@@ -204,21 +343,54 @@ async fn search_appointments(State(state): State<AppState>, request: Request) ->
         ApiError::bars(BarsCode::RecBadRequest, IssueType::Required, "the patient:identifier parameter is required (https://fhir.nhs.uk/Id/nhs-number|<number>)")
             .at("patient:identifier")
     })?;
-    let token = Token::parse_qualified(raw)
-        .ok_or_else(|| ApiError::bars(BarsCode::RecBadRequest, IssueType::Value, "patient:identifier must be system|value").at("patient:identifier"))?;
+    let token = Token::parse_qualified(raw).ok_or_else(|| {
+        ApiError::bars(
+            BarsCode::RecBadRequest,
+            IssueType::Value,
+            "patient:identifier must be system|value",
+        )
+        .at("patient:identifier")
+    })?;
     if token.system.as_deref() != Some(NHS_NUMBER_SYSTEM) {
-        return Err(ApiError::bars(BarsCode::RecBadRequest, IssueType::Value, format!("patient:identifier must use the system {NHS_NUMBER_SYSTEM}")).at("patient:identifier"));
+        return Err(ApiError::bars(
+            BarsCode::RecBadRequest,
+            IssueType::Value,
+            format!("patient:identifier must use the system {NHS_NUMBER_SYSTEM}"),
+        )
+        .at("patient:identifier"));
     }
-    let nhs = NhsNumber::parse(&token.code).map_err(|e| ApiError::bars(BarsCode::RecBadRequest, IssueType::Value, e.to_string()).at("patient:identifier"))?;
+    let nhs = NhsNumber::parse(&token.code).map_err(|e| {
+        ApiError::bars(BarsCode::RecBadRequest, IssueType::Value, e.to_string())
+            .at("patient:identifier")
+    })?;
     let count = match query.first(&["_count"]) {
         None => APPOINTMENT_PAGE,
-        Some(c) => c.parse::<usize>().map_err(|_| ApiError::bars(BarsCode::RecBadRequest, IssueType::Value, "_count must be a whole number"))?.min(APPOINTMENT_PAGE),
+        Some(c) => c
+            .parse::<usize>()
+            .map_err(|_| {
+                ApiError::bars(
+                    BarsCode::RecBadRequest,
+                    IssueType::Value,
+                    "_count must be a whole number",
+                )
+            })?
+            .min(APPOINTMENT_PAGE),
     };
     let offset = match query.first(&["_offset"]) {
         None => 0,
-        Some(o) => o.parse::<usize>().map_err(|_| ApiError::bars(BarsCode::RecBadRequest, IssueType::Value, "_offset must be a whole number"))?,
+        Some(o) => o.parse::<usize>().map_err(|_| {
+            ApiError::bars(
+                BarsCode::RecBadRequest,
+                IssueType::Value,
+                "_offset must be a whole number",
+            )
+        })?,
     };
-    let (records, total) = state.store.appointments_for_patient(nhs.as_str(), count, offset).await.map_err(errors::store)?;
+    let (records, total) = state
+        .store
+        .appointments_for_patient(nhs.as_str(), count, offset)
+        .await
+        .map_err(errors::store)?;
     let mut entry = audit::entry(&ctx, "search", "Appointment");
     entry.patient = Some(nhs.as_str().to_string());
     entry.outcome = 200;
@@ -226,39 +398,75 @@ async fn search_appointments(State(state): State<AppState>, request: Request) ->
 
     let base = &state.config.base_url;
     let link = |offset: usize| {
-        format!("{base}/Appointment?patient:identifier={}&_count={count}&_offset={offset}", encode_component(&format!("{NHS_NUMBER_SYSTEM}|{}", nhs.as_str())))
+        format!(
+            "{base}/Appointment?patient:identifier={}&_count={count}&_offset={offset}",
+            encode_component(&format!("{NHS_NUMBER_SYSTEM}|{}", nhs.as_str()))
+        )
     };
-    let next = (offset + records.len() < total as usize && !records.is_empty()).then(|| link(offset + records.len()));
+    let next = (offset + records.len() < total as usize && !records.is_empty())
+        .then(|| link(offset + records.len()));
     let entries = records
         .into_iter()
-        .map(|r| SearchEntry { full_url: format!("{base}/Appointment/{}", r.id), resource: serde_json::from_str(&r.body).unwrap_or(Value::Null), mode: SearchMode::Match })
+        .map(|r| SearchEntry {
+            full_url: format!("{base}/Appointment/{}", r.id),
+            resource: serde_json::from_str(&r.body).unwrap_or(Value::Null),
+            mode: SearchMode::Match,
+        })
         .collect();
-    Ok(fhir_json(StatusCode::OK, &searchset(total, &link(offset), next.as_deref(), entries)))
+    Ok(fhir_json(
+        StatusCode::OK,
+        &searchset(total, &link(offset), next.as_deref(), entries),
+    ))
 }
 
 /// Reads a FHIR JSON body, refusing other content types.
 async fn fhir_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Value, ApiError> {
     match body_kind(headers) {
         Some(BodyKind::FhirJson) => {}
-        _ => return Err(ApiError::bars(BarsCode::RecBadRequest, IssueType::Structure, "the body must be sent as application/fhir+json")),
+        _ => {
+            return Err(ApiError::bars(
+                BarsCode::RecBadRequest,
+                IssueType::Structure,
+                "the body must be sent as application/fhir+json",
+            ));
+        }
     }
     let bytes = read_body(body, state.config.body_limit, BarsCode::RecBadRequest).await?;
     let value = parse_json_object(&bytes, BarsCode::RecBadRequest)?;
     if !value.is_object() {
-        return Err(ApiError::bars(BarsCode::RecBadRequest, IssueType::Structure, "the body must be a JSON object"));
+        return Err(ApiError::bars(
+            BarsCode::RecBadRequest,
+            IssueType::Structure,
+            "the body must be a JSON object",
+        ));
     }
     Ok(value)
 }
 
 /// `Prefer: return=minimal | representation | OperationOutcome` (FHIR); default representation.
-fn written_response(state: &AppState, headers: &HeaderMap, status: StatusCode, w: &Written) -> Response {
-    let prefer = headers.get("prefer").and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+fn written_response(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    w: &Written,
+) -> Response {
+    let prefer = headers
+        .get("prefer")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let mut response = if prefer.contains("return=minimal") {
         let mut r = Response::new(Body::empty());
         *r.status_mut() = status;
         r
     } else if prefer.contains("return=operationoutcome") {
-        fhir_json(status, &informational(None, &format!("Appointment/{} is at version {}", w.id, w.version)))
+        fhir_json(
+            status,
+            &informational(
+                None,
+                &format!("Appointment/{} is at version {}", w.id, w.version),
+            ),
+        )
     } else {
         fhir_response(status, w.body.clone())
     };
@@ -270,10 +478,24 @@ fn written_response(state: &AppState, headers: &HeaderMap, status: StatusCode, w
 
 /// The appointment writes, as they arrive.
 enum Write {
-    Create { headers: HeaderMap, body: Body },
-    Update { id: String, headers: HeaderMap, body: Body },
-    Patch { id: String, headers: HeaderMap, body: Body },
-    Cancel { id: String, headers: HeaderMap },
+    Create {
+        headers: HeaderMap,
+        body: Body,
+    },
+    Update {
+        id: String,
+        headers: HeaderMap,
+        body: Body,
+    },
+    Patch {
+        id: String,
+        headers: HeaderMap,
+        body: Body,
+    },
+    Cancel {
+        id: String,
+        headers: HeaderMap,
+    },
 }
 
 impl Write {
@@ -289,14 +511,20 @@ impl Write {
     fn id(&self) -> Option<&str> {
         match self {
             Write::Create { .. } => None,
-            Write::Update { id, .. } | Write::Patch { id, .. } | Write::Cancel { id, .. } => Some(id),
+            Write::Update { id, .. } | Write::Patch { id, .. } | Write::Cancel { id, .. } => {
+                Some(id)
+            }
         }
     }
 }
 
 /// Runs a write under the request-id rules: admitted once, refusals remembered for retries,
 /// refused attempts audited.
-async fn guarded_write(state: &AppState, request: Request, make: impl FnOnce(http::request::Parts, Body) -> Write) -> Response {
+async fn guarded_write(
+    state: &AppState,
+    request: Request,
+    make: impl FnOnce(http::request::Parts, Body) -> Write,
+) -> Response {
     let (parts, body) = request.into_parts();
     let ctx = context(&parts);
     let write = make(parts, body);
@@ -312,7 +540,9 @@ async fn guarded_write(state: &AppState, request: Request, make: impl FnOnce(htt
     let (action, id) = (write.action(), write.id().map(str::to_string));
     match perform(state, &ctx, &admission, write).await {
         Ok(response) => response,
-        Err(error) if error.issue == IssueType::Duplicate && error.status == StatusCode::CONFLICT => {
+        Err(error)
+            if error.issue == IssueType::Duplicate && error.status == StatusCode::CONFLICT =>
+        {
             requests::answer_duplicate(state.store.as_ref(), admission.key()).await
         }
         Err(error) => {
@@ -326,61 +556,136 @@ async fn guarded_write(state: &AppState, request: Request, make: impl FnOnce(htt
     }
 }
 
-async fn perform(state: &AppState, ctx: &RequestContext, admission: &requests::Admission, write: Write) -> Result<Response, ApiError> {
+async fn perform(
+    state: &AppState,
+    ctx: &RequestContext,
+    admission: &requests::Admission,
+    write: Write,
+) -> Result<Response, ApiError> {
     match write {
         Write::Create { headers, body } => {
             let resource = fhir_body(state, &headers, body).await?;
             let written = state.bookings.create(ctx, admission, resource).await?;
-            Ok(written_response(state, &headers, StatusCode::CREATED, &written))
+            Ok(written_response(
+                state,
+                &headers,
+                StatusCode::CREATED,
+                &written,
+            ))
         }
         Write::Update { id, headers, body } => {
             let if_match = parse_if_match(&headers)?;
             let resource = fhir_body(state, &headers, body).await?;
-            let written = state.bookings.edit(ctx, admission, &id, &Edit::Replace(resource), if_match).await?;
+            let written = state
+                .bookings
+                .edit(ctx, admission, &id, &Edit::Replace(resource), if_match)
+                .await?;
             Ok(written_response(state, &headers, StatusCode::OK, &written))
         }
         Write::Patch { id, headers, body } => {
             let if_match = parse_if_match(&headers)?;
             let bytes = read_body(body, state.config.body_limit, BarsCode::RecBadRequest).await?;
-            let document = patch_document(body_kind(&headers), parse_json_object(&bytes, BarsCode::RecBadRequest)?)?;
-            let written = state.bookings.edit(ctx, admission, &id, &Edit::Patch(document), if_match).await?;
+            let document = patch_document(
+                body_kind(&headers),
+                parse_json_object(&bytes, BarsCode::RecBadRequest)?,
+            )?;
+            let written = state
+                .bookings
+                .edit(ctx, admission, &id, &Edit::Patch(document), if_match)
+                .await?;
             Ok(written_response(state, &headers, StatusCode::OK, &written))
         }
         Write::Cancel { id, headers } => {
             let if_match = parse_if_match(&headers)?;
-            let written = state.bookings.edit(ctx, admission, &id, &Edit::Cancel, if_match).await?;
-            let coding = Coding::new("https://fhir.nhs.uk/CodeSystem/NRLF-SuccessCode", "RESOURCE_UPDATED", Some("Resource updated".into()));
-            let outcome = informational(Some(&coding), &format!("Appointment/{} was cancelled (version {})", written.id, written.version));
-            Ok(with_version_headers(fhir_json(StatusCode::OK, &outcome), written.version, written.last_updated))
+            let written = state
+                .bookings
+                .edit(ctx, admission, &id, &Edit::Cancel, if_match)
+                .await?;
+            let coding = Coding::new(
+                "https://fhir.nhs.uk/CodeSystem/NRLF-SuccessCode",
+                "RESOURCE_UPDATED",
+                Some("Resource updated".into()),
+            );
+            let outcome = informational(
+                Some(&coding),
+                &format!(
+                    "Appointment/{} was cancelled (version {})",
+                    written.id, written.version
+                ),
+            );
+            Ok(with_version_headers(
+                fhir_json(StatusCode::OK, &outcome),
+                written.version,
+                written.last_updated,
+            ))
         }
     }
 }
 
 async fn create(State(state): State<AppState>, request: Request) -> Response {
-    guarded_write(&state, request, |parts, body| Write::Create { headers: parts.headers, body }).await
+    guarded_write(&state, request, |parts, body| Write::Create {
+        headers: parts.headers,
+        body,
+    })
+    .await
 }
 
-async fn update(State(state): State<AppState>, Path(id): Path<String>, request: Request) -> Response {
-    guarded_write(&state, request, |parts, body| Write::Update { id, headers: parts.headers, body }).await
+async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Response {
+    guarded_write(&state, request, |parts, body| Write::Update {
+        id,
+        headers: parts.headers,
+        body,
+    })
+    .await
 }
 
-async fn patch(State(state): State<AppState>, Path(id): Path<String>, request: Request) -> Response {
-    guarded_write(&state, request, |parts, body| Write::Patch { id, headers: parts.headers, body }).await
+async fn patch(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Response {
+    guarded_write(&state, request, |parts, body| Write::Patch {
+        id,
+        headers: parts.headers,
+        body,
+    })
+    .await
 }
 
 /// DELETE is a logical cancel: the appointment is kept, marked cancelled, its slot freed.
-async fn cancel(State(state): State<AppState>, Path(id): Path<String>, request: Request) -> Response {
-    guarded_write(&state, request, |parts, _| Write::Cancel { id, headers: parts.headers }).await
+async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Response {
+    guarded_write(&state, request, |parts, _| Write::Cancel {
+        id,
+        headers: parts.headers,
+    })
+    .await
 }
 
 /// Chooses the PATCH form from the content type and the body.
 fn patch_document(kind: Option<BodyKind>, value: Value) -> Result<PatchDocument, ApiError> {
-    let resource_type = value.get("resourceType").and_then(Value::as_str).map(str::to_string);
+    let resource_type = value
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     match (kind, resource_type.as_deref()) {
         (Some(BodyKind::JsonPatch), _) if value.is_array() => Ok(PatchDocument::JsonPatch(value)),
-        (Some(BodyKind::JsonPatch), _) => Err(ApiError::bars(BarsCode::RecBadRequest, IssueType::Structure, "a JSON Patch body must be an array of operations")),
+        (Some(BodyKind::JsonPatch), _) => Err(ApiError::bars(
+            BarsCode::RecBadRequest,
+            IssueType::Structure,
+            "a JSON Patch body must be an array of operations",
+        )),
         (Some(BodyKind::FhirJson), Some("Parameters")) => Ok(PatchDocument::FhirPathPatch(value)),
-        (Some(BodyKind::FhirJson | BodyKind::MergePatch), Some("Appointment")) => Ok(PatchDocument::Partial(value)),
+        (Some(BodyKind::FhirJson | BodyKind::MergePatch), Some("Appointment")) => {
+            Ok(PatchDocument::Partial(value))
+        }
         (Some(BodyKind::FhirJson | BodyKind::MergePatch), _) => Err(ApiError::bars(
             BarsCode::RecBadRequest,
             IssueType::Structure,

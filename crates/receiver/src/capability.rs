@@ -27,7 +27,16 @@ pub const SERVED: &[ServedResource] = &[
     ServedResource {
         resource: "Appointment",
         profile: "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Appointment",
-        interactions: &["read", "vread", "update", "patch", "delete", "history-instance", "create", "search-type"],
+        interactions: &[
+            "read",
+            "vread",
+            "update",
+            "patch",
+            "delete",
+            "history-instance",
+            "create",
+            "search-type",
+        ],
         search_params: &[(
             "patient:identifier",
             "token",
@@ -41,9 +50,17 @@ pub const SERVED: &[ServedResource] = &[
         profile: crate::slots::SLOT_PROFILE,
         interactions: &["search-type"],
         search_params: &[
-            (SERVICE_PARAM, "token", "The DoS service id (bare or https://fhir.nhs.uk/Id/dos-service-id|id); required."),
+            (
+                SERVICE_PARAM,
+                "token",
+                "The DoS service id (bare or https://fhir.nhs.uk/Id/dos-service-id|id); required.",
+            ),
             ("status", "token", "free, busy or free,busy; required."),
-            ("start", "date", "Exactly one lower (ge) and one upper (le) bound in UTC, at most 14 days apart; required."),
+            (
+                "start",
+                "date",
+                "Exactly one lower (ge) and one upper (le) bound in UTC, at most 14 days apart; required.",
+            ),
             ("_count", "number", "Slots per page."),
         ],
         includes: &INCLUDES,

@@ -32,6 +32,7 @@ pub struct ReceiverConfig {
     pub request_timeout: Duration,
     /// How long request ids are remembered for duplicate detection.
     pub idempotency_retention: Duration,
+    pub access: crate::access::AccessPolicy,
 }
 
 impl ReceiverConfig {
@@ -48,11 +49,16 @@ impl ReceiverConfig {
             body_limit: bars_http::fhir_json::DEFAULT_BODY_LIMIT,
             request_timeout: Duration::from_secs(5),
             idempotency_retention: Duration::from_secs(7 * 24 * 3600),
+            access: crate::access::AccessPolicy::default(),
         }
     }
 
     pub fn with_service(mut self, id: impl Into<String>, name: impl Into<String>) -> Self {
-        self.services.push(HostedService { id: id.into(), name: name.into(), use_cases: Vec::new() });
+        self.services.push(HostedService {
+            id: id.into(),
+            name: name.into(),
+            use_cases: Vec::new(),
+        });
         self
     }
 

@@ -9,7 +9,11 @@ use http::header;
 
 pub fn domain(e: DomainError) -> ApiError {
     match e {
-        DomainError::Invalid { fault, message, expression } => {
+        DomainError::Invalid {
+            fault,
+            message,
+            expression,
+        } => {
             let issue = match fault {
                 Fault::Required => IssueType::Required,
                 Fault::Value => IssueType::Value,
@@ -21,11 +25,28 @@ pub fn domain(e: DomainError) -> ApiError {
                 None => err,
             }
         }
-        DomainError::NotFound { what } => ApiError::bars(BarsCode::RecNotFound, IssueType::NotFound, format!("{what} was not found")),
-        e @ DomainError::SlotUnavailable { .. } => ApiError::bars(BarsCode::RecConflict, IssueType::Conflict, e.to_string()).at("Appointment.slot"),
-        e @ (DomainError::NotCurrent { .. } | DomainError::Stale) => ApiError::bars(BarsCode::RecConflict, IssueType::Conflict, e.to_string()),
-        e @ DomainError::PreconditionFailed { .. } => ApiError::bars(BarsCode::RecPreconditionFailed, IssueType::Conflict, e.to_string()),
-        DomainError::BusinessRule(message) => ApiError::bars(BarsCode::RecUnprocessableEntity, IssueType::BusinessRule, message),
+        DomainError::NotFound { what } => ApiError::bars(
+            BarsCode::RecNotFound,
+            IssueType::NotFound,
+            format!("{what} was not found"),
+        ),
+        e @ DomainError::SlotUnavailable { .. } => {
+            ApiError::bars(BarsCode::RecConflict, IssueType::Conflict, e.to_string())
+                .at("Appointment.slot")
+        }
+        e @ (DomainError::NotCurrent { .. } | DomainError::Stale) => {
+            ApiError::bars(BarsCode::RecConflict, IssueType::Conflict, e.to_string())
+        }
+        e @ DomainError::PreconditionFailed { .. } => ApiError::bars(
+            BarsCode::RecPreconditionFailed,
+            IssueType::Conflict,
+            e.to_string(),
+        ),
+        DomainError::BusinessRule(message) => ApiError::bars(
+            BarsCode::RecUnprocessableEntity,
+            IssueType::BusinessRule,
+            message,
+        ),
     }
 }
 
@@ -33,12 +54,20 @@ pub fn store(e: StoreError) -> ApiError {
     match e {
         StoreError::Unavailable(detail) => {
             tracing::error!(error = %detail, "storage unavailable");
-            ApiError::bars(BarsCode::RecServiceUnavailable, IssueType::Transient, "the booking store is temporarily unavailable; retry shortly")
-                .with_header(header::RETRY_AFTER, "1")
+            ApiError::bars(
+                BarsCode::RecServiceUnavailable,
+                IssueType::Transient,
+                "the booking store is temporarily unavailable; retry shortly",
+            )
+            .with_header(header::RETRY_AFTER, "1")
         }
         StoreError::Internal(detail) => {
             tracing::error!(error = %detail, "storage error");
-            ApiError::bars(BarsCode::RecServerError, IssueType::NoStore, "the booking store could not process the request")
+            ApiError::bars(
+                BarsCode::RecServerError,
+                IssueType::NoStore,
+                "the booking store could not process the request",
+            )
         }
     }
 }
@@ -47,19 +76,34 @@ pub fn store(e: StoreError) -> ApiError {
 /// first. `Duplicate` and `VersionConflict` are resolved by the caller before reaching here.
 pub fn commit(e: CommitError) -> ApiError {
     match e {
-        CommitError::SlotUnavailable(slot) => {
-            ApiError::bars(BarsCode::RecConflict, IssueType::Conflict, format!("slot {slot} cannot be booked: it was booked by another request")).at("Appointment.slot")
-        }
-        CommitError::VersionConflict => ApiError::bars(BarsCode::RecConflict, IssueType::Conflict, "the appointment was changed by another request; read it again"),
-        CommitError::Duplicate => ApiError::bars(BarsCode::RecConflict, IssueType::Duplicate, "this request has already been processed"),
+        CommitError::SlotUnavailable(slot) => ApiError::bars(
+            BarsCode::RecConflict,
+            IssueType::Conflict,
+            format!("slot {slot} cannot be booked: it was booked by another request"),
+        )
+        .at("Appointment.slot"),
+        CommitError::VersionConflict => ApiError::bars(
+            BarsCode::RecConflict,
+            IssueType::Conflict,
+            "the appointment was changed by another request; read it again",
+        ),
+        CommitError::Duplicate => ApiError::bars(
+            BarsCode::RecConflict,
+            IssueType::Duplicate,
+            "this request has already been processed",
+        ),
         CommitError::Store(s) => store(s),
     }
 }
 
 pub fn withdraw(e: WithdrawError) -> ApiError {
     match e {
-        WithdrawError::NotFound => ApiError::bars(BarsCode::RecNotFound, IssueType::NotFound, "no such slot"),
-        e @ WithdrawError::NotFree(_) => ApiError::bars(BarsCode::RecConflict, IssueType::Conflict, e.to_string()),
+        WithdrawError::NotFound => {
+            ApiError::bars(BarsCode::RecNotFound, IssueType::NotFound, "no such slot")
+        }
+        e @ WithdrawError::NotFree(_) => {
+            ApiError::bars(BarsCode::RecConflict, IssueType::Conflict, e.to_string())
+        }
         WithdrawError::Store(s) => store(s),
     }
 }

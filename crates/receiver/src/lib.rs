@@ -4,6 +4,7 @@
 //! [`mapping`] (FHIR <-> domain), [`slots`] (availability search), [`requests`] (idempotency),
 //! [`availability`] and [`admin`] (publishing slots), [`capability`].
 
+pub mod access;
 pub mod admin;
 pub mod api;
 pub mod audit;
@@ -41,8 +42,14 @@ impl Receiver {
         let (audit, audit_flusher) = audit::AuditSink::start(store.clone());
         let state = AppState {
             capability: Arc::new(capability::capability_statement(&config)),
-            bookings: service::Bookings { store: store.clone(), config: config.clone() },
-            availability: availability::Availability { store: store.clone(), config: config.clone() },
+            bookings: service::Bookings {
+                store: store.clone(),
+                config: config.clone(),
+            },
+            availability: availability::Availability {
+                store: store.clone(),
+                config: config.clone(),
+            },
             inflight: requests::InFlight::default(),
             audit,
             store,
@@ -51,7 +58,10 @@ impl Receiver {
         for service in &state.config.services {
             state.availability.ensure_service(service).await?;
         }
-        Ok(Receiver { state, audit_flusher })
+        Ok(Receiver {
+            state,
+            audit_flusher,
+        })
     }
 
     /// The sender-facing API.
@@ -66,7 +76,10 @@ impl Receiver {
 
     /// Waits for queued audit entries to be written. Call after the servers have stopped.
     pub async fn close(self) {
-        let Receiver { state, audit_flusher } = self;
+        let Receiver {
+            state,
+            audit_flusher,
+        } = self;
         drop(state);
         let _ = audit_flusher.await;
     }

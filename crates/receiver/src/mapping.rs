@@ -10,7 +10,8 @@ use serde_json::Value;
 use bars_booking::DomainError;
 
 /// The R5 cross-version extension some senders use in R4 to say which appointment this replaces.
-pub const REPLACES_EXTENSION: &str = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Appointment.replaces";
+pub const REPLACES_EXTENSION: &str =
+    "http://hl7.org/fhir/5.0/StructureDefinition/extension-Appointment.replaces";
 
 /// Extracts the facts the domain decides on. The resource has already passed validation, so
 /// shapes are as expected; what is checked here is what only the receiver can judge
@@ -20,7 +21,13 @@ pub fn requested(resource: &Value) -> Result<Requested, DomainError> {
         .get("status")
         .and_then(Value::as_str)
         .and_then(AppointmentStatus::parse)
-        .ok_or_else(|| DomainError::invalid_at(Fault::Required, "the appointment status is required", "Appointment.status"))?;
+        .ok_or_else(|| {
+            DomainError::invalid_at(
+                Fault::Required,
+                "the appointment status is required",
+                "Appointment.status",
+            )
+        })?;
     Ok(Requested {
         status,
         slots: slot_ids(resource)?,
@@ -34,21 +41,35 @@ pub fn requested(resource: &Value) -> Result<Requested, DomainError> {
 fn instant_at(resource: &Value, name: &str) -> Result<Option<Instant>, DomainError> {
     match resource.get(name).and_then(Value::as_str) {
         None => Ok(None),
-        Some(text) => Instant::parse(text)
-            .map(Some)
-            .map_err(|e| DomainError::invalid_at(Fault::Value, format!("{name} is not a valid instant: {e}"), format!("Appointment.{name}"))),
+        Some(text) => Instant::parse(text).map(Some).map_err(|e| {
+            DomainError::invalid_at(
+                Fault::Value,
+                format!("{name} is not a valid instant: {e}"),
+                format!("Appointment.{name}"),
+            )
+        }),
     }
 }
 
 fn slot_ids(resource: &Value) -> Result<Vec<String>, DomainError> {
-    let Some(slots) = resource.get("slot").and_then(Value::as_array) else { return Ok(vec![]) };
+    let Some(slots) = resource.get("slot").and_then(Value::as_array) else {
+        return Ok(vec![]);
+    };
     slots
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            s.get("reference").and_then(Value::as_str).and_then(|r| reference_id(r, "Slot")).map(str::to_string).ok_or_else(|| {
-                DomainError::invalid_at(Fault::Value, "a slot reference must be Slot/<id> of a slot at this receiver", format!("Appointment.slot[{i}]"))
-            })
+            s.get("reference")
+                .and_then(Value::as_str)
+                .and_then(|r| reference_id(r, "Slot"))
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    DomainError::invalid_at(
+                        Fault::Value,
+                        "a slot reference must be Slot/<id> of a slot at this receiver",
+                        format!("Appointment.slot[{i}]"),
+                    )
+                })
         })
         .collect()
 }
@@ -57,13 +78,20 @@ fn replaced_ids(resource: &Value) -> Result<Vec<String>, DomainError> {
     let mut refs: Vec<(String, Option<&str>)> = Vec::new();
     if let Some(list) = resource.get("replaces").and_then(Value::as_array) {
         for (i, r) in list.iter().enumerate() {
-            refs.push((format!("Appointment.replaces[{i}]"), r.get("reference").and_then(Value::as_str)));
+            refs.push((
+                format!("Appointment.replaces[{i}]"),
+                r.get("reference").and_then(Value::as_str),
+            ));
         }
     }
     if let Some(exts) = resource.get("extension").and_then(Value::as_array) {
         for (i, e) in exts.iter().enumerate() {
             if e.get("url").and_then(Value::as_str) == Some(REPLACES_EXTENSION) {
-                refs.push((format!("Appointment.extension[{i}]"), e.pointer("/valueReference/reference").and_then(Value::as_str)));
+                refs.push((
+                    format!("Appointment.extension[{i}]"),
+                    e.pointer("/valueReference/reference")
+                        .and_then(Value::as_str),
+                ));
             }
         }
     }
@@ -71,7 +99,13 @@ fn replaced_ids(resource: &Value) -> Result<Vec<String>, DomainError> {
         .map(|(at, r)| {
             r.and_then(|r| reference_id(r, "Appointment"))
                 .map(str::to_string)
-                .ok_or_else(|| DomainError::invalid_at(Fault::Value, "a replaced appointment must be referenced as Appointment/<id>", at))
+                .ok_or_else(|| {
+                    DomainError::invalid_at(
+                        Fault::Value,
+                        "a replaced appointment must be referenced as Appointment/<id>",
+                        at,
+                    )
+                })
         })
         .collect()
 }
@@ -79,21 +113,39 @@ fn replaced_ids(resource: &Value) -> Result<Vec<String>, DomainError> {
 /// Finds the patient participant's NHS number: on `actor.identifier`, or on a contained
 /// Patient the actor points to with `#id`.
 pub fn patient_nhs_number(resource: &Value) -> Result<Option<NhsNumber>, DomainError> {
-    let Some(participants) = resource.get("participant").and_then(Value::as_array) else { return Ok(None) };
+    let Some(participants) = resource.get("participant").and_then(Value::as_array) else {
+        return Ok(None);
+    };
     for (i, p) in participants.iter().enumerate() {
-        let Some(actor) = p.get("actor") else { continue };
+        let Some(actor) = p.get("actor") else {
+            continue;
+        };
         if let Some(number) = nhs_identifier(actor.get("identifier")) {
-            return NhsNumber::parse(number)
-                .map(Some)
-                .map_err(|e| DomainError::invalid_at(Fault::Value, e.to_string(), format!("Appointment.participant[{i}].actor.identifier")));
+            return NhsNumber::parse(number).map(Some).map_err(|e| {
+                DomainError::invalid_at(
+                    Fault::Value,
+                    e.to_string(),
+                    format!("Appointment.participant[{i}].actor.identifier"),
+                )
+            });
         }
-        if let Some(local) = actor.get("reference").and_then(Value::as_str).and_then(|r| r.strip_prefix('#'))
+        if let Some(local) = actor
+            .get("reference")
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_prefix('#'))
             && let Some(patient) = contained(resource, "Patient", local)
-            && let Some(number) = patient.get("identifier").and_then(Value::as_array).and_then(|ids| ids.iter().find_map(|id| nhs_identifier(Some(id))))
+            && let Some(number) = patient
+                .get("identifier")
+                .and_then(Value::as_array)
+                .and_then(|ids| ids.iter().find_map(|id| nhs_identifier(Some(id))))
         {
-            return NhsNumber::parse(number)
-                .map(Some)
-                .map_err(|e| DomainError::invalid_at(Fault::Value, e.to_string(), format!("Appointment.contained.where(id='{local}').identifier")));
+            return NhsNumber::parse(number).map(Some).map_err(|e| {
+                DomainError::invalid_at(
+                    Fault::Value,
+                    e.to_string(),
+                    format!("Appointment.contained.where(id='{local}').identifier"),
+                )
+            });
         }
     }
     Ok(None)
@@ -101,12 +153,15 @@ pub fn patient_nhs_number(resource: &Value) -> Result<Option<NhsNumber>, DomainE
 
 fn nhs_identifier(identifier: Option<&Value>) -> Option<&str> {
     let id = identifier?;
-    (id.get("system").and_then(Value::as_str) == Some(NHS_NUMBER_SYSTEM)).then(|| id.get("value").and_then(Value::as_str)).flatten()
+    (id.get("system").and_then(Value::as_str) == Some(NHS_NUMBER_SYSTEM))
+        .then(|| id.get("value").and_then(Value::as_str))
+        .flatten()
 }
 
 fn contained<'a>(resource: &'a Value, resource_type: &str, id: &str) -> Option<&'a Value> {
     resource.get("contained")?.as_array()?.iter().find(|c| {
-        c.get("resourceType").and_then(Value::as_str) == Some(resource_type) && c.get("id").and_then(Value::as_str) == Some(id)
+        c.get("resourceType").and_then(Value::as_str) == Some(resource_type)
+            && c.get("id").and_then(Value::as_str) == Some(id)
     })
 }
 
@@ -148,7 +203,10 @@ mod tests {
 
     #[test]
     fn extracts_the_facts() {
-        let r = requested(&appointment(json!({"identifier": {"system": NHS_NUMBER_SYSTEM, "value": "9434765919"}}))).unwrap();
+        let r = requested(&appointment(
+            json!({"identifier": {"system": NHS_NUMBER_SYSTEM, "value": "9434765919"}}),
+        ))
+        .unwrap();
         assert_eq!(r.status, AppointmentStatus::Booked);
         assert_eq!(r.slots, vec!["s1"]);
         assert_eq!(r.start.unwrap().to_string(), "2030-01-01T09:00:00+00:00");
@@ -165,14 +223,25 @@ mod tests {
 
     #[test]
     fn a_patient_reference_alone_gives_no_nhs_number() {
-        assert!(requested(&appointment(json!({"reference": "Patient/123"}))).unwrap().patient.is_none());
+        assert!(
+            requested(&appointment(json!({"reference": "Patient/123"})))
+                .unwrap()
+                .patient
+                .is_none()
+        );
     }
 
     #[test]
     fn foreign_slot_references_are_refused() {
         let mut a = appointment(json!({"reference": "#p"}));
         a["slot"] = json!([{"reference": "urn:uuid:deb4c4b3-870b-4599-84df-5e54cef7afda"}]);
-        assert!(matches!(requested(&a), Err(DomainError::Invalid { fault: Fault::Value, .. })));
+        assert!(matches!(
+            requested(&a),
+            Err(DomainError::Invalid {
+                fault: Fault::Value,
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -44,24 +44,44 @@ impl Admission {
 
     /// The record a successful write commits with its effect.
     pub fn success(&self, location: Option<String>) -> IdempotencyRecord {
-        IdempotencyRecord { key: self.key.clone(), outcome: RequestOutcome::Succeeded { location }, recorded: Instant::now() }
+        IdempotencyRecord {
+            key: self.key.clone(),
+            outcome: RequestOutcome::Succeeded { location },
+            recorded: Instant::now(),
+        }
     }
 }
 
 pub fn key_of(ctx: &RequestContext) -> IdempotencyKey {
-    IdempotencyKey { request_id: ctx.request_id.clone(), correlation_id: ctx.correlation_id.clone(), sender: ctx.sender_key() }
+    IdempotencyKey {
+        request_id: ctx.request_id.clone(),
+        correlation_id: ctx.correlation_id.clone(),
+        sender: ctx.sender_key(),
+    }
 }
 
 /// Admits a write, or answers it from what is known about its ids.
-pub async fn admit(store: &dyn Store, inflight: &InFlight, ctx: &RequestContext) -> Result<Admission, Response> {
+pub async fn admit(
+    store: &dyn Store,
+    inflight: &InFlight,
+    ctx: &RequestContext,
+) -> Result<Admission, Response> {
     let key = key_of(ctx);
     {
-        let mut set = inflight.0.lock().map_err(|_| errors::store(bars_store::StoreError::Internal("in-flight set poisoned".into())).into_response())?;
+        let mut set = inflight.0.lock().map_err(|_| {
+            errors::store(bars_store::StoreError::Internal(
+                "in-flight set poisoned".into(),
+            ))
+            .into_response()
+        })?;
         if !set.insert(key.clone()) {
             return Err(too_early());
         }
     }
-    let admission = Admission { key, inflight: inflight.clone() };
+    let admission = Admission {
+        key,
+        inflight: inflight.clone(),
+    };
     match store.find_request(&admission.key).await {
         Ok(None) => Ok(admission),
         Ok(Some(record)) => Err(replay(&record)),
@@ -70,7 +90,11 @@ pub async fn admit(store: &dyn Store, inflight: &InFlight, ctx: &RequestContext)
 }
 
 fn too_early() -> Response {
-    let mut e = ApiError::bars(BarsCode::RecTooEarly, IssueType::Duplicate, "a request with these X-Request-ID and X-Correlation-ID is still being processed; retry later");
+    let mut e = ApiError::bars(
+        BarsCode::RecTooEarly,
+        IssueType::Duplicate,
+        "a request with these X-Request-ID and X-Correlation-ID is still being processed; retry later",
+    );
     e = e.with_header(header::RETRY_AFTER, "1");
     e.into_response()
 }
@@ -89,7 +113,10 @@ pub fn replay(record: &IdempotencyRecord) -> Response {
             }
             e.into_response()
         }
-        RequestOutcome::Failed { status, body } => fhir_response(StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST), body.clone()),
+        RequestOutcome::Failed { status, body } => fhir_response(
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST),
+            body.clone(),
+        ),
     }
 }
 
@@ -111,7 +138,10 @@ pub async fn remember_refusal(store: &dyn Store, admission: &Admission, error: &
     }
     let record = IdempotencyRecord {
         key: admission.key.clone(),
-        outcome: RequestOutcome::Failed { status, body: error.outcome().to_string() },
+        outcome: RequestOutcome::Failed {
+            status,
+            body: error.outcome().to_string(),
+        },
         recorded: Instant::now(),
     };
     if let Err(e) = store.record_request(record).await {

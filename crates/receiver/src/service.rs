@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use bars_booking::{Current, Plan, Requested, decide_create, decide_update, check_freshness};
+use bars_booking::{Current, Plan, Requested, check_freshness, decide_create, decide_update};
 use bars_fhir::codes::BarsCode;
 use bars_fhir::resource::{last_updated, stamp};
 use bars_fhir::{Instant, IssueType, NhsNumber, patch, validate};
@@ -20,6 +20,9 @@ use crate::config::ReceiverConfig;
 use crate::errors;
 use crate::mapping;
 use crate::requests::Admission;
+
+/// BaRS use-case categories (`Appointment.serviceCategory`).
+pub const USE_CASE_SYSTEM: &str = "https://fhir.nhs.uk/CodeSystem/usecases-categories-bars";
 
 /// How many times a write without `If-Match` re-reads and retries after losing a race on the
 /// appointment's version.
@@ -61,58 +64,146 @@ pub struct Bookings {
 
 impl Bookings {
     pub fn location(&self, id: &str, version: u64) -> String {
-        self.config.url(&format!("Appointment/{id}/_history/{version}"))
+        self.config
+            .url(&format!("Appointment/{id}/_history/{version}"))
     }
 
     /// Books (or creates a placeholder for) a new appointment.
-    pub async fn create(&self, ctx: &RequestContext, admission: &Admission, mut resource: Value) -> Result<Written, ApiError> {
+    pub async fn create(
+        &self,
+        ctx: &RequestContext,
+        admission: &Admission,
+        mut resource: Value,
+    ) -> Result<Written, ApiError> {
         check_valid(&resource, BarsCode::RecBadRequest)?;
         let requested = mapping::requested(&resource).map_err(errors::domain)?;
         let slots = self.slot_views(&requested.slots).await?;
         let replaced = self.current_of(&requested.replaces).await?;
         let now = Instant::now();
-        let plan = decide_create(&requested, &slots, &replaced, now, self.config.rules).map_err(errors::domain)?;
+        let plan = decide_create(&requested, &slots, &replaced, now, self.config.rules)
+            .map_err(errors::domain)?;
+        self.check_use_case(&resource, plan.service_id.as_deref())?;
 
         let id = uuid::Uuid::new_v4().to_string();
         stamp(&mut resource, &id, 1, now);
         mapping::set_created(&mut resource, now);
         mapping::normalise_times(&mut resource, requested.start, requested.end);
         let body = resource.to_string();
-        let change = self.change(ctx, admission, &id, 1, None, now, now, &requested, &plan, body.clone());
+        let change = self.change(
+            ctx,
+            admission,
+            &id,
+            1,
+            None,
+            now,
+            now,
+            &requested,
+            &plan,
+            body.clone(),
+        );
         match self.store.commit_appointment(change).await {
-            Ok(()) => Ok(Written { id, version: 1, last_updated: now, body, event: plan.event }),
+            Ok(()) => Ok(Written {
+                id,
+                version: 1,
+                last_updated: now,
+                body,
+                event: plan.event,
+            }),
             Err(e) => Err(errors::commit(e)),
         }
     }
 
     /// Applies an edit to a stored appointment, honouring `If-Match` and the sender's
     /// `meta.lastUpdated`.
-    pub async fn edit(&self, ctx: &RequestContext, admission: &Admission, id: &str, edit: &Edit, if_match: Option<u64>) -> Result<Written, ApiError> {
+    pub async fn edit(
+        &self,
+        ctx: &RequestContext,
+        admission: &Admission,
+        id: &str,
+        edit: &Edit,
+        if_match: Option<u64>,
+    ) -> Result<Written, ApiError> {
+        // The body must be about the appointment in the URL, whether or not it exists.
+        match edit {
+            Edit::Replace(resource) => check_body_id(resource, id)?,
+            Edit::Patch(PatchDocument::Partial(p)) if p.get("id").is_some() => {
+                check_body_id(p, id)?
+            }
+            _ => {}
+        }
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let current = self.store.get_appointment(id).await.map_err(errors::store)?.ok_or_else(|| not_found(id))?;
+            let current = self
+                .store
+                .get_appointment(id)
+                .await
+                .map_err(errors::store)?
+                .ok_or_else(|| not_found(id))?;
             let (mut resource, sender_seen, from_patch) = self.edited_resource(&current, edit)?;
             let state = current_state(&current);
             check_freshness(&state, if_match, sender_seen).map_err(errors::domain)?;
-            check_valid(&resource, if from_patch { BarsCode::RecUnprocessableEntity } else { BarsCode::RecBadRequest })?;
+            check_valid(
+                &resource,
+                if from_patch {
+                    BarsCode::RecUnprocessableEntity
+                } else {
+                    BarsCode::RecBadRequest
+                },
+            )?;
             let requested = mapping::requested(&resource).map_err(errors::domain)?;
             let slots = self.slot_views(&requested.slots).await?;
             let replaced = self.current_of(&requested.replaces).await?;
             let now = Instant::now().after(current.last_updated);
-            let plan = decide_update(&state, &requested, &slots, &replaced, now, self.config.rules).map_err(errors::domain)?;
+            let plan = decide_update(
+                &state,
+                &requested,
+                &slots,
+                &replaced,
+                now,
+                self.config.rules,
+            )
+            .map_err(errors::domain)?;
+            self.check_use_case(&resource, plan.service_id.as_deref())?;
 
             let version = current.version + 1;
             stamp(&mut resource, id, version, now);
             mapping::set_created(&mut resource, current.created);
             mapping::normalise_times(&mut resource, requested.start, requested.end);
             let body = resource.to_string();
-            let change = self.change(ctx, admission, id, version, Some(current.version), current.created, now, &requested, &plan, body.clone());
+            let change = self.change(
+                ctx,
+                admission,
+                id,
+                version,
+                Some(current.version),
+                current.created,
+                now,
+                &requested,
+                &plan,
+                body.clone(),
+            );
             match self.store.commit_appointment(change).await {
-                Ok(()) => return Ok(Written { id: id.to_string(), version, last_updated: now, body, event: plan.event }),
+                Ok(()) => {
+                    return Ok(Written {
+                        id: id.to_string(),
+                        version,
+                        last_updated: now,
+                        body,
+                        event: plan.event,
+                    });
+                }
                 Err(CommitError::VersionConflict) if if_match.is_some() => {
-                    let current = self.store.get_appointment(id).await.ok().flatten().map_or(current.version + 1, |c| c.version);
-                    return Err(errors::domain(bars_booking::DomainError::PreconditionFailed { current }));
+                    let current = self
+                        .store
+                        .get_appointment(id)
+                        .await
+                        .ok()
+                        .flatten()
+                        .map_or(current.version + 1, |c| c.version);
+                    return Err(errors::domain(
+                        bars_booking::DomainError::PreconditionFailed { current },
+                    ));
                 }
                 Err(CommitError::VersionConflict) if attempt < VERSION_RETRIES => continue,
                 Err(e) => return Err(errors::commit(e)),
@@ -122,12 +213,18 @@ impl Bookings {
 
     /// The resource an edit produces from the stored one, the sender's `meta.lastUpdated` if it
     /// stated one, and whether it came from a patch (whose invalid results are 422, not 400).
-    fn edited_resource(&self, current: &AppointmentRecord, edit: &Edit) -> Result<(Value, Option<Instant>, bool), ApiError> {
-        let stored: Value = serde_json::from_str(&current.body)
-            .map_err(|_| errors::store(bars_store::StoreError::Internal("a stored appointment is not valid JSON".into())))?;
+    fn edited_resource(
+        &self,
+        current: &AppointmentRecord,
+        edit: &Edit,
+    ) -> Result<(Value, Option<Instant>, bool), ApiError> {
+        let stored: Value = serde_json::from_str(&current.body).map_err(|_| {
+            errors::store(bars_store::StoreError::Internal(
+                "a stored appointment is not valid JSON".into(),
+            ))
+        })?;
         match edit {
             Edit::Replace(resource) => {
-                check_body_id(resource, &current.id)?;
                 Ok((resource.clone(), sender_last_updated(resource)?, false))
             }
             Edit::Patch(document) => {
@@ -135,9 +232,6 @@ impl Bookings {
                     PatchDocument::JsonPatch(p) => (patch::json_patch(&stored, p), None),
                     PatchDocument::FhirPathPatch(p) => (patch::fhirpath_patch(&stored, p), None),
                     PatchDocument::Partial(p) => {
-                        if p.get("id").is_some() {
-                            check_body_id(p, &current.id)?;
-                        }
                         (patch::partial_resource(&stored, p), sender_last_updated(p)?)
                     }
                 };
@@ -151,6 +245,39 @@ impl Bookings {
         }
     }
 
+    /// A BaRS Application booking names its use case in `serviceCategory`; the service must
+    /// support it (422 `not-supported` otherwise). Generic Foundation bookings name none.
+    fn check_use_case(&self, resource: &Value, service_id: Option<&str>) -> Result<(), ApiError> {
+        let codes = resource
+            .get("serviceCategory")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.get("coding").and_then(Value::as_array))
+            .flatten()
+            .filter(|c| c.get("system").and_then(Value::as_str) == Some(USE_CASE_SYSTEM))
+            .filter_map(|c| c.get("code").and_then(Value::as_str));
+        let Some(service) =
+            service_id.and_then(|id| self.config.services.iter().find(|s| s.id == id))
+        else {
+            return Ok(());
+        };
+        for code in codes {
+            if !service.use_cases.iter().any(|u| u == code) {
+                return Err(ApiError::bars(
+                    BarsCode::RecUnprocessableEntity,
+                    IssueType::NotSupported,
+                    format!(
+                        "service {} does not support the use case {code}",
+                        service.id
+                    ),
+                )
+                .at("Appointment.serviceCategory"));
+            }
+        }
+        Ok(())
+    }
+
     async fn slot_views(&self, ids: &[String]) -> Result<Vec<bars_booking::SlotView>, ApiError> {
         if ids.is_empty() {
             return Ok(vec![]);
@@ -158,7 +285,13 @@ impl Bookings {
         let slots = self.store.get_slots(ids).await.map_err(errors::store)?;
         Ok(slots
             .into_iter()
-            .map(|s| bars_booking::SlotView { id: s.id, service_id: s.service_id, status: s.status, start: s.start, end: s.end })
+            .map(|s| bars_booking::SlotView {
+                id: s.id,
+                service_id: s.service_id,
+                status: s.status,
+                start: s.start,
+                end: s.end,
+            })
             .collect())
     }
 
@@ -166,7 +299,14 @@ impl Bookings {
         if ids.is_empty() {
             return Ok(vec![]);
         }
-        Ok(self.store.get_appointments(ids).await.map_err(errors::store)?.iter().map(current_state).collect())
+        Ok(self
+            .store
+            .get_appointments(ids)
+            .await
+            .map_err(errors::store)?
+            .iter()
+            .map(current_state)
+            .collect())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -230,20 +370,31 @@ pub fn current_state(record: &AppointmentRecord) -> Current {
         held_slots: record.held_slots.clone(),
         start: record.start,
         end: record.end,
-        patient: record.patient.as_deref().and_then(|p| NhsNumber::parse(p).ok()),
+        patient: record
+            .patient
+            .as_deref()
+            .and_then(|p| NhsNumber::parse(p).ok()),
         service_id: record.service_id.clone(),
         last_updated: record.last_updated,
     }
 }
 
 pub fn not_found(id: &str) -> ApiError {
-    ApiError::bars(BarsCode::RecNotFound, IssueType::NotFound, format!("Appointment/{id} was not found"))
+    ApiError::bars(
+        BarsCode::RecNotFound,
+        IssueType::NotFound,
+        format!("Appointment/{id} was not found"),
+    )
 }
 
 /// Validates an Appointment; errors are reported all at once under `code`.
 pub fn check_valid(resource: &Value, code: BarsCode) -> Result<(), ApiError> {
     if resource.get("resourceType").and_then(Value::as_str) != Some("Appointment") {
-        return Err(ApiError::bars(code, IssueType::Structure, "the body must be an Appointment resource"));
+        return Err(ApiError::bars(
+            code,
+            IssueType::Structure,
+            "the body must be an Appointment resource",
+        ));
     }
     let issues = validate::appointment(resource);
     if issues.iter().any(|i| i.is_error()) {
@@ -255,8 +406,18 @@ pub fn check_valid(resource: &Value, code: BarsCode) -> Result<(), ApiError> {
 fn check_body_id(resource: &Value, path_id: &str) -> Result<(), ApiError> {
     match resource.get("id").and_then(Value::as_str) {
         Some(id) if id == path_id => Ok(()),
-        Some(_) => Err(ApiError::bars(BarsCode::RecBadRequest, IssueType::Invalid, "the id in the body does not match the id in the URL").at("Appointment.id")),
-        None => Err(ApiError::bars(BarsCode::RecBadRequest, IssueType::Invalid, "the body must carry the id of the appointment being updated").at("Appointment.id")),
+        Some(_) => Err(ApiError::bars(
+            BarsCode::RecBadRequest,
+            IssueType::Invalid,
+            "the id in the body does not match the id in the URL",
+        )
+        .at("Appointment.id")),
+        None => Err(ApiError::bars(
+            BarsCode::RecBadRequest,
+            IssueType::Invalid,
+            "the body must carry the id of the appointment being updated",
+        )
+        .at("Appointment.id")),
     }
 }
 
@@ -264,11 +425,20 @@ fn sender_last_updated(resource: &Value) -> Result<Option<Instant>, ApiError> {
     match last_updated(resource) {
         None => Ok(None),
         Some(Ok(i)) => Ok(Some(i)),
-        Some(Err(e)) => Err(ApiError::bars(BarsCode::RecBadRequest, IssueType::Value, format!("meta.lastUpdated is not a valid instant: {e}")).at("Appointment.meta.lastUpdated")),
+        Some(Err(e)) => Err(ApiError::bars(
+            BarsCode::RecBadRequest,
+            IssueType::Value,
+            format!("meta.lastUpdated is not a valid instant: {e}"),
+        )
+        .at("Appointment.meta.lastUpdated")),
     }
 }
 
 fn patch_error(e: patch::PatchError) -> ApiError {
-    let code = if e.is_malformed() { BarsCode::RecBadRequest } else { BarsCode::RecUnprocessableEntity };
+    let code = if e.is_malformed() {
+        BarsCode::RecBadRequest
+    } else {
+        BarsCode::RecUnprocessableEntity
+    };
     ApiError::bars(code, e.code(), e.diagnostics().to_string())
 }

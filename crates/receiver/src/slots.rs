@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use base64::Engine;
 use bars_booking::SlotStatus;
 use bars_fhir::bundle::{SearchEntry, SearchMode, searchset};
 use bars_fhir::codes::BarsCode;
@@ -12,6 +11,7 @@ use bars_fhir::search::{DateParam, Prefix, Query, Token, encode_component};
 use bars_fhir::{Instant, IssueType};
 use bars_http::{ApiError, RequestContext};
 use bars_store::{SlotCursor, SlotQuery, SlotRecord};
+use base64::Engine;
 use serde_json::{Map, Value, json};
 
 use crate::errors;
@@ -62,39 +62,84 @@ fn canonical_include(value: &str) -> Option<&'static str> {
     if norm == "slot:*" {
         return Some("Slot:schedule");
     }
-    INCLUDES.iter().copied().find(|i| i.to_ascii_lowercase() == norm)
+    INCLUDES
+        .iter()
+        .copied()
+        .find(|i| i.to_ascii_lowercase() == norm)
 }
 
 /// True for an offset of zero: BaRS requires slot search times in UTC.
 fn is_utc(text: &str) -> bool {
-    text.ends_with('Z') || text.ends_with("+00:00") || text.ends_with("-00:00") || text.ends_with(" 00:00")
+    text.ends_with('Z')
+        || text.ends_with("+00:00")
+        || text.ends_with("-00:00")
+        || text.ends_with(" 00:00")
 }
 
 impl SlotSearch {
-    pub fn parse(query: &Query, ctx: &RequestContext, max_window: std::time::Duration, max_page: usize) -> Result<SlotSearch, ApiError> {
-        let service_values: Vec<&str> = query.pairs().iter().filter(|(k, _)| is_service_param(k)).map(|(_, v)| v.as_str()).collect();
+    pub fn parse(
+        query: &Query,
+        ctx: &RequestContext,
+        max_window: std::time::Duration,
+        max_page: usize,
+    ) -> Result<SlotSearch, ApiError> {
+        let service_values: Vec<&str> = query
+            .pairs()
+            .iter()
+            .filter(|(k, _)| is_service_param(k))
+            .map(|(_, v)| v.as_str())
+            .collect();
         let service_id = match service_values.as_slice() {
-            [] => return Err(bad(IssueType::Required, format!("the {SERVICE_PARAM} parameter is required")).at(SERVICE_PARAM)),
+            [] => {
+                return Err(bad(
+                    IssueType::Required,
+                    format!("the {SERVICE_PARAM} parameter is required"),
+                )
+                .at(SERVICE_PARAM));
+            }
             [one] => parse_service(one)?,
-            _ => return Err(bad(IssueType::Value, format!("{SERVICE_PARAM} may be given only once")).at(SERVICE_PARAM)),
+            _ => {
+                return Err(bad(
+                    IssueType::Value,
+                    format!("{SERVICE_PARAM} may be given only once"),
+                )
+                .at(SERVICE_PARAM));
+            }
         };
         if let Some(target) = &ctx.target
             && target.system == DOS_SERVICE_SYSTEM
             && target.value != service_id
         {
-            return Err(bad(IssueType::Invariant, format!("{SERVICE_PARAM} names a different service from NHSD-Target-Identifier")).at(SERVICE_PARAM));
+            return Err(bad(
+                IssueType::Invariant,
+                format!("{SERVICE_PARAM} names a different service from NHSD-Target-Identifier"),
+            )
+            .at(SERVICE_PARAM));
         }
 
         let status_values = query.all(&["status"]);
         if status_values.is_empty() {
-            return Err(bad(IssueType::Required, "the status parameter is required (free, busy or free,busy)").at("status"));
+            return Err(bad(
+                IssueType::Required,
+                "the status parameter is required (free, busy or free,busy)",
+            )
+            .at("status"));
         }
         let mut statuses = Vec::new();
-        for code in status_values.iter().flat_map(|v| v.split(',')).map(str::trim) {
+        for code in status_values
+            .iter()
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+        {
             match code {
                 "free" => statuses.push(SlotStatus::Free),
                 "busy" => statuses.push(SlotStatus::Busy),
-                _ => return Err(bad(IssueType::Value, "status must be free, busy or free,busy").at("status")),
+                _ => {
+                    return Err(
+                        bad(IssueType::Value, "status must be free, busy or free,busy")
+                            .at("status"),
+                    );
+                }
             }
         }
         statuses.sort_by_key(|s| s.as_str());
@@ -106,17 +151,20 @@ impl SlotSearch {
             return Err(ApiError::bars(
                 BarsCode::RecUnprocessableEntity,
                 IssueType::TooCostly,
-                format!("the start window is wider than the {} days this receiver searches at once", max_window.as_secs() / 86_400),
+                format!(
+                    "the start window is wider than the {} days this receiver searches at once",
+                    max_window.as_secs() / 86_400
+                ),
             )
             .at("start"));
         }
 
         let mut includes = BTreeSet::new();
         for (k, v) in query.pairs() {
-            if k == "_include" || k == "_include:iterate" {
-                if let Some(c) = canonical_include(v) {
-                    includes.insert(c);
-                }
+            if (k == "_include" || k == "_include:iterate")
+                && let Some(c) = canonical_include(v)
+            {
+                includes.insert(c);
             }
         }
         if let Some(missing) = REQUIRED_INCLUDES.iter().find(|r| !includes.contains(*r)) {
@@ -125,17 +173,40 @@ impl SlotSearch {
 
         let count = match query.first(&["_count"]) {
             None => max_page,
-            Some(c) => c.parse::<usize>().map_err(|_| bad(IssueType::Value, "_count must be a whole number").at("_count"))?.min(max_page),
+            Some(c) => c
+                .parse::<usize>()
+                .map_err(|_| bad(IssueType::Value, "_count must be a whole number").at("_count"))?
+                .min(max_page),
         };
-        let after = query.first(&["_page_after"]).map(parse_cursor).transpose()?;
-        Ok(SlotSearch { service_id, statuses, from, to, includes, count, after, lower, upper })
+        let after = query
+            .first(&["_page_after"])
+            .map(parse_cursor)
+            .transpose()?;
+        Ok(SlotSearch {
+            service_id,
+            statuses,
+            from,
+            to,
+            includes,
+            count,
+            after,
+            lower,
+            upper,
+        })
     }
 
     /// The search as it was understood: the parameters actually used, in canonical form.
     pub fn link(&self, base: &str, after: Option<&SlotCursor>) -> String {
         let mut parts = vec![
             format!("{}={}", SERVICE_PARAM, encode_component(&self.service_id)),
-            format!("status={}", self.statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")),
+            format!(
+                "status={}",
+                self.statuses
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
             format!("start={}", encode_component(&self.lower)),
             format!("start={}", encode_component(&self.upper)),
         ];
@@ -149,25 +220,47 @@ impl SlotSearch {
 }
 
 fn parse_service(value: &str) -> Result<String, ApiError> {
-    let token = Token::parse(value).ok_or_else(|| bad(IssueType::Value, format!("{SERVICE_PARAM} must be a service id or {DOS_SERVICE_SYSTEM}|id")).at(SERVICE_PARAM))?;
+    let token = Token::parse(value).ok_or_else(|| {
+        bad(
+            IssueType::Value,
+            format!("{SERVICE_PARAM} must be a service id or {DOS_SERVICE_SYSTEM}|id"),
+        )
+        .at(SERVICE_PARAM)
+    })?;
     match token.system.as_deref() {
         None | Some(DOS_SERVICE_SYSTEM) => Ok(token.code),
-        Some(_) => Err(bad(IssueType::Value, format!("{SERVICE_PARAM} must use the system {DOS_SERVICE_SYSTEM}")).at(SERVICE_PARAM)),
+        Some(_) => Err(bad(
+            IssueType::Value,
+            format!("{SERVICE_PARAM} must use the system {DOS_SERVICE_SYSTEM}"),
+        )
+        .at(SERVICE_PARAM)),
     }
 }
 
 /// Exactly one lower bound (ge/gt) and one upper bound (le/lt) on `start`, both UTC instants.
 fn parse_window(values: &[&str]) -> Result<(Instant, Instant, String, String), ApiError> {
-    let required = || bad(IssueType::Required, "start needs one lower bound (ge) and one upper bound (le), e.g. start=ge2030-01-01T09:00:00Z&start=le2030-01-01T17:00:00Z").at("start");
+    let required = || {
+        bad(IssueType::Required, "start needs one lower bound (ge) and one upper bound (le), e.g. start=ge2030-01-01T09:00:00Z&start=le2030-01-01T17:00:00Z").at("start")
+    };
     if values.len() != 2 {
         return Err(required());
     }
     let mut lower = None;
     let mut upper = None;
     for raw in values {
-        let p = DateParam::parse(raw).map_err(|e| bad(IssueType::Value, format!("start is not a valid instant with an offset: {e}")).at("start"))?;
+        let p = DateParam::parse(raw).map_err(|e| {
+            bad(
+                IssueType::Value,
+                format!("start is not a valid instant with an offset: {e}"),
+            )
+            .at("start")
+        })?;
         if !is_utc(raw) {
-            return Err(bad(IssueType::Value, "start values must be in UTC (Z or +00:00)").at("start"));
+            return Err(bad(
+                IssueType::Value,
+                "start values must be in UTC (Z or +00:00)",
+            )
+            .at("start"));
         }
         let canonical = format!("{}{}", p.prefix.as_str(), p.value);
         match p.prefix {
@@ -175,12 +268,22 @@ fn parse_window(values: &[&str]) -> Result<(Instant, Instant, String, String), A
             Prefix::Gt => lower = Some((p.value.plus_nanos(1), canonical)),
             Prefix::Le => upper = Some((p.value, canonical)),
             Prefix::Lt => upper = Some((p.value.plus_nanos(-1), canonical)),
-            _ => return Err(bad(IssueType::Value, "start bounds must use the ge, gt, le or lt prefixes").at("start")),
+            _ => {
+                return Err(bad(
+                    IssueType::Value,
+                    "start bounds must use the ge, gt, le or lt prefixes",
+                )
+                .at("start"));
+            }
         }
     }
     let ((from, lo), (to, hi)) = lower.zip(upper).ok_or_else(required)?;
     if from > to {
-        return Err(bad(IssueType::Value, "the lower start bound is after the upper one").at("start"));
+        return Err(bad(
+            IssueType::Value,
+            "the lower start bound is after the upper one",
+        )
+        .at("start"));
     }
     Ok((from, to, lo, hi))
 }
@@ -190,11 +293,22 @@ fn cursor_token(c: &SlotCursor) -> String {
 }
 
 fn parse_cursor(token: &str) -> Result<SlotCursor, ApiError> {
-    let invalid = || bad(IssueType::Value, "_page_after is not a page token this server issued").at("_page_after");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
+    let invalid = || {
+        bad(
+            IssueType::Value,
+            "_page_after is not a page token this server issued",
+        )
+        .at("_page_after")
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     let (ns, id) = text.split_once('|').ok_or_else(invalid)?;
-    Ok(SlotCursor { start_nanos: ns.parse().map_err(|_| invalid())?, id: id.to_string() })
+    Ok(SlotCursor {
+        start_nanos: ns.parse().map_err(|_| invalid())?,
+        id: id.to_string(),
+    })
 }
 
 /// Renders a stored slot as a UKCore-Slot: the schedule's shared elements, then its own.
@@ -209,11 +323,15 @@ pub fn render_slot(slot: &SlotRecord, template: &Map<String, Value>) -> Value {
     for (k, v) in template {
         out.insert(k.clone(), v.clone());
     }
-    out.insert("schedule".into(), json!({ "reference": format!("Schedule/{}", slot.schedule_id) }));
+    out.insert(
+        "schedule".into(),
+        json!({ "reference": format!("Schedule/{}", slot.schedule_id) }),
+    );
     out.insert("status".into(), slot.status.as_str().into());
     out.insert("start".into(), slot.start.to_string().into());
     out.insert("end".into(), slot.end.to_string().into());
-    if let Some(Ok(Value::Object(extra))) = slot.extra.as_deref().map(serde_json::from_str::<Value>) {
+    if let Some(Ok(Value::Object(extra))) = slot.extra.as_deref().map(serde_json::from_str::<Value>)
+    {
         for (k, v) in extra {
             out.insert(k, v);
         }
@@ -225,7 +343,15 @@ pub fn render_slot(slot: &SlotRecord, template: &Map<String, Value>) -> Value {
 pub async fn search(state: &AppState, search: &SlotSearch) -> Result<Value, ApiError> {
     let store = &state.store;
     if !state.config.hosts(&search.service_id) {
-        return Err(ApiError::bars(BarsCode::RecNotFound, IssueType::NotFound, format!("service {} is not provided by this receiver", search.service_id)).at(SERVICE_PARAM));
+        return Err(ApiError::bars(
+            BarsCode::RecNotFound,
+            IssueType::NotFound,
+            format!(
+                "service {} is not provided by this receiver",
+                search.service_id
+            ),
+        )
+        .at(SERVICE_PARAM));
     }
     let page = store
         .search_slots(SlotQuery {
@@ -241,16 +367,35 @@ pub async fn search(state: &AppState, search: &SlotSearch) -> Result<Value, ApiE
     let mut slots = page.slots;
     let next = if slots.len() > search.count {
         slots.truncate(search.count);
-        slots.last().map(|s| SlotCursor { start_nanos: s.start.unix_nanos(), id: s.id.clone() })
+        slots.last().map(|s| SlotCursor {
+            start_nanos: s.start.unix_nanos(),
+            id: s.id.clone(),
+        })
     } else {
         None
     };
 
-    let schedule_ids: Vec<String> = slots.iter().map(|s| s.schedule_id.clone()).collect::<BTreeSet<_>>().into_iter().collect();
-    let schedules = store.get_schedules(&schedule_ids).await.map_err(errors::store)?;
+    let schedule_ids: Vec<String> = slots
+        .iter()
+        .map(|s| s.schedule_id.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let schedules = store
+        .get_schedules(&schedule_ids)
+        .await
+        .map_err(errors::store)?;
     let templates: HashMap<&str, Map<String, Value>> = schedules
         .iter()
-        .map(|s| (s.id.as_str(), serde_json::from_str::<Value>(&s.slot_template).ok().and_then(|v| v.as_object().cloned()).unwrap_or_default()))
+        .map(|s| {
+            (
+                s.id.as_str(),
+                serde_json::from_str::<Value>(&s.slot_template)
+                    .ok()
+                    .and_then(|v| v.as_object().cloned())
+                    .unwrap_or_default(),
+            )
+        })
         .collect();
     let empty = Map::new();
     let base = &state.config.base_url;
@@ -265,11 +410,20 @@ pub async fn search(state: &AppState, search: &SlotSearch) -> Result<Value, ApiE
     entries.extend(includes(state, search, &schedules).await?);
     let self_link = search.link(base, search.after.as_ref());
     let next_link = next.as_ref().map(|c| search.link(base, Some(c)));
-    Ok(searchset(page.total, &self_link, next_link.as_deref(), entries))
+    Ok(searchset(
+        page.total,
+        &self_link,
+        next_link.as_deref(),
+        entries,
+    ))
 }
 
 /// Resolves the requested includes from the matched slots' schedules, iteratively.
-async fn includes(state: &AppState, search: &SlotSearch, schedules: &[bars_store::ScheduleRecord]) -> Result<Vec<SearchEntry>, ApiError> {
+async fn includes(
+    state: &AppState,
+    search: &SlotSearch,
+    schedules: &[bars_store::ScheduleRecord],
+) -> Result<Vec<SearchEntry>, ApiError> {
     let base = &state.config.base_url;
     let mut out = Vec::new();
     // (type, id) -> resource, ordered so a response is deterministic.
@@ -277,10 +431,25 @@ async fn includes(state: &AppState, search: &SlotSearch, schedules: &[bars_store
     for schedule in schedules {
         let body: Value = serde_json::from_str(&schedule.body).unwrap_or(Value::Null);
         if search.includes.contains("Slot:schedule") {
-            out.push(SearchEntry { full_url: format!("{base}/Schedule/{}", schedule.id), resource: body.clone(), mode: SearchMode::Include });
+            out.push(SearchEntry {
+                full_url: format!("{base}/Schedule/{}", schedule.id),
+                resource: body.clone(),
+                mode: SearchMode::Include,
+            });
         }
-        for actor in body.get("actor").and_then(Value::as_array).into_iter().flatten() {
-            let Some((ty, id)) = actor.get("reference").and_then(Value::as_str).and_then(|r| r.split_once('/')) else { continue };
+        for actor in body
+            .get("actor")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some((ty, id)) = actor
+                .get("reference")
+                .and_then(Value::as_str)
+                .and_then(|r| r.split_once('/'))
+            else {
+                continue;
+            };
             let include = format!("Schedule:actor:{ty}");
             if search.includes.contains(include.as_str()) {
                 wanted.insert((ty.to_string(), id.to_string()), ());
@@ -289,35 +458,64 @@ async fn includes(state: &AppState, search: &SlotSearch, schedules: &[bars_store
     }
     let mut resolved = Vec::new();
     for (ty, id) in wanted.keys() {
-        if let Some(r) = state.store.get_resource(ty, id).await.map_err(errors::store)? {
+        if let Some(r) = state
+            .store
+            .get_resource(ty, id)
+            .await
+            .map_err(errors::store)?
+        {
             resolved.push(r);
         }
     }
     // HealthcareService -> providedBy (Organization) and location (Location).
     let mut second: BTreeMap<(String, String), ()> = BTreeMap::new();
-    for r in resolved.iter().filter(|r| r.resource_type == "HealthcareService") {
+    for r in resolved
+        .iter()
+        .filter(|r| r.resource_type == "HealthcareService")
+    {
         let body: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
         if search.includes.contains("HealthcareService:providedBy")
-            && let Some(org) = body.pointer("/providedBy/reference").and_then(Value::as_str).and_then(|r| r.strip_prefix("Organization/"))
+            && let Some(org) = body
+                .pointer("/providedBy/reference")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("Organization/"))
         {
             second.insert(("Organization".into(), org.into()), ());
         }
         if search.includes.contains("HealthcareService:location") {
-            for loc in body.get("location").and_then(Value::as_array).into_iter().flatten() {
-                if let Some(id) = loc.get("reference").and_then(Value::as_str).and_then(|r| r.strip_prefix("Location/")) {
+            for loc in body
+                .get("location")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(id) = loc
+                    .get("reference")
+                    .and_then(Value::as_str)
+                    .and_then(|r| r.strip_prefix("Location/"))
+                {
                     second.insert(("Location".into(), id.into()), ());
                 }
             }
         }
     }
     for (ty, id) in second.keys() {
-        if let Some(r) = state.store.get_resource(ty, id).await.map_err(errors::store)? {
+        if let Some(r) = state
+            .store
+            .get_resource(ty, id)
+            .await
+            .map_err(errors::store)?
+        {
             resolved.push(r);
         }
     }
     for r in resolved {
         let resource = serde_json::from_str(&r.body).unwrap_or(Value::Null);
-        out.push(SearchEntry { full_url: format!("{base}/{}/{}", r.resource_type, r.id), resource, mode: SearchMode::Include });
+        out.push(SearchEntry {
+            full_url: format!("{base}/{}/{}", r.resource_type, r.id),
+            resource,
+            mode: SearchMode::Include,
+        });
     }
     Ok(out)
 }
@@ -328,7 +526,12 @@ mod tests {
     use std::time::Duration;
 
     fn parse(q: &str) -> Result<SlotSearch, ApiError> {
-        SlotSearch::parse(&Query::parse(Some(q)).unwrap(), &RequestContext::default(), Duration::from_secs(14 * 86_400), 100)
+        SlotSearch::parse(
+            &Query::parse(Some(q)).unwrap(),
+            &RequestContext::default(),
+            Duration::from_secs(14 * 86_400),
+            100,
+        )
     }
 
     const OK: &str = "Schedule.actor:HealthcareService=2000099999&status=free&start=ge2030-01-01T09:00:00Z&start=le2030-01-01T17:00:00Z&_include=Slot:schedule&_include=Schedule:actor:HealthcareService";
@@ -342,26 +545,68 @@ mod tests {
 
     #[test]
     fn accepts_every_spelling_of_service_and_includes() {
-        for name in ["Schedule.actor:HealthcareService", "schedule.actor:HealthcareService", "Schedule:actor:HealthcareService", "schedule.actor:healthcareservice"] {
+        for name in [
+            "Schedule.actor:HealthcareService",
+            "schedule.actor:HealthcareService",
+            "Schedule:actor:HealthcareService",
+            "schedule.actor:healthcareservice",
+        ] {
             let q = OK.replace("Schedule.actor:HealthcareService=", &format!("{name}="));
             assert_eq!(parse(&q).unwrap().service_id, "2000099999", "{name}");
         }
-        let q = OK.replace("2000099999", "https://fhir.nhs.uk/Id/dos-service-id|2000099999").replace("_include=Slot:schedule", "_include:iterate=Slot.schedule");
+        let q = OK
+            .replace(
+                "2000099999",
+                "https://fhir.nhs.uk/Id/dos-service-id|2000099999",
+            )
+            .replace("_include=Slot:schedule", "_include:iterate=Slot.schedule");
         assert_eq!(parse(&q).unwrap().service_id, "2000099999");
     }
 
     #[test]
     fn refusals_carry_the_documented_codes() {
         let cases: [(&str, u16, IssueType); 9] = [
-            ("status=free&start=ge2030-01-01T09:00:00Z&start=le2030-01-01T17:00:00Z&_include=Slot:schedule&_include=Schedule:actor:HealthcareService", 400, IssueType::Required),
-            (&OK.replace("status=free", "status=maybe"), 400, IssueType::Value),
+            (
+                "status=free&start=ge2030-01-01T09:00:00Z&start=le2030-01-01T17:00:00Z&_include=Slot:schedule&_include=Schedule:actor:HealthcareService",
+                400,
+                IssueType::Required,
+            ),
+            (
+                &OK.replace("status=free", "status=maybe"),
+                400,
+                IssueType::Value,
+            ),
             (&OK.replace("status=free&", ""), 400, IssueType::Required),
-            (&OK.replace("&start=le2030-01-01T17:00:00Z", ""), 400, IssueType::Required),
-            (&OK.replace("ge2030-01-01T09:00:00Z", "ge2030-01-01T09:00:00"), 400, IssueType::Value),
-            (&OK.replace("ge2030-01-01T09:00:00Z", "ge2030-01-01T09:00:00%2B01:00"), 400, IssueType::Value),
-            (&OK.replace("le2030-01-01T17:00:00Z", "le2030-01-20T17:00:00Z"), 422, IssueType::TooCostly),
-            (&OK.replace("&_include=Schedule:actor:HealthcareService", ""), 400, IssueType::Required),
-            (&OK.replace("2000099999", "http://example.org|2000099999"), 400, IssueType::Value),
+            (
+                &OK.replace("&start=le2030-01-01T17:00:00Z", ""),
+                400,
+                IssueType::Required,
+            ),
+            (
+                &OK.replace("ge2030-01-01T09:00:00Z", "ge2030-01-01T09:00:00"),
+                400,
+                IssueType::Value,
+            ),
+            (
+                &OK.replace("ge2030-01-01T09:00:00Z", "ge2030-01-01T09:00:00%2B01:00"),
+                400,
+                IssueType::Value,
+            ),
+            (
+                &OK.replace("le2030-01-01T17:00:00Z", "le2030-01-20T17:00:00Z"),
+                422,
+                IssueType::TooCostly,
+            ),
+            (
+                &OK.replace("&_include=Schedule:actor:HealthcareService", ""),
+                400,
+                IssueType::Required,
+            ),
+            (
+                &OK.replace("2000099999", "http://example.org|2000099999"),
+                400,
+                IssueType::Value,
+            ),
         ];
         for (q, status, issue) in cases {
             let e = parse(q).unwrap_err();
@@ -371,7 +616,10 @@ mod tests {
 
     #[test]
     fn cursors_round_trip() {
-        let c = SlotCursor { start_nanos: 123, id: "a|b".into() };
+        let c = SlotCursor {
+            start_nanos: 123,
+            id: "a|b".into(),
+        };
         assert_eq!(parse_cursor(&cursor_token(&c)).unwrap(), c);
         assert!(parse_cursor("!!").is_err());
     }

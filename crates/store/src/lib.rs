@@ -11,6 +11,8 @@ pub mod error;
 pub mod model;
 pub mod sqlite;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 pub use error::{CommitError, StoreError, WithdrawError};
@@ -20,14 +22,32 @@ pub use model::*;
 pub trait Store: Send + Sync + 'static {
     // --- reference resources (HealthcareService, Organization, Location, Practitioner, ...)
     /// Creates or replaces a reference resource; the version grows on every change.
-    async fn put_resource(&self, resource_type: &str, id: &str, body: serde_json::Value) -> Result<StoredResource, StoreError>;
-    async fn get_resource(&self, resource_type: &str, id: &str) -> Result<Option<StoredResource>, StoreError>;
+    async fn put_resource(
+        &self,
+        resource_type: &str,
+        id: &str,
+        body: serde_json::Value,
+    ) -> Result<StoredResource, StoreError>;
+    async fn get_resource(
+        &self,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<StoredResource>, StoreError>;
     async fn list_resources(&self, resource_type: &str) -> Result<Vec<StoredResource>, StoreError>;
 
     // --- availability
-    async fn put_schedule(&self, id: &str, service_id: &str, body: serde_json::Value, slot_template: serde_json::Value) -> Result<ScheduleRecord, StoreError>;
+    async fn put_schedule(
+        &self,
+        id: &str,
+        service_id: &str,
+        body: serde_json::Value,
+        slot_template: serde_json::Value,
+    ) -> Result<ScheduleRecord, StoreError>;
     async fn get_schedules(&self, ids: &[String]) -> Result<Vec<ScheduleRecord>, StoreError>;
-    async fn schedules_for_service(&self, service_id: &str) -> Result<Vec<ScheduleRecord>, StoreError>;
+    async fn schedules_for_service(
+        &self,
+        service_id: &str,
+    ) -> Result<Vec<ScheduleRecord>, StoreError>;
     /// Inserts free slots; returns how many were new (existing ids are left alone).
     async fn insert_slots(&self, slots: Vec<SlotRecord>) -> Result<usize, StoreError>;
     async fn get_slots(&self, ids: &[String]) -> Result<Vec<SlotRecord>, StoreError>;
@@ -38,16 +58,28 @@ pub trait Store: Send + Sync + 'static {
     // --- appointments
     async fn get_appointment(&self, id: &str) -> Result<Option<AppointmentRecord>, StoreError>;
     async fn get_appointments(&self, ids: &[String]) -> Result<Vec<AppointmentRecord>, StoreError>;
-    async fn get_appointment_version(&self, id: &str, version: u64) -> Result<Option<AppointmentVersion>, StoreError>;
+    async fn get_appointment_version(
+        &self,
+        id: &str,
+        version: u64,
+    ) -> Result<Option<AppointmentVersion>, StoreError>;
     /// Every version, newest first.
     async fn appointment_history(&self, id: &str) -> Result<Vec<AppointmentVersion>, StoreError>;
     /// A patient's appointments ordered by start, with the total count.
-    async fn appointments_for_patient(&self, nhs_number: &str, limit: usize, offset: usize) -> Result<(Vec<AppointmentRecord>, u64), StoreError>;
+    async fn appointments_for_patient(
+        &self,
+        nhs_number: &str,
+        limit: usize,
+        offset: usize,
+    ) -> Result<(Vec<AppointmentRecord>, u64), StoreError>;
     /// Applies one appointment change atomically, or nothing of it.
     async fn commit_appointment(&self, change: AppointmentChange) -> Result<(), CommitError>;
 
     // --- idempotency
-    async fn find_request(&self, key: &IdempotencyKey) -> Result<Option<IdempotencyRecord>, StoreError>;
+    async fn find_request(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
     /// Records the outcome of a request that changed nothing (a refusal); a record already
     /// present for the key is kept.
     async fn record_request(&self, record: IdempotencyRecord) -> Result<(), StoreError>;
@@ -61,4 +93,25 @@ pub trait Store: Send + Sync + 'static {
     // --- health
     /// Succeeds when the database answers and its schema is current.
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Opens the store a database URL names: `sqlite://path`, `sqlite:path` or a bare file path.
+pub fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        return Ok(Arc::new(sqlite::SqliteStore::open(path)?));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err(StoreError::Unavailable(
+            "PostgreSQL support is not built into this version".into(),
+        ));
+    }
+    if url.contains("://") {
+        return Err(StoreError::Unavailable(format!(
+            "unsupported database URL scheme in {url}"
+        )));
+    }
+    Ok(Arc::new(sqlite::SqliteStore::open(url)?))
 }

@@ -617,10 +617,7 @@ fn no_diagnostic_contains_the_nhs_number_or_other_patient_data() {
 
 macro_rules! fixture {
     ($name:literal) => {
-        include_str!(concat!(
-            "../../../../fixtures/bars-api-examples/",
-            $name
-        ))
+        include_str!(concat!("../../../../fixtures/bars-api-examples/", $name))
     };
 }
 

@@ -38,9 +38,19 @@ fn resource_row(r: &Row<'_>) -> rusqlite::Result<StoredResource> {
     })
 }
 
-pub(super) fn put_resource(c: &Connection, rt: &str, id: &str, mut body: serde_json::Value, now: Instant) -> Result<StoredResource, StoreError> {
+pub(super) fn put_resource(
+    c: &Connection,
+    rt: &str,
+    id: &str,
+    mut body: serde_json::Value,
+    now: Instant,
+) -> Result<StoredResource, StoreError> {
     let previous: Option<(i64, i64)> = c
-        .query_row("SELECT version, last_updated_ns FROM resource WHERE resource_type = ?1 AND id = ?2", params![rt, id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(
+            "SELECT version, last_updated_ns FROM resource WHERE resource_type = ?1 AND id = ?2",
+            params![rt, id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()
         .map_err(unavailable)?;
     let new_version = previous.map_or(1, |(v, _)| version(v) + 1);
@@ -53,10 +63,20 @@ pub(super) fn put_resource(c: &Connection, rt: &str, id: &str, mut body: serde_j
     )
     .and_then(|mut s| s.execute(params![rt, id, new_version as i64, last_updated.unix_nanos(), text]))
     .map_err(unavailable)?;
-    Ok(StoredResource { resource_type: rt.into(), id: id.into(), version: new_version, last_updated, body: text })
+    Ok(StoredResource {
+        resource_type: rt.into(),
+        id: id.into(),
+        version: new_version,
+        last_updated,
+        body: text,
+    })
 }
 
-pub(super) fn get_resource(c: &Connection, rt: &str, id: &str) -> Result<Option<StoredResource>, StoreError> {
+pub(super) fn get_resource(
+    c: &Connection,
+    rt: &str,
+    id: &str,
+) -> Result<Option<StoredResource>, StoreError> {
     c.prepare_cached("SELECT resource_type, id, version, last_updated_ns, body FROM resource WHERE resource_type = ?1 AND id = ?2")
         .and_then(|mut s| s.query_row(params![rt, id], resource_row).optional())
         .map_err(unavailable)
@@ -64,7 +84,9 @@ pub(super) fn get_resource(c: &Connection, rt: &str, id: &str) -> Result<Option<
 
 pub(super) fn list_resources(c: &Connection, rt: &str) -> Result<Vec<StoredResource>, StoreError> {
     let mut s = c.prepare_cached("SELECT resource_type, id, version, last_updated_ns, body FROM resource WHERE resource_type = ?1 ORDER BY id").map_err(unavailable)?;
-    s.query_map(params![rt], resource_row).and_then(Iterator::collect).map_err(unavailable)
+    s.query_map(params![rt], resource_row)
+        .and_then(Iterator::collect)
+        .map_err(unavailable)
 }
 
 // ---------------------------------------------------------------- schedules and slots
@@ -91,7 +113,11 @@ pub(super) fn put_schedule(
     now: Instant,
 ) -> Result<ScheduleRecord, StoreError> {
     let previous: Option<(i64, i64)> = c
-        .query_row("SELECT version, last_updated_ns FROM schedule WHERE id = ?1", params![id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(
+            "SELECT version, last_updated_ns FROM schedule WHERE id = ?1",
+            params![id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()
         .map_err(unavailable)?;
     let new_version = previous.map_or(1, |(v, _)| version(v) + 1);
@@ -105,26 +131,54 @@ pub(super) fn put_schedule(
         params![id, service_id, new_version as i64, last_updated.unix_nanos(), text, template],
     )
     .map_err(unavailable)?;
-    Ok(ScheduleRecord { id: id.into(), service_id: service_id.into(), version: new_version, last_updated, body: text, slot_template: template })
+    Ok(ScheduleRecord {
+        id: id.into(),
+        service_id: service_id.into(),
+        version: new_version,
+        last_updated,
+        body: text,
+        slot_template: template,
+    })
 }
 
-pub(super) fn get_schedules(c: &Connection, ids: &[String]) -> Result<Vec<ScheduleRecord>, StoreError> {
-    let mut s = c.prepare_cached(&format!("SELECT {SCHEDULE_COLUMNS} FROM schedule WHERE id = ?1")).map_err(unavailable)?;
+pub(super) fn get_schedules(
+    c: &Connection,
+    ids: &[String],
+) -> Result<Vec<ScheduleRecord>, StoreError> {
+    let mut s = c
+        .prepare_cached(&format!(
+            "SELECT {SCHEDULE_COLUMNS} FROM schedule WHERE id = ?1"
+        ))
+        .map_err(unavailable)?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        if let Some(row) = s.query_row(params![id], schedule_row).optional().map_err(unavailable)? {
+        if let Some(row) = s
+            .query_row(params![id], schedule_row)
+            .optional()
+            .map_err(unavailable)?
+        {
             out.push(row);
         }
     }
     Ok(out)
 }
 
-pub(super) fn schedules_for_service(c: &Connection, service_id: &str) -> Result<Vec<ScheduleRecord>, StoreError> {
-    let mut s = c.prepare_cached(&format!("SELECT {SCHEDULE_COLUMNS} FROM schedule WHERE service_id = ?1 ORDER BY id")).map_err(unavailable)?;
-    s.query_map(params![service_id], schedule_row).and_then(Iterator::collect).map_err(unavailable)
+pub(super) fn schedules_for_service(
+    c: &Connection,
+    service_id: &str,
+) -> Result<Vec<ScheduleRecord>, StoreError> {
+    let mut s = c
+        .prepare_cached(&format!(
+            "SELECT {SCHEDULE_COLUMNS} FROM schedule WHERE service_id = ?1 ORDER BY id"
+        ))
+        .map_err(unavailable)?;
+    s.query_map(params![service_id], schedule_row)
+        .and_then(Iterator::collect)
+        .map_err(unavailable)
 }
 
-const SLOT_COLUMNS: &str = "id, schedule_id, service_id, status, start_ns, end_ns, version, last_updated_ns, extra";
+const SLOT_COLUMNS: &str =
+    "id, schedule_id, service_id, status, start_ns, end_ns, version, last_updated_ns, extra";
 
 fn slot_row(r: &Row<'_>) -> rusqlite::Result<SlotRecord> {
     let status: String = r.get(3)?;
@@ -168,10 +222,16 @@ pub(super) fn insert_slots(c: &Connection, slots: &[SlotRecord]) -> Result<usize
 }
 
 pub(super) fn get_slots(c: &Connection, ids: &[String]) -> Result<Vec<SlotRecord>, StoreError> {
-    let mut s = c.prepare_cached(&format!("SELECT {SLOT_COLUMNS} FROM slot WHERE id = ?1")).map_err(unavailable)?;
+    let mut s = c
+        .prepare_cached(&format!("SELECT {SLOT_COLUMNS} FROM slot WHERE id = ?1"))
+        .map_err(unavailable)?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        if let Some(row) = s.query_row(params![id], slot_row).optional().map_err(unavailable)? {
+        if let Some(row) = s
+            .query_row(params![id], slot_row)
+            .optional()
+            .map_err(unavailable)?
+        {
             out.push(row);
         }
     }
@@ -196,10 +256,25 @@ pub(super) fn search_slots(c: &Connection, q: &SlotQuery) -> Result<SlotPage, St
         None => (i64::MIN, String::new()),
     };
     for status in &q.statuses {
-        let n: i64 = count.query_row(params![q.service_id, status.as_str(), from, to], |r| r.get(0)).map_err(unavailable)?;
+        let n: i64 = count
+            .query_row(params![q.service_id, status.as_str(), from, to], |r| {
+                r.get(0)
+            })
+            .map_err(unavailable)?;
         total += n.max(0) as u64;
         let rows = page
-            .query_map(params![q.service_id, status.as_str(), from, to, after_ns, after_id, (q.limit + 1) as i64], slot_row)
+            .query_map(
+                params![
+                    q.service_id,
+                    status.as_str(),
+                    from,
+                    to,
+                    after_ns,
+                    after_id,
+                    (q.limit + 1) as i64
+                ],
+                slot_row,
+            )
             .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
             .map_err(unavailable)?;
         slots.extend(rows);
@@ -209,7 +284,11 @@ pub(super) fn search_slots(c: &Connection, q: &SlotQuery) -> Result<SlotPage, St
     Ok(SlotPage { slots, total })
 }
 
-pub(super) fn withdraw_slot(c: &Connection, id: &str, now: Instant) -> Result<SlotRecord, WithdrawError> {
+pub(super) fn withdraw_slot(
+    c: &Connection,
+    id: &str,
+    now: Instant,
+) -> Result<SlotRecord, WithdrawError> {
     let changed = c
         .execute(
             "UPDATE slot SET status = 'busy-unavailable', version = version + 1, last_updated_ns = MAX(?2, last_updated_ns + 1000)
@@ -217,7 +296,9 @@ pub(super) fn withdraw_slot(c: &Connection, id: &str, now: Instant) -> Result<Sl
             params![id, now.unix_nanos()],
         )
         .map_err(unavailable)?;
-    let slot = get_slots(c, &[id.to_string()])?.pop().ok_or(WithdrawError::NotFound)?;
+    let slot = get_slots(c, &[id.to_string()])?
+        .pop()
+        .ok_or(WithdrawError::NotFound)?;
     if changed == 0 {
         return Err(WithdrawError::NotFree(slot.status.as_str().into()));
     }
@@ -248,40 +329,80 @@ fn appointment_row(r: &Row<'_>) -> rusqlite::Result<AppointmentRecord> {
 
 fn held_slots(c: &Connection, id: &str) -> Result<Vec<String>, StoreError> {
     let mut s = c.prepare_cached("SELECT slot_id FROM appointment_slot WHERE appointment_id = ?1 AND active = 1 ORDER BY slot_id").map_err(unavailable)?;
-    s.query_map(params![id], |r| r.get(0)).and_then(Iterator::collect).map_err(unavailable)
+    s.query_map(params![id], |r| r.get(0))
+        .and_then(Iterator::collect)
+        .map_err(unavailable)
 }
 
-pub(super) fn get_appointment(c: &Connection, id: &str) -> Result<Option<AppointmentRecord>, StoreError> {
-    let mut s = c.prepare_cached(&format!("SELECT {APPOINTMENT_COLUMNS} FROM appointment WHERE id = ?1")).map_err(unavailable)?;
-    let Some(mut record) = s.query_row(params![id], appointment_row).optional().map_err(unavailable)? else {
+pub(super) fn get_appointment(
+    c: &Connection,
+    id: &str,
+) -> Result<Option<AppointmentRecord>, StoreError> {
+    let mut s = c
+        .prepare_cached(&format!(
+            "SELECT {APPOINTMENT_COLUMNS} FROM appointment WHERE id = ?1"
+        ))
+        .map_err(unavailable)?;
+    let Some(mut record) = s
+        .query_row(params![id], appointment_row)
+        .optional()
+        .map_err(unavailable)?
+    else {
         return Ok(None);
     };
     record.held_slots = held_slots(c, id)?;
     Ok(Some(record))
 }
 
-pub(super) fn get_appointment_version(c: &Connection, id: &str, v: u64) -> Result<Option<AppointmentVersion>, StoreError> {
+pub(super) fn get_appointment_version(
+    c: &Connection,
+    id: &str,
+    v: u64,
+) -> Result<Option<AppointmentVersion>, StoreError> {
     c.prepare_cached("SELECT id, version, last_updated_ns, body FROM appointment_version WHERE id = ?1 AND version = ?2")
         .and_then(|mut s| s.query_row(params![id, v as i64], version_row).optional())
         .map_err(unavailable)
 }
 
 fn version_row(r: &Row<'_>) -> rusqlite::Result<AppointmentVersion> {
-    Ok(AppointmentVersion { id: r.get(0)?, version: version(r.get(1)?), last_updated: instant(r.get(2)?), body: r.get(3)? })
+    Ok(AppointmentVersion {
+        id: r.get(0)?,
+        version: version(r.get(1)?),
+        last_updated: instant(r.get(2)?),
+        body: r.get(3)?,
+    })
 }
 
-pub(super) fn appointment_history(c: &Connection, id: &str) -> Result<Vec<AppointmentVersion>, StoreError> {
+pub(super) fn appointment_history(
+    c: &Connection,
+    id: &str,
+) -> Result<Vec<AppointmentVersion>, StoreError> {
     let mut s = c.prepare_cached("SELECT id, version, last_updated_ns, body FROM appointment_version WHERE id = ?1 ORDER BY version DESC").map_err(unavailable)?;
-    s.query_map(params![id], version_row).and_then(Iterator::collect).map_err(unavailable)
+    s.query_map(params![id], version_row)
+        .and_then(Iterator::collect)
+        .map_err(unavailable)
 }
 
-pub(super) fn appointments_for_patient(c: &Connection, nhs: &str, limit: usize, offset: usize) -> Result<(Vec<AppointmentRecord>, u64), StoreError> {
-    let total: i64 = c.query_row("SELECT COUNT(*) FROM appointment WHERE patient = ?1", params![nhs], |r| r.get(0)).map_err(unavailable)?;
+pub(super) fn appointments_for_patient(
+    c: &Connection,
+    nhs: &str,
+    limit: usize,
+    offset: usize,
+) -> Result<(Vec<AppointmentRecord>, u64), StoreError> {
+    let total: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM appointment WHERE patient = ?1",
+            params![nhs],
+            |r| r.get(0),
+        )
+        .map_err(unavailable)?;
     let mut s = c
         .prepare_cached(&format!("SELECT {APPOINTMENT_COLUMNS} FROM appointment WHERE patient = ?1 ORDER BY start_ns, id LIMIT ?2 OFFSET ?3"))
         .map_err(unavailable)?;
-    let mut records: Vec<AppointmentRecord> =
-        s.query_map(params![nhs, limit as i64, offset as i64], appointment_row).and_then(Iterator::collect).map_err(unavailable)?;
+    let mut records: Vec<AppointmentRecord> = s
+        .query_map(params![nhs, limit as i64, offset as i64], appointment_row)
+        .and_then(Iterator::collect)
+        .map_err(unavailable)?;
     for r in &mut records {
         r.held_slots = held_slots(c, &r.id)?;
     }
@@ -290,7 +411,10 @@ pub(super) fn appointments_for_patient(c: &Connection, nhs: &str, limit: usize, 
 
 /// Applies an appointment change. Runs inside the writer's savepoint: returning an error rolls
 /// back everything this function wrote.
-pub(super) fn commit_appointment(c: &Connection, ch: &AppointmentChange) -> Result<(), CommitError> {
+pub(super) fn commit_appointment(
+    c: &Connection,
+    ch: &AppointmentChange,
+) -> Result<(), CommitError> {
     if let Some(record) = &ch.idempotency
         && !insert_request(c, record, false)?
     {
@@ -371,7 +495,12 @@ fn write_appointment_row(c: &Connection, ch: &AppointmentChange) -> Result<(), C
 
 /// free -> busy, guarded by the slot's current status and by the unique index on active
 /// bookings; either guard failing means someone else has the slot.
-fn claim_slot(c: &Connection, appointment: &str, slot: &str, now: Instant) -> Result<(), CommitError> {
+fn claim_slot(
+    c: &Connection,
+    appointment: &str,
+    slot: &str,
+    now: Instant,
+) -> Result<(), CommitError> {
     let changed = c
         .prepare_cached(
             "UPDATE slot SET status = 'busy', version = version + 1, last_updated_ns = MAX(?2, last_updated_ns + 1000) WHERE id = ?1 AND status = 'free'",
@@ -386,12 +515,23 @@ fn claim_slot(c: &Connection, appointment: &str, slot: &str, now: Instant) -> Re
          ON CONFLICT (appointment_id, slot_id) DO UPDATE SET active = 1",
     )
     .and_then(|mut s| s.execute(params![appointment, slot]))
-    .map_err(|e| if is_unique_violation(&e) { CommitError::SlotUnavailable(slot.to_string()) } else { CommitError::Store(unavailable(e)) })?;
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            CommitError::SlotUnavailable(slot.to_string())
+        } else {
+            CommitError::Store(unavailable(e))
+        }
+    })?;
     Ok(())
 }
 
 /// busy -> free, but only for a slot this appointment actually holds.
-fn release_slot(c: &Connection, appointment: &str, slot: &str, now: Instant) -> Result<(), CommitError> {
+fn release_slot(
+    c: &Connection,
+    appointment: &str,
+    slot: &str,
+    now: Instant,
+) -> Result<(), CommitError> {
     let held = c
         .prepare_cached("UPDATE appointment_slot SET active = 0 WHERE appointment_id = ?1 AND slot_id = ?2 AND active = 1")
         .and_then(|mut s| s.execute(params![appointment, slot]))
@@ -410,10 +550,16 @@ fn release_slot(c: &Connection, appointment: &str, slot: &str, now: Instant) -> 
 
 /// Inserts a request record; returns false when one already exists for the key. With
 /// `ignore_existing` the existing record is silently kept.
-pub(super) fn insert_request(c: &Connection, record: &IdempotencyRecord, ignore_existing: bool) -> Result<bool, StoreError> {
+pub(super) fn insert_request(
+    c: &Connection,
+    record: &IdempotencyRecord,
+    ignore_existing: bool,
+) -> Result<bool, StoreError> {
     let (succeeded, status, body, location) = match &record.outcome {
         RequestOutcome::Succeeded { location } => (1, None, None, location.clone()),
-        RequestOutcome::Failed { status, body } => (0, Some(i64::from(*status)), Some(body.clone()), None),
+        RequestOutcome::Failed { status, body } => {
+            (0, Some(i64::from(*status)), Some(body.clone()), None)
+        }
     };
     let sql = if ignore_existing {
         "INSERT INTO request (request_id, correlation_id, sender, succeeded, status, body, location, recorded_ns)
@@ -440,7 +586,10 @@ pub(super) fn insert_request(c: &Connection, record: &IdempotencyRecord, ignore_
     }
 }
 
-pub(super) fn find_request(c: &Connection, key: &IdempotencyKey) -> Result<Option<IdempotencyRecord>, StoreError> {
+pub(super) fn find_request(
+    c: &Connection,
+    key: &IdempotencyKey,
+) -> Result<Option<IdempotencyRecord>, StoreError> {
     c.prepare_cached(
         "SELECT succeeded, status, body, location, recorded_ns FROM request WHERE request_id = ?1 AND correlation_id = ?2 AND sender = ?3",
     )
@@ -461,7 +610,11 @@ pub(super) fn find_request(c: &Connection, key: &IdempotencyKey) -> Result<Optio
 }
 
 pub(super) fn purge_requests(c: &Connection, before: Instant) -> Result<usize, StoreError> {
-    c.execute("DELETE FROM request WHERE recorded_ns < ?1", params![before.unix_nanos()]).map_err(unavailable)
+    c.execute(
+        "DELETE FROM request WHERE recorded_ns < ?1",
+        params![before.unix_nanos()],
+    )
+    .map_err(unavailable)
 }
 
 // ---------------------------------------------------------------- audit
@@ -502,25 +655,28 @@ pub(super) fn query_audit(c: &Connection, q: &AuditQuery) -> Result<Vec<AuditRec
         )
         .map_err(unavailable)?;
     let limit = if q.limit == 0 { 1_000 } else { q.limit } as i64;
-    s.query_map(params![q.resource_id, q.patient, q.request_id, limit], |r| {
-        Ok(AuditRecord {
-            seq: r.get(0)?,
-            entry: AuditEntry {
-                at: Some(instant(r.get(1)?)),
-                request_id: r.get(2)?,
-                correlation_id: r.get(3)?,
-                sender_ods: r.get(4)?,
-                sender_software: r.get(5)?,
-                sender_app: r.get(6)?,
-                action: r.get(7)?,
-                resource_type: r.get(8)?,
-                resource_id: r.get(9)?,
-                version: r.get::<_, Option<i64>>(10)?.map(version),
-                outcome: r.get::<_, i64>(11)? as u16,
-                patient: r.get(12)?,
-            },
-        })
-    })
+    s.query_map(
+        params![q.resource_id, q.patient, q.request_id, limit],
+        |r| {
+            Ok(AuditRecord {
+                seq: r.get(0)?,
+                entry: AuditEntry {
+                    at: Some(instant(r.get(1)?)),
+                    request_id: r.get(2)?,
+                    correlation_id: r.get(3)?,
+                    sender_ods: r.get(4)?,
+                    sender_software: r.get(5)?,
+                    sender_app: r.get(6)?,
+                    action: r.get(7)?,
+                    resource_type: r.get(8)?,
+                    resource_id: r.get(9)?,
+                    version: r.get::<_, Option<i64>>(10)?.map(version),
+                    outcome: r.get::<_, i64>(11)? as u16,
+                    patient: r.get(12)?,
+                },
+            })
+        },
+    )
     .and_then(Iterator::collect)
     .map_err(unavailable)
 }

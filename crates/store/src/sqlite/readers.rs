@@ -18,7 +18,10 @@ pub(crate) struct Readers {
 impl Readers {
     pub(crate) fn new(conns: Vec<Connection>) -> Readers {
         let permits = Semaphore::new(conns.len());
-        Readers { idle: Arc::new(Mutex::new(conns)), permits }
+        Readers {
+            idle: Arc::new(Mutex::new(conns)),
+            permits,
+        }
     }
 
     pub(crate) async fn run<F, T>(&self, f: F) -> Result<T, StoreError>
@@ -26,7 +29,11 @@ impl Readers {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        let _permit = self.permits.acquire().await.map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
         let conn = self
             .idle
             .lock()
@@ -35,7 +42,8 @@ impl Readers {
             .ok_or_else(|| StoreError::Internal("no idle reader despite a permit".into()))?;
         let idle = self.idle.clone();
         tokio::task::spawn_blocking(move || {
-            let result = catch_unwind(AssertUnwindSafe(|| f(&conn))).unwrap_or_else(|_| Err(StoreError::Internal("a read panicked".into())));
+            let result = catch_unwind(AssertUnwindSafe(|| f(&conn)))
+                .unwrap_or_else(|_| Err(StoreError::Internal("a read panicked".into())));
             if let Ok(mut pool) = idle.lock() {
                 pool.push(conn);
             }

@@ -135,14 +135,21 @@ pub const CURRENT: i64 = STEPS.len() as i64;
 /// Brings the database up to [`CURRENT`], one transaction per step. Refuses a database written
 /// by a newer build rather than guessing.
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let at: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(super::unavailable)?;
+    let at: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(super::unavailable)?;
     if at > CURRENT {
-        return Err(StoreError::Internal(format!("the database schema is version {at}, newer than this build's {CURRENT}")));
+        return Err(StoreError::Internal(format!(
+            "the database schema is version {at}, newer than this build's {CURRENT}"
+        )));
     }
     for (i, step) in STEPS.iter().enumerate().skip(at as usize) {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(super::unavailable)?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(super::unavailable)?;
         tx.execute_batch(step).map_err(super::internal)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64).map_err(super::internal)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)
+            .map_err(super::internal)?;
         tx.commit().map_err(super::unavailable)?;
     }
     Ok(())
@@ -150,5 +157,6 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 
 /// The schema version of an open database.
 pub fn version(conn: &Connection) -> Result<i64, StoreError> {
-    conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(super::unavailable)
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(super::unavailable)
 }

@@ -99,9 +99,15 @@ impl Writer {
         let (reply, answer) = oneshot::channel();
         let job: Box<dyn Job> = Box::new(Work { f, reply });
         if self.queue.send(job).await.is_err() {
-            return Err(E::from(StoreError::Unavailable("the database writer has stopped".into())));
+            return Err(E::from(StoreError::Unavailable(
+                "the database writer has stopped".into(),
+            )));
         }
-        answer.await.unwrap_or_else(|_| Err(E::from(StoreError::Unavailable("the database writer has stopped".into()))))
+        answer.await.unwrap_or_else(|_| {
+            Err(E::from(StoreError::Unavailable(
+                "the database writer has stopped".into(),
+            )))
+        })
     }
 }
 
@@ -141,7 +147,11 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>) {
             continue;
         }
         let (keep, delivery) = job.run(conn);
-        let end = if keep { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+        let end = if keep {
+            "RELEASE job"
+        } else {
+            "ROLLBACK TO job; RELEASE job"
+        };
         if let Err(e) = conn.execute_batch(end) {
             broken = Some(super::unavailable(e));
         }

@@ -1,0 +1,136 @@
+//! Authorisation (BaRS 1.3): the proxy authenticates senders, the receiver decides who may use
+//! it, from the access-control headers the sender attached.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use bars_fhir::IssueType;
+use bars_fhir::codes::BarsCode;
+use bars_http::{ApiError, RequestContext};
+
+/// Which senders may use this receiver. Empty allow-lists allow everyone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessPolicy {
+    /// ODS codes of organisations allowed to send.
+    pub organisations: Vec<String>,
+    /// Identifiers (or names) of sending software allowed.
+    pub software: Vec<String>,
+    /// Refuse requests that do not say which organisation sends them.
+    pub require_organisation: bool,
+}
+
+/// Paths that BaRS exempts from access-control headers.
+const OPEN_PATHS: [&str; 1] = ["/metadata"];
+
+impl AccessPolicy {
+    pub fn check(&self, ctx: &RequestContext) -> Result<(), ApiError> {
+        let ods = ctx.sender_ods();
+        if ods.is_none() && (self.require_organisation || !self.organisations.is_empty()) {
+            return Err(ApiError::bars(
+                BarsCode::RecUnauthorized,
+                IssueType::Security,
+                "this receiver needs the NHSD-End-User-Organisation header naming the sending organisation's ODS code",
+            ));
+        }
+        if let Some(ods) = ods
+            && !self.organisations.is_empty()
+            && !self
+                .organisations
+                .iter()
+                .any(|o| o.eq_ignore_ascii_case(ods))
+        {
+            return Err(ApiError::bars(
+                BarsCode::RecUnauthorized,
+                IssueType::Forbidden,
+                "the sending organisation is not authorised to use this receiver",
+            ));
+        }
+        if !self.software.is_empty() {
+            let allowed = ctx.software.as_ref().is_some_and(|s| {
+                [s.id.as_deref(), s.name.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .any(|v| self.software.iter().any(|a| a == v))
+            });
+            if !allowed {
+                return Err(ApiError::bars(
+                    BarsCode::RecUnauthorized,
+                    IssueType::Forbidden,
+                    "the sending software is not authorised to use this receiver",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+pub async fn enforce(
+    State(policy): State<Arc<AccessPolicy>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if OPEN_PATHS.contains(&request.uri().path()) {
+        return next.run(request).await;
+    }
+    let verdict = match request.extensions().get::<RequestContext>() {
+        Some(ctx) => policy.check(ctx),
+        None => Ok(()),
+    };
+    match verdict {
+        Ok(()) => next.run(request).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bars_fhir::headers::{EndUserOrganisation, RequestingSoftware};
+
+    fn ctx(ods: Option<&str>, software: Option<&str>) -> RequestContext {
+        RequestContext {
+            organisation: ods.map(|o| EndUserOrganisation {
+                ods_code: Some(o.into()),
+                name: None,
+            }),
+            software: software.map(|s| RequestingSoftware {
+                id: Some(s.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn open_policy_allows_anyone() {
+        AccessPolicy::default().check(&ctx(None, None)).unwrap();
+    }
+
+    #[test]
+    fn allow_lists_refuse_others() {
+        let p = AccessPolicy {
+            organisations: vec!["A1001".into()],
+            software: vec!["SUPP-APP-1".into()],
+            require_organisation: true,
+        };
+        p.check(&ctx(Some("A1001"), Some("SUPP-APP-1"))).unwrap();
+        assert_eq!(
+            p.check(&ctx(None, Some("SUPP-APP-1"))).unwrap_err().issue,
+            IssueType::Security
+        );
+        assert_eq!(
+            p.check(&ctx(Some("B2002"), Some("SUPP-APP-1")))
+                .unwrap_err()
+                .issue,
+            IssueType::Forbidden
+        );
+        assert_eq!(
+            p.check(&ctx(Some("A1001"), Some("OTHER")))
+                .unwrap_err()
+                .issue,
+            IssueType::Forbidden
+        );
+    }
+}

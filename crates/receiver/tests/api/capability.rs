@@ -1,0 +1,74 @@
+//! The CapabilityStatement is pinned by a snapshot and held to what the router serves.
+
+use std::path::PathBuf;
+
+use bars_receiver::capability::{SERVED, route_of};
+use http::Method;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+fn snapshot_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/capability-statement.json")
+}
+
+/// Replaces what differs per run (the port in URLs) so the snapshot is stable.
+fn redact(v: &mut Value, base: &str) {
+    match v {
+        Value::String(s) if s.contains(base) => *s = s.replace(base, "http://receiver.test"),
+        Value::Array(a) => a.iter_mut().for_each(|x| redact(x, base)),
+        Value::Object(o) => o.values_mut().for_each(|x| redact(x, base)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn capability_statement_matches_its_snapshot() {
+    let rx = start().await;
+    let r = rx.get("/metadata").send().await;
+    assert_eq!(r.status, 200);
+    let mut statement = r.json().unwrap();
+    redact(&mut statement, &rx.base);
+    let actual = serde_json::to_string_pretty(&statement).unwrap() + "\n";
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::create_dir_all(snapshot_path().parent().unwrap()).unwrap();
+        std::fs::write(snapshot_path(), &actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(snapshot_path())
+        .expect("snapshot missing: run with BLESS=1 to create it");
+    assert_eq!(
+        actual, expected,
+        "the CapabilityStatement changed; review and re-run with BLESS=1 to accept"
+    );
+    rx.stop().await;
+}
+
+/// Every interaction the statement declares is routed (answers anything but 404/405), so the
+/// statement cannot claim what is not served.
+#[tokio::test]
+async fn every_declared_interaction_is_served() {
+    let rx = start().await;
+    let id = uuid::Uuid::new_v4();
+    for resource in SERVED {
+        for interaction in resource.interactions {
+            let (method, suffix) = route_of(interaction).unwrap();
+            let path = format!(
+                "/{}{}",
+                resource.resource,
+                suffix
+                    .replace("{id}", &id.to_string())
+                    .replace("{vid}", "1")
+            );
+            let r = rx
+                .req(Method::from_bytes(method.as_bytes()).unwrap(), &path)
+                .send()
+                .await;
+            assert_ne!(r.status, 405, "{method} {path}");
+            let body = r.json().unwrap_or(Value::Null);
+            let unknown_path =
+                body["issue"][0]["diagnostics"] == "this receiver serves no such path";
+            assert!(!unknown_path, "{method} {path} is declared but not routed");
+        }
+    }
+    rx.stop().await;
+}

@@ -1,0 +1,10 @@
+//! Receiver integration tests: a real server on a random port, a real SQLite file, real HTTP.
+
+mod helpers;
+
+mod capability;
+mod concurrency;
+mod errors;
+mod idempotency;
+mod journey;
+mod restart;
