@@ -1,1 +1,78 @@
-fn main() {}
+//! `bars`: every BaRS role in one binary, plus the staff commands and the local demo.
+
+mod commands;
+mod demo;
+mod roles;
+mod shutdown;
+mod telemetry;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bars",
+    version,
+    about = "BaRS Appointment Management: receiver, staff tools and a one-command local stack"
+)]
+struct Cli {
+    /// Log format.
+    #[arg(
+        long,
+        global = true,
+        env = "BARS_LOG_FORMAT",
+        value_enum,
+        default_value = "human"
+    )]
+    log_format: telemetry::LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the whole local stack, seeded with demo services and slots.
+    Demo(demo::DemoArgs),
+    /// Run a receiver: a healthcare service's BaRS appointment server.
+    Receiver(roles::receiver::ReceiverArgs),
+    /// Publish or withdraw slots (staff).
+    #[command(subcommand)]
+    Slots(commands::slots::SlotsCommand),
+    /// Create schedules (staff).
+    #[command(subcommand)]
+    Schedules(commands::slots::SchedulesCommand),
+    /// Read a receiver's audit trail (staff).
+    Audit(commands::audit::AuditArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    // One TLS provider for the whole process, chosen before any TLS configuration is built.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Demo(args) => demo::run(args).await,
+            Command::Receiver(args) => roles::receiver::run(args).await,
+            Command::Slots(c) => commands::slots::run(c).await,
+            Command::Schedules(c) => commands::slots::run_schedules(c).await,
+            Command::Audit(args) => commands::audit::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

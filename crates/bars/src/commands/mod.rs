@@ -1,0 +1,5 @@
+//! One-shot commands for staff and operators.
+
+pub mod admin_client;
+pub mod audit;
+pub mod slots;

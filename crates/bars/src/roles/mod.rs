@@ -1,0 +1,3 @@
+//! The long-running roles.
+
+pub mod receiver;
