@@ -229,9 +229,9 @@ pub async fn run_schedules(command: SchedulesCommand) -> anyhow::Result<()> {
                 schedule["id"] = json!(id);
             }
             if let Some(p) = &practitioner {
-                schedule["actor"]
-                    .as_array_mut()
-                    .map(|a| a.push(json!({ "display": p })));
+                if let Some(actors) = schedule["actor"].as_array_mut() {
+                    actors.push(json!({ "display": p }));
+                }
                 schedule["comment"] = json!(format!("Diary of {p}"));
             }
             let mut template = json!({});
