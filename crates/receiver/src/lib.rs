@@ -33,6 +33,7 @@ pub use state::AppState;
 pub struct Receiver {
     pub state: AppState,
     audit_flusher: JoinHandle<()>,
+    housekeeping: JoinHandle<()>,
 }
 
 impl Receiver {
@@ -58,9 +59,14 @@ impl Receiver {
         for service in &state.config.services {
             state.availability.ensure_service(service).await?;
         }
+        let housekeeping = tokio::spawn(requests::forget_old_requests(
+            state.store.clone(),
+            state.config.idempotency_retention,
+        ));
         Ok(Receiver {
             state,
             audit_flusher,
+            housekeeping,
         })
     }
 
@@ -79,7 +85,9 @@ impl Receiver {
         let Receiver {
             state,
             audit_flusher,
+            housekeeping,
         } = self;
+        housekeeping.abort();
         drop(state);
         let _ = audit_flusher.await;
     }

@@ -148,3 +148,18 @@ pub async fn remember_refusal(store: &dyn Store, admission: &Admission, error: &
         tracing::warn!(error = %e, "could not record a refused request");
     }
 }
+
+/// Forgets request records older than the retention period, once an hour: duplicates are
+/// detected for at least that long, and the table does not grow without bound.
+pub async fn forget_old_requests(store: std::sync::Arc<dyn Store>, retention: std::time::Duration) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let cutoff = Instant::now().plus_seconds(-(retention.as_secs() as i64));
+        match store.purge_requests(cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(forgotten = n, "old request records removed"),
+            Err(e) => tracing::warn!(error = %e, "could not remove old request records"),
+        }
+    }
+}

@@ -2,6 +2,8 @@
 
 mod helpers;
 
+mod admin;
+mod audit;
 mod capability;
 mod concurrency;
 mod errors;

@@ -1,0 +1,117 @@
+//! Every request that reads or changes a booking leaves an audit entry.
+
+use http::Method;
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn reads_changes_and_refusals_are_audited_with_the_sender() {
+    let rx = start().await;
+    rx.generate(SERVICE_A, 1).await;
+    let slots = rx.slots(SERVICE_A, "free").await;
+    let booking = rx
+        .post("/Appointment")
+        .json(&appointment_for(&slots[0], PATIENT));
+    let booked = booking.send().await.json().unwrap();
+    let id = booked["id"].as_str().unwrap();
+    assert_eq!(
+        rx.get(&format!("/Appointment/{id}")).send().await.status,
+        200
+    );
+    let mut changed = booked.clone();
+    changed["description"] = json!("changed");
+    assert_eq!(
+        rx.put(&format!("/Appointment/{id}"))
+            .json(&changed)
+            .send()
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        rx.put(&format!("/Appointment/{id}"))
+            .header("if-match", "W/\"1\"")
+            .json(&changed)
+            .send()
+            .await
+            .status,
+        412
+    );
+    assert_eq!(
+        rx.delete(&format!("/Appointment/{id}")).send().await.status,
+        200
+    );
+    rx.get(&format!(
+        "/Appointment?patient:identifier=https://fhir.nhs.uk/Id/nhs-number|{PATIENT}"
+    ))
+    .send()
+    .await;
+
+    // The sink writes reads in the background; give it a moment by polling.
+    let url = format!("{}/admin/audit?appointment={id}", rx.admin);
+    let mut entries = Vec::new();
+    for _ in 0..100 {
+        entries = rx
+            .client
+            .call(Method::GET, &url, &[], None)
+            .await
+            .unwrap()
+            .json()
+            .unwrap()["entries"]
+            .as_array()
+            .unwrap()
+            .clone();
+        if entries.len() >= 5 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let summary: Vec<(String, u64)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_string(),
+                e["outcome"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    for expected in [
+        ("book", 201),
+        ("read", 200),
+        ("update", 200),
+        ("update", 412),
+        ("cancel", 200),
+    ] {
+        assert!(
+            summary.contains(&(expected.0.to_string(), expected.1)),
+            "{expected:?} missing from {summary:?}"
+        );
+    }
+    let book = entries.iter().find(|e| e["action"] == "book").unwrap();
+    assert_eq!(book["requestId"], booking.request_id());
+    assert_eq!(book["senderOds"], SENDER_ODS);
+    assert_eq!(book["senderSoftware"], "TEST-SENDER");
+    assert_eq!(book["version"], 1);
+    // By patient: the search is there too.
+    let by_patient = rx
+        .client
+        .call(
+            Method::GET,
+            &format!("{}/admin/audit?patient={PATIENT}", rx.admin),
+            &[],
+            None,
+        )
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(
+        by_patient["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "search")
+    );
+    rx.stop().await;
+}

@@ -1,0 +1,457 @@
+use bars_booking::{AppointmentStatus, PointerAction, SlotStatus};
+use bars_fhir::Instant;
+use bars_store::*;
+use serde_json::json;
+
+use crate::backends;
+
+fn at(s: &str) -> Instant {
+    Instant::parse(s).unwrap()
+}
+
+async fn seed(store: &dyn Store, slots: usize) -> Vec<String> {
+    store
+        .put_schedule(
+            "sch",
+            "svc",
+            json!({"resourceType": "Schedule", "actor": [{"reference": "HealthcareService/svc"}]}),
+            json!({}),
+        )
+        .await
+        .unwrap();
+    let base = at("2030-01-01T09:00:00Z");
+    let records: Vec<SlotRecord> = (0..slots)
+        .map(|i| SlotRecord {
+            id: format!("slot-{i:03}"),
+            schedule_id: "sch".into(),
+            service_id: "svc".into(),
+            status: SlotStatus::Free,
+            start: base.plus_seconds(600 * i as i64),
+            end: base.plus_seconds(600 * (i as i64 + 1)),
+            version: 1,
+            last_updated: base,
+            extra: None,
+        })
+        .collect();
+    assert_eq!(store.insert_slots(records).await.unwrap(), slots);
+    (0..slots).map(|i| format!("slot-{i:03}")).collect()
+}
+
+fn change(
+    id: &str,
+    version: u64,
+    expected: Option<u64>,
+    status: AppointmentStatus,
+    claim: &[&str],
+    release: &[&str],
+    request: &str,
+) -> AppointmentChange {
+    let now = Instant::now();
+    AppointmentChange {
+        id: id.into(),
+        version,
+        expected_version: expected,
+        status,
+        service_id: Some("svc".into()),
+        patient: Some("9434765919".into()),
+        start: Some(at("2030-01-01T09:00:00Z")),
+        end: Some(at("2030-01-01T09:10:00Z")),
+        created: now,
+        last_updated: now,
+        body: json!({"resourceType": "Appointment", "id": id, "meta": {"versionId": version.to_string()}}).to_string(),
+        claim: claim.iter().map(|s| s.to_string()).collect(),
+        release: release.iter().map(|s| s.to_string()).collect(),
+        pointer: Some(PointerAction::Create),
+        idempotency: Some(IdempotencyRecord {
+            key: IdempotencyKey { request_id: request.into(), correlation_id: "c".into(), sender: "s".into() },
+            outcome: RequestOutcome::Succeeded { location: Some(format!("Appointment/{id}")) },
+            recorded: now,
+        }),
+        audit: AuditEntry { request_id: request.into(), correlation_id: "c".into(), action: "book".into(), resource_type: "Appointment".into(), resource_id: Some(id.into()), outcome: 201, ..Default::default() },
+    }
+}
+
+async fn slot_status(store: &dyn Store, id: &str) -> SlotStatus {
+    store.get_slots(&[id.to_string()]).await.unwrap()[0].status
+}
+
+#[tokio::test]
+async fn a_booking_claims_its_slot_and_records_everything() {
+    for (name, store, _keep) in backends().await {
+        let slots = seed(store.as_ref(), 3).await;
+        store
+            .commit_appointment(change(
+                "a1",
+                1,
+                None,
+                AppointmentStatus::Booked,
+                &[&slots[0]],
+                &[],
+                "r1",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(
+            slot_status(store.as_ref(), &slots[0]).await,
+            SlotStatus::Busy,
+            "{name}"
+        );
+        let a = store.get_appointment("a1").await.unwrap().unwrap();
+        assert_eq!(
+            (a.version, a.held_slots.clone()),
+            (1, vec![slots[0].clone()]),
+            "{name}"
+        );
+        let key = IdempotencyKey {
+            request_id: "r1".into(),
+            correlation_id: "c".into(),
+            sender: "s".into(),
+        };
+        assert!(
+            matches!(
+                store.find_request(&key).await.unwrap().unwrap().outcome,
+                RequestOutcome::Succeeded { .. }
+            ),
+            "{name}"
+        );
+        assert_eq!(
+            store
+                .query_audit(AuditQuery {
+                    resource_id: Some("a1".into()),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .len(),
+            1,
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_refused_change_writes_nothing() {
+    for (name, store, _keep) in backends().await {
+        let slots = seed(store.as_ref(), 3).await;
+        store
+            .commit_appointment(change(
+                "a1",
+                1,
+                None,
+                AppointmentStatus::Booked,
+                &[&slots[0]],
+                &[],
+                "r1",
+            ))
+            .await
+            .unwrap();
+        // Second booking claims a free slot and the taken one: the whole change is refused.
+        let err = store
+            .commit_appointment(change(
+                "a2",
+                1,
+                None,
+                AppointmentStatus::Booked,
+                &[&slots[1], &slots[0]],
+                &[],
+                "r2",
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            CommitError::SlotUnavailable(slots[0].clone()),
+            "{name}"
+        );
+        assert!(
+            store.get_appointment("a2").await.unwrap().is_none(),
+            "{name}"
+        );
+        assert_eq!(
+            slot_status(store.as_ref(), &slots[1]).await,
+            SlotStatus::Free,
+            "{name}: the first claim was rolled back"
+        );
+        let key = IdempotencyKey {
+            request_id: "r2".into(),
+            correlation_id: "c".into(),
+            sender: "s".into(),
+        };
+        assert!(store.find_request(&key).await.unwrap().is_none(), "{name}");
+        assert!(
+            store
+                .query_audit(AuditQuery {
+                    resource_id: Some("a2".into()),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn duplicates_and_stale_versions_are_refused() {
+    for (name, store, _keep) in backends().await {
+        let slots = seed(store.as_ref(), 3).await;
+        store
+            .commit_appointment(change(
+                "a1",
+                1,
+                None,
+                AppointmentStatus::Booked,
+                &[&slots[0]],
+                &[],
+                "r1",
+            ))
+            .await
+            .unwrap();
+        let dup = store
+            .commit_appointment(change(
+                "a9",
+                1,
+                None,
+                AppointmentStatus::Booked,
+                &[&slots[1]],
+                &[],
+                "r1",
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(dup, CommitError::Duplicate, "{name}");
+        assert_eq!(
+            slot_status(store.as_ref(), &slots[1]).await,
+            SlotStatus::Free,
+            "{name}"
+        );
+        // Move a1 to slot 1 at version 2; then a stale write expecting version 1 fails.
+        store
+            .commit_appointment(change(
+                "a1",
+                2,
+                Some(1),
+                AppointmentStatus::Booked,
+                &[&slots[1]],
+                &[&slots[0]],
+                "r3",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(
+            slot_status(store.as_ref(), &slots[0]).await,
+            SlotStatus::Free,
+            "{name}"
+        );
+        assert_eq!(
+            slot_status(store.as_ref(), &slots[1]).await,
+            SlotStatus::Busy,
+            "{name}"
+        );
+        let stale = store
+            .commit_appointment(change(
+                "a1",
+                2,
+                Some(1),
+                AppointmentStatus::Cancelled,
+                &[],
+                &[&slots[1]],
+                "r4",
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(stale, CommitError::VersionConflict, "{name}");
+        assert_eq!(
+            slot_status(store.as_ref(), &slots[1]).await,
+            SlotStatus::Busy,
+            "{name}"
+        );
+        assert_eq!(
+            store.appointment_history("a1").await.unwrap().len(),
+            2,
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_unique_index_holds_even_if_a_slot_is_marked_free_by_mistake() {
+    for (name, store, _keep) in backends().await {
+        let slots = seed(store.as_ref(), 1).await;
+        store
+            .commit_appointment(change(
+                "a1",
+                1,
+                None,
+                AppointmentStatus::Booked,
+                &[&slots[0]],
+                &[],
+                "r1",
+            ))
+            .await
+            .unwrap();
+        // Publishing the same slot id again does not reset it...
+        let again = store.get_slots(&slots).await.unwrap();
+        assert_eq!(store.insert_slots(again).await.unwrap(), 0, "{name}");
+        // ...and withdrawing a busy slot is refused.
+        assert!(
+            matches!(
+                store.withdraw_slot(&slots[0]).await,
+                Err(WithdrawError::NotFree(_))
+            ),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn slot_search_pages_and_counts() {
+    for (name, store, _keep) in backends().await {
+        let slots = seed(store.as_ref(), 30).await;
+        store.withdraw_slot(&slots[5]).await.unwrap();
+        let q = |after| SlotQuery {
+            service_id: "svc".into(),
+            statuses: vec![SlotStatus::Free],
+            start_from: at("2030-01-01T00:00:00Z"),
+            start_to: at("2030-01-02T00:00:00Z"),
+            after,
+            limit: 10,
+        };
+        let first = store.search_slots(q(None)).await.unwrap();
+        assert_eq!(first.total, 29, "{name}");
+        assert_eq!(
+            first.slots.len(),
+            11,
+            "{name}: one more than the limit, to tell there is a next page"
+        );
+        let last = &first.slots[9];
+        let second = store
+            .search_slots(q(Some(SlotCursor {
+                start_nanos: last.start.unix_nanos(),
+                id: last.id.clone(),
+            })))
+            .await
+            .unwrap();
+        assert_eq!(second.slots[0].id, first.slots[10].id, "{name}");
+        assert!(
+            !first.slots.iter().any(|s| s.id == slots[5]),
+            "{name}: withdrawn slots are not free"
+        );
+        let other = store
+            .search_slots(SlotQuery {
+                service_id: "other".into(),
+                ..q(None)
+            })
+            .await
+            .unwrap();
+        assert_eq!(other.total, 0, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn request_records_expire_and_refusals_are_kept_once() {
+    for (name, store, _keep) in backends().await {
+        let key = IdempotencyKey {
+            request_id: "r".into(),
+            correlation_id: "c".into(),
+            sender: "s".into(),
+        };
+        let refusal = |body: &str| IdempotencyRecord {
+            key: key.clone(),
+            outcome: RequestOutcome::Failed {
+                status: 409,
+                body: body.into(),
+            },
+            recorded: at("2020-01-01T00:00:00Z"),
+        };
+        store.record_request(refusal("first")).await.unwrap();
+        store.record_request(refusal("second")).await.unwrap();
+        assert_eq!(
+            store.find_request(&key).await.unwrap().unwrap().outcome,
+            RequestOutcome::Failed {
+                status: 409,
+                body: "first".into()
+            },
+            "{name}"
+        );
+        assert_eq!(
+            store
+                .purge_requests(at("2021-01-01T00:00:00Z"))
+                .await
+                .unwrap(),
+            1,
+            "{name}"
+        );
+        assert!(store.find_request(&key).await.unwrap().is_none(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn reference_resources_are_versioned() {
+    for (name, store, _keep) in backends().await {
+        let v1 = store
+            .put_resource(
+                "Organization",
+                "RX1",
+                json!({"resourceType": "Organization", "name": "A"}),
+            )
+            .await
+            .unwrap();
+        let v2 = store
+            .put_resource(
+                "Organization",
+                "RX1",
+                json!({"resourceType": "Organization", "name": "B"}),
+            )
+            .await
+            .unwrap();
+        assert_eq!((v1.version, v2.version), (1, 2), "{name}");
+        assert!(v2.last_updated > v1.last_updated, "{name}");
+        let got = store
+            .get_resource("Organization", "RX1")
+            .await
+            .unwrap()
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_str(&got.body).unwrap();
+        assert_eq!(
+            (
+                body["id"].as_str(),
+                body["meta"]["versionId"].as_str(),
+                body["name"].as_str()
+            ),
+            (Some("RX1"), Some("2"), Some("B")),
+            "{name}"
+        );
+        store.ping().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_audit_log_cannot_be_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let store = bars_store::sqlite::SqliteStore::open(&path).unwrap();
+    store
+        .append_audit(vec![AuditEntry {
+            request_id: "r".into(),
+            correlation_id: "c".into(),
+            action: "read".into(),
+            resource_type: "Appointment".into(),
+            outcome: 200,
+            ..Default::default()
+        }])
+        .await
+        .unwrap();
+    let db = rusqlite::Connection::open(&path).unwrap();
+    assert!(db.execute("UPDATE audit SET outcome = 500", []).is_err());
+    assert!(db.execute("DELETE FROM audit", []).is_err());
+    assert_eq!(
+        store
+            .query_audit(AuditQuery::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
