@@ -5,6 +5,7 @@ mod demo;
 mod roles;
 mod shutdown;
 mod telemetry;
+mod tls_args;
 
 use clap::{Parser, Subcommand};
 
@@ -42,6 +43,15 @@ enum Command {
     Schedules(commands::slots::SchedulesCommand),
     /// Read a receiver's audit trail (staff).
     Audit(commands::audit::AuditArgs),
+    /// Development PKI: a CA, certificates and sender signing keys.
+    #[command(subcommand)]
+    Pki(PkiCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PkiCommand {
+    /// Create (or extend) a development PKI in a directory.
+    Init(commands::pki::PkiInitArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -66,6 +76,7 @@ fn main() -> std::process::ExitCode {
             Command::Slots(c) => commands::slots::run(c).await,
             Command::Schedules(c) => commands::slots::run_schedules(c).await,
             Command::Audit(args) => commands::audit::run(args).await,
+            Command::Pki(PkiCommand::Init(args)) => commands::pki::run(args),
         }
     });
     match result {

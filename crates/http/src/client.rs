@@ -60,11 +60,15 @@ impl HttpClient {
         http.set_connect_timeout(Some(timeout.min(Duration::from_secs(10))));
         let builder = hyper_rustls::HttpsConnectorBuilder::new();
         let connector = match tls {
-            Some(config) => builder
-                .with_tls_config(config)
-                .https_or_http()
-                .enable_http1()
-                .wrap_connector(http),
+            Some(mut config) => {
+                // The connector negotiates ALPN for the HTTP versions it enables.
+                config.alpn_protocols.clear();
+                builder
+                    .with_tls_config(config)
+                    .https_or_http()
+                    .enable_http1()
+                    .wrap_connector(http)
+            }
             None => builder
                 .with_tls_config(empty_tls())
                 .https_or_http()

@@ -13,6 +13,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, header};
 use crate::context::{RequestContext, X_CORRELATION_ID, X_REQUEST_ID, header_str};
 use crate::error::ApiError;
 use crate::fhir_json::check_accept;
+use crate::server::PeerInfo;
 
 /// How one role applies the transport rules.
 #[derive(Debug, Clone)]
@@ -27,8 +28,21 @@ pub struct TransportRules {
     pub accept_major: Option<u32>,
     /// Whether `X-Request-ID` and `X-Correlation-ID` must be UUIDs.
     pub ids_must_be_uuids: bool,
-    /// Whether the proxy's authenticated-application header is trusted on this listener.
-    pub trust_application_header: bool,
+    /// When the proxy's authenticated-application header is believed.
+    pub trust_application_header: Trust,
+    /// Refuse (403 `REC_FORBIDDEN`) requests on connections without a verified client
+    /// certificate: BaRS receivers accept only the proxy, over mutual TLS.
+    pub require_client_certificate: bool,
+}
+
+/// When a header set by the proxy may be believed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    Never,
+    /// Only on connections whose client presented a certificate the listener verified.
+    VerifiedClient,
+    /// Always: for a private development network without TLS.
+    Always,
 }
 
 impl TransportRules {
@@ -39,7 +53,8 @@ impl TransportRules {
             not_acceptable: BarsCode::RecNotAcceptable,
             accept_major: Some(1),
             ids_must_be_uuids: true,
-            trust_application_header: false,
+            trust_application_header: Trust::VerifiedClient,
+            require_client_certificate: false,
         }
     }
 }
@@ -122,7 +137,11 @@ pub async fn transport(
     let mut response = if rules.exempt_paths.iter().any(|p| p == request.uri().path()) {
         next.run(request).await
     } else {
-        match admit(&rules, &request_headers) {
+        let verified = request
+            .extensions()
+            .get::<PeerInfo>()
+            .is_some_and(|p| p.client_certificate.is_some());
+        match admit(&rules, &request_headers, verified) {
             Ok(context) => {
                 request.extensions_mut().insert(context);
                 next.run(request).await
@@ -135,7 +154,18 @@ pub async fn transport(
     response
 }
 
-fn admit(rules: &TransportRules, headers: &HeaderMap) -> Result<RequestContext, ApiError> {
+fn admit(
+    rules: &TransportRules,
+    headers: &HeaderMap,
+    verified_client: bool,
+) -> Result<RequestContext, ApiError> {
+    if rules.require_client_certificate && !verified_client {
+        return Err(ApiError::bars(
+            BarsCode::RecForbidden,
+            IssueType::Forbidden,
+            "TLS-MA failure: this receiver accepts only clients presenting a certificate from its trusted CA",
+        ));
+    }
     let request_id = check_id(headers, X_REQUEST_ID, "X-Request-ID", rules)?;
     let correlation_id = check_id(headers, X_CORRELATION_ID, "X-Correlation-ID", rules)?;
     let accept_version = match rules.accept_major {
@@ -147,7 +177,11 @@ fn admit(rules: &TransportRules, headers: &HeaderMap) -> Result<RequestContext, 
         headers,
         request_id,
         correlation_id,
-        rules.trust_application_header,
+        match rules.trust_application_header {
+            Trust::Never => false,
+            Trust::VerifiedClient => verified_client,
+            Trust::Always => true,
+        },
     );
     context.accept_version = accept_version;
     Ok(context)

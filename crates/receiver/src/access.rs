@@ -19,6 +19,33 @@ pub struct AccessPolicy {
     pub software: Vec<String>,
     /// Refuse requests that do not say which organisation sends them.
     pub require_organisation: bool,
+    /// When not empty, only these organisations (ODS codes) may have practitioners' details
+    /// included in slot searches (`_include=Schedule:actor:Practitioner[Role]`).
+    pub practitioner_details_for: Vec<String>,
+}
+
+impl AccessPolicy {
+    /// Whether the sender may see who the practitioners behind a schedule are.
+    pub fn check_practitioner_details(&self, ctx: &RequestContext) -> Result<(), ApiError> {
+        if self.practitioner_details_for.is_empty() {
+            return Ok(());
+        }
+        let allowed = ctx.sender_ods().is_some_and(|ods| {
+            self.practitioner_details_for
+                .iter()
+                .any(|o| o.eq_ignore_ascii_case(ods))
+        });
+        if allowed {
+            Ok(())
+        } else {
+            Err(ApiError::bars(
+                BarsCode::RecUnauthorized,
+                IssueType::Forbidden,
+                "the sending organisation may not include practitioners' details (Schedule:actor:Practitioner, Schedule:actor:PractitionerRole)",
+            )
+            .at("_include"))
+        }
+    }
 }
 
 /// Paths that BaRS exempts from access-control headers.
@@ -114,6 +141,7 @@ mod tests {
             organisations: vec!["A1001".into()],
             software: vec!["SUPP-APP-1".into()],
             require_organisation: true,
+            ..Default::default()
         };
         p.check(&ctx(Some("A1001"), Some("SUPP-APP-1"))).unwrap();
         assert_eq!(

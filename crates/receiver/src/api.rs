@@ -166,6 +166,13 @@ async fn search_slots(
         state.config.max_search_window,
         state.config.max_page_size,
     )?;
+    if search
+        .includes
+        .iter()
+        .any(|i| i.starts_with("Schedule:actor:Practitioner"))
+    {
+        state.config.access.check_practitioner_details(&ctx)?;
+    }
     let bundle = slot_search(&state, &search).await?;
     Ok(fhir_json(StatusCode::OK, &bundle))
 }

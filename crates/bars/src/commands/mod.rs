@@ -2,4 +2,5 @@
 
 pub mod admin_client;
 pub mod audit;
+pub mod pki;
 pub mod slots;

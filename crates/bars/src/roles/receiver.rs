@@ -58,12 +58,21 @@ pub struct ReceiverArgs {
         value_delimiter = ','
     )]
     pub allow_software: Vec<String>,
+    /// Only these organisations may see practitioners' details in slot searches. Repeatable.
+    #[arg(
+        long = "practitioner-details-for",
+        env = "BARS_PRACTITIONER_DETAILS_FOR",
+        value_delimiter = ','
+    )]
+    pub practitioner_details_for: Vec<String>,
     /// Refuse requests without NHSD-End-User-Organisation.
     #[arg(long, env = "BARS_REQUIRE_ORGANISATION")]
     pub require_organisation: bool,
     /// Accept appointments whose times fall outside their slot.
     #[arg(long, env = "BARS_LENIENT_SLOT_TIMES")]
     pub lenient_slot_times: bool,
+    #[command(flatten)]
+    pub tls: crate::tls_args::TlsArgs,
 }
 
 pub fn parse_service(text: &str) -> anyhow::Result<HostedService> {
@@ -91,10 +100,14 @@ pub fn parse_service(text: &str) -> anyhow::Result<HostedService> {
 
 impl ReceiverArgs {
     pub fn config(&self) -> anyhow::Result<ReceiverConfig> {
-        let base = self
-            .base_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", self.listen));
+        let base = self.base_url.clone().unwrap_or_else(|| {
+            let scheme = if self.tls.tls_cert.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{}", self.listen)
+        });
         let mut config = ReceiverConfig::new(&self.ods_code, base);
         if let Some(name) = &self.organisation_name {
             config.organisation_name = name.clone();
@@ -106,6 +119,7 @@ impl ReceiverArgs {
             organisations: self.allow_organisations.clone(),
             software: self.allow_software.clone(),
             require_organisation: self.require_organisation,
+            practitioner_details_for: self.practitioner_details_for.clone(),
         };
         config.rules.appointment_within_slot = !self.lenient_slot_times;
         Ok(config)
@@ -126,19 +140,29 @@ impl RunningReceiver {
         listen: SocketAddr,
         admin_listen: SocketAddr,
         admin_token: Option<String>,
+        tls: Option<crate::tls_args::Listener>,
     ) -> anyhow::Result<Self> {
         let store = bars_store::open(database)
             .with_context(|| format!("opening the database {database}"))?;
         let receiver = Receiver::new(config, store)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let api = RunningServer::start(
-            listen,
-            receiver.router(TransportRules::receiver()),
-            ServerOptions::default(),
-        )
-        .await
-        .with_context(|| format!("listening on {listen}"))?;
+        let (options, rules) = match &tls {
+            Some(l) => (
+                ServerOptions {
+                    tls: Some(l.server_config.clone()),
+                    ..ServerOptions::default()
+                },
+                TransportRules {
+                    require_client_certificate: l.require_client_certificate,
+                    ..TransportRules::receiver()
+                },
+            ),
+            None => (ServerOptions::default(), TransportRules::receiver()),
+        };
+        let api = RunningServer::start(listen, receiver.router(rules), options)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
         let admin = RunningServer::start(
             admin_listen,
             receiver.admin_router(admin_token),
@@ -177,6 +201,7 @@ pub async fn run(args: ReceiverArgs) -> anyhow::Result<()> {
         args.listen,
         args.admin_listen,
         args.admin_token.clone(),
+        args.tls.listener()?,
     )
     .await?;
     tracing::info!(api = %running.api.addr, admin = %running.admin.addr, database = %args.database, services = ?services, "receiver ready");

@@ -53,6 +53,7 @@ async fn duplicates_and_access_control() {
             organisations: vec![SENDER_ODS.into()],
             software: vec![],
             require_organisation: true,
+            ..Default::default()
         };
         c
     })
@@ -368,6 +369,38 @@ async fn slot_search_refusals() {
         "invariant",
         "REC_BAD_REQUEST",
     );
+    rx.stop().await;
+}
+
+#[tokio::test]
+async fn including_practitioners_can_be_refused_to_some_senders() {
+    let rx = start_with(|mut c| {
+        c.access.practitioner_details_for = vec!["B2002".into()];
+        c
+    })
+    .await;
+    let ok = rx.slot_query(SERVICE_A, "free");
+    assert_eq!(rx.get(&ok).send().await.status, 200);
+    let with_practitioners = format!("{ok}&_include=Schedule:actor:Practitioner");
+    assert_outcome(
+        &rx.get(&with_practitioners).send().await,
+        401,
+        "forbidden",
+        "REC_UNAUTHORIZED",
+    );
+    let b2002 = bars_fhir::headers::EndUserOrganisation {
+        ods_code: Some("B2002".into()),
+        name: None,
+    };
+    let r = rx
+        .get(&with_practitioners)
+        .header(
+            "nhsd-end-user-organisation",
+            &bars_fhir::headers::encode_base64_json(&b2002.to_json()),
+        )
+        .send()
+        .await;
+    assert_eq!(r.status, 200);
     rx.stop().await;
 }
 

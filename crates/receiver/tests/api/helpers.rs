@@ -277,6 +277,10 @@ impl Req {
     }
 
     pub async fn send(&self) -> ClientResponse {
+        self.send_checked().await.unwrap()
+    }
+
+    pub async fn send_checked(&self) -> Result<ClientResponse, bars_http::client::ClientError> {
         let headers: Vec<(&str, String)> = self
             .headers
             .iter()
@@ -285,7 +289,6 @@ impl Req {
         self.client
             .call(self.method.clone(), &self.url, &headers, self.body.clone())
             .await
-            .unwrap()
     }
 }
 

@@ -9,4 +9,5 @@ mod concurrency;
 mod errors;
 mod idempotency;
 mod journey;
+mod mtls;
 mod restart;
