@@ -1,50 +1,27 @@
 //! The SQLite backend: one database file in WAL mode with `synchronous = FULL`, so every
-//! acknowledged write is on disk; a group-commit [`writer`] and a pool of [`readers`].
+//! acknowledged write is on disk. [`Database`] is the shared machinery (a group-commit writer,
+//! a pool of readers, per-component migrations); [`SqliteStore`] is the receiver's store on it.
 
+mod database;
+pub mod migrate;
 mod queries;
 mod readers;
 pub mod schema;
 mod writer;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use async_trait::async_trait;
 use bars_fhir::Instant;
-use rusqlite::{Connection, OpenFlags};
 
 use crate::Store;
 use crate::error::{CommitError, StoreError, WithdrawError};
 use crate::model::*;
-use readers::Readers;
-use writer::Writer;
-
-/// How many read connections to keep; reads beyond this wait their turn.
-const READERS: usize = 4;
-
-/// Tunables of the SQLite backend.
-#[derive(Debug, Clone, Copy)]
-pub struct SqliteOptions {
-    /// How long a statement waits for a lock held by another process before giving up (503).
-    pub busy_timeout: std::time::Duration,
-}
-
-impl Default for SqliteOptions {
-    fn default() -> Self {
-        SqliteOptions {
-            busy_timeout: std::time::Duration::from_secs(5),
-        }
-    }
-}
-
-pub struct SqliteStore {
-    path: PathBuf,
-    writer: Writer,
-    readers: Readers,
-}
+pub use database::{Database, SqliteOptions};
 
 /// Classifies a SQLite failure: lock contention, I/O and a full disk may pass (503, retry);
 /// anything else is a fault in the store itself (500 `no-store`).
-pub(crate) fn unavailable(e: rusqlite::Error) -> StoreError {
+pub fn classify(e: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode::*;
     match &e {
         rusqlite::Error::SqliteFailure(f, _)
@@ -65,12 +42,14 @@ pub(crate) fn unavailable(e: rusqlite::Error) -> StoreError {
     }
 }
 
+pub(crate) use classify as unavailable;
+
 pub(crate) fn internal(e: rusqlite::Error) -> StoreError {
     StoreError::Internal(e.to_string())
 }
 
 /// True when a statement failed on a UNIQUE or PRIMARY KEY constraint.
-pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
+pub fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(
         e,
         rusqlite::Error::SqliteFailure(f, _)
@@ -78,17 +57,9 @@ pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
     )
 }
 
-fn configure(conn: &Connection, cache_kib: i64, options: SqliteOptions) -> Result<(), StoreError> {
-    conn.busy_timeout(options.busy_timeout)
-        .map_err(unavailable)?;
-    conn.execute_batch(&format!(
-        "PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = FULL;
-         PRAGMA foreign_keys = ON;
-         PRAGMA temp_store = MEMORY;
-         PRAGMA cache_size = -{cache_kib};"
-    ))
-    .map_err(unavailable)
+/// The receiver's store on SQLite.
+pub struct SqliteStore {
+    db: Database,
 }
 
 impl SqliteStore {
@@ -101,63 +72,30 @@ impl SqliteStore {
         path: impl AsRef<Path>,
         options: SqliteOptions,
     ) -> Result<SqliteStore, StoreError> {
-        let path = path.as_ref().to_path_buf();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
-            })?;
-        }
-        let mut conn = Connection::open(&path).map_err(unavailable)?;
-        configure(&conn, 16 * 1024, options)?;
-        schema::migrate(&mut conn)?;
-        let mut conns = Vec::with_capacity(READERS);
-        for _ in 0..READERS {
-            let reader = Connection::open_with_flags(
-                &path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY
-                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                    | OpenFlags::SQLITE_OPEN_URI,
-            )
-            .map_err(unavailable)?;
-            reader
-                .busy_timeout(options.busy_timeout)
-                .map_err(unavailable)?;
-            reader
-                .execute_batch("PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY;")
-                .map_err(unavailable)?;
-            conns.push(reader);
-        }
-        let name = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("sqlite")
-            .to_string();
         Ok(SqliteStore {
-            path,
-            writer: Writer::spawn(conn, &name)?,
-            readers: Readers::new(conns),
+            db: Database::open(path, options, &[&schema::RECEIVER])?,
         })
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.db.path()
     }
 
     async fn write<F, T, E>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        self.writer.run(f).await
+        self.db.write(f).await
     }
 
     async fn read<F, T>(&self, f: F) -> Result<T, StoreError>
     where
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        self.readers.run(f).await
+        self.db.read(f).await
     }
 }
 
@@ -319,14 +257,6 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let v = self.read(schema::version).await?;
-        if v == schema::CURRENT {
-            Ok(())
-        } else {
-            Err(StoreError::Unavailable(format!(
-                "schema version {v}, expected {}",
-                schema::CURRENT
-            )))
-        }
+        self.db.ping(&[&schema::RECEIVER]).await
     }
 }

@@ -1,10 +1,13 @@
-//! The SQLite schema, applied in numbered steps recorded in `PRAGMA user_version`.
+//! The receiver's SQLite schema, in numbered steps (see [`super::migrate`]).
 //!
 //! Steps are append-only: a released step is never edited, a change is a new step.
 
-use rusqlite::Connection;
+use super::migrate::Migrations;
 
-use crate::error::StoreError;
+pub const RECEIVER: Migrations = Migrations {
+    component: "receiver",
+    steps: STEPS,
+};
 
 const STEPS: &[&str] = &[
     // 1: the receiver's booking tables, idempotency records, outbox and audit log.
@@ -128,35 +131,3 @@ const STEPS: &[&str] = &[
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     "#,
 ];
-
-/// The schema version this build expects.
-pub const CURRENT: i64 = STEPS.len() as i64;
-
-/// Brings the database up to [`CURRENT`], one transaction per step. Refuses a database written
-/// by a newer build rather than guessing.
-pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let at: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(super::unavailable)?;
-    if at > CURRENT {
-        return Err(StoreError::Internal(format!(
-            "the database schema is version {at}, newer than this build's {CURRENT}"
-        )));
-    }
-    for (i, step) in STEPS.iter().enumerate().skip(at as usize) {
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(super::unavailable)?;
-        tx.execute_batch(step).map_err(super::internal)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)
-            .map_err(super::internal)?;
-        tx.commit().map_err(super::unavailable)?;
-    }
-    Ok(())
-}
-
-/// The schema version of an open database.
-pub fn version(conn: &Connection) -> Result<i64, StoreError> {
-    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(super::unavailable)
-}

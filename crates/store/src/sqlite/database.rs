@@ -1,0 +1,127 @@
+//! A SQLite database shared by the components of one process: one writer thread doing group
+//! commit, a pool of read-only connections, and each component's migrations applied at open.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::classify;
+use super::migrate::{self, Migrations};
+use super::readers::Readers;
+use super::writer::Writer;
+use crate::error::StoreError;
+
+/// How many read connections to keep; reads beyond this wait their turn.
+const READERS: usize = 4;
+
+/// Tunables of the SQLite backend.
+#[derive(Debug, Clone, Copy)]
+pub struct SqliteOptions {
+    /// How long a statement waits for a lock held by another process before giving up (503).
+    pub busy_timeout: std::time::Duration,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            busy_timeout: std::time::Duration::from_secs(5),
+        }
+    }
+}
+
+pub struct Database {
+    path: PathBuf,
+    writer: Writer,
+    readers: Readers,
+}
+
+fn configure(conn: &Connection, cache_kib: i64, options: SqliteOptions) -> Result<(), StoreError> {
+    conn.busy_timeout(options.busy_timeout).map_err(classify)?;
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -{cache_kib};"
+    ))
+    .map_err(classify)
+}
+
+impl Database {
+    /// Opens (creating if needed) the file and applies every component's migrations.
+    pub fn open(
+        path: impl AsRef<Path>,
+        options: SqliteOptions,
+        migrations: &[&Migrations],
+    ) -> Result<Database, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let mut conn = Connection::open(&path).map_err(classify)?;
+        configure(&conn, 16 * 1024, options)?;
+        for m in migrations {
+            migrate::apply(&mut conn, m)?;
+        }
+        let mut conns = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let reader = Connection::open_with_flags(
+                &path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
+            )
+            .map_err(classify)?;
+            reader
+                .busy_timeout(options.busy_timeout)
+                .map_err(classify)?;
+            reader
+                .execute_batch("PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY;")
+                .map_err(classify)?;
+            conns.push(reader);
+        }
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("sqlite")
+            .to_string();
+        Ok(Database {
+            writer: Writer::spawn(conn, &name)?,
+            readers: Readers::new(conns),
+            path,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` in the next group-commit batch, inside its own savepoint; returns once the batch
+    /// is durable. An `Err` from `f` rolls back only `f`'s changes.
+    pub async fn write<F, T, E>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.writer.run(f).await
+    }
+
+    /// Runs `f` on a read-only connection (a consistent snapshot).
+    pub async fn read<F, T>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.readers.run(f).await
+    }
+
+    /// Succeeds when the database answers and every component's schema is current.
+    pub async fn ping(&self, migrations: &[&Migrations]) -> Result<(), StoreError> {
+        let owned: Vec<Migrations> = migrations.iter().map(|m| **m).collect();
+        self.read(move |c| migrate::check(c, &owned.iter().collect::<Vec<_>>()))
+            .await
+    }
+}
