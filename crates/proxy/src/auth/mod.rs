@@ -1,0 +1,1 @@
+//! Sender authentication; being written.

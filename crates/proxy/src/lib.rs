@@ -1,0 +1,3 @@
+//! The central BaRS proxy.
+
+pub mod auth;

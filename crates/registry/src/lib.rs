@@ -1,0 +1,1 @@
+//! The Registry role; being written.
