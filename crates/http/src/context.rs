@@ -15,6 +15,9 @@ pub const REQUESTING_PRACTITIONER: &str = "nhsd-requesting-practitioner";
 /// Set by the proxy on forwarded calls: the authenticated sending application. Receivers trust
 /// it only on connections authenticated by the proxy's client certificate.
 pub const AUTHENTICATED_APPLICATION: &str = "nhsd-authenticated-application";
+/// Set by the proxy with [`AUTHENTICATED_APPLICATION`]: the ODS code the authenticated
+/// application is registered for. Trusted under the same rule.
+pub const AUTHENTICATED_ORGANISATION: &str = "nhsd-authenticated-organisation";
 
 /// The decoded transport context of one request, kept as a request extension.
 #[derive(Debug, Clone, Default)]
@@ -27,6 +30,8 @@ pub struct RequestContext {
     pub practitioner: Option<RequestingPractitioner>,
     /// The sending application as authenticated by the proxy, when the connection is trusted.
     pub application: Option<String>,
+    /// The ODS code of that application's organisation, under the same trust.
+    pub authenticated_organisation: Option<String>,
     /// The BaRS version the sender asked for in `Accept`.
     pub accept_version: Option<String>,
 }
@@ -60,6 +65,11 @@ impl RequestContext {
                 .map(|v| RequestingPractitioner::from_json(&v)),
             application: if trust_application_header {
                 header_str(headers, AUTHENTICATED_APPLICATION).map(str::to_string)
+            } else {
+                None
+            },
+            authenticated_organisation: if trust_application_header {
+                header_str(headers, AUTHENTICATED_ORGANISATION).map(str::to_string)
             } else {
                 None
             },

@@ -26,6 +26,8 @@ pub struct TransportRules {
     pub not_acceptable: BarsCode,
     /// The BaRS major version served; `None` skips the `Accept` check.
     pub accept_major: Option<u32>,
+    /// Whether `X-Request-ID` and `X-Correlation-ID` must be present (they are always echoed).
+    pub require_request_ids: bool,
     /// Whether `X-Request-ID` and `X-Correlation-ID` must be UUIDs.
     pub ids_must_be_uuids: bool,
     /// When the proxy's authenticated-application header is believed.
@@ -52,6 +54,7 @@ impl TransportRules {
             bad_request: BarsCode::RecBadRequest,
             not_acceptable: BarsCode::RecNotAcceptable,
             accept_major: Some(1),
+            require_request_ids: true,
             ids_must_be_uuids: true,
             trust_application_header: Trust::VerifiedClient,
             require_client_certificate: false,
@@ -166,8 +169,15 @@ fn admit(
             "TLS-MA failure: this receiver accepts only clients presenting a certificate from its trusted CA",
         ));
     }
-    let request_id = check_id(headers, X_REQUEST_ID, "X-Request-ID", rules)?;
-    let correlation_id = check_id(headers, X_CORRELATION_ID, "X-Correlation-ID", rules)?;
+    let (request_id, correlation_id) = if rules.require_request_ids {
+        (
+            check_id(headers, X_REQUEST_ID, "X-Request-ID", rules)?,
+            check_id(headers, X_CORRELATION_ID, "X-Correlation-ID", rules)?,
+        )
+    } else {
+        let (r, c) = ids_of(headers);
+        (r, c)
+    };
     let accept_version = match rules.accept_major {
         Some(major) => check_accept(headers, major)
             .map_err(|refusal| refusal.to_error(rules.not_acceptable))?,
