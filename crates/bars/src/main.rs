@@ -43,6 +43,8 @@ enum Command {
     Schedules(commands::slots::SchedulesCommand),
     /// Read a receiver's audit trail (staff).
     Audit(commands::audit::AuditArgs),
+    /// Registry pointer jobs not yet delivered (staff).
+    Outbox(commands::outbox::OutboxArgs),
     /// Development PKI: a CA, certificates and sender signing keys.
     #[command(subcommand)]
     Pki(PkiCommand),
@@ -76,6 +78,7 @@ fn main() -> std::process::ExitCode {
             Command::Slots(c) => commands::slots::run(c).await,
             Command::Schedules(c) => commands::slots::run_schedules(c).await,
             Command::Audit(args) => commands::audit::run(args).await,
+            Command::Outbox(args) => commands::outbox::run(args).await,
             Command::Pki(PkiCommand::Init(args)) => commands::pki::run(args),
         }
     });

@@ -165,3 +165,10 @@ fn empty_tls() -> rustls::ClientConfig {
         .with_root_certificates(rustls::RootCertStore::empty())
         .with_no_client_auth()
 }
+
+/// Where an outbound caller gets its OAuth bearer token (renewing it as needed).
+pub trait BearerSource: Send + Sync {
+    fn bearer(
+        &self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + '_>>;
+}

@@ -43,6 +43,9 @@ pub fn router(app: AppState, token: Option<String>) -> Router {
         .route("/admin/slots/generate", post(generate))
         .route("/admin/slots/{id}/withdraw", post(withdraw))
         .route("/admin/audit", get(audit))
+        .route("/admin/outbox", get(outbox))
+        .route("/admin/outbox/{seq}/retry", post(retry_job))
+        .route("/metrics", get(metrics))
         .fallback(|| async {
             ApiError::bars(
                 BarsCode::RecNotFound,
@@ -235,4 +238,91 @@ async fn audit(State(state): State<AdminState>, request: Request) -> Result<Resp
         })
         .collect();
     Ok(fhir_json(StatusCode::OK, &json!({ "entries": rows })))
+}
+
+/// Pending and failed Registry pointer jobs, with the age of the oldest.
+async fn outbox(State(state): State<AdminState>) -> Result<Response, ApiError> {
+    let stats = state
+        .app
+        .store
+        .outbox_stats()
+        .await
+        .map_err(errors::store)?;
+    let jobs = state
+        .app
+        .store
+        .undelivered_pointer_jobs(500)
+        .await
+        .map_err(errors::store)?;
+    let now = bars_fhir::Instant::now();
+    let age = |i: bars_fhir::Instant| (now.unix_nanos() - i.unix_nanos()).max(0) / 1_000_000_000;
+    let jobs: Vec<Value> = jobs
+        .iter()
+        .map(|j| {
+            json!({
+                "seq": j.seq, "appointment": j.appointment_id, "version": j.appointment_version, "action": j.action.as_str(),
+                "state": j.state.as_str(), "attempts": j.attempts, "lastError": j.last_error,
+                "created": j.created.to_string(), "nextAttempt": j.next_attempt.to_string(), "ageSeconds": age(j.created),
+            })
+        })
+        .collect();
+    Ok(fhir_json(
+        StatusCode::OK,
+        &json!({
+            "pending": stats.pending, "failed": stats.failed,
+            "oldestUndeliveredSeconds": stats.oldest_undelivered.map(age),
+            "jobs": jobs,
+        }),
+    ))
+}
+
+async fn retry_job(
+    State(state): State<AdminState>,
+    Path(seq): Path<i64>,
+) -> Result<Response, ApiError> {
+    if state
+        .app
+        .store
+        .requeue_pointer_job(seq)
+        .await
+        .map_err(errors::store)?
+    {
+        state.app.bookings.pointer_jobs.notify_one();
+        Ok(fhir_json(
+            StatusCode::OK,
+            &json!({ "seq": seq, "state": "pending" }),
+        ))
+    } else {
+        Err(ApiError::bars(
+            BarsCode::RecNotFound,
+            IssueType::NotFound,
+            format!("no failed pointer job {seq}"),
+        ))
+    }
+}
+
+/// Prometheus text for the receiver's operators.
+async fn metrics(State(state): State<AdminState>) -> Result<Response, ApiError> {
+    let stats = state
+        .app
+        .store
+        .outbox_stats()
+        .await
+        .map_err(errors::store)?;
+    let now = bars_fhir::Instant::now();
+    let oldest = stats.oldest_undelivered.map_or(0.0, |i| {
+        (now.unix_nanos() - i.unix_nanos()).max(0) as f64 / 1e9
+    });
+    let text = format!(
+        "# HELP bars_outbox_pending Registry pointer jobs waiting to be delivered.\n# TYPE bars_outbox_pending gauge\nbars_outbox_pending {}\n\
+         # HELP bars_outbox_failed Registry pointer jobs the registry refused, waiting for an operator.\n# TYPE bars_outbox_failed gauge\nbars_outbox_failed {}\n\
+         # HELP bars_outbox_oldest_age_seconds Age of the oldest undelivered pointer job.\n# TYPE bars_outbox_oldest_age_seconds gauge\nbars_outbox_oldest_age_seconds {oldest:.3}\n",
+        stats.pending, stats.failed
+    );
+    let mut r = Response::new(Body::from(text));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    Ok(r)
 }

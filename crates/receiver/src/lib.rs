@@ -13,6 +13,7 @@ pub mod capability;
 pub mod config;
 pub mod errors;
 pub mod mapping;
+pub mod pointers;
 pub mod requests;
 pub mod service;
 pub mod slots;
@@ -34,6 +35,7 @@ pub struct Receiver {
     pub state: AppState,
     audit_flusher: JoinHandle<()>,
     housekeeping: JoinHandle<()>,
+    pointer_worker: Option<(tokio::sync::watch::Sender<bool>, JoinHandle<()>)>,
 }
 
 impl Receiver {
@@ -46,6 +48,7 @@ impl Receiver {
             bookings: service::Bookings {
                 store: store.clone(),
                 config: config.clone(),
+                pointer_jobs: Arc::new(tokio::sync::Notify::new()),
             },
             availability: availability::Availability {
                 store: store.clone(),
@@ -67,7 +70,41 @@ impl Receiver {
             state,
             audit_flusher,
             housekeeping,
+            pointer_worker: None,
         })
+    }
+
+    /// Starts delivering Registry pointer jobs to `target`, until [`Receiver::close`].
+    pub async fn start_pointer_worker(
+        &mut self,
+        target: pointers::RegistryTarget,
+    ) -> Result<(), ApiError> {
+        if self.state.store.is_embedded() {
+            // Leases in an embedded database can only be this process's previous run's.
+            self.state
+                .store
+                .release_pointer_leases()
+                .await
+                .map_err(errors::store)?;
+        }
+        let worker = Arc::new(pointers::worker::PointerWorker {
+            store: self.state.store.clone(),
+            registry: pointers::registry::RegistryClient {
+                http: target.client(),
+                base: target.url.clone(),
+                ods: self.state.config.ods_code.clone(),
+                organisation_name: self.state.config.organisation_name.clone(),
+                auth: target.auth.clone(),
+            },
+            settings: target.settings.clone(),
+            ods: self.state.config.ods_code.clone(),
+            base_url: self.state.config.base_url.clone(),
+            owner: format!("receiver-{}", uuid::Uuid::new_v4()),
+            wake: self.state.bookings.pointer_jobs.clone(),
+        });
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        self.pointer_worker = Some((stop, tokio::spawn(worker.run(stopped))));
+        Ok(())
     }
 
     /// The sender-facing API.
@@ -86,8 +123,13 @@ impl Receiver {
             state,
             audit_flusher,
             housekeeping,
+            pointer_worker,
         } = self;
         housekeeping.abort();
+        if let Some((stop, worker)) = pointer_worker {
+            let _ = stop.send(true);
+            let _ = worker.await;
+        }
         drop(state);
         let _ = audit_flusher.await;
     }

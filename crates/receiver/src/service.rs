@@ -60,6 +60,8 @@ pub struct Written {
 pub struct Bookings {
     pub store: Arc<dyn Store>,
     pub config: Arc<ReceiverConfig>,
+    /// Wakes the pointer worker when a change leaves a job in the outbox.
+    pub pointer_jobs: Arc<tokio::sync::Notify>,
 }
 
 impl Bookings {
@@ -101,7 +103,7 @@ impl Bookings {
             &plan,
             body.clone(),
         );
-        match self.store.commit_appointment(change).await {
+        match self.commit(change).await {
             Ok(()) => Ok(Written {
                 id,
                 version: 1,
@@ -183,7 +185,7 @@ impl Bookings {
                 &plan,
                 body.clone(),
             );
-            match self.store.commit_appointment(change).await {
+            match self.commit(change).await {
                 Ok(()) => {
                     return Ok(Written {
                         id: id.to_string(),
@@ -209,6 +211,16 @@ impl Bookings {
                 Err(e) => return Err(errors::commit(e)),
             }
         }
+    }
+
+    /// Commits a change and, if it left a pointer job, wakes the worker to deliver it now.
+    async fn commit(&self, change: AppointmentChange) -> Result<(), CommitError> {
+        let wakes = change.pointer.is_some();
+        self.store.commit_appointment(change).await?;
+        if wakes {
+            self.pointer_jobs.notify_one();
+        }
+        Ok(())
     }
 
     /// The resource an edit produces from the stored one, the sender's `meta.lastUpdated` if it

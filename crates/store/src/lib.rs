@@ -90,6 +90,47 @@ pub trait Store: Send + Sync + 'static {
     async fn append_audit(&self, entries: Vec<AuditEntry>) -> Result<(), StoreError>;
     async fn query_audit(&self, query: AuditQuery) -> Result<Vec<AuditRecord>, StoreError>;
 
+    // --- the Registry pointer outbox
+    /// Leases up to `limit` deliverable jobs to `owner` until `lease_until`: for each appointment
+    /// only its oldest undelivered job, and only when due. Jobs of one appointment are thereby
+    /// delivered one at a time, in order.
+    async fn claim_pointer_jobs(
+        &self,
+        owner: &str,
+        limit: usize,
+        now: bars_fhir::Instant,
+        lease_until: bars_fhir::Instant,
+    ) -> Result<Vec<PointerJob>, StoreError>;
+    /// Marks a leased job delivered and records the appointment's pointer id.
+    async fn finish_pointer_job(
+        &self,
+        seq: i64,
+        owner: &str,
+        pointer: PointerIdChange,
+    ) -> Result<(), StoreError>;
+    /// Records a failed attempt: retried at `next_attempt`, or parked as failed when `give_up`.
+    async fn postpone_pointer_job(
+        &self,
+        seq: i64,
+        owner: &str,
+        error: &str,
+        next_attempt: bars_fhir::Instant,
+        give_up: bool,
+    ) -> Result<(), StoreError>;
+    /// Frees every lease; for a store only one process uses, at start-up.
+    async fn release_pointer_leases(&self) -> Result<usize, StoreError>;
+    /// Puts a failed job back in the queue.
+    async fn requeue_pointer_job(&self, seq: i64) -> Result<bool, StoreError>;
+    /// Undelivered jobs (pending and failed), oldest first.
+    async fn undelivered_pointer_jobs(&self, limit: usize) -> Result<Vec<PointerJob>, StoreError>;
+    async fn outbox_stats(&self) -> Result<OutboxStats, StoreError>;
+
+    /// True for a database only this process uses (embedded SQLite): leases found at start-up
+    /// were left by a previous run of this process and can be released at once.
+    fn is_embedded(&self) -> bool {
+        false
+    }
+
     // --- health
     /// Succeeds when the database answers and its schema is current.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -176,3 +176,59 @@ pub struct AuditRecord {
     pub seq: i64,
     pub entry: AuditEntry,
 }
+
+/// A Registry pointer job from the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PointerJob {
+    pub seq: i64,
+    pub appointment_id: String,
+    /// The appointment version whose content the pointer must reflect.
+    pub appointment_version: u64,
+    pub action: PointerAction,
+    pub state: JobState,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub created: Instant,
+    pub next_attempt: Instant,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    Pending,
+    Done,
+    /// Refused by the Registry in a way retrying cannot fix; waits for an operator.
+    Failed,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobState> {
+        [JobState::Pending, JobState::Done, JobState::Failed]
+            .into_iter()
+            .find(|j| j.as_str() == s)
+    }
+}
+
+/// What a finished job did to the appointment's pointer id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PointerIdChange {
+    Keep,
+    Set(String),
+    Clear,
+}
+
+/// The outbox at a glance, for operators and metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OutboxStats {
+    pub pending: u64,
+    pub failed: u64,
+    /// When the oldest job not yet delivered (pending or failed) was written.
+    pub oldest_undelivered: Option<Instant>,
+}

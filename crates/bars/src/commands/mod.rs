@@ -2,5 +2,6 @@
 
 pub mod admin_client;
 pub mod audit;
+pub mod outbox;
 pub mod pki;
 pub mod slots;

@@ -256,6 +256,66 @@ impl Store for SqliteStore {
         self.read(move |c| queries::query_audit(c, &query)).await
     }
 
+    async fn claim_pointer_jobs(
+        &self,
+        owner: &str,
+        limit: usize,
+        now: Instant,
+        lease_until: Instant,
+    ) -> Result<Vec<PointerJob>, StoreError> {
+        let owner = owner.to_string();
+        self.write(move |c| queries::claim_pointer_jobs(c, &owner, limit, now, lease_until))
+            .await
+    }
+
+    async fn finish_pointer_job(
+        &self,
+        seq: i64,
+        owner: &str,
+        pointer: PointerIdChange,
+    ) -> Result<(), StoreError> {
+        let owner = owner.to_string();
+        self.write(move |c| queries::finish_pointer_job(c, seq, &owner, &pointer, Instant::now()))
+            .await
+    }
+
+    async fn postpone_pointer_job(
+        &self,
+        seq: i64,
+        owner: &str,
+        error: &str,
+        next_attempt: Instant,
+        give_up: bool,
+    ) -> Result<(), StoreError> {
+        let (owner, error) = (owner.to_string(), error.to_string());
+        self.write(move |c| {
+            queries::postpone_pointer_job(c, seq, &owner, &error, next_attempt, give_up)
+        })
+        .await
+    }
+
+    async fn release_pointer_leases(&self) -> Result<usize, StoreError> {
+        self.write(queries::release_pointer_leases).await
+    }
+
+    async fn requeue_pointer_job(&self, seq: i64) -> Result<bool, StoreError> {
+        self.write(move |c| queries::requeue_pointer_job(c, seq, Instant::now()))
+            .await
+    }
+
+    async fn undelivered_pointer_jobs(&self, limit: usize) -> Result<Vec<PointerJob>, StoreError> {
+        self.read(move |c| queries::undelivered_pointer_jobs(c, limit))
+            .await
+    }
+
+    async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
+        self.read(queries::outbox_stats).await
+    }
+
+    fn is_embedded(&self) -> bool {
+        true
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.db.ping(&[&schema::RECEIVER]).await
     }

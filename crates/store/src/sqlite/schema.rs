@@ -130,4 +130,10 @@ const STEPS: &[&str] = &[
     CREATE TRIGGER audit_is_append_only_delete BEFORE DELETE ON audit
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     "#,
+    // 2: leases on pointer jobs, so a worker holds a job while delivering it and several
+    // workers never deliver the same job; a lease that expires (a crashed worker) frees it.
+    r#"
+    ALTER TABLE outbox ADD COLUMN leased_by TEXT;
+    ALTER TABLE outbox ADD COLUMN leased_until_ns INTEGER;
+    "#,
 ];

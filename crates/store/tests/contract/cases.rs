@@ -455,3 +455,161 @@ async fn the_audit_log_cannot_be_changed() {
         1
     );
 }
+
+#[tokio::test]
+async fn pointer_jobs_are_delivered_one_at_a_time_in_order_per_appointment() {
+    for (name, store, _keep) in backends().await {
+        let slots = seed(store.as_ref(), 3).await;
+        // a1: booked (create) then moved (update); a2: booked (create).
+        store
+            .commit_appointment(change(
+                "a1",
+                1,
+                None,
+                AppointmentStatus::Booked,
+                &[&slots[0]],
+                &[],
+                "r1",
+            ))
+            .await
+            .unwrap();
+        let mut moved = change(
+            "a1",
+            2,
+            Some(1),
+            AppointmentStatus::Booked,
+            &[&slots[1]],
+            &[&slots[0]],
+            "r2",
+        );
+        moved.pointer = Some(PointerAction::Update);
+        store.commit_appointment(moved).await.unwrap();
+        store
+            .commit_appointment(change(
+                "a2",
+                1,
+                None,
+                AppointmentStatus::Booked,
+                &[&slots[2]],
+                &[],
+                "r3",
+            ))
+            .await
+            .unwrap();
+        let now = Instant::now();
+        let later = now.plus_seconds(60);
+
+        let first = store
+            .claim_pointer_jobs("w1", 10, now, later)
+            .await
+            .unwrap();
+        let heads: Vec<(&str, PointerAction)> = first
+            .iter()
+            .map(|j| (j.appointment_id.as_str(), j.action))
+            .collect();
+        assert_eq!(
+            heads,
+            vec![("a1", PointerAction::Create), ("a2", PointerAction::Create)],
+            "{name}: only the head of each queue"
+        );
+        // Leased jobs are not handed to a second worker.
+        assert!(
+            store
+                .claim_pointer_jobs("w2", 10, now, later)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}"
+        );
+        assert_eq!(store.outbox_stats().await.unwrap().pending, 3, "{name}");
+
+        store
+            .finish_pointer_job(first[0].seq, "w1", PointerIdChange::Set("RX1-p1".into()))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .get_appointment("a1")
+                .await
+                .unwrap()
+                .unwrap()
+                .pointer_id
+                .as_deref(),
+            Some("RX1-p1"),
+            "{name}"
+        );
+        assert!(
+            store
+                .finish_pointer_job(first[1].seq, "w2", PointerIdChange::Keep)
+                .await
+                .is_err(),
+            "{name}: only the lease holder finishes"
+        );
+        // a1's update is next; a2's create, still leased, is not handed out again.
+        let second = store
+            .claim_pointer_jobs("w2", 10, now, later)
+            .await
+            .unwrap();
+        assert_eq!(
+            second
+                .iter()
+                .map(|j| (j.appointment_id.as_str(), j.action, j.appointment_version))
+                .collect::<Vec<_>>(),
+            vec![("a1", PointerAction::Update, 2)],
+            "{name}"
+        );
+
+        // A failed head blocks its queue until requeued.
+        store
+            .postpone_pointer_job(second[0].seq, "w2", "registry refused", now, true)
+            .await
+            .unwrap();
+        let stats = store.outbox_stats().await.unwrap();
+        assert_eq!((stats.pending, stats.failed), (1, 1), "{name}");
+        assert!(stats.oldest_undelivered.is_some(), "{name}");
+        assert!(
+            store.requeue_pointer_job(second[0].seq).await.unwrap(),
+            "{name}"
+        );
+        // A retry is not due before its time.
+        let now = Instant::now().plus_seconds(1);
+        let leased = store
+            .claim_pointer_jobs("w3", 10, now, later)
+            .await
+            .unwrap();
+        assert_eq!(
+            leased.len(),
+            1,
+            "{name}: the requeued job (a2's is still leased to w1)"
+        );
+        store
+            .postpone_pointer_job(leased[0].seq, "w3", "timeout", now.plus_seconds(30), false)
+            .await
+            .unwrap();
+        assert!(
+            store
+                .claim_pointer_jobs("w3", 10, now, later)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}"
+        );
+        let due = now.plus_seconds(31);
+        assert_eq!(
+            store
+                .claim_pointer_jobs("w3", 10, due, due.plus_seconds(60))
+                .await
+                .unwrap()
+                .len(),
+            1,
+            "{name}"
+        );
+        assert_eq!(
+            store.undelivered_pointer_jobs(10).await.unwrap().len(),
+            2,
+            "{name}"
+        );
+        // Leases can be freed at start-up.
+        assert!(store.release_pointer_leases().await.unwrap() >= 1, "{name}");
+    }
+}

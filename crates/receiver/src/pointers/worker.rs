@@ -1,0 +1,225 @@
+//! The outbox worker: delivers each appointment's pointer jobs to the Registry, in order, until
+//! they land. It runs beside the API and never holds a booking up: bookings only write jobs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bars_booking::PointerAction;
+use bars_fhir::Instant;
+use bars_store::{PointerIdChange, PointerJob, Store};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+
+use super::content::{PointerFacts, PointerSettings, pointer};
+use super::registry::{CallError, Guarded, RegistryClient, Stored};
+
+/// Jobs taken per round; they belong to different appointments and are delivered concurrently.
+const BATCH: usize = 16;
+/// How long a worker holds a job; another instance may take it over once the lease runs out.
+const LEASE: Duration = Duration::from_secs(120);
+/// How often the worker looks for due retries when nothing wakes it.
+const POLL: Duration = Duration::from_millis(500);
+/// The longest wait between retries of one job.
+const MAX_BACKOFF_SECS: i64 = 300;
+/// Attempts at a guarded change that keeps meeting a newer version before trying later.
+const GUARD_RETRIES: usize = 3;
+
+pub struct PointerWorker {
+    pub store: Arc<dyn Store>,
+    pub registry: RegistryClient,
+    pub settings: PointerSettings,
+    pub ods: String,
+    pub base_url: String,
+    /// This worker's name in leases.
+    pub owner: String,
+    pub wake: Arc<Notify>,
+}
+
+/// The wait before the next attempt: doubling per attempt from one second, capped at five
+/// minutes, with up to a fifth added at random so that retries after an outage spread out.
+pub fn backoff(attempts: u32) -> Duration {
+    let base = 1i64 << attempts.min(16);
+    let secs = base.min(MAX_BACKOFF_SECS) as u64;
+    let jitter_ms = (uuid::Uuid::new_v4().as_u128() % 1000) as u64 * secs / 5;
+    Duration::from_secs(secs) + Duration::from_millis(jitter_ms)
+}
+
+impl PointerWorker {
+    /// Delivers until `stop` turns true; a round in progress is finished first.
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            let now = Instant::now();
+            let lease_until = now.plus_seconds(LEASE.as_secs() as i64);
+            let jobs = match self
+                .store
+                .claim_pointer_jobs(&self.owner, BATCH, now, lease_until)
+                .await
+            {
+                Ok(jobs) => jobs,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the pointer outbox");
+                    tokio::select! { _ = tokio::time::sleep(Duration::from_secs(1)) => {}, _ = stop.changed() => {} }
+                    continue;
+                }
+            };
+            if jobs.is_empty() {
+                tokio::select! {
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(POLL) => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
+            let mut round = JoinSet::new();
+            for job in jobs {
+                let worker = self.clone();
+                round.spawn(async move { worker.settle(job).await });
+            }
+            while round.join_next().await.is_some() {}
+        }
+    }
+
+    /// Delivers one job and records the outcome.
+    async fn settle(&self, job: PointerJob) {
+        let correlation = uuid::Uuid::new_v4().to_string();
+        let outcome = self.deliver(&job, &correlation).await;
+        let recorded = match outcome {
+            Ok(change) => {
+                tracing::info!(appointment = %job.appointment_id, action = job.action.as_str(), "registry pointer delivered");
+                self.store
+                    .finish_pointer_job(job.seq, &self.owner, change)
+                    .await
+            }
+            Err(CallError::Retry(why)) => {
+                let next = Instant::now().plus_nanos(backoff(job.attempts).as_nanos() as i64);
+                tracing::warn!(appointment = %job.appointment_id, action = job.action.as_str(), attempts = job.attempts + 1, error = %why, "registry pointer not delivered; will retry");
+                self.store
+                    .postpone_pointer_job(job.seq, &self.owner, &why, next, false)
+                    .await
+            }
+            Err(CallError::Permanent(why)) => {
+                tracing::error!(appointment = %job.appointment_id, action = job.action.as_str(), error = %why, "registry refused a pointer; parked for an operator");
+                self.store
+                    .postpone_pointer_job(job.seq, &self.owner, &why, Instant::now(), true)
+                    .await
+            }
+        };
+        if let Err(e) = recorded {
+            // The lease will lapse and the job be delivered again; delivery is idempotent.
+            tracing::warn!(error = %e, seq = job.seq, "could not record a pointer job's outcome");
+        }
+    }
+
+    async fn deliver(
+        &self,
+        job: &PointerJob,
+        correlation: &str,
+    ) -> Result<PointerIdChange, CallError> {
+        let record = self
+            .store
+            .get_appointment(&job.appointment_id)
+            .await
+            .map_err(|e| CallError::Retry(e.to_string()))?
+            .ok_or_else(|| CallError::Permanent("the appointment no longer exists".into()))?;
+        let version = self
+            .store
+            .get_appointment_version(&job.appointment_id, job.appointment_version)
+            .await
+            .map_err(|e| CallError::Retry(e.to_string()))?
+            .ok_or_else(|| CallError::Permanent("the appointment version is missing".into()))?;
+        let body: serde_json::Value = serde_json::from_str(&version.body)
+            .map_err(|_| CallError::Permanent("the appointment is not valid JSON".into()))?;
+        let facts =
+            PointerFacts::from_appointment(&body, record.service_id.clone()).ok_or_else(|| {
+                CallError::Permanent("the appointment has no patient NHS number".into())
+            })?;
+        for _ in 0..GUARD_RETRIES {
+            let existing = self
+                .locate(record.pointer_id.as_deref(), &facts, correlation)
+                .await?;
+            match (job.action, existing) {
+                (PointerAction::Create | PointerAction::Update, None) => {
+                    let doc = pointer(&facts, &self.ods, &self.base_url, &self.settings);
+                    return self
+                        .registry
+                        .create(&doc, correlation)
+                        .await
+                        .map(PointerIdChange::Set);
+                }
+                (PointerAction::Create | PointerAction::Update, Some(found)) => {
+                    let doc = pointer(&facts, &self.ods, &self.base_url, &self.settings);
+                    if self
+                        .registry
+                        .update(&found.id, &doc, found.etag.as_deref(), correlation)
+                        .await?
+                        == Guarded::Done
+                    {
+                        return Ok(PointerIdChange::Set(found.id));
+                    }
+                }
+                (PointerAction::Delete, None) => return Ok(PointerIdChange::Clear),
+                (PointerAction::Delete, Some(found)) => {
+                    if self
+                        .registry
+                        .delete(&found.id, found.etag.as_deref(), correlation)
+                        .await?
+                        != Guarded::Stale
+                    {
+                        return Ok(PointerIdChange::Clear);
+                    }
+                }
+            }
+        }
+        Err(CallError::Retry(
+            "the pointer kept changing while it was being written".into(),
+        ))
+    }
+
+    /// Reads the appointment's pointer before writing it: by its recorded id, else by searching
+    /// (which also finds one created by an attempt whose answer was lost). Duplicates found on
+    /// the way are removed, so an appointment ends with one pointer.
+    async fn locate(
+        &self,
+        known: Option<&str>,
+        facts: &PointerFacts,
+        correlation: &str,
+    ) -> Result<Option<Stored>, CallError> {
+        if let Some(id) = known
+            && let Some(found) = self.registry.get(id, correlation).await?
+        {
+            return Ok(Some(found));
+        }
+        let mut found = self
+            .registry
+            .find(
+                &facts.appointment_id,
+                &facts.nhs_number,
+                &self.settings.type_code,
+                correlation,
+            )
+            .await?;
+        for extra in found.iter().skip(1) {
+            tracing::warn!(appointment = %facts.appointment_id, "removing a duplicate registry pointer");
+            self.registry
+                .delete(&extra.id, extra.etag.as_deref(), correlation)
+                .await?;
+        }
+        found.truncate(1);
+        Ok(found.pop())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert!(backoff(0) >= Duration::from_secs(1) && backoff(0) < Duration::from_millis(1200));
+        assert!(backoff(3) >= Duration::from_secs(8) && backoff(3) < Duration::from_millis(9600));
+        assert!(backoff(40) >= Duration::from_secs(300) && backoff(40) <= Duration::from_secs(360));
+    }
+}
