@@ -5,6 +5,7 @@ pub mod client;
 pub mod context;
 pub mod error;
 pub mod fhir_json;
+pub mod guard;
 pub mod server;
 pub mod transport;
 

@@ -1,12 +1,10 @@
 //! The sender-facing REST API: routes, and handlers that translate HTTP to the booking
 //! service and back.
 
-use std::time::Duration;
-
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any, get};
 use bars_fhir::bundle::{SearchEntry, SearchMode, history, searchset};
@@ -18,6 +16,7 @@ use bars_fhir::{Instant, IssueType, NhsNumber};
 use bars_http::fhir_json::{
     BodyKind, body_kind, fhir_json, fhir_response, parse_json_object, read_body,
 };
+use bars_http::guard::{Guard, guard};
 use bars_http::transport::{TransportRules, transport};
 use bars_http::{ApiError, RequestContext};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -73,7 +72,14 @@ pub fn router(state: AppState, transport_rules: TransportRules) -> Router {
         .route("/ServiceRequest/{*rest}", any(referrals))
         .fallback(unknown_path)
         .with_state(state.clone())
-        .layer(middleware::from_fn_with_state(timeout, deadline))
+        .layer(middleware::from_fn_with_state(
+            std::sync::Arc::new(Guard {
+                timeout: Some(timeout),
+                timeout_code: BarsCode::RecTimeout,
+                panic_code: BarsCode::RecServerError,
+            }),
+            guard,
+        ))
         .layer(middleware::from_fn_with_state(
             std::sync::Arc::new(state.config.access.clone()),
             crate::access::enforce,
@@ -82,34 +88,6 @@ pub fn router(state: AppState, transport_rules: TransportRules) -> Router {
             std::sync::Arc::new(transport_rules),
             transport,
         ))
-}
-
-/// Runs the handler as its own task so a panic becomes a 500 OperationOutcome, and answers 408
-/// `REC_TIMEOUT` when it is not done in time. A write that outlives its deadline still
-/// completes; a retry then meets 425 or 409 `duplicate`, never a second booking.
-pub async fn deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {
-    let task = tokio::spawn(next.run(request));
-    match tokio::time::timeout(limit, task).await {
-        Ok(Ok(response)) => response,
-        Ok(Err(e)) => {
-            tracing::error!(panic = e.is_panic(), "request handler failed");
-            ApiError::bars(
-                BarsCode::RecServerError,
-                IssueType::Exception,
-                "the receiver hit an unexpected error",
-            )
-            .into_response()
-        }
-        Err(_) => ApiError::bars(
-            BarsCode::RecTimeout,
-            IssueType::Timeout,
-            format!(
-                "the request was not processed within {} ms",
-                limit.as_millis()
-            ),
-        )
-        .into_response(),
-    }
 }
 
 async fn unknown_path() -> ApiError {

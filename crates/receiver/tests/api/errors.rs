@@ -255,8 +255,12 @@ async fn a_panicking_handler_is_an_exception_outcome() {
             get(|| async { if true { panic!("deliberate") } else { "never" } }),
         )
         .layer(axum::middleware::from_fn_with_state(
-            Duration::from_secs(5),
-            bars_receiver::api::deadline,
+            std::sync::Arc::new(bars_http::guard::Guard {
+                timeout: Some(Duration::from_secs(5)),
+                timeout_code: bars_fhir::codes::BarsCode::RecTimeout,
+                panic_code: bars_fhir::codes::BarsCode::RecServerError,
+            }),
+            bars_http::guard::guard,
         ));
     let server = bars_http::server::RunningServer::start(
         "127.0.0.1:0".parse().unwrap(),
