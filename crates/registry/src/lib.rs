@@ -1,1 +1,63 @@
-//! The Registry role; being written.
+//! The Registry role: the national store of DocumentReference "pointers" to patients'
+//! appointments, modelled on NHS England's National Record Locator (NRL).
+//!
+//! Receivers write one pointer per booked appointment; senders search them by NHS number to
+//! find a patient's appointments and where each is held. Only a pointer's custodian may read it
+//! by id, change it or delete it; any organisation the proxy authenticated may search.
+//!
+//! Read in this order: [`api`] (routes and handlers), [`rules`] (what makes a valid pointer),
+//! [`search`] (search parameters), [`access`] (who may do what), [`store`] (the storage
+//! contract) and [`sqlite`] (its SQLite backend), [`errors`] and [`responses`] (what callers see).
+
+pub mod access;
+pub mod api;
+pub mod config;
+pub mod errors;
+pub mod request;
+pub mod responses;
+pub mod rules;
+pub mod search;
+pub mod sqlite;
+pub mod state;
+pub mod store;
+
+use std::sync::Arc;
+
+use axum::Router;
+use bars_http::transport::{TransportRules, Trust};
+
+pub use config::RegistryConfig;
+pub use sqlite::SqliteRegistryStore;
+pub use state::RegistryState;
+pub use store::RegistryStore;
+
+/// A registry ready to serve.
+#[derive(Clone)]
+pub struct Registry {
+    pub state: RegistryState,
+}
+
+impl Registry {
+    pub fn new(config: RegistryConfig, store: Arc<dyn RegistryStore>) -> Registry {
+        Registry {
+            state: RegistryState::new(config, store),
+        }
+    }
+
+    /// The `/DocumentReference` API behind `rules`.
+    pub fn router(&self, rules: TransportRules) -> Router {
+        api::router(self.state.clone(), rules)
+    }
+
+    /// The transport rules for production: the proxy forwards over mutual TLS and vouches for
+    /// the caller's organisation, which is believed only on a verified client connection. The
+    /// proxy has already checked request ids and `Accept`, so they are not enforced twice.
+    pub fn production_rules() -> TransportRules {
+        TransportRules {
+            require_request_ids: false,
+            accept_major: None,
+            trust_application_header: Trust::VerifiedClient,
+            ..TransportRules::receiver()
+        }
+    }
+}

@@ -1,0 +1,631 @@
+//! The Registry's store on SQLite, on the shared [`Database`] handle (group-commit writer, WAL
+//! readers). Pointers are JSON text beside indexed key columns; every value is a bound parameter.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bars_fhir::resource::stamp;
+use bars_fhir::{Instant, NhsNumber};
+use bars_store::StoreError;
+use bars_store::sqlite::migrate::Migrations;
+use bars_store::sqlite::{Database, SqliteOptions, classify, is_unique_violation};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+
+use crate::store::{
+    Cursor, NewPointer, PointerKeys, PointerPage, PointerQuery, RegistryStore, StoredPointer,
+    SupersedeRefusal, WriteError,
+};
+
+/// The Registry's schema steps, append-only. `seq` (never reused, thanks to AUTOINCREMENT) gives
+/// searches a stable order and continuation tokens a position that deletions cannot shift.
+pub static MIGRATIONS: Migrations = Migrations {
+    component: "registry",
+    steps: &["CREATE TABLE registry_pointer (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            custodian TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            type TEXT NOT NULL,
+            category TEXT NOT NULL,
+            appointment_id TEXT,
+            version INTEGER NOT NULL CHECK (version >= 1),
+            last_updated TEXT NOT NULL,
+            body TEXT NOT NULL
+        );
+        CREATE INDEX registry_pointer_by_subject ON registry_pointer (subject, seq);
+        CREATE INDEX registry_pointer_by_custodian ON registry_pointer (custodian, seq);
+        CREATE INDEX registry_pointer_by_appointment ON registry_pointer (appointment_id)
+            WHERE appointment_id IS NOT NULL;"],
+};
+
+const COLUMNS: &str =
+    "id, custodian, subject, type, category, appointment_id, version, last_updated, body";
+
+pub struct SqliteRegistryStore {
+    db: Arc<Database>,
+}
+
+impl SqliteRegistryStore {
+    /// Opens (creating if needed) a database file holding only the Registry.
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteRegistryStore, StoreError> {
+        Self::open_with(path, SqliteOptions::default())
+    }
+
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        options: SqliteOptions,
+    ) -> Result<SqliteRegistryStore, StoreError> {
+        let db = Database::open(path, options, &[&MIGRATIONS])?;
+        Ok(SqliteRegistryStore { db: Arc::new(db) })
+    }
+
+    /// Uses a database shared with other components; it must have been opened with
+    /// [`MIGRATIONS`] among its migrations ([`RegistryStore::ping`] reports it if not).
+    pub fn on(db: Arc<Database>) -> SqliteRegistryStore {
+        SqliteRegistryStore { db }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.db.path()
+    }
+}
+
+#[async_trait]
+impl RegistryStore for SqliteRegistryStore {
+    async fn create(
+        &self,
+        pointer: NewPointer,
+        supersede: Option<String>,
+    ) -> Result<StoredPointer, WriteError> {
+        self.db
+            .write(move |c| create(c, pointer, supersede.as_deref(), Instant::now()))
+            .await
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<StoredPointer>, StoreError> {
+        let id = id.to_string();
+        self.db.read(move |c| get(c, &id)).await
+    }
+
+    async fn update(
+        &self,
+        pointer: NewPointer,
+        expected_version: u64,
+    ) -> Result<StoredPointer, WriteError> {
+        self.db
+            .write(move |c| update(c, pointer, expected_version, Instant::now()))
+            .await
+    }
+
+    async fn delete(&self, id: &str, expected_version: u64) -> Result<(), WriteError> {
+        let id = id.to_string();
+        self.db
+            .write(move |c| delete(c, &id, expected_version))
+            .await
+    }
+
+    async fn search(&self, query: PointerQuery) -> Result<PointerPage, StoreError> {
+        self.db.read(move |c| search(c, &query)).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.db.ping(&[&MIGRATIONS]).await
+    }
+}
+
+fn store_error(e: rusqlite::Error) -> WriteError {
+    WriteError::Store(classify(e))
+}
+
+fn version_of(conn: &Connection, id: &str) -> Result<Option<(u64, String)>, WriteError> {
+    conn.prepare_cached("SELECT version, last_updated FROM registry_pointer WHERE id = ?1")
+        .and_then(|mut s| {
+            s.query_row([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+                .optional()
+        })
+        .map_err(store_error)
+        .map(|found| found.map(|(v, at)| (v.max(0) as u64, at)))
+}
+
+fn create(
+    conn: &Connection,
+    pointer: NewPointer,
+    supersede: Option<&str>,
+    now: Instant,
+) -> Result<StoredPointer, WriteError> {
+    if let Some(old) = supersede {
+        check_supersede(conn, old, &pointer.keys)?;
+        conn.prepare_cached("DELETE FROM registry_pointer WHERE id = ?1")
+            .and_then(|mut s| s.execute([old]))
+            .map_err(store_error)?;
+    }
+    let stored = stamped(pointer, 1, now);
+    let body = stored.body.to_string();
+    let keys = &stored.keys;
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO registry_pointer (id, custodian, subject, type, category, appointment_id, version, last_updated, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                stored.id,
+                keys.custodian,
+                keys.subject.as_str(),
+                keys.type_token,
+                keys.category_token,
+                keys.appointment_id,
+                stored.version as i64,
+                stored.last_updated.to_string(),
+                body,
+            ])
+        });
+    match inserted {
+        Ok(_) => Ok(stored),
+        Err(e) if is_unique_violation(&e) => Err(WriteError::DuplicateId),
+        Err(e) => Err(store_error(e)),
+    }
+}
+
+/// The pointer being replaced must be the same kind of pointer, for the same patient, kept by
+/// the same custodian: superseding is a custodian correcting its own record, nothing wider.
+fn check_supersede(conn: &Connection, old: &str, keys: &PointerKeys) -> Result<(), WriteError> {
+    let found = conn
+        .prepare_cached("SELECT custodian, subject, type FROM registry_pointer WHERE id = ?1")
+        .and_then(|mut s| {
+            s.query_row([old], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .optional()
+        })
+        .map_err(store_error)?;
+    let Some((custodian, subject, type_token)) = found else {
+        return Err(SupersedeRefusal::Missing.into());
+    };
+    if !custodian.eq_ignore_ascii_case(&keys.custodian) {
+        return Err(SupersedeRefusal::OtherCustodian.into());
+    }
+    if subject != keys.subject.as_str() {
+        return Err(SupersedeRefusal::OtherSubject.into());
+    }
+    if type_token != keys.type_token {
+        return Err(SupersedeRefusal::OtherType.into());
+    }
+    Ok(())
+}
+
+fn stamped(pointer: NewPointer, version: u64, now: Instant) -> StoredPointer {
+    let NewPointer { id, keys, mut body } = pointer;
+    stamp(&mut body, &id, version, now);
+    StoredPointer {
+        id,
+        keys,
+        version,
+        last_updated: now,
+        body,
+    }
+}
+
+fn update(
+    conn: &Connection,
+    pointer: NewPointer,
+    expected: u64,
+    now: Instant,
+) -> Result<StoredPointer, WriteError> {
+    let Some((current, previous)) = version_of(conn, &pointer.id)? else {
+        return Err(WriteError::NotFound);
+    };
+    if current != expected {
+        return Err(WriteError::VersionMismatch { current });
+    }
+    // A pointer's lastUpdated never goes backwards, even if the clock does.
+    let now = match Instant::parse(&previous) {
+        Ok(previous) => now.after(previous),
+        Err(_) => now,
+    };
+    let stored = stamped(pointer, expected + 1, now);
+    let keys = &stored.keys;
+    let changed = conn
+        .prepare_cached(
+            "UPDATE registry_pointer
+             SET custodian = ?1, subject = ?2, type = ?3, category = ?4, appointment_id = ?5,
+                 version = ?6, last_updated = ?7, body = ?8
+             WHERE id = ?9 AND version = ?10",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                keys.custodian,
+                keys.subject.as_str(),
+                keys.type_token,
+                keys.category_token,
+                keys.appointment_id,
+                stored.version as i64,
+                stored.last_updated.to_string(),
+                stored.body.to_string(),
+                stored.id,
+                expected as i64,
+            ])
+        })
+        .map_err(store_error)?;
+    if changed == 1 {
+        Ok(stored)
+    } else {
+        Err(WriteError::VersionMismatch { current })
+    }
+}
+
+fn delete(conn: &Connection, id: &str, expected: u64) -> Result<(), WriteError> {
+    let changed = conn
+        .prepare_cached("DELETE FROM registry_pointer WHERE id = ?1 AND version = ?2")
+        .and_then(|mut s| s.execute(params![id, expected as i64]))
+        .map_err(store_error)?;
+    if changed == 1 {
+        return Ok(());
+    }
+    match version_of(conn, id)? {
+        None => Err(WriteError::NotFound),
+        Some((current, _)) => Err(WriteError::VersionMismatch { current }),
+    }
+}
+
+fn get(conn: &Connection, id: &str) -> Result<Option<StoredPointer>, StoreError> {
+    let row = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM registry_pointer WHERE id = ?1"
+        ))
+        .and_then(|mut s| s.query_row([id], raw_row).optional())
+        .map_err(classify)?;
+    row.map(RawRow::into_pointer).transpose()
+}
+
+/// Counts every match, then reads one page after the cursor. Both run on the same read
+/// connection, so the total and the page come from one snapshot.
+fn search(conn: &Connection, query: &PointerQuery) -> Result<PointerPage, StoreError> {
+    let mut filter = String::from("subject = ?");
+    let mut values: Vec<SqlValue> = vec![SqlValue::Text(query.subject.as_str().to_string())];
+    for (column, value) in [
+        ("type", &query.type_token),
+        ("custodian", &query.custodian),
+        ("category", &query.category_token),
+    ] {
+        if let Some(value) = value {
+            filter.push_str(" AND ");
+            filter.push_str(column);
+            filter.push_str(" = ?");
+            values.push(SqlValue::Text(value.clone()));
+        }
+    }
+    let total: i64 = conn
+        .prepare_cached(&format!(
+            "SELECT COUNT(*) FROM registry_pointer WHERE {filter}"
+        ))
+        .and_then(|mut s| s.query_row(params_from_iter(values.iter()), |r| r.get(0)))
+        .map_err(classify)?;
+
+    let limit = query.limit.max(1);
+    let mut page_values = values;
+    page_values.push(SqlValue::Integer(query.after.map_or(0, |c| c.after)));
+    page_values.push(SqlValue::Integer(limit as i64 + 1));
+    let rows: Vec<(i64, RawRow)> = conn
+        .prepare_cached(&format!(
+            "SELECT seq, {COLUMNS} FROM registry_pointer WHERE {filter} AND seq > ? ORDER BY seq LIMIT ?"
+        ))
+        .and_then(|mut s| {
+            s.query_map(params_from_iter(page_values.iter()), |r| {
+                Ok((r.get::<_, i64>(0)?, raw_row_from(r, 1)?))
+            })?
+            .collect()
+        })
+        .map_err(classify)?;
+
+    let more = rows.len() > limit;
+    let mut pointers = Vec::with_capacity(limit.min(rows.len()));
+    let mut last_seq = None;
+    for (seq, row) in rows.into_iter().take(limit) {
+        last_seq = Some(seq);
+        pointers.push(row.into_pointer()?);
+    }
+    Ok(PointerPage {
+        pointers,
+        total: total.max(0) as u64,
+        next: if more {
+            last_seq.map(|after| Cursor { after })
+        } else {
+            None
+        },
+    })
+}
+
+/// A row as SQLite returns it, before the checks that turn it into a [`StoredPointer`].
+struct RawRow {
+    id: String,
+    custodian: String,
+    subject: String,
+    type_token: String,
+    category_token: String,
+    appointment_id: Option<String>,
+    version: i64,
+    last_updated: String,
+    body: String,
+}
+
+fn raw_row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
+    raw_row_from(r, 0)
+}
+
+fn raw_row_from(r: &Row<'_>, at: usize) -> rusqlite::Result<RawRow> {
+    Ok(RawRow {
+        id: r.get(at)?,
+        custodian: r.get(at + 1)?,
+        subject: r.get(at + 2)?,
+        type_token: r.get(at + 3)?,
+        category_token: r.get(at + 4)?,
+        appointment_id: r.get(at + 5)?,
+        version: r.get(at + 6)?,
+        last_updated: r.get(at + 7)?,
+        body: r.get(at + 8)?,
+    })
+}
+
+impl RawRow {
+    /// A row that does not read back is corruption, not a caller's mistake: 500, and the
+    /// message names the column, never its value.
+    fn into_pointer(self) -> Result<StoredPointer, StoreError> {
+        let corrupt =
+            |what: &str| StoreError::Internal(format!("pointer {}: unreadable {what}", self.id));
+        let subject = NhsNumber::parse(&self.subject).map_err(|_| corrupt("subject"))?;
+        let last_updated =
+            Instant::parse(&self.last_updated).map_err(|_| corrupt("last_updated"))?;
+        let body = serde_json::from_str(&self.body).map_err(|_| corrupt("body"))?;
+        let version = u64::try_from(self.version).map_err(|_| corrupt("version"))?;
+        Ok(StoredPointer {
+            keys: PointerKeys {
+                custodian: self.custodian,
+                subject,
+                type_token: self.type_token,
+                category_token: self.category_token,
+                appointment_id: self.appointment_id,
+            },
+            id: self.id,
+            version,
+            last_updated,
+            body,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const PATIENT: &str = "9693893123";
+    const OTHER_PATIENT: &str = "9434765919";
+    const BOOKING: &str = "http://snomed.info/sct|749001000000101";
+
+    fn keys(custodian: &str, nhs: &str, type_token: &str) -> PointerKeys {
+        PointerKeys {
+            custodian: custodian.into(),
+            subject: NhsNumber::parse(nhs).unwrap(),
+            type_token: type_token.into(),
+            category_token: "http://snomed.info/sct|419891008".into(),
+            appointment_id: Some("appt-1".into()),
+        }
+    }
+
+    fn pointer(id: &str, keys: PointerKeys) -> NewPointer {
+        NewPointer {
+            id: id.into(),
+            keys,
+            body: json!({"resourceType": "DocumentReference", "status": "current"}),
+        }
+    }
+
+    fn open() -> (tempfile::TempDir, SqliteRegistryStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteRegistryStore::open(dir.path().join("registry.db")).unwrap();
+        (dir, store)
+    }
+
+    fn query(nhs: &str, limit: usize) -> PointerQuery {
+        PointerQuery {
+            subject: NhsNumber::parse(nhs).unwrap(),
+            type_token: None,
+            custodian: None,
+            category_token: None,
+            after: None,
+            limit,
+        }
+    }
+
+    #[tokio::test]
+    async fn versions_grow_and_guards_hold() {
+        let (_dir, store) = open();
+        store.ping().await.unwrap();
+        let created = store
+            .create(pointer("RGT-1", keys("RGT", PATIENT, BOOKING)), None)
+            .await
+            .unwrap();
+        assert_eq!(created.version, 1);
+        assert_eq!(created.body["id"], "RGT-1");
+        assert_eq!(created.body["meta"]["versionId"], "1");
+
+        let read = store.get("RGT-1").await.unwrap().unwrap();
+        assert_eq!(read.body, created.body);
+        assert_eq!(read.keys, created.keys);
+
+        let updated = store
+            .update(pointer("RGT-1", keys("RGT", PATIENT, BOOKING)), 1)
+            .await
+            .unwrap();
+        assert_eq!(updated.version, 2);
+        assert!(updated.last_updated > created.last_updated);
+        assert_eq!(
+            store
+                .update(pointer("RGT-1", keys("RGT", PATIENT, BOOKING)), 1)
+                .await
+                .unwrap_err(),
+            WriteError::VersionMismatch { current: 2 }
+        );
+        assert_eq!(
+            store
+                .update(pointer("RGT-9", keys("RGT", PATIENT, BOOKING)), 1)
+                .await
+                .unwrap_err(),
+            WriteError::NotFound
+        );
+        assert_eq!(
+            store.delete("RGT-1", 1).await.unwrap_err(),
+            WriteError::VersionMismatch { current: 2 }
+        );
+        store.delete("RGT-1", 2).await.unwrap();
+        assert!(store.get("RGT-1").await.unwrap().is_none());
+        assert_eq!(
+            store.delete("RGT-1", 2).await.unwrap_err(),
+            WriteError::NotFound
+        );
+    }
+
+    #[tokio::test]
+    async fn duplicate_ids_are_refused() {
+        let (_dir, store) = open();
+        let p = pointer("RGT-1", keys("RGT", PATIENT, BOOKING));
+        store.create(p.clone(), None).await.unwrap();
+        assert_eq!(
+            store.create(p, None).await.unwrap_err(),
+            WriteError::DuplicateId
+        );
+    }
+
+    #[tokio::test]
+    async fn supersede_replaces_only_a_matching_pointer_atomically() {
+        let (_dir, store) = open();
+        store
+            .create(pointer("RGT-old", keys("RGT", PATIENT, BOOKING)), None)
+            .await
+            .unwrap();
+        let refusals = [
+            (
+                keys("XYZ", PATIENT, BOOKING),
+                SupersedeRefusal::OtherCustodian,
+            ),
+            (
+                keys("RGT", OTHER_PATIENT, BOOKING),
+                SupersedeRefusal::OtherSubject,
+            ),
+            (
+                keys("RGT", PATIENT, "http://snomed.info/sct|3457005"),
+                SupersedeRefusal::OtherType,
+            ),
+        ];
+        for (i, (k, refusal)) in refusals.into_iter().enumerate() {
+            let id = format!("RGT-new{i}");
+            assert_eq!(
+                store
+                    .create(pointer(&id, k), Some("RGT-old".into()))
+                    .await
+                    .unwrap_err(),
+                WriteError::Supersede(refusal)
+            );
+            // Refused means nothing happened: the new pointer was not stored either.
+            assert!(store.get(&id).await.unwrap().is_none());
+        }
+        assert_eq!(
+            store
+                .create(
+                    pointer("RGT-x", keys("RGT", PATIENT, BOOKING)),
+                    Some("RGT-none".into())
+                )
+                .await
+                .unwrap_err(),
+            WriteError::Supersede(SupersedeRefusal::Missing)
+        );
+        assert!(store.get("RGT-old").await.unwrap().is_some());
+        store
+            .create(
+                pointer("RGT-new", keys("rgt", PATIENT, BOOKING)),
+                Some("RGT-old".into()),
+            )
+            .await
+            .unwrap();
+        assert!(store.get("RGT-old").await.unwrap().is_none());
+        assert!(store.get("RGT-new").await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn search_pages_in_a_stable_order_with_a_total() {
+        let (_dir, store) = open();
+        for i in 0..7 {
+            let custodian = if i % 2 == 0 { "RGT" } else { "V4T0L" };
+            store
+                .create(
+                    pointer(
+                        &format!("{custodian}-{i}"),
+                        keys(custodian, PATIENT, BOOKING),
+                    ),
+                    None,
+                )
+                .await
+                .unwrap();
+        }
+        store
+            .create(
+                pointer("RGT-other", keys("RGT", OTHER_PATIENT, BOOKING)),
+                None,
+            )
+            .await
+            .unwrap();
+
+        let mut seen = Vec::new();
+        let mut q = query(PATIENT, 3);
+        loop {
+            let page = store.search(q.clone()).await.unwrap();
+            assert_eq!(page.total, 7);
+            seen.extend(page.pointers.iter().map(|p| p.id.clone()));
+            match page.next {
+                Some(next) => q.after = Some(next),
+                None => break,
+            }
+        }
+        let expected: Vec<String> = (0..7)
+            .map(|i| format!("{}-{i}", if i % 2 == 0 { "RGT" } else { "V4T0L" }))
+            .collect();
+        assert_eq!(seen, expected);
+
+        let mut q = query(PATIENT, 10);
+        q.custodian = Some("V4T0L".into());
+        let page = store.search(q).await.unwrap();
+        assert_eq!(page.total, 3);
+        assert!(page.next.is_none());
+
+        let mut q = query(PATIENT, 10);
+        q.type_token = Some("http://snomed.info/sct|3457005".into());
+        assert_eq!(store.search(q).await.unwrap().total, 0);
+
+        let page = store.search(query("9000000009", 10)).await.unwrap();
+        assert_eq!(page.total, 0);
+        assert!(page.pointers.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_shared_database_needs_the_registry_migrations() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.db");
+        let bare = Database::open(&path, SqliteOptions::default(), &[]).unwrap();
+        assert!(
+            SqliteRegistryStore::on(Arc::new(bare))
+                .ping()
+                .await
+                .is_err()
+        );
+        let db = Database::open(&path, SqliteOptions::default(), &[&MIGRATIONS]).unwrap();
+        SqliteRegistryStore::on(Arc::new(db)).ping().await.unwrap();
+    }
+}
