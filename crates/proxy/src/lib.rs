@@ -1,3 +1,94 @@
-//! The central BaRS proxy.
+//! The central BaRS proxy: every sender talks to it. It authenticates the sending application,
+//! checks the transport headers in the order of BaRS section 3.3, resolves
+//! `NHSD-Target-Identifier` in its endpoint catalogue, forwards over mutual TLS, sends
+//! `/DocumentReference` to the Registry, and answers for receivers that fail to.
+//!
+//! Read in this order: [`pipeline`], [`routes`], [`forward`], [`catalogue`], [`auth`].
 
+pub mod admin;
 pub mod auth;
+pub mod capability;
+pub mod catalogue;
+pub mod forward;
+pub mod pipeline;
+pub mod ratelimit;
+pub mod routes;
+pub mod state;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::middleware;
+use axum::routing::get;
+use bars_fhir::codes::BarsCode;
+use bars_http::client::HttpClient;
+use bars_http::guard::{Guard, guard};
+use bars_http::transport::{TransportRules, Trust, transport};
+
+pub use catalogue::{Catalogue, Endpoint};
+pub use state::{ProxyConfig, ProxyState};
+
+/// A proxy ready to serve.
+pub struct Proxy {
+    pub state: Arc<ProxyState>,
+}
+
+/// The proxy checks headers itself, in BaRS order; its transport layer only echoes the request
+/// ids and adds the security headers.
+fn decoration_only() -> TransportRules {
+    TransportRules {
+        exempt_paths: vec![],
+        bad_request: BarsCode::BadRequest,
+        not_acceptable: BarsCode::SendNotAcceptable,
+        accept_major: None,
+        require_request_ids: false,
+        ids_must_be_uuids: false,
+        trust_application_header: Trust::Never,
+        require_client_certificate: false,
+    }
+}
+
+impl Proxy {
+    /// `receivers_tls` is how the proxy reaches receivers: trusting their CA and presenting its
+    /// own client certificate.
+    pub fn new(
+        config: ProxyConfig,
+        catalogue: Catalogue,
+        auth: auth::AuthState,
+        receivers_tls: Option<rustls::ClientConfig>,
+        registry_tls: Option<rustls::ClientConfig>,
+    ) -> Proxy {
+        let timeout = config.receiver_timeout;
+        let state = ProxyState {
+            capability: capability::capability_statement(&config.base_url),
+            receivers: HttpClient::new(receivers_tls, timeout),
+            registry: HttpClient::new(registry_tls, timeout),
+            catalogue: Arc::new(catalogue),
+            auth: Arc::new(auth),
+            limiter: ratelimit::RateLimiter::default(),
+            config,
+        };
+        Proxy {
+            state: Arc::new(state),
+        }
+    }
+
+    /// The sender-facing API, including the token endpoint.
+    pub fn router(&self) -> Router {
+        let guard_config = Arc::new(Guard::bars(None, BarsCode::ServerError));
+        Router::new()
+            .route("/_ping", get(|| async { "OK" }))
+            .merge(auth::router(self.state.auth.clone()))
+            .fallback(pipeline::pipeline)
+            .with_state(self.state.clone())
+            .layer(middleware::from_fn_with_state(guard_config, guard))
+            .layer(middleware::from_fn_with_state(
+                Arc::new(decoration_only()),
+                transport,
+            ))
+    }
+
+    pub fn admin_router(&self, token: Option<String>) -> Router {
+        admin::router(self.state.clone(), token)
+    }
+}

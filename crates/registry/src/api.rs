@@ -9,12 +9,13 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::middleware;
+use axum::response::Response;
 use axum::routing::{MethodRouter, any, get};
 use bars_fhir::IssueType;
 use bars_http::ApiError;
 use bars_http::fhir_json::fhir_json;
+use bars_http::guard::{Guard, guard};
 use bars_http::transport::{TransportRules, transport};
 use http::{StatusCode, header};
 use serde_json::Value;
@@ -65,25 +66,35 @@ pub fn router(state: RegistryState, rules: TransportRules) -> Router {
         )
         .fallback(unknown_path)
         .with_state(state)
-        .layer(middleware::from_fn(contain_panics))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(Guard {
+                timeout: None,
+                timeout_error: timed_out,
+                panic_error: failed,
+            }),
+            guard,
+        ))
         .layer(middleware::from_fn_with_state(Arc::new(rules), transport))
 }
 
-/// Runs the handler as its own task so that a bug answers 500 with an OperationOutcome instead
-/// of dropping the connection.
-async fn contain_panics(request: Request, next: Next) -> Response {
-    match tokio::spawn(next.run(request)).await {
-        Ok(response) => response,
-        Err(e) => {
-            tracing::error!(panic = e.is_panic(), "registry handler failed");
-            spine(
-                SpineCode::InternalServerError,
-                IssueType::Exception,
-                "the registry hit an unexpected error",
-            )
-            .into_response()
-        }
-    }
+fn timed_out(limit: std::time::Duration) -> ApiError {
+    spine_with_status(
+        StatusCode::REQUEST_TIMEOUT,
+        SpineCode::InternalServerError,
+        IssueType::Timeout,
+        format!(
+            "the request was not processed within {} ms",
+            limit.as_millis()
+        ),
+    )
+}
+
+fn failed() -> ApiError {
+    spine(
+        SpineCode::InternalServerError,
+        IssueType::Exception,
+        "the registry hit an unexpected error",
+    )
 }
 
 async fn unknown_path() -> ApiError {

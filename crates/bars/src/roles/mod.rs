@@ -1,3 +1,5 @@
 //! The long-running roles.
 
+pub mod proxy;
 pub mod receiver;
+pub mod registry;

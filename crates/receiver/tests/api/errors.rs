@@ -255,11 +255,10 @@ async fn a_panicking_handler_is_an_exception_outcome() {
             get(|| async { if true { panic!("deliberate") } else { "never" } }),
         )
         .layer(axum::middleware::from_fn_with_state(
-            std::sync::Arc::new(bars_http::guard::Guard {
-                timeout: Some(Duration::from_secs(5)),
-                timeout_code: bars_fhir::codes::BarsCode::RecTimeout,
-                panic_code: bars_fhir::codes::BarsCode::RecServerError,
-            }),
+            std::sync::Arc::new(bars_http::guard::Guard::bars(
+                Some(Duration::from_secs(5)),
+                bars_fhir::codes::BarsCode::RecServerError,
+            )),
             bars_http::guard::guard,
         ));
     let server = bars_http::server::RunningServer::start(

@@ -1,0 +1,220 @@
+//! The proxy's admin API: the endpoint catalogue and registered sender applications. On its
+//! own listener, behind a bearer token when one is configured.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use bars_fhir::IssueType;
+use bars_fhir::codes::BarsCode;
+use bars_fhir::headers::TargetIdentifier;
+use bars_fhir::search::Query;
+use bars_http::ApiError;
+use bars_http::fhir_json::{fhir_json, parse_json_object, read_body};
+use bars_http::transport::apply_security_headers;
+use http::{StatusCode, header};
+use serde_json::json;
+
+use crate::auth::applications::Application;
+use crate::catalogue::{CatalogueError, Endpoint};
+use crate::state::ProxyState;
+
+#[derive(Clone)]
+struct AdminState {
+    proxy: Arc<ProxyState>,
+    token: Option<Arc<String>>,
+}
+
+pub fn router(proxy: Arc<ProxyState>, token: Option<String>) -> Router {
+    let state = AdminState {
+        proxy,
+        token: token.map(Arc::new),
+    };
+    Router::new()
+        .route(
+            "/admin/endpoints",
+            get(list_endpoints)
+                .post(add_endpoint)
+                .put(replace_endpoint)
+                .delete(remove_endpoint),
+        )
+        .route(
+            "/admin/applications",
+            get(list_applications).post(put_application),
+        )
+        .route(
+            "/admin/applications/{client_id}",
+            delete(remove_application),
+        )
+        .fallback(|| async {
+            ApiError::bars(
+                BarsCode::NotFound,
+                IssueType::NotFound,
+                "no such admin path",
+            )
+        })
+        .layer(middleware::from_fn_with_state(state.clone(), authorise))
+        .with_state(state)
+}
+
+async fn authorise(State(state): State<AdminState>, request: Request, next: Next) -> Response {
+    if let Some(expected) = &state.token {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let ok = given.is_some_and(|g| {
+            g.len() == expected.len()
+                && g.bytes()
+                    .zip(expected.bytes())
+                    .fold(0u8, |a, (x, y)| a | (x ^ y))
+                    == 0
+        });
+        if !ok {
+            let mut r = ApiError::bars(
+                BarsCode::SendUnauthorized,
+                IssueType::Security,
+                "the admin API needs the admin bearer token",
+            )
+            .into_response();
+            apply_security_headers(r.headers_mut());
+            return r;
+        }
+    }
+    let mut response = next.run(request).await;
+    apply_security_headers(response.headers_mut());
+    response
+}
+
+async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, ApiError> {
+    let bytes = read_body(body, 1024 * 1024, BarsCode::BadRequest).await?;
+    let value = parse_json_object(&bytes, BarsCode::BadRequest)?;
+    serde_json::from_value(value).map_err(|e| {
+        ApiError::bars(
+            BarsCode::BadRequest,
+            IssueType::Structure,
+            format!("the body does not describe one: {e}"),
+        )
+    })
+}
+
+fn catalogue_error(e: CatalogueError) -> ApiError {
+    match e {
+        // The BaRS example for an Endpoint Catalogue duplicate: 409, BAD_REQUEST, duplicate.
+        CatalogueError::Duplicate(_) => {
+            let mut err = ApiError::bars(BarsCode::BadRequest, IssueType::Duplicate, e.to_string());
+            err.status = StatusCode::CONFLICT;
+            err.coding.display = Some("409 - BAD_REQUEST".into());
+            err
+        }
+        CatalogueError::Invalid => {
+            ApiError::bars(BarsCode::BadRequest, IssueType::Invalid, e.to_string())
+        }
+    }
+}
+
+async fn list_endpoints(State(state): State<AdminState>) -> Response {
+    fhir_json(
+        StatusCode::OK,
+        &json!({ "endpoints": state.proxy.catalogue.list() }),
+    )
+}
+
+async fn add_endpoint(State(state): State<AdminState>, body: Body) -> Result<Response, ApiError> {
+    let endpoint: Endpoint = json_body(body).await?;
+    state
+        .proxy
+        .catalogue
+        .add(endpoint.clone())
+        .map_err(catalogue_error)?;
+    Ok(fhir_json(StatusCode::CREATED, &json!(endpoint)))
+}
+
+async fn replace_endpoint(
+    State(state): State<AdminState>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let endpoint: Endpoint = json_body(body).await?;
+    state
+        .proxy
+        .catalogue
+        .replace(endpoint.clone())
+        .map_err(catalogue_error)?;
+    Ok(fhir_json(StatusCode::OK, &json!(endpoint)))
+}
+
+/// `?system=...&value=...`
+async fn remove_endpoint(
+    State(state): State<AdminState>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let q = Query::parse(request.uri().query())
+        .map_err(|e| ApiError::bars(BarsCode::BadRequest, IssueType::Value, e.to_string()))?;
+    let (Some(system), Some(value)) = (q.first(&["system"]), q.first(&["value"])) else {
+        return Err(ApiError::bars(
+            BarsCode::BadRequest,
+            IssueType::Required,
+            "give the endpoint's system and value",
+        ));
+    };
+    if state
+        .proxy
+        .catalogue
+        .remove(&TargetIdentifier::new(system, value))
+    {
+        Ok(fhir_json(
+            StatusCode::OK,
+            &json!({ "removed": { "system": system, "value": value } }),
+        ))
+    } else {
+        Err(ApiError::bars(
+            BarsCode::NotFound,
+            IssueType::NotFound,
+            "no such endpoint",
+        ))
+    }
+}
+
+async fn list_applications(State(state): State<AdminState>) -> Response {
+    fhir_json(
+        StatusCode::OK,
+        &json!({ "applications": state.proxy.auth.applications.list() }),
+    )
+}
+
+async fn put_application(
+    State(state): State<AdminState>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let application: Application = json_body(body).await?;
+    state
+        .proxy
+        .auth
+        .applications
+        .add(application.clone())
+        .map_err(|e| ApiError::bars(BarsCode::BadRequest, IssueType::Invalid, e.to_string()))?;
+    Ok(fhir_json(
+        StatusCode::CREATED,
+        &json!({ "client_id": application.client_id }),
+    ))
+}
+
+async fn remove_application(
+    State(state): State<AdminState>,
+    Path(client_id): Path<String>,
+) -> Result<Response, ApiError> {
+    if state.proxy.auth.applications.remove(&client_id) {
+        Ok(fhir_json(StatusCode::OK, &json!({ "removed": client_id })))
+    } else {
+        Err(ApiError::bars(
+            BarsCode::NotFound,
+            IssueType::NotFound,
+            "no such application",
+        ))
+    }
+}

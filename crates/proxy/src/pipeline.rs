@@ -1,0 +1,354 @@
+//! Every routed request, checked in the order of BaRS section 3.3 and sent on.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use bars_fhir::IssueType;
+use bars_fhir::bundle::{SearchEntry, SearchMode, searchset};
+use bars_fhir::codes::BarsCode;
+use bars_fhir::headers::{HeaderDecodeError, ODS_SYSTEM, TargetIdentifier};
+use bars_fhir::search::{Query, Token};
+use bars_http::ApiError;
+use bars_http::client::ClientResponse;
+use bars_http::context::{TARGET_IDENTIFIER, X_CORRELATION_ID, X_REQUEST_ID, header_str};
+use bars_http::fhir_json::{fhir_json, read_body};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde_json::json;
+
+use crate::catalogue::Resolution;
+use crate::forward::{self, Vouched};
+use crate::routes::{Destination, allows, route_for};
+use crate::state::ProxyState;
+
+/// The oldest BaRS version `/DocumentReference` accepts (3.3 row 5).
+const REGISTRY_MIN_VERSION: [u64; 3] = [1, 1, 0];
+
+pub async fn pipeline(State(state): State<Arc<ProxyState>>, request: Request) -> Response {
+    match route(&state, request).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn route(state: &ProxyState, request: Request) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().to_string();
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| path.clone());
+    let route = route_for(&path).ok_or_else(|| {
+        ApiError::bars(
+            BarsCode::NotFound,
+            IssueType::NotFound,
+            "Endpoint on the API does not exist.",
+        )
+    })?;
+    if !allows(&route, &parts.method) {
+        return Err(ApiError::method_not_allowed(
+            BarsCode::SendMethodNotAllowed,
+            route.allow,
+        ));
+    }
+    let headers = &parts.headers;
+
+    // Row 1: the proxy's own CapabilityStatement, for /metadata without a target.
+    if path == "/metadata" && header_str(headers, TARGET_IDENTIFIER).is_none() {
+        return Ok(fhir_json(StatusCode::OK, &state.capability));
+    }
+    // Row 2: the sender's access token.
+    let principal = crate::auth::bearer::authenticate(headers, &state.auth)?;
+    // Row 0 (per application, so after authentication): rate limiting.
+    let per_minute = state
+        .auth
+        .applications
+        .get(&principal.client_id)
+        .and_then(|a| a.rate_limit_per_minute)
+        .or(state.config.default_rate_limit_per_minute);
+    if let Some(limit) = per_minute
+        && let Err(wait) = state.limiter.check(&principal.client_id, limit)
+    {
+        return Err(ApiError::bars(
+            BarsCode::SendTooManyRequests,
+            IssueType::Throttled,
+            format!("Too many requests have been made by this application: at most {limit} a minute. Try again later."),
+        )
+        .with_header(header::RETRY_AFTER, &wait.as_secs().max(1).to_string()));
+    }
+    // Row 3: the BaRS version asked for (the highest given; 1.0.0 when none is).
+    let version = accept_version(headers);
+    // Row 4: the request ids.
+    if header_str(headers, X_REQUEST_ID).is_none()
+        || header_str(headers, X_CORRELATION_ID).is_none()
+    {
+        return Err(ApiError::bars(
+            BarsCode::BadRequest,
+            IssueType::Invalid,
+            "The X-Request-Id or the X-Correlation-Id was not included Or the NHSD-Target-Identifier was not included (depending on the endpoint being called).",
+        ));
+    }
+    let who = Vouched {
+        client_id: principal.client_id.clone(),
+        ods_code: principal.ods_code.clone(),
+    };
+    match route.destination {
+        Destination::Proxy => discovery(state, &parts.uri),
+        Destination::Registry => {
+            // Row 5: the Registry needs BaRS 1.1.0 or later.
+            if version < REGISTRY_MIN_VERSION {
+                return Err(ApiError::bars(
+                    BarsCode::SendNotAcceptable,
+                    IssueType::Processing,
+                    "Senders message had an incorrect content type defined for a response: /DocumentReference needs Accept: application/fhir+json; version=1.1.0 or later.",
+                ));
+            }
+            let body = read_body(
+                Body::new(body),
+                state.config.body_limit,
+                BarsCode::SendBadRequest,
+            )
+            .await?;
+            let outbound = forward::outbound(
+                &parts.method,
+                &state.config.registry_url,
+                &path_and_query,
+                headers,
+                body,
+                &who,
+            )?;
+            relay(
+                forward::to_registry(&state.registry, outbound, state.config.receiver_timeout)
+                    .await?,
+            )
+        }
+        Destination::Receiver => {
+            // Rows 6 and 7: the target identifier; row 8: the catalogue.
+            let target = target_of(headers)?;
+            let endpoint = match state.catalogue.resolve(&target) {
+                Resolution::One(e) => e,
+                Resolution::NotFound => {
+                    return Err(ApiError::bars(
+                        BarsCode::ProxyNotFound,
+                        IssueType::NotFound,
+                        "The target endpoint does not exist in the Endpoint Catalogue.",
+                    ));
+                }
+                Resolution::Many => {
+                    return Err(ApiError::bars(
+                        BarsCode::ProxyNotFound,
+                        IssueType::MultipleMatches,
+                        "The target identifier matches more than one endpoint in the Endpoint Catalogue.",
+                    ));
+                }
+            };
+            let body = read_body(
+                Body::new(body),
+                state.config.body_limit,
+                BarsCode::SendBadRequest,
+            )
+            .await?;
+            let outbound = forward::outbound(
+                &parts.method,
+                &endpoint.url,
+                &path_and_query,
+                headers,
+                body,
+                &who,
+            )?;
+            // Row 9: the receiver's answer, or the proxy's answer for it.
+            relay(
+                forward::to_receiver(&state.receivers, outbound, state.config.receiver_timeout)
+                    .await?,
+            )
+        }
+    }
+}
+
+/// Rows 6 and 7 of 3.3.
+fn target_of(headers: &HeaderMap) -> Result<TargetIdentifier, ApiError> {
+    let Some(raw) = header_str(headers, TARGET_IDENTIFIER) else {
+        return Err(ApiError::bars(
+            BarsCode::SendBadRequest,
+            IssueType::Required,
+            "The NHSD-Target-Identifier header is required on this endpoint.",
+        ));
+    };
+    TargetIdentifier::decode(raw).map_err(|e| match e {
+        HeaderDecodeError::Schema => ApiError::bars(
+            BarsCode::ProxyBadRequest,
+            IssueType::Structure,
+            "Invalid schema for NHSD-Target-Identifier header",
+        ),
+        _ => ApiError::bars(
+            BarsCode::ProxyBadRequest,
+            IssueType::Invalid,
+            "The base64 decoding of the NHSD-Target-Identifier header failed.",
+        ),
+    })
+}
+
+/// The highest `version=` offered in `Accept`, as numbers; `1.0.0` when none is (as the
+/// central proxy reads it).
+pub fn accept_version(headers: &HeaderMap) -> [u64; 3] {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split([',', ';']))
+        .filter_map(|p| p.trim().strip_prefix("version="))
+        .map(|v| {
+            let mut parts = v
+                .trim_matches('"')
+                .split(['.', '-'])
+                .map(|n| n.parse::<u64>().unwrap_or(0));
+            [
+                parts.next().unwrap_or(0),
+                parts.next().unwrap_or(0),
+                parts.next().unwrap_or(0),
+            ]
+        })
+        .max()
+        .unwrap_or([1, 0, 0])
+}
+
+/// The forwarded answer as the sender's response (hop-by-hop headers dropped).
+fn relay(upstream: ClientResponse) -> Result<Response, ApiError> {
+    let mut response = Response::new(Body::from(upstream.body));
+    *response.status_mut() = upstream.status;
+    for (name, value) in &upstream.headers {
+        if matches!(
+            name.as_str(),
+            "connection"
+                | "keep-alive"
+                | "transfer-encoding"
+                | "content-length"
+                | "upgrade"
+                | "trailer"
+                | "te"
+        ) {
+            continue;
+        }
+        response.headers_mut().append(name.clone(), value.clone());
+    }
+    Ok(response)
+}
+
+/// Service discovery: the catalogue's services, optionally filtered by `name` (contains,
+/// case-insensitive) and `identifier` (`system|value` or a bare value).
+fn discovery(state: &ProxyState, uri: &http::Uri) -> Result<Response, ApiError> {
+    let query = Query::parse(uri.query())
+        .map_err(|e| ApiError::bars(BarsCode::SendBadRequest, IssueType::Value, e.to_string()))?;
+    let name = query.first(&["name"]).map(str::to_ascii_lowercase);
+    let identifier = query
+        .first(&["identifier"])
+        .map(|v| {
+            Token::parse(v).ok_or_else(|| {
+                ApiError::bars(
+                    BarsCode::SendBadRequest,
+                    IssueType::Value,
+                    "identifier must be system|value or a value",
+                )
+            })
+        })
+        .transpose()?;
+    let base = &state.config.base_url;
+    let entries: Vec<SearchEntry> = state
+        .catalogue
+        .list()
+        .into_iter()
+        .filter(|e| {
+            name.as_ref()
+                .is_none_or(|n| e.name.to_ascii_lowercase().contains(n))
+        })
+        .filter(|e| {
+            identifier.as_ref().is_none_or(|t| {
+                e.value == t.code && t.system.as_ref().is_none_or(|s| *s == e.system)
+            })
+        })
+        .map(|e| {
+            let mut resource = json!({
+                "resourceType": "HealthcareService",
+                "id": e.value,
+                "identifier": [{ "system": e.system, "value": e.value }],
+                "active": true,
+                "name": e.name,
+            });
+            if let Some(ods) = &e.ods_code {
+                resource["providedBy"] =
+                    json!({ "identifier": { "system": ODS_SYSTEM, "value": ods } });
+            }
+            SearchEntry {
+                full_url: format!("{base}/HealthcareService/{}", e.value),
+                resource,
+                mode: SearchMode::Match,
+            }
+        })
+        .collect();
+    let total = entries.len() as u64;
+    let self_link = format!(
+        "{base}{}",
+        uri.path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/HealthcareService")
+    );
+    let mut response = fhir_json(StatusCode::OK, &searchset(total, &self_link, None, entries));
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("authorization"));
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_versions() {
+        let mut h = HeaderMap::new();
+        assert_eq!(accept_version(&h), [1, 0, 0]);
+        h.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/fhir+json; version=1.1.0"),
+        );
+        assert_eq!(accept_version(&h), [1, 1, 0]);
+        h.insert(
+            header::ACCEPT,
+            HeaderValue::from_static(
+                "application/fhir+json;version=1.0.0, application/fhir+json;version=1.2.0",
+            ),
+        );
+        assert_eq!(accept_version(&h), [1, 2, 0]);
+    }
+
+    #[test]
+    fn target_rows() {
+        let mut h = HeaderMap::new();
+        assert_eq!(target_of(&h).unwrap_err().issue, IssueType::Required);
+        h.insert(TARGET_IDENTIFIER, HeaderValue::from_static("%%%"));
+        let e = target_of(&h).unwrap_err();
+        assert_eq!(
+            (e.code(), e.issue),
+            ("PROXY_BAD_REQUEST", IssueType::Invalid)
+        );
+        h.insert(
+            TARGET_IDENTIFIER,
+            HeaderValue::from_str(&bars_fhir::headers::encode_base64_json(
+                &json!({"value": "x"}),
+            ))
+            .unwrap(),
+        );
+        let e = target_of(&h).unwrap_err();
+        assert_eq!(
+            (e.code(), e.issue),
+            ("PROXY_BAD_REQUEST", IssueType::Structure)
+        );
+        h.insert(
+            TARGET_IDENTIFIER,
+            HeaderValue::from_str(&TargetIdentifier::dos("1").encode()).unwrap(),
+        );
+        assert_eq!(target_of(&h).unwrap(), TargetIdentifier::dos("1"));
+    }
+}
