@@ -61,7 +61,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         let url = format!("sqlite://{}", db.display());
         let services = config.services.clone();
         let receiver =
-            RunningReceiver::start(config.clone(), &url, listen, admin, None, None).await?;
+            RunningReceiver::start(config.clone(), &url, listen, admin, None, None, None).await?;
         // Publish 14 days of slots; slot ids are deterministic, so a re-run adds only new days.
         let store = bars_store::open(&url)?;
         let availability = bars_receiver::availability::Availability {

@@ -105,16 +105,25 @@ pub async fn to_receiver(
             IssueType::Timeout,
             "The connection to the Receiver timed out.",
         )),
-        Err(ClientError::Connect(detail)) if is_tls_failure(&detail) => Err(ApiError::bars(
-            BarsCode::RecForbidden,
-            IssueType::Forbidden,
-            "TLS-MA failure: the receiver and the proxy could not authenticate each other.",
-        )),
-        Err(ClientError::Connect(_)) | Err(ClientError::Other(_)) => Err(ApiError::bars(
-            BarsCode::RecServiceUnavailable,
-            IssueType::Transient,
-            "The receiver could not be reached; try again later.",
-        )),
+        // Under TLS 1.3 a refused client certificate shows only when the response is read, so
+        // both kinds of failure are examined.
+        Err(ClientError::Connect(detail) | ClientError::Other(detail))
+            if is_tls_failure(&detail) =>
+        {
+            Err(ApiError::bars(
+                BarsCode::RecForbidden,
+                IssueType::Forbidden,
+                "TLS-MA failure: the receiver and the proxy could not authenticate each other.",
+            ))
+        }
+        Err(ClientError::Connect(detail)) | Err(ClientError::Other(detail)) => {
+            tracing::warn!(error = %detail, "receiver unreachable");
+            Err(ApiError::bars(
+                BarsCode::RecServiceUnavailable,
+                IssueType::Transient,
+                "The receiver could not be reached; try again later.",
+            ))
+        }
     }
 }
 

@@ -101,6 +101,7 @@ impl Receiver {
             base_url: self.state.config.base_url.clone(),
             owner: format!("receiver-{}", uuid::Uuid::new_v4()),
             wake: self.state.bookings.pointer_jobs.clone(),
+            backoff: target.backoff,
         });
         let (stop, stopped) = tokio::sync::watch::channel(false);
         self.pointer_worker = Some((stop, tokio::spawn(worker.run(stopped))));

@@ -3,10 +3,14 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use std::path::PathBuf;
+
 use anyhow::{Context, bail};
+use bars_client::{Credentials, TokenSource};
 use bars_http::server::{RunningServer, ServerOptions};
 use bars_http::transport::TransportRules;
 use bars_receiver::access::AccessPolicy;
+use bars_receiver::pointers::{RegistryTarget, UrlForm};
 use bars_receiver::{HostedService, Receiver, ReceiverConfig};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -73,6 +77,85 @@ pub struct ReceiverArgs {
     pub lenient_slot_times: bool,
     #[command(flatten)]
     pub tls: crate::tls_args::TlsArgs,
+    #[command(flatten)]
+    pub pointers: PointerArgs,
+}
+
+/// Where and how the receiver keeps its Registry pointers.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct PointerArgs {
+    /// Base URL pointers are written to: normally the proxy's (it forwards /DocumentReference).
+    /// Without it, pointer jobs wait in the outbox.
+    #[arg(long, env = "BARS_POINTER_URL")]
+    pub pointer_url: Option<String>,
+    /// CA (PEM) to trust for that URL.
+    #[arg(long, env = "BARS_POINTER_CA")]
+    pub pointer_ca: Option<PathBuf>,
+    /// The receiver's client id at the proxy.
+    #[arg(long, env = "BARS_CLIENT_ID")]
+    pub client_id: Option<String>,
+    /// The private key (PKCS#8 PEM) the receiver signs its client assertions with.
+    #[arg(long, env = "BARS_SIGNING_KEY")]
+    pub signing_key: Option<PathBuf>,
+    /// The key's id, as registered at the proxy.
+    #[arg(long, env = "BARS_SIGNING_KEY_ID")]
+    pub signing_key_id: Option<String>,
+    #[arg(long, env = "BARS_SIGNING_ALG", default_value = "RS512")]
+    pub signing_alg: String,
+    /// The proxy's token endpoint (default: <pointer-url>/oauth2/token).
+    #[arg(long, env = "BARS_TOKEN_URL")]
+    pub token_url: Option<String>,
+    /// How pointers say where the appointment is: direct (its URL) or target (the service's
+    /// target identifier).
+    #[arg(long, env = "BARS_POINTER_URL_FORM", default_value = "direct")]
+    pub pointer_url_form: String,
+    /// Product id to put on pointers (agreed at onboarding).
+    #[arg(long, env = "BARS_PRODUCT_ID")]
+    pub product_id: Option<String>,
+}
+
+impl PointerArgs {
+    pub fn target(&self) -> anyhow::Result<Option<RegistryTarget>> {
+        let Some(url) = &self.pointer_url else {
+            return Ok(None);
+        };
+        let mut target = RegistryTarget::new(url.trim_end_matches('/'));
+        target.settings.url_form = match self.pointer_url_form.as_str() {
+            "direct" => UrlForm::Direct,
+            "target" | "target-identifier" => UrlForm::TargetIdentifier,
+            other => bail!("--pointer-url-form is direct or target, not {other}"),
+        };
+        target.settings.product_id = self.product_id.clone();
+        let trust = self
+            .pointer_ca
+            .as_ref()
+            .map(std::fs::read_to_string)
+            .transpose()
+            .context("reading --pointer-ca")?;
+        if let Some(ca) = &trust {
+            target.tls =
+                Some(bars_pki::tls::client_config(ca, None).map_err(|e| anyhow::anyhow!("{e}"))?);
+        }
+        match (&self.client_id, &self.signing_key, &self.signing_key_id) {
+            (Some(client_id), Some(key), Some(kid)) => {
+                let credentials = Credentials {
+                    client_id: client_id.clone(),
+                    kid: kid.clone(),
+                    algorithm: self.signing_alg.clone(),
+                    private_pem: std::fs::read_to_string(key)
+                        .with_context(|| format!("reading {}", key.display()))?,
+                    token_url: self
+                        .token_url
+                        .clone()
+                        .unwrap_or_else(|| format!("{}/oauth2/token", url.trim_end_matches('/'))),
+                };
+                target.auth = Some(TokenSource::new(credentials, target.client()));
+            }
+            (None, None, None) => {}
+            _ => bail!("--client-id, --signing-key and --signing-key-id go together"),
+        }
+        Ok(Some(target))
+    }
 }
 
 pub fn parse_service(text: &str) -> anyhow::Result<HostedService> {
@@ -141,12 +224,19 @@ impl RunningReceiver {
         admin_listen: SocketAddr,
         admin_token: Option<String>,
         tls: Option<crate::tls_args::Listener>,
+        pointers: Option<RegistryTarget>,
     ) -> anyhow::Result<Self> {
         let store = bars_store::open(database)
             .with_context(|| format!("opening the database {database}"))?;
-        let receiver = Receiver::new(config, store)
+        let mut receiver = Receiver::new(config, store)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if let Some(target) = pointers {
+            receiver
+                .start_pointer_worker(target)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
         let (options, rules) = match &tls {
             Some(l) => (
                 ServerOptions {
@@ -202,6 +292,7 @@ pub async fn run(args: ReceiverArgs) -> anyhow::Result<()> {
         args.admin_listen,
         args.admin_token.clone(),
         args.tls.listener()?,
+        args.pointers.target()?,
     )
     .await?;
     tracing::info!(api = %running.api.addr, admin = %running.admin.addr, database = %args.database, services = ?services, "receiver ready");

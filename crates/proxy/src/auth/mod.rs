@@ -25,7 +25,6 @@
 pub mod applications;
 pub mod assertion;
 pub mod bearer;
-pub mod client_assertion;
 pub mod endpoint;
 mod form;
 mod jwk;
@@ -41,8 +40,9 @@ use std::time::Duration;
 
 pub use applications::{Application, ApplicationError, Applications};
 pub use assertion::{AssertionFailure, VerifiedAssertion, verify_client_assertion};
+pub use bars_client::assertion as client_assertion;
+pub use bars_client::{AssertionError, sign_client_assertion};
 pub use bearer::authenticate;
-pub use client_assertion::{AssertionError, sign_client_assertion};
 pub use endpoint::{TOKEN_PATH, router};
 pub use replay::{ReplayCache, ReplayError};
 pub use tokens::{AuthError, IssuedToken, KeyError, Principal, ProxySigningKey, TokenService};

@@ -23,6 +23,7 @@ pub struct RegistryTarget {
     /// TLS settings for reaching it (e.g. trusting the development CA).
     pub tls: Option<rustls::ClientConfig>,
     pub timeout: Duration,
+    pub backoff: worker::Backoff,
 }
 
 impl RegistryTarget {
@@ -33,10 +34,11 @@ impl RegistryTarget {
             auth: None,
             tls: None,
             timeout: Duration::from_secs(10),
+            backoff: worker::Backoff::default(),
         }
     }
 
-    pub(crate) fn client(&self) -> HttpClient {
+    pub fn client(&self) -> HttpClient {
         HttpClient::new(self.tls.clone(), self.timeout)
     }
 }

@@ -19,8 +19,6 @@ const BATCH: usize = 16;
 const LEASE: Duration = Duration::from_secs(120);
 /// How often the worker looks for due retries when nothing wakes it.
 const POLL: Duration = Duration::from_millis(500);
-/// The longest wait between retries of one job.
-const MAX_BACKOFF_SECS: i64 = 300;
 /// Attempts at a guarded change that keeps meeting a newer version before trying later.
 const GUARD_RETRIES: usize = 3;
 
@@ -33,15 +31,39 @@ pub struct PointerWorker {
     /// This worker's name in leases.
     pub owner: String,
     pub wake: Arc<Notify>,
+    pub backoff: Backoff,
 }
 
-/// The wait before the next attempt: doubling per attempt from one second, capped at five
-/// minutes, with up to a fifth added at random so that retries after an outage spread out.
-pub fn backoff(attempts: u32) -> Duration {
-    let base = 1i64 << attempts.min(16);
-    let secs = base.min(MAX_BACKOFF_SECS) as u64;
-    let jitter_ms = (uuid::Uuid::new_v4().as_u128() % 1000) as u64 * secs / 5;
-    Duration::from_secs(secs) + Duration::from_millis(jitter_ms)
+/// How long to wait between attempts at one job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(300),
+        }
+    }
+}
+
+impl Backoff {
+    /// The wait before the next attempt: doubling per attempt from `initial`, capped at `max`,
+    /// with up to a fifth added at random so that retries after an outage spread out.
+    pub fn delay(&self, attempts: u32) -> Duration {
+        let doubled = self.initial.saturating_mul(1u32 << attempts.min(16));
+        let base = doubled.min(self.max);
+        let fifth = base.as_millis() as u64 / 5;
+        let jitter = if fifth == 0 {
+            0
+        } else {
+            (uuid::Uuid::new_v4().as_u128() % u128::from(fifth)) as u64
+        };
+        base + Duration::from_millis(jitter)
+    }
 }
 
 impl PointerWorker {
@@ -94,7 +116,8 @@ impl PointerWorker {
                     .await
             }
             Err(CallError::Retry(why)) => {
-                let next = Instant::now().plus_nanos(backoff(job.attempts).as_nanos() as i64);
+                let next =
+                    Instant::now().plus_nanos(self.backoff.delay(job.attempts).as_nanos() as i64);
                 tracing::warn!(appointment = %job.appointment_id, action = job.action.as_str(), attempts = job.attempts + 1, error = %why, "registry pointer not delivered; will retry");
                 self.store
                     .postpone_pointer_job(job.seq, &self.owner, &why, next, false)
@@ -218,8 +241,9 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_is_capped() {
-        assert!(backoff(0) >= Duration::from_secs(1) && backoff(0) < Duration::from_millis(1200));
-        assert!(backoff(3) >= Duration::from_secs(8) && backoff(3) < Duration::from_millis(9600));
-        assert!(backoff(40) >= Duration::from_secs(300) && backoff(40) <= Duration::from_secs(360));
+        let b = Backoff::default();
+        assert!(b.delay(0) >= Duration::from_secs(1) && b.delay(0) < Duration::from_millis(1200));
+        assert!(b.delay(3) >= Duration::from_secs(8) && b.delay(3) < Duration::from_millis(9600));
+        assert!(b.delay(40) >= Duration::from_secs(300) && b.delay(40) <= Duration::from_secs(360));
     }
 }

@@ -1,0 +1,6 @@
+//! Tests across roles: senders, the proxy, receivers and the registry, over real sockets and TLS.
+
+mod kit;
+
+mod pointers;
+mod proxy;
