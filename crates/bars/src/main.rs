@@ -34,9 +34,9 @@ enum Command {
     /// Run the whole local stack, seeded with demo services and slots.
     Demo(demo::DemoArgs),
     /// Run a receiver: a healthcare service's BaRS appointment server.
-    Receiver(roles::receiver::ReceiverArgs),
+    Receiver(Box<roles::receiver::ReceiverArgs>),
     /// Run the proxy: sender authentication, routing to receivers, the Registry's front door.
-    Proxy(roles::proxy::ProxyArgs),
+    Proxy(Box<roles::proxy::ProxyArgs>),
     /// Run the registry of appointment pointers.
     Registry(roles::registry::RegistryArgs),
     /// Publish or withdraw slots (staff).
@@ -78,8 +78,8 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Demo(args) => demo::run(args).await,
-            Command::Receiver(args) => roles::receiver::run(args).await,
-            Command::Proxy(args) => roles::proxy::run(args).await,
+            Command::Receiver(args) => roles::receiver::run(*args).await,
+            Command::Proxy(args) => roles::proxy::run(*args).await,
             Command::Registry(args) => roles::registry::run(args).await,
             Command::Slots(c) => commands::slots::run(c).await,
             Command::Schedules(c) => commands::slots::run_schedules(c).await,
