@@ -112,6 +112,9 @@ pub struct PointerArgs {
     /// Product id to put on pointers (agreed at onboarding).
     #[arg(long, env = "BARS_PRODUCT_ID")]
     pub product_id: Option<String>,
+    /// The longest wait, in seconds, between attempts to deliver one pointer job.
+    #[arg(long, env = "BARS_POINTER_MAX_BACKOFF", default_value_t = 300)]
+    pub pointer_max_backoff: u64,
 }
 
 impl PointerArgs {
@@ -126,6 +129,7 @@ impl PointerArgs {
             other => bail!("--pointer-url-form is direct or target, not {other}"),
         };
         target.settings.product_id = self.product_id.clone();
+        target.backoff.max = std::time::Duration::from_secs(self.pointer_max_backoff.max(1));
         let trust = self
             .pointer_ca
             .as_ref()

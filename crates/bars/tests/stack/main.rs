@@ -3,4 +3,5 @@
 mod kit;
 
 mod pointers;
+mod processes;
 mod proxy;
