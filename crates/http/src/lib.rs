@@ -1,6 +1,7 @@
 //! The HTTP edge shared by every BaRS role: the server loop, transport headers, FHIR JSON
 //! bodies and the single error renderer. Only this crate and the role crates know HTTP.
 
+pub mod admin;
 pub mod client;
 pub mod context;
 pub mod error;

@@ -6,17 +6,17 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::middleware;
+use axum::response::Response;
 use axum::routing::{delete, get};
 use bars_fhir::IssueType;
 use bars_fhir::codes::BarsCode;
 use bars_fhir::headers::TargetIdentifier;
 use bars_fhir::search::Query;
 use bars_http::ApiError;
+use bars_http::admin::{AdminGate, admin_gate};
 use bars_http::fhir_json::{fhir_json, parse_json_object, read_body};
-use bars_http::transport::apply_security_headers;
-use http::{StatusCode, header};
+use http::StatusCode;
 use serde_json::json;
 
 use crate::auth::applications::Application;
@@ -26,14 +26,18 @@ use crate::state::ProxyState;
 #[derive(Clone)]
 struct AdminState {
     proxy: Arc<ProxyState>,
-    token: Option<Arc<String>>,
+}
+
+fn refused() -> ApiError {
+    ApiError::bars(
+        BarsCode::SendUnauthorized,
+        IssueType::Security,
+        "the admin API needs the admin bearer token",
+    )
 }
 
 pub fn router(proxy: Arc<ProxyState>, token: Option<String>) -> Router {
-    let state = AdminState {
-        proxy,
-        token: token.map(Arc::new),
-    };
+    let state = AdminState { proxy };
     Router::new()
         .route(
             "/admin/endpoints",
@@ -57,38 +61,11 @@ pub fn router(proxy: Arc<ProxyState>, token: Option<String>) -> Router {
                 "no such admin path",
             )
         })
-        .layer(middleware::from_fn_with_state(state.clone(), authorise))
+        .layer(middleware::from_fn_with_state(
+            AdminGate::new(token, refused),
+            admin_gate,
+        ))
         .with_state(state)
-}
-
-async fn authorise(State(state): State<AdminState>, request: Request, next: Next) -> Response {
-    if let Some(expected) = &state.token {
-        let given = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        let ok = given.is_some_and(|g| {
-            g.len() == expected.len()
-                && g.bytes()
-                    .zip(expected.bytes())
-                    .fold(0u8, |a, (x, y)| a | (x ^ y))
-                    == 0
-        });
-        if !ok {
-            let mut r = ApiError::bars(
-                BarsCode::SendUnauthorized,
-                IssueType::Security,
-                "the admin API needs the admin bearer token",
-            )
-            .into_response();
-            apply_security_headers(r.headers_mut());
-            return r;
-        }
-    }
-    let mut response = next.run(request).await;
-    apply_security_headers(response.headers_mut());
-    response
 }
 
 async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, ApiError> {

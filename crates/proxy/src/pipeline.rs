@@ -94,8 +94,8 @@ async fn route(state: &ProxyState, request: Request) -> Result<Response, ApiErro
         client_id: principal.client_id.clone(),
         ods_code: principal.ods_code.clone(),
     };
-    match route.destination {
-        Destination::Proxy => discovery(state, &parts.uri),
+    let base = match route.destination {
+        Destination::Proxy => return discovery(state, &parts.uri),
         Destination::Registry => {
             // Row 5: the Registry needs BaRS 1.1.0 or later.
             if version < REGISTRY_MIN_VERSION {
@@ -105,66 +105,41 @@ async fn route(state: &ProxyState, request: Request) -> Result<Response, ApiErro
                     "Senders message had an incorrect content type defined for a response: /DocumentReference needs Accept: application/fhir+json; version=1.1.0 or later.",
                 ));
             }
-            let body = read_body(
-                Body::new(body),
-                state.config.body_limit,
-                BarsCode::SendBadRequest,
-            )
-            .await?;
-            let outbound = forward::outbound(
-                &parts.method,
-                &state.config.registry_url,
-                &path_and_query,
-                headers,
-                body,
-                &who,
-            )?;
-            relay(
-                forward::to_registry(&state.registry, outbound, state.config.receiver_timeout)
-                    .await?,
-            )
+            state.config.registry_url.clone()
         }
-        Destination::Receiver => {
-            // Rows 6 and 7: the target identifier; row 8: the catalogue.
-            let target = target_of(headers)?;
-            let endpoint = match state.catalogue.resolve(&target) {
-                Resolution::One(e) => e,
-                Resolution::NotFound => {
-                    return Err(ApiError::bars(
-                        BarsCode::ProxyNotFound,
-                        IssueType::NotFound,
-                        "The target endpoint does not exist in the Endpoint Catalogue.",
-                    ));
-                }
-                Resolution::Many => {
-                    return Err(ApiError::bars(
-                        BarsCode::ProxyNotFound,
-                        IssueType::MultipleMatches,
-                        "The target identifier matches more than one endpoint in the Endpoint Catalogue.",
-                    ));
-                }
-            };
-            let body = read_body(
-                Body::new(body),
-                state.config.body_limit,
-                BarsCode::SendBadRequest,
-            )
-            .await?;
-            let outbound = forward::outbound(
-                &parts.method,
-                &endpoint.url,
-                &path_and_query,
-                headers,
-                body,
-                &who,
-            )?;
-            // Row 9: the receiver's answer, or the proxy's answer for it.
-            relay(
-                forward::to_receiver(&state.receivers, outbound, state.config.receiver_timeout)
-                    .await?,
-            )
-        }
-    }
+        // Rows 6 and 7: the target identifier; row 8: the catalogue.
+        Destination::Receiver => match state.catalogue.resolve(&target_of(headers)?) {
+            Resolution::One(endpoint) => endpoint.url,
+            Resolution::NotFound => {
+                return Err(ApiError::bars(
+                    BarsCode::ProxyNotFound,
+                    IssueType::NotFound,
+                    "The target endpoint does not exist in the Endpoint Catalogue.",
+                ));
+            }
+            Resolution::Many => {
+                return Err(ApiError::bars(
+                    BarsCode::ProxyNotFound,
+                    IssueType::MultipleMatches,
+                    "The target identifier matches more than one endpoint in the Endpoint Catalogue.",
+                ));
+            }
+        },
+    };
+    let body = read_body(
+        Body::new(body),
+        state.config.body_limit,
+        BarsCode::SendBadRequest,
+    )
+    .await?;
+    let outbound = forward::outbound(&parts.method, &base, &path_and_query, headers, body, &who)?;
+    let timeout = state.config.receiver_timeout;
+    let answer = match route.destination {
+        Destination::Registry => forward::to_registry(&state.registry, outbound, timeout).await?,
+        // Row 9: the receiver's answer, or the proxy's answer for it.
+        _ => forward::to_receiver(&state.receivers, outbound, timeout).await?,
+    };
+    relay(answer)
 }
 
 /// Rows 6 and 7 of 3.3.

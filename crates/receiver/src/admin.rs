@@ -2,20 +2,18 @@
 //! trail. Served on its own listener (loopback by default), never through the proxy, and
 //! protected by a bearer token when one is configured.
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::middleware;
+use axum::response::Response;
 use axum::routing::{get, post};
 use bars_fhir::IssueType;
 use bars_fhir::codes::BarsCode;
 use bars_fhir::search::Query;
 use bars_http::ApiError;
+use bars_http::admin::{AdminGate, admin_gate};
 use bars_http::fhir_json::{fhir_json, parse_json_object, read_body};
-use bars_http::transport::apply_security_headers;
 use bars_store::AuditQuery;
 use http::{StatusCode, header};
 use serde_json::{Value, json};
@@ -28,14 +26,18 @@ use crate::state::AppState;
 #[derive(Clone)]
 struct AdminState {
     app: AppState,
-    token: Option<Arc<String>>,
+}
+
+fn refused() -> ApiError {
+    ApiError::bars(
+        BarsCode::RecUnauthorized,
+        IssueType::Security,
+        "the admin API needs the admin bearer token",
+    )
 }
 
 pub fn router(app: AppState, token: Option<String>) -> Router {
-    let state = AdminState {
-        app,
-        token: token.map(Arc::new),
-    };
+    let state = AdminState { app };
     Router::new()
         .route("/admin/services", get(services))
         .route("/admin/schedules", post(put_schedule))
@@ -53,35 +55,11 @@ pub fn router(app: AppState, token: Option<String>) -> Router {
                 "no such admin path",
             )
         })
-        .layer(middleware::from_fn_with_state(state.clone(), authorise))
+        .layer(middleware::from_fn_with_state(
+            AdminGate::new(token, refused),
+            admin_gate,
+        ))
         .with_state(state)
-}
-
-async fn authorise(State(state): State<AdminState>, request: Request, next: Next) -> Response {
-    if let Some(expected) = &state.token {
-        let given = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if given.map(|g| constant_time_eq(g.as_bytes(), expected.as_bytes())) != Some(true) {
-            let mut r = ApiError::bars(
-                BarsCode::RecUnauthorized,
-                IssueType::Security,
-                "the admin API needs the admin bearer token",
-            )
-            .into_response();
-            apply_security_headers(r.headers_mut());
-            return r;
-        }
-    }
-    let mut response = next.run(request).await;
-    apply_security_headers(response.headers_mut());
-    response
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn json_body(body: Body) -> Result<Value, ApiError> {

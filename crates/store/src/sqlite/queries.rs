@@ -26,6 +26,25 @@ fn json_text(value: &serde_json::Value) -> String {
     value.to_string()
 }
 
+/// The version and `lastUpdated` a rewritten resource gets: one more than the stored version
+/// (1 for a new one), and a time that never goes backwards. `select` reads (version,
+/// last_updated_ns) of the stored one.
+fn next_version(
+    c: &Connection,
+    select: &str,
+    key: impl rusqlite::Params,
+    now: Instant,
+) -> Result<(u64, Instant), StoreError> {
+    let previous: Option<(i64, i64)> = c
+        .query_row(select, key, |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .map_err(unavailable)?;
+    Ok(match previous {
+        None => (1, now),
+        Some((v, ns)) => (version(v) + 1, now.after(instant(ns))),
+    })
+}
+
 // ---------------------------------------------------------------- reference resources
 
 fn resource_row(r: &Row<'_>) -> rusqlite::Result<StoredResource> {
@@ -45,16 +64,12 @@ pub(super) fn put_resource(
     mut body: serde_json::Value,
     now: Instant,
 ) -> Result<StoredResource, StoreError> {
-    let previous: Option<(i64, i64)> = c
-        .query_row(
-            "SELECT version, last_updated_ns FROM resource WHERE resource_type = ?1 AND id = ?2",
-            params![rt, id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
-        .map_err(unavailable)?;
-    let new_version = previous.map_or(1, |(v, _)| version(v) + 1);
-    let last_updated = previous.map_or(now, |(_, ns)| now.after(instant(ns)));
+    let (new_version, last_updated) = next_version(
+        c,
+        "SELECT version, last_updated_ns FROM resource WHERE resource_type = ?1 AND id = ?2",
+        params![rt, id],
+        now,
+    )?;
     stamp(&mut body, id, new_version, last_updated);
     let text = json_text(&body);
     c.prepare_cached(
@@ -112,16 +127,12 @@ pub(super) fn put_schedule(
     template: serde_json::Value,
     now: Instant,
 ) -> Result<ScheduleRecord, StoreError> {
-    let previous: Option<(i64, i64)> = c
-        .query_row(
-            "SELECT version, last_updated_ns FROM schedule WHERE id = ?1",
-            params![id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
-        .map_err(unavailable)?;
-    let new_version = previous.map_or(1, |(v, _)| version(v) + 1);
-    let last_updated = previous.map_or(now, |(_, ns)| now.after(instant(ns)));
+    let (new_version, last_updated) = next_version(
+        c,
+        "SELECT version, last_updated_ns FROM schedule WHERE id = ?1",
+        params![id],
+        now,
+    )?;
     stamp(&mut body, id, new_version, last_updated);
     let (text, template) = (json_text(&body), json_text(&template));
     c.execute(
