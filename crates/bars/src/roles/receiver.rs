@@ -112,9 +112,26 @@ pub struct PointerArgs {
     /// Product id to put on pointers (agreed at onboarding).
     #[arg(long, env = "BARS_PRODUCT_ID")]
     pub product_id: Option<String>,
+    /// The pointer type agreed at onboarding, as system|code|display.
+    #[arg(long, env = "BARS_POINTER_TYPE", default_value = "http://snomed.info/sct|749001000000101|Appointment (record artifact)")]
+    pub pointer_type: String,
+    /// The pointer category agreed at onboarding, as system|code|display.
+    #[arg(long, env = "BARS_POINTER_CATEGORY", default_value = "http://snomed.info/sct|419891008|Record artifact")]
+    pub pointer_category: String,
     /// The longest wait, in seconds, between attempts to deliver one pointer job.
     #[arg(long, env = "BARS_POINTER_MAX_BACKOFF", default_value_t = 300)]
     pub pointer_max_backoff: u64,
+}
+
+/// Parses `system|code|display`.
+fn code_of(text: &str, flag: &str) -> anyhow::Result<bars_receiver::pointers::content::Code> {
+    let mut parts = text.splitn(3, '|');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(system), Some(code), display) if !system.is_empty() && !code.is_empty() => {
+            Ok(bars_receiver::pointers::content::Code::new(system, code, display.unwrap_or(code)))
+        }
+        _ => bail!("{flag} is system|code|display"),
+    }
 }
 
 impl PointerArgs {
@@ -129,6 +146,8 @@ impl PointerArgs {
             other => bail!("--pointer-url-form is direct or target, not {other}"),
         };
         target.settings.product_id = self.product_id.clone();
+        target.settings.type_code = code_of(&self.pointer_type, "--pointer-type")?;
+        target.settings.category = code_of(&self.pointer_category, "--pointer-category")?;
         target.backoff.max = std::time::Duration::from_secs(self.pointer_max_backoff.max(1));
         let trust = self
             .pointer_ca
