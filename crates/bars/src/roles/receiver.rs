@@ -113,10 +113,18 @@ pub struct PointerArgs {
     #[arg(long, env = "BARS_PRODUCT_ID")]
     pub product_id: Option<String>,
     /// The pointer type agreed at onboarding, as system|code|display.
-    #[arg(long, env = "BARS_POINTER_TYPE", default_value = "http://snomed.info/sct|749001000000101|Appointment (record artifact)")]
+    #[arg(
+        long,
+        env = "BARS_POINTER_TYPE",
+        default_value = "http://snomed.info/sct|749001000000101|Appointment (record artifact)"
+    )]
     pub pointer_type: String,
     /// The pointer category agreed at onboarding, as system|code|display.
-    #[arg(long, env = "BARS_POINTER_CATEGORY", default_value = "http://snomed.info/sct|419891008|Record artifact")]
+    #[arg(
+        long,
+        env = "BARS_POINTER_CATEGORY",
+        default_value = "http://snomed.info/sct|419891008|Record artifact"
+    )]
     pub pointer_category: String,
     /// The longest wait, in seconds, between attempts to deliver one pointer job.
     #[arg(long, env = "BARS_POINTER_MAX_BACKOFF", default_value_t = 300)]
@@ -127,9 +135,9 @@ pub struct PointerArgs {
 fn code_of(text: &str, flag: &str) -> anyhow::Result<bars_receiver::pointers::content::Code> {
     let mut parts = text.splitn(3, '|');
     match (parts.next(), parts.next(), parts.next()) {
-        (Some(system), Some(code), display) if !system.is_empty() && !code.is_empty() => {
-            Ok(bars_receiver::pointers::content::Code::new(system, code, display.unwrap_or(code)))
-        }
+        (Some(system), Some(code), display) if !system.is_empty() && !code.is_empty() => Ok(
+            bars_receiver::pointers::content::Code::new(system, code, display.unwrap_or(code)),
+        ),
         _ => bail!("{flag} is system|code|display"),
     }
 }

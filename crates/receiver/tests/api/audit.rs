@@ -48,70 +48,72 @@ async fn reads_changes_and_refusals_are_audited_with_the_sender() {
     .send()
     .await;
 
-    // The sink writes reads in the background; give it a moment by polling.
-    let url = format!("{}/admin/audit?appointment={id}", rx.admin);
-    let mut entries = Vec::new();
-    for _ in 0..100 {
-        entries = rx
-            .client
-            .call(Method::GET, &url, &[], None)
-            .await
-            .unwrap()
-            .json()
-            .unwrap()["entries"]
-            .as_array()
-            .unwrap()
-            .clone();
-        if entries.len() >= 5 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    let summary: Vec<(String, u64)> = entries
-        .iter()
-        .map(|e| {
-            (
-                e["action"].as_str().unwrap().to_string(),
-                e["outcome"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    for expected in [
+    // The sink writes reads in the background: poll until everything expected is there.
+    let expected: Vec<(String, u64)> = [
         ("book", 201),
         ("read", 200),
         ("update", 200),
         ("update", 412),
         ("cancel", 200),
-    ] {
-        assert!(
-            summary.contains(&(expected.0.to_string(), expected.1)),
-            "{expected:?} missing from {summary:?}"
-        );
+    ]
+    .iter()
+    .map(|(a, o)| (a.to_string(), *o))
+    .collect();
+    let fetch = |query: String| {
+        let (client, admin) = (rx.client.clone(), rx.admin.clone());
+        async move {
+            client
+                .call(
+                    Method::GET,
+                    &format!("{admin}/admin/audit?{query}"),
+                    &[],
+                    None,
+                )
+                .await
+                .unwrap()
+                .json()
+                .unwrap()["entries"]
+                .as_array()
+                .unwrap()
+                .clone()
+        }
+    };
+    let summary = |entries: &[serde_json::Value]| -> Vec<(String, u64)> {
+        entries
+            .iter()
+            .map(|e| {
+                (
+                    e["action"].as_str().unwrap().to_string(),
+                    e["outcome"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let mut entries = Vec::new();
+    let mut by_patient = Vec::new();
+    for _ in 0..500 {
+        entries = fetch(format!("appointment={id}")).await;
+        by_patient = fetch(format!("patient={PATIENT}")).await;
+        let have = summary(&entries);
+        if expected.iter().all(|e| have.contains(e))
+            && by_patient.iter().any(|e| e["action"] == "search")
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    let have = summary(&entries);
+    for e in &expected {
+        assert!(have.contains(e), "{e:?} missing from {have:?}");
+    }
+    assert!(
+        by_patient.iter().any(|e| e["action"] == "search"),
+        "the search by patient is audited"
+    );
     let book = entries.iter().find(|e| e["action"] == "book").unwrap();
     assert_eq!(book["requestId"], booking.request_id());
     assert_eq!(book["senderOds"], SENDER_ODS);
     assert_eq!(book["senderSoftware"], "TEST-SENDER");
     assert_eq!(book["version"], 1);
-    // By patient: the search is there too.
-    let by_patient = rx
-        .client
-        .call(
-            Method::GET,
-            &format!("{}/admin/audit?patient={PATIENT}", rx.admin),
-            &[],
-            None,
-        )
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
-    assert!(
-        by_patient["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["action"] == "search")
-    );
     rx.stop().await;
 }
