@@ -1,21 +1,23 @@
-//! `bars demo`: the whole local stack with one command, seeded with services and slots.
+//! `bars demo`: the whole Appointment Management Foundation on one machine with one command —
+//! a proxy, a registry and two receivers with two services each, 14 days of slots, real TLS
+//! and tokens, and a registered demo sender — all on loopback, on SQLite files that are reused.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
-use bars_receiver::ReceiverConfig;
 use bars_receiver::availability::{SlotPlan, Zone};
-use serde_json::json;
-
-use crate::roles::receiver::{RunningReceiver, parse_service};
+use bars_receiver::pointers::worker::Backoff;
+use bars_stack::{LocalStack, ReceiverSpec, SenderSpec, StackSpec};
+use serde_json::Value;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct DemoArgs {
-    /// Where the demo keeps its databases, keys and manifest; reused on the next run.
+    /// Where the demo keeps its databases, keys and `stack.json`; reused on the next run.
     #[arg(long, env = "BARS_DEMO_DIR", default_value = "bars-demo")]
     pub data_dir: PathBuf,
-    /// The first port the demo uses; it takes a few consecutive ones.
+    /// The first of the seven consecutive ports the demo uses (proxy, proxy admin, registry,
+    /// then API and admin of each receiver).
     #[arg(long, env = "BARS_DEMO_PORT", default_value_t = 8080)]
     pub port: u16,
     /// Days of slots to publish from today.
@@ -23,116 +25,145 @@ pub struct DemoArgs {
     pub days: u32,
 }
 
-/// A demo receiver: its organisation and services.
-struct DemoReceiver {
-    ods: &'static str,
-    name: &'static str,
-    services: [&'static str; 2],
-}
-
-const RECEIVERS: [DemoReceiver; 1] = [DemoReceiver {
-    ods: "RXR01",
-    name: "Riverside Community Health NHS Trust",
-    services: [
-        "2000011111=Riverside Urgent Treatment Centre",
-        "2000011112=Riverside Minor Injuries Unit",
-    ],
-}];
-
+/// Patients the demo's walkthrough books for (valid NHS numbers, not real people).
 pub const DEMO_PATIENTS: [&str; 3] = ["9434765919", "4409815415", "9000000009"];
 
+fn receivers() -> Vec<ReceiverSpec> {
+    let spec = |ods: &str, name: &str, services: [(&str, &str); 2]| ReceiverSpec {
+        ods: ods.into(),
+        name: name.into(),
+        services: services
+            .iter()
+            .map(|(id, n)| (id.to_string(), n.to_string()))
+            .collect(),
+    };
+    vec![
+        spec(
+            "RXR01",
+            "Riverside Community Health NHS Trust",
+            [
+                ("2000011111", "Riverside Urgent Treatment Centre"),
+                ("2000011112", "Riverside Minor Injuries Unit"),
+            ],
+        ),
+        spec(
+            "RXN02",
+            "Northgate Hospitals NHS Foundation Trust",
+            [
+                ("2000022221", "Northgate Same Day Emergency Care"),
+                ("2000022222", "Northgate Physiotherapy Clinic"),
+            ],
+        ),
+    ]
+}
+
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating {}", args.data_dir.display()))?;
-    let mut running = Vec::new();
-    let mut manifest_receivers = Vec::new();
-    for (i, r) in RECEIVERS.iter().enumerate() {
-        let port = args.port + 2 * i as u16;
-        let listen = SocketAddr::from(([127, 0, 0, 1], port));
-        let admin = SocketAddr::from(([127, 0, 0, 1], port + 1));
-        let mut config = ReceiverConfig::new(r.ods, format!("http://{listen}"));
-        config.organisation_name = r.name.to_string();
-        for s in r.services {
-            config.services.push(parse_service(s)?);
-        }
-        let db = args
-            .data_dir
-            .join(format!("receiver-{}.db", r.ods.to_ascii_lowercase()));
-        let url = format!("sqlite://{}", db.display());
-        let services = config.services.clone();
-        let receiver =
-            RunningReceiver::start(config.clone(), &url, listen, admin, None, None, None).await?;
-        // Publish 14 days of slots; slot ids are deterministic, so a re-run adds only new days.
-        let store = bars_store::open(&url)?;
-        let availability = bars_receiver::availability::Availability {
-            store,
-            config: std::sync::Arc::new(config),
-        };
-        let today = time::OffsetDateTime::now_utc().date();
-        for s in &services {
-            let plan = SlotPlan {
-                service_id: s.id.clone(),
-                schedule_id: None,
-                from: today,
-                days: args.days,
-                every_minutes: 15,
-                length_minutes: None,
-                day_start: time::macros::time!(09:00),
-                day_end: time::macros::time!(17:00),
-                weekdays_only: false,
-                zone: Zone::EuropeLondon,
-            };
-            availability
-                .generate(&plan)
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", e.diagnostics))?;
-        }
-        manifest_receivers.push(json!({
-            "ods": r.ods, "name": r.name, "baseUrl": format!("http://{listen}"), "adminUrl": format!("http://{admin}"),
-            "database": db.display().to_string(),
-            "services": services.iter().map(|s| json!({ "system": bars_fhir::headers::DOS_SERVICE_SYSTEM, "value": s.id, "name": s.name })).collect::<Vec<_>>(),
-        }));
-        running.push(receiver);
-    }
-    let manifest = json!({ "receivers": manifest_receivers, "patients": DEMO_PATIENTS });
-    std::fs::write(
-        args.data_dir.join("stack.json"),
-        serde_json::to_string_pretty(&manifest)?,
-    )?;
-    print_walkthrough(&manifest);
+    let spec = StackSpec {
+        dir: args.data_dir.clone(),
+        base_port: Some(args.port),
+        receivers: receivers(),
+        sender: SenderSpec {
+            client_id: "demo-sender".into(),
+            ods: "A1001".into(),
+            name: "Hillside Medical Practice".into(),
+        },
+        pointer_backoff: Backoff {
+            initial: Duration::from_millis(500),
+            max: Duration::from_secs(30),
+        },
+        receiver_timeout: Duration::from_secs(32),
+    };
+    let stack = LocalStack::start(spec).await?;
+    let today = time::OffsetDateTime::now_utc().date();
+    let days = args.days.clamp(1, 90);
+    let created = stack
+        .publish(|service| SlotPlan {
+            service_id: service.to_string(),
+            schedule_id: None,
+            from: today,
+            days,
+            every_minutes: 15,
+            length_minutes: None,
+            day_start: time::macros::time!(09:00),
+            day_end: time::macros::time!(17:00),
+            weekdays_only: false,
+            zone: Zone::EuropeLondon,
+        })
+        .await?;
+    let manifest = stack.manifest(&DEMO_PATIENTS);
+    let manifest_path = args.data_dir.join("stack.json");
+    std::fs::write(&manifest_path, serde_json::to_string_pretty(&manifest)?)
+        .with_context(|| format!("writing {}", manifest_path.display()))?;
+    print_walkthrough(&manifest, &manifest_path, created);
     crate::shutdown::signal().await;
-    println!("\nStopping...");
-    for r in running {
-        r.stop().await;
-    }
+    println!("\nStopping: finishing requests in flight...");
+    stack.stop().await;
+    println!(
+        "Stopped. The data stays in {}; run `bars demo` again to carry on.",
+        args.data_dir.display()
+    );
     Ok(())
 }
 
-fn print_walkthrough(manifest: &serde_json::Value) {
-    let rx = &manifest["receivers"][0];
-    let base = rx["baseUrl"].as_str().unwrap_or("");
-    let service = rx["services"][0]["value"].as_str().unwrap_or("");
-    println!("BaRS demo stack is running. Press Ctrl-C to stop.\n");
-    for r in manifest["receivers"].as_array().into_iter().flatten() {
+fn print_walkthrough(m: &Value, manifest: &std::path::Path, created: usize) {
+    let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+    println!("BaRS demo stack is running (press Ctrl-C to stop). Published {created} new slots.\n");
+    println!(
+        "  proxy      {}   (admin {})",
+        s(&m["proxy"]["url"]),
+        s(&m["proxy"]["adminUrl"])
+    );
+    println!("  registry   {}", s(&m["registry"]["url"]));
+    for r in m["receivers"].as_array().into_iter().flatten() {
         println!(
-            "Receiver {} ({}): {}   admin: {}",
-            r["name"].as_str().unwrap_or(""),
-            r["ods"].as_str().unwrap_or(""),
-            r["baseUrl"].as_str().unwrap_or(""),
-            r["adminUrl"].as_str().unwrap_or("")
+            "  receiver   {}   {} ({}), admin {}",
+            s(&r["url"]),
+            s(&r["name"]),
+            s(&r["ods"]),
+            s(&r["adminUrl"])
         );
-        for s in r["services"].as_array().into_iter().flatten() {
+        for svc in r["services"].as_array().into_iter().flatten() {
             println!(
-                "  service {}  {}",
-                s["value"].as_str().unwrap_or(""),
-                s["name"].as_str().unwrap_or("")
+                "               service {}  {}",
+                s(&svc["value"]),
+                s(&svc["name"])
             );
         }
     }
-    let h = "-H \"X-Request-ID: $(uuidgen)\" -H \"X-Correlation-ID: $(uuidgen)\" -H 'Accept: application/fhir+json; version=1.1.0'";
-    println!("\nTry it:");
-    println!("  curl -s {h} {base}/metadata");
     println!(
-        "  curl -s {h} '{base}/Slot?Schedule.actor:HealthcareService={service}&status=free&start=ge$(date -u +%Y-%m-%dT00:00:00Z)&start=le$(date -u -d tomorrow +%Y-%m-%dT23:59:59Z)&_include=Slot:schedule&_include=Schedule:actor:HealthcareService'"
+        "  sender     {} ({}) — {}",
+        s(&m["sender"]["clientId"]),
+        s(&m["sender"]["organisationName"]),
+        manifest.display()
     );
+    let service = s(&m["receivers"][0]["services"][0]["value"]);
+    let patient = s(&m["patients"][0]);
+    let tomorrow = {
+        let d = time::OffsetDateTime::now_utc()
+            .date()
+            .next_day()
+            .unwrap_or(time::OffsetDateTime::now_utc().date());
+        format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+    };
+    println!(
+        "\nIn another terminal, from this directory (commands read {}):\n",
+        manifest.display()
+    );
+    println!("  bars services                                              # where can I book?");
+    println!("  bars capabilities --service {service}");
+    println!("  bars slots --service {service} --date {tomorrow}             # pick a SLOT id");
+    println!(
+        "  bars book --service {service} --slot SLOT --patient {patient} --reason \"Sprained ankle\""
+    );
+    println!(
+        "  bars list --patient {patient}                              # the Registry: APPOINTMENT ids"
+    );
+    println!("  bars view --service {service} --appointment APPOINTMENT");
+    println!(
+        "  bars update --service {service} --appointment APPOINTMENT --description \"Swelling worse\""
+    );
+    println!("  bars reschedule --service {service} --appointment APPOINTMENT --slot OTHER_SLOT");
+    println!("  bars cancel --service {service} --appointment APPOINTMENT");
+    println!("  bars rebook --service {service} --appointment APPOINTMENT --slot OTHER_SLOT");
+    println!("\nAdd --json to any of them for machine-readable output.");
 }

@@ -13,9 +13,11 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "bars",
     version,
-    about = "BaRS Appointment Management: receiver, staff tools and a one-command local stack"
+    about = "BaRS Appointment Management: every role, the sender's commands, staff tools and a one-command local stack"
 )]
 struct Cli {
+    #[command(flatten)]
+    connection: commands::sender::Connection,
     /// Log format.
     #[arg(
         long,
@@ -39,9 +41,8 @@ enum Command {
     Proxy(Box<roles::proxy::ProxyArgs>),
     /// Run the registry of appointment pointers.
     Registry(roles::registry::RegistryArgs),
-    /// Publish or withdraw slots (staff).
-    #[command(subcommand)]
-    Slots(commands::slots::SlotsCommand),
+    /// Find a service's slots (sender), or publish and withdraw them (staff: generate, add, withdraw).
+    Slots(commands::slots::SlotsArgs),
     /// Create schedules (staff).
     #[command(subcommand)]
     Schedules(commands::slots::SchedulesCommand),
@@ -52,6 +53,8 @@ enum Command {
     /// Development PKI: a CA, certificates and sender signing keys.
     #[command(subcommand)]
     Pki(PkiCommand),
+    #[command(flatten)]
+    Sender(commands::sender::SenderCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,8 +63,32 @@ enum PkiCommand {
     Init(commands::pki::PkiInitArgs),
 }
 
+impl Command {
+    /// The long-running roles; everything else is a one-shot command.
+    fn is_server(&self) -> bool {
+        matches!(
+            self,
+            Command::Demo(_) | Command::Receiver(_) | Command::Proxy(_) | Command::Registry(_)
+        )
+    }
+}
+
+/// One-shot commands end quietly when their output is closed early (`bars slots | head`), as
+/// command-line tools do. Servers keep Rust's default of ignoring SIGPIPE: a client that goes
+/// away mid-answer must not stop them.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called once at start-up, before any thread is spawned; SIG_DFL is a valid handler.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if !cli.command.is_server() {
+        restore_default_sigpipe();
+    }
     telemetry::init(cli.log_format);
     // One TLS provider for the whole process, chosen before any TLS configuration is built.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -81,11 +108,21 @@ fn main() -> std::process::ExitCode {
             Command::Receiver(args) => roles::receiver::run(*args).await,
             Command::Proxy(args) => roles::proxy::run(*args).await,
             Command::Registry(args) => roles::registry::run(args).await,
-            Command::Slots(c) => commands::slots::run(c).await,
+            Command::Slots(args) => match args.staff {
+                Some(staff) => commands::slots::run(staff, cli.connection.json).await,
+                None => {
+                    commands::sender::run(
+                        commands::sender::SenderCommand::FindSlots(args.search),
+                        &cli.connection,
+                    )
+                    .await
+                }
+            },
             Command::Schedules(c) => commands::slots::run_schedules(c).await,
-            Command::Audit(args) => commands::audit::run(args).await,
-            Command::Outbox(args) => commands::outbox::run(args).await,
+            Command::Audit(args) => commands::audit::run(args, cli.connection.json).await,
+            Command::Outbox(args) => commands::outbox::run(args, cli.connection.json).await,
             Command::Pki(PkiCommand::Init(args)) => commands::pki::run(args),
+            Command::Sender(c) => commands::sender::run(c, &cli.connection).await,
         }
     });
     match result {

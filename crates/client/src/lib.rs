@@ -1,7 +1,17 @@
-//! The sender SDK: what a booking system needs to talk to BaRS through the proxy.
+//! The sender SDK: what a booking system needs to talk to BaRS through the proxy — tokens from
+//! signed client assertions, the BaRS headers, retries with the same ids, read-before-write —
+//! and the Appointment Management Foundation's workflows on top.
 
 pub mod assertion;
+pub mod error;
+pub mod identity;
 pub mod token;
+pub mod transport;
+pub mod workflows;
 
 pub use assertion::{AssertionError, JWT_BEARER_ASSERTION_TYPE, sign_client_assertion};
+pub use error::BarsError;
+pub use identity::SenderIdentity;
 pub use token::{Credentials, TokenError, TokenSource};
+pub use transport::{Call, Reply, RetryPolicy};
+pub use workflows::{BarsClient, BookingDetails, Listed, Service, Slot, Versioned};

@@ -31,6 +31,9 @@ pub enum PkiError {
     Tls(String),
 }
 
+/// The name a development CA is generated and reloaded under (`bars pki init`, `bars demo`).
+pub const DEV_CA_NAME: &str = "BaRS development CA";
+
 /// A certificate and its private key, both PEM.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {

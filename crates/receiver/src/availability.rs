@@ -69,6 +69,16 @@ impl Zone {
         }
     }
 
+    /// This zone's offset from UTC at an instant.
+    pub fn offset_at(self, utc: OffsetDateTime) -> UtcOffset {
+        match self {
+            Zone::EuropeLondon if is_bst(utc) => {
+                UtcOffset::from_hms(1, 0, 0).unwrap_or(UtcOffset::UTC)
+            }
+            _ => UtcOffset::UTC,
+        }
+    }
+
     /// Converts a wall-clock time in this zone to UTC.
     pub fn to_utc(self, local: PrimitiveDateTime) -> OffsetDateTime {
         match self {

@@ -20,12 +20,9 @@ pub struct AuditArgs {
     pub limit: usize,
     #[command(flatten)]
     pub admin: AdminTarget,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
 }
 
-pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
+pub async fn run(args: AuditArgs, json: bool) -> anyhow::Result<()> {
     let mut query = vec![format!("limit={}", args.limit)];
     for (k, v) in [
         ("appointment", &args.appointment),
@@ -45,7 +42,7 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
         )
         .await?;
     let entries = r["entries"].as_array().cloned().unwrap_or_default();
-    if args.json {
+    if json {
         println!("{}", serde_json::to_string_pretty(&entries)?);
         return Ok(());
     }

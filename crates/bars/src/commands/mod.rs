@@ -4,4 +4,5 @@ pub mod admin_client;
 pub mod audit;
 pub mod outbox;
 pub mod pki;
+pub mod sender;
 pub mod slots;

@@ -11,12 +11,9 @@ pub struct OutboxArgs {
     pub retry: Option<i64>,
     #[command(flatten)]
     pub admin: AdminTarget,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
 }
 
-pub async fn run(args: OutboxArgs) -> anyhow::Result<()> {
+pub async fn run(args: OutboxArgs, json: bool) -> anyhow::Result<()> {
     if let Some(seq) = args.retry {
         args.admin
             .call(Method::POST, &format!("/admin/outbox/{seq}/retry"), None)
@@ -25,7 +22,7 @@ pub async fn run(args: OutboxArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let r = args.admin.call(Method::GET, "/admin/outbox", None).await?;
-    if args.json {
+    if json {
         println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());
     }

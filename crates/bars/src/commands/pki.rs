@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use bars_pki::{Algorithm, Ca, SigningKey};
 
-/// The name the development CA is generated (and reloaded) under.
-pub const CA_NAME: &str = "BaRS development CA";
+use bars_pki::DEV_CA_NAME as CA_NAME;
 
 #[derive(Debug, clap::Args)]
 pub struct PkiInitArgs {

@@ -10,6 +10,16 @@ use serde_json::{Value, json};
 
 use super::admin_client::AdminTarget;
 
+/// `bars slots`: a sender's search for slots, or with a subcommand, staff publishing them.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SlotsArgs {
+    #[command(subcommand)]
+    pub staff: Option<SlotsCommand>,
+    #[command(flatten)]
+    pub search: super::sender::SlotSearch,
+}
+
 #[derive(Debug, clap::Subcommand)]
 pub enum SlotsCommand {
     /// Publish free slots in bulk.
@@ -59,9 +69,6 @@ pub struct GenerateArgs {
     pub database: Option<String>,
     #[command(flatten)]
     pub admin: AdminTarget,
-    /// Print the result as JSON.
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -145,7 +152,7 @@ async fn generate_in_database(url: &str, body: &Value) -> anyhow::Result<(usize,
     Ok((created, plan.times().len()))
 }
 
-pub async fn run(command: SlotsCommand) -> anyhow::Result<()> {
+pub async fn run(command: SlotsCommand, json: bool) -> anyhow::Result<()> {
     match command {
         SlotsCommand::Generate(args) => {
             let body = plan_body(&args);
@@ -162,7 +169,7 @@ pub async fn run(command: SlotsCommand) -> anyhow::Result<()> {
                     )
                 }
             };
-            if args.json {
+            if json {
                 println!(
                     "{}",
                     json!({ "service": args.service, "created": created, "planned": planned })

@@ -1,28 +1,15 @@
-//! The whole BaRS stack in one test process, over real sockets and real TLS: a registry and
-//! receivers that accept only the proxy's client certificate, a proxy that authenticates
-//! senders with signed JWTs, and receivers that keep their pointers through the proxy.
+//! The whole BaRS stack in one test process (`bars-stack`, as `bars demo` runs it) with the
+//! conveniences the cross-role tests share.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bars_client::{Credentials, TokenSource};
-use bars_fhir::headers::{
-    DOS_SERVICE_SYSTEM, EndUserOrganisation, TargetIdentifier, encode_base64_json,
-};
+use bars_fhir::headers::{EndUserOrganisation, TargetIdentifier, encode_base64_json};
 use bars_http::client::{ClientResponse, HttpClient};
-use bars_http::server::{RunningServer, ServerOptions};
-use bars_http::transport::TransportRules;
-use bars_pki::tls::{ClientAuth, client_config, server_config};
-use bars_pki::{Algorithm, Ca, Identity, SigningKey};
-use bars_proxy::auth::{
-    Application, Applications, AuthConfig, AuthState, ProxySigningKey, TOKEN_PATH,
-};
-use bars_proxy::{Catalogue, Endpoint, Proxy, ProxyConfig};
-use bars_receiver::pointers::{RegistryTarget, worker::Backoff};
-use bars_receiver::{Receiver, ReceiverConfig};
-use bars_registry::{Registry, RegistryConfig, SqliteRegistryStore};
-use bars_store::Store;
+use bars_receiver::availability::{SlotPlan, Zone};
+use bars_receiver::pointers::worker::Backoff;
+use bars_stack::{LocalStack, ReceiverSpec, SenderSpec, StackSpec};
 use bytes::Bytes;
 use http::Method;
 use serde_json::{Value, json};
@@ -33,47 +20,13 @@ pub const SENDER_ODS: &str = "A1001";
 pub const PATIENT: &str = "9434765919";
 pub const OTHER_PATIENT: &str = "4409815415";
 
-pub struct StackReceiver {
-    pub url: String,
-    pub admin: String,
-    pub services: Vec<String>,
-    pub store: Arc<dyn Store>,
-    pub db: std::path::PathBuf,
-    receiver: Option<Receiver>,
-    servers: Vec<RunningServer>,
-}
-
+/// The in-process stack with the conveniences the tests use.
 pub struct Stack {
-    /// Holds the databases for the stack's lifetime.
+    pub inner: LocalStack,
     _dir: TempDir,
-    pub ca: Ca,
-    pub proxy_url: String,
-    pub proxy_admin: String,
-    pub registry_addr: SocketAddr,
-    pub receivers: Vec<StackReceiver>,
     /// A client trusting the stack's CA, as a sender's would.
     pub http: HttpClient,
     pub sender: Arc<TokenSource>,
-    pub sender_key: SigningKey,
-    pub proxy: Arc<Proxy>,
-    proxy_servers: Vec<RunningServer>,
-    registry_server: Option<RunningServer>,
-    registry_db: std::path::PathBuf,
-    server_identity: Identity,
-}
-
-fn tls_server(identity: &Identity, ca: &Ca) -> ServerOptions {
-    ServerOptions {
-        tls: Some(server_config(identity, Some(ca.cert_pem()), ClientAuth::Optional).unwrap()),
-        ..ServerOptions::default()
-    }
-}
-
-fn mtls_rules() -> TransportRules {
-    TransportRules {
-        require_client_certificate: true,
-        ..TransportRules::receiver()
-    }
 }
 
 /// Pointer delivery retries quickly in tests.
@@ -82,170 +35,93 @@ pub const TEST_BACKOFF: Backoff = Backoff {
     max: Duration::from_millis(400),
 };
 
-pub async fn start_registry(
-    addr: SocketAddr,
-    db: &std::path::Path,
-    identity: &Identity,
-    ca: &Ca,
-) -> RunningServer {
-    let store = SqliteRegistryStore::open(db).unwrap();
-    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-    let base = format!("https://{}", listener.local_addr().unwrap());
-    let registry = Registry::new(RegistryConfig::new(base), Arc::new(store));
-    let rules = TransportRules {
-        require_client_certificate: true,
-        ..Registry::production_rules()
-    };
-    RunningServer::start_on(listener, registry.router(rules), tls_server(identity, ca))
+impl std::ops::Deref for Stack {
+    type Target = LocalStack;
+    fn deref(&self) -> &LocalStack {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Stack {
+    fn deref_mut(&mut self) -> &mut LocalStack {
+        &mut self.inner
+    }
 }
 
 impl Stack {
-    /// A stack with `receivers` receivers of two services each.
+    /// A stack with `receivers` receivers (RX001, RX002, ...) of two services each, with
+    /// tomorrow's slots published.
     pub async fn start(receivers: usize) -> Stack {
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
-        let ca = Ca::generate("BaRS stack test CA").unwrap();
-        let server_identity = ca
-            .issue_server("servers", &["localhost", "127.0.0.1"])
-            .unwrap();
-        let proxy_client = ca.issue_client("proxy").unwrap();
-        let trusting = client_config(ca.cert_pem(), None).unwrap();
-        let http = HttpClient::new(Some(trusting.clone()), Duration::from_secs(30));
-
-        // The registry.
-        let registry_db = dir.path().join("registry.db");
-        let registry_server = start_registry(
-            "127.0.0.1:0".parse().unwrap(),
-            &registry_db,
-            &server_identity,
-            &ca,
-        )
-        .await;
-        let registry_addr = registry_server.addr;
-        let registry_url = format!("https://{registry_addr}");
-
-        // The proxy's listener first: receivers need its URL to write pointers.
-        let proxy_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let proxy_url = format!("https://{}", proxy_listener.local_addr().unwrap());
-
-        // Receivers, each registered at the proxy as an application of its own organisation.
-        let applications = Applications::new();
-        let sender_key = SigningKey::generate(Algorithm::ES256, "demo-sender-1").unwrap();
-        applications
-            .add(application(SENDER, SENDER_ODS, &sender_key))
-            .unwrap();
-        let mut stack_receivers = Vec::new();
-        let mut endpoints = Vec::new();
-        for i in 0..receivers {
-            let ods = format!("RX{:03}", i + 1);
-            let services = vec![format!("20000{}0001", i + 1), format!("20000{}0002", i + 1)];
-            let key = SigningKey::generate(Algorithm::RS512, &format!("{ods}-1")).unwrap();
-            applications
-                .add(application(&format!("receiver-{ods}"), &ods, &key))
-                .unwrap();
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let url = format!("https://{}", listener.local_addr().unwrap());
-            for s in &services {
-                endpoints.push(Endpoint {
-                    system: DOS_SERVICE_SYSTEM.into(),
-                    value: s.clone(),
-                    name: format!("Service {s}"),
-                    url: url.clone(),
-                    ods_code: Some(ods.clone()),
-                });
-            }
-            let db = dir.path().join(format!("{ods}.db"));
-            let target = pointer_target(&proxy_url, &ods, &key, &trusting);
-            let r = start_receiver(
-                listener,
-                &ods,
-                &services,
-                &db,
-                target,
-                &server_identity,
-                &ca,
-            )
-            .await;
-            stack_receivers.push(r);
-        }
-
-        // The proxy.
-        let auth = AuthState::new(
-            AuthConfig::new(format!("{proxy_url}{TOKEN_PATH}"), proxy_url.clone()),
-            applications,
-            ProxySigningKey::generate().unwrap(),
-        );
-        let mut config = ProxyConfig::new(&proxy_url, &registry_url);
-        config.receiver_timeout = Duration::from_secs(3);
-        let upstream = client_config(ca.cert_pem(), Some(&proxy_client)).unwrap();
-        let proxy = Arc::new(Proxy::new(
-            config,
-            Catalogue::from_entries(endpoints).unwrap(),
-            auth,
-            Some(upstream.clone()),
-            Some(upstream),
-        ));
-        let api = RunningServer::start_on(
-            proxy_listener,
-            proxy.router(),
-            ServerOptions {
-                tls: Some(server_config(&server_identity, None, ClientAuth::None).unwrap()),
-                ..ServerOptions::default()
+        let spec = StackSpec {
+            dir: dir.path().to_path_buf(),
+            base_port: None,
+            receivers: (0..receivers)
+                .map(|i| ReceiverSpec {
+                    ods: format!("RX{:03}", i + 1),
+                    name: format!("Receiver {}", i + 1),
+                    services: (1..=2)
+                        .map(|s| {
+                            (
+                                format!("20000{}000{s}", i + 1),
+                                format!("Service 20000{}000{s}", i + 1),
+                            )
+                        })
+                        .collect(),
+                })
+                .collect(),
+            sender: SenderSpec {
+                client_id: SENDER.into(),
+                ods: SENDER_ODS.into(),
+                name: "Demo GP Practice".into(),
             },
-        );
-        let admin = RunningServer::start(
-            "127.0.0.1:0".parse().unwrap(),
-            proxy.admin_router(None),
-            ServerOptions::default(),
-        )
-        .await
-        .unwrap();
+            pointer_backoff: TEST_BACKOFF,
+            receiver_timeout: Duration::from_secs(3),
+        };
+        let inner = LocalStack::start(spec).await.unwrap();
+        let day = time::OffsetDateTime::now_utc().date().next_day().unwrap();
+        inner
+            .publish(|service| SlotPlan {
+                service_id: service.to_string(),
+                schedule_id: None,
+                from: day,
+                days: 1,
+                every_minutes: 10,
+                length_minutes: None,
+                day_start: time::macros::time!(08:00),
+                day_end: time::macros::time!(12:00),
+                weekdays_only: false,
+                zone: Zone::Utc,
+            })
+            .await
+            .unwrap();
+        let http = inner.http(Duration::from_secs(30)).unwrap();
+        let s = &inner.sender;
         let sender = TokenSource::new(
             Credentials {
-                client_id: SENDER.into(),
-                kid: sender_key.kid.clone(),
-                algorithm: "ES256".into(),
-                private_pem: sender_key.private_pem.clone(),
-                token_url: format!("{proxy_url}{TOKEN_PATH}"),
+                client_id: s.client_id.clone(),
+                kid: s.key_id.clone(),
+                algorithm: s.algorithm.clone(),
+                private_pem: s.private_pem.clone(),
+                token_url: s.token_url.clone(),
             },
             http.clone(),
         );
         Stack {
-            proxy_admin: format!("http://{}", admin.addr),
-            proxy_servers: vec![api, admin],
+            inner,
             _dir: dir,
-            ca,
-            proxy_url,
-            registry_addr,
-            receivers: stack_receivers,
             http,
             sender,
-            sender_key,
-            proxy,
-            registry_server: Some(registry_server),
-            registry_db,
-            server_identity,
         }
     }
 
-    /// Stops the registry (its data stays on disk).
-    pub async fn stop_registry(&mut self) {
-        if let Some(s) = self.registry_server.take() {
-            s.shutdown().await;
-        }
+    /// The `j`th service of the `i`th receiver.
+    pub fn service(&self, i: usize, j: usize) -> String {
+        self.inner.receivers[i].services[j].0.clone()
     }
 
-    /// Starts the registry again on its old address and database.
     pub async fn restart_registry(&mut self) {
-        self.registry_server = Some(
-            start_registry(
-                self.registry_addr,
-                &self.registry_db,
-                &self.server_identity,
-                &self.ca,
-            )
-            .await,
-        );
+        self.inner.restart_registry().await.unwrap();
     }
 
     /// A request from the demo sender, through the proxy, to `service` (if given).
@@ -279,7 +155,7 @@ impl Stack {
             http: self.http.clone(),
             tokens: Some(self.sender.clone()),
             method,
-            url: format!("{}{path}", self.proxy_url),
+            url: format!("{}{path}", self.inner.proxy_url),
             headers,
             body: None,
         }
@@ -329,7 +205,7 @@ impl Stack {
     pub async fn pointers_settled(&self) {
         for _ in 0..600 {
             let mut pending = 0;
-            for r in &self.receivers {
+            for r in &self.inner.receivers {
                 let s = r.store.outbox_stats().await.unwrap();
                 pending += s.pending + s.failed;
             }
@@ -341,116 +217,23 @@ impl Stack {
         panic!("pointer jobs did not settle");
     }
 
-    pub async fn stop(mut self) {
-        for r in self.receivers.drain(..) {
-            r.stop().await;
-        }
-        for s in self.proxy_servers.drain(..) {
-            s.shutdown().await;
-        }
-        self.stop_registry().await;
+    pub async fn stop(self) {
+        self.inner.stop().await;
     }
 }
 
-pub fn application(client_id: &str, ods: &str, key: &SigningKey) -> Application {
-    Application {
+pub fn application(
+    client_id: &str,
+    ods: &str,
+    key: &bars_pki::SigningKey,
+) -> bars_proxy::auth::Application {
+    bars_proxy::auth::Application {
         client_id: client_id.into(),
         name: format!("{client_id} application"),
         ods_code: ods.into(),
         keys: vec![key.public_jwk.clone()],
         products: vec![bars_proxy::auth::BARS_PRODUCT.into()],
         rate_limit_per_minute: None,
-    }
-}
-
-fn pointer_target(
-    proxy_url: &str,
-    ods: &str,
-    key: &SigningKey,
-    trusting: &rustls::ClientConfig,
-) -> RegistryTarget {
-    let mut target = RegistryTarget::new(proxy_url);
-    target.tls = Some(trusting.clone());
-    target.backoff = TEST_BACKOFF;
-    target.timeout = Duration::from_secs(5);
-    let credentials = Credentials {
-        client_id: format!("receiver-{ods}"),
-        kid: key.kid.clone(),
-        algorithm: key.algorithm.as_str().into(),
-        private_pem: key.private_pem.clone(),
-        token_url: format!("{proxy_url}{TOKEN_PATH}"),
-    };
-    target.auth = Some(TokenSource::new(credentials, target.client()));
-    target
-}
-
-pub async fn start_receiver(
-    listener: tokio::net::TcpListener,
-    ods: &str,
-    services: &[String],
-    db: &std::path::Path,
-    target: RegistryTarget,
-    identity: &Identity,
-    ca: &Ca,
-) -> StackReceiver {
-    let url = format!("https://{}", listener.local_addr().unwrap());
-    let store: Arc<dyn Store> = Arc::new(bars_store::sqlite::SqliteStore::open(db).unwrap());
-    let mut config = ReceiverConfig::new(ods, &url);
-    for s in services {
-        config = config.with_service(s, format!("Service {s}"));
-    }
-    let mut receiver = Receiver::new(config, store.clone()).await.unwrap();
-    receiver.start_pointer_worker(target).await.unwrap();
-    let api = RunningServer::start_on(
-        listener,
-        receiver.router(mtls_rules()),
-        tls_server(identity, ca),
-    );
-    let admin = RunningServer::start(
-        "127.0.0.1:0".parse().unwrap(),
-        receiver.admin_router(None),
-        ServerOptions::default(),
-    )
-    .await
-    .unwrap();
-    let r = StackReceiver {
-        url,
-        admin: format!("http://{}", admin.addr),
-        services: services.to_vec(),
-        store,
-        db: db.to_path_buf(),
-        receiver: Some(receiver),
-        servers: vec![api, admin],
-    };
-    for s in services {
-        r.generate(s).await;
-    }
-    r
-}
-
-impl StackReceiver {
-    /// Publishes tomorrow's slots, 08:00-12:00 UTC every 10 minutes.
-    pub async fn generate(&self, service: &str) {
-        let body = json!({ "service": service, "from": tomorrow(), "days": 1, "every": "10m", "between": "08:00-12:00", "zone": "UTC" });
-        let r = HttpClient::plain(Duration::from_secs(30))
-            .call(
-                Method::POST,
-                &format!("{}/admin/slots/generate", self.admin),
-                &[("content-type", "application/json".into())],
-                Some(Bytes::from(body.to_string())),
-            )
-            .await
-            .unwrap();
-        assert_eq!(r.status, 200);
-    }
-
-    pub async fn stop(mut self) {
-        for s in self.servers.drain(..) {
-            s.shutdown().await;
-        }
-        if let Some(r) = self.receiver.take() {
-            r.close().await;
-        }
     }
 }
 

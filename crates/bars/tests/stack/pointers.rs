@@ -33,10 +33,7 @@ fn service_of(p: &Value) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn after_a_mixed_workload_the_registry_holds_one_pointer_per_active_booking() {
     let stack = Stack::start(2).await;
-    let (s1, s2) = (
-        stack.receivers[0].services[0].clone(),
-        stack.receivers[1].services[1].clone(),
-    );
+    let (s1, s2) = (stack.service(0, 0), stack.service(1, 1));
     let slots1 = stack.free_slots(&s1).await;
     let slots2 = stack.free_slots(&s2).await;
 
@@ -190,7 +187,7 @@ async fn after_a_mixed_workload_the_registry_holds_one_pointer_per_active_bookin
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bookings_do_not_wait_for_a_registry_that_is_down_and_pointers_converge_later() {
     let mut stack = Stack::start(1).await;
-    let service = stack.receivers[0].services[0].clone();
+    let service = stack.service(0, 0);
     let slots = stack.free_slots(&service).await;
     stack.stop_registry().await;
 
@@ -248,7 +245,7 @@ async fn bookings_do_not_wait_for_a_registry_that_is_down_and_pointers_converge_
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn only_the_custodian_changes_a_pointer_and_anyone_authorised_can_list_and_view() {
     let stack = Stack::start(2).await;
-    let service = stack.receivers[1].services[0].clone();
+    let service = stack.service(1, 0);
     let slot = &stack.free_slots(&service).await[0];
     let booked = stack
         .book(&service, slot, OTHER_PATIENT)
@@ -306,7 +303,7 @@ async fn only_the_custodian_changes_a_pointer_and_anyone_authorised_can_list_and
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_retry_after_an_unknown_outcome_never_creates_a_second_pointer() {
     let stack = Stack::start(1).await;
-    let service = stack.receivers[0].services[0].clone();
+    let service = stack.service(0, 0);
     let slot = &stack.free_slots(&service).await[0];
     let booked = stack.book(&service, slot, PATIENT).await.json().unwrap();
     stack.pointers_settled().await;
@@ -360,11 +357,11 @@ async fn a_retry_after_an_unknown_outcome_never_creates_a_second_pointer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn undelivered_pointer_jobs_are_visible_to_operators() {
     let mut stack = Stack::start(1).await;
-    let service = stack.receivers[0].services[0].clone();
+    let service = stack.service(0, 0);
     let slot = &stack.free_slots(&service).await[0];
     stack.stop_registry().await;
     assert_eq!(stack.book(&service, slot, PATIENT).await.status, 201);
-    let admin = stack.receivers[0].admin.clone();
+    let admin = stack.receivers[0].admin_url.clone();
     let plain = bars_http::client::HttpClient::plain(std::time::Duration::from_secs(5));
     let mut outbox = Value::Null;
     for _ in 0..200 {

@@ -73,7 +73,7 @@ async fn register(stack: &Stack, value: &str, url: &str) {
         .http
         .call(
             Method::POST,
-            &format!("{}/admin/endpoints", stack.proxy_admin),
+            &format!("{}/admin/endpoints", stack.proxy_admin_url),
             &[("content-type", "application/json".into())],
             Some(Bytes::from(endpoint.to_string())),
         )
@@ -85,7 +85,7 @@ async fn register(stack: &Stack, value: &str, url: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_section_3_3_table_row_by_row() {
     let stack = Stack::start(1).await;
-    let service = stack.receivers[0].services[0].clone();
+    let service = stack.service(0, 0);
     let fake = fake_receiver().await;
     for kind in [
         "unavailable",
@@ -284,7 +284,7 @@ async fn the_section_3_3_table_row_by_row() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rate_limits_two_matches_and_an_application_without_bars() {
     let stack = Stack::start(1).await;
-    let service = stack.receivers[0].services[0].clone();
+    let service = stack.service(0, 0);
     // An application without the BaRS product gets tokens, but not BaRS (row 2, 403).
     let key = bars_pki::SigningKey::generate(bars_pki::Algorithm::ES256, "nb-1").unwrap();
     let mut no_bars = application("no-bars", "B2002", &key);
@@ -297,7 +297,7 @@ async fn rate_limits_two_matches_and_an_application_without_bars() {
             .http
             .call(
                 Method::POST,
-                &format!("{}/admin/applications", stack.proxy_admin),
+                &format!("{}/admin/applications", stack.proxy_admin_url),
                 &[("content-type", "application/json".into())],
                 Some(Bytes::from(serde_json::to_string(&app).unwrap())),
             )
@@ -362,7 +362,7 @@ async fn rate_limits_two_matches_and_an_application_without_bars() {
         .http
         .call(
             Method::POST,
-            &format!("{}/admin/endpoints", stack.proxy_admin),
+            &format!("{}/admin/endpoints", stack.proxy_admin_url),
             &[("content-type", "application/json".into())],
             Some(Bytes::from(dup.to_string())),
         )
@@ -439,7 +439,7 @@ async fn token_answer(stack: &Stack, assertion: &str) -> (u16, Value) {
 async fn tokens_valid_expired_forged_misaddressed_replayed_unknown() {
     let stack = Stack::start(1).await;
     let token_url = format!("{}{TOKEN_PATH}", stack.proxy_url);
-    let k = &stack.sender_key;
+    let k = &stack.pki.sender_key;
     let sign = |client: &str, audience: &str| {
         sign_client_assertion(
             client,
@@ -457,7 +457,7 @@ async fn tokens_valid_expired_forged_misaddressed_replayed_unknown() {
     assert_eq!(status, 200, "{body}");
     assert!(body["access_token"].is_string() && body["expires_in"].as_u64().unwrap() > 0);
     let token = body["access_token"].as_str().unwrap().to_string();
-    let service = stack.receivers[0].services[0].clone();
+    let service = stack.service(0, 0);
     let r = stack
         .request(Method::GET, "/metadata", Some(&service))
         .anonymous()
@@ -551,7 +551,7 @@ async fn slow_down_and_uncertified_receivers() {
     );
 
     // A proxy that presents no client certificate is refused by the receiver: 403 REC_FORBIDDEN.
-    let service = stack.receivers[0].services[0].clone();
+    let service = stack.service(0, 0);
     let endpoints = vec![bars_proxy::Endpoint {
         system: "https://fhir.nhs.uk/Id/dos-service-id".into(),
         value: service.clone(),
@@ -568,7 +568,7 @@ async fn slow_down_and_uncertified_receivers() {
                 .unwrap(),
         ),
     ] {
-        let tls = client_config(stack.ca.cert_pem(), identity.as_ref()).unwrap();
+        let tls = client_config(&stack.pki.ca_pem, identity.as_ref()).unwrap();
         let proxy = bars_proxy::Proxy::new(
             bars_proxy::ProxyConfig::new("http://p", "http://r"),
             bars_proxy::Catalogue::from_entries(endpoints.clone()).unwrap(),
@@ -632,11 +632,7 @@ async fn credentials_never_reach_a_receiver_and_request_ids_survive_the_round_tr
         refused.send().await.header("x-request-id"),
         Some(refused.request_id().as_str())
     );
-    let real = stack.request(
-        Method::GET,
-        "/metadata",
-        Some(&stack.receivers[0].services[0]),
-    );
+    let real = stack.request(Method::GET, "/metadata", Some(&stack.service(0, 0)));
     assert_eq!(
         real.send().await.header("x-request-id"),
         Some(real.request_id().as_str())
@@ -655,7 +651,7 @@ async fn senders_discover_services_through_the_proxy() {
     assert_eq!(all.status, 200);
     let bundle = all.json().unwrap();
     assert_eq!(bundle["total"], 4);
-    let wanted = &stack.receivers[1].services[0];
+    let wanted = &stack.service(1, 0);
     let by_id = stack
         .request(
             Method::GET,

@@ -1,0 +1,601 @@
+//! The sender's commands: discover services, check capabilities, find slots, book, list, view,
+//! update, reschedule, cancel and rebook — through the proxy, with the BaRS details (tokens,
+//! headers, read-before-write, retries) done by the SDK.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bars_client::{
+    BarsClient, BarsError, BookingDetails, Credentials, SenderIdentity, Slot, TokenSource,
+};
+use bars_fhir::headers::TargetIdentifier;
+use bars_fhir::{Instant, NhsNumber};
+use bars_http::client::HttpClient;
+use bars_receiver::availability::Zone;
+use serde_json::{Value, json};
+
+/// How the CLI reaches BaRS: the demo's manifest by default, or explicit settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Connection {
+    /// A stack manifest (as `bars demo` writes); supplies everything below that is not given.
+    #[arg(
+        long,
+        env = "BARS_STACK",
+        default_value = "bars-demo/stack.json",
+        global = true
+    )]
+    pub stack: PathBuf,
+    /// The proxy's base URL.
+    #[arg(long, env = "BARS_PROXY_URL", global = true)]
+    pub proxy_url: Option<String>,
+    #[arg(long, env = "BARS_CLIENT_ID", global = true)]
+    pub client_id: Option<String>,
+    #[arg(long, env = "BARS_KEY_ID", global = true)]
+    pub key_id: Option<String>,
+    /// The application's private signing key (PEM).
+    #[arg(long, env = "BARS_PRIVATE_KEY", global = true)]
+    pub private_key: Option<PathBuf>,
+    /// RS512 or ES256.
+    #[arg(long, env = "BARS_KEY_ALGORITHM", global = true)]
+    pub algorithm: Option<String>,
+    #[arg(long, env = "BARS_TOKEN_URL", global = true)]
+    pub token_url: Option<String>,
+    /// CA certificate (PEM) to trust for the proxy.
+    #[arg(long, env = "BARS_CA", global = true)]
+    pub ca: Option<PathBuf>,
+    /// The sending organisation's ODS code and name.
+    #[arg(long, env = "BARS_ODS_CODE", global = true)]
+    pub ods_code: Option<String>,
+    #[arg(long, env = "BARS_ORGANISATION_NAME", global = true)]
+    pub organisation_name: Option<String>,
+    /// Print JSON for scripts instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// A slot search (what `bars slots` does without a staff subcommand).
+#[derive(Debug, Clone, clap::Args)]
+pub struct SlotSearch {
+    #[arg(long)]
+    pub service: Option<String>,
+    /// First day (YYYY-MM-DD, default today).
+    #[arg(long)]
+    pub date: Option<String>,
+    #[arg(long, default_value_t = 1)]
+    pub days: u32,
+    /// free, busy or free,busy.
+    #[arg(long, default_value = "free")]
+    pub status: String,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum SenderCommand {
+    /// (internal) a slot search, reached through `bars slots`.
+    #[command(skip)]
+    FindSlots(SlotSearch),
+    /// Services you can book with (from the proxy's directory).
+    Services {
+        /// Only services whose name contains this.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// A service's BaRS capabilities.
+    Capabilities {
+        #[arg(long)]
+        service: String,
+    },
+    /// Book a slot for a patient.
+    Book {
+        #[arg(long)]
+        service: String,
+        #[arg(long)]
+        slot: String,
+        /// The patient's NHS number.
+        #[arg(long)]
+        patient: String,
+        /// Why the appointment is needed.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Fix the request id (to retry a request whose answer was lost).
+        #[arg(long)]
+        request_id: Option<String>,
+        #[arg(long)]
+        correlation_id: Option<String>,
+    },
+    /// A patient's appointments, wherever they were booked (from the Registry).
+    List {
+        #[arg(long)]
+        patient: String,
+    },
+    /// One appointment, read at the service that holds it.
+    View {
+        #[arg(long)]
+        service: String,
+        #[arg(long)]
+        appointment: String,
+    },
+    /// Change an appointment's details.
+    Update {
+        #[arg(long)]
+        service: String,
+        #[arg(long)]
+        appointment: String,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Move an appointment to another slot of the same service.
+    Reschedule {
+        #[arg(long)]
+        service: String,
+        #[arg(long)]
+        appointment: String,
+        #[arg(long)]
+        slot: String,
+    },
+    /// Cancel an appointment.
+    Cancel {
+        #[arg(long)]
+        service: String,
+        #[arg(long)]
+        appointment: String,
+        /// The booking was a mistake (status entered-in-error).
+        #[arg(long)]
+        entered_in_error: bool,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Book a new slot in place of an appointment, then cancel the old one.
+    Rebook {
+        #[arg(long)]
+        service: String,
+        #[arg(long)]
+        appointment: String,
+        #[arg(long)]
+        slot: String,
+    },
+}
+
+struct Session {
+    client: BarsClient,
+    json: bool,
+}
+
+fn manifest(path: &PathBuf) -> Option<Value> {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+}
+
+impl Connection {
+    fn session(&self) -> anyhow::Result<Session> {
+        let m = manifest(&self.stack).unwrap_or(Value::Null);
+        let from = |given: &Option<String>, pointer: &str| {
+            given.clone().or_else(|| {
+                m.pointer(pointer)
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+        };
+        let Some(proxy_url) = from(&self.proxy_url, "/proxy/url") else {
+            bail!(
+                "no proxy URL: run `bars demo` first (it writes {}), or give --proxy-url and the credentials",
+                self.stack.display()
+            );
+        };
+        let client_id = from(&self.client_id, "/sender/clientId").context("no --client-id")?;
+        let key_id = from(&self.key_id, "/sender/keyId").context("no --key-id")?;
+        let algorithm =
+            from(&self.algorithm, "/sender/algorithm").unwrap_or_else(|| "ES256".into());
+        let key_path = self
+            .private_key
+            .clone()
+            .or_else(|| {
+                m.pointer("/sender/privateKey")
+                    .and_then(Value::as_str)
+                    .map(PathBuf::from)
+            })
+            .context("no --private-key")?;
+        let private_pem = std::fs::read_to_string(&key_path)
+            .with_context(|| format!("reading {}", key_path.display()))?;
+        let token_url = from(&self.token_url, "/sender/tokenUrl")
+            .unwrap_or_else(|| format!("{proxy_url}/oauth2/token"));
+        let ca = self
+            .ca
+            .clone()
+            .or_else(|| m.pointer("/ca").and_then(Value::as_str).map(PathBuf::from));
+        let tls = match ca {
+            Some(path) => {
+                let pem = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                Some(bars_pki::tls::client_config(&pem, None).map_err(|e| anyhow::anyhow!("{e}"))?)
+            }
+            None => None,
+        };
+        let http = HttpClient::new(tls, Duration::from_secs(40));
+        let ods = from(&self.ods_code, "/sender/odsCode").unwrap_or_else(|| "A1001".into());
+        let org = from(&self.organisation_name, "/sender/organisationName")
+            .unwrap_or_else(|| "Sending organisation".into());
+        let tokens = TokenSource::new(
+            Credentials {
+                client_id,
+                kid: key_id,
+                algorithm,
+                private_pem,
+                token_url,
+            },
+            http.clone(),
+        );
+        Ok(Session {
+            client: BarsClient::new(http, &proxy_url, tokens, SenderIdentity::new(&ods, &org)),
+            json: self.json,
+        })
+    }
+}
+
+/// Shows what is happening when a call takes more than a moment (on a terminal only).
+async fn with_progress<T>(what: &str, work: impl std::future::Future<Output = T>) -> T {
+    let interactive = std::io::stderr().is_terminal();
+    let label = what.to_string();
+    let notice = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        if interactive {
+            eprint!("{label}...");
+        }
+    });
+    let out = work.await;
+    if notice.is_finished() && interactive {
+        eprintln!(" done");
+    }
+    notice.abort();
+    out
+}
+
+fn service(id: &str) -> TargetIdentifier {
+    TargetIdentifier::parse_token(id).unwrap_or_else(|| TargetIdentifier::dos(id))
+}
+
+fn patient(nhs: &str) -> anyhow::Result<NhsNumber> {
+    NhsNumber::parse(nhs.trim()).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// `2026-11-24T09:15:00+00:00` as `Tue 24 Nov 09:15` in UK time.
+fn local(text: &str) -> String {
+    let Ok(i) = Instant::parse(text) else {
+        return text.to_string();
+    };
+    let utc = i.to_offset_date_time();
+    let t = utc.to_offset(Zone::EuropeLondon.offset_at(utc));
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{} {:02} {} {:02}:{:02}",
+        DAYS[t.weekday().number_days_from_monday() as usize],
+        t.day(),
+        MONTHS[u8::from(t.month()) as usize - 1],
+        t.hour(),
+        t.minute()
+    )
+}
+
+fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+fn print_appointment(session: &Session, heading: &str, a: &Value) -> anyhow::Result<()> {
+    if session.json {
+        return print_json(a);
+    }
+    println!("{heading}");
+    println!("  appointment  {}", a["id"].as_str().unwrap_or("?"));
+    println!("  status       {}", a["status"].as_str().unwrap_or("?"));
+    if let (Some(s), Some(e)) = (a["start"].as_str(), a["end"].as_str()) {
+        println!(
+            "  when         {} - {} (UK time)",
+            local(s),
+            local(e).rsplit(' ').next().unwrap_or("")
+        );
+    }
+    if let Some(slot) = a.pointer("/slot/0/reference").and_then(Value::as_str) {
+        println!("  slot         {}", slot.trim_start_matches("Slot/"));
+    }
+    if let Some(d) = a["description"].as_str() {
+        println!("  reason       {d}");
+    }
+    println!(
+        "  version      {}",
+        a.pointer("/meta/versionId")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+    );
+    Ok(())
+}
+
+fn find_slot(slots: Vec<Slot>, id: &str) -> anyhow::Result<Slot> {
+    slots.into_iter().find(|s| s.id == id).with_context(|| {
+        format!("slot {id} is not free at that service (list them with `bars slots`)")
+    })
+}
+
+/// A free slot by id: its day is in the id (`<schedule>-<yyyymmddhhmm>`), otherwise the next 14 days.
+async fn free_slot(
+    session: &Session,
+    service: &TargetIdentifier,
+    id: &str,
+) -> anyhow::Result<Slot> {
+    let (from, to) = match id
+        .rsplit('-')
+        .next()
+        .filter(|t| t.len() == 12 && t.chars().all(|c| c.is_ascii_digit()))
+    {
+        Some(t) => {
+            let day = Instant::parse(&format!("{}-{}-{}T00:00:00Z", &t[0..4], &t[4..6], &t[6..8]))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            (day, day.plus_seconds(86_399))
+        }
+        None => {
+            let now = Instant::now();
+            (now, now.plus_seconds(14 * 86_400 - 1))
+        }
+    };
+    find_slot(session.client.slots(service, from, to, "free").await?, id)
+}
+
+pub async fn run(command: SenderCommand, connection: &Connection) -> anyhow::Result<()> {
+    let session = connection.session()?;
+    let outcome = run_with(&session, command).await;
+    match outcome {
+        Err(e) => match e.downcast_ref::<BarsError>() {
+            Some(b) => bail!("{}", b),
+            None => Err(e),
+        },
+        ok => ok,
+    }
+}
+
+async fn run_with(session: &Session, command: SenderCommand) -> anyhow::Result<()> {
+    let client = &session.client;
+    match command {
+        SenderCommand::Services { name } => {
+            let services =
+                with_progress("Looking up services", client.services(name.as_deref())).await?;
+            if session.json {
+                return print_json(&services);
+            }
+            println!("{:<12} {:<48} ORGANISATION", "SERVICE", "NAME");
+            for s in &services {
+                println!(
+                    "{:<12} {:<48} {}",
+                    s.value,
+                    s.name,
+                    s.ods_code.as_deref().unwrap_or("-")
+                );
+            }
+        }
+        SenderCommand::Capabilities { service: id } => {
+            let c =
+                with_progress("Reading capabilities", client.capabilities(&service(&id))).await?;
+            if session.json {
+                return print_json(&c);
+            }
+            println!(
+                "{} (BaRS {}), FHIR {}",
+                c["title"].as_str().unwrap_or("?"),
+                c["version"].as_str().unwrap_or("?"),
+                c["fhirVersion"].as_str().unwrap_or("?")
+            );
+            for r in c
+                .pointer("/rest/0/resource")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let interactions: Vec<&str> = r["interaction"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|i| i["code"].as_str())
+                    .collect();
+                println!(
+                    "  {:<18} {}",
+                    r["type"].as_str().unwrap_or("?"),
+                    interactions.join(", ")
+                );
+            }
+        }
+        SenderCommand::FindSlots(SlotSearch {
+            service: id,
+            date,
+            days,
+            status,
+        }) => {
+            let Some(id) = id else {
+                bail!(
+                    "give --service (see `bars services`), or a staff subcommand: generate, add, withdraw"
+                )
+            };
+            let from = match date {
+                Some(d) => Instant::parse(&format!("{d}T00:00:00Z"))
+                    .map_err(|e| anyhow::anyhow!("--date: {e}"))?,
+                None => {
+                    let t = Instant::now().to_offset_date_time();
+                    Instant::parse(&format!(
+                        "{:04}-{:02}-{:02}T00:00:00Z",
+                        t.year(),
+                        u8::from(t.month()),
+                        t.day()
+                    ))
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
+                }
+            };
+            let to = from.plus_seconds(i64::from(days.clamp(1, 14)) * 86_400 - 1);
+            let slots = with_progress(
+                "Searching for slots",
+                client.slots(&service(&id), from, to, &status),
+            )
+            .await?;
+            if session.json {
+                return print_json(&slots);
+            }
+            println!("{:<40} {:<18} {:<6} STATUS", "SLOT", "STARTS (UK)", "ENDS");
+            for s in &slots {
+                println!(
+                    "{:<40} {:<18} {:<6} {}",
+                    s.id,
+                    local(&s.start),
+                    local(&s.end).rsplit(' ').next().unwrap_or(""),
+                    s.status
+                );
+            }
+            println!(
+                "{} slot{}",
+                slots.len(),
+                if slots.len() == 1 { "" } else { "s" }
+            );
+        }
+        SenderCommand::Book {
+            service: id,
+            slot,
+            patient: nhs,
+            reason,
+            request_id,
+            correlation_id,
+        } => {
+            let target = service(&id);
+            let nhs = patient(&nhs)?;
+            let slot = free_slot(session, &target, &slot).await?;
+            let details = BookingDetails {
+                description: reason,
+                replaces: None,
+            };
+            let mut call = bars_client::Call::new(http::Method::POST, "/Appointment")
+                .to(&target)
+                .fhir(&bars_client::workflows::booking(&slot, &nhs, &details));
+            if let Some(r) = request_id {
+                call.request_id = r;
+            }
+            if let Some(c) = correlation_id {
+                call.correlation_id = c;
+            }
+            let a = with_progress("Booking", client.book_with(&target, &call)).await?;
+            print_appointment(session, "Booked.", &a)?;
+        }
+        SenderCommand::List { patient: nhs } => {
+            let listed =
+                with_progress("Searching the registry", client.list(&patient(&nhs)?)).await?;
+            if session.json {
+                return print_json(&listed);
+            }
+            println!(
+                "{:<38} {:<12} {:<18} CUSTODIAN",
+                "APPOINTMENT", "SERVICE", "STARTS (UK)"
+            );
+            for l in &listed {
+                println!(
+                    "{:<38} {:<12} {:<18} {}",
+                    l.appointment_id,
+                    l.service.as_deref().unwrap_or("-"),
+                    l.start.as_deref().map(local).unwrap_or_default(),
+                    l.custodian.as_deref().unwrap_or("-")
+                );
+            }
+            println!(
+                "{} appointment{}",
+                listed.len(),
+                if listed.len() == 1 { "" } else { "s" }
+            );
+        }
+        SenderCommand::View {
+            service: id,
+            appointment,
+        } => {
+            let v = with_progress(
+                "Reading the appointment",
+                client.view(&service(&id), &appointment),
+            )
+            .await?;
+            print_appointment(session, "Appointment:", &v.resource)?;
+        }
+        SenderCommand::Update {
+            service: id,
+            appointment,
+            description,
+            comment,
+        } => {
+            if description.is_none() && comment.is_none() {
+                bail!("nothing to change: give --description and/or --comment");
+            }
+            let a = with_progress(
+                "Updating",
+                client.update(&service(&id), &appointment, |a| {
+                    if let Some(d) = &description {
+                        a["description"] = json!(d);
+                    }
+                    if let Some(c) = &comment {
+                        a["comment"] = json!(c);
+                    }
+                }),
+            )
+            .await?;
+            print_appointment(session, "Updated.", &a)?;
+        }
+        SenderCommand::Reschedule {
+            service: id,
+            appointment,
+            slot,
+        } => {
+            let target = service(&id);
+            let slot = free_slot(session, &target, &slot).await?;
+            let a = with_progress(
+                "Rescheduling",
+                client.reschedule(&target, &appointment, &slot),
+            )
+            .await?;
+            print_appointment(session, "Rescheduled.", &a)?;
+        }
+        SenderCommand::Cancel {
+            service: id,
+            appointment,
+            entered_in_error,
+            reason,
+        } => {
+            let a = with_progress(
+                "Cancelling",
+                client.cancel(
+                    &service(&id),
+                    &appointment,
+                    entered_in_error,
+                    reason.as_deref(),
+                ),
+            )
+            .await?;
+            print_appointment(session, "Cancelled.", &a)?;
+        }
+        SenderCommand::Rebook {
+            service: id,
+            appointment,
+            slot,
+        } => {
+            let target = service(&id);
+            let slot = free_slot(session, &target, &slot).await?;
+            let (new, old) =
+                with_progress("Rebooking", client.rebook(&target, &appointment, &slot)).await?;
+            if session.json {
+                return print_json(&json!({ "booked": new, "cancelled": old }));
+            }
+            print_appointment(session, "Rebooked: the new appointment", &new)?;
+            println!(
+                "  replaces     {} (now {})",
+                appointment,
+                old["status"].as_str().unwrap_or("?")
+            );
+        }
+    }
+    Ok(())
+}
