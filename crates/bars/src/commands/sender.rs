@@ -323,8 +323,10 @@ fn find_slot(slots: Vec<Slot>, id: &str) -> anyhow::Result<Slot> {
     })
 }
 
-/// A free slot by id: its day is in the id (`<schedule>-<yyyymmddhhmm>`), otherwise the next 14 days.
-async fn free_slot(
+/// A slot by id, free or not — the service judges whether it can be booked (and a retry of a
+/// booking finds its slot already busy). Its day is in the id (`<schedule>-<yyyymmddhhmm>`),
+/// otherwise the next 14 days are searched.
+async fn find_slot_by_id(
     session: &Session,
     service: &TargetIdentifier,
     id: &str,
@@ -344,7 +346,10 @@ async fn free_slot(
             (now, now.plus_seconds(14 * 86_400 - 1))
         }
     };
-    find_slot(session.client.slots(service, from, to, "free").await?, id)
+    find_slot(
+        session.client.slots(service, from, to, "free,busy").await?,
+        id,
+    )
 }
 
 pub async fn run(command: SenderCommand, connection: &Connection) -> anyhow::Result<()> {
@@ -469,7 +474,7 @@ async fn run_with(session: &Session, command: SenderCommand) -> anyhow::Result<(
         } => {
             let target = service(&id);
             let nhs = patient(&nhs)?;
-            let slot = free_slot(session, &target, &slot).await?;
+            let slot = find_slot_by_id(session, &target, &slot).await?;
             let details = BookingDetails {
                 description: reason,
                 replaces: None,
@@ -551,7 +556,7 @@ async fn run_with(session: &Session, command: SenderCommand) -> anyhow::Result<(
             slot,
         } => {
             let target = service(&id);
-            let slot = free_slot(session, &target, &slot).await?;
+            let slot = find_slot_by_id(session, &target, &slot).await?;
             let a = with_progress(
                 "Rescheduling",
                 client.reschedule(&target, &appointment, &slot),
@@ -583,7 +588,7 @@ async fn run_with(session: &Session, command: SenderCommand) -> anyhow::Result<(
             slot,
         } => {
             let target = service(&id);
-            let slot = free_slot(session, &target, &slot).await?;
+            let slot = find_slot_by_id(session, &target, &slot).await?;
             let (new, old) =
                 with_progress("Rebooking", client.rebook(&target, &appointment, &slot)).await?;
             if session.json {

@@ -2,6 +2,8 @@
 
 mod kit;
 
+mod demo;
 mod pointers;
 mod processes;
 mod proxy;
+mod sdk;

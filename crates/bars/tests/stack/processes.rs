@@ -20,6 +20,10 @@ pub struct Proc {
 
 impl Proc {
     pub fn start(dir: &Path, log: &str, args: &[String]) -> Proc {
+        Self::spawn(dir, log, args)
+    }
+
+    fn spawn(dir: &Path, log: &str, args: &[String]) -> Proc {
         let out = std::fs::File::create(dir.join(format!("{log}.log"))).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_bars"))
             .args(args)
@@ -29,6 +33,16 @@ impl Proc {
             .spawn()
             .expect("the bars binary starts");
         Proc { child }
+    }
+
+    /// Ctrl-C (SIGINT), then waits for a clean exit.
+    pub fn interrupt_and_wait(mut self) {
+        // SAFETY: sending a signal to our own child process by its id.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGINT);
+        }
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "stopped cleanly: {status}");
     }
 
     /// SIGKILL: no shutdown, no draining, like a crash.

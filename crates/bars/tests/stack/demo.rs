@@ -1,0 +1,341 @@
+//! `bars demo` as a user runs it, driven through the `bars` commands a sender uses.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::kit::{PATIENT, tomorrow};
+use crate::processes::Proc;
+
+/// Seven consecutive free ports for the demo.
+fn free_ports() -> u16 {
+    for _ in 0..200 {
+        let base = 20_000 + (uuid::Uuid::new_v4().as_u128() % 30_000) as u16;
+        let listeners: Vec<_> = (0..7)
+            .map_while(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).ok())
+            .collect();
+        if listeners.len() == 7 {
+            return base;
+        }
+    }
+    panic!("no seven free consecutive ports");
+}
+
+/// Runs a sender command against the demo and returns its JSON output.
+fn bars(dir: &Path, args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_bars"))
+        .current_dir(dir)
+        .args(["--json", "--stack", "demo/stack.json"])
+        .args(args)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "bars {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "bars {args:?}: {e}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+fn ids(v: &Value, field: &str) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x[field].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Waits until the Registry lists exactly `expected` for the patient (pointers follow bookings
+/// asynchronously).
+async fn registry_lists(dir: &Path, expected: &[&str]) -> Value {
+    let mut want: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    let mut listed = Value::Null;
+    for _ in 0..200 {
+        listed = bars(dir, &["list", "--patient", PATIENT]);
+        let mut have = ids(&listed, "appointment_id");
+        have.sort();
+        if have == want {
+            return listed;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the registry lists {listed} instead of {want:?}");
+}
+
+fn slot_ids(dir: &Path, service: &str, status: &str) -> Vec<String> {
+    ids(
+        &bars(
+            dir,
+            &[
+                "slots",
+                "--service",
+                service,
+                "--date",
+                &tomorrow(),
+                "--status",
+                status,
+            ],
+        ),
+        "id",
+    )
+}
+
+async fn start_demo(dir: &Path, port: u16) -> Proc {
+    let demo = Proc::start(
+        dir,
+        "demo",
+        &[
+            "demo".into(),
+            "--data-dir".into(),
+            "demo".into(),
+            "--port".into(),
+            port.to_string(),
+        ],
+    );
+    let client = bars_http::client::HttpClient::new(None, Duration::from_secs(2));
+    for _ in 0..400 {
+        // The proxy answers over TLS; a plain client's failure to connect at all means not yet.
+        let stack_ready = dir.join("demo/stack.json").exists();
+        let up = client
+            .call(
+                http::Method::GET,
+                &format!("http://127.0.0.1:{}/admin/services", port + 4),
+                &[],
+                None,
+            )
+            .await
+            .is_ok();
+        if stack_ready && up {
+            return demo;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the demo did not start; see {}",
+        dir.join("demo.log").display()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_the_four_functions_through_the_cli() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
+    let port = free_ports();
+    let demo = start_demo(dir, port).await;
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("demo/stack.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["receivers"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        manifest["receivers"][1]["services"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(
+        manifest["sender"]["privateKey"]
+            .as_str()
+            .unwrap()
+            .ends_with("demo-sender.key.pem")
+    );
+    assert!(
+        manifest["patients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == PATIENT)
+    );
+
+    // Discover, check capabilities.
+    let services = bars(dir, &["services"]);
+    assert_eq!(services.as_array().unwrap().len(), 4);
+    let service = services[0]["value"].as_str().unwrap().to_string();
+    assert_eq!(
+        bars(dir, &["capabilities", "--service", &service])["resourceType"],
+        "CapabilityStatement"
+    );
+
+    // Book.
+    let free = slot_ids(dir, &service, "free");
+    assert!(free.len() >= 8);
+    let booked = bars(
+        dir,
+        &[
+            "book",
+            "--service",
+            &service,
+            "--slot",
+            &free[0],
+            "--patient",
+            PATIENT,
+            "--reason",
+            "Sprained ankle",
+        ],
+    );
+    let id = booked["id"].as_str().unwrap().to_string();
+    assert_eq!(booked["status"], "booked");
+    assert_eq!(slot_ids(dir, &service, "busy"), vec![free[0].clone()]);
+    let listed = registry_lists(dir, &[&id]).await;
+    assert_eq!(listed[0]["service"], service.as_str());
+
+    // View, update.
+    assert_eq!(
+        bars(dir, &["view", "--service", &service, "--appointment", &id])["id"],
+        id.as_str()
+    );
+    let updated = bars(
+        dir,
+        &[
+            "update",
+            "--service",
+            &service,
+            "--appointment",
+            &id,
+            "--description",
+            "Swelling worse",
+        ],
+    );
+    assert_eq!(
+        (
+            updated["description"].as_str(),
+            updated["meta"]["versionId"].as_str()
+        ),
+        (Some("Swelling worse"), Some("2"))
+    );
+
+    // Reschedule: the slots swap and the registry follows.
+    let moved = bars(
+        dir,
+        &[
+            "reschedule",
+            "--service",
+            &service,
+            "--appointment",
+            &id,
+            "--slot",
+            &free[3],
+        ],
+    );
+    assert_eq!(moved["slot"][0]["reference"], format!("Slot/{}", free[3]));
+    assert_eq!(slot_ids(dir, &service, "busy"), vec![free[3].clone()]);
+    for _ in 0..200 {
+        let l = registry_lists(dir, &[&id]).await;
+        if l[0]["start"] == moved["start"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        registry_lists(dir, &[&id]).await[0]["start"],
+        moved["start"],
+        "the pointer carries the new time"
+    );
+
+    // Cancel: the slot is free and the registry forgets it.
+    let cancelled = bars(
+        dir,
+        &["cancel", "--service", &service, "--appointment", &id],
+    );
+    assert_eq!(cancelled["status"], "cancelled");
+    assert!(slot_ids(dir, &service, "busy").is_empty());
+    registry_lists(dir, &[]).await;
+
+    // Rebook: a new booking replaces an existing one, which is then cancelled.
+    let second = bars(
+        dir,
+        &[
+            "book",
+            "--service",
+            &service,
+            "--slot",
+            &free[5],
+            "--patient",
+            PATIENT,
+        ],
+    );
+    let second_id = second["id"].as_str().unwrap().to_string();
+    let rebooked = bars(
+        dir,
+        &[
+            "rebook",
+            "--service",
+            &service,
+            "--appointment",
+            &second_id,
+            "--slot",
+            &free[6],
+        ],
+    );
+    let new_id = rebooked["booked"]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        rebooked["booked"]["replaces"][0]["reference"],
+        format!("Appointment/{second_id}")
+    );
+    assert_eq!(rebooked["cancelled"]["status"], "cancelled");
+    assert_eq!(slot_ids(dir, &service, "busy"), vec![free[6].clone()]);
+    registry_lists(dir, &[&new_id]).await;
+
+    // A retried booking (same request ids) is answered with the original booking, not a second.
+    let (rid, cid) = (
+        uuid::Uuid::new_v4().to_string(),
+        uuid::Uuid::new_v4().to_string(),
+    );
+    let first = bars(
+        dir,
+        &[
+            "book",
+            "--service",
+            &service,
+            "--slot",
+            &free[7],
+            "--patient",
+            PATIENT,
+            "--request-id",
+            &rid,
+            "--correlation-id",
+            &cid,
+        ],
+    );
+    let again = bars(
+        dir,
+        &[
+            "book",
+            "--service",
+            &service,
+            "--slot",
+            &free[7],
+            "--patient",
+            PATIENT,
+            "--request-id",
+            &rid,
+            "--correlation-id",
+            &cid,
+        ],
+    );
+    assert_eq!(first["id"], again["id"]);
+    let first_id = first["id"].as_str().unwrap().to_string();
+    registry_lists(dir, &[&new_id, &first_id]).await;
+
+    // Stopping is clean, and the next run carries on with the same data.
+    demo.interrupt_and_wait();
+    let demo = start_demo(dir, port).await;
+    assert_eq!(
+        bars(
+            dir,
+            &["view", "--service", &service, "--appointment", &new_id]
+        )["status"],
+        "booked"
+    );
+    registry_lists(dir, &[&new_id, &first_id]).await;
+    demo.interrupt_and_wait();
+}
