@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, any, get};
+use axum::routing::{MethodRouter, any, get, post};
 use bars_fhir::bundle::{SearchEntry, SearchMode, history, searchset};
 use bars_fhir::codes::BarsCode;
 use bars_fhir::nhs_number::NHS_NUMBER_SYSTEM;
@@ -24,6 +24,7 @@ use serde_json::Value;
 
 use crate::audit;
 use crate::errors;
+use crate::messaging;
 use crate::requests;
 use crate::service::{Edit, PatchDocument, Written, not_found};
 use crate::slots::{SlotSearch, search as slot_search};
@@ -35,6 +36,8 @@ pub const ALLOW_SLOT: &str = "GET";
 pub const ALLOW_APPOINTMENTS: &str = "GET, POST";
 pub const ALLOW_APPOINTMENT: &str = "GET, PUT, PATCH, DELETE";
 pub const ALLOW_HISTORY: &str = "GET";
+pub const ALLOW_PROCESS_MESSAGE: &str = "POST";
+pub const ALLOW_MESSAGE_DEFINITION: &str = "GET";
 
 fn allow(router: MethodRouter<AppState>, methods: &'static str) -> MethodRouter<AppState> {
     router.fallback(move || async move {
@@ -67,6 +70,19 @@ pub fn router(state: AppState, transport_rules: TransportRules) -> Router {
         .route(
             "/Appointment/{id}/_history/{vid}",
             allow(get(read_version), ALLOW_HISTORY),
+        )
+        .route(
+            "/$process-message",
+            allow(post(process_message), ALLOW_PROCESS_MESSAGE),
+        )
+        // `$` is a legal path character, but some clients percent-encode it.
+        .route(
+            "/%24process-message",
+            allow(post(process_message), ALLOW_PROCESS_MESSAGE),
+        )
+        .route(
+            "/MessageDefinition",
+            allow(get(search_message_definitions), ALLOW_MESSAGE_DEFINITION),
         )
         .route("/ServiceRequest", any(referrals))
         .route("/ServiceRequest/{*rest}", any(referrals))
@@ -477,6 +493,11 @@ enum Write {
         id: String,
         headers: HeaderMap,
     },
+    /// `POST /$process-message`: a booking, update or cancellation carried in a message Bundle.
+    Message {
+        headers: HeaderMap,
+        body: Body,
+    },
 }
 
 impl Write {
@@ -486,12 +507,14 @@ impl Write {
             Write::Update { .. } => "update",
             Write::Patch { .. } => "patch",
             Write::Cancel { .. } => "cancel",
+            Write::Message { .. } => "process-message",
         }
     }
 
     fn id(&self) -> Option<&str> {
         match self {
-            Write::Create { .. } => None,
+            // A message names its appointment inside the body, if at all.
+            Write::Create { .. } | Write::Message { .. } => None,
             Write::Update { id, .. } | Write::Patch { id, .. } | Write::Cancel { id, .. } => {
                 Some(id)
             }
@@ -600,6 +623,11 @@ async fn perform(
                 written.last_updated,
             ))
         }
+        Write::Message { headers, body } => {
+            let bundle = fhir_body(state, &headers, body).await?;
+            let response = messaging::process(state, ctx, admission, bundle).await?;
+            Ok(fhir_json(StatusCode::OK, &response))
+        }
     }
 }
 
@@ -648,6 +676,27 @@ async fn cancel(
         headers: parts.headers,
     })
     .await
+}
+
+/// `POST /$process-message` (BaRS section 6): admitted under the request ids like every other
+/// write. Success is 200 with a message Bundle; every failure is an OperationOutcome, as on
+/// the REST API (see [`messaging::process`]).
+async fn process_message(State(state): State<AppState>, request: Request) -> Response {
+    guarded_write(&state, request, |parts, body| Write::Message {
+        headers: parts.headers,
+        body,
+    })
+    .await
+}
+
+/// `GET /MessageDefinition?context=...` (BaRS section 2.2).
+async fn search_message_definitions(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (parts, _) = request.into_parts();
+    let bundle = messaging::definitions::search(&state.config, &query_of(&parts)?)?;
+    Ok(fhir_json(StatusCode::OK, &bundle))
 }
 
 /// Chooses the PATCH form from the content type and the body.

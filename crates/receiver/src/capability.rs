@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::config::ReceiverConfig;
+use crate::messaging::definitions::{CONTEXT_PARAM, Kind};
 use crate::slots::{INCLUDES, SERVICE_PARAM};
 
 /// The BaRS Core version this receiver implements.
@@ -66,7 +67,34 @@ pub const SERVED: &[ServedResource] = &[
         includes: &INCLUDES,
         versioned: false,
     },
+    ServedResource {
+        resource: "MessageDefinition",
+        profile: "http://hl7.org/fhir/StructureDefinition/MessageDefinition",
+        interactions: &["search-type"],
+        search_params: &[(
+            CONTEXT_PARAM,
+            "token",
+            "A use context: the service (https://fhir.nhs.uk/Id/dos-service-id|id) and/or the use case (https://fhir.nhs.uk/CodeSystem/usecases-categories-bars|code), as system|value or a bare value; required; repeats must all match, commas within one are alternatives.",
+        )],
+        includes: &[],
+        versioned: false,
+    },
 ];
+
+/// A system-level operation as served: its name, definition and where it is posted.
+pub struct ServedOperation {
+    pub name: &'static str,
+    pub definition: &'static str,
+    pub method: &'static str,
+    pub path: &'static str,
+}
+
+pub const OPERATIONS: &[ServedOperation] = &[ServedOperation {
+    name: "process-message",
+    definition: "http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message",
+    method: "POST",
+    path: "/$process-message",
+}];
 
 /// HTTP verb and path (relative to the resource type) of a FHIR interaction.
 pub fn route_of(interaction: &str) -> Option<(&'static str, &'static str)> {
@@ -134,6 +162,15 @@ pub fn capability_statement(config: &ReceiverConfig) -> Value {
                 "description": "Mutual TLS with the BaRS proxy; sending organisations are authorised from the NHSD access-control headers.",
             },
             "resource": resources,
+            "operation": OPERATIONS.iter().map(|o| json!({ "name": o.name, "definition": o.definition })).collect::<Vec<_>>(),
+        }],
+        "messaging": [{
+            "endpoint": [{
+                "protocol": { "system": "http://terminology.hl7.org/CodeSystem/message-transport", "code": "http" },
+                "address": config.url("$process-message"),
+            }],
+            "documentation": "BaRS booking messages (booking-request: new, update, cancellation), answered synchronously; GET /MessageDefinition?context=... gives the definitions per service and use case.",
+            "supportedMessage": Kind::ALL.iter().map(|k| json!({ "mode": "receiver", "definition": k.url() })).collect::<Vec<_>>(),
         }],
     })
 }

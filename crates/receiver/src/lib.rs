@@ -2,7 +2,8 @@
 //!
 //! Read in this order: [`api`] (routes and handlers), [`service`] (the one write path),
 //! [`mapping`] (FHIR <-> domain), [`slots`] (availability search), [`requests`] (idempotency),
-//! [`availability`] and [`admin`] (publishing slots), [`capability`].
+//! [`messaging`] (booking by FHIR message), [`availability`] and [`admin`] (publishing slots),
+//! [`capability`].
 
 pub mod access;
 pub mod admin;
@@ -13,6 +14,7 @@ pub mod capability;
 pub mod config;
 pub mod errors;
 pub mod mapping;
+pub mod messaging;
 pub mod pointers;
 pub mod requests;
 pub mod service;

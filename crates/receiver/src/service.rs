@@ -259,7 +259,12 @@ impl Bookings {
 
     /// A BaRS Application booking names its use case in `serviceCategory`; the service must
     /// support it (422 `not-supported` otherwise). Generic Foundation bookings name none.
-    fn check_use_case(&self, resource: &Value, service_id: Option<&str>) -> Result<(), ApiError> {
+    /// Also step 5 of `$process-message` (section 6.3), against the message's destination.
+    pub(crate) fn check_use_case(
+        &self,
+        resource: &Value,
+        service_id: Option<&str>,
+    ) -> Result<(), ApiError> {
         let codes = resource
             .get("serviceCategory")
             .and_then(Value::as_array)

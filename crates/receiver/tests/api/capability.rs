@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use bars_receiver::capability::{SERVED, route_of};
+use bars_receiver::capability::{OPERATIONS, SERVED, route_of};
 use http::Method;
 use serde_json::Value;
 
@@ -43,8 +43,8 @@ async fn capability_statement_matches_its_snapshot() {
     rx.stop().await;
 }
 
-/// Every interaction the statement declares is routed (answers anything but 404/405), so the
-/// statement cannot claim what is not served.
+/// Every interaction and operation the statement declares is routed (answers anything but
+/// 404/405), so the statement cannot claim what is not served.
 #[tokio::test]
 async fn every_declared_interaction_is_served() {
     let rx = start().await;
@@ -69,6 +69,49 @@ async fn every_declared_interaction_is_served() {
                 body["issue"][0]["diagnostics"] == "this receiver serves no such path";
             assert!(!unknown_path, "{method} {path} is declared but not routed");
         }
+    }
+    let statement = rx.get("/metadata").send().await.json().unwrap();
+    let declared = statement["rest"][0]["operation"].as_array().unwrap();
+    assert_eq!(declared.len(), OPERATIONS.len());
+    for op in OPERATIONS {
+        assert!(
+            declared
+                .iter()
+                .any(|d| d["name"] == op.name && d["definition"] == op.definition)
+        );
+        let r = rx
+            .req(Method::from_bytes(op.method.as_bytes()).unwrap(), op.path)
+            .send()
+            .await;
+        assert_ne!(r.status, 405, "{} {}", op.method, op.path);
+        let body = r.json().unwrap_or(Value::Null);
+        let unknown_path = body["issue"][0]["diagnostics"] == "this receiver serves no such path";
+        assert!(
+            !unknown_path,
+            "{} {} is declared but not routed",
+            op.method, op.path
+        );
+    }
+    // Every supported message is a definition GET /MessageDefinition serves.
+    for m in statement["messaging"][0]["supportedMessage"]
+        .as_array()
+        .unwrap()
+    {
+        assert_eq!(m["mode"], "receiver");
+        let r = rx
+            .get(&format!("/MessageDefinition?context={SERVICE_A}"))
+            .send()
+            .await;
+        assert_eq!(r.status, 200);
+        let served = r.json().unwrap();
+        assert!(
+            served["entry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["resource"]["url"] == m["definition"]),
+            "{m}"
+        );
     }
     rx.stop().await;
 }

@@ -9,5 +9,6 @@ mod concurrency;
 mod errors;
 mod idempotency;
 mod journey;
+mod messaging;
 mod mtls;
 mod restart;

@@ -1,0 +1,92 @@
+//! The synchronous answer to a processed message (section 6.4): a `message` Bundle with a new
+//! id, led by a MessageHeader that answers the request (`response.identifier` = the request
+//! Bundle's id, `response.code` `ok`), then the persisted Appointment - with the receiver's id,
+//! `created`, `meta.versionId` and `meta.lastUpdated`, which only the receiver can populate -
+//! and the request's other entries echoed under their original fullUrls, so every reference in
+//! the bundle still resolves.
+
+use bars_fhir::Instant;
+use bars_fhir::headers::DOS_SERVICE_SYSTEM;
+use bars_http::ApiError;
+use serde_json::{Map, Value, json};
+
+use super::bundle::{Entry, Message, Object};
+use super::process::Destination;
+use super::{BUNDLE_PROFILE, EVENT_SYSTEM, HEADER_PROFILE};
+use crate::config::ReceiverConfig;
+use crate::errors;
+use crate::service::Written;
+
+/// Builds the response Bundle.
+pub fn build(
+    config: &ReceiverConfig,
+    request: &Message<'_>,
+    request_header: &Object,
+    destination: &Destination<'_, '_>,
+    appointment: Entry<'_>,
+    written: &Written,
+) -> Result<Value, ApiError> {
+    let persisted: Value = serde_json::from_str(&written.body).map_err(|_| {
+        errors::store(bars_store::StoreError::Internal(
+            "a written appointment is not valid JSON".into(),
+        ))
+    })?;
+    let now = Instant::now().to_string();
+    let appointment_url = appointment.full_url.unwrap_or_default().to_string();
+    let header_url = format!("urn:uuid:{}", uuid::Uuid::new_v4());
+
+    let mut response_header = json!({
+        "resourceType": "MessageHeader",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "meta": { "lastUpdated": now, "profile": [HEADER_PROFILE] },
+        "eventCoding": { "system": EVENT_SYSTEM, "code": "booking-request" },
+        "destination": [{
+            "endpoint": request_header.get("source").and_then(|s| s.get("endpoint")).cloned().unwrap_or(Value::Null),
+        }],
+        "sender": { "reference": destination.receiver },
+        "source": {
+            "name": config.organisation_name,
+            "software": "bars",
+            "version": env!("CARGO_PKG_VERSION"),
+            "endpoint": format!("{DOS_SERVICE_SYSTEM}|{}", destination.service.id),
+        },
+        "response": {
+            "identifier": request.str_at("id").unwrap_or_default(),
+            "code": "ok",
+        },
+        "focus": [{ "reference": appointment_url, "type": "Appointment" }],
+    });
+    // The sender's own Organization entry, echoed below, is who the answer is for.
+    if let Some(sender) = request_header.get("sender").cloned() {
+        response_header["destination"][0]["receiver"] = sender;
+    }
+
+    let mut entries = vec![json!({ "fullUrl": header_url, "resource": response_header })];
+    for e in request.entries.iter().skip(1) {
+        let resource = if e.index == appointment.index {
+            persisted.clone()
+        } else {
+            e.resource
+                .cloned()
+                .map(Value::Object)
+                .unwrap_or(Value::Null)
+        };
+        entries.push(json!({ "fullUrl": e.full_url, "resource": resource }));
+    }
+
+    let mut meta = Map::new();
+    // The message version the exchange followed, as the request declared it.
+    if let Some(v) = request.bundle.get("meta").and_then(|m| m.get("versionId")) {
+        meta.insert("versionId".into(), v.clone());
+    }
+    meta.insert("lastUpdated".into(), Value::String(now.clone()));
+    meta.insert("profile".into(), json!([BUNDLE_PROFILE]));
+    Ok(json!({
+        "resourceType": "Bundle",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "meta": meta,
+        "type": "message",
+        "timestamp": now,
+        "entry": entries,
+    }))
+}
