@@ -3,6 +3,7 @@
 mod kit;
 
 mod demo;
+mod messaging;
 mod pointers;
 mod processes;
 mod proxy;
