@@ -16,8 +16,8 @@ pub struct DemoArgs {
     /// Where the demo keeps its databases, keys and `stack.json`; reused on the next run.
     #[arg(long, env = "BARS_DEMO_DIR", default_value = "bars-demo")]
     pub data_dir: PathBuf,
-    /// The first of the seven consecutive ports the demo uses (proxy, proxy admin, registry,
-    /// then API and admin of each receiver).
+    /// The first of the eight consecutive ports the demo uses (proxy, proxy admin, registry,
+    /// registry admin, then API and admin of each receiver).
     #[arg(long, env = "BARS_DEMO_PORT", default_value_t = 8080)]
     pub port: u16,
     /// Days of slots to publish from today.
@@ -113,7 +113,11 @@ fn print_walkthrough(m: &Value, manifest: &std::path::Path, created: usize) {
         s(&m["proxy"]["url"]),
         s(&m["proxy"]["adminUrl"])
     );
-    println!("  registry   {}", s(&m["registry"]["url"]));
+    println!(
+        "  registry   {}   (admin {})",
+        s(&m["registry"]["url"]),
+        s(&m["registry"]["adminUrl"])
+    );
     for r in m["receivers"].as_array().into_iter().flatten() {
         println!(
             "  receiver   {}   {} ({}), admin {}",
@@ -136,6 +140,7 @@ fn print_walkthrough(m: &Value, manifest: &std::path::Path, created: usize) {
         s(&m["sender"]["organisationName"]),
         manifest.display()
     );
+    println!("  operators  every admin URL serves /metrics (Prometheus), /_ping and /_status");
     let service = s(&m["receivers"][0]["services"][0]["value"]);
     let patient = s(&m["patients"][0]);
     let tomorrow = {

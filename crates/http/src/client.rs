@@ -10,6 +10,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use tracing::Instrument;
 
 /// Responses larger than this are refused rather than buffered.
 pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
@@ -99,6 +100,13 @@ impl HttpClient {
         request: Request<Bytes>,
         timeout: Duration,
     ) -> Result<ClientResponse, ClientError> {
+        // The span names the host, never the path or query: those can name a patient.
+        let span = tracing::debug_span!(
+            "upstream",
+            method = %request.method(),
+            host = request.uri().authority().map_or("-", |a| a.as_str()),
+            status = tracing::field::Empty,
+        );
         let request = request.map(Full::new);
         let call = async {
             let response = self.inner.request(request).await.map_err(|e| {
@@ -120,9 +128,14 @@ impl HttpClient {
                 body,
             })
         };
-        tokio::time::timeout(timeout, call)
+        let result = tokio::time::timeout(timeout, call)
+            .instrument(span.clone())
             .await
-            .unwrap_or(Err(ClientError::Timeout(timeout)))
+            .unwrap_or(Err(ClientError::Timeout(timeout)));
+        if let Ok(response) = &result {
+            span.record("status", response.status.as_u16());
+        }
+        result
     }
 
     /// Convenience for simple calls.

@@ -7,6 +7,9 @@ pub mod context;
 pub mod error;
 pub mod fhir_json;
 pub mod guard;
+pub mod health;
+pub mod metrics;
+pub mod observe;
 pub mod server;
 pub mod transport;
 

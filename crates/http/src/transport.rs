@@ -13,6 +13,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, header};
 use crate::context::{RequestContext, X_CORRELATION_ID, X_REQUEST_ID, header_str};
 use crate::error::ApiError;
 use crate::fhir_json::check_accept;
+use crate::observe::Sender;
 use crate::server::PeerInfo;
 
 /// How one role applies the transport rules.
@@ -146,8 +147,20 @@ pub async fn transport(
             .is_some_and(|p| p.client_certificate.is_some());
         match admit(&rules, &request_headers, verified) {
             Ok(context) => {
+                let sender = Sender {
+                    organisation: context
+                        .sender_ods()
+                        .map(str::to_string)
+                        .or_else(|| context.authenticated_organisation.clone()),
+                    application: context.application.clone(),
+                };
                 request.extensions_mut().insert(context);
-                next.run(request).await
+                let mut response = next.run(request).await;
+                // An inner layer that authenticated the sender itself knows better.
+                if response.extensions().get::<Sender>().is_none() {
+                    response.extensions_mut().insert(sender);
+                }
+                response
             }
             Err(refusal) => refusal.into_response(),
         }

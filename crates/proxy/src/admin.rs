@@ -16,6 +16,7 @@ use bars_fhir::search::Query;
 use bars_http::ApiError;
 use bars_http::admin::{AdminGate, admin_gate};
 use bars_http::fhir_json::{fhir_json, parse_json_object, read_body};
+use bars_http::observe::{Observer, observe};
 use http::StatusCode;
 use serde_json::json;
 
@@ -37,8 +38,11 @@ fn refused() -> ApiError {
 }
 
 pub fn router(proxy: Arc<ProxyState>, token: Option<String>) -> Router {
+    let observer = Observer::new("proxy", "admin", proxy.metrics.http.clone());
+    let health = crate::health::routes(&proxy);
     let state = AdminState { proxy };
     Router::new()
+        .route("/metrics", get(metrics))
         .route(
             "/admin/endpoints",
             get(list_endpoints)
@@ -65,7 +69,20 @@ pub fn router(proxy: Arc<ProxyState>, token: Option<String>) -> Router {
             AdminGate::new(token, refused),
             admin_gate,
         ))
+        .merge(health)
+        .layer(middleware::from_fn_with_state(Arc::new(observer), observe))
         .with_state(state)
+}
+
+/// Prometheus text for the proxy's operators.
+async fn metrics(State(state): State<AdminState>) -> Response {
+    let text = state.proxy.metrics.render(&state.proxy.auth.metrics);
+    let mut response = Response::new(Body::from(text));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(bars_http::metrics::CONTENT_TYPE),
+    );
+    response
 }
 
 async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, ApiError> {

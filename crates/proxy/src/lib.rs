@@ -10,6 +10,8 @@ pub mod auth;
 pub mod capability;
 pub mod catalogue;
 pub mod forward;
+pub mod health;
+pub mod metrics;
 pub mod pipeline;
 pub mod ratelimit;
 pub mod routes;
@@ -19,10 +21,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::middleware;
-use axum::routing::get;
 use bars_fhir::codes::BarsCode;
 use bars_http::client::HttpClient;
 use bars_http::guard::{Guard, guard};
+use bars_http::observe::{Observer, observe};
 use bars_http::transport::{TransportRules, Trust, transport};
 
 pub use catalogue::{Catalogue, Endpoint};
@@ -67,6 +69,8 @@ impl Proxy {
             auth: Arc::new(auth),
             limiter: ratelimit::RateLimiter::default(),
             config,
+            metrics: Arc::default(),
+            upstream_health: health::ProbeCache::default(),
         };
         Proxy {
             state: Arc::new(state),
@@ -76,8 +80,12 @@ impl Proxy {
     /// The sender-facing API, including the token endpoint.
     pub fn router(&self) -> Router {
         let guard_config = Arc::new(Guard::bars(None, BarsCode::ServerError));
+        let observer = Observer {
+            fallback_route: |path| routes::route_for(path).map(|r| r.pattern),
+            ..Observer::new("proxy", "api", self.state.metrics.http.clone())
+        };
         Router::new()
-            .route("/_ping", get(|| async { "OK" }))
+            .merge(health::routes(&self.state))
             .merge(auth::router(self.state.auth.clone()))
             .fallback(pipeline::pipeline)
             .with_state(self.state.clone())
@@ -86,6 +94,7 @@ impl Proxy {
                 Arc::new(decoration_only()),
                 transport,
             ))
+            .layer(middleware::from_fn_with_state(Arc::new(observer), observe))
     }
 
     pub fn admin_router(&self, token: Option<String>) -> Router {

@@ -1,6 +1,7 @@
 //! Every routed request, checked in the order of BaRS section 3.3 and sent on.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -14,6 +15,7 @@ use bars_http::ApiError;
 use bars_http::client::ClientResponse;
 use bars_http::context::{TARGET_IDENTIFIER, X_CORRELATION_ID, X_REQUEST_ID, header_str};
 use bars_http::fhir_json::{fhir_json, read_body};
+use bars_http::observe::Sender;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::json;
 
@@ -26,13 +28,23 @@ use crate::state::ProxyState;
 const REGISTRY_MIN_VERSION: [u64; 3] = [1, 1, 0];
 
 pub async fn pipeline(State(state): State<Arc<ProxyState>>, request: Request) -> Response {
-    match route(&state, request).await {
+    let mut sender = Sender::default();
+    let mut response = match route(&state, request, &mut sender).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
+    };
+    // For the request log: the application the token names, once it was authenticated.
+    if sender.application.is_some() {
+        response.extensions_mut().insert(sender);
     }
+    response
 }
 
-async fn route(state: &ProxyState, request: Request) -> Result<Response, ApiError> {
+async fn route(
+    state: &ProxyState,
+    request: Request,
+    sender: &mut Sender,
+) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_string();
     let path_and_query = parts
@@ -61,6 +73,8 @@ async fn route(state: &ProxyState, request: Request) -> Result<Response, ApiErro
     }
     // Row 2: the sender's access token.
     let principal = crate::auth::bearer::authenticate(headers, &state.auth)?;
+    sender.application = Some(principal.client_id.clone());
+    sender.organisation = Some(principal.ods_code.clone());
     // Row 0 (per application, so after authentication): rate limiting.
     let per_minute = state
         .auth
@@ -71,6 +85,7 @@ async fn route(state: &ProxyState, request: Request) -> Result<Response, ApiErro
     if let Some(limit) = per_minute
         && let Err(wait) = state.limiter.check(&principal.client_id, limit)
     {
+        state.metrics.rate_limited.inc(&[]);
         return Err(ApiError::bars(
             BarsCode::SendTooManyRequests,
             IssueType::Throttled,
@@ -94,7 +109,7 @@ async fn route(state: &ProxyState, request: Request) -> Result<Response, ApiErro
         client_id: principal.client_id.clone(),
         ods_code: principal.ods_code.clone(),
     };
-    let base = match route.destination {
+    let (base, target) = match route.destination {
         Destination::Proxy => return discovery(state, &parts.uri),
         Destination::Registry => {
             // Row 5: the Registry needs BaRS 1.1.0 or later.
@@ -105,11 +120,11 @@ async fn route(state: &ProxyState, request: Request) -> Result<Response, ApiErro
                     "Senders message had an incorrect content type defined for a response: /DocumentReference needs Accept: application/fhir+json; version=1.1.0 or later.",
                 ));
             }
-            state.config.registry_url.clone()
+            (state.config.registry_url.clone(), "registry".to_string())
         }
         // Rows 6 and 7: the target identifier; row 8: the catalogue.
         Destination::Receiver => match state.catalogue.resolve(&target_of(headers)?) {
-            Resolution::One(endpoint) => endpoint.url,
+            Resolution::One(endpoint) => (endpoint.url, endpoint.value),
             Resolution::NotFound => {
                 return Err(ApiError::bars(
                     BarsCode::ProxyNotFound,
@@ -134,12 +149,14 @@ async fn route(state: &ProxyState, request: Request) -> Result<Response, ApiErro
     .await?;
     let outbound = forward::outbound(&parts.method, &base, &path_and_query, headers, body, &who)?;
     let timeout = state.config.receiver_timeout;
+    let started = Instant::now();
     let answer = match route.destination {
-        Destination::Registry => forward::to_registry(&state.registry, outbound, timeout).await?,
+        Destination::Registry => forward::to_registry(&state.registry, outbound, timeout).await,
         // Row 9: the receiver's answer, or the proxy's answer for it.
-        _ => forward::to_receiver(&state.receivers, outbound, timeout).await?,
+        _ => forward::to_receiver(&state.receivers, outbound, timeout).await,
     };
-    relay(answer)
+    state.metrics.upstream(&target, started.elapsed(), &answer);
+    relay(answer?)
 }
 
 /// Rows 6 and 7 of 3.3.

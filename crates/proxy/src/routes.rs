@@ -17,10 +17,16 @@ pub struct Route {
     pub destination: Destination,
     /// The verbs accepted, as an `Allow` header value.
     pub allow: &'static str,
+    /// The path's template (`/Appointment/{id}`), for metrics and logs, which never carry ids.
+    pub pattern: &'static str,
 }
 
-const fn route(destination: Destination, allow: &'static str) -> Route {
-    Route { destination, allow }
+const fn route(destination: Destination, allow: &'static str, pattern: &'static str) -> Route {
+    Route {
+        destination,
+        allow,
+        pattern,
+    }
 }
 
 /// Finds the route for a path, or `None` for a path the BaRS API does not have.
@@ -28,21 +34,30 @@ pub fn route_for(path: &str) -> Option<Route> {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     use Destination::*;
     Some(match segments.as_slice() {
-        ["metadata"] => route(Receiver, "GET"),
-        ["Slot"] | ["Slots"] => route(Receiver, "GET"),
-        ["Appointment"] => route(Receiver, "GET, POST"),
-        ["Appointment", id] if !id.is_empty() => route(Receiver, "GET, PUT, PATCH, DELETE"),
-        ["Appointment", id, "_history"] if !id.is_empty() => route(Receiver, "GET"),
-        ["Appointment", id, "_history", v] if !id.is_empty() && !v.is_empty() => {
-            route(Receiver, "GET")
+        ["metadata"] => route(Receiver, "GET", "/metadata"),
+        ["Slot"] => route(Receiver, "GET", "/Slot"),
+        ["Slots"] => route(Receiver, "GET", "/Slots"),
+        ["Appointment"] => route(Receiver, "GET, POST", "/Appointment"),
+        ["Appointment", id] if !id.is_empty() => {
+            route(Receiver, "GET, PUT, PATCH, DELETE", "/Appointment/{id}")
         }
-        ["$process-message"] => route(Receiver, "POST"),
-        ["MessageDefinition"] => route(Receiver, "GET"),
-        ["ServiceRequest"] => route(Receiver, "GET, POST"),
-        ["ServiceRequest", id] if !id.is_empty() => route(Receiver, "GET, PUT, PATCH"),
-        ["DocumentReference"] => route(Registry, "GET, POST"),
-        ["DocumentReference", id] if !id.is_empty() => route(Registry, "GET, PUT, DELETE"),
-        ["HealthcareService"] => route(Proxy, "GET"),
+        ["Appointment", id, "_history"] if !id.is_empty() => {
+            route(Receiver, "GET", "/Appointment/{id}/_history")
+        }
+        ["Appointment", id, "_history", v] if !id.is_empty() && !v.is_empty() => {
+            route(Receiver, "GET", "/Appointment/{id}/_history/{vid}")
+        }
+        ["$process-message"] => route(Receiver, "POST", "/$process-message"),
+        ["MessageDefinition"] => route(Receiver, "GET", "/MessageDefinition"),
+        ["ServiceRequest"] => route(Receiver, "GET, POST", "/ServiceRequest"),
+        ["ServiceRequest", id] if !id.is_empty() => {
+            route(Receiver, "GET, PUT, PATCH", "/ServiceRequest/{id}")
+        }
+        ["DocumentReference"] => route(Registry, "GET, POST", "/DocumentReference"),
+        ["DocumentReference", id] if !id.is_empty() => {
+            route(Registry, "GET, PUT, DELETE", "/DocumentReference/{id}")
+        }
+        ["HealthcareService"] => route(Proxy, "GET", "/HealthcareService"),
         _ => return None,
     })
 }

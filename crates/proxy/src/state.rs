@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::auth::AuthState;
 use crate::catalogue::Catalogue;
+use crate::metrics::ProxyMetrics;
 use crate::ratelimit::RateLimiter;
 
 #[derive(Debug, Clone)]
@@ -44,4 +45,8 @@ pub struct ProxyState {
     pub receivers: HttpClient,
     pub registry: HttpClient,
     pub capability: Value,
+    pub metrics: Arc<ProxyMetrics>,
+    /// The last upstream health probe, reused for a few seconds so `/_status` cannot be used
+    /// to flood receivers.
+    pub upstream_health: crate::health::ProbeCache,
 }

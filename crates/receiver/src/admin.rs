@@ -14,6 +14,7 @@ use bars_fhir::search::Query;
 use bars_http::ApiError;
 use bars_http::admin::{AdminGate, admin_gate};
 use bars_http::fhir_json::{fhir_json, parse_json_object, read_body};
+use bars_http::observe::{Observer, observe};
 use bars_store::AuditQuery;
 use http::{StatusCode, header};
 use serde_json::{Value, json};
@@ -37,6 +38,8 @@ fn refused() -> ApiError {
 }
 
 pub fn router(app: AppState, token: Option<String>) -> Router {
+    let observer = Observer::new("receiver", "admin", app.metrics.http.clone());
+    let health = crate::health::routes(&app);
     let state = AdminState { app };
     Router::new()
         .route("/admin/services", get(services))
@@ -58,6 +61,13 @@ pub fn router(app: AppState, token: Option<String>) -> Router {
         .layer(middleware::from_fn_with_state(
             AdminGate::new(token, refused),
             admin_gate,
+        ))
+        // Health checks answer without the admin token: load balancers and orchestrators
+        // call them, and they reveal only counts.
+        .merge(health)
+        .layer(middleware::from_fn_with_state(
+            std::sync::Arc::new(observer),
+            observe,
         ))
         .with_state(state)
 }
@@ -287,20 +297,14 @@ async fn metrics(State(state): State<AdminState>) -> Result<Response, ApiError> 
         .outbox_stats()
         .await
         .map_err(errors::store)?;
-    let now = bars_fhir::Instant::now();
-    let oldest = stats.oldest_undelivered.map_or(0.0, |i| {
-        (now.unix_nanos() - i.unix_nanos()).max(0) as f64 / 1e9
-    });
-    let text = format!(
-        "# HELP bars_outbox_pending Registry pointer jobs waiting to be delivered.\n# TYPE bars_outbox_pending gauge\nbars_outbox_pending {}\n\
-         # HELP bars_outbox_failed Registry pointer jobs the registry refused, waiting for an operator.\n# TYPE bars_outbox_failed gauge\nbars_outbox_failed {}\n\
-         # HELP bars_outbox_oldest_age_seconds Age of the oldest undelivered pointer job.\n# TYPE bars_outbox_oldest_age_seconds gauge\nbars_outbox_oldest_age_seconds {oldest:.3}\n",
-        stats.pending, stats.failed
-    );
+    let text = state
+        .app
+        .metrics
+        .render(&stats, &state.app.store.pool_status());
     let mut r = Response::new(Body::from(text));
     r.headers_mut().insert(
         header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/plain; version=0.0.4"),
+        http::HeaderValue::from_static(bars_http::metrics::CONTENT_TYPE),
     );
     Ok(r)
 }

@@ -17,6 +17,7 @@ use bars_http::fhir_json::{
     BodyKind, body_kind, fhir_json, fhir_response, parse_json_object, read_body,
 };
 use bars_http::guard::{Guard, guard};
+use bars_http::observe::{Observer, observe};
 use bars_http::transport::{TransportRules, transport};
 use bars_http::{ApiError, RequestContext};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -86,6 +87,7 @@ pub fn router(state: AppState, transport_rules: TransportRules) -> Router {
         )
         .route("/ServiceRequest", any(referrals))
         .route("/ServiceRequest/{*rest}", any(referrals))
+        .merge(crate::health::routes(&state))
         .fallback(unknown_path)
         .with_state(state.clone())
         .layer(middleware::from_fn_with_state(
@@ -99,6 +101,10 @@ pub fn router(state: AppState, transport_rules: TransportRules) -> Router {
         .layer(middleware::from_fn_with_state(
             std::sync::Arc::new(transport_rules),
             transport,
+        ))
+        .layer(middleware::from_fn_with_state(
+            std::sync::Arc::new(Observer::new("receiver", "api", state.metrics.http.clone())),
+            observe,
         ))
 }
 
@@ -537,17 +543,18 @@ async fn guarded_write(
     {
         return e.into_response();
     }
-    let admission = match requests::admit(state.store.as_ref(), &state.inflight, &ctx).await {
-        Ok(a) => a,
-        Err(answer) => return answer,
-    };
+    let admission =
+        match requests::admit(state.store.as_ref(), &state.inflight, &state.metrics, &ctx).await {
+            Ok(a) => a,
+            Err(answer) => return answer,
+        };
     let (action, id) = (write.action(), write.id().map(str::to_string));
     match perform(state, &ctx, &admission, write).await {
         Ok(response) => response,
         Err(error)
             if error.issue == IssueType::Duplicate && error.status == StatusCode::CONFLICT =>
         {
-            requests::answer_duplicate(state.store.as_ref(), admission.key()).await
+            requests::answer_duplicate(state.store.as_ref(), &state.metrics, admission.key()).await
         }
         Err(error) => {
             requests::remember_refusal(state.store.as_ref(), &admission, &error).await;

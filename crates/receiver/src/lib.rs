@@ -13,8 +13,10 @@ pub mod availability;
 pub mod capability;
 pub mod config;
 pub mod errors;
+pub mod health;
 pub mod mapping;
 pub mod messaging;
+pub mod metrics;
 pub mod pointers;
 pub mod requests;
 pub mod service;
@@ -45,12 +47,14 @@ impl Receiver {
     pub async fn new(config: ReceiverConfig, store: Arc<dyn Store>) -> Result<Receiver, ApiError> {
         let config = Arc::new(config);
         let (audit, audit_flusher) = audit::AuditSink::start(store.clone());
+        let metrics = Arc::new(metrics::ReceiverMetrics::default());
         let state = AppState {
             capability: Arc::new(capability::capability_statement(&config)),
             bookings: service::Bookings {
                 store: store.clone(),
                 config: config.clone(),
                 pointer_jobs: Arc::new(tokio::sync::Notify::new()),
+                metrics: metrics.clone(),
             },
             availability: availability::Availability {
                 store: store.clone(),
@@ -60,6 +64,7 @@ impl Receiver {
             audit,
             store,
             config,
+            metrics,
         };
         for service in &state.config.services {
             state.availability.ensure_service(service).await?;
@@ -104,6 +109,7 @@ impl Receiver {
             owner: format!("receiver-{}", uuid::Uuid::new_v4()),
             wake: self.state.bookings.pointer_jobs.clone(),
             backoff: target.backoff,
+            metrics: self.state.metrics.clone(),
         });
         let (stop, stopped) = tokio::sync::watch::channel(false);
         self.pointer_worker = Some((stop, tokio::spawn(worker.run(stopped))));

@@ -19,6 +19,7 @@ use bars_store::{IdempotencyKey, IdempotencyRecord, RequestOutcome, Store};
 use http::{StatusCode, header};
 
 use crate::errors;
+use crate::metrics::ReceiverMetrics;
 
 #[derive(Clone, Default)]
 pub struct InFlight(Arc<Mutex<HashSet<IdempotencyKey>>>);
@@ -64,6 +65,7 @@ pub fn key_of(ctx: &RequestContext) -> IdempotencyKey {
 pub async fn admit(
     store: &dyn Store,
     inflight: &InFlight,
+    metrics: &ReceiverMetrics,
     ctx: &RequestContext,
 ) -> Result<Admission, Response> {
     let key = key_of(ctx);
@@ -75,6 +77,7 @@ pub async fn admit(
             .into_response()
         })?;
         if !set.insert(key.clone()) {
+            metrics.replays.inc(&["in_progress"]);
             return Err(too_early());
         }
     }
@@ -84,9 +87,18 @@ pub async fn admit(
     };
     match store.find_request(&admission.key).await {
         Ok(None) => Ok(admission),
-        Ok(Some(record)) => Err(replay(&record)),
+        Ok(Some(record)) => Err(counted_replay(metrics, &record)),
         Err(e) => Err(errors::store(e).into_response()),
     }
+}
+
+fn counted_replay(metrics: &ReceiverMetrics, record: &IdempotencyRecord) -> Response {
+    let kind = match record.outcome {
+        RequestOutcome::Succeeded { .. } => "duplicate",
+        RequestOutcome::Failed { .. } => "refusal",
+    };
+    metrics.replays.inc(&[kind]);
+    replay(record)
 }
 
 fn too_early() -> Response {
@@ -121,10 +133,17 @@ pub fn replay(record: &IdempotencyRecord) -> Response {
 }
 
 /// Answers a request that found its ids already committed by another instance mid-flight.
-pub async fn answer_duplicate(store: &dyn Store, key: &IdempotencyKey) -> Response {
+pub async fn answer_duplicate(
+    store: &dyn Store,
+    metrics: &ReceiverMetrics,
+    key: &IdempotencyKey,
+) -> Response {
     match store.find_request(key).await {
-        Ok(Some(record)) => replay(&record),
-        Ok(None) => errors::commit(bars_store::CommitError::Duplicate).into_response(),
+        Ok(Some(record)) => counted_replay(metrics, &record),
+        Ok(None) => {
+            metrics.replays.inc(&["duplicate"]);
+            errors::commit(bars_store::CommitError::Duplicate).into_response()
+        }
         Err(e) => errors::store(e).into_response(),
     }
 }

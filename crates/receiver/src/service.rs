@@ -19,6 +19,7 @@ use crate::audit;
 use crate::config::ReceiverConfig;
 use crate::errors;
 use crate::mapping;
+use crate::metrics::ReceiverMetrics;
 use crate::requests::Admission;
 
 /// BaRS use-case categories (`Appointment.serviceCategory`).
@@ -62,6 +63,7 @@ pub struct Bookings {
     pub config: Arc<ReceiverConfig>,
     /// Wakes the pointer worker when a change leaves a job in the outbox.
     pub pointer_jobs: Arc<tokio::sync::Notify>,
+    pub metrics: Arc<ReceiverMetrics>,
 }
 
 impl Bookings {
@@ -72,6 +74,32 @@ impl Bookings {
 
     /// Books (or creates a placeholder for) a new appointment.
     pub async fn create(
+        &self,
+        ctx: &RequestContext,
+        admission: &Admission,
+        resource: Value,
+    ) -> Result<Written, ApiError> {
+        let outcome = self.try_create(ctx, admission, resource).await;
+        self.metrics.write_outcome(&outcome);
+        outcome
+    }
+
+    /// Applies an edit to a stored appointment, honouring `If-Match` and the sender's
+    /// `meta.lastUpdated`.
+    pub async fn edit(
+        &self,
+        ctx: &RequestContext,
+        admission: &Admission,
+        id: &str,
+        edit: &Edit,
+        if_match: Option<u64>,
+    ) -> Result<Written, ApiError> {
+        let outcome = self.try_edit(ctx, admission, id, edit, if_match).await;
+        self.metrics.write_outcome(&outcome);
+        outcome
+    }
+
+    async fn try_create(
         &self,
         ctx: &RequestContext,
         admission: &Admission,
@@ -115,9 +143,7 @@ impl Bookings {
         }
     }
 
-    /// Applies an edit to a stored appointment, honouring `If-Match` and the sender's
-    /// `meta.lastUpdated`.
-    pub async fn edit(
+    async fn try_edit(
         &self,
         ctx: &RequestContext,
         admission: &Admission,

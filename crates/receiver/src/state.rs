@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::audit::AuditSink;
 use crate::availability::Availability;
 use crate::config::ReceiverConfig;
+use crate::metrics::ReceiverMetrics;
 use crate::requests::InFlight;
 use crate::service::Bookings;
 
@@ -21,4 +22,5 @@ pub struct AppState {
     pub audit: AuditSink,
     /// The CapabilityStatement, built once at start-up.
     pub capability: Arc<Value>,
+    pub metrics: Arc<ReceiverMetrics>,
 }

@@ -16,6 +16,7 @@ use bars_fhir::IssueType;
 use bars_http::ApiError;
 use bars_http::fhir_json::fhir_json;
 use bars_http::guard::{Guard, guard};
+use bars_http::observe::{Observer, observe};
 use bars_http::transport::{TransportRules, transport};
 use http::{StatusCode, header};
 use serde_json::Value;
@@ -64,8 +65,9 @@ pub fn router(state: RegistryState, rules: TransportRules) -> Router {
             "/DocumentReference/{id}",
             allow(get(read).put(update).delete(delete), ALLOW_POINTER),
         )
+        .merge(crate::admin::health(&state))
         .fallback(unknown_path)
-        .with_state(state)
+        .with_state(state.clone())
         .layer(middleware::from_fn_with_state(
             Arc::new(Guard {
                 timeout: None,
@@ -75,6 +77,10 @@ pub fn router(state: RegistryState, rules: TransportRules) -> Router {
             guard,
         ))
         .layer(middleware::from_fn_with_state(Arc::new(rules), transport))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(Observer::new("registry", "api", state.http.clone())),
+            observe,
+        ))
 }
 
 fn timed_out(limit: std::time::Duration) -> ApiError {

@@ -10,6 +10,7 @@
 //! contract) and [`sqlite`] (its SQLite backend), [`errors`] and [`responses`] (what callers see).
 
 pub mod access;
+pub mod admin;
 pub mod api;
 pub mod config;
 pub mod errors;
@@ -47,6 +48,11 @@ impl Registry {
     /// The `/DocumentReference` API behind `rules`.
     pub fn router(&self, rules: TransportRules) -> Router {
         api::router(self.state.clone(), rules)
+    }
+
+    /// The operators' API: metrics and health.
+    pub fn admin_router(&self, token: Option<String>) -> Router {
+        admin::router(self.state.clone(), token)
     }
 
     /// The transport rules for production: the proxy forwards over mutual TLS and vouches for

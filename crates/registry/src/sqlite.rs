@@ -74,6 +74,7 @@ impl SqliteRegistryStore {
 
 #[async_trait]
 impl RegistryStore for SqliteRegistryStore {
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "create"))]
     async fn create(
         &self,
         pointer: NewPointer,
@@ -84,11 +85,13 @@ impl RegistryStore for SqliteRegistryStore {
             .await
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "get"))]
     async fn get(&self, id: &str) -> Result<Option<StoredPointer>, StoreError> {
         let id = id.to_string();
         self.db.read(move |c| get(c, &id)).await
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "update"))]
     async fn update(
         &self,
         pointer: NewPointer,
@@ -99,6 +102,7 @@ impl RegistryStore for SqliteRegistryStore {
             .await
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "delete"))]
     async fn delete(&self, id: &str, expected_version: u64) -> Result<(), WriteError> {
         let id = id.to_string();
         self.db
@@ -106,10 +110,16 @@ impl RegistryStore for SqliteRegistryStore {
             .await
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "search"))]
     async fn search(&self, query: PointerQuery) -> Result<PointerPage, StoreError> {
         self.db.read(move |c| search(c, &query)).await
     }
 
+    fn pool_status(&self) -> Vec<bars_store::PoolStatus> {
+        self.db.pool_status()
+    }
+
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "ping"))]
     async fn ping(&self) -> Result<(), StoreError> {
         self.db.ping(&[&MIGRATIONS]).await
     }

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use bars_http::observe::HttpMetrics;
+
 use crate::config::RegistryConfig;
 use crate::store::RegistryStore;
 
@@ -9,6 +11,8 @@ use crate::store::RegistryStore;
 pub struct RegistryState {
     pub store: Arc<dyn RegistryStore>,
     pub config: Arc<RegistryConfig>,
+    /// Requests on the API and admin listeners.
+    pub http: Arc<HttpMetrics>,
 }
 
 impl RegistryState {
@@ -16,6 +20,7 @@ impl RegistryState {
         RegistryState {
             store,
             config: Arc::new(config),
+            http: Arc::default(),
         }
     }
 }

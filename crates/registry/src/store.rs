@@ -153,6 +153,11 @@ pub trait RegistryStore: Send + Sync {
 
     /// Succeeds when the database answers and its schema is current.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Connection pool use, for the metrics endpoint.
+    fn pool_status(&self) -> Vec<bars_store::PoolStatus> {
+        Vec::new()
+    }
 }
 
 #[cfg(test)]

@@ -91,12 +91,15 @@ pub struct LocalStack {
     pub proxy_url: String,
     pub proxy_admin_url: String,
     pub registry_url: String,
+    /// The registry's operators' listener (metrics, health).
+    pub registry_admin_url: String,
     pub registry_addr: SocketAddr,
     pub receivers: Vec<StackReceiver>,
     pub sender: SenderCredentials,
     pub pki: DevPki,
     pub proxy: Arc<Proxy>,
-    proxy_servers: Vec<RunningServer>,
+    /// The proxy's listeners and the registry's admin listener.
+    central_servers: Vec<RunningServer>,
     registry_server: Option<RunningServer>,
     registry_db: PathBuf,
 }
@@ -122,7 +125,7 @@ fn registry_listener(
     listener: TcpListener,
     db: &Path,
     pki: &DevPki,
-) -> anyhow::Result<RunningServer> {
+) -> anyhow::Result<(RunningServer, Registry)> {
     let store = SqliteRegistryStore::open(db).map_err(|e| anyhow::anyhow!("{e}"))?;
     let base = format!("https://{}", listener.local_addr()?);
     let registry = Registry::new(RegistryConfig::new(base), Arc::new(store));
@@ -130,11 +133,12 @@ fn registry_listener(
         require_client_certificate: true,
         ..Registry::production_rules()
     };
-    Ok(RunningServer::start_on(
+    let server = RunningServer::start_on(
         listener,
         registry.router(rules),
         mtls_server(&pki.servers, &pki.ca_pem)?,
-    ))
+    );
+    Ok((server, registry))
 }
 
 fn application(client_id: &str, name: &str, ods: &str, key: &SigningKey) -> Application {
@@ -161,11 +165,19 @@ impl LocalStack {
         let proxy_listener = listener(&spec, 0).await?;
         let proxy_admin_listener = listener(&spec, 1).await?;
         let registry_listener_socket = listener(&spec, 2).await?;
+        let registry_admin_listener = listener(&spec, 3).await?;
         let proxy_url = format!("https://{}", proxy_listener.local_addr()?);
         let token_url = format!("{proxy_url}{TOKEN_PATH}");
         let registry_addr = registry_listener_socket.local_addr()?;
         let registry_db = spec.dir.join("registry.db");
-        let registry_server = registry_listener(registry_listener_socket, &registry_db, &pki)?;
+        let (registry_server, registry) =
+            registry_listener(registry_listener_socket, &registry_db, &pki)?;
+        let registry_admin_url = format!("http://{}", registry_admin_listener.local_addr()?);
+        let registry_admin = RunningServer::start_on(
+            registry_admin_listener,
+            registry.admin_router(None),
+            ServerOptions::default(),
+        );
 
         let applications = Applications::new();
         let sender_key = pki.sender_key.clone();
@@ -180,8 +192,8 @@ impl LocalStack {
         let mut receivers = Vec::new();
         let mut endpoints = Vec::new();
         for (i, r) in spec.receivers.iter().enumerate() {
-            let api = listener(&spec, 3 + 2 * i as u16).await?;
-            let admin = listener(&spec, 4 + 2 * i as u16).await?;
+            let api = listener(&spec, 4 + 2 * i as u16).await?;
+            let admin = listener(&spec, 5 + 2 * i as u16).await?;
             let url = format!("https://{}", api.local_addr()?);
             let key = pki
                 .receiver_keys
@@ -283,13 +295,14 @@ impl LocalStack {
             ..ServerOptions::default()
         };
         let proxy_admin_url = format!("http://{}", proxy_admin_listener.local_addr()?);
-        let proxy_servers = vec![
+        let central_servers = vec![
             RunningServer::start_on(proxy_listener, proxy.router(), tls),
             RunningServer::start_on(
                 proxy_admin_listener,
                 proxy.admin_router(None),
                 ServerOptions::default(),
             ),
+            registry_admin,
         ];
         let sender = SenderCredentials {
             client_id: spec.sender.client_id.clone(),
@@ -305,12 +318,13 @@ impl LocalStack {
             proxy_url,
             proxy_admin_url,
             registry_url: format!("https://{registry_addr}"),
+            registry_admin_url,
             registry_addr,
             receivers,
             sender,
             pki,
             proxy,
-            proxy_servers,
+            central_servers,
             registry_server: Some(registry_server),
             registry_db,
         })
@@ -352,7 +366,7 @@ impl LocalStack {
     /// Starts the registry again on its address and database.
     pub async fn restart_registry(&mut self) -> anyhow::Result<()> {
         let socket = TcpListener::bind(self.registry_addr).await?;
-        self.registry_server = Some(registry_listener(socket, &self.registry_db, &self.pki)?);
+        self.registry_server = Some(registry_listener(socket, &self.registry_db, &self.pki)?.0);
         Ok(())
     }
 
@@ -360,7 +374,7 @@ impl LocalStack {
     pub fn manifest(&self, patients: &[&str]) -> Value {
         json!({
             "proxy": { "url": self.proxy_url, "adminUrl": self.proxy_admin_url, "tokenUrl": self.sender.token_url },
-            "registry": { "url": self.registry_url },
+            "registry": { "url": self.registry_url, "adminUrl": self.registry_admin_url },
             "receivers": self.receivers.iter().map(|r| json!({
                 "ods": r.ods, "name": r.name, "url": r.url, "adminUrl": r.admin_url, "database": r.db.display().to_string(),
                 "services": r.services.iter().map(|(id, name)| json!({ "system": DOS_SERVICE_SYSTEM, "value": id, "name": name })).collect::<Vec<_>>(),
@@ -378,7 +392,7 @@ impl LocalStack {
     /// Stops everything cleanly: in-flight requests finish, queued audit entries and the pointer
     /// round in progress are written.
     pub async fn stop(mut self) {
-        for s in self.proxy_servers.drain(..) {
+        for s in self.central_servers.drain(..) {
             s.shutdown().await;
         }
         for mut r in self.receivers.drain(..) {

@@ -131,6 +131,11 @@ pub trait Store: Send + Sync + 'static {
         false
     }
 
+    /// Connection pool use, for the metrics endpoint.
+    fn pool_status(&self) -> Vec<PoolStatus> {
+        Vec::new()
+    }
+
     // --- health
     /// Succeeds when the database answers and its schema is current.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -232,3 +232,20 @@ pub struct OutboxStats {
     /// When the oldest job not yet delivered (pending or failed) was written.
     pub oldest_undelivered: Option<Instant>,
 }
+
+/// How busy one of the store's connection pools is, for operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    pub name: &'static str,
+    pub size: u64,
+    pub in_use: u64,
+    /// Operations waiting for a connection (or, for a single writer, queued for it).
+    pub waiting: u64,
+}
+
+impl PoolStatus {
+    /// `(name, size, in_use, waiting)`, the form the metrics exposition takes.
+    pub fn as_tuple(&self) -> (&str, u64, u64, u64) {
+        (self.name, self.size, self.in_use, self.waiting)
+    }
+}

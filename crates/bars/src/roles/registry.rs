@@ -12,6 +12,16 @@ use bars_registry::{Registry, RegistryConfig, SqliteRegistryStore};
 pub struct RegistryArgs {
     #[arg(long, env = "BARS_REGISTRY_LISTEN", default_value = "127.0.0.1:9100")]
     pub listen: SocketAddr,
+    /// Address of the operators' listener (metrics, health). Keep it private.
+    #[arg(
+        long,
+        env = "BARS_REGISTRY_ADMIN_LISTEN",
+        default_value = "127.0.0.1:9101"
+    )]
+    pub admin_listen: SocketAddr,
+    /// Bearer token the operators' listener requires for /metrics.
+    #[arg(long, env = "BARS_REGISTRY_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
     /// Database URL: sqlite://path/to/file.db (or a bare path).
     #[arg(
         long,
@@ -32,6 +42,7 @@ pub struct RegistryArgs {
 
 pub struct RunningRegistry {
     pub api: RunningServer,
+    pub admin: RunningServer,
 }
 
 impl RegistryArgs {
@@ -70,15 +81,23 @@ impl RegistryArgs {
         let api = RunningServer::start(self.listen, registry.router(rules), options)
             .await
             .with_context(|| format!("listening on {}", self.listen))?;
-        Ok(RunningRegistry { api })
+        let admin = RunningServer::start(
+            self.admin_listen,
+            registry.admin_router(self.admin_token.clone()),
+            ServerOptions::default(),
+        )
+        .await
+        .with_context(|| format!("listening on {}", self.admin_listen))?;
+        Ok(RunningRegistry { api, admin })
     }
 }
 
 pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
     let running = args.start().await?;
-    tracing::info!(api = %running.api.addr, database = %args.database, "registry ready");
+    tracing::info!(api = %running.api.addr, admin = %running.admin.addr, database = %args.database, "registry ready");
     crate::shutdown::signal().await;
     tracing::info!("stopping: draining in-flight requests");
     running.api.shutdown().await;
+    running.admin.shutdown().await;
     Ok(())
 }

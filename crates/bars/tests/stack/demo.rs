@@ -108,7 +108,7 @@ async fn start_demo(dir: &Path, port: u16) -> Proc {
         let up = client
             .call(
                 http::Method::GET,
-                &format!("http://127.0.0.1:{}/admin/services", port + 4),
+                &format!("http://127.0.0.1:{}/_ping", port + 5),
                 &[],
                 None,
             )

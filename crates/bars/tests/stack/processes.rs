@@ -94,6 +94,7 @@ fn s(v: &[&str]) -> Vec<String> {
 
 struct Ports {
     registry: u16,
+    registry_admin: u16,
     proxy: u16,
     proxy_admin: u16,
     receiver: u16,
@@ -105,6 +106,8 @@ fn registry_args(ports: &Ports) -> Vec<String> {
         "registry",
         "--listen",
         &format!("127.0.0.1:{}", ports.registry),
+        "--admin-listen",
+        &format!("127.0.0.1:{}", ports.registry_admin),
         "--database",
         "sqlite://registry.db",
         "--tls-cert",
@@ -172,6 +175,7 @@ async fn a_receiver_killed_during_delivery_resumes_and_converges_without_duplica
     );
     let ports = Ports {
         registry: free_port(),
+        registry_admin: free_port(),
         proxy: free_port(),
         proxy_admin: free_port(),
         receiver: free_port(),

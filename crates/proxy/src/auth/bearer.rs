@@ -27,19 +27,24 @@ const REALM: &str = "Bearer realm=\"booking-and-referral\"";
 
 /// Authenticates a routed call from its headers.
 pub fn authenticate(headers: &HeaderMap, state: &AuthState) -> Result<Principal, ApiError> {
-    let token = bearer_token(headers)?;
+    let token = bearer_token(headers).inspect_err(|_| {
+        state.metrics.bearer_rejections.inc(&["missing"]);
+    })?;
     let principal = state.tokens.validate_bearer(token).map_err(|reason| {
         tracing::info!(%reason, "bearer token refused");
+        state.metrics.bearer_rejections.inc(&["invalid"]);
         invalid_token()
     })?;
     // The registry has the last word: an application removed since the token was issued is
     // refused, and a product withdrawn since then takes effect at once.
     let Some(application) = state.applications.get(&principal.client_id) else {
         tracing::info!(client_id = %principal.client_id, "bearer token for an unregistered application");
+        state.metrics.bearer_rejections.inc(&["invalid"]);
         return Err(invalid_token());
     };
     if !principal.has_scope(BARS_SCOPE) || !application.has_product(BARS_PRODUCT) {
         tracing::info!(client_id = %principal.client_id, "BaRS is not enabled for the application");
+        state.metrics.bearer_rejections.inc(&["not_enabled"]);
         return Err(
             ApiError::bars(BarsCode::SendForbidden, IssueType::Forbidden, NOT_ENABLED).with_header(
                 header::WWW_AUTHENTICATE,

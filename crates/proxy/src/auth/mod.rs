@@ -99,6 +99,7 @@ pub struct AuthState {
     pub tokens: Arc<TokenService>,
     pub replay: Arc<ReplayCache>,
     pub config: AuthConfig,
+    pub metrics: Arc<crate::metrics::AuthMetrics>,
 }
 
 impl AuthState {
@@ -116,6 +117,7 @@ impl AuthState {
             tokens: Arc::new(tokens),
             replay: Arc::new(ReplayCache::default()),
             config,
+            metrics: Arc::default(),
         }
     }
 }

@@ -9,6 +9,7 @@ use bars_fhir::Instant;
 use bars_store::{PointerIdChange, PointerJob, Store};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use super::content::{PointerFacts, PointerSettings, pointer};
 use super::registry::{CallError, Guarded, RegistryClient, Stored};
@@ -32,6 +33,7 @@ pub struct PointerWorker {
     pub owner: String,
     pub wake: Arc<Notify>,
     pub backoff: Backoff,
+    pub metrics: Arc<crate::metrics::ReceiverMetrics>,
 }
 
 /// How long to wait between attempts at one job.
@@ -107,7 +109,25 @@ impl PointerWorker {
     /// Delivers one job and records the outcome.
     async fn settle(&self, job: PointerJob) {
         let correlation = uuid::Uuid::new_v4().to_string();
+        let span = tracing::info_span!(
+            "pointer_job",
+            seq = job.seq,
+            action = job.action.as_str(),
+            correlation_id = %correlation,
+        );
+        self.settle_traced(job, correlation).instrument(span).await
+    }
+
+    async fn settle_traced(&self, job: PointerJob, correlation: String) {
         let outcome = self.deliver(&job, &correlation).await;
+        let result = match &outcome {
+            Ok(_) => "delivered",
+            Err(CallError::Retry(_)) => "retry",
+            Err(CallError::Permanent(_)) => "failed",
+        };
+        self.metrics
+            .pointer_deliveries
+            .inc(&[job.action.as_str(), result]);
         let recorded = match outcome {
             Ok(change) => {
                 tracing::info!(appointment = %job.appointment_id, action = job.action.as_str(), "registry pointer delivered");

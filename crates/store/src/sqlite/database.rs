@@ -118,6 +118,26 @@ impl Database {
         self.readers.run(f).await
     }
 
+    /// How busy the readers and the writer are.
+    pub fn pool_status(&self) -> Vec<crate::PoolStatus> {
+        let (size, in_use, waiting) = self.readers.load();
+        let (in_batch, queued) = self.writer.load();
+        vec![
+            crate::PoolStatus {
+                name: "sqlite_readers",
+                size,
+                in_use,
+                waiting,
+            },
+            crate::PoolStatus {
+                name: "sqlite_writer",
+                size: 1,
+                in_use: u64::from(in_batch > 0),
+                waiting: queued,
+            },
+        ]
+    }
+
     /// Succeeds when the database answers and every component's schema is current.
     pub async fn ping(&self, migrations: &[&Migrations]) -> Result<(), StoreError> {
         let owned: Vec<Migrations> = migrations.iter().map(|m| **m).collect();

@@ -101,6 +101,7 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "put_resource"))]
     async fn put_resource(
         &self,
         resource_type: &str,
@@ -112,6 +113,7 @@ impl Store for SqliteStore {
             .await
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "get_resource"))]
     async fn get_resource(
         &self,
         resource_type: &str,
@@ -121,11 +123,18 @@ impl Store for SqliteStore {
         self.read(move |c| queries::get_resource(c, &rt, &id)).await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "list_resources")
+    )]
     async fn list_resources(&self, resource_type: &str) -> Result<Vec<StoredResource>, StoreError> {
         let rt = resource_type.to_string();
         self.read(move |c| queries::list_resources(c, &rt)).await
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "put_schedule"))]
     async fn put_schedule(
         &self,
         id: &str,
@@ -140,11 +149,23 @@ impl Store for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "get_schedules")
+    )]
     async fn get_schedules(&self, ids: &[String]) -> Result<Vec<ScheduleRecord>, StoreError> {
         let ids = ids.to_vec();
         self.read(move |c| queries::get_schedules(c, &ids)).await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "schedules_for_service")
+    )]
     async fn schedules_for_service(
         &self,
         service_id: &str,
@@ -154,6 +175,7 @@ impl Store for SqliteStore {
             .await
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "insert_slots"))]
     async fn insert_slots(&self, slots: Vec<SlotRecord>) -> Result<usize, StoreError> {
         let mut inserted = 0;
         let mut rest = slots;
@@ -167,26 +189,46 @@ impl Store for SqliteStore {
         Ok(inserted)
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "get_slots"))]
     async fn get_slots(&self, ids: &[String]) -> Result<Vec<SlotRecord>, StoreError> {
         let ids = ids.to_vec();
         self.read(move |c| queries::get_slots(c, &ids)).await
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "search_slots"))]
     async fn search_slots(&self, query: SlotQuery) -> Result<SlotPage, StoreError> {
         self.read(move |c| queries::search_slots(c, &query)).await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "withdraw_slot")
+    )]
     async fn withdraw_slot(&self, id: &str) -> Result<SlotRecord, WithdrawError> {
         let id = id.to_string();
         self.write(move |c| queries::withdraw_slot(c, &id, Instant::now()))
             .await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "get_appointment")
+    )]
     async fn get_appointment(&self, id: &str) -> Result<Option<AppointmentRecord>, StoreError> {
         let id = id.to_string();
         self.read(move |c| queries::get_appointment(c, &id)).await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "get_appointments")
+    )]
     async fn get_appointments(&self, ids: &[String]) -> Result<Vec<AppointmentRecord>, StoreError> {
         let ids = ids.to_vec();
         self.read(move |c| {
@@ -197,6 +239,12 @@ impl Store for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "get_appointment_version")
+    )]
     async fn get_appointment_version(
         &self,
         id: &str,
@@ -207,12 +255,24 @@ impl Store for SqliteStore {
             .await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "appointment_history")
+    )]
     async fn appointment_history(&self, id: &str) -> Result<Vec<AppointmentVersion>, StoreError> {
         let id = id.to_string();
         self.read(move |c| queries::appointment_history(c, &id))
             .await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "appointments_for_patient")
+    )]
     async fn appointments_for_patient(
         &self,
         nhs_number: &str,
@@ -224,11 +284,18 @@ impl Store for SqliteStore {
             .await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "commit_appointment")
+    )]
     async fn commit_appointment(&self, change: AppointmentChange) -> Result<(), CommitError> {
         self.write(move |c| queries::commit_appointment(c, &change))
             .await
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "find_request"))]
     async fn find_request(
         &self,
         key: &IdempotencyKey,
@@ -237,25 +304,45 @@ impl Store for SqliteStore {
         self.read(move |c| queries::find_request(c, &key)).await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "record_request")
+    )]
     async fn record_request(&self, record: IdempotencyRecord) -> Result<(), StoreError> {
         self.write(move |c| queries::insert_request(c, &record, true).map(|_| ()))
             .await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "purge_requests")
+    )]
     async fn purge_requests(&self, before: Instant) -> Result<usize, StoreError> {
         self.write(move |c| queries::purge_requests(c, before))
             .await
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "append_audit"))]
     async fn append_audit(&self, entries: Vec<AuditEntry>) -> Result<(), StoreError> {
         self.write(move |c| entries.iter().try_for_each(|e| queries::append_audit(c, e)))
             .await
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "query_audit"))]
     async fn query_audit(&self, query: AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
         self.read(move |c| queries::query_audit(c, &query)).await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "claim_pointer_jobs")
+    )]
     async fn claim_pointer_jobs(
         &self,
         owner: &str,
@@ -268,6 +355,12 @@ impl Store for SqliteStore {
             .await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "finish_pointer_job")
+    )]
     async fn finish_pointer_job(
         &self,
         seq: i64,
@@ -279,6 +372,12 @@ impl Store for SqliteStore {
             .await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "postpone_pointer_job")
+    )]
     async fn postpone_pointer_job(
         &self,
         seq: i64,
@@ -294,20 +393,39 @@ impl Store for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "release_pointer_leases")
+    )]
     async fn release_pointer_leases(&self) -> Result<usize, StoreError> {
         self.write(queries::release_pointer_leases).await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "requeue_pointer_job")
+    )]
     async fn requeue_pointer_job(&self, seq: i64) -> Result<bool, StoreError> {
         self.write(move |c| queries::requeue_pointer_job(c, seq, Instant::now()))
             .await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "undelivered_pointer_jobs")
+    )]
     async fn undelivered_pointer_jobs(&self, limit: usize) -> Result<Vec<PointerJob>, StoreError> {
         self.read(move |c| queries::undelivered_pointer_jobs(c, limit))
             .await
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "outbox_stats"))]
     async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
         self.read(queries::outbox_stats).await
     }
@@ -316,6 +434,11 @@ impl Store for SqliteStore {
         true
     }
 
+    fn pool_status(&self) -> Vec<PoolStatus> {
+        self.db.pool_status()
+    }
+
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "ping"))]
     async fn ping(&self) -> Result<(), StoreError> {
         self.db.ping(&[&schema::RECEIVER]).await
     }

@@ -3,6 +3,7 @@
 //! the async workers.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
@@ -13,15 +14,29 @@ use crate::error::StoreError;
 pub(crate) struct Readers {
     idle: Arc<Mutex<Vec<Connection>>>,
     permits: Semaphore,
+    size: usize,
+    waiting: AtomicU64,
 }
 
 impl Readers {
     pub(crate) fn new(conns: Vec<Connection>) -> Readers {
         let permits = Semaphore::new(conns.len());
         Readers {
+            size: conns.len(),
             idle: Arc::new(Mutex::new(conns)),
             permits,
+            waiting: AtomicU64::new(0),
         }
+    }
+
+    /// `(size, in_use, waiting)`.
+    pub(crate) fn load(&self) -> (u64, u64, u64) {
+        let size = self.size as u64;
+        (
+            size,
+            size.saturating_sub(self.permits.available_permits() as u64),
+            self.waiting.load(Ordering::Relaxed),
+        )
     }
 
     pub(crate) async fn run<F, T>(&self, f: F) -> Result<T, StoreError>
@@ -29,11 +44,10 @@ impl Readers {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let permit = self.permits.acquire().await;
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        let _permit = permit.map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
         let conn = self
             .idle
             .lock()

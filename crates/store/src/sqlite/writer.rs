@@ -8,6 +8,8 @@
 //! job, so batching adds no latency; under heavy load the fsync cost is shared.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -76,16 +78,28 @@ impl<T: Send + 'static, E: From<StoreError> + Send + 'static> Deliver for Reply<
 #[derive(Clone)]
 pub(crate) struct Writer {
     queue: mpsc::Sender<Box<dyn Job>>,
+    /// Jobs in the batch being committed now (0 when idle).
+    in_batch: Arc<AtomicU64>,
 }
 
 impl Writer {
     pub(crate) fn spawn(conn: Connection, name: &str) -> Result<Writer, StoreError> {
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
+        let in_batch = Arc::new(AtomicU64::new(0));
+        let busy = in_batch.clone();
         std::thread::Builder::new()
             .name(format!("{name}-writer"))
-            .spawn(move || write_loop(conn, jobs))
+            .spawn(move || write_loop(conn, jobs, &busy))
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
-        Ok(Writer { queue })
+        Ok(Writer { queue, in_batch })
+    }
+
+    /// Jobs being committed now, and jobs queued for the next batch.
+    pub(crate) fn load(&self) -> (u64, u64) {
+        (
+            self.in_batch.load(Ordering::Relaxed),
+            (self.queue.max_capacity() - self.queue.capacity()) as u64,
+        )
     }
 
     /// Runs `f` in the next batch and returns its result once the batch is committed. If `f`
@@ -111,7 +125,7 @@ impl Writer {
     }
 }
 
-fn write_loop(conn: Connection, mut jobs: mpsc::Receiver<Box<dyn Job>>) {
+fn write_loop(conn: Connection, mut jobs: mpsc::Receiver<Box<dyn Job>>, busy: &AtomicU64) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = jobs.blocking_recv() {
         batch.push(first);
@@ -121,7 +135,9 @@ fn write_loop(conn: Connection, mut jobs: mpsc::Receiver<Box<dyn Job>>) {
                 Err(_) => break,
             }
         }
+        busy.store(batch.len() as u64, Ordering::Relaxed);
         commit_batch(&conn, &mut batch);
+        busy.store(0, Ordering::Relaxed);
     }
 }
 

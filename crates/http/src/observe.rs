@@ -1,0 +1,185 @@
+//! What operators see of every request: one structured log line, a tracing span that carries the
+//! request ids into every event below it (storage, upstream calls), and the request metrics.
+//!
+//! The outermost layer of every role's router, so it sees the final status of everything,
+//! refusals by inner layers included. It never logs the path or query as sent: a query names
+//! patients (`patient:identifier=...|9434765919`), so lines carry the route template instead.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument;
+
+use crate::context::{X_CORRELATION_ID, X_REQUEST_ID, header_str};
+use crate::error::ErrorSummary;
+use crate::metrics::{CounterVec, Exposition, HistogramVec, LATENCY_BUCKETS};
+
+/// The request metrics every role keeps.
+pub struct HttpMetrics {
+    pub requests: CounterVec,
+    pub latency: HistogramVec,
+    in_flight: AtomicI64,
+}
+
+impl Default for HttpMetrics {
+    fn default() -> Self {
+        HttpMetrics {
+            requests: CounterVec::new(
+                "bars_http_requests_total",
+                "HTTP requests answered, by listener, route template, method and status.",
+                &["listener", "route", "method", "status"],
+            ),
+            latency: HistogramVec::new(
+                "bars_http_request_duration_seconds",
+                "Time from the request's arrival to its response, by listener, route template and method.",
+                &["listener", "route", "method"],
+                LATENCY_BUCKETS,
+            ),
+            in_flight: AtomicI64::new(0),
+        }
+    }
+}
+
+impl HttpMetrics {
+    pub fn in_flight(&self) -> i64 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    pub fn render(&self, out: &mut Exposition) {
+        self.requests.render(out);
+        self.latency.render(out);
+        out.single_gauge(
+            "bars_http_requests_in_flight",
+            "Requests being processed now, on every listener.",
+            self.in_flight() as f64,
+        );
+    }
+}
+
+/// Who sent a request, as far as the inner layers learned it; they leave it on the response for
+/// the request log.
+#[derive(Debug, Clone, Default)]
+pub struct Sender {
+    /// The sender's organisation (ODS code).
+    pub organisation: Option<String>,
+    /// The authenticated sending application, where known.
+    pub application: Option<String>,
+}
+
+/// How one listener of a role observes its requests.
+pub struct Observer {
+    /// `receiver`, `registry` or `proxy`: one process may run several (`bars demo`).
+    pub role: &'static str,
+    /// `api` or `admin`.
+    pub listener: &'static str,
+    pub metrics: Arc<HttpMetrics>,
+    /// The route label of a request no axum route matched (a role's fallback may know better,
+    /// e.g. the proxy's route table); anything else becomes `unmatched`, so unknown paths
+    /// cannot grow the metrics without bound.
+    pub fallback_route: fn(&str) -> Option<&'static str>,
+}
+
+impl Observer {
+    pub fn new(role: &'static str, listener: &'static str, metrics: Arc<HttpMetrics>) -> Self {
+        Observer {
+            role,
+            listener,
+            metrics,
+            fallback_route: |_| None,
+        }
+    }
+}
+
+struct InFlight<'a>(&'a AtomicI64);
+
+impl<'a> InFlight<'a> {
+    fn enter(counter: &'a AtomicI64) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        InFlight(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Middleware: span, metrics and the request's log line.
+pub async fn observe(
+    State(observer): State<Arc<Observer>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let _in_flight = InFlight::enter(&observer.metrics.in_flight);
+    let method = request.method().clone();
+    let route: String = match request.extensions().get::<MatchedPath>() {
+        Some(matched) => matched.as_str().to_string(),
+        None => (observer.fallback_route)(request.uri().path())
+            .unwrap_or("unmatched")
+            .to_string(),
+    };
+    let request_id = header_str(request.headers(), X_REQUEST_ID)
+        .unwrap_or("-")
+        .to_string();
+    let correlation_id = header_str(request.headers(), X_CORRELATION_ID)
+        .unwrap_or("-")
+        .to_string();
+    let span = tracing::info_span!(
+        "request",
+        role = observer.role,
+        request_id = %request_id,
+        correlation_id = %correlation_id,
+    );
+    let response = next.run(request).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    let status = response.status();
+    observer
+        .metrics
+        .requests
+        .inc(&[observer.listener, &route, method.as_str(), status.as_str()]);
+    observer
+        .metrics
+        .latency
+        .observe(&[observer.listener, &route, method.as_str()], elapsed);
+
+    let sender = response.extensions().get::<Sender>();
+    let organisation = sender
+        .and_then(|s| s.organisation.as_deref())
+        .unwrap_or("-");
+    let application = sender.and_then(|s| s.application.as_deref()).unwrap_or("-");
+    let error = response.extensions().get::<ErrorSummary>();
+    let code = error.map_or("-", |e| e.code.as_str());
+    let diagnostics = error.map_or("", |e| e.diagnostics.as_str());
+    let duration_ms = (elapsed.as_secs_f64() * 1e6).round() / 1e3;
+    macro_rules! request_line {
+        ($level:ident) => {
+            tracing::$level!(
+                role = observer.role,
+                listener = observer.listener,
+                method = %method,
+                route = %route,
+                status = status.as_u16(),
+                duration_ms,
+                request_id = %request_id,
+                correlation_id = %correlation_id,
+                organisation,
+                application,
+                code,
+                diagnostics,
+                "request"
+            )
+        };
+    }
+    if status.is_server_error() {
+        request_line!(warn);
+    } else {
+        request_line!(info);
+    }
+    response
+}
