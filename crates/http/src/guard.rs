@@ -9,6 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bars_fhir::IssueType;
 use bars_fhir::codes::BarsCode;
+use tracing::Instrument;
 
 use crate::error::ApiError;
 
@@ -61,7 +62,8 @@ impl Guard {
 }
 
 pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
-    let task = tokio::spawn(next.run(request));
+    // The handler runs as its own task, inside the request's span so its lines carry the ids.
+    let task = tokio::spawn(next.run(request).in_current_span());
     let finished = match guard.timeout {
         Some(limit) => match tokio::time::timeout(limit, task).await {
             Ok(done) => done,

@@ -18,6 +18,10 @@ use crate::context::{X_CORRELATION_ID, X_REQUEST_ID, header_str};
 use crate::error::ErrorSummary;
 use crate::metrics::{CounterVec, Exposition, HistogramVec, LATENCY_BUCKETS};
 
+/// Ids longer than this are cut in logs: an id is a UUID (36 characters), and a sender must not
+/// be able to write arbitrary text into the log.
+const MAX_LOGGED_ID: usize = 64;
+
 /// The request metrics every role keeps.
 pub struct HttpMetrics {
     pub requests: CounterVec,
@@ -109,6 +113,12 @@ impl Drop for InFlight<'_> {
     }
 }
 
+fn id_or_new(headers: &http::HeaderMap, name: &str) -> String {
+    header_str(headers, name)
+        .map(|id| id.chars().take(MAX_LOGGED_ID).collect())
+        .unwrap_or_else(|| format!("local-{}", uuid::Uuid::new_v4()))
+}
+
 /// Middleware: span, metrics and the request's log line.
 pub async fn observe(
     State(observer): State<Arc<Observer>>,
@@ -124,12 +134,10 @@ pub async fn observe(
             .unwrap_or("unmatched")
             .to_string(),
     };
-    let request_id = header_str(request.headers(), X_REQUEST_ID)
-        .unwrap_or("-")
-        .to_string();
-    let correlation_id = header_str(request.headers(), X_CORRELATION_ID)
-        .unwrap_or("-")
-        .to_string();
+    // A request without ids (a health probe, a token request, a refused call) still gets one
+    // for its log line, so every line can be found again; it is not sent back.
+    let request_id = id_or_new(request.headers(), X_REQUEST_ID);
+    let correlation_id = id_or_new(request.headers(), X_CORRELATION_ID);
     let span = tracing::info_span!(
         "request",
         role = observer.role,

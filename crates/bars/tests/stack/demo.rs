@@ -9,22 +9,26 @@ use serde_json::Value;
 use crate::kit::{PATIENT, tomorrow};
 use crate::processes::Proc;
 
-/// Seven consecutive free ports for the demo.
-fn free_ports() -> u16 {
+/// The ports the demo uses: proxy, proxy admin, registry, registry admin, then API and admin
+/// of each of its two receivers.
+const DEMO_PORTS: u16 = 8;
+
+/// Consecutive free ports for the demo.
+pub fn free_ports() -> u16 {
     for _ in 0..200 {
         let base = 20_000 + (uuid::Uuid::new_v4().as_u128() % 30_000) as u16;
-        let listeners: Vec<_> = (0..7)
+        let listeners: Vec<_> = (0..DEMO_PORTS)
             .map_while(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).ok())
             .collect();
-        if listeners.len() == 7 {
+        if listeners.len() == usize::from(DEMO_PORTS) {
             return base;
         }
     }
-    panic!("no seven free consecutive ports");
+    panic!("no {DEMO_PORTS} free consecutive ports");
 }
 
 /// Runs a sender command against the demo and returns its JSON output.
-fn bars(dir: &Path, args: &[&str]) -> Value {
+pub fn bars(dir: &Path, args: &[&str]) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_bars"))
         .current_dir(dir)
         .args(["--json", "--stack", "demo/stack.json"])
@@ -89,18 +93,21 @@ fn slot_ids(dir: &Path, service: &str, status: &str) -> Vec<String> {
     )
 }
 
-async fn start_demo(dir: &Path, port: u16) -> Proc {
-    let demo = Proc::start(
-        dir,
-        "demo",
-        &[
-            "demo".into(),
+/// Starts `bars demo` in `dir` on ports from `port`, with `global` flags (e.g. the log format)
+/// before the command; its log goes to `dir/demo.log`.
+pub async fn start_demo(dir: &Path, port: u16, global: &[&str]) -> Proc {
+    let args: Vec<String> = global
+        .iter()
+        .map(|a| a.to_string())
+        .chain(["demo".into()])
+        .chain([
             "--data-dir".into(),
             "demo".into(),
             "--port".into(),
             port.to_string(),
-        ],
-    );
+        ])
+        .collect();
+    let demo = Proc::start(dir, "demo", &args);
     let client = bars_http::client::HttpClient::new(None, Duration::from_secs(2));
     for _ in 0..400 {
         // The proxy answers over TLS; a plain client's failure to connect at all means not yet.
@@ -130,7 +137,7 @@ async fn the_demo_runs_the_four_functions_through_the_cli() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path();
     let port = free_ports();
-    let demo = start_demo(dir, port).await;
+    let demo = start_demo(dir, port, &[]).await;
     let manifest: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("demo/stack.json")).unwrap())
             .unwrap();
@@ -328,7 +335,7 @@ async fn the_demo_runs_the_four_functions_through_the_cli() {
 
     // Stopping is clean, and the next run carries on with the same data.
     demo.interrupt_and_wait();
-    let demo = start_demo(dir, port).await;
+    let demo = start_demo(dir, port, &[]).await;
     assert_eq!(
         bars(
             dir,

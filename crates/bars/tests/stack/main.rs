@@ -4,6 +4,7 @@ mod kit;
 
 mod demo;
 mod messaging;
+mod operations;
 mod pointers;
 mod processes;
 mod proxy;

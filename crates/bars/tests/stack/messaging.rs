@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 
 use crate::kit::*;
 
-fn booking_request(service: &str, slot: &Value, nhs: &str) -> Value {
+/// A booking-request message as a BaRS Application sends it, with the patient's demographics.
+pub fn booking_request(service: &str, receiver_ods: &str, slot: &Value, nhs: &str) -> Value {
     let id = |n: &str| format!("urn:uuid:{n}");
     json!({
         "resourceType": "Bundle",
@@ -33,13 +34,14 @@ fn booking_request(service: &str, slot: &Value, nhs: &str) -> Value {
                 "participant": [{ "actor": { "reference": id("00000000-0000-4000-8000-000000000003") }, "status": "accepted" }]
             }},
             { "fullUrl": id("00000000-0000-4000-8000-000000000003"), "resource": {
-                "resourceType": "Patient", "identifier": [{ "system": "https://fhir.nhs.uk/Id/nhs-number", "value": nhs }]
+                "resourceType": "Patient", "identifier": [{ "system": "https://fhir.nhs.uk/Id/nhs-number", "value": nhs }],
+                "name": [{ "family": "Testpatient", "given": ["Alexandra"] }], "birthDate": "1987-06-05"
             }},
             { "fullUrl": id("00000000-0000-4000-8000-000000000004"), "resource": {
                 "resourceType": "Organization", "identifier": [{ "system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": SENDER_ODS }], "name": "Demo GP Practice"
             }},
             { "fullUrl": id("00000000-0000-4000-8000-000000000005"), "resource": {
-                "resourceType": "Organization", "identifier": [{ "system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "RX001" }], "name": "Receiver 1"
+                "resourceType": "Organization", "identifier": [{ "system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": receiver_ods }], "name": "Receiver"
             }},
             { "fullUrl": id("00000000-0000-4000-8000-000000000006"), "resource": slot },
             { "fullUrl": id("00000000-0000-4000-8000-000000000007"), "resource": {
@@ -58,7 +60,7 @@ async fn a_booking_by_message_through_the_proxy_books_and_keeps_its_pointer() {
     let stack = Stack::start(1).await;
     let service = stack.service(0, 0);
     let slot = stack.free_slots(&service).await.remove(0);
-    let bundle = booking_request(&service, &slot, PATIENT);
+    let bundle = booking_request(&service, "RX001", &slot, PATIENT);
     let r = stack
         .request(Method::POST, "/$process-message", Some(&service))
         .json(&bundle)
