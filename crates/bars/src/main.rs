@@ -3,6 +3,7 @@
 mod commands;
 mod demo;
 mod roles;
+mod settings;
 mod shutdown;
 mod telemetry;
 mod tls_args;
@@ -53,8 +54,17 @@ enum Command {
     /// Development PKI: a CA, certificates and sender signing keys.
     #[command(subcommand)]
     Pki(PkiCommand),
+    /// Role configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     #[command(flatten)]
     Sender(commands::sender::SenderCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Check configuration files as start-up would, naming every setting that is wrong.
+    Check(settings::check::CheckArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,6 +132,7 @@ fn main() -> std::process::ExitCode {
             Command::Audit(args) => commands::audit::run(args, cli.connection.json).await,
             Command::Outbox(args) => commands::outbox::run(args, cli.connection.json).await,
             Command::Pki(PkiCommand::Init(args)) => commands::pki::run(args),
+            Command::Config(ConfigCommand::Check(args)) => settings::check::run(args),
             Command::Sender(c) => commands::sender::run(c, &cli.connection).await,
         }
     });

@@ -1,10 +1,13 @@
 //! `bars proxy`: the central gateway senders talk to.
+//!
+//! Its settings, endpoint catalogue and registered applications come from `--config FILE`
+//! (TOML, see `config/proxy.toml`); environment variables and flags override the settings.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use bars_http::server::{RunningServer, ServerOptions};
 use bars_pki::Identity;
 use bars_proxy::auth::{
@@ -13,36 +16,45 @@ use bars_proxy::auth::{
 use bars_proxy::{Catalogue, Endpoint, Proxy, ProxyConfig};
 use serde::Deserialize;
 
-#[derive(Debug, Clone, clap::Args)]
+use crate::settings::{self, Layered, Problems, Rebase, loopback, rebase_path};
+
+const DEFAULT_LISTEN: SocketAddr = loopback(9000);
+const DEFAULT_ADMIN_LISTEN: SocketAddr = loopback(9001);
+const DEFAULT_REGISTRY_URL: &str = "http://127.0.0.1:9100";
+const DEFAULT_RECEIVER_TIMEOUT: u64 = 32;
+
+/// The proxy's settings: its flags, and the format of its configuration file.
+#[derive(Debug, Clone, Default, clap::Args, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ProxyArgs {
-    /// Address senders reach the proxy at.
-    #[arg(long, env = "BARS_PROXY_LISTEN", default_value = "127.0.0.1:9000")]
-    pub listen: SocketAddr,
-    /// Address of the admin API (catalogue, applications). Keep it private.
-    #[arg(
-        long,
-        env = "BARS_PROXY_ADMIN_LISTEN",
-        default_value = "127.0.0.1:9001"
-    )]
-    pub admin_listen: SocketAddr,
+    /// A configuration file (TOML): settings, the endpoint catalogue and registered
+    /// applications. Environment variables and flags override its settings.
+    #[arg(long, env = "BARS_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// The role a file says it configures (`proxy`).
+    #[arg(skip)]
+    pub role: Option<String>,
+    /// Address senders reach the proxy at [default: 127.0.0.1:9000].
+    #[arg(long, env = "BARS_PROXY_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Address of the admin API (catalogue, applications, metrics). Keep it private
+    /// [default: 127.0.0.1:9001].
+    #[arg(long, env = "BARS_PROXY_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
     /// The proxy's public base URL (default: http(s)://<listen>).
     #[arg(long, env = "BARS_PROXY_BASE_URL")]
     pub base_url: Option<String>,
-    /// The endpoint catalogue and registered applications (TOML).
-    #[arg(long, env = "BARS_PROXY_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Where `/DocumentReference` goes.
-    #[arg(
-        long,
-        env = "BARS_REGISTRY_URL",
-        default_value = "http://127.0.0.1:9100"
-    )]
-    pub registry_url: String,
-    /// Seconds a receiver has to answer before senders get 408 REC_TIMEOUT.
-    #[arg(long, env = "BARS_RECEIVER_TIMEOUT", default_value_t = 32)]
-    pub receiver_timeout: u64,
+    /// Where `/DocumentReference` goes [default: http://127.0.0.1:9100].
+    #[arg(long, env = "BARS_REGISTRY_URL")]
+    pub registry_url: Option<String>,
+    /// Seconds a receiver has to answer before senders get 408 REC_TIMEOUT [default: 32].
+    #[arg(long, env = "BARS_RECEIVER_TIMEOUT")]
+    #[serde(rename = "receiver_timeout_seconds")]
+    pub receiver_timeout: Option<u64>,
     /// Requests a minute an application may make, unless its registration says otherwise.
     #[arg(long, env = "BARS_DEFAULT_RATE_LIMIT")]
+    #[serde(rename = "default_rate_limit_per_minute")]
     pub default_rate_limit: Option<u32>,
     /// CA (PEM) that receivers' and the registry's server certificates chain to.
     #[arg(long, env = "BARS_UPSTREAM_CA")]
@@ -61,20 +73,35 @@ pub struct ProxyArgs {
     pub admin_token: Option<String>,
     #[command(flatten)]
     pub tls: crate::tls_args::TlsArgs,
-}
-
-/// The proxy's configuration file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProxyFile {
-    #[serde(default)]
+    /// The endpoint catalogue (file only).
+    #[arg(skip)]
     pub endpoints: Vec<Endpoint>,
-    #[serde(default)]
+    /// Registered sender applications (file only).
+    #[arg(skip)]
     pub applications: Vec<ApplicationEntry>,
 }
 
-/// An application as written in the file: its public keys inline or in a JWKS file.
-#[derive(Debug, Deserialize)]
+crate::layered!(ProxyArgs {
+    config,
+    role,
+    listen,
+    admin_listen,
+    base_url,
+    registry_url,
+    receiver_timeout,
+    default_rate_limit,
+    upstream_ca,
+    client_cert,
+    client_key,
+    token_signing_key,
+    admin_token,
+    tls,
+    endpoints,
+    applications,
+});
+
+/// An application as written in the file: its public keys in a JWKS file.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApplicationEntry {
     pub client_id: String,
@@ -94,24 +121,26 @@ fn default_products() -> Vec<String> {
 }
 
 impl ApplicationEntry {
-    pub fn load(self, relative_to: &Path) -> anyhow::Result<Application> {
-        let Some(file) = &self.jwks_file else {
-            bail!("application {} has no jwks_file", self.client_id)
-        };
-        let path = if file.is_absolute() {
-            file.clone()
-        } else {
-            relative_to.join(file)
+    fn keys(&self) -> anyhow::Result<Vec<serde_json::Value>> {
+        let Some(path) = &self.jwks_file else {
+            anyhow::bail!("no jwks_file")
         };
         let jwks: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(&path)
+            &std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?,
         )
         .with_context(|| format!("{} is not JSON", path.display()))?;
         let keys = jwks["keys"].as_array().cloned().unwrap_or_default();
         if keys.is_empty() {
-            bail!("{} holds no keys", path.display());
+            anyhow::bail!("{} holds no keys", path.display());
         }
+        Ok(keys)
+    }
+
+    pub fn load(self) -> anyhow::Result<Application> {
+        let keys = self
+            .keys()
+            .with_context(|| format!("application {}", self.client_id))?;
         Ok(Application {
             client_id: self.client_id,
             name: self.name,
@@ -123,15 +152,21 @@ impl ApplicationEntry {
     }
 }
 
-pub fn read_file(path: &Path) -> anyhow::Result<ProxyFile> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    toml::from_str(&text)
-        .with_context(|| format!("{} is not a valid proxy configuration", path.display()))
-}
-
 fn read(path: &PathBuf) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+impl Rebase for ProxyArgs {
+    fn rebase(&mut self, dir: &Path) {
+        rebase_path(&mut self.upstream_ca, dir);
+        rebase_path(&mut self.client_cert, dir);
+        rebase_path(&mut self.client_key, dir);
+        rebase_path(&mut self.token_signing_key, dir);
+        self.tls.rebase(dir);
+        for app in &mut self.applications {
+            rebase_path(&mut app.jwks_file, dir);
+        }
+    }
 }
 
 pub struct RunningProxy {
@@ -140,27 +175,121 @@ pub struct RunningProxy {
 }
 
 impl ProxyArgs {
-    /// Builds the proxy from the flags and the configuration file.
-    pub fn build(&self) -> anyhow::Result<Proxy> {
-        let scheme = if self.tls.tls_cert.is_some() {
-            "https"
-        } else {
-            "http"
+    /// The flags and environment over the file (if `--config` names one), checked as a whole.
+    pub fn resolve(self) -> anyhow::Result<ProxyArgs> {
+        let settings = match &self.config {
+            Some(path) => {
+                let file: ProxyArgs = settings::read(path)?;
+                self.over(file)
+            }
+            None => self,
         };
+        settings.problems().into_result("proxy")?;
+        Ok(settings)
+    }
+
+    /// Everything wrong with these settings, each naming its setting.
+    pub fn problems(&self) -> Problems {
+        let mut problems = Problems::default();
+        settings::check_role(&mut problems, self.role.as_deref(), "proxy");
+        if self.listen() == self.admin_listen() {
+            problems.error("admin_listen", "must differ from listen");
+        }
+        problems.url("base_url", self.base_url.as_deref());
+        problems.url("registry_url", self.registry_url.as_deref());
+        match self.receiver_timeout {
+            Some(0) => problems.error("receiver_timeout_seconds", "must be at least 1"),
+            Some(t) if t > 300 => {
+                problems.error("receiver_timeout_seconds", format!("{t} is over 300"))
+            }
+            _ => {}
+        }
+        if self.default_rate_limit == Some(0) {
+            problems.error("default_rate_limit_per_minute", "must be at least 1");
+        }
+        problems.together(
+            ("client_cert", &self.client_cert),
+            ("client_key", &self.client_key),
+        );
+        if self.client_cert.is_some() && self.upstream_ca.is_none() {
+            problems.error("upstream_ca", "is required with client_cert");
+        }
+        for (field, path) in [
+            ("upstream_ca", &self.upstream_ca),
+            ("client_cert", &self.client_cert),
+            ("client_key", &self.client_key),
+            ("token_signing_key", &self.token_signing_key),
+        ] {
+            problems.readable(field, path.as_ref());
+        }
+        self.tls.check(&mut problems);
+        let mut targets = std::collections::HashSet::new();
+        for (i, e) in self.endpoints.iter().enumerate() {
+            if e.system.is_empty() || e.value.is_empty() || e.name.is_empty() {
+                problems.error(
+                    format!("endpoints[{i}]"),
+                    "needs a system, a value and a name",
+                );
+            }
+            problems.url(&format!("endpoints[{i}].url"), Some(&e.url));
+            if !targets.insert((e.system.clone(), e.value.clone())) {
+                problems.error(
+                    format!("endpoints[{i}]"),
+                    format!(
+                        "{}|{} is listed twice; senders would get 404 multiple-matches",
+                        e.system, e.value
+                    ),
+                );
+            }
+        }
+        let mut clients = std::collections::HashSet::new();
+        for (i, app) in self.applications.iter().enumerate() {
+            if app.client_id.trim().is_empty() {
+                problems.error(format!("applications[{i}].client_id"), "required");
+            }
+            if !clients.insert(app.client_id.clone()) {
+                problems.error(
+                    format!("applications[{i}].client_id"),
+                    format!("{} is registered twice", app.client_id),
+                );
+            }
+            if app.ods_code.trim().is_empty() {
+                problems.error(format!("applications[{i}].ods_code"), "required");
+            }
+            match &app.jwks_file {
+                None => problems.error(
+                    format!("applications[{i}].jwks_file"),
+                    "required: the application's public keys",
+                ),
+                Some(_) => {
+                    if let Err(e) = app.keys() {
+                        problems.0.push(settings::Problem {
+                            field: format!("applications[{i}].jwks_file"),
+                            message: format!("{e:#}"),
+                            environment: true,
+                        });
+                    }
+                }
+            }
+        }
+        problems
+    }
+
+    pub fn listen(&self) -> SocketAddr {
+        self.listen.unwrap_or(DEFAULT_LISTEN)
+    }
+
+    pub fn admin_listen(&self) -> SocketAddr {
+        self.admin_listen.unwrap_or(DEFAULT_ADMIN_LISTEN)
+    }
+
+    /// Builds the proxy from its settings.
+    pub fn build(&self) -> anyhow::Result<Proxy> {
         let base_url = self
             .base_url
             .clone()
-            .unwrap_or_else(|| format!("{scheme}://{}", self.listen));
-        let file = match &self.config {
-            Some(p) => read_file(p)?,
-            None => ProxyFile::default(),
-        };
-        let dir = self
-            .config
-            .as_ref()
-            .and_then(|p| p.parent().map(Path::to_path_buf))
-            .unwrap_or_default();
-        let catalogue = Catalogue::from_entries(file.endpoints)
+            .unwrap_or_else(|| format!("{}://{}", self.tls.scheme(), self.listen()));
+        let catalogue = Catalogue::from_entries(self.endpoints.clone())
             .map_err(|e| anyhow::anyhow!("the endpoint catalogue: {e}"))?;
         let key = match &self.token_signing_key {
             Some(path) => ProxySigningKey::from_pem(&read(path)?)
@@ -168,8 +297,8 @@ impl ProxyArgs {
             None => ProxySigningKey::generate().map_err(|e| anyhow::anyhow!("{e}"))?,
         };
         let applications = Applications::new();
-        for entry in file.applications {
-            let app = entry.load(&dir)?;
+        for entry in self.applications.clone() {
+            let app = entry.load()?;
             let id = app.client_id.clone();
             applications
                 .add(app)
@@ -186,19 +315,21 @@ impl ProxyArgs {
                 cert_pem: read(c)?,
                 key_pem: read(k)?,
             }),
-            (None, None) => None,
-            _ => bail!("--client-cert and --client-key go together"),
+            _ => None,
         };
         let tls = match &upstream_ca {
             Some(ca) => Some(
                 bars_pki::tls::client_config(ca, identity.as_ref())
                     .map_err(|e| anyhow::anyhow!("{e}"))?,
             ),
-            None if identity.is_some() => bail!("--client-cert needs --upstream-ca"),
             None => None,
         };
-        let mut config = ProxyConfig::new(base_url, &self.registry_url);
-        config.receiver_timeout = Duration::from_secs(self.receiver_timeout);
+        let mut config = ProxyConfig::new(
+            base_url,
+            self.registry_url.as_deref().unwrap_or(DEFAULT_REGISTRY_URL),
+        );
+        config.receiver_timeout =
+            Duration::from_secs(self.receiver_timeout.unwrap_or(DEFAULT_RECEIVER_TIMEOUT));
         config.default_rate_limit_per_minute = self.default_rate_limit;
         Ok(Proxy::new(config, catalogue, auth, tls.clone(), tls))
     }
@@ -212,22 +343,22 @@ impl ProxyArgs {
             },
             None => ServerOptions::default(),
         };
-        let api = RunningServer::start(self.listen, proxy.router(), options)
+        let api = RunningServer::start(self.listen(), proxy.router(), options)
             .await
-            .with_context(|| format!("listening on {}", self.listen))?;
+            .with_context(|| format!("listening on {}", self.listen()))?;
         let admin = RunningServer::start(
-            self.admin_listen,
+            self.admin_listen(),
             proxy.admin_router(self.admin_token.clone()),
             ServerOptions::default(),
         )
         .await
-        .with_context(|| format!("listening on {}", self.admin_listen))?;
+        .with_context(|| format!("listening on {}", self.admin_listen()))?;
         Ok(RunningProxy { api, admin })
     }
 }
 
 pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
-    let running = args.start().await?;
+    let running = args.resolve()?.start().await?;
     tracing::info!(api = %running.api.addr, admin = %running.admin.addr, "proxy ready");
     crate::shutdown::signal().await;
     tracing::info!("stopping: draining in-flight requests");

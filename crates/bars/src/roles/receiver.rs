@@ -1,48 +1,68 @@
 //! `bars receiver`: serve one or more healthcare services from one database.
+//!
+//! Its settings come from `--config FILE` (TOML, see `config/receiver.toml`), environment
+//! variables and flags, in rising order of precedence.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
-use std::path::PathBuf;
-
-use anyhow::{Context, bail};
+use anyhow::Context;
 use bars_client::{Credentials, TokenSource};
 use bars_http::server::{RunningServer, ServerOptions};
 use bars_http::transport::TransportRules;
 use bars_receiver::access::AccessPolicy;
+use bars_receiver::pointers::content::Code;
 use bars_receiver::pointers::{RegistryTarget, UrlForm};
 use bars_receiver::{HostedService, Receiver, ReceiverConfig};
+use serde::Deserialize;
 
-#[derive(Debug, Clone, clap::Args)]
+use crate::settings::{
+    self, Layered, Problems, Rebase, loopback, rebase_database, rebase_path, redacted,
+};
+
+const DEFAULT_LISTEN: SocketAddr = loopback(8080);
+const DEFAULT_ADMIN_LISTEN: SocketAddr = loopback(8081);
+const DEFAULT_DATABASE: &str = "sqlite://data/receiver.db";
+const DEFAULT_POINTER_TYPE: &str =
+    "http://snomed.info/sct|749001000000101|Appointment (record artifact)";
+const DEFAULT_POINTER_CATEGORY: &str = "http://snomed.info/sct|419891008|Record artifact";
+const DEFAULT_POINTER_MAX_BACKOFF: u64 = 300;
+
+/// The receiver's settings: its flags, and the format of its configuration file.
+#[derive(Debug, Clone, Default, clap::Args, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ReceiverArgs {
-    /// Address the sender-facing API listens on.
-    #[arg(long, env = "BARS_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
-    /// Address of the staff admin API (publishing slots, audit). Keep it private.
-    #[arg(long, env = "BARS_ADMIN_LISTEN", default_value = "127.0.0.1:8081")]
-    pub admin_listen: SocketAddr,
-    /// Database URL: sqlite://path/to/file.db (or a bare path).
-    #[arg(
-        long,
-        env = "BARS_DATABASE",
-        default_value = "sqlite://data/receiver.db"
-    )]
-    pub database: String,
-    /// The receiving organisation's ODS code.
+    /// A configuration file (TOML); environment variables and flags override what it says.
+    #[arg(long, env = "BARS_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// The role a file says it configures (`receiver`).
+    #[arg(skip)]
+    pub role: Option<String>,
+    /// Address the sender-facing API listens on [default: 127.0.0.1:8080].
+    #[arg(long, env = "BARS_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Address of the staff admin API (publishing slots, audit, metrics). Keep it private
+    /// [default: 127.0.0.1:8081].
+    #[arg(long, env = "BARS_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
+    /// Database URL: sqlite://path/to/file.db, a bare path, or postgres://...
+    /// [default: sqlite://data/receiver.db].
+    #[arg(long, env = "BARS_DATABASE")]
+    pub database: Option<String>,
+    /// The receiving organisation's ODS code (required).
     #[arg(long, env = "BARS_ODS_CODE")]
-    pub ods_code: String,
+    pub ods_code: Option<String>,
     /// The receiving organisation's name.
     #[arg(long, env = "BARS_ORGANISATION_NAME")]
     pub organisation_name: Option<String>,
-    /// A hosted service as ID=Name, optionally with use cases: ID=Name=a1t1,a2t1. Repeatable.
-    #[arg(
-        long = "service",
-        env = "BARS_SERVICES",
-        value_delimiter = ';',
-        required = true
-    )]
-    pub services: Vec<String>,
-    /// The public base URL senders reach this receiver at (default: http://<listen>).
+    /// A hosted service as ID=Name, optionally with use cases: ID=Name=a1t1,a2t1. Repeatable;
+    /// at least one is required.
+    #[arg(long = "service", env = "BARS_SERVICES", value_delimiter = ';')]
+    pub services: Vec<ServiceSpec>,
+    /// The public base URL senders reach this receiver at (default: http(s)://<listen>).
     #[arg(long, env = "BARS_BASE_URL")]
     pub base_url: Option<String>,
     /// Bearer token the admin API requires.
@@ -81,15 +101,101 @@ pub struct ReceiverArgs {
     pub pointers: PointerArgs,
 }
 
-/// Where and how the receiver keeps its Registry pointers.
-#[derive(Debug, Clone, Default, clap::Args)]
+crate::layered!(ReceiverArgs {
+    config,
+    role,
+    listen,
+    admin_listen,
+    database,
+    ods_code,
+    organisation_name,
+    services,
+    base_url,
+    admin_token,
+    allow_organisations,
+    allow_software,
+    practitioner_details_for,
+    require_organisation,
+    lenient_slot_times,
+    tls,
+    pointers,
+});
+
+/// A hosted service: `ID=Name[=usecase,usecase]` on the command line, a table in a file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "ServiceEntry")]
+pub struct ServiceSpec(pub HostedService);
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ServiceEntry {
+    Text(String),
+    Table {
+        id: String,
+        name: String,
+        #[serde(default)]
+        use_cases: Vec<String>,
+    },
+}
+
+impl TryFrom<ServiceEntry> for ServiceSpec {
+    type Error = String;
+    fn try_from(entry: ServiceEntry) -> Result<Self, String> {
+        match entry {
+            ServiceEntry::Text(text) => text.parse(),
+            ServiceEntry::Table {
+                id,
+                name,
+                use_cases,
+            } => Ok(ServiceSpec(HostedService {
+                id,
+                name,
+                use_cases,
+            })),
+        }
+    }
+}
+
+impl FromStr for ServiceSpec {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let mut parts = text.splitn(3, '=');
+        let id = parts.next().unwrap_or("").trim();
+        let name = parts.next().map(str::trim).unwrap_or("");
+        if id.is_empty() || name.is_empty() {
+            return Err(format!(
+                "a service is ID=Name (optionally ID=Name=usecase,usecase), not {text:?}"
+            ));
+        }
+        let use_cases = parts
+            .next()
+            .map(|u| {
+                u.split(',')
+                    .map(|c| c.trim().to_string())
+                    .filter(|c| !c.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(ServiceSpec(HostedService {
+            id: id.to_string(),
+            name: name.to_string(),
+            use_cases,
+        }))
+    }
+}
+
+/// Where and how the receiver keeps its Registry pointers: the `[pointers]` table of its file.
+#[derive(Debug, Clone, Default, clap::Args, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PointerArgs {
     /// Base URL pointers are written to: normally the proxy's (it forwards /DocumentReference).
     /// Without it, pointer jobs wait in the outbox.
     #[arg(long, env = "BARS_POINTER_URL")]
+    #[serde(rename = "url")]
     pub pointer_url: Option<String>,
     /// CA (PEM) to trust for that URL.
     #[arg(long, env = "BARS_POINTER_CA")]
+    #[serde(rename = "ca")]
     pub pointer_ca: Option<PathBuf>,
     /// The receiver's client id at the proxy.
     #[arg(long, env = "BARS_CLIENT_ID")]
@@ -100,135 +206,266 @@ pub struct PointerArgs {
     /// The key's id, as registered at the proxy.
     #[arg(long, env = "BARS_SIGNING_KEY_ID")]
     pub signing_key_id: Option<String>,
-    #[arg(long, env = "BARS_SIGNING_ALG", default_value = "RS512")]
-    pub signing_alg: String,
+    /// RS512 or ES256 [default: RS512].
+    #[arg(long, env = "BARS_SIGNING_ALG")]
+    pub signing_alg: Option<String>,
     /// The proxy's token endpoint (default: <pointer-url>/oauth2/token).
     #[arg(long, env = "BARS_TOKEN_URL")]
     pub token_url: Option<String>,
     /// How pointers say where the appointment is: direct (its URL) or target (the service's
-    /// target identifier).
-    #[arg(long, env = "BARS_POINTER_URL_FORM", default_value = "direct")]
-    pub pointer_url_form: String,
+    /// target identifier) [default: direct].
+    #[arg(long, env = "BARS_POINTER_URL_FORM")]
+    #[serde(rename = "url_form")]
+    pub pointer_url_form: Option<String>,
     /// Product id to put on pointers (agreed at onboarding).
     #[arg(long, env = "BARS_PRODUCT_ID")]
     pub product_id: Option<String>,
-    /// The pointer type agreed at onboarding, as system|code|display.
-    #[arg(
-        long,
-        env = "BARS_POINTER_TYPE",
-        default_value = "http://snomed.info/sct|749001000000101|Appointment (record artifact)"
-    )]
-    pub pointer_type: String,
-    /// The pointer category agreed at onboarding, as system|code|display.
-    #[arg(
-        long,
-        env = "BARS_POINTER_CATEGORY",
-        default_value = "http://snomed.info/sct|419891008|Record artifact"
-    )]
-    pub pointer_category: String,
-    /// The longest wait, in seconds, between attempts to deliver one pointer job.
-    #[arg(long, env = "BARS_POINTER_MAX_BACKOFF", default_value_t = 300)]
-    pub pointer_max_backoff: u64,
+    /// The pointer type agreed at onboarding, as system|code|display
+    /// [default: http://snomed.info/sct|749001000000101|Appointment (record artifact)].
+    #[arg(long, env = "BARS_POINTER_TYPE")]
+    #[serde(rename = "type")]
+    pub pointer_type: Option<String>,
+    /// The pointer category agreed at onboarding, as system|code|display
+    /// [default: http://snomed.info/sct|419891008|Record artifact].
+    #[arg(long, env = "BARS_POINTER_CATEGORY")]
+    #[serde(rename = "category")]
+    pub pointer_category: Option<String>,
+    /// The longest wait, in seconds, between attempts to deliver one pointer job
+    /// [default: 300].
+    #[arg(long, env = "BARS_POINTER_MAX_BACKOFF")]
+    #[serde(rename = "max_backoff_seconds")]
+    pub pointer_max_backoff: Option<u64>,
 }
 
+crate::layered!(PointerArgs {
+    pointer_url,
+    pointer_ca,
+    client_id,
+    signing_key,
+    signing_key_id,
+    signing_alg,
+    token_url,
+    pointer_url_form,
+    product_id,
+    pointer_type,
+    pointer_category,
+    pointer_max_backoff,
+});
+
 /// Parses `system|code|display`.
-fn code_of(text: &str, flag: &str) -> anyhow::Result<bars_receiver::pointers::content::Code> {
+fn code_of(text: &str) -> Option<Code> {
     let mut parts = text.splitn(3, '|');
     match (parts.next(), parts.next(), parts.next()) {
-        (Some(system), Some(code), display) if !system.is_empty() && !code.is_empty() => Ok(
-            bars_receiver::pointers::content::Code::new(system, code, display.unwrap_or(code)),
-        ),
-        _ => bail!("{flag} is system|code|display"),
+        (Some(system), Some(code), display) if !system.is_empty() && !code.is_empty() => {
+            Some(Code::new(system, code, display.unwrap_or(code)))
+        }
+        _ => None,
+    }
+}
+
+fn url_form(text: &str) -> Option<UrlForm> {
+    match text {
+        "direct" => Some(UrlForm::Direct),
+        "target" | "target-identifier" => Some(UrlForm::TargetIdentifier),
+        _ => None,
     }
 }
 
 impl PointerArgs {
+    fn check(&self, problems: &mut Problems) {
+        if self.pointer_url.is_none() {
+            return;
+        }
+        problems.url("pointers.url", self.pointer_url.as_deref());
+        problems.url("pointers.token_url", self.token_url.as_deref());
+        let (id, key, kid) = (
+            self.client_id.is_some(),
+            self.signing_key.is_some(),
+            self.signing_key_id.is_some(),
+        );
+        if (id || key || kid) && !(id && key && kid) {
+            for (given, field) in [
+                (id, "pointers.client_id"),
+                (key, "pointers.signing_key"),
+                (kid, "pointers.signing_key_id"),
+            ] {
+                if !given {
+                    problems.error(
+                        field,
+                        "client_id, signing_key and signing_key_id go together",
+                    );
+                }
+            }
+        }
+        if let Some(alg) = &self.signing_alg
+            && !matches!(alg.as_str(), "RS512" | "ES256")
+        {
+            problems.error("pointers.signing_alg", format!("{alg:?}: RS512 or ES256"));
+        }
+        if let Some(form) = &self.pointer_url_form
+            && url_form(form).is_none()
+        {
+            problems.error("pointers.url_form", format!("{form:?}: direct or target"));
+        }
+        for (field, value) in [
+            ("pointers.type", &self.pointer_type),
+            ("pointers.category", &self.pointer_category),
+        ] {
+            if let Some(v) = value
+                && code_of(v).is_none()
+            {
+                problems.error(field, format!("{v:?} is not system|code|display"));
+            }
+        }
+        if self.pointer_max_backoff == Some(0) {
+            problems.error("pointers.max_backoff_seconds", "must be at least 1");
+        }
+        problems.readable("pointers.ca", self.pointer_ca.as_ref());
+        problems.readable("pointers.signing_key", self.signing_key.as_ref());
+    }
+
     pub fn target(&self) -> anyhow::Result<Option<RegistryTarget>> {
         let Some(url) = &self.pointer_url else {
             return Ok(None);
         };
+        let invalid = |field| anyhow::anyhow!("{field} is not valid (run bars config check)");
         let mut target = RegistryTarget::new(url.trim_end_matches('/'));
-        target.settings.url_form = match self.pointer_url_form.as_str() {
-            "direct" => UrlForm::Direct,
-            "target" | "target-identifier" => UrlForm::TargetIdentifier,
-            other => bail!("--pointer-url-form is direct or target, not {other}"),
-        };
+        target.settings.url_form = url_form(self.pointer_url_form.as_deref().unwrap_or("direct"))
+            .ok_or_else(|| invalid("pointers.url_form"))?;
         target.settings.product_id = self.product_id.clone();
-        target.settings.type_code = code_of(&self.pointer_type, "--pointer-type")?;
-        target.settings.category = code_of(&self.pointer_category, "--pointer-category")?;
-        target.backoff.max = std::time::Duration::from_secs(self.pointer_max_backoff.max(1));
+        target.settings.type_code =
+            code_of(self.pointer_type.as_deref().unwrap_or(DEFAULT_POINTER_TYPE))
+                .ok_or_else(|| invalid("pointers.type"))?;
+        target.settings.category = code_of(
+            self.pointer_category
+                .as_deref()
+                .unwrap_or(DEFAULT_POINTER_CATEGORY),
+        )
+        .ok_or_else(|| invalid("pointers.category"))?;
+        target.backoff.max = Duration::from_secs(
+            self.pointer_max_backoff
+                .unwrap_or(DEFAULT_POINTER_MAX_BACKOFF)
+                .max(1),
+        );
         let trust = self
             .pointer_ca
             .as_ref()
             .map(std::fs::read_to_string)
             .transpose()
-            .context("reading --pointer-ca")?;
+            .context("reading pointers.ca")?;
         if let Some(ca) = &trust {
             target.tls =
                 Some(bars_pki::tls::client_config(ca, None).map_err(|e| anyhow::anyhow!("{e}"))?);
         }
-        match (&self.client_id, &self.signing_key, &self.signing_key_id) {
-            (Some(client_id), Some(key), Some(kid)) => {
-                let credentials = Credentials {
-                    client_id: client_id.clone(),
-                    kid: kid.clone(),
-                    algorithm: self.signing_alg.clone(),
-                    private_pem: std::fs::read_to_string(key)
-                        .with_context(|| format!("reading {}", key.display()))?,
-                    token_url: self
-                        .token_url
-                        .clone()
-                        .unwrap_or_else(|| format!("{}/oauth2/token", url.trim_end_matches('/'))),
-                };
-                target.auth = Some(TokenSource::new(credentials, target.client()));
-            }
-            (None, None, None) => {}
-            _ => bail!("--client-id, --signing-key and --signing-key-id go together"),
+        if let (Some(client_id), Some(key), Some(kid)) =
+            (&self.client_id, &self.signing_key, &self.signing_key_id)
+        {
+            let credentials = Credentials {
+                client_id: client_id.clone(),
+                kid: kid.clone(),
+                algorithm: self
+                    .signing_alg
+                    .clone()
+                    .unwrap_or_else(|| "RS512".to_string()),
+                private_pem: std::fs::read_to_string(key)
+                    .with_context(|| format!("reading {}", key.display()))?,
+                token_url: self
+                    .token_url
+                    .clone()
+                    .unwrap_or_else(|| format!("{}/oauth2/token", url.trim_end_matches('/'))),
+            };
+            target.auth = Some(TokenSource::new(credentials, target.client()));
         }
         Ok(Some(target))
     }
 }
 
-pub fn parse_service(text: &str) -> anyhow::Result<HostedService> {
-    let mut parts = text.splitn(3, '=');
-    let id = parts.next().unwrap_or("").trim();
-    let name = parts.next().map(str::trim).unwrap_or("");
-    if id.is_empty() || name.is_empty() {
-        bail!("a service is ID=Name (optionally ID=Name=usecase,usecase), not {text:?}");
+impl Rebase for ReceiverArgs {
+    fn rebase(&mut self, dir: &Path) {
+        rebase_database(&mut self.database, dir);
+        self.tls.rebase(dir);
+        rebase_path(&mut self.pointers.pointer_ca, dir);
+        rebase_path(&mut self.pointers.signing_key, dir);
     }
-    let use_cases = parts
-        .next()
-        .map(|u| {
-            u.split(',')
-                .map(|c| c.trim().to_string())
-                .filter(|c| !c.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(HostedService {
-        id: id.to_string(),
-        name: name.to_string(),
-        use_cases,
-    })
 }
 
 impl ReceiverArgs {
+    /// The flags and environment over the file (if `--config` names one), checked as a whole.
+    pub fn resolve(self) -> anyhow::Result<ReceiverArgs> {
+        let settings = match &self.config {
+            Some(path) => {
+                let file: ReceiverArgs = settings::read(path)?;
+                self.over(file)
+            }
+            None => self,
+        };
+        settings.problems().into_result("receiver")?;
+        Ok(settings)
+    }
+
+    /// Everything wrong with these settings, each naming its setting.
+    pub fn problems(&self) -> Problems {
+        let mut problems = Problems::default();
+        settings::check_role(&mut problems, self.role.as_deref(), "receiver");
+        match self.ods_code.as_deref().map(str::trim) {
+            None | Some("") => problems.error(
+                "ods_code",
+                "required: the receiving organisation's ODS code",
+            ),
+            Some(code) if !code.chars().all(|c| c.is_ascii_alphanumeric()) || code.len() > 12 => {
+                problems.error("ods_code", format!("{code:?} is not an ODS code"))
+            }
+            Some(_) => {}
+        }
+        if self.services.is_empty() {
+            problems.error("services", "at least one hosted service is required");
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, ServiceSpec(service)) in self.services.iter().enumerate() {
+            if service.id.trim().is_empty() || service.name.trim().is_empty() {
+                problems.error(format!("services[{i}]"), "needs an id and a name");
+            }
+            if !seen.insert(service.id.clone()) {
+                problems.error(
+                    format!("services[{i}].id"),
+                    format!("{} is listed twice", service.id),
+                );
+            }
+        }
+        if self.listen() == self.admin_listen() {
+            problems.error("admin_listen", "must differ from listen");
+        }
+        problems.url("base_url", self.base_url.as_deref());
+        problems.database("database", self.database.as_deref());
+        self.tls.check(&mut problems);
+        self.pointers.check(&mut problems);
+        problems
+    }
+
+    pub fn listen(&self) -> SocketAddr {
+        self.listen.unwrap_or(DEFAULT_LISTEN)
+    }
+
+    pub fn admin_listen(&self) -> SocketAddr {
+        self.admin_listen.unwrap_or(DEFAULT_ADMIN_LISTEN)
+    }
+
+    pub fn database(&self) -> &str {
+        self.database.as_deref().unwrap_or(DEFAULT_DATABASE)
+    }
+
     pub fn config(&self) -> anyhow::Result<ReceiverConfig> {
-        let base = self.base_url.clone().unwrap_or_else(|| {
-            let scheme = if self.tls.tls_cert.is_some() {
-                "https"
-            } else {
-                "http"
-            };
-            format!("{scheme}://{}", self.listen)
-        });
-        let mut config = ReceiverConfig::new(&self.ods_code, base);
+        let listen = self.listen();
+        let base = self
+            .base_url
+            .clone()
+            .unwrap_or_else(|| format!("{}://{listen}", self.tls.scheme()));
+        let ods = self.ods_code.as_deref().context("ods_code is required")?;
+        let mut config = ReceiverConfig::new(ods.trim(), base);
         if let Some(name) = &self.organisation_name {
             config.organisation_name = name.clone();
         }
-        for s in &self.services {
-            config.services.push(parse_service(s)?);
-        }
+        config.services = self.services.iter().map(|s| s.0.clone()).collect();
         config.access = AccessPolicy {
             organisations: self.allow_organisations.clone(),
             software: self.allow_software.clone(),
@@ -310,6 +547,7 @@ impl RunningReceiver {
 }
 
 pub async fn run(args: ReceiverArgs) -> anyhow::Result<()> {
+    let args = args.resolve()?;
     let config = args.config()?;
     let services: Vec<String> = config
         .services
@@ -318,15 +556,15 @@ pub async fn run(args: ReceiverArgs) -> anyhow::Result<()> {
         .collect();
     let running = RunningReceiver::start(
         config,
-        &args.database,
-        args.listen,
-        args.admin_listen,
+        args.database(),
+        args.listen(),
+        args.admin_listen(),
         args.admin_token.clone(),
         args.tls.listener()?,
         args.pointers.target()?,
     )
     .await?;
-    tracing::info!(api = %running.api.addr, admin = %running.admin.addr, database = %args.database, services = ?services, "receiver ready");
+    tracing::info!(api = %running.api.addr, admin = %running.admin.addr, database = %redacted(args.database()), services = ?services, "receiver ready");
     crate::shutdown::signal().await;
     tracing::info!("stopping: draining in-flight requests");
     running.stop().await;

@@ -1,34 +1,49 @@
 //! `bars registry`: the national store of appointment pointers.
+//!
+//! Its settings come from `--config FILE` (TOML, see `config/registry.toml`), environment
+//! variables and flags, in rising order of precedence.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
 use bars_http::server::{RunningServer, ServerOptions};
 use bars_http::transport::Trust;
 use bars_registry::{Registry, RegistryConfig, SqliteRegistryStore};
+use serde::Deserialize;
 
-#[derive(Debug, Clone, clap::Args)]
+use crate::settings::{self, Layered, Problems, Rebase, loopback, rebase_database, redacted};
+
+const DEFAULT_LISTEN: SocketAddr = loopback(9100);
+const DEFAULT_ADMIN_LISTEN: SocketAddr = loopback(9101);
+const DEFAULT_DATABASE: &str = "sqlite://data/registry.db";
+
+/// The registry's settings: its flags, and the format of its configuration file.
+#[derive(Debug, Clone, Default, clap::Args, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RegistryArgs {
-    #[arg(long, env = "BARS_REGISTRY_LISTEN", default_value = "127.0.0.1:9100")]
-    pub listen: SocketAddr,
-    /// Address of the operators' listener (metrics, health). Keep it private.
-    #[arg(
-        long,
-        env = "BARS_REGISTRY_ADMIN_LISTEN",
-        default_value = "127.0.0.1:9101"
-    )]
-    pub admin_listen: SocketAddr,
+    /// A configuration file (TOML); environment variables and flags override what it says.
+    #[arg(long, env = "BARS_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// The role a file says it configures (`registry`).
+    #[arg(skip)]
+    pub role: Option<String>,
+    /// Address the proxy reaches the registry at [default: 127.0.0.1:9100].
+    #[arg(long, env = "BARS_REGISTRY_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Address of the operators' listener (metrics, health). Keep it private
+    /// [default: 127.0.0.1:9101].
+    #[arg(long, env = "BARS_REGISTRY_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
     /// Bearer token the operators' listener requires for /metrics.
     #[arg(long, env = "BARS_REGISTRY_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
-    /// Database URL: sqlite://path/to/file.db (or a bare path).
-    #[arg(
-        long,
-        env = "BARS_REGISTRY_DATABASE",
-        default_value = "sqlite://data/registry.db"
-    )]
-    pub database: String,
+    /// Database URL: sqlite://path/to/file.db or a bare path
+    /// [default: sqlite://data/registry.db].
+    #[arg(long, env = "BARS_REGISTRY_DATABASE")]
+    pub database: Option<String>,
     /// The public base URL (default: http(s)://<listen>).
     #[arg(long, env = "BARS_REGISTRY_BASE_URL")]
     pub base_url: Option<String>,
@@ -40,29 +55,87 @@ pub struct RegistryArgs {
     pub tls: crate::tls_args::TlsArgs,
 }
 
+crate::layered!(RegistryArgs {
+    config,
+    role,
+    listen,
+    admin_listen,
+    admin_token,
+    database,
+    base_url,
+    trust_plain_proxy,
+    tls,
+});
+
+impl Rebase for RegistryArgs {
+    fn rebase(&mut self, dir: &Path) {
+        rebase_database(&mut self.database, dir);
+        self.tls.rebase(dir);
+    }
+}
+
 pub struct RunningRegistry {
     pub api: RunningServer,
     pub admin: RunningServer,
 }
 
 impl RegistryArgs {
-    pub async fn start(&self) -> anyhow::Result<RunningRegistry> {
-        let path = self
-            .database
-            .strip_prefix("sqlite://")
-            .or_else(|| self.database.strip_prefix("sqlite:"))
-            .unwrap_or(&self.database);
-        let store = SqliteRegistryStore::open(path)
-            .with_context(|| format!("opening {}", self.database))?;
-        let scheme = if self.tls.tls_cert.is_some() {
-            "https"
-        } else {
-            "http"
+    /// The flags and environment over the file (if `--config` names one), checked as a whole.
+    pub fn resolve(self) -> anyhow::Result<RegistryArgs> {
+        let settings = match &self.config {
+            Some(path) => {
+                let file: RegistryArgs = settings::read(path)?;
+                self.over(file)
+            }
+            None => self,
         };
+        settings.problems().into_result("registry")?;
+        Ok(settings)
+    }
+
+    /// Everything wrong with these settings, each naming its setting.
+    pub fn problems(&self) -> Problems {
+        let mut problems = Problems::default();
+        settings::check_role(&mut problems, self.role.as_deref(), "registry");
+        if self.listen() == self.admin_listen() {
+            problems.error("admin_listen", "must differ from listen");
+        }
+        problems.url("base_url", self.base_url.as_deref());
+        problems.database("database", self.database.as_deref());
+        if self.trust_plain_proxy && self.tls.tls_cert.is_some() {
+            problems.error(
+                "trust_plain_proxy",
+                "is for plain development networks; with TLS the proxy is recognised by its certificate",
+            );
+        }
+        self.tls.check(&mut problems);
+        problems
+    }
+
+    pub fn listen(&self) -> SocketAddr {
+        self.listen.unwrap_or(DEFAULT_LISTEN)
+    }
+
+    pub fn admin_listen(&self) -> SocketAddr {
+        self.admin_listen.unwrap_or(DEFAULT_ADMIN_LISTEN)
+    }
+
+    pub fn database(&self) -> &str {
+        self.database.as_deref().unwrap_or(DEFAULT_DATABASE)
+    }
+
+    pub async fn start(&self) -> anyhow::Result<RunningRegistry> {
+        let database = self.database();
+        let path = database
+            .strip_prefix("sqlite://")
+            .or_else(|| database.strip_prefix("sqlite:"))
+            .unwrap_or(database);
+        let store =
+            SqliteRegistryStore::open(path).with_context(|| format!("opening {database}"))?;
         let base = self
             .base_url
             .clone()
-            .unwrap_or_else(|| format!("{scheme}://{}", self.listen));
+            .unwrap_or_else(|| format!("{}://{}", self.tls.scheme(), self.listen()));
         let registry = Registry::new(RegistryConfig::new(base), Arc::new(store));
         let mut rules = Registry::production_rules();
         if self.trust_plain_proxy {
@@ -78,23 +151,24 @@ impl RegistryArgs {
             }
             None => ServerOptions::default(),
         };
-        let api = RunningServer::start(self.listen, registry.router(rules), options)
+        let api = RunningServer::start(self.listen(), registry.router(rules), options)
             .await
-            .with_context(|| format!("listening on {}", self.listen))?;
+            .with_context(|| format!("listening on {}", self.listen()))?;
         let admin = RunningServer::start(
-            self.admin_listen,
+            self.admin_listen(),
             registry.admin_router(self.admin_token.clone()),
             ServerOptions::default(),
         )
         .await
-        .with_context(|| format!("listening on {}", self.admin_listen))?;
+        .with_context(|| format!("listening on {}", self.admin_listen()))?;
         Ok(RunningRegistry { api, admin })
     }
 }
 
 pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
+    let args = args.resolve()?;
     let running = args.start().await?;
-    tracing::info!(api = %running.api.addr, admin = %running.admin.addr, database = %args.database, "registry ready");
+    tracing::info!(api = %running.api.addr, admin = %running.admin.addr, database = %redacted(args.database()), "registry ready");
     crate::shutdown::signal().await;
     tracing::info!("stopping: draining in-flight requests");
     running.api.shutdown().await;

@@ -2,6 +2,7 @@
 
 mod kit;
 
+mod config;
 mod demo;
 mod messaging;
 mod operations;

@@ -23,6 +23,11 @@ impl Proc {
         Self::spawn(dir, log, args)
     }
 
+    /// A process the test started itself (with its own environment).
+    pub fn adopt(child: Child) -> Proc {
+        Proc { child }
+    }
+
     fn spawn(dir: &Path, log: &str, args: &[String]) -> Proc {
         let out = std::fs::File::create(dir.join(format!("{log}.log"))).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_bars"))
