@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::demo::{bars, free_ports, start_demo};
 use crate::kit::*;
+use crate::processes::{Proc, free_port, wait_for};
 
 /// A Prometheus exposition as `name{labels}` -> value.
 fn samples(text: &str) -> BTreeMap<String, f64> {
@@ -526,4 +527,193 @@ async fn book_by_message(dir: &Path, service: &str) {
     )
     .await;
     assert_eq!(search.status, 200);
+}
+
+/// A plain-HTTP receiver process in `dir` on the given ports.
+fn receiver_process(dir: &Path, api: u16, admin: u16) -> Proc {
+    let args: Vec<String> = [
+        "receiver",
+        "--ods-code",
+        "RXR01",
+        "--service",
+        "2000011111=Riverside Urgent Treatment Centre",
+        "--database",
+        "sqlite://receiver.db",
+        "--listen",
+        &format!("127.0.0.1:{api}"),
+        "--admin-listen",
+        &format!("127.0.0.1:{admin}"),
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    Proc::start(dir, "receiver", &args)
+}
+
+fn sender_headers() -> Vec<(&'static str, String)> {
+    vec![
+        ("x-request-id", uuid::Uuid::new_v4().to_string()),
+        ("x-correlation-id", uuid::Uuid::new_v4().to_string()),
+        ("accept", "application/fhir+json; version=1.1.0".to_string()),
+        (
+            "content-type",
+            "application/fhir+json; version=1.1.0".to_string(),
+        ),
+    ]
+}
+
+/// SIGTERM in the middle of a booking load: the receiver stops accepting, finishes what it
+/// had started (including a request whose body was still arriving), and exits cleanly; every
+/// booking it acknowledged is there when it starts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_during_a_load_loses_no_acknowledged_booking() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
+    let (api, admin) = (free_port(), free_port());
+    let receiver = receiver_process(dir, api, admin);
+    let plain = HttpClient::plain(Duration::from_secs(10));
+    let base = format!("http://127.0.0.1:{api}");
+    let admin_url = format!("http://127.0.0.1:{admin}");
+    wait_for(&plain, &format!("{admin_url}/_ping")).await;
+    let generated = plain
+        .call(
+            Method::POST,
+            &format!("{admin_url}/admin/slots/generate"),
+            &[("content-type", "application/json".into())],
+            Some(Bytes::from(
+                serde_json::json!({ "service": "2000011111", "from": tomorrow(), "days": 1,
+                    "every": "5m", "between": "06:00-22:40", "zone": "UTC" })
+                .to_string(),
+            )),
+        )
+        .await
+        .unwrap();
+    assert_eq!(generated.status, 200);
+    let day = tomorrow();
+    let search = plain
+        .call(
+            Method::GET,
+            &format!("{base}/Slot?Schedule.actor:HealthcareService=2000011111&status=free&start=ge{day}T00:00:00Z&start=le{day}T23:59:59Z&_include=Slot:schedule&_include=Schedule:actor:HealthcareService"),
+            &sender_headers(),
+            None,
+        )
+        .await
+        .unwrap();
+    let slots: Vec<Value> = search.json().unwrap()["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["search"]["mode"] == "match")
+        .map(|e| e["resource"].clone())
+        .collect();
+    assert_eq!(slots.len(), 200);
+
+    // A request already under way: its headers and half its body are in.
+    let body = appointment_for(&slots[0], PATIENT).to_string();
+    let mut slow = tokio::net::TcpStream::connect(("127.0.0.1", api))
+        .await
+        .unwrap();
+    let mut head = format!(
+        "POST /Appointment HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in sender_headers() {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let (first, rest) = body.split_at(body.len() / 2);
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(first.as_bytes()).await.unwrap();
+
+    // The load: eight senders booking the other slots until the receiver stops answering.
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut senders = tokio::task::JoinSet::new();
+    for sender in 0..8 {
+        let (slots, acknowledged, base) = (slots.clone(), acknowledged.clone(), base.clone());
+        senders.spawn(async move {
+            let http = HttpClient::plain(Duration::from_secs(10));
+            for slot in slots.iter().skip(1).skip(sender).step_by(8) {
+                let answer = http
+                    .call(
+                        Method::POST,
+                        &format!("{base}/Appointment"),
+                        &sender_headers(),
+                        Some(Bytes::from(appointment_for(slot, PATIENT).to_string())),
+                    )
+                    .await;
+                match answer {
+                    Ok(r) if r.status == 201 => acknowledged
+                        .lock()
+                        .unwrap()
+                        .push(r.json().unwrap()["id"].as_str().unwrap().to_string()),
+                    // Anything else is not an acknowledgement; the receiver is going away.
+                    _ => break,
+                }
+            }
+        });
+    }
+    while acknowledged.lock().unwrap().len() < 24 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    receiver.terminate();
+    // Once new connections are refused, the receiver is draining: finish the slow request.
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", api))
+            .await
+            .is_err()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Long enough for a receiver that did not wait for in-flight requests to be gone.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    slow.write_all(rest.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    slow.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer).to_string();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let slow_id = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("location: "))
+        .and_then(|l| l.split("/Appointment/").nth(1))
+        .and_then(|l| l.split('/').next())
+        .unwrap()
+        .to_string();
+    while senders.join_next().await.is_some() {}
+    assert!(receiver.wait(), "the receiver exited cleanly");
+
+    let mut expected = acknowledged.lock().unwrap().clone();
+    expected.push(slow_id);
+    let again = receiver_process(dir, api, admin);
+    wait_for(&plain, &format!("{admin_url}/_ping")).await;
+    for id in &expected {
+        let r = plain
+            .call(
+                Method::GET,
+                &format!("{base}/Appointment/{id}"),
+                &sender_headers(),
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "acknowledged booking {id} is missing");
+    }
+    let busy = plain
+        .call(
+            Method::GET,
+            &format!("{base}/Slot?Schedule.actor:HealthcareService=2000011111&status=busy&start=ge{day}T00:00:00Z&start=le{day}T23:59:59Z&_include=Slot:schedule&_include=Schedule:actor:HealthcareService"),
+            &sender_headers(),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        busy.json().unwrap()["total"].as_u64().unwrap() as usize,
+        expected.len(),
+        "every busy slot is an acknowledged booking"
+    );
+    again.interrupt_and_wait();
 }

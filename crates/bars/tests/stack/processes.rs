@@ -50,6 +50,19 @@ impl Proc {
         assert!(status.success(), "stopped cleanly: {status}");
     }
 
+    /// SIGTERM, as an orchestrator stops a service; [`Proc::wait`] then sees it exit.
+    pub fn terminate(&self) {
+        // SAFETY: sending a signal to our own child process by its id.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+    }
+
+    /// Waits for the process to exit; true when it exited cleanly.
+    pub fn wait(mut self) -> bool {
+        self.child.wait().unwrap().success()
+    }
+
     /// SIGKILL: no shutdown, no draining, like a crash.
     pub fn kill(mut self) {
         let _ = self.child.kill();
