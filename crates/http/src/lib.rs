@@ -10,6 +10,7 @@ pub mod guard;
 pub mod health;
 pub mod metrics;
 pub mod observe;
+pub mod openapi;
 pub mod server;
 pub mod transport;
 

@@ -12,6 +12,7 @@ pub mod catalogue;
 pub mod forward;
 pub mod health;
 pub mod metrics;
+pub mod openapi;
 pub mod pipeline;
 pub mod ratelimit;
 pub mod routes;
@@ -86,6 +87,7 @@ impl Proxy {
         };
         Router::new()
             .merge(health::routes(&self.state))
+            .merge(bars_http::openapi::route(openapi::document()))
             .merge(auth::router(self.state.auth.clone()))
             .fallback(pipeline::pipeline)
             .with_state(self.state.clone())

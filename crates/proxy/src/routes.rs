@@ -29,37 +29,49 @@ const fn route(destination: Destination, allow: &'static str, pattern: &'static 
     }
 }
 
+/// Every path of the BaRS API the proxy serves, in one table: routing, `Allow` headers,
+/// metrics labels and the OpenAPI document all come from it.
+pub const ROUTES: &[Route] = {
+    use Destination::*;
+    &[
+        route(Receiver, "GET", "/metadata"),
+        route(Receiver, "GET", "/Slot"),
+        route(Receiver, "GET", "/Slots"),
+        route(Receiver, "GET, POST", "/Appointment"),
+        route(Receiver, "GET, PUT, PATCH, DELETE", "/Appointment/{id}"),
+        route(Receiver, "GET", "/Appointment/{id}/_history"),
+        route(Receiver, "GET", "/Appointment/{id}/_history/{vid}"),
+        route(Receiver, "POST", "/$process-message"),
+        route(Receiver, "GET", "/MessageDefinition"),
+        route(Receiver, "GET, POST", "/ServiceRequest"),
+        route(Receiver, "GET, PUT, PATCH", "/ServiceRequest/{id}"),
+        route(Registry, "GET, POST", "/DocumentReference"),
+        route(Registry, "GET, PUT, DELETE", "/DocumentReference/{id}"),
+        route(Proxy, "GET", "/HealthcareService"),
+    ]
+};
+
+/// Whether `path` fits `pattern`, where `{name}` stands for one non-empty segment.
+fn matches(pattern: &str, path: &str) -> bool {
+    let mut wanted = pattern.trim_start_matches('/').split('/');
+    let mut given = path.trim_start_matches('/').split('/');
+    loop {
+        match (wanted.next(), given.next()) {
+            (None, None) => return true,
+            (Some(w), Some(g)) if w.starts_with('{') => {
+                if g.is_empty() {
+                    return false;
+                }
+            }
+            (Some(w), Some(g)) if w == g => {}
+            _ => return false,
+        }
+    }
+}
+
 /// Finds the route for a path, or `None` for a path the BaRS API does not have.
 pub fn route_for(path: &str) -> Option<Route> {
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    use Destination::*;
-    Some(match segments.as_slice() {
-        ["metadata"] => route(Receiver, "GET", "/metadata"),
-        ["Slot"] => route(Receiver, "GET", "/Slot"),
-        ["Slots"] => route(Receiver, "GET", "/Slots"),
-        ["Appointment"] => route(Receiver, "GET, POST", "/Appointment"),
-        ["Appointment", id] if !id.is_empty() => {
-            route(Receiver, "GET, PUT, PATCH, DELETE", "/Appointment/{id}")
-        }
-        ["Appointment", id, "_history"] if !id.is_empty() => {
-            route(Receiver, "GET", "/Appointment/{id}/_history")
-        }
-        ["Appointment", id, "_history", v] if !id.is_empty() && !v.is_empty() => {
-            route(Receiver, "GET", "/Appointment/{id}/_history/{vid}")
-        }
-        ["$process-message"] => route(Receiver, "POST", "/$process-message"),
-        ["MessageDefinition"] => route(Receiver, "GET", "/MessageDefinition"),
-        ["ServiceRequest"] => route(Receiver, "GET, POST", "/ServiceRequest"),
-        ["ServiceRequest", id] if !id.is_empty() => {
-            route(Receiver, "GET, PUT, PATCH", "/ServiceRequest/{id}")
-        }
-        ["DocumentReference"] => route(Registry, "GET, POST", "/DocumentReference"),
-        ["DocumentReference", id] if !id.is_empty() => {
-            route(Registry, "GET, PUT, DELETE", "/DocumentReference/{id}")
-        }
-        ["HealthcareService"] => route(Proxy, "GET", "/HealthcareService"),
-        _ => return None,
-    })
+    ROUTES.iter().copied().find(|r| matches(r.pattern, path))
 }
 
 pub fn allows(route: &Route, method: &http::Method) -> bool {

@@ -88,6 +88,7 @@ pub fn router(state: AppState, transport_rules: TransportRules) -> Router {
         .route("/ServiceRequest", any(referrals))
         .route("/ServiceRequest/{*rest}", any(referrals))
         .merge(crate::health::routes(&state))
+        .merge(bars_http::openapi::route(crate::openapi::document()))
         .fallback(unknown_path)
         .with_state(state.clone())
         .layer(middleware::from_fn_with_state(

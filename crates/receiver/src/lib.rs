@@ -17,6 +17,7 @@ pub mod health;
 pub mod mapping;
 pub mod messaging;
 pub mod metrics;
+pub mod openapi;
 pub mod pointers;
 pub mod requests;
 pub mod service;

@@ -66,6 +66,7 @@ pub fn router(state: RegistryState, rules: TransportRules) -> Router {
             allow(get(read).put(update).delete(delete), ALLOW_POINTER),
         )
         .merge(crate::admin::health(&state))
+        .merge(bars_http::openapi::route(crate::openapi::document()))
         .fallback(unknown_path)
         .with_state(state.clone())
         .layer(middleware::from_fn_with_state(

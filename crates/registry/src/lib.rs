@@ -14,6 +14,7 @@ pub mod admin;
 pub mod api;
 pub mod config;
 pub mod errors;
+pub mod openapi;
 pub mod request;
 pub mod responses;
 pub mod rules;

@@ -5,6 +5,7 @@ mod kit;
 mod config;
 mod demo;
 mod messaging;
+mod openapi;
 mod operations;
 mod pointers;
 mod processes;
