@@ -9,7 +9,9 @@
 
 pub mod error;
 pub mod model;
+pub mod postgres;
 pub mod sqlite;
+pub mod testing;
 
 use std::sync::Arc;
 
@@ -136,23 +138,30 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
 }
 
-/// Opens the store a database URL names: `sqlite://path`, `sqlite:path` or a bare file path.
-pub fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+/// Opens the store a database URL names: `sqlite://path`, `sqlite:path` or a bare file path
+/// (SQLite, created if missing), or `postgres://...` / `postgresql://...` (PostgreSQL, with the
+/// pool parameters [`postgres::config`] describes). Either way the schema is brought up to date.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if postgres::is_postgres_url(url) {
+        return Ok(Arc::new(postgres::PgStore::connect(url).await?));
+    }
+    let path = sqlite_path(url)?;
+    Ok(Arc::new(sqlite::SqliteStore::open(path)?))
+}
+
+/// The file a SQLite URL names: `sqlite://path`, `sqlite:path` or a bare path.
+pub fn sqlite_path(url: &str) -> Result<&str, StoreError> {
     if let Some(path) = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
     {
-        return Ok(Arc::new(sqlite::SqliteStore::open(path)?));
-    }
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(StoreError::Unavailable(
-            "PostgreSQL support is not built into this version".into(),
-        ));
+        return Ok(path);
     }
     if url.contains("://") {
-        return Err(StoreError::Unavailable(format!(
-            "unsupported database URL scheme in {url}"
+        return Err(StoreError::Internal(format!(
+            "unsupported database URL scheme in {}",
+            postgres::redact(url)
         )));
     }
-    Ok(Arc::new(sqlite::SqliteStore::open(url)?))
+    Ok(url)
 }

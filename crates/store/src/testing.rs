@@ -1,0 +1,154 @@
+//! Test support: a fresh PostgreSQL schema per test, so suites run in parallel against one
+//! server without seeing each other's rows.
+//!
+//! The server comes from `BARS_TEST_POSTGRES_URL`; without it, PostgreSQL variants of tests
+//! say they were skipped and pass. A schema is dropped when its [`PgTestSchema`] is dropped;
+//! schemas left behind by a killed test run are swept the next time a run starts, after an
+//! hour, so they can still be inspected meanwhile.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Names the PostgreSQL server tests may use, e.g. `postgres://postgres@127.0.0.1:5432/test`.
+pub const POSTGRES_URL_VAR: &str = "BARS_TEST_POSTGRES_URL";
+
+const PREFIX: &str = "bars_t_";
+/// Schemas older than this, left by runs that never dropped them, are swept.
+const STALE_SECS: u64 = 3600;
+
+static SWEPT: AtomicBool = AtomicBool::new(false);
+
+/// A schema of its own on the test server; dropped (with everything in it) on drop.
+pub struct PgTestSchema {
+    /// The server URL with the schema as the search path: what a store under test opens.
+    pub url: String,
+    base: String,
+    name: String,
+}
+
+/// The server URL, if the environment names one.
+pub fn server_url() -> Option<String> {
+    std::env::var(POSTGRES_URL_VAR)
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+}
+
+/// Prints the standard note for a PostgreSQL variant that cannot run here.
+pub fn note_skipped(test: &str) {
+    eprintln!("{test}: skipped: {POSTGRES_URL_VAR} not set");
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+async fn admin(base: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(base, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} names a server that does not answer: {e}"));
+    tokio::spawn(connection);
+    client
+}
+
+impl PgTestSchema {
+    /// A new, empty schema; `None` when no test server is configured.
+    pub async fn create() -> Option<PgTestSchema> {
+        let base = server_url()?;
+        let client = admin(&base).await;
+        if !SWEPT.swap(true, Ordering::SeqCst) {
+            sweep(&client).await;
+        }
+        let name = format!(
+            "{PREFIX}{}_{}",
+            now_secs(),
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        client
+            .batch_execute(&format!("CREATE SCHEMA {name}"))
+            .await
+            .expect("the test schema is created");
+        let separator = if base.contains('?') { '&' } else { '?' };
+        // A small pool: many tests run at once against one server.
+        let url = format!("{base}{separator}options=-c%20search_path%3D{name}&pool_size=4");
+        Some(PgTestSchema { url, base, name })
+    }
+
+    /// The schema's name, for tests that look inside with their own connection.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The URL with more store parameters (e.g. `statement_timeout=200ms`).
+    pub fn url_with(&self, params: &str) -> String {
+        format!("{}&{params}", self.url)
+    }
+
+    /// A plain connection to the schema, for looking at rows directly.
+    pub async fn connect(&self) -> tokio_postgres::Client {
+        let client = admin(&self.base).await;
+        client
+            .batch_execute(&format!("SET search_path TO {}", self.name))
+            .await
+            .expect("search path set");
+        client
+    }
+}
+
+impl Drop for PgTestSchema {
+    fn drop(&mut self) {
+        let (base, name) = (self.base.clone(), self.name.clone());
+        // Drop may run inside or outside a runtime: a thread of its own can always block.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+                    .await
+                    .ok()?;
+                let task = tokio::spawn(connection);
+                let result = client
+                    .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                    .await
+                    .ok();
+                drop(client);
+                let _ = task.await;
+                result
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!("note: test schema {} was not dropped", self.name);
+        }
+    }
+}
+
+/// Drops test schemas older than an hour: those of runs that were killed.
+async fn sweep(client: &tokio_postgres::Client) {
+    let Ok(rows) = client
+        .query(
+            "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1)",
+            &[&PREFIX],
+        )
+        .await
+    else {
+        return;
+    };
+    let cutoff = now_secs().saturating_sub(STALE_SECS);
+    for row in rows {
+        let name: String = row.get(0);
+        let born = name
+            .strip_prefix(PREFIX)
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|secs| secs.parse::<u64>().ok());
+        if born.is_some_and(|b| b < cutoff) {
+            let _ = client
+                .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                .await;
+        }
+    }
+}
