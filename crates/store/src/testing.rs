@@ -152,3 +152,178 @@ async fn sweep(client: &tokio_postgres::Client) {
         }
     }
 }
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// An empty database of either backend, for one test: a file in a temporary directory, or a
+/// schema of its own. Everything is removed when it is dropped.
+pub struct TestDatabase {
+    pub backend: Backend,
+    dir: std::path::PathBuf,
+    file: std::path::PathBuf,
+    schema: Option<PgTestSchema>,
+}
+
+impl TestDatabase {
+    /// A fresh database; `None` for PostgreSQL when no test server is configured (the caller
+    /// reports the test as skipped).
+    pub async fn new(backend: Backend, file_name: &str) -> Option<TestDatabase> {
+        let dir = std::env::temp_dir().join(format!("bars-test-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let schema = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => match PgTestSchema::create().await {
+                Some(s) => Some(s),
+                None => {
+                    let _ = std::fs::remove_dir_all(&dir);
+                    return None;
+                }
+            },
+        };
+        Some(TestDatabase {
+            backend,
+            file: dir.join(file_name),
+            dir,
+            schema,
+        })
+    }
+
+    /// A directory that lives as long as the database, for a test's other files.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// The SQLite file (meaningful for the SQLite backend only).
+    pub fn file(&self) -> &std::path::Path {
+        &self.file
+    }
+
+    /// The database URL a role opens.
+    pub fn url(&self) -> String {
+        match &self.schema {
+            Some(s) => s.url.clone(),
+            None => format!("sqlite://{}", self.file.display()),
+        }
+    }
+
+    /// The PostgreSQL URL with extra store parameters; the plain URL for SQLite.
+    pub fn url_with(&self, params: &str) -> String {
+        match &self.schema {
+            Some(s) => s.url_with(params),
+            None => self.url(),
+        }
+    }
+
+    /// Runs one statement directly (placeholders `$1`, `$2`, ... on both backends); returns
+    /// the rows changed.
+    pub async fn execute(&self, sql: &str, args: &[&str]) -> u64 {
+        match &self.schema {
+            Some(s) => {
+                let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = args
+                    .iter()
+                    .map(|a| a as &(dyn tokio_postgres::types::ToSql + Sync))
+                    .collect();
+                s.connect().await.execute(sql, &params).await.unwrap()
+            }
+            None => {
+                let db = rusqlite::Connection::open(&self.file).unwrap();
+                db.execute(sql, rusqlite::params_from_iter(args.iter()))
+                    .unwrap() as u64
+            }
+        }
+    }
+
+    /// The first column of the first row of a query that returns one integer.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        match &self.schema {
+            Some(s) => s.connect().await.query_one(sql, &[]).await.unwrap().get(0),
+            None => {
+                let db = rusqlite::Connection::open(&self.file).unwrap();
+                db.query_row(sql, [], |r| r.get(0)).unwrap()
+            }
+        }
+    }
+
+    /// Holds writes to `table` back from another connection, as another process could: SQLite's
+    /// write lock (the whole file), or PostgreSQL's EXCLUSIVE table lock (reads go on).
+    pub async fn lock_writes(&self, table: &str) -> WriteLock {
+        match &self.schema {
+            Some(s) => {
+                let client = s.connect().await;
+                client
+                    .batch_execute(&format!("BEGIN; LOCK TABLE {table} IN EXCLUSIVE MODE"))
+                    .await
+                    .unwrap();
+                WriteLock::Postgres(client)
+            }
+            None => {
+                let db = rusqlite::Connection::open(&self.file).unwrap();
+                db.execute_batch("BEGIN EXCLUSIVE").unwrap();
+                WriteLock::Sqlite(db)
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A lock taken by [`TestDatabase::lock_writes`]; held until released.
+pub enum WriteLock {
+    Sqlite(rusqlite::Connection),
+    Postgres(tokio_postgres::Client),
+}
+
+impl WriteLock {
+    pub async fn release(self) {
+        match self {
+            WriteLock::Sqlite(db) => db.execute_batch("COMMIT").unwrap(),
+            WriteLock::Postgres(client) => client.batch_execute("COMMIT").await.unwrap(),
+        }
+    }
+}
+
+/// Generates a SQLite and a PostgreSQL variant of a test from one body taking the backend:
+///
+/// ```ignore
+/// on_both! {
+///     #[tokio::test]
+///     async fn books(backend: Backend) { let rx = start(backend).await; ... }
+/// }
+/// ```
+///
+/// gives `books::sqlite` and `books::postgres`; the latter says it was skipped and passes when
+/// `BARS_TEST_POSTGRES_URL` is unset.
+#[macro_export]
+macro_rules! on_both {
+    ($(#[$attr:meta])* async fn $name:ident($backend:ident: Backend) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($backend: $crate::testing::Backend) $body
+
+            $(#[$attr])*
+            async fn sqlite() {
+                run($crate::testing::Backend::Sqlite).await
+            }
+
+            $(#[$attr])*
+            async fn postgres() {
+                if $crate::testing::server_url().is_none() {
+                    $crate::testing::note_skipped(module_path!());
+                    return;
+                }
+                run($crate::testing::Backend::Postgres).await
+            }
+        }
+    };
+}

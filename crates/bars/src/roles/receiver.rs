@@ -21,7 +21,9 @@ pub struct ReceiverArgs {
     /// Address of the staff admin API (publishing slots, audit). Keep it private.
     #[arg(long, env = "BARS_ADMIN_LISTEN", default_value = "127.0.0.1:8081")]
     pub admin_listen: SocketAddr,
-    /// Database URL: sqlite://path/to/file.db (or a bare path).
+    /// Database URL: sqlite://path/to/file.db (or a bare path), or
+    /// postgres://user@host:5432/db with optional pool_size, pool_timeout, statement_timeout
+    /// (see docs/DEPLOYMENT.md). Several receivers may share one PostgreSQL database.
     #[arg(
         long,
         env = "BARS_DATABASE",
@@ -257,8 +259,12 @@ impl RunningReceiver {
         tls: Option<crate::tls_args::Listener>,
         pointers: Option<RegistryTarget>,
     ) -> anyhow::Result<Self> {
-        let store = bars_store::open(database)
-            .with_context(|| format!("opening the database {database}"))?;
+        let store = bars_store::open(database).await.with_context(|| {
+            format!(
+                "opening the database {}",
+                bars_store::postgres::redact(database)
+            )
+        })?;
         let mut receiver = Receiver::new(config, store)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -326,7 +332,7 @@ pub async fn run(args: ReceiverArgs) -> anyhow::Result<()> {
         args.pointers.target()?,
     )
     .await?;
-    tracing::info!(api = %running.api.addr, admin = %running.admin.addr, database = %args.database, services = ?services, "receiver ready");
+    tracing::info!(api = %running.api.addr, admin = %running.admin.addr, database = %bars_store::postgres::redact(&args.database), services = ?services, "receiver ready");
     crate::shutdown::signal().await;
     tracing::info!("stopping: draining in-flight requests");
     running.stop().await;

@@ -1,18 +1,18 @@
 //! `bars registry`: the national store of appointment pointers.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use anyhow::Context;
 use bars_http::server::{RunningServer, ServerOptions};
 use bars_http::transport::Trust;
-use bars_registry::{Registry, RegistryConfig, SqliteRegistryStore};
+use bars_registry::{Registry, RegistryConfig};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RegistryArgs {
     #[arg(long, env = "BARS_REGISTRY_LISTEN", default_value = "127.0.0.1:9100")]
     pub listen: SocketAddr,
-    /// Database URL: sqlite://path/to/file.db (or a bare path).
+    /// Database URL: sqlite://path/to/file.db (or a bare path), or
+    /// postgres://user@host:5432/db with optional pool_size, pool_timeout, statement_timeout.
     #[arg(
         long,
         env = "BARS_REGISTRY_DATABASE",
@@ -36,13 +36,9 @@ pub struct RunningRegistry {
 
 impl RegistryArgs {
     pub async fn start(&self) -> anyhow::Result<RunningRegistry> {
-        let path = self
-            .database
-            .strip_prefix("sqlite://")
-            .or_else(|| self.database.strip_prefix("sqlite:"))
-            .unwrap_or(&self.database);
-        let store = SqliteRegistryStore::open(path)
-            .with_context(|| format!("opening {}", self.database))?;
+        let store = bars_registry::open_store(&self.database)
+            .await
+            .with_context(|| format!("opening {}", bars_store::postgres::redact(&self.database)))?;
         let scheme = if self.tls.tls_cert.is_some() {
             "https"
         } else {
@@ -52,7 +48,7 @@ impl RegistryArgs {
             .base_url
             .clone()
             .unwrap_or_else(|| format!("{scheme}://{}", self.listen));
-        let registry = Registry::new(RegistryConfig::new(base), Arc::new(store));
+        let registry = Registry::new(RegistryConfig::new(base), store);
         let mut rules = Registry::production_rules();
         if self.trust_plain_proxy {
             rules.trust_application_header = Trust::Always;
@@ -76,7 +72,7 @@ impl RegistryArgs {
 
 pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
     let running = args.start().await?;
-    tracing::info!(api = %running.api.addr, database = %args.database, "registry ready");
+    tracing::info!(api = %running.api.addr, database = %bars_store::postgres::redact(&args.database), "registry ready");
     crate::shutdown::signal().await;
     tracing::info!("stopping: draining in-flight requests");
     running.api.shutdown().await;

@@ -59,22 +59,56 @@ async fn a_booking_by_message_through_the_proxy_books_and_keeps_its_pointer() {
     let service = stack.service(0, 0);
     let slot = stack.free_slots(&service).await.remove(0);
     let bundle = booking_request(&service, &slot, PATIENT);
-    let r = stack.request(Method::POST, "/$process-message", Some(&service)).json(&bundle).send().await;
+    let r = stack
+        .request(Method::POST, "/$process-message", Some(&service))
+        .json(&bundle)
+        .send()
+        .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let response = r.json().unwrap();
     assert_eq!(response["type"], "message");
-    assert_eq!(response["entry"][0]["resource"]["response"]["identifier"], bundle["id"]);
+    assert_eq!(
+        response["entry"][0]["resource"]["response"]["identifier"],
+        bundle["id"]
+    );
     assert_eq!(response["entry"][0]["resource"]["response"]["code"], "ok");
-    let appointment = response["entry"].as_array().unwrap().iter().map(|e| &e["resource"]).find(|r| r["resourceType"] == "Appointment").unwrap();
+    let appointment = response["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .find(|r| r["resourceType"] == "Appointment")
+        .unwrap();
     let id = appointment["id"].as_str().unwrap();
     // The same booking is visible over REST, its slot is taken, and its pointer arrives.
-    let viewed = stack.request(Method::GET, &format!("/Appointment/{id}"), Some(&service)).send().await.json().unwrap();
-    assert_eq!(viewed["slot"][0]["reference"], format!("Slot/{}", slot["id"].as_str().unwrap()));
-    assert!(!stack.free_slots(&service).await.iter().any(|s| s["id"] == slot["id"]));
+    let viewed = stack
+        .request(Method::GET, &format!("/Appointment/{id}"), Some(&service))
+        .send()
+        .await
+        .json()
+        .unwrap();
+    assert_eq!(
+        viewed["slot"][0]["reference"],
+        format!("Slot/{}", slot["id"].as_str().unwrap())
+    );
+    assert!(
+        !stack
+            .free_slots(&service)
+            .await
+            .iter()
+            .any(|s| s["id"] == slot["id"])
+    );
     stack.pointers_settled().await;
     assert_eq!(stack.pointers(PATIENT).await.len(), 1);
     // MessageDefinitions are discoverable through the proxy too.
-    let defs = stack.request(Method::GET, &format!("/MessageDefinition?context=https://fhir.nhs.uk/Id/dos-service-id|{service}"), Some(&service)).send().await;
+    let defs = stack
+        .request(
+            Method::GET,
+            &format!("/MessageDefinition?context=https://fhir.nhs.uk/Id/dos-service-id|{service}"),
+            Some(&service),
+        )
+        .send()
+        .await;
     assert_eq!(defs.status, 200);
     assert!(defs.json().unwrap()["total"].as_u64().unwrap() >= 2);
     stack.stop().await;
