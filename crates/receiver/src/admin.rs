@@ -48,6 +48,7 @@ pub fn router(app: AppState, token: Option<String>) -> Router {
         .route("/admin/outbox", get(outbox))
         .route("/admin/outbox/{seq}/retry", post(retry_job))
         .route("/metrics", get(metrics))
+        .route("/admin/health", get(health))
         .fallback(|| async {
             ApiError::bars(
                 BarsCode::RecNotFound,
@@ -216,6 +217,14 @@ async fn audit(State(state): State<AdminState>, request: Request) -> Result<Resp
         })
         .collect();
     Ok(fhir_json(StatusCode::OK, &json!({ "entries": rows })))
+}
+
+/// Whether this instance can serve: its store answers and its schema is current. A load
+/// balancer takes an instance whose database is unreachable out of rotation (503) and puts it
+/// back when it answers again, without a restart.
+async fn health(State(state): State<AdminState>) -> Result<Response, ApiError> {
+    state.app.store.ping().await.map_err(errors::store)?;
+    Ok(fhir_json(StatusCode::OK, &json!({ "status": "ok" })))
 }
 
 /// Pending and failed Registry pointer jobs, with the age of the oldest.

@@ -86,6 +86,29 @@ impl PgTestSchema {
         format!("{}&{params}", self.url)
     }
 
+    /// `host:port` of the test server, for a test that puts something between it and a role.
+    pub fn server_addr(&self) -> String {
+        let rest = self.base.split_once("://").map_or("", |(_, r)| r);
+        let authority = rest.split(['/', '?']).next().unwrap_or("");
+        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        if host.contains(':') {
+            host.to_string()
+        } else {
+            format!("{host}:5432")
+        }
+    }
+
+    /// The schema's URL, but reaching the server at `addr` (`host:port`) instead.
+    pub fn url_via(&self, addr: &str) -> String {
+        let (scheme, rest) = self.url.split_once("://").expect("a URL");
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        let user = authority
+            .rsplit_once('@')
+            .map_or(String::new(), |(u, _)| format!("{u}@"));
+        format!("{scheme}://{user}{addr}{tail}")
+    }
+
     /// A plain connection to the schema, for looking at rows directly.
     pub async fn connect(&self) -> tokio_postgres::Client {
         let client = admin(&self.base).await;

@@ -7,4 +7,6 @@ mod messaging;
 mod pointers;
 mod processes;
 mod proxy;
+mod relay;
 mod sdk;
+mod shared_database;

@@ -209,3 +209,15 @@ on_both! {
         rx.stop().await;
     }
 }
+
+on_both! {
+    #[tokio::test]
+    async fn health_says_whether_the_store_answers(backend: Backend) {
+        let rx = start(backend).await;
+        let url = format!("{}/admin/health", rx.admin);
+        let r = rx.client.call(Method::GET, &url, &[], None).await.unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json().unwrap()["status"], "ok");
+        rx.stop().await;
+    }
+}
