@@ -95,7 +95,9 @@ pub trait Store: Send + Sync + 'static {
     // --- the Registry pointer outbox
     /// Leases up to `limit` deliverable jobs to `owner` until `lease_until`: for each appointment
     /// only its oldest undelivered job, and only when due. Jobs of one appointment are thereby
-    /// delivered one at a time, in order.
+    /// delivered one at a time, in order. Jobs still leased to `owner` itself are handed back
+    /// to it: a worker claims only when none of its jobs is in flight, so such a lease is one
+    /// whose outcome it could not record (the database was unreachable at that moment).
     async fn claim_pointer_jobs(
         &self,
         owner: &str,

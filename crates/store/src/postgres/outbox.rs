@@ -6,7 +6,9 @@
 //! Only the head of each appointment's queue (its oldest job not yet delivered) can be claimed,
 //! and the head stays the head while it is leased or parked, so an appointment's jobs are
 //! delivered one at a time, in order, whichever instance delivers them. A lease that is not
-//! finished (a crashed instance) simply expires.
+//! finished (a crashed instance) simply expires; a worker that is still alive but could not
+//! record an outcome (the database went away mid-delivery, or a claim's answer was lost) takes
+//! its own leases back at its next claim instead of waiting for them to expire.
 
 use bars_booking::PointerAction;
 use bars_fhir::Instant;
@@ -48,7 +50,7 @@ pub(super) async fn claim(
         "WITH heads AS (
              SELECT o.seq FROM outbox o
              WHERE o.state = 'pending' AND o.next_attempt_ns <= $1
-               AND (o.leased_until_ns IS NULL OR o.leased_until_ns < $1)
+               AND (o.leased_until_ns IS NULL OR o.leased_until_ns < $1 OR o.leased_by = $3)
                AND o.seq = (SELECT MIN(h.seq) FROM outbox h WHERE h.appointment_id = o.appointment_id AND h.state <> 'done')
              ORDER BY o.seq
              LIMIT $2
