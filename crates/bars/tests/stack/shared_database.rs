@@ -639,7 +639,7 @@ async fn losing_the_database_mid_load_gives_clean_503s_and_both_receivers_recove
         assert_eq!(health.status, 200);
     }
 
-    let attempts = attempts.lock().unwrap();
+    let attempts = std::mem::take(&mut *attempts.lock().unwrap());
     let mut seen: HashMap<(Phase, u16, String), usize> = HashMap::new();
     for a in attempts.iter() {
         *seen.entry((a.phase, a.status, a.code.clone())).or_default() += 1;

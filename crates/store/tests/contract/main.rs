@@ -10,12 +10,14 @@ use std::sync::Arc;
 use bars_store::Store;
 use bars_store::testing::PgTestSchema;
 
-/// A fresh, empty store of each available backend, with whatever keeps it alive.
-pub async fn backends() -> Vec<(&'static str, Arc<dyn Store>, Box<dyn std::any::Any + Send>)> {
+/// A backend's name, its store, and whatever keeps the store's database alive.
+pub type Backend = (&'static str, Arc<dyn Store>, Box<dyn std::any::Any + Send>);
+
+/// A fresh, empty store of each available backend.
+pub async fn backends() -> Vec<Backend> {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = bars_store::sqlite::SqliteStore::open(dir.path().join("contract.db")).unwrap();
-    let mut all: Vec<(&'static str, Arc<dyn Store>, Box<dyn std::any::Any + Send>)> =
-        vec![("sqlite", Arc::new(sqlite), Box::new(dir))];
+    let mut all: Vec<Backend> = vec![("sqlite", Arc::new(sqlite), Box::new(dir))];
     match PgTestSchema::create().await {
         Some(schema) => {
             let store = bars_store::open(&schema.url).await.unwrap();
