@@ -7,7 +7,8 @@
 //!
 //! Read in this order: [`api`] (routes and handlers), [`rules`] (what makes a valid pointer),
 //! [`search`] (search parameters), [`access`] (who may do what), [`store`] (the storage
-//! contract) and [`sqlite`] (its SQLite backend), [`errors`] and [`responses`] (what callers see).
+//! contract) with its backends [`sqlite`] and [`postgres`] (chosen by [`open_store`]), [`errors`]
+//! and [`responses`] (what callers see).
 
 pub mod access;
 pub mod admin;
@@ -15,6 +16,7 @@ pub mod api;
 pub mod config;
 pub mod errors;
 pub mod openapi;
+pub mod postgres;
 pub mod request;
 pub mod responses;
 pub mod rules;
@@ -29,9 +31,22 @@ use axum::Router;
 use bars_http::transport::{TransportRules, Trust};
 
 pub use config::RegistryConfig;
+pub use postgres::PgRegistryStore;
 pub use sqlite::SqliteRegistryStore;
 pub use state::RegistryState;
 pub use store::RegistryStore;
+
+/// Opens the Registry's store a database URL names: `sqlite://path`, `sqlite:path` or a bare
+/// path (SQLite), or `postgres://...` / `postgresql://...` (PostgreSQL). Either way the schema is
+/// brought up to date.
+pub async fn open_store(url: &str) -> Result<Arc<dyn RegistryStore>, bars_store::StoreError> {
+    if bars_store::postgres::is_postgres_url(url) {
+        return Ok(Arc::new(PgRegistryStore::connect(url).await?));
+    }
+    Ok(Arc::new(SqliteRegistryStore::open(
+        bars_store::sqlite_path(url)?,
+    )?))
+}
 
 /// A registry ready to serve.
 #[derive(Clone)]

@@ -210,7 +210,7 @@ fn check_supersede(conn: &Connection, old: &str, keys: &PointerKeys) -> Result<(
     Ok(())
 }
 
-fn stamped(pointer: NewPointer, version: u64, now: Instant) -> StoredPointer {
+pub(crate) fn stamped(pointer: NewPointer, version: u64, now: Instant) -> StoredPointer {
     let NewPointer { id, keys, mut body } = pointer;
     stamp(&mut body, &id, version, now);
     StoredPointer {
@@ -352,17 +352,17 @@ fn search(conn: &Connection, query: &PointerQuery) -> Result<PointerPage, StoreE
     })
 }
 
-/// A row as SQLite returns it, before the checks that turn it into a [`StoredPointer`].
-struct RawRow {
-    id: String,
-    custodian: String,
-    subject: String,
-    type_token: String,
-    category_token: String,
-    appointment_id: Option<String>,
-    version: i64,
-    last_updated: String,
-    body: String,
+/// A row as a backend returns it, before the checks that turn it into a [`StoredPointer`].
+pub(crate) struct RawRow {
+    pub(crate) id: String,
+    pub(crate) custodian: String,
+    pub(crate) subject: String,
+    pub(crate) type_token: String,
+    pub(crate) category_token: String,
+    pub(crate) appointment_id: Option<String>,
+    pub(crate) version: i64,
+    pub(crate) last_updated: String,
+    pub(crate) body: String,
 }
 
 fn raw_row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
@@ -386,7 +386,7 @@ fn raw_row_from(r: &Row<'_>, at: usize) -> rusqlite::Result<RawRow> {
 impl RawRow {
     /// A row that does not read back is corruption, not a caller's mistake: 500, and the
     /// message names the column, never its value.
-    fn into_pointer(self) -> Result<StoredPointer, StoreError> {
+    pub(crate) fn into_pointer(self) -> Result<StoredPointer, StoreError> {
         let corrupt =
             |what: &str| StoreError::Internal(format!("pointer {}: unreadable {what}", self.id));
         let subject = NhsNumber::parse(&self.subject).map_err(|_| corrupt("subject"))?;

@@ -9,7 +9,9 @@
 
 pub mod error;
 pub mod model;
+pub mod postgres;
 pub mod sqlite;
+pub mod testing;
 
 use std::sync::Arc;
 
@@ -93,7 +95,9 @@ pub trait Store: Send + Sync + 'static {
     // --- the Registry pointer outbox
     /// Leases up to `limit` deliverable jobs to `owner` until `lease_until`: for each appointment
     /// only its oldest undelivered job, and only when due. Jobs of one appointment are thereby
-    /// delivered one at a time, in order.
+    /// delivered one at a time, in order. Jobs still leased to `owner` itself are handed back
+    /// to it: a worker claims only when none of its jobs is in flight, so such a lease is one
+    /// whose outcome it could not record (the database was unreachable at that moment).
     async fn claim_pointer_jobs(
         &self,
         owner: &str,
@@ -141,23 +145,30 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
 }
 
-/// Opens the store a database URL names: `sqlite://path`, `sqlite:path` or a bare file path.
-pub fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+/// Opens the store a database URL names: `sqlite://path`, `sqlite:path` or a bare file path
+/// (SQLite, created if missing), or `postgres://...` / `postgresql://...` (PostgreSQL, with the
+/// pool parameters [`postgres::config`] describes). Either way the schema is brought up to date.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if postgres::is_postgres_url(url) {
+        return Ok(Arc::new(postgres::PgStore::connect(url).await?));
+    }
+    let path = sqlite_path(url)?;
+    Ok(Arc::new(sqlite::SqliteStore::open(path)?))
+}
+
+/// The file a SQLite URL names: `sqlite://path`, `sqlite:path` or a bare path.
+pub fn sqlite_path(url: &str) -> Result<&str, StoreError> {
     if let Some(path) = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
     {
-        return Ok(Arc::new(sqlite::SqliteStore::open(path)?));
-    }
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(StoreError::Unavailable(
-            "PostgreSQL support is not built into this version".into(),
-        ));
+        return Ok(path);
     }
     if url.contains("://") {
-        return Err(StoreError::Unavailable(format!(
-            "unsupported database URL scheme in {url}"
+        return Err(StoreError::Internal(format!(
+            "unsupported database URL scheme in {}",
+            postgres::redact(url)
         )));
     }
-    Ok(Arc::new(sqlite::SqliteStore::open(url)?))
+    Ok(url)
 }

@@ -63,8 +63,8 @@ pub struct GenerateArgs {
     /// Schedule to publish into (default: the service's default schedule).
     #[arg(long)]
     pub schedule: Option<String>,
-    /// Write straight into this database instead of calling the admin API (e.g. before the
-    /// receiver first starts).
+    /// Write straight into this database (sqlite://... or postgres://...) instead of calling
+    /// the admin API (e.g. before the receiver first starts).
     #[arg(long, conflicts_with = "admin_url")]
     pub database: Option<String>,
     #[command(flatten)]
@@ -128,7 +128,9 @@ fn plan_body(a: &GenerateArgs) -> Value {
 
 /// Publishes slots straight into a database, for services already recorded there.
 async fn generate_in_database(url: &str, body: &Value) -> anyhow::Result<(usize, usize)> {
-    let store = bars_store::open(url).with_context(|| format!("opening {url}"))?;
+    let store = bars_store::open(url)
+        .await
+        .with_context(|| format!("opening {}", bars_store::postgres::redact(url)))?;
     let services = store.list_resources("HealthcareService").await?;
     let mut config = ReceiverConfig::new("local", "http://localhost");
     for s in services {

@@ -16,11 +16,10 @@ use bars_receiver::access::AccessPolicy;
 use bars_receiver::pointers::content::Code;
 use bars_receiver::pointers::{RegistryTarget, UrlForm};
 use bars_receiver::{HostedService, Receiver, ReceiverConfig};
+use bars_store::postgres::redact;
 use serde::Deserialize;
 
-use crate::settings::{
-    self, Layered, Problems, Rebase, loopback, rebase_database, rebase_path, redacted,
-};
+use crate::settings::{self, Layered, Problems, Rebase, loopback, rebase_database, rebase_path};
 
 const DEFAULT_LISTEN: SocketAddr = loopback(8080);
 const DEFAULT_ADMIN_LISTEN: SocketAddr = loopback(8081);
@@ -48,7 +47,8 @@ pub struct ReceiverArgs {
     /// [default: 127.0.0.1:8081].
     #[arg(long, env = "BARS_ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,
-    /// Database URL: sqlite://path/to/file.db, a bare path, or postgres://...
+    /// Database URL: sqlite://path/to/file.db (or a bare path), or
+    /// postgres://user@host:5432/db with optional pool_size, pool_timeout, statement_timeout
     /// [default: sqlite://data/receiver.db].
     #[arg(long, env = "BARS_DATABASE")]
     pub database: Option<String>,
@@ -495,7 +495,8 @@ impl RunningReceiver {
         pointers: Option<RegistryTarget>,
     ) -> anyhow::Result<Self> {
         let store = bars_store::open(database)
-            .with_context(|| format!("opening the database {database}"))?;
+            .await
+            .with_context(|| format!("opening the database {}", redact(database)))?;
         let mut receiver = Receiver::new(config, store)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -564,7 +565,7 @@ pub async fn run(args: ReceiverArgs) -> anyhow::Result<()> {
         args.pointers.target()?,
     )
     .await?;
-    tracing::info!(api = %running.api.addr, admin = %running.admin.addr, database = %redacted(args.database()), services = ?services, "receiver ready");
+    tracing::info!(api = %running.api.addr, admin = %running.admin.addr, database = %redact(args.database()), services = ?services, "receiver ready");
     crate::shutdown::signal().await;
     tracing::info!("stopping: draining in-flight requests");
     running.stop().await;

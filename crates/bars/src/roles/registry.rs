@@ -5,15 +5,15 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::Context;
 use bars_http::server::{RunningServer, ServerOptions};
 use bars_http::transport::Trust;
-use bars_registry::{Registry, RegistryConfig, SqliteRegistryStore};
+use bars_registry::{Registry, RegistryConfig};
+use bars_store::postgres::redact;
 use serde::Deserialize;
 
-use crate::settings::{self, Layered, Problems, Rebase, loopback, rebase_database, redacted};
+use crate::settings::{self, Layered, Problems, Rebase, loopback, rebase_database};
 
 const DEFAULT_LISTEN: SocketAddr = loopback(9100);
 const DEFAULT_ADMIN_LISTEN: SocketAddr = loopback(9101);
@@ -40,7 +40,8 @@ pub struct RegistryArgs {
     /// Bearer token the operators' listener requires for /metrics.
     #[arg(long, env = "BARS_REGISTRY_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
-    /// Database URL: sqlite://path/to/file.db or a bare path
+    /// Database URL: sqlite://path/to/file.db (or a bare path), or
+    /// postgres://user@host:5432/db with optional pool_size, pool_timeout, statement_timeout
     /// [default: sqlite://data/registry.db].
     #[arg(long, env = "BARS_REGISTRY_DATABASE")]
     pub database: Option<String>,
@@ -126,17 +127,14 @@ impl RegistryArgs {
 
     pub async fn start(&self) -> anyhow::Result<RunningRegistry> {
         let database = self.database();
-        let path = database
-            .strip_prefix("sqlite://")
-            .or_else(|| database.strip_prefix("sqlite:"))
-            .unwrap_or(database);
-        let store =
-            SqliteRegistryStore::open(path).with_context(|| format!("opening {database}"))?;
+        let store = bars_registry::open_store(database)
+            .await
+            .with_context(|| format!("opening {}", redact(database)))?;
         let base = self
             .base_url
             .clone()
             .unwrap_or_else(|| format!("{}://{}", self.tls.scheme(), self.listen()));
-        let registry = Registry::new(RegistryConfig::new(base), Arc::new(store));
+        let registry = Registry::new(RegistryConfig::new(base), store);
         let mut rules = Registry::production_rules();
         if self.trust_plain_proxy {
             rules.trust_application_header = Trust::Always;
@@ -168,7 +166,7 @@ impl RegistryArgs {
 pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
     let args = args.resolve()?;
     let running = args.start().await?;
-    tracing::info!(api = %running.api.addr, admin = %running.admin.addr, database = %redacted(args.database()), "registry ready");
+    tracing::info!(api = %running.api.addr, admin = %running.admin.addr, database = %redact(args.database()), "registry ready");
     crate::shutdown::signal().await;
     tracing::info!("stopping: draining in-flight requests");
     running.api.shutdown().await;

@@ -30,7 +30,7 @@ fn summary(path: &Path) -> anyhow::Result<(Problems, String)> {
                 s.services.len(),
                 s.listen(),
                 s.admin_listen(),
-                super::redacted(s.database()),
+                bars_store::postgres::redact(s.database()),
             );
             (s.problems(), line)
         }
@@ -51,7 +51,7 @@ fn summary(path: &Path) -> anyhow::Result<(Problems, String)> {
                 "registry on {} (admin {}), database {}",
                 s.listen(),
                 s.admin_listen(),
-                super::redacted(s.database())
+                bars_store::postgres::redact(s.database())
             );
             (s.problems(), line)
         }

@@ -10,4 +10,6 @@ mod operations;
 mod pointers;
 mod processes;
 mod proxy;
+mod relay;
 mod sdk;
+mod shared_database;

@@ -1,5 +1,8 @@
-//! A real receiver on 127.0.0.1:0 over its own temporary SQLite file, and a small client that
-//! sends what a BaRS sender sends.
+//! A real receiver on 127.0.0.1:0 over a database of its own (a temporary SQLite file, or a
+//! PostgreSQL schema of its own), and a small client that sends what a BaRS sender sends.
+//!
+//! Tests written with [`on_both!`] run once per backend from one body; the PostgreSQL variant
+//! is skipped (and says so) when `BARS_TEST_POSTGRES_URL` is unset.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,11 +13,13 @@ use bars_http::client::{ClientResponse, HttpClient};
 use bars_http::server::{RunningServer, ServerOptions};
 use bars_http::transport::TransportRules;
 use bars_receiver::{Receiver, ReceiverConfig};
+use bars_store::Store;
+pub use bars_store::on_both;
 use bars_store::sqlite::{SqliteOptions, SqliteStore};
+pub use bars_store::testing::{Backend, TestDatabase};
 use bytes::Bytes;
 use http::Method;
 use serde_json::{Value, json};
-use tempfile::TempDir;
 
 pub const SERVICE_A: &str = "2000011111";
 pub const SERVICE_B: &str = "2000022222";
@@ -26,34 +31,58 @@ pub struct TestReceiver {
     pub base: String,
     pub admin: String,
     pub client: HttpClient,
-    pub dir: TempDir,
+    pub db: TestDatabase,
     servers: Vec<RunningServer>,
     receiver: Option<Receiver>,
 }
 
-pub fn db_path(dir: &TempDir) -> std::path::PathBuf {
-    dir.path().join("receiver.db")
+/// A fresh, empty database on `backend`. Tests reach it only through [`on_both!`], which
+/// has already skipped the PostgreSQL variant when no server is configured.
+pub async fn fresh_db(backend: Backend) -> TestDatabase {
+    TestDatabase::new(backend, "receiver.db")
+        .await
+        .expect("a test database for this backend")
 }
 
-pub async fn start() -> TestReceiver {
-    start_with(|c| c).await
+/// The receiver's store on `db`. `lock_timeout` bounds how long a write waits for a lock held
+/// by someone else before the store answers 503: SQLite's busy timeout, PostgreSQL's
+/// statement timeout.
+pub async fn open_store(db: &TestDatabase, lock_timeout: Option<Duration>) -> Arc<dyn Store> {
+    match db.backend {
+        Backend::Sqlite => {
+            let mut options = SqliteOptions::default();
+            if let Some(t) = lock_timeout {
+                options.busy_timeout = t;
+            }
+            Arc::new(SqliteStore::open_with(db.file(), options).unwrap())
+        }
+        Backend::Postgres => {
+            let url = match lock_timeout {
+                Some(t) => db.url_with(&format!("statement_timeout={}ms", t.as_millis())),
+                None => db.url(),
+            };
+            bars_store::open(&url).await.unwrap()
+        }
+    }
 }
 
-pub async fn start_with(configure: impl FnOnce(ReceiverConfig) -> ReceiverConfig) -> TestReceiver {
-    start_in(
-        tempfile::tempdir().unwrap(),
-        SqliteOptions::default(),
-        configure,
-    )
-    .await
+pub async fn start(backend: Backend) -> TestReceiver {
+    start_with(backend, |c| c).await
+}
+
+pub async fn start_with(
+    backend: Backend,
+    configure: impl FnOnce(ReceiverConfig) -> ReceiverConfig,
+) -> TestReceiver {
+    start_in(fresh_db(backend).await, None, configure).await
 }
 
 pub async fn start_in(
-    dir: TempDir,
-    options: SqliteOptions,
+    db: TestDatabase,
+    lock_timeout: Option<Duration>,
     configure: impl FnOnce(ReceiverConfig) -> ReceiverConfig,
 ) -> TestReceiver {
-    let store = Arc::new(SqliteStore::open_with(db_path(&dir), options).unwrap());
+    let store = open_store(&db, lock_timeout).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     let base = format!("http://{addr}");
@@ -79,7 +108,7 @@ pub async fn start_in(
         base,
         admin: format!("http://{}", admin.addr),
         client: HttpClient::plain(Duration::from_secs(30)),
-        dir,
+        db,
         servers: vec![api, admin],
         receiver: Some(receiver),
     }
@@ -159,14 +188,14 @@ impl TestReceiver {
             .await
     }
 
-    pub async fn stop(mut self) -> TempDir {
+    pub async fn stop(mut self) -> TestDatabase {
         for s in self.servers.drain(..) {
             s.shutdown().await;
         }
         if let Some(r) = self.receiver.take() {
             r.close().await;
         }
-        self.dir
+        self.db
     }
 }
 

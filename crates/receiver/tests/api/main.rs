@@ -1,4 +1,6 @@
-//! Receiver integration tests: a real server on a random port, a real SQLite file, real HTTP.
+//! Receiver integration tests: a real server on a random port, real HTTP, and a real database:
+//! each test written with `on_both!` runs on SQLite and on PostgreSQL (when
+//! `BARS_TEST_POSTGRES_URL` names a server).
 
 mod helpers;
 

@@ -14,6 +14,7 @@ use http::Method;
 
 use crate::helpers::*;
 
+// SQLite only: this is about the TLS listener; the store behind it plays no part.
 #[tokio::test]
 async fn only_clients_certified_by_the_trusted_ca_get_through() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();

@@ -1,5 +1,6 @@
-//! A real registry on 127.0.0.1:0 over its own temporary SQLite file, and callers that present
-//! the organisation the proxy would have authenticated.
+//! A real registry on 127.0.0.1:0 over a database of its own (a temporary SQLite file, or a
+//! PostgreSQL schema of its own), and callers that present the organisation the proxy would
+//! have authenticated. Tests written with [`on_both!`] run once per backend from one body.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,11 +8,12 @@ use std::time::Duration;
 use bars_http::client::{ClientResponse, HttpClient};
 use bars_http::server::{RunningServer, ServerOptions};
 use bars_http::transport::{TransportRules, Trust};
-use bars_registry::{Registry, RegistryConfig, RegistryStore, SqliteRegistryStore};
+use bars_registry::{Registry, RegistryConfig, RegistryStore};
+pub use bars_store::on_both;
+pub use bars_store::testing::{Backend, TestDatabase};
 use bytes::Bytes;
 use http::Method;
 use serde_json::{Value, json};
-use tempfile::TempDir;
 
 /// The custodian in the official examples.
 pub const RGT: &str = "RGT";
@@ -33,12 +35,17 @@ const POST_BODY: &str = include_str!(
 pub struct TestRegistry {
     pub base: String,
     pub client: HttpClient,
-    pub dir: TempDir,
+    /// The database, when the registry has a real one (not a stand-in store).
+    pub db: Option<TestDatabase>,
     server: Option<RunningServer>,
 }
 
-pub fn db_path(dir: &TempDir) -> std::path::PathBuf {
-    dir.path().join("registry.db")
+/// A fresh, empty database on `backend`. Tests reach it only through [`on_both!`], which has
+/// already skipped the PostgreSQL variant when no server is configured.
+pub async fn fresh_db(backend: Backend) -> TestDatabase {
+    TestDatabase::new(backend, "registry.db")
+        .await
+        .expect("a test database for this backend")
 }
 
 /// The production rules, except that the proxy's organisation header is believed without
@@ -50,24 +57,28 @@ pub fn test_rules() -> TransportRules {
     }
 }
 
-pub async fn start() -> TestRegistry {
-    start_in(tempfile::tempdir().unwrap(), |c| c).await
+pub async fn start(backend: Backend) -> TestRegistry {
+    start_in(fresh_db(backend).await, |c| c).await
 }
 
-pub async fn start_with(configure: impl FnOnce(RegistryConfig) -> RegistryConfig) -> TestRegistry {
-    start_in(tempfile::tempdir().unwrap(), configure).await
-}
-
-pub async fn start_in(
-    dir: TempDir,
+pub async fn start_with(
+    backend: Backend,
     configure: impl FnOnce(RegistryConfig) -> RegistryConfig,
 ) -> TestRegistry {
-    let store = Arc::new(SqliteRegistryStore::open(db_path(&dir)).unwrap());
-    start_on_store(dir, store, configure).await
+    start_in(fresh_db(backend).await, configure).await
+}
+
+/// A registry on `db`, opened by URL as `bars registry --database` opens it.
+pub async fn start_in(
+    db: TestDatabase,
+    configure: impl FnOnce(RegistryConfig) -> RegistryConfig,
+) -> TestRegistry {
+    let store = bars_registry::open_store(&db.url()).await.unwrap();
+    start_on_store(Some(db), store, configure).await
 }
 
 pub async fn start_on_store(
-    dir: TempDir,
+    db: Option<TestDatabase>,
     store: Arc<dyn RegistryStore>,
     configure: impl FnOnce(RegistryConfig) -> RegistryConfig,
 ) -> TestRegistry {
@@ -82,7 +93,7 @@ pub async fn start_on_store(
     TestRegistry {
         base,
         client: HttpClient::plain(Duration::from_secs(30)),
-        dir,
+        db,
         server: Some(server),
     }
 }
@@ -121,11 +132,11 @@ impl TestRegistry {
         id_from_location(&r)
     }
 
-    pub async fn stop(mut self) -> TempDir {
+    pub async fn stop(mut self) -> TestDatabase {
         if let Some(server) = self.server.take() {
             server.shutdown().await;
         }
-        self.dir
+        self.db.take().expect("a registry on a test database")
     }
 }
 

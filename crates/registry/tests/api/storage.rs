@@ -55,7 +55,7 @@ async fn unavailable_storage_is_a_503_with_retry_after() {
     let broken = Arc::new(Broken(StoreError::Unavailable(
         "database is locked (SQLITE_BUSY)".into(),
     )));
-    let reg = start_on_store(tempfile::tempdir().unwrap(), broken, |c| c).await;
+    let reg = start_on_store(None, broken, |c| c).await;
     for r in every_operation(&reg).await {
         assert_outcome(&r, 503, "transient", "SERVICE_UNAVAILABLE");
         assert_eq!(r.header("retry-after"), Some("1"));
@@ -68,7 +68,7 @@ async fn a_failing_store_is_a_500() {
     let broken = Arc::new(Broken(StoreError::Internal(
         "malformed database schema".into(),
     )));
-    let reg = start_on_store(tempfile::tempdir().unwrap(), broken, |c| c).await;
+    let reg = start_on_store(None, broken, |c| c).await;
     for r in every_operation(&reg).await {
         assert_outcome(&r, 500, "no-store", "INTERNAL_SERVER_ERROR");
         assert!(!body_text(&r).contains("malformed"), "{}", body_text(&r));

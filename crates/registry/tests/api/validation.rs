@@ -48,205 +48,221 @@ async fn refused(reg: &TestRegistry, body: &Value, issue: &str, expression: &str
     );
 }
 
-#[tokio::test]
-async fn required_elements() {
-    let reg = start().await;
-    for element in [
-        "custodian",
-        "type",
-        "status",
-        "subject",
-        "category",
-        "content",
-    ] {
+on_both! {
+    #[tokio::test]
+    async fn required_elements(backend: Backend) {
+        let reg = start(backend).await;
+        for element in [
+            "custodian",
+            "type",
+            "status",
+            "subject",
+            "category",
+            "content",
+        ] {
+            refused(
+                &reg,
+                &without(element),
+                "required",
+                &format!("DocumentReference.{element}"),
+            )
+            .await;
+        }
         refused(
             &reg,
-            &without(element),
-            "required",
-            &format!("DocumentReference.{element}"),
+            &with("/content", json!([])),
+            "structure",
+            "DocumentReference.content",
         )
         .await;
+        // Nothing was stored along the way.
+        let bundle = reg.by(RGT).search(PATIENT, "").await.json().unwrap();
+        assert_eq!(bundle["total"], 0);
     }
-    refused(
-        &reg,
-        &with("/content", json!([])),
-        "structure",
-        "DocumentReference.content",
-    )
-    .await;
-    // Nothing was stored along the way.
-    let bundle = reg.by(RGT).search(PATIENT, "").await.json().unwrap();
-    assert_eq!(bundle["total"], 0);
 }
 
-#[tokio::test]
-async fn custodian_must_be_an_ods_code() {
-    let reg = start().await;
-    refused(
-        &reg,
-        &with(
-            "/custodian/identifier/system",
-            json!("https://example.org/organisations"),
-        ),
-        "value",
-        "DocumentReference.custodian.identifier.system",
-    )
-    .await;
-    refused(
-        &reg,
-        &with("/custodian", json!({"reference": "Organization/RGT"})),
-        "required",
-        "DocumentReference.custodian.identifier",
-    )
-    .await;
-    refused(
-        &reg,
-        &with("/custodian/identifier/value", json!("R/GT")),
-        "value",
-        "DocumentReference.custodian.identifier.value",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn subject_must_be_a_valid_nhs_number() {
-    let reg = start().await;
-    refused(
-        &reg,
-        &with(
-            "/subject/identifier/system",
-            json!("https://example.org/patients"),
-        ),
-        "value",
-        "DocumentReference.subject.identifier.system",
-    )
-    .await;
-    for bad in ["9693893124", "969389312", "96938931XX"] {
+on_both! {
+    #[tokio::test]
+    async fn custodian_must_be_an_ods_code(backend: Backend) {
+        let reg = start(backend).await;
         refused(
             &reg,
-            &with("/subject/identifier/value", json!(bad)),
+            &with(
+                "/custodian/identifier/system",
+                json!("https://example.org/organisations"),
+            ),
             "value",
-            "DocumentReference.subject.identifier.value",
+            "DocumentReference.custodian.identifier.system",
+        )
+        .await;
+        refused(
+            &reg,
+            &with("/custodian", json!({"reference": "Organization/RGT"})),
+            "required",
+            "DocumentReference.custodian.identifier",
+        )
+        .await;
+        refused(
+            &reg,
+            &with("/custodian/identifier/value", json!("R/GT")),
+            "value",
+            "DocumentReference.custodian.identifier.value",
         )
         .await;
     }
 }
 
-#[tokio::test]
-async fn exactly_one_category_coding() {
-    let reg = start().await;
-    let two = json!([{"coding": [
-        {"system": "http://snomed.info/sct", "code": "419891008"},
-        {"system": "http://snomed.info/sct", "code": "734163000"}
-    ]}]);
-    refused(
-        &reg,
-        &with("/category", two),
-        "value",
-        "DocumentReference.category[0].coding",
-    )
-    .await;
-    let two_categories = json!([
-        {"coding": [{"system": "http://snomed.info/sct", "code": "419891008"}]},
-        {"coding": [{"system": "http://snomed.info/sct", "code": "734163000"}]}
-    ]);
-    refused(
-        &reg,
-        &with("/category", two_categories),
-        "value",
-        "DocumentReference.category",
-    )
-    .await;
-    refused(
-        &reg,
-        &with("/category", json!([{"text": "Record artifact"}])),
-        "required",
-        "DocumentReference.category[0].coding",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn relates_to_codes() {
-    let reg = start().await;
-    refused(
-        &reg,
-        &with(
-            "/relatesTo",
-            json!([{"code": "supersedes", "target": {"identifier": {"value": "RGT-1"}}}]),
-        ),
-        "value",
-        "DocumentReference.relatesTo[0].code",
-    )
-    .await;
-    // A known code that is not `replaces` is stored as is.
-    let appends = with(
-        "/relatesTo",
-        json!([{"code": "appends", "target": {"identifier": {"value": "RGT-1"}}}]),
-    );
-    reg.create(&appends).await;
-}
-
-#[tokio::test]
-async fn base_r4_structure() {
-    let reg = start().await;
-    refused(
-        &reg,
-        &with("/resourceType", json!("Appointment")),
-        "structure",
-        "DocumentReference",
-    )
-    .await;
-    refused(
-        &reg,
-        &with("/notAnElement", json!("x")),
-        "structure",
-        "DocumentReference.notAnElement",
-    )
-    .await;
-    refused(
-        &reg,
-        &with("/status", json!("active")),
-        "value",
-        "DocumentReference.status",
-    )
-    .await;
-    refused(
-        &reg,
-        &with("/date", json!("2025-02-18")),
-        "value",
-        "DocumentReference.date",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn every_finding_is_reported_at_once() {
-    let reg = start().await;
-    let mut body = without("custodian");
-    body.as_object_mut().unwrap().shift_remove("category");
-    body["subject"]["identifier"]["value"] = json!("9693893124");
-    let r = reg
-        .by(RGT)
-        .post("/DocumentReference")
-        .json(&body)
-        .send()
+on_both! {
+    #[tokio::test]
+    async fn subject_must_be_a_valid_nhs_number(backend: Backend) {
+        let reg = start(backend).await;
+        refused(
+            &reg,
+            &with(
+                "/subject/identifier/system",
+                json!("https://example.org/patients"),
+            ),
+            "value",
+            "DocumentReference.subject.identifier.system",
+        )
         .await;
-    assert_outcome(&r, 400, "required", "VALIDATION_ERROR");
-    let outcome = r.json().unwrap();
-    assert!(outcome["issue"].as_array().unwrap().len() >= 3, "{outcome}");
-    for issue in outcome["issue"].as_array().unwrap() {
-        assert_eq!(issue["details"]["coding"][0]["code"], "VALIDATION_ERROR");
+        for bad in ["9693893124", "969389312", "96938931XX"] {
+            refused(
+                &reg,
+                &with("/subject/identifier/value", json!(bad)),
+                "value",
+                "DocumentReference.subject.identifier.value",
+            )
+            .await;
+        }
     }
 }
 
-#[tokio::test]
-async fn updates_follow_the_same_rules() {
-    let reg = start().await;
-    let id = reg.create(&pointer()).await;
-    let path = format!("/DocumentReference/{id}");
-    let mut body = reg.by(RGT).get(&path).send().await.json().unwrap();
-    body.as_object_mut().unwrap().shift_remove("category");
-    let r = reg.by(RGT).put(&path).json(&body).send().await;
-    assert_outcome(&r, 400, "required", "VALIDATION_ERROR");
+on_both! {
+    #[tokio::test]
+    async fn exactly_one_category_coding(backend: Backend) {
+        let reg = start(backend).await;
+        let two = json!([{"coding": [
+            {"system": "http://snomed.info/sct", "code": "419891008"},
+            {"system": "http://snomed.info/sct", "code": "734163000"}
+        ]}]);
+        refused(
+            &reg,
+            &with("/category", two),
+            "value",
+            "DocumentReference.category[0].coding",
+        )
+        .await;
+        let two_categories = json!([
+            {"coding": [{"system": "http://snomed.info/sct", "code": "419891008"}]},
+            {"coding": [{"system": "http://snomed.info/sct", "code": "734163000"}]}
+        ]);
+        refused(
+            &reg,
+            &with("/category", two_categories),
+            "value",
+            "DocumentReference.category",
+        )
+        .await;
+        refused(
+            &reg,
+            &with("/category", json!([{"text": "Record artifact"}])),
+            "required",
+            "DocumentReference.category[0].coding",
+        )
+        .await;
+    }
+}
+
+on_both! {
+    #[tokio::test]
+    async fn relates_to_codes(backend: Backend) {
+        let reg = start(backend).await;
+        refused(
+            &reg,
+            &with(
+                "/relatesTo",
+                json!([{"code": "supersedes", "target": {"identifier": {"value": "RGT-1"}}}]),
+            ),
+            "value",
+            "DocumentReference.relatesTo[0].code",
+        )
+        .await;
+        // A known code that is not `replaces` is stored as is.
+        let appends = with(
+            "/relatesTo",
+            json!([{"code": "appends", "target": {"identifier": {"value": "RGT-1"}}}]),
+        );
+        reg.create(&appends).await;
+    }
+}
+
+on_both! {
+    #[tokio::test]
+    async fn base_r4_structure(backend: Backend) {
+        let reg = start(backend).await;
+        refused(
+            &reg,
+            &with("/resourceType", json!("Appointment")),
+            "structure",
+            "DocumentReference",
+        )
+        .await;
+        refused(
+            &reg,
+            &with("/notAnElement", json!("x")),
+            "structure",
+            "DocumentReference.notAnElement",
+        )
+        .await;
+        refused(
+            &reg,
+            &with("/status", json!("active")),
+            "value",
+            "DocumentReference.status",
+        )
+        .await;
+        refused(
+            &reg,
+            &with("/date", json!("2025-02-18")),
+            "value",
+            "DocumentReference.date",
+        )
+        .await;
+    }
+}
+
+on_both! {
+    #[tokio::test]
+    async fn every_finding_is_reported_at_once(backend: Backend) {
+        let reg = start(backend).await;
+        let mut body = without("custodian");
+        body.as_object_mut().unwrap().shift_remove("category");
+        body["subject"]["identifier"]["value"] = json!("9693893124");
+        let r = reg
+            .by(RGT)
+            .post("/DocumentReference")
+            .json(&body)
+            .send()
+            .await;
+        assert_outcome(&r, 400, "required", "VALIDATION_ERROR");
+        let outcome = r.json().unwrap();
+        assert!(outcome["issue"].as_array().unwrap().len() >= 3, "{outcome}");
+        for issue in outcome["issue"].as_array().unwrap() {
+            assert_eq!(issue["details"]["coding"][0]["code"], "VALIDATION_ERROR");
+        }
+    }
+}
+
+on_both! {
+    #[tokio::test]
+    async fn updates_follow_the_same_rules(backend: Backend) {
+        let reg = start(backend).await;
+        let id = reg.create(&pointer()).await;
+        let path = format!("/DocumentReference/{id}");
+        let mut body = reg.by(RGT).get(&path).send().await.json().unwrap();
+        body.as_object_mut().unwrap().shift_remove("category");
+        let r = reg.by(RGT).put(&path).json(&body).send().await;
+        assert_outcome(&r, 400, "required", "VALIDATION_ERROR");
+    }
 }

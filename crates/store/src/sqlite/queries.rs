@@ -725,13 +725,13 @@ pub(super) fn claim_pointer_jobs(
     let mut s = c
         .prepare_cached(&format!(
             "SELECT {JOB_COLUMNS} FROM outbox o
-             WHERE o.state = 'pending' AND o.next_attempt_ns <= ?1 AND (o.leased_until_ns IS NULL OR o.leased_until_ns < ?1)
+             WHERE o.state = 'pending' AND o.next_attempt_ns <= ?1 AND (o.leased_until_ns IS NULL OR o.leased_until_ns < ?1 OR o.leased_by = ?3)
                AND o.seq = (SELECT MIN(seq) FROM outbox h WHERE h.appointment_id = o.appointment_id AND h.state IN ('pending', 'failed'))
              ORDER BY o.seq LIMIT ?2"
         ))
         .map_err(unavailable)?;
     let jobs: Vec<PointerJob> = s
-        .query_map(params![now.unix_nanos(), limit as i64], job_row)
+        .query_map(params![now.unix_nanos(), limit as i64, owner], job_row)
         .and_then(Iterator::collect)
         .map_err(unavailable)?;
     let mut lease = c

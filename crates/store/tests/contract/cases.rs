@@ -521,6 +521,16 @@ async fn pointer_jobs_are_delivered_one_at_a_time_in_order_per_appointment() {
                 .is_empty(),
             "{name}"
         );
+        // A worker takes back its own leases: outcomes it could not record.
+        let again = store
+            .claim_pointer_jobs("w1", 10, now, later)
+            .await
+            .unwrap();
+        assert_eq!(
+            again.iter().map(|j| j.seq).collect::<Vec<_>>(),
+            first.iter().map(|j| j.seq).collect::<Vec<_>>(),
+            "{name}"
+        );
         assert_eq!(store.outbox_stats().await.unwrap().pending, 3, "{name}");
 
         store

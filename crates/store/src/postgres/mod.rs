@@ -1,0 +1,458 @@
+//! The PostgreSQL backend, for several receiver instances sharing one database.
+//!
+//! [`PgDatabase`] is the shared machinery (a connection pool with bounded waits, per-component
+//! migrations under an advisory lock, transactions that are run again on serialization failures
+//! and deadlocks); [`PgStore`] is the receiver's store on it. The statements that decide races
+//! are written for PostgreSQL's READ COMMITTED: see [`appointments`] for the booking guards and
+//! [`outbox`] for how instances share the pointer jobs.
+
+mod appointments;
+mod audit;
+pub mod config;
+mod database;
+pub mod errors;
+pub mod migrate;
+mod outbox;
+mod requests;
+mod resources;
+pub mod schema;
+mod slots;
+pub mod sql;
+
+use async_trait::async_trait;
+use bars_fhir::Instant;
+
+use crate::Store;
+use crate::error::{CommitError, StoreError, WithdrawError};
+use crate::model::*;
+pub use config::{PgOptions, redact};
+pub use database::{BoxFuture, PgDatabase};
+
+/// True for the URLs this backend serves.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// The receiver's store on PostgreSQL.
+pub struct PgStore {
+    db: PgDatabase,
+}
+
+impl PgStore {
+    /// Connects and brings the receiver's schema up to date.
+    pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
+        Ok(PgStore {
+            db: PgDatabase::connect(url, &[&schema::RECEIVER]).await?,
+        })
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "put_resource"))]
+    async fn put_resource(
+        &self,
+        resource_type: &str,
+        id: &str,
+        body: serde_json::Value,
+    ) -> Result<StoredResource, StoreError> {
+        let data = (
+            resource_type.to_string(),
+            id.to_string(),
+            body,
+            Instant::now(),
+        );
+        self.db
+            .write(data, |tx, d| {
+                Box::pin(resources::put_resource(tx, &d.0, &d.1, &d.2, d.3))
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "get_resource"))]
+    async fn get_resource(
+        &self,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        let data = (resource_type.to_string(), id.to_string());
+        self.db
+            .read(data, |c, d| {
+                Box::pin(resources::get_resource(c, &d.0, &d.1))
+            })
+            .await
+    }
+
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "list_resources")
+    )]
+    async fn list_resources(&self, resource_type: &str) -> Result<Vec<StoredResource>, StoreError> {
+        self.db
+            .read(resource_type.to_string(), |c, rt| {
+                Box::pin(resources::list_resources(c, rt))
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "put_schedule"))]
+    async fn put_schedule(
+        &self,
+        id: &str,
+        service_id: &str,
+        body: serde_json::Value,
+        slot_template: serde_json::Value,
+    ) -> Result<ScheduleRecord, StoreError> {
+        let data = (
+            id.to_string(),
+            service_id.to_string(),
+            body,
+            slot_template,
+            Instant::now(),
+        );
+        self.db
+            .write(data, |tx, d| {
+                Box::pin(resources::put_schedule(tx, &d.0, &d.1, &d.2, &d.3, d.4))
+            })
+            .await
+    }
+
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "get_schedules")
+    )]
+    async fn get_schedules(&self, ids: &[String]) -> Result<Vec<ScheduleRecord>, StoreError> {
+        self.db
+            .read(ids.to_vec(), |c, ids| {
+                Box::pin(resources::get_schedules(c, ids))
+            })
+            .await
+    }
+
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "schedules_for_service")
+    )]
+    async fn schedules_for_service(
+        &self,
+        service_id: &str,
+    ) -> Result<Vec<ScheduleRecord>, StoreError> {
+        self.db
+            .read(service_id.to_string(), |c, s| {
+                Box::pin(resources::schedules_for_service(c, s))
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "insert_slots"))]
+    async fn insert_slots(&self, slots: Vec<SlotRecord>) -> Result<usize, StoreError> {
+        let mut inserted = 0;
+        // Large imports go in chunks, each its own transaction, so bookings are not held up
+        // behind one huge statement and no statement nears the timeout.
+        for chunk in slots.chunks(5_000) {
+            inserted += self
+                .db
+                .write(chunk.to_vec(), |tx, c| Box::pin(slots::insert_slots(tx, c)))
+                .await?;
+        }
+        Ok(inserted)
+    }
+
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "get_slots"))]
+    async fn get_slots(&self, ids: &[String]) -> Result<Vec<SlotRecord>, StoreError> {
+        self.db
+            .read(ids.to_vec(), |c, ids| Box::pin(slots::get_slots(c, ids)))
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "search_slots"))]
+    async fn search_slots(&self, query: SlotQuery) -> Result<SlotPage, StoreError> {
+        self.db
+            .snapshot(query, |tx, q| Box::pin(slots::search_slots(tx, q)))
+            .await
+    }
+
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "withdraw_slot")
+    )]
+    async fn withdraw_slot(&self, id: &str) -> Result<SlotRecord, WithdrawError> {
+        self.db
+            .write((id.to_string(), Instant::now()), |tx, d| {
+                Box::pin(slots::withdraw_slot(tx, &d.0, d.1))
+            })
+            .await
+    }
+
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "get_appointment")
+    )]
+    async fn get_appointment(&self, id: &str) -> Result<Option<AppointmentRecord>, StoreError> {
+        self.db
+            .read(id.to_string(), |c, id| Box::pin(appointments::get(c, id)))
+            .await
+    }
+
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "get_appointments")
+    )]
+    async fn get_appointments(&self, ids: &[String]) -> Result<Vec<AppointmentRecord>, StoreError> {
+        self.db
+            .read(ids.to_vec(), |c, ids| {
+                Box::pin(appointments::get_many(c, ids))
+            })
+            .await
+    }
+
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "get_appointment_version")
+    )]
+    async fn get_appointment_version(
+        &self,
+        id: &str,
+        version: u64,
+    ) -> Result<Option<AppointmentVersion>, StoreError> {
+        self.db
+            .read((id.to_string(), version), |c, d| {
+                Box::pin(appointments::get_version(c, &d.0, d.1))
+            })
+            .await
+    }
+
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "appointment_history")
+    )]
+    async fn appointment_history(&self, id: &str) -> Result<Vec<AppointmentVersion>, StoreError> {
+        self.db
+            .read(id.to_string(), |c, id| {
+                Box::pin(appointments::history(c, id))
+            })
+            .await
+    }
+
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "appointments_for_patient")
+    )]
+    async fn appointments_for_patient(
+        &self,
+        nhs_number: &str,
+        limit: usize,
+        offset: usize,
+    ) -> Result<(Vec<AppointmentRecord>, u64), StoreError> {
+        self.db
+            .snapshot((nhs_number.to_string(), limit, offset), |tx, d| {
+                Box::pin(appointments::for_patient(tx, &d.0, d.1, d.2))
+            })
+            .await
+    }
+
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "commit_appointment")
+    )]
+    async fn commit_appointment(&self, change: AppointmentChange) -> Result<(), CommitError> {
+        self.db
+            .write(change, |tx, ch| Box::pin(appointments::commit(tx, ch)))
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "find_request"))]
+    async fn find_request(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.db
+            .read(key.clone(), |c, k| Box::pin(requests::find(c, k)))
+            .await
+    }
+
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "record_request")
+    )]
+    async fn record_request(&self, record: IdempotencyRecord) -> Result<(), StoreError> {
+        self.db
+            .read(record, |c, r| {
+                Box::pin(async move { requests::insert(c, r, true).await.map(|_| ()) })
+            })
+            .await
+    }
+
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "purge_requests")
+    )]
+    async fn purge_requests(&self, before: Instant) -> Result<usize, StoreError> {
+        self.db
+            .read(before, |c, b| Box::pin(requests::purge(c, *b)))
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "append_audit"))]
+    async fn append_audit(&self, entries: Vec<AuditEntry>) -> Result<(), StoreError> {
+        self.db
+            .read(entries, |c, e| Box::pin(audit::append(c, e)))
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "query_audit"))]
+    async fn query_audit(&self, query: AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        self.db
+            .read(query, |c, q| Box::pin(audit::query(c, q)))
+            .await
+    }
+
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "claim_pointer_jobs")
+    )]
+    async fn claim_pointer_jobs(
+        &self,
+        owner: &str,
+        limit: usize,
+        now: Instant,
+        lease_until: Instant,
+    ) -> Result<Vec<PointerJob>, StoreError> {
+        self.db
+            .write((owner.to_string(), limit, now, lease_until), |tx, d| {
+                Box::pin(outbox::claim(tx, &d.0, d.1, d.2, d.3))
+            })
+            .await
+    }
+
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "finish_pointer_job")
+    )]
+    async fn finish_pointer_job(
+        &self,
+        seq: i64,
+        owner: &str,
+        pointer: PointerIdChange,
+    ) -> Result<(), StoreError> {
+        self.db
+            .write(
+                (seq, owner.to_string(), pointer, Instant::now()),
+                |tx, d| Box::pin(outbox::finish(tx, d.0, &d.1, &d.2, d.3)),
+            )
+            .await
+    }
+
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "postpone_pointer_job")
+    )]
+    async fn postpone_pointer_job(
+        &self,
+        seq: i64,
+        owner: &str,
+        error: &str,
+        next_attempt: Instant,
+        give_up: bool,
+    ) -> Result<(), StoreError> {
+        let data = (
+            seq,
+            owner.to_string(),
+            error.to_string(),
+            next_attempt,
+            give_up,
+        );
+        self.db
+            .read(data, |c, d| {
+                Box::pin(outbox::postpone(c, d.0, &d.1, &d.2, d.3, d.4))
+            })
+            .await
+    }
+
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "release_pointer_leases")
+    )]
+    async fn release_pointer_leases(&self) -> Result<usize, StoreError> {
+        self.db
+            .read((), |c, _| Box::pin(outbox::release_leases(c)))
+            .await
+    }
+
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "requeue_pointer_job")
+    )]
+    async fn requeue_pointer_job(&self, seq: i64) -> Result<bool, StoreError> {
+        self.db
+            .read((seq, Instant::now()), |c, d| {
+                Box::pin(outbox::requeue(c, d.0, d.1))
+            })
+            .await
+    }
+
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "undelivered_pointer_jobs")
+    )]
+    async fn undelivered_pointer_jobs(&self, limit: usize) -> Result<Vec<PointerJob>, StoreError> {
+        self.db
+            .read(limit, |c, l| Box::pin(outbox::undelivered(c, *l)))
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "outbox_stats"))]
+    async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
+        self.db.read((), |c, _| Box::pin(outbox::stats(c))).await
+    }
+
+    /// Other instances share the outbox: their leases are theirs until they expire.
+    fn is_embedded(&self) -> bool {
+        false
+    }
+
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "ping"))]
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.db.ping(&[&schema::RECEIVER]).await
+    }
+
+    fn pool_status(&self) -> Vec<crate::PoolStatus> {
+        self.db.pool_status()
+    }
+}
