@@ -99,7 +99,7 @@ fn main() -> std::process::ExitCode {
     if !cli.command.is_server() {
         restore_default_sigpipe();
     }
-    telemetry::init(cli.log_format);
+    let _telemetry = telemetry::init(cli.log_format);
     // One TLS provider for the whole process, chosen before any TLS configuration is built.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
