@@ -418,6 +418,15 @@ async fn the_request_log_carries_the_ids_and_no_patient_data() {
         .collect();
     assert!(!inside.is_empty());
     assert!(inside.iter().all(|l| l["span"]["request_id"].is_string()));
+    // Every line can be traced: to a request by its ids, or, for the pointer worker's lines,
+    // by the correlation id it sent to the Registry with.
+    for line in &lines {
+        let traced = line["request_id"].is_string()
+            || line["span"]["request_id"].is_string()
+            || (line["span"]["name"] == "pointer_job"
+                && line["span"]["correlation_id"].is_string());
+        assert!(traced, "a line without ids: {line}");
+    }
 
     for secret in [
         PATIENT,
