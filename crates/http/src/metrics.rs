@@ -46,12 +46,7 @@ fn series<T>(
     values: &[&str],
     make: impl FnOnce() -> T,
 ) -> Arc<T> {
-    let found = map.read().ok().and_then(|m| {
-        m.iter()
-            .find(|(k, _)| k.iter().map(String::as_str).eq(values.iter().copied()))
-            .map(|(_, v)| v.clone())
-    });
-    if let Some(found) = found {
+    if let Some(found) = existing(map, values) {
         return found;
     }
     let key: Vec<String> = values.iter().map(|v| v.to_string()).collect();
@@ -60,6 +55,15 @@ fn series<T>(
         // A poisoned map still counts, just not in the exposition.
         Err(_) => Arc::new(make()),
     }
+}
+
+/// The series for `values`, if it was ever touched.
+fn existing<T>(map: &RwLock<BTreeMap<Vec<String>, Arc<T>>>, values: &[&str]) -> Option<Arc<T>> {
+    map.read().ok().and_then(|m| {
+        m.iter()
+            .find(|(k, _)| k.iter().map(String::as_str).eq(values.iter().copied()))
+            .map(|(_, v)| v.clone())
+    })
 }
 
 impl CounterVec {
@@ -87,15 +91,7 @@ impl CounterVec {
 
     /// The current value of one series (0 if never incremented).
     pub fn get(&self, values: &[&str]) -> u64 {
-        self.series
-            .read()
-            .ok()
-            .and_then(|m| {
-                m.iter()
-                    .find(|(k, _)| k.iter().map(String::as_str).eq(values.iter().copied()))
-                    .map(|(_, v)| v.load(Ordering::Relaxed))
-            })
-            .unwrap_or(0)
+        existing(&self.series, values).map_or(0, |v| v.load(Ordering::Relaxed))
     }
 
     pub fn render(&self, out: &mut Exposition) {
@@ -153,15 +149,9 @@ impl HistogramVec {
 
     /// How many observations one series holds.
     pub fn count(&self, values: &[&str]) -> u64 {
-        self.series
-            .read()
-            .ok()
-            .and_then(|m| {
-                m.iter()
-                    .find(|(k, _)| k.iter().map(String::as_str).eq(values.iter().copied()))
-                    .map(|(_, h)| h.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum())
-            })
-            .unwrap_or(0)
+        existing(&self.series, values).map_or(0, |h| {
+            h.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+        })
     }
 
     pub fn render(&self, out: &mut Exposition) {

@@ -86,6 +86,16 @@ impl Operation {
     }
 }
 
+/// The headers every BaRS request from a sender carries (names of [`header_parameters`]).
+pub const SENDER_HEADERS: &[&str] = &[
+    "XRequestID",
+    "XCorrelationID",
+    "EndUserOrganisation",
+    "RequestingSoftware",
+    "RequestingPractitioner",
+    "Accept",
+];
+
 /// The shared header parameters, by the names operations refer to them with.
 pub fn header_parameters() -> Map<String, Value> {
     let header = |name: &str, description: &str, required: bool, format: Option<&str>| {

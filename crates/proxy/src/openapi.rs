@@ -1,20 +1,11 @@
 //! The proxy's OpenAPI document: the BaRS API as senders call it, generated from [`ROUTES`]
 //! (the table the proxy routes by), plus the token endpoint.
 
-use bars_http::openapi::{Document, Operation, health_operations};
+use bars_http::openapi::{Document, Operation, SENDER_HEADERS, health_operations};
 use serde_json::{Value, json};
 
 use crate::auth::TOKEN_PATH;
 use crate::routes::{Destination, ROUTES};
-
-const SENDER_HEADERS: &[&str] = &[
-    "XRequestID",
-    "XCorrelationID",
-    "EndUserOrganisation",
-    "RequestingSoftware",
-    "RequestingPractitioner",
-    "Accept",
-];
 
 fn summary(pattern: &str, method: &str) -> String {
     let what = match (pattern, method) {

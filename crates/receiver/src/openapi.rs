@@ -1,20 +1,10 @@
 //! The receiver's OpenAPI document, generated from [`SERVED`] and [`OPERATIONS`] (the tables the
 //! CapabilityStatement comes from and the router is tested against).
 
-use bars_http::openapi::{Document, Operation, health_operations};
+use bars_http::openapi::{Document, Operation, SENDER_HEADERS, health_operations};
 use serde_json::{Value, json};
 
 use crate::capability::{OPERATIONS, SERVED, route_of};
-
-/// The headers every BaRS request to a receiver carries.
-const BARS_HEADERS: &[&str] = &[
-    "XRequestID",
-    "XCorrelationID",
-    "EndUserOrganisation",
-    "RequestingSoftware",
-    "RequestingPractitioner",
-    "Accept",
-];
 
 fn summary(resource: &str, interaction: &str) -> String {
     match (resource, interaction) {
@@ -48,7 +38,7 @@ fn interaction(resource: &crate::capability::ServedResource, interaction: &str) 
         summary(resource.resource, interaction),
     )
     .tag(resource.resource)
-    .headers(BARS_HEADERS)
+    .headers(SENDER_HEADERS)
     .errors(&[400, 403, 406, 408, 500, 503]);
     for (name, _, doc) in resource.search_params {
         op = op.query(name, doc, !name.starts_with('_'));
@@ -126,7 +116,7 @@ pub fn document() -> Value {
                 "Book, update or cancel by FHIR message (a booking-request Bundle).",
             )
             .tag("Messaging")
-            .headers(BARS_HEADERS)
+            .headers(SENDER_HEADERS)
             .body("application/fhir+json", "Bundle")
             .ok(200, "The response message Bundle.", "Bundle")
             .errors(&[400, 403, 406, 408, 409, 415, 422, 425, 500, 503]),

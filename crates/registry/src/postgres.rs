@@ -15,8 +15,8 @@ use tokio_postgres::types::ToSql;
 
 use crate::sqlite::{RawRow, stamped};
 use crate::store::{
-    Cursor, NewPointer, PointerKeys, PointerPage, PointerQuery, RegistryStore, StoredPointer,
-    SupersedeRefusal, WriteError,
+    COLUMNS, Cursor, NewPointer, PointerKeys, PointerPage, PointerQuery, RegistryStore,
+    StoredPointer, SupersedeRefusal, WriteError,
 };
 
 /// The Registry's PostgreSQL schema steps, append-only. `seq` gives searches a stable order
@@ -40,9 +40,6 @@ pub static MIGRATIONS: Migrations = Migrations {
         CREATE INDEX registry_pointer_by_appointment ON registry_pointer (appointment_id)
             WHERE appointment_id IS NOT NULL;"],
 };
-
-const COLUMNS: &str =
-    "id, custodian, subject, type, category, appointment_id, version, last_updated, body";
 
 pub struct PgRegistryStore {
     db: PgDatabase,

@@ -14,8 +14,8 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use crate::store::{
-    Cursor, NewPointer, PointerKeys, PointerPage, PointerQuery, RegistryStore, StoredPointer,
-    SupersedeRefusal, WriteError,
+    COLUMNS, Cursor, NewPointer, PointerKeys, PointerPage, PointerQuery, RegistryStore,
+    StoredPointer, SupersedeRefusal, WriteError,
 };
 
 /// The Registry's schema steps, append-only. `seq` (never reused, thanks to AUTOINCREMENT) gives
@@ -39,9 +39,6 @@ pub static MIGRATIONS: Migrations = Migrations {
         CREATE INDEX registry_pointer_by_appointment ON registry_pointer (appointment_id)
             WHERE appointment_id IS NOT NULL;"],
 };
-
-const COLUMNS: &str =
-    "id, custodian, subject, type, category, appointment_id, version, last_updated, body";
 
 pub struct SqliteRegistryStore {
     db: Arc<Database>,

@@ -12,6 +12,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
+/// The columns a stored pointer is read from, in the order both backends' row readers expect.
+pub(crate) const COLUMNS: &str =
+    "id, custodian, subject, type, category, appointment_id, version, last_updated, body";
+
 /// The values of a pointer that the Registry searches on and guards with, extracted once by the
 /// rules so the store never parses FHIR.
 #[derive(Debug, Clone, PartialEq, Eq)]

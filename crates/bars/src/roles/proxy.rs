@@ -16,7 +16,7 @@ use bars_proxy::auth::{
 use bars_proxy::{Catalogue, Endpoint, Proxy, ProxyConfig};
 use serde::Deserialize;
 
-use crate::settings::{self, Layered, Problems, Rebase, loopback, rebase_path};
+use crate::settings::{self, Problems, Rebase, loopback, rebase_path};
 
 const DEFAULT_LISTEN: SocketAddr = loopback(9000);
 const DEFAULT_ADMIN_LISTEN: SocketAddr = loopback(9001);
@@ -174,22 +174,14 @@ pub struct RunningProxy {
     pub admin: RunningServer,
 }
 
-impl ProxyArgs {
-    /// The flags and environment over the file (if `--config` names one), checked as a whole.
-    pub fn resolve(self) -> anyhow::Result<ProxyArgs> {
-        let settings = match &self.config {
-            Some(path) => {
-                let file: ProxyArgs = settings::read(path)?;
-                self.over(file)
-            }
-            None => self,
-        };
-        settings.problems().into_result("proxy")?;
-        Ok(settings)
+impl settings::RoleSettings for ProxyArgs {
+    const ROLE: &'static str = "proxy";
+
+    fn config_file(&self) -> Option<&Path> {
+        self.config.as_deref()
     }
 
-    /// Everything wrong with these settings, each naming its setting.
-    pub fn problems(&self) -> Problems {
+    fn problems(&self) -> Problems {
         let mut problems = Problems::default();
         settings::check_role(&mut problems, self.role.as_deref(), "proxy");
         if self.listen() == self.admin_listen() {
@@ -274,7 +266,9 @@ impl ProxyArgs {
         }
         problems
     }
+}
 
+impl ProxyArgs {
     pub fn listen(&self) -> SocketAddr {
         self.listen.unwrap_or(DEFAULT_LISTEN)
     }
@@ -358,7 +352,7 @@ impl ProxyArgs {
 }
 
 pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
-    let running = args.resolve()?.start().await?;
+    let running = settings::resolve(args)?.start().await?;
     tracing::info!(api = %running.api.addr, admin = %running.admin.addr, "proxy ready");
     crate::shutdown::signal().await;
     tracing::info!("stopping: draining in-flight requests");

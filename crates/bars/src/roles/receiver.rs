@@ -19,7 +19,7 @@ use bars_receiver::{HostedService, Receiver, ReceiverConfig};
 use bars_store::postgres::redact;
 use serde::Deserialize;
 
-use crate::settings::{self, Layered, Problems, Rebase, loopback, rebase_database, rebase_path};
+use crate::settings::{self, Problems, Rebase, loopback, rebase_database, rebase_path};
 
 const DEFAULT_LISTEN: SocketAddr = loopback(8080);
 const DEFAULT_ADMIN_LISTEN: SocketAddr = loopback(8081);
@@ -389,22 +389,14 @@ impl Rebase for ReceiverArgs {
     }
 }
 
-impl ReceiverArgs {
-    /// The flags and environment over the file (if `--config` names one), checked as a whole.
-    pub fn resolve(self) -> anyhow::Result<ReceiverArgs> {
-        let settings = match &self.config {
-            Some(path) => {
-                let file: ReceiverArgs = settings::read(path)?;
-                self.over(file)
-            }
-            None => self,
-        };
-        settings.problems().into_result("receiver")?;
-        Ok(settings)
+impl settings::RoleSettings for ReceiverArgs {
+    const ROLE: &'static str = "receiver";
+
+    fn config_file(&self) -> Option<&Path> {
+        self.config.as_deref()
     }
 
-    /// Everything wrong with these settings, each naming its setting.
-    pub fn problems(&self) -> Problems {
+    fn problems(&self) -> Problems {
         let mut problems = Problems::default();
         settings::check_role(&mut problems, self.role.as_deref(), "receiver");
         match self.ods_code.as_deref().map(str::trim) {
@@ -441,7 +433,9 @@ impl ReceiverArgs {
         self.pointers.check(&mut problems);
         problems
     }
+}
 
+impl ReceiverArgs {
     pub fn listen(&self) -> SocketAddr {
         self.listen.unwrap_or(DEFAULT_LISTEN)
     }
@@ -548,7 +542,7 @@ impl RunningReceiver {
 }
 
 pub async fn run(args: ReceiverArgs) -> anyhow::Result<()> {
-    let args = args.resolve()?;
+    let args = settings::resolve(args)?;
     let config = args.config()?;
     let services: Vec<String> = config
         .services

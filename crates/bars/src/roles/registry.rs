@@ -13,7 +13,7 @@ use bars_registry::{Registry, RegistryConfig};
 use bars_store::postgres::redact;
 use serde::Deserialize;
 
-use crate::settings::{self, Layered, Problems, Rebase, loopback, rebase_database};
+use crate::settings::{self, Problems, Rebase, loopback, rebase_database};
 
 const DEFAULT_LISTEN: SocketAddr = loopback(9100);
 const DEFAULT_ADMIN_LISTEN: SocketAddr = loopback(9101);
@@ -80,22 +80,14 @@ pub struct RunningRegistry {
     pub admin: RunningServer,
 }
 
-impl RegistryArgs {
-    /// The flags and environment over the file (if `--config` names one), checked as a whole.
-    pub fn resolve(self) -> anyhow::Result<RegistryArgs> {
-        let settings = match &self.config {
-            Some(path) => {
-                let file: RegistryArgs = settings::read(path)?;
-                self.over(file)
-            }
-            None => self,
-        };
-        settings.problems().into_result("registry")?;
-        Ok(settings)
+impl settings::RoleSettings for RegistryArgs {
+    const ROLE: &'static str = "registry";
+
+    fn config_file(&self) -> Option<&Path> {
+        self.config.as_deref()
     }
 
-    /// Everything wrong with these settings, each naming its setting.
-    pub fn problems(&self) -> Problems {
+    fn problems(&self) -> Problems {
         let mut problems = Problems::default();
         settings::check_role(&mut problems, self.role.as_deref(), "registry");
         if self.listen() == self.admin_listen() {
@@ -112,7 +104,9 @@ impl RegistryArgs {
         self.tls.check(&mut problems);
         problems
     }
+}
 
+impl RegistryArgs {
     pub fn listen(&self) -> SocketAddr {
         self.listen.unwrap_or(DEFAULT_LISTEN)
     }
@@ -164,7 +158,7 @@ impl RegistryArgs {
 }
 
 pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
-    let args = args.resolve()?;
+    let args = settings::resolve(args)?;
     let running = args.start().await?;
     tracing::info!(api = %running.api.addr, admin = %running.admin.addr, database = %redact(args.database()), "registry ready");
     crate::shutdown::signal().await;

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::Problems;
+use super::{Problems, RoleSettings};
 use crate::roles::{proxy::ProxyArgs, receiver::ReceiverArgs, registry::RegistryArgs};
 
 #[derive(Debug, clap::Args)]

@@ -158,6 +158,30 @@ macro_rules! layered {
     };
 }
 
+/// A role's settings: what [`resolve`] needs to read its file and check the result.
+pub trait RoleSettings: Layered + DeserializeOwned + Rebase + Sized {
+    /// `receiver`, `proxy` or `registry`: the file's `role` must say the same.
+    const ROLE: &'static str;
+    /// The file `--config` names, if any.
+    fn config_file(&self) -> Option<&Path>;
+    /// Everything wrong with these settings, each naming its setting.
+    fn problems(&self) -> Problems;
+}
+
+/// The flags and environment over the file (if `--config` names one), checked as a whole:
+/// start-up stops here with every problem named.
+pub fn resolve<T: RoleSettings>(given: T) -> anyhow::Result<T> {
+    let settings = match given.config_file().map(Path::to_path_buf) {
+        Some(path) => {
+            let file: T = read(&path)?;
+            given.over(file)
+        }
+        None => given,
+    };
+    settings.problems().into_result(T::ROLE)?;
+    Ok(settings)
+}
+
 /// Makes paths a file gave relative to the file's directory.
 pub trait Rebase {
     fn rebase(&mut self, dir: &Path);
