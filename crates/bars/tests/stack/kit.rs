@@ -237,6 +237,30 @@ pub fn application(
     }
 }
 
+/// The headers a BaRS sender sends with a FHIR body: fresh ids, `Accept` and `Content-Type` for
+/// BaRS 1.1.0, and, when given, its access token and the target service.
+pub fn bars_headers(token: Option<&str>, service: Option<&str>) -> Vec<(&'static str, String)> {
+    let mut headers = vec![
+        ("x-request-id", uuid::Uuid::new_v4().to_string()),
+        ("x-correlation-id", uuid::Uuid::new_v4().to_string()),
+        ("accept", "application/fhir+json; version=1.1.0".to_string()),
+        (
+            "content-type",
+            "application/fhir+json; version=1.1.0".to_string(),
+        ),
+    ];
+    if let Some(token) = token {
+        headers.push(("authorization", format!("Bearer {token}")));
+    }
+    if let Some(service) = service {
+        headers.push((
+            "nhsd-target-identifier",
+            TargetIdentifier::dos(service).encode(),
+        ));
+    }
+    headers
+}
+
 pub fn tomorrow() -> String {
     let d = time::OffsetDateTime::now_utc().date().next_day().unwrap();
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())

@@ -476,23 +476,7 @@ async fn book_by_message(dir: &Path, service: &str) {
         let body = body.map(|b| Bytes::from(b.to_string()));
         let url = format!("{proxy}{path}");
         async move {
-            let headers = vec![
-                (
-                    "authorization",
-                    format!("Bearer {}", tokens.token().await.unwrap()),
-                ),
-                ("x-request-id", uuid::Uuid::new_v4().to_string()),
-                ("x-correlation-id", uuid::Uuid::new_v4().to_string()),
-                ("accept", "application/fhir+json; version=1.1.0".to_string()),
-                (
-                    "content-type",
-                    "application/fhir+json; version=1.1.0".to_string(),
-                ),
-                (
-                    "nhsd-target-identifier",
-                    bars_fhir::headers::TargetIdentifier::dos(service).encode(),
-                ),
-            ];
+            let headers = bars_headers(Some(&tokens.token().await.unwrap()), Some(service));
             http.call(method, &url, &headers, body).await.unwrap()
         }
     };
@@ -559,18 +543,6 @@ fn receiver_process(dir: &Path, api: u16, admin: u16) -> Proc {
     Proc::start(dir, "receiver", &args)
 }
 
-fn sender_headers() -> Vec<(&'static str, String)> {
-    vec![
-        ("x-request-id", uuid::Uuid::new_v4().to_string()),
-        ("x-correlation-id", uuid::Uuid::new_v4().to_string()),
-        ("accept", "application/fhir+json; version=1.1.0".to_string()),
-        (
-            "content-type",
-            "application/fhir+json; version=1.1.0".to_string(),
-        ),
-    ]
-}
-
 /// SIGTERM in the middle of a booking load: the receiver stops accepting, finishes what it
 /// had started (including a request whose body was still arriving), and exits cleanly; every
 /// booking it acknowledged is there when it starts again.
@@ -605,7 +577,7 @@ async fn sigterm_during_a_load_loses_no_acknowledged_booking() {
         .call(
             Method::GET,
             &format!("{base}/Slot?Schedule.actor:HealthcareService=2000011111&status=free&start=ge{day}T00:00:00Z&start=le{day}T23:59:59Z&_include=Slot:schedule&_include=Schedule:actor:HealthcareService"),
-            &sender_headers(),
+            &bars_headers(None, None),
             None,
         )
         .await
@@ -628,7 +600,7 @@ async fn sigterm_during_a_load_loses_no_acknowledged_booking() {
         "POST /Appointment HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: {}\r\n",
         body.len()
     );
-    for (name, value) in sender_headers() {
+    for (name, value) in bars_headers(None, None) {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
@@ -648,7 +620,7 @@ async fn sigterm_during_a_load_loses_no_acknowledged_booking() {
                     .call(
                         Method::POST,
                         &format!("{base}/Appointment"),
-                        &sender_headers(),
+                        &bars_headers(None, None),
                         Some(Bytes::from(appointment_for(slot, PATIENT).to_string())),
                     )
                     .await;
@@ -703,7 +675,7 @@ async fn sigterm_during_a_load_loses_no_acknowledged_booking() {
             .call(
                 Method::GET,
                 &format!("{base}/Appointment/{id}"),
-                &sender_headers(),
+                &bars_headers(None, None),
                 None,
             )
             .await
@@ -714,7 +686,7 @@ async fn sigterm_during_a_load_loses_no_acknowledged_booking() {
         .call(
             Method::GET,
             &format!("{base}/Slot?Schedule.actor:HealthcareService=2000011111&status=busy&start=ge{day}T00:00:00Z&start=le{day}T23:59:59Z&_include=Slot:schedule&_include=Schedule:actor:HealthcareService"),
-            &sender_headers(),
+            &bars_headers(None, None),
             None,
         )
         .await

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::Method;
 use serde_json::{Value, json};
 
-use crate::kit::{PATIENT, appointment_for, tomorrow};
+use crate::kit::{PATIENT, appointment_for, bars_headers, tomorrow};
 
 /// A role running as its own process; killed (SIGKILL) when dropped.
 pub struct Proc {
@@ -93,6 +93,37 @@ pub fn bars(dir: &Path, args: &[&str]) {
         .status()
         .unwrap();
     assert!(status.success(), "bars {args:?}");
+}
+
+/// The proxy's file for one receiver serving 2000011111, the demo sender and the receiver's own
+/// application (for its Registry pointers), with the keys `bars pki init` made in `dir/pki`.
+pub fn write_proxy_config(dir: &Path, receiver_url: &str) {
+    std::fs::write(
+        dir.join("proxy.toml"),
+        format!(
+            r#"
+[[endpoints]]
+system = "https://fhir.nhs.uk/Id/dos-service-id"
+value = "2000011111"
+name = "Riverside Urgent Treatment Centre"
+url = "{receiver_url}"
+ods_code = "RXR01"
+
+[[applications]]
+client_id = "demo-sender"
+name = "Demo sender"
+ods_code = "A1001"
+jwks_file = "pki/demo-sender.jwk.json"
+
+[[applications]]
+client_id = "receiver-rxr01"
+name = "Riverside receiver"
+ods_code = "RXR01"
+jwks_file = "pki/receiver-rxr01.jwk.json"
+"#
+        ),
+    )
+    .unwrap();
 }
 
 /// Waits until `url` answers anything at all.
@@ -199,33 +230,7 @@ async fn a_receiver_killed_during_delivery_resumes_and_converges_without_duplica
         receiver: free_port(),
         receiver_admin: free_port(),
     };
-    std::fs::write(
-        dir.join("proxy.toml"),
-        format!(
-            r#"
-[[endpoints]]
-system = "https://fhir.nhs.uk/Id/dos-service-id"
-value = "2000011111"
-name = "Riverside Urgent Treatment Centre"
-url = "https://127.0.0.1:{rx}"
-ods_code = "RXR01"
-
-[[applications]]
-client_id = "demo-sender"
-name = "Demo sender"
-ods_code = "A1001"
-jwks_file = "pki/demo-sender.jwk.json"
-
-[[applications]]
-client_id = "receiver-rxr01"
-name = "Riverside receiver"
-ods_code = "RXR01"
-jwks_file = "pki/receiver-rxr01.jwk.json"
-"#,
-            rx = ports.receiver
-        ),
-    )
-    .unwrap();
+    write_proxy_config(&dir, &format!("https://127.0.0.1:{}", ports.receiver));
 
     let mut registry = Some(Proc::start(&dir, "registry", &registry_args(&ports)));
     let _proxy = Proc::start(
@@ -290,22 +295,7 @@ jwks_file = "pki/receiver-rxr01.jwk.json"
     let call = |method: Method, path: String, body: Option<Value>| {
         let (https, sender, proxy) = (https.clone(), sender.clone(), proxy.clone());
         async move {
-            let mut headers = vec![
-                (
-                    "authorization",
-                    format!("Bearer {}", sender.token().await.unwrap()),
-                ),
-                ("x-request-id", uuid::Uuid::new_v4().to_string()),
-                ("x-correlation-id", uuid::Uuid::new_v4().to_string()),
-                ("accept", "application/fhir+json; version=1.1.0".to_string()),
-                (
-                    "nhsd-target-identifier",
-                    bars_fhir::headers::TargetIdentifier::dos("2000011111").encode(),
-                ),
-            ];
-            if body.is_some() {
-                headers.push(("content-type", "application/fhir+json".to_string()));
-            }
+            let headers = bars_headers(Some(&sender.token().await.unwrap()), Some("2000011111"));
             https
                 .call(
                     method,

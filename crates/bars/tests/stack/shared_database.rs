@@ -6,7 +6,6 @@
 //! PostgreSQL only: without `BARS_TEST_POSTGRES_URL` these say they were skipped and pass.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,7 +17,7 @@ use http::Method;
 use serde_json::{Value, json};
 
 use crate::kit::{PATIENT, appointment_for, tomorrow};
-use crate::processes::{Proc, bars, free_port, wait_for};
+use crate::processes::{Proc, bars, free_port, wait_for, write_proxy_config};
 use crate::relay::Relay;
 
 const SERVICE: &str = "2000011111";
@@ -66,7 +65,7 @@ impl Cluster {
         let (registry_port, registry_admin, proxy_port, proxy_admin) =
             (free_port(), free_port(), free_port(), free_port());
         let ports: Vec<(u16, u16)> = (0..2).map(|_| (free_port(), free_port())).collect();
-        write_proxy_config(dir, ports[0].0);
+        write_proxy_config(dir, &format!("http://127.0.0.1:{}", ports[0].0));
         let registry = Proc::start(
             dir,
             "registry",
@@ -264,35 +263,6 @@ impl Cluster {
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         r.json().unwrap()["total"].clone()
     }
-}
-
-fn write_proxy_config(dir: &Path, receiver_port: u16) {
-    std::fs::write(
-        dir.join("proxy.toml"),
-        format!(
-            r#"
-[[endpoints]]
-system = "https://fhir.nhs.uk/Id/dos-service-id"
-value = "{SERVICE}"
-name = "Riverside Urgent Treatment Centre"
-url = "http://127.0.0.1:{receiver_port}"
-ods_code = "RXR01"
-
-[[applications]]
-client_id = "demo-sender"
-name = "Demo sender"
-ods_code = "A1001"
-jwks_file = "pki/demo-sender.jwk.json"
-
-[[applications]]
-client_id = "receiver-rxr01"
-name = "Riverside receiver"
-ods_code = "RXR01"
-jwks_file = "pki/receiver-rxr01.jwk.json"
-"#
-        ),
-    )
-    .unwrap();
 }
 
 /// Both instances are the same receiver (same ODS code, service, signing key); only their
