@@ -333,9 +333,9 @@ impl ProxyArgs {
         let options = match self.tls.listener()? {
             Some(l) => ServerOptions {
                 tls: Some(l.server_config),
-                ..ServerOptions::default()
+                ..proxy_server()
             },
-            None => ServerOptions::default(),
+            None => proxy_server(),
         };
         let api = RunningServer::start(self.listen(), proxy.router(), options)
             .await
@@ -343,11 +343,19 @@ impl ProxyArgs {
         let admin = RunningServer::start(
             self.admin_listen(),
             proxy.admin_router(self.admin_token.clone()),
-            ServerOptions::default(),
+            proxy_server(),
         )
         .await
         .with_context(|| format!("listening on {}", self.admin_listen()))?;
         Ok(RunningProxy { api, admin })
+    }
+}
+
+/// The proxy's listeners refuse oversized heads with its own `BAD_REQUEST` code.
+fn proxy_server() -> ServerOptions {
+    ServerOptions {
+        refuse: bars_http::server::refuse_with_bars_code::PROXY,
+        ..ServerOptions::default()
     }
 }
 

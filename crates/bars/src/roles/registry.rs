@@ -138,10 +138,10 @@ impl RegistryArgs {
                 rules.require_client_certificate = l.require_client_certificate;
                 ServerOptions {
                     tls: Some(l.server_config),
-                    ..ServerOptions::default()
+                    ..registry_server()
                 }
             }
-            None => ServerOptions::default(),
+            None => registry_server(),
         };
         let api = RunningServer::start(self.listen(), registry.router(rules), options)
             .await
@@ -149,11 +149,19 @@ impl RegistryArgs {
         let admin = RunningServer::start(
             self.admin_listen(),
             registry.admin_router(self.admin_token.clone()),
-            ServerOptions::default(),
+            registry_server(),
         )
         .await
         .with_context(|| format!("listening on {}", self.admin_listen()))?;
         Ok(RunningRegistry { api, admin })
+    }
+}
+
+/// The Registry's listeners refuse oversized heads with its own (Spine) codes.
+fn registry_server() -> ServerOptions {
+    ServerOptions {
+        refuse: bars_registry::errors::REFUSE,
+        ..ServerOptions::default()
     }
 }
 
