@@ -2,6 +2,7 @@
 
 mod commands;
 mod demo;
+mod limit_args;
 mod roles;
 mod settings;
 mod shutdown;

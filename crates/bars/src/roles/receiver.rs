@@ -98,6 +98,9 @@ pub struct ReceiverArgs {
     #[command(flatten)]
     pub tls: crate::tls_args::TlsArgs,
     #[command(flatten)]
+    #[serde(default)]
+    pub limits: crate::limit_args::LimitArgs,
+    #[command(flatten)]
     pub pointers: PointerArgs,
 }
 
@@ -118,6 +121,7 @@ crate::layered!(ReceiverArgs {
     require_organisation,
     lenient_slot_times,
     tls,
+    limits,
     pointers,
 });
 
@@ -430,6 +434,7 @@ impl settings::RoleSettings for ReceiverArgs {
         problems.url("base_url", self.base_url.as_deref());
         problems.database("database", self.database.as_deref());
         self.tls.check(&mut problems);
+        self.limits.check(&mut problems);
         self.pointers.check(&mut problems);
         problems
     }
@@ -467,6 +472,7 @@ impl ReceiverArgs {
             practitioner_details_for: self.practitioner_details_for.clone(),
         };
         config.rules.appointment_within_slot = !self.lenient_slot_times;
+        config.body_limit = self.limits.body_limit();
         Ok(config)
     }
 }
@@ -486,6 +492,7 @@ impl RunningReceiver {
         admin_listen: SocketAddr,
         admin_token: Option<String>,
         tls: Option<crate::tls_args::Listener>,
+        server: ServerOptions,
         pointers: Option<RegistryTarget>,
     ) -> anyhow::Result<Self> {
         let store = bars_store::open(database)
@@ -504,14 +511,14 @@ impl RunningReceiver {
             Some(l) => (
                 ServerOptions {
                     tls: Some(l.server_config.clone()),
-                    ..ServerOptions::default()
+                    ..server.clone()
                 },
                 TransportRules {
                     require_client_certificate: l.require_client_certificate,
                     ..TransportRules::receiver()
                 },
             ),
-            None => (ServerOptions::default(), TransportRules::receiver()),
+            None => (server.clone(), TransportRules::receiver()),
         };
         let api = RunningServer::start(listen, receiver.router(rules), options)
             .await
@@ -521,7 +528,7 @@ impl RunningReceiver {
             receiver.admin_router(admin_token),
             ServerOptions {
                 drain_timeout: Duration::from_secs(5),
-                ..ServerOptions::default()
+                ..server
             },
         )
         .await
@@ -556,6 +563,7 @@ pub async fn run(args: ReceiverArgs) -> anyhow::Result<()> {
         args.admin_listen(),
         args.admin_token.clone(),
         args.tls.listener()?,
+        args.limits.server(ServerOptions::default()),
         args.pointers.target()?,
     )
     .await?;
