@@ -485,16 +485,12 @@ pub struct RunningReceiver {
 }
 
 impl RunningReceiver {
-    pub async fn start(
-        config: ReceiverConfig,
-        database: &str,
-        listen: SocketAddr,
-        admin_listen: SocketAddr,
-        admin_token: Option<String>,
-        tls: Option<crate::tls_args::Listener>,
-        server: ServerOptions,
-        pointers: Option<RegistryTarget>,
-    ) -> anyhow::Result<Self> {
+    /// Opens the database and starts both listeners (and the pointer worker) as `args` say.
+    pub async fn start(args: &ReceiverArgs) -> anyhow::Result<Self> {
+        let (config, database) = (args.config()?, args.database());
+        let (listen, admin_listen) = (args.listen(), args.admin_listen());
+        let (tls, pointers) = (args.tls.listener()?, args.pointers.target()?);
+        let server = args.limits.server(ServerOptions::default());
         let store = bars_store::open(database)
             .await
             .with_context(|| format!("opening the database {}", redact(database)))?;
@@ -525,7 +521,7 @@ impl RunningReceiver {
             .with_context(|| format!("listening on {listen}"))?;
         let admin = RunningServer::start(
             admin_listen,
-            receiver.admin_router(admin_token),
+            receiver.admin_router(args.admin_token.clone()),
             ServerOptions {
                 drain_timeout: Duration::from_secs(5),
                 ..server
@@ -556,17 +552,7 @@ pub async fn run(args: ReceiverArgs) -> anyhow::Result<()> {
         .iter()
         .map(|s| format!("{} ({})", s.id, s.name))
         .collect();
-    let running = RunningReceiver::start(
-        config,
-        args.database(),
-        args.listen(),
-        args.admin_listen(),
-        args.admin_token.clone(),
-        args.tls.listener()?,
-        args.limits.server(ServerOptions::default()),
-        args.pointers.target()?,
-    )
-    .await?;
+    let running = RunningReceiver::start(&args).await?;
     tracing::info!(api = %running.api.addr, admin = %running.admin.addr, database = %redact(args.database()), services = ?services, "receiver ready");
     crate::shutdown::signal().await;
     tracing::info!("stopping: draining in-flight requests");
