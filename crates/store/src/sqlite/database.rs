@@ -19,12 +19,18 @@ const READERS: usize = 4;
 pub struct SqliteOptions {
     /// How long a statement waits for a lock held by another process before giving up (503).
     pub busy_timeout: std::time::Duration,
+    /// The size the write-ahead log may reach before the writer forces it back to the start
+    /// (`wal_checkpoint(RESTART)`). SQLite's own checkpoints after commits are PASSIVE: readers
+    /// that never pause can keep them from ever restarting the log, which then grows without
+    /// bound under continuous load. Reset logs are also truncated back to this size.
+    pub wal_limit_bytes: u64,
 }
 
 impl Default for SqliteOptions {
     fn default() -> Self {
         SqliteOptions {
             busy_timeout: std::time::Duration::from_secs(5),
+            wal_limit_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -35,14 +41,23 @@ pub struct Database {
     readers: Readers,
 }
 
+/// Prepared statements kept per connection. A booking alone runs a dozen distinct statements
+/// and every component adds its own; rusqlite's default of 16 would evict and re-prepare them
+/// on every request.
+const STATEMENT_CACHE: usize = 256;
+
 fn configure(conn: &Connection, cache_kib: i64, options: SqliteOptions) -> Result<(), StoreError> {
     conn.busy_timeout(options.busy_timeout).map_err(classify)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
          PRAGMA temp_store = MEMORY;
-         PRAGMA cache_size = -{cache_kib};"
+         PRAGMA cache_size = -{cache_kib};
+         PRAGMA wal_autocheckpoint = 1000;
+         PRAGMA journal_size_limit = {};",
+        options.wal_limit_bytes
     ))
     .map_err(classify)
 }
@@ -77,6 +92,7 @@ impl Database {
             reader
                 .busy_timeout(options.busy_timeout)
                 .map_err(classify)?;
+            reader.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
             reader
                 .execute_batch("PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY;")
                 .map_err(classify)?;
@@ -87,8 +103,14 @@ impl Database {
             .and_then(|s| s.to_str())
             .unwrap_or("sqlite")
             .to_string();
+        let mut wal = path.clone().into_os_string();
+        wal.push("-wal");
+        let wal_limit = super::writer::WalLimit {
+            path: PathBuf::from(wal),
+            bytes: options.wal_limit_bytes,
+        };
         Ok(Database {
-            writer: Writer::spawn(conn, &name)?,
+            writer: Writer::spawn(conn, &name, wal_limit)?,
             readers: Readers::new(conns),
             path,
         })

@@ -6,8 +6,13 @@
 //! is rolled back alone), and commits once: one fsync acknowledges the whole batch. Each caller
 //! hears of its result only after that commit is durable. Under light load a batch holds one
 //! job, so batching adds no latency; under heavy load the fsync cost is shared.
+//!
+//! The writer also keeps the write-ahead log bounded: when it has grown past its limit (readers
+//! that never pause starve SQLite's PASSIVE checkpoints), it checkpoints with RESTART between
+//! batches, which waits for readers to move off the log and starts it again from the top.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -74,6 +79,25 @@ impl<T: Send + 'static, E: From<StoreError> + Send + 'static> Deliver for Reply<
     }
 }
 
+/// The write-ahead log's file and the size past which the writer restarts it.
+pub(crate) struct WalLimit {
+    pub(crate) path: PathBuf,
+    pub(crate) bytes: u64,
+}
+
+impl WalLimit {
+    /// Restarts the log when it has outgrown its limit. A failure (a reader held on past the
+    /// busy timeout) is not an error for anyone's write: the next batch tries again.
+    fn enforce(&self, conn: &Connection) {
+        let size = std::fs::metadata(&self.path).map_or(0, |m| m.len());
+        if size > self.bytes
+            && let Err(e) = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))
+        {
+            tracing::warn!(error = %e, wal_bytes = size, "could not restart the write-ahead log");
+        }
+    }
+}
+
 /// Handle to the writer thread.
 #[derive(Clone)]
 pub(crate) struct Writer {
@@ -83,13 +107,13 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn spawn(conn: Connection, name: &str) -> Result<Writer, StoreError> {
+    pub(crate) fn spawn(conn: Connection, name: &str, wal: WalLimit) -> Result<Writer, StoreError> {
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
         let in_batch = Arc::new(AtomicU64::new(0));
         let busy = in_batch.clone();
         std::thread::Builder::new()
             .name(format!("{name}-writer"))
-            .spawn(move || write_loop(conn, jobs, &busy))
+            .spawn(move || write_loop(conn, jobs, &busy, &wal))
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer { queue, in_batch })
     }
@@ -125,7 +149,12 @@ impl Writer {
     }
 }
 
-fn write_loop(conn: Connection, mut jobs: mpsc::Receiver<Box<dyn Job>>, busy: &AtomicU64) {
+fn write_loop(
+    conn: Connection,
+    mut jobs: mpsc::Receiver<Box<dyn Job>>,
+    busy: &AtomicU64,
+    wal: &WalLimit,
+) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = jobs.blocking_recv() {
         batch.push(first);
@@ -138,6 +167,7 @@ fn write_loop(conn: Connection, mut jobs: mpsc::Receiver<Box<dyn Job>>, busy: &A
         busy.store(batch.len() as u64, Ordering::Relaxed);
         commit_batch(&conn, &mut batch);
         busy.store(0, Ordering::Relaxed);
+        wal.enforce(&conn);
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod cases;
 mod shared;
+mod wal;
 
 use std::sync::Arc;
 
