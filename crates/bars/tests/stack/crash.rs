@@ -34,7 +34,14 @@ const KILL_AFTER: usize = 30;
 async fn killed_during_a_load_and_restarted(options: ProcessOptions) {
     let mut stack = ProcessStack::start(options).await;
     stack.publish("10m", "06:00-22:00").await;
-    let slots = stack.slots("free").await;
+    let mut slots = stack.slots("free").await;
+    for _ in 0..100 {
+        if slots.len() == SLOTS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        slots = stack.slots("free").await;
+    }
     assert_eq!(slots.len(), SLOTS);
 
     // Six senders book their share of the slots through the proxy; every third booking is
@@ -87,9 +94,16 @@ async fn killed_during_a_load_and_restarted(options: ProcessOptions) {
             }
         });
     }
-    while told.lock().unwrap().len() < KILL_AFTER {
-        tokio::time::sleep(Duration::from_millis(5)).await;
+    // A load that stopped early (every sender refused) must not keep the test waiting.
+    while told.lock().unwrap().len() < KILL_AFTER && !load.is_empty() {
+        if load.try_join_next().is_none() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
+    assert!(
+        told.lock().unwrap().len() >= KILL_AFTER,
+        "the load stopped before the kill"
+    );
     stack.receiver.take().unwrap().kill();
     while load.join_next().await.is_some() {}
     let told = told.lock().unwrap().clone();
