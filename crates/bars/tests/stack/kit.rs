@@ -163,9 +163,13 @@ impl Stack {
 
     /// Tomorrow's slots of `service`, through the proxy.
     pub async fn free_slots(&self, service: &str) -> Vec<Value> {
-        let day = tomorrow();
+        self.slots_on(service, &tomorrow(), "free").await
+    }
+
+    /// The slots of `service` on `day` (`YYYY-MM-DD`, UTC) with this status, through the proxy.
+    pub async fn slots_on(&self, service: &str, day: &str, status: &str) -> Vec<Value> {
         let path = format!(
-            "/Slot?Schedule.actor:HealthcareService={service}&status=free&start=ge{day}T00:00:00Z&start=le{day}T23:59:59Z&_include=Slot:schedule&_include=Schedule:actor:HealthcareService"
+            "/Slot?Schedule.actor:HealthcareService={service}&status={status}&start=ge{day}T00:00:00Z&start=le{day}T23:59:59Z&_include=Slot:schedule&_include=Schedule:actor:HealthcareService"
         );
         let r = self.request(Method::GET, &path, Some(service)).send().await;
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
@@ -278,7 +282,8 @@ pub fn appointment_for(slot: &Value, nhs: &str) -> Value {
     })
 }
 
-/// A sender's request through the proxy.
+/// A sender's request through the proxy; a clone sent again is a retry with the same ids.
+#[derive(Clone)]
 pub struct SenderRequest {
     pub http: HttpClient,
     pub tokens: Option<Arc<TokenSource>>,

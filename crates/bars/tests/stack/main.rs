@@ -3,7 +3,9 @@
 mod kit;
 
 mod config;
+mod crash;
 mod demo;
+mod invariants;
 mod messaging;
 mod openapi;
 mod operations;
@@ -13,3 +15,4 @@ mod proxy;
 mod relay;
 mod sdk;
 mod shared_database;
+mod state_machine;

@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use bars_client::{Credentials, TokenSource};
-use bars_http::client::HttpClient;
+use bars_http::client::{ClientResponse, HttpClient};
 use bytes::Bytes;
 use http::Method;
 use serde_json::{Value, json};
@@ -33,7 +35,7 @@ impl Proc {
         let child = Command::new(env!("CARGO_BIN_EXE_bars"))
             .args(args)
             .current_dir(dir)
-            .stdout(Stdio::null())
+            .stdout(out.try_clone().unwrap())
             .stderr(out)
             .spawn()
             .expect("the bars binary starts");
@@ -150,193 +152,446 @@ struct Ports {
     receiver_admin: u16,
 }
 
-fn registry_args(ports: &Ports) -> Vec<String> {
-    s(&[
-        "registry",
-        "--listen",
-        &format!("127.0.0.1:{}", ports.registry),
-        "--admin-listen",
-        &format!("127.0.0.1:{}", ports.registry_admin),
-        "--database",
-        "sqlite://registry.db",
-        "--tls-cert",
-        "pki/registry.pem",
-        "--tls-key",
-        "pki/registry.key.pem",
-        "--client-ca",
-        "pki/ca.pem",
-        "--require-client-cert",
-    ])
+/// How a [`ProcessStack`]'s roles are run.
+#[derive(Debug, Clone)]
+pub struct ProcessOptions {
+    /// The receiver's database URL (`sqlite://receiver.db`, relative to the stack's directory,
+    /// or a PostgreSQL URL).
+    pub receiver_database: String,
+    /// `human` or `json`, for every role.
+    pub log_format: &'static str,
+    /// The bearer token every role's admin listener asks for, if any.
+    pub admin_token: Option<String>,
 }
 
-fn receiver_args(ports: &Ports) -> Vec<String> {
-    s(&[
-        "receiver",
-        "--ods-code",
-        "RXR01",
-        "--service",
-        "2000011111=Riverside Urgent Treatment Centre",
-        "--database",
-        "sqlite://receiver.db",
-        "--listen",
-        &format!("127.0.0.1:{}", ports.receiver),
-        "--admin-listen",
-        &format!("127.0.0.1:{}", ports.receiver_admin),
-        "--tls-cert",
-        "pki/receiver.pem",
-        "--tls-key",
-        "pki/receiver.key.pem",
-        "--client-ca",
-        "pki/ca.pem",
-        "--require-client-cert",
-        "--pointer-url",
-        &format!("https://127.0.0.1:{}", ports.proxy),
-        "--pointer-ca",
-        "pki/ca.pem",
-        "--client-id",
-        "receiver-rxr01",
-        "--signing-key",
-        "pki/receiver-rxr01.key.pem",
-        "--signing-key-id",
-        "receiver-rxr01-1",
-        "--pointer-max-backoff",
-        "1",
-    ])
+impl Default for ProcessOptions {
+    fn default() -> Self {
+        ProcessOptions {
+            receiver_database: "sqlite://receiver.db".into(),
+            log_format: "human",
+            admin_token: None,
+        }
+    }
+}
+
+/// A registry, a proxy and one receiver (serving 2000011111 as RXR01, over mutual TLS behind
+/// the proxy, writing its pointers through it) as real `bars` processes in a temporary
+/// directory with the PKI `bars pki init` makes. Each process's stdout and stderr go to
+/// `<name>.log` there.
+pub struct ProcessStack {
+    temp: tempfile::TempDir,
+    ports: Ports,
+    pub options: ProcessOptions,
+    pub registry: Option<Proc>,
+    pub proxy: Option<Proc>,
+    pub receiver: Option<Proc>,
+    starts: usize,
+    /// Trusts the stack's CA.
+    pub https: HttpClient,
+    pub plain: HttpClient,
+    /// The demo sender's tokens.
+    pub sender: Arc<TokenSource>,
+    pub proxy_url: String,
+    pub proxy_admin_url: String,
+    pub registry_url: String,
+    pub registry_admin_url: String,
+    pub receiver_url: String,
+    pub receiver_admin_url: String,
+}
+
+impl ProcessStack {
+    /// Starts every role and waits until the proxy and the receiver answer.
+    pub async fn start(options: ProcessOptions) -> ProcessStack {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path();
+        bars(
+            dir,
+            &[
+                "pki",
+                "init",
+                "--dir",
+                "pki",
+                "--sender",
+                "demo-sender:ES256",
+                "--sender",
+                "receiver-rxr01:RS512",
+            ],
+        );
+        let ports = Ports {
+            registry: free_port(),
+            registry_admin: free_port(),
+            proxy: free_port(),
+            proxy_admin: free_port(),
+            receiver: free_port(),
+            receiver_admin: free_port(),
+        };
+        write_proxy_config(dir, &format!("https://127.0.0.1:{}", ports.receiver));
+        let ca = std::fs::read_to_string(dir.join("pki/ca.pem")).unwrap();
+        let https = HttpClient::new(
+            Some(bars_pki::tls::client_config(&ca, None).unwrap()),
+            Duration::from_secs(10),
+        );
+        let proxy_url = format!("https://127.0.0.1:{}", ports.proxy);
+        let sender = TokenSource::new(
+            Credentials {
+                client_id: "demo-sender".into(),
+                kid: "demo-sender-1".into(),
+                algorithm: "ES256".into(),
+                private_pem: std::fs::read_to_string(dir.join("pki/demo-sender.key.pem")).unwrap(),
+                token_url: format!("{proxy_url}/oauth2/token"),
+            },
+            https.clone(),
+        );
+        let mut stack = ProcessStack {
+            proxy_admin_url: format!("http://127.0.0.1:{}", ports.proxy_admin),
+            registry_url: format!("https://127.0.0.1:{}", ports.registry),
+            registry_admin_url: format!("http://127.0.0.1:{}", ports.registry_admin),
+            receiver_url: format!("https://127.0.0.1:{}", ports.receiver),
+            receiver_admin_url: format!("http://127.0.0.1:{}", ports.receiver_admin),
+            proxy_url,
+            temp,
+            ports,
+            options,
+            registry: None,
+            proxy: None,
+            receiver: None,
+            starts: 0,
+            https,
+            plain: HttpClient::plain(Duration::from_secs(10)),
+            sender,
+        };
+        stack.start_registry();
+        stack.start_proxy();
+        stack.start_receiver().await;
+        wait_for(&stack.https, &format!("{}/_ping", stack.proxy_url)).await;
+        stack
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.temp.path()
+    }
+
+    fn log_name(&mut self, role: &str) -> String {
+        self.starts += 1;
+        format!("{role}-{}", self.starts)
+    }
+
+    /// The flags every role shares: the log format and the admin token.
+    fn common(&self, role: &str, mut args: Vec<String>) -> Vec<String> {
+        let mut all = s(&["--log-format", self.options.log_format, role]);
+        all.append(&mut args);
+        if let Some(token) = &self.options.admin_token {
+            all.extend(s(&["--admin-token", token]));
+        }
+        all
+    }
+
+    /// (Re)starts the registry on its ports and database.
+    pub fn start_registry(&mut self) {
+        let args = self.common(
+            "registry",
+            s(&[
+                "--listen",
+                &format!("127.0.0.1:{}", self.ports.registry),
+                "--admin-listen",
+                &format!("127.0.0.1:{}", self.ports.registry_admin),
+                "--database",
+                "sqlite://registry.db",
+                "--tls-cert",
+                "pki/registry.pem",
+                "--tls-key",
+                "pki/registry.key.pem",
+                "--client-ca",
+                "pki/ca.pem",
+                "--require-client-cert",
+            ]),
+        );
+        let log = self.log_name("registry");
+        self.registry = Some(Proc::start(self.temp.path(), &log, &args));
+    }
+
+    fn start_proxy(&mut self) {
+        let args = self.common(
+            "proxy",
+            s(&[
+                "--listen",
+                &format!("127.0.0.1:{}", self.ports.proxy),
+                "--admin-listen",
+                &format!("127.0.0.1:{}", self.ports.proxy_admin),
+                "--config",
+                "proxy.toml",
+                "--registry-url",
+                &format!("https://127.0.0.1:{}", self.ports.registry),
+                "--upstream-ca",
+                "pki/ca.pem",
+                "--client-cert",
+                "pki/proxy-client.pem",
+                "--client-key",
+                "pki/proxy-client.key.pem",
+                "--tls-cert",
+                "pki/proxy.pem",
+                "--tls-key",
+                "pki/proxy.key.pem",
+            ]),
+        );
+        let log = self.log_name("proxy");
+        self.proxy = Some(Proc::start(self.temp.path(), &log, &args));
+    }
+
+    /// (Re)starts the receiver on its ports and database, and waits until its admin listener
+    /// answers.
+    pub async fn start_receiver(&mut self) {
+        let args = self.common(
+            "receiver",
+            s(&[
+                "--ods-code",
+                "RXR01",
+                "--service",
+                "2000011111=Riverside Urgent Treatment Centre",
+                "--database",
+                &self.options.receiver_database,
+                "--listen",
+                &format!("127.0.0.1:{}", self.ports.receiver),
+                "--admin-listen",
+                &format!("127.0.0.1:{}", self.ports.receiver_admin),
+                "--tls-cert",
+                "pki/receiver.pem",
+                "--tls-key",
+                "pki/receiver.key.pem",
+                "--client-ca",
+                "pki/ca.pem",
+                "--require-client-cert",
+                "--pointer-url",
+                &self.proxy_url,
+                "--pointer-ca",
+                "pki/ca.pem",
+                "--client-id",
+                "receiver-rxr01",
+                "--signing-key",
+                "pki/receiver-rxr01.key.pem",
+                "--signing-key-id",
+                "receiver-rxr01-1",
+                "--pointer-max-backoff",
+                "1",
+            ]),
+        );
+        let log = self.log_name("receiver");
+        self.receiver = Some(Proc::start(self.temp.path(), &log, &args));
+        wait_for(&self.plain, &format!("{}/_ping", self.receiver_admin_url)).await;
+    }
+
+    /// A sender's request through the proxy to 2000011111 (with fresh ids).
+    pub async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> ClientResponse {
+        self.call_with(method, path, &bars_headers(None, Some("2000011111")), body)
+            .await
+            .expect("the proxy answers")
+    }
+
+    /// A sender's request through the proxy with these headers (and the sender's token).
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&'static str, String)],
+        body: Option<&Value>,
+    ) -> Result<ClientResponse, bars_http::client::ClientError> {
+        let mut headers = headers.to_vec();
+        headers.push((
+            "authorization",
+            format!("Bearer {}", self.sender.token().await.unwrap()),
+        ));
+        self.https
+            .call(
+                method,
+                &format!("{}{path}", self.proxy_url),
+                &headers,
+                body.map(|b| Bytes::from(b.to_string())),
+            )
+            .await
+    }
+
+    /// A call to the receiver's admin API (with the admin token, if there is one).
+    pub async fn admin(&self, method: Method, path: &str, body: Option<&Value>) -> ClientResponse {
+        let mut headers = vec![("content-type", "application/json".to_string())];
+        if let Some(token) = &self.options.admin_token {
+            headers.push(("authorization", format!("Bearer {token}")));
+        }
+        self.plain
+            .call(
+                method,
+                &format!("{}{path}", self.receiver_admin_url),
+                &headers,
+                body.map(|b| Bytes::from(b.to_string())),
+            )
+            .await
+            .unwrap()
+    }
+
+    /// Publishes tomorrow's slots of 2000011111: one every `every` between `between` (UTC).
+    pub async fn publish(&self, every: &str, between: &str) {
+        let plan = json!({ "service": "2000011111", "from": tomorrow(), "days": 1, "every": every, "between": between, "zone": "UTC" });
+        let r = self
+            .admin(Method::POST, "/admin/slots/generate", Some(&plan))
+            .await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+
+    /// Tomorrow's slots of 2000011111 with this status, through the proxy.
+    pub async fn slots(&self, status: &str) -> Vec<Value> {
+        let day = tomorrow();
+        let r = self.call(Method::GET, &format!("/Slot?Schedule.actor:HealthcareService=2000011111&status={status}&start=ge{day}T00:00:00Z&start=le{day}T23:59:59Z&_include=Slot:schedule&_include=Schedule:actor:HealthcareService"), None).await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.json().unwrap()["entry"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e["search"]["mode"] == "match")
+            .map(|e| e["resource"].clone())
+            .collect()
+    }
+
+    /// The receiver's outbox, from its admin API.
+    pub async fn outbox(&self) -> Value {
+        self.admin(Method::GET, "/admin/outbox", None)
+            .await
+            .json()
+            .unwrap()
+    }
+
+    /// Waits until the receiver has delivered every pointer job.
+    pub async fn outbox_settled(&self) {
+        for _ in 0..1200 {
+            let outbox = self.outbox().await;
+            if outbox["pending"] == 0 && outbox["failed"] == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("pointer jobs did not settle: {}", self.outbox().await);
+    }
+
+    /// Every pointer the registry holds for the patient (all pages), through the proxy.
+    pub async fn pointers(&self, nhs: &str) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut path = format!(
+                "/DocumentReference?subject:identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}"
+            );
+            if let Some(t) = &token {
+                path.push_str(&format!("&next-page-token={t}"));
+            }
+            let r = self
+                .call_with(Method::GET, &path, &bars_headers(None, None), None)
+                .await
+                .unwrap();
+            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+            let bundle = r.json().unwrap();
+            all.extend(
+                bundle["entry"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|e| e["resource"].clone()),
+            );
+            token = bundle["meta"]["tag"][0]["code"]
+                .as_str()
+                .map(str::to_string);
+            if token.is_none() {
+                assert_eq!(bundle["total"], all.len(), "every page read");
+                return all;
+            }
+        }
+    }
+
+    /// Every appointment of the patient at the receiver (all pages), through the proxy.
+    pub async fn appointments(&self, nhs: &str) -> Vec<Value> {
+        let mut all = Vec::new();
+        loop {
+            let r = self
+                .call(
+                    Method::GET,
+                    &format!(
+                        "/Appointment?patient:identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}&_offset={}",
+                        all.len()
+                    ),
+                    None,
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+            let bundle = r.json().unwrap();
+            let page = bundle["entry"].as_array().cloned().unwrap_or_default();
+            let done = page.is_empty();
+            all.extend(page.into_iter().map(|e| e["resource"].clone()));
+            if done || all.len() >= bundle["total"].as_u64().unwrap() as usize {
+                return all;
+            }
+        }
+    }
+
+    /// Every log the stack's processes have written so far.
+    pub fn logs(&self) -> String {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(self.temp.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .collect();
+        names.sort();
+        names
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Runs `bars` with these arguments in the stack's directory; (success, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_bars"))
+            .args(args)
+            .current_dir(self.temp.path())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+/// The appointment id in the registry pointer's identifier.
+pub fn pointed_at(pointer: &Value) -> String {
+    pointer["identifier"][0]["value"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_killed_during_delivery_resumes_and_converges_without_duplicates() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let temp = tempfile::tempdir().unwrap();
-    let dir: PathBuf = temp.path().to_path_buf();
-    bars(
-        &dir,
-        &[
-            "pki",
-            "init",
-            "--dir",
-            "pki",
-            "--sender",
-            "demo-sender:ES256",
-            "--sender",
-            "receiver-rxr01:RS512",
-        ],
-    );
-    let ports = Ports {
-        registry: free_port(),
-        registry_admin: free_port(),
-        proxy: free_port(),
-        proxy_admin: free_port(),
-        receiver: free_port(),
-        receiver_admin: free_port(),
-    };
-    write_proxy_config(&dir, &format!("https://127.0.0.1:{}", ports.receiver));
-
-    let mut registry = Some(Proc::start(&dir, "registry", &registry_args(&ports)));
-    let _proxy = Proc::start(
-        &dir,
-        "proxy",
-        &s(&[
-            "proxy",
-            "--listen",
-            &format!("127.0.0.1:{}", ports.proxy),
-            "--admin-listen",
-            &format!("127.0.0.1:{}", ports.proxy_admin),
-            "--config",
-            "proxy.toml",
-            "--registry-url",
-            &format!("https://127.0.0.1:{}", ports.registry),
-            "--upstream-ca",
-            "pki/ca.pem",
-            "--client-cert",
-            "pki/proxy-client.pem",
-            "--client-key",
-            "pki/proxy-client.key.pem",
-            "--tls-cert",
-            "pki/proxy.pem",
-            "--tls-key",
-            "pki/proxy.key.pem",
-        ]),
-    );
-    let mut receiver = Some(Proc::start(&dir, "receiver-1", &receiver_args(&ports)));
-
-    let ca = std::fs::read_to_string(dir.join("pki/ca.pem")).unwrap();
-    let https = HttpClient::new(
-        Some(bars_pki::tls::client_config(&ca, None).unwrap()),
-        Duration::from_secs(10),
-    );
-    let plain = HttpClient::plain(Duration::from_secs(10));
-    let proxy = format!("https://127.0.0.1:{}", ports.proxy);
-    let admin = format!("http://127.0.0.1:{}", ports.receiver_admin);
-    wait_for(&https, &format!("{proxy}/_ping")).await;
-    wait_for(&plain, &format!("{admin}/admin/services")).await;
-
-    let generate = json!({ "service": "2000011111", "from": tomorrow(), "days": 1, "every": "10m", "between": "08:00-12:00", "zone": "UTC" });
-    plain
-        .call(
-            Method::POST,
-            &format!("{admin}/admin/slots/generate"),
-            &[("content-type", "application/json".into())],
-            Some(Bytes::from(generate.to_string())),
-        )
-        .await
-        .unwrap();
-
-    let sender = TokenSource::new(
-        Credentials {
-            client_id: "demo-sender".into(),
-            kid: "demo-sender-1".into(),
-            algorithm: "ES256".into(),
-            private_pem: std::fs::read_to_string(dir.join("pki/demo-sender.key.pem")).unwrap(),
-            token_url: format!("{proxy}/oauth2/token"),
-        },
-        https.clone(),
-    );
-    let call = |method: Method, path: String, body: Option<Value>| {
-        let (https, sender, proxy) = (https.clone(), sender.clone(), proxy.clone());
-        async move {
-            let headers = bars_headers(Some(&sender.token().await.unwrap()), Some("2000011111"));
-            https
-                .call(
-                    method,
-                    &format!("{proxy}{path}"),
-                    &headers,
-                    body.map(|b| Bytes::from(b.to_string())),
-                )
-                .await
-                .unwrap()
-        }
-    };
+    let mut stack = ProcessStack::start(ProcessOptions::default()).await;
+    stack.publish("10m", "08:00-12:00").await;
 
     // The registry goes away; bookings go on and their pointer jobs pile up.
-    registry.take().unwrap().kill();
-    let day = tomorrow();
-    let slots = call(Method::GET, format!("/Slot?Schedule.actor:HealthcareService=2000011111&status=free&start=ge{day}T00:00:00Z&start=le{day}T23:59:59Z&_include=Slot:schedule&_include=Schedule:actor:HealthcareService"), None).await;
-    let slots: Vec<Value> = slots.json().unwrap()["entry"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["search"]["mode"] == "match")
-        .map(|e| e["resource"].clone())
-        .collect();
+    stack.registry.take().unwrap().kill();
+    let slots = stack.slots("free").await;
     let mut ids = Vec::new();
     for slot in &slots[..8] {
-        let r = call(
-            Method::POST,
-            "/Appointment".into(),
-            Some(appointment_for(slot, PATIENT)),
-        )
-        .await;
+        let r = stack
+            .call(
+                Method::POST,
+                "/Appointment",
+                Some(&appointment_for(slot, PATIENT)),
+            )
+            .await;
         assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
         ids.push(r.json().unwrap()["id"].as_str().unwrap().to_string());
     }
     for _ in 0..200 {
-        let outbox = plain
-            .call(Method::GET, &format!("{admin}/admin/outbox"), &[], None)
-            .await
-            .unwrap()
-            .json()
-            .unwrap();
+        let outbox = stack.outbox().await;
         if outbox["jobs"]
             .as_array()
             .unwrap()
@@ -349,49 +604,19 @@ async fn a_receiver_killed_during_delivery_resumes_and_converges_without_duplica
     }
 
     // The registry comes back and the receiver dies while it is delivering.
-    registry = Some(Proc::start(&dir, "registry-2", &registry_args(&ports)));
+    stack.start_registry();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    receiver.take().unwrap().kill();
-    receiver = Some(Proc::start(&dir, "receiver-2", &receiver_args(&ports)));
-    wait_for(&plain, &format!("{admin}/admin/services")).await;
+    stack.receiver.take().unwrap().kill();
+    stack.start_receiver().await;
 
-    let mut settled = false;
-    for _ in 0..600 {
-        let outbox = plain
-            .call(Method::GET, &format!("{admin}/admin/outbox"), &[], None)
-            .await
-            .unwrap()
-            .json()
-            .unwrap();
-        if outbox["pending"] == 0 && outbox["failed"] == 0 {
-            settled = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(settled, "the restarted receiver delivered every job");
-    let r = call(
-        Method::GET,
-        format!(
-            "/DocumentReference?subject:identifier=https://fhir.nhs.uk/Id/nhs-number|{PATIENT}"
-        ),
-        None,
-    )
-    .await;
-    let bundle = r.json().unwrap();
-    let mut named: Vec<String> = bundle["entry"]
-        .as_array()
-        .unwrap()
+    stack.outbox_settled().await;
+    let mut named: Vec<String> = stack
+        .pointers(PATIENT)
+        .await
         .iter()
-        .map(|e| {
-            e["resource"]["identifier"][0]["value"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
+        .map(pointed_at)
         .collect();
     named.sort();
     ids.sort();
     assert_eq!(named, ids, "one pointer per booking, none twice");
-    drop((registry, receiver));
 }

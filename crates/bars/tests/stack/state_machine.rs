@@ -1,0 +1,472 @@
+//! The booking state machine under random concurrent use (proptest): several senders at once
+//! book, reschedule (PATCH or PUT to another slot), cancel, rebook (a new appointment that
+//! `replaces` the old, then the old cancelled), view, and resend their last request with the
+//! same ids, through the proxy of the in-process stack. After each case:
+//!
+//! - a busy slot is held by exactly one booking, a free slot by none (so never two);
+//! - versions only grow: every read a sender makes shows a `versionId` no lower than the last
+//!   it saw, and every version anyone saw is in the appointment's `_history`;
+//! - once the outbox has drained, the registry holds exactly one pointer per active booking,
+//!   with its period, and none for a cancelled one;
+//! - nothing answered with a server error.
+//!
+//! Each case books on a day of its own, for a patient of its own, so cases do not see each
+//! other. On a failure proptest shrinks the case to a minimal sequence of operations.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use bars_http::client::ClientResponse;
+use bars_receiver::availability::{SlotPlan, Zone};
+use http::Method;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use serde_json::{Value, json};
+
+use crate::invariants::{check_pointers, check_slots};
+use crate::kit::{SenderRequest, Stack, appointment_for};
+
+/// Slots per case: few, so that senders contend for them.
+const SLOTS: usize = 4;
+/// Indexes into the appointments booked so far in a case (taken modulo their number).
+const PICK: usize = 8;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Book {
+        slot: usize,
+    },
+    Reschedule {
+        pick: usize,
+        slot: usize,
+        patch: bool,
+    },
+    Cancel {
+        pick: usize,
+        delete: bool,
+    },
+    Rebook {
+        pick: usize,
+        slot: usize,
+    },
+    View {
+        pick: usize,
+    },
+    /// The sender's last request again, with the same X-Request-ID and X-Correlation-ID.
+    Retry,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => (0..SLOTS).prop_map(|slot| Op::Book { slot }),
+        2 => (0..PICK, 0..SLOTS, any::<bool>())
+            .prop_map(|(pick, slot, patch)| Op::Reschedule { pick, slot, patch }),
+        2 => (0..PICK, any::<bool>()).prop_map(|(pick, delete)| Op::Cancel { pick, delete }),
+        2 => (0..PICK, 0..SLOTS).prop_map(|(pick, slot)| Op::Rebook { pick, slot }),
+        1 => (0..PICK).prop_map(|pick| Op::View { pick }),
+        2 => Just(Op::Retry),
+    ]
+}
+
+/// Two to five senders, each with up to eight operations.
+fn senders() -> impl Strategy<Value = Vec<Vec<Op>>> {
+    prop::collection::vec(prop::collection::vec(op(), 1..=8), 2..=5)
+}
+
+/// A valid NHS number (modulus 11 check digit) of its own for each case.
+fn patient(n: u32) -> String {
+    let mut base = 900_000_000 + u64::from(n) * 13;
+    loop {
+        let digits: Vec<u64> = base
+            .to_string()
+            .bytes()
+            .map(|b| u64::from(b - b'0'))
+            .collect();
+        let sum: u64 = digits.iter().zip((2..=10).rev()).map(|(d, w)| d * w).sum();
+        let check = (11 - sum % 11) % 11;
+        if check != 10 {
+            return format!("{base}{check}");
+        }
+        base += 1;
+    }
+}
+
+/// One case's world: its service, day, patient, slots and what its senders have seen.
+struct Case<'a> {
+    stack: &'a Stack,
+    service: String,
+    patient: String,
+    slots: Vec<Value>,
+    /// Appointments booked so far (by anyone), in order.
+    booked: Mutex<Vec<String>>,
+    /// Every (appointment, version) any sender saw.
+    seen: Mutex<BTreeSet<(String, u64)>>,
+    /// Answers by request kind and status, for the figures printed at the end.
+    answers: &'a Mutex<BTreeMap<String, usize>>,
+}
+
+/// One sender: its last request (for retries) and the last version it saw of each
+/// appointment.
+struct Sender {
+    last: Option<SenderRequest>,
+    versions: BTreeMap<String, u64>,
+}
+
+impl Case<'_> {
+    fn pick(&self, pick: usize) -> Option<String> {
+        let booked = self.booked.lock().unwrap();
+        (!booked.is_empty()).then(|| booked[pick % booked.len()].clone())
+    }
+
+    /// Sends, remembers the request for a retry, and checks the answer: never a server error,
+    /// and an Appointment no older than the sender last saw.
+    async fn send(
+        &self,
+        sender: &mut Sender,
+        request: SenderRequest,
+    ) -> Result<ClientResponse, String> {
+        let r = request.send().await;
+        let what = format!("{} {}", request.method, request.url);
+        let kind = if request.url.ends_with("/Appointment") {
+            "/Appointment"
+        } else {
+            "/Appointment/{id}"
+        };
+        *self
+            .answers
+            .lock()
+            .unwrap()
+            .entry(format!("{} {kind} {}", request.method, r.status.as_u16()))
+            .or_default() += 1;
+        sender.last = Some(request);
+        self.observe(sender, &what, &r)?;
+        Ok(r)
+    }
+
+    fn observe(&self, sender: &mut Sender, what: &str, r: &ClientResponse) -> Result<(), String> {
+        if r.status.is_server_error() {
+            return Err(format!(
+                "{what} answered {}: {}",
+                r.status,
+                String::from_utf8_lossy(&r.body)
+            ));
+        }
+        let body = r.json().unwrap_or(Value::Null);
+        if body["resourceType"] == "Appointment"
+            && let (Some(id), Some(version)) = (
+                body["id"].as_str(),
+                body["meta"]["versionId"]
+                    .as_str()
+                    .and_then(|v| v.parse::<u64>().ok()),
+            )
+        {
+            let last = sender.versions.entry(id.to_string()).or_insert(0);
+            if version < *last {
+                return Err(format!(
+                    "{what}: version {version} of {id} after the sender had seen {last}"
+                ));
+            }
+            *last = version;
+            self.seen.lock().unwrap().insert((id.to_string(), version));
+        }
+        Ok(())
+    }
+
+    fn request(&self, method: Method, path: &str) -> SenderRequest {
+        self.stack.request(method, path, Some(&self.service))
+    }
+
+    /// Reads an appointment: (its body, its ETag) when it is there.
+    async fn read(&self, sender: &mut Sender, id: &str) -> Result<Option<(Value, String)>, String> {
+        let r = self
+            .send(
+                sender,
+                self.request(Method::GET, &format!("/Appointment/{id}")),
+            )
+            .await?;
+        Ok((r.status == 200).then(|| {
+            (
+                r.json().unwrap(),
+                r.header("etag").unwrap_or_default().to_string(),
+            )
+        }))
+    }
+
+    async fn book(
+        &self,
+        sender: &mut Sender,
+        slot: usize,
+        replaces: Option<&str>,
+    ) -> Result<(), String> {
+        let mut body = appointment_for(&self.slots[slot], &self.patient);
+        if let Some(old) = replaces {
+            body["replaces"] = json!([{ "reference": format!("Appointment/{old}") }]);
+        }
+        let r = self
+            .send(
+                sender,
+                self.request(Method::POST, "/Appointment").json(&body),
+            )
+            .await?;
+        if r.status == 201 {
+            let id = r.json().unwrap()["id"].as_str().unwrap().to_string();
+            self.booked.lock().unwrap().push(id);
+        }
+        Ok(())
+    }
+
+    async fn cancel(&self, sender: &mut Sender, id: &str, delete: bool) -> Result<(), String> {
+        let Some((mut current, etag)) = self.read(sender, id).await? else {
+            return Ok(());
+        };
+        let path = format!("/Appointment/{id}");
+        let request = if delete {
+            self.request(Method::DELETE, &path)
+        } else {
+            current["status"] = json!("cancelled");
+            self.request(Method::PUT, &path).json(&current)
+        };
+        self.send(sender, request.header("if-match", &etag)).await?;
+        Ok(())
+    }
+
+    async fn run(&self, sender: &mut Sender, op: &Op) -> Result<(), String> {
+        match *op {
+            Op::Book { slot } => self.book(sender, slot, None).await,
+            Op::Reschedule { pick, slot, patch } => {
+                let Some(id) = self.pick(pick) else {
+                    return Ok(());
+                };
+                let Some((mut current, etag)) = self.read(sender, &id).await? else {
+                    return Ok(());
+                };
+                let target = &self.slots[slot];
+                let reference = format!("Slot/{}", target["id"].as_str().unwrap());
+                let path = format!("/Appointment/{id}");
+                let request = if patch {
+                    let ops = json!([
+                        { "op": "replace", "path": "/slot", "value": [{ "reference": reference }] },
+                        { "op": "replace", "path": "/start", "value": target["start"] },
+                        { "op": "replace", "path": "/end", "value": target["end"] }
+                    ]);
+                    self.request(Method::PATCH, &path)
+                        .body_as("application/json-patch+json", ops.to_string())
+                } else {
+                    current["slot"] = json!([{ "reference": reference }]);
+                    current["start"] = target["start"].clone();
+                    current["end"] = target["end"].clone();
+                    self.request(Method::PUT, &path).json(&current)
+                };
+                self.send(sender, request.header("if-match", &etag)).await?;
+                Ok(())
+            }
+            Op::Cancel { pick, delete } => match self.pick(pick) {
+                Some(id) => self.cancel(sender, &id, delete).await,
+                None => Ok(()),
+            },
+            Op::Rebook { pick, slot } => {
+                let Some(old) = self.pick(pick) else {
+                    return Ok(());
+                };
+                let before = self.booked.lock().unwrap().len();
+                self.book(sender, slot, Some(&old)).await?;
+                if self.booked.lock().unwrap().len() > before {
+                    self.cancel(sender, &old, true).await?;
+                }
+                Ok(())
+            }
+            Op::View { pick } => {
+                if let Some(id) = self.pick(pick) {
+                    self.read(sender, &id).await?;
+                }
+                Ok(())
+            }
+            Op::Retry => {
+                if let Some(last) = sender.last.clone() {
+                    let r = last.send().await;
+                    *self
+                        .answers
+                        .lock()
+                        .unwrap()
+                        .entry(format!("retry {}", r.status.as_u16()))
+                        .or_default() += 1;
+                    self.observe(
+                        sender,
+                        &format!("retry of {} {}", last.method, last.url),
+                        &r,
+                    )?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The invariants, once every sender has finished.
+    async fn check(&self) -> Result<(), String> {
+        let day = self.slots[0]["start"].as_str().unwrap()[..10].to_string();
+        let mut slots = self.stack.slots_on(&self.service, &day, "busy").await;
+        slots.extend(self.stack.slots_on(&self.service, &day, "free").await);
+        if slots.len() != SLOTS {
+            return Err(format!("{} of {SLOTS} slots are busy or free", slots.len()));
+        }
+        let search = self
+            .request(
+                Method::GET,
+                &format!(
+                    "/Appointment?patient:identifier=https://fhir.nhs.uk/Id/nhs-number|{}",
+                    self.patient
+                ),
+            )
+            .send()
+            .await;
+        if search.status != 200 {
+            return Err(format!("the patient search answered {}", search.status));
+        }
+        let appointments: Vec<Value> = search.json().unwrap()["entry"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| e["resource"].clone())
+            .collect();
+        if appointments.len() != self.booked.lock().unwrap().len() {
+            return Err(format!(
+                "{} appointments stored, {} acknowledged",
+                appointments.len(),
+                self.booked.lock().unwrap().len()
+            ));
+        }
+        check_slots(&slots, &appointments)?;
+
+        let seen = self.seen.lock().unwrap().clone();
+        for a in &appointments {
+            let id = a["id"].as_str().unwrap();
+            let current: u64 = a["meta"]["versionId"].as_str().unwrap().parse().unwrap();
+            let r = self
+                .request(Method::GET, &format!("/Appointment/{id}/_history"))
+                .send()
+                .await;
+            let history: BTreeSet<u64> = r.json().unwrap()["entry"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|e| e["resource"]["meta"]["versionId"].as_str()?.parse().ok())
+                .collect();
+            if history != (1..=current).collect::<BTreeSet<u64>>() {
+                return Err(format!(
+                    "{id} is at version {current}; its history has {history:?}"
+                ));
+            }
+            for (_, v) in seen.iter().filter(|(s, _)| s == id) {
+                if !history.contains(v) {
+                    return Err(format!(
+                        "version {v} of {id} was seen but is not in its history"
+                    ));
+                }
+            }
+        }
+
+        self.stack.pointers_settled().await;
+        let pointers = self.stack.pointers(&self.patient).await;
+        check_pointers(&appointments, &pointers)
+    }
+}
+
+async fn run_case(
+    stack: &Stack,
+    n: u32,
+    senders: &[Vec<Op>],
+    answers: &Mutex<BTreeMap<String, usize>>,
+) -> Result<(), String> {
+    let service = stack.service(0, 0);
+    let day = time::OffsetDateTime::now_utc().date() + time::Duration::days(2 + i64::from(n));
+    stack
+        .inner
+        .publish(|s| SlotPlan {
+            service_id: s.to_string(),
+            schedule_id: None,
+            from: day,
+            days: 1,
+            every_minutes: 15,
+            length_minutes: None,
+            day_start: time::macros::time!(09:00),
+            day_end: time::macros::time!(10:00),
+            weekdays_only: false,
+            zone: Zone::Utc,
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let day = format!(
+        "{:04}-{:02}-{:02}",
+        day.year(),
+        u8::from(day.month()),
+        day.day()
+    );
+    let slots = stack.slots_on(&service, &day, "free").await;
+    if slots.len() != SLOTS {
+        return Err(format!("{} slots published", slots.len()));
+    }
+    let case = Case {
+        stack,
+        service,
+        patient: patient(n),
+        slots,
+        booked: Mutex::new(Vec::new()),
+        seen: Mutex::new(BTreeSet::new()),
+        answers,
+    };
+    let runs = senders.iter().map(|ops| {
+        let case = &case;
+        async move {
+            let mut sender = Sender {
+                last: None,
+                versions: BTreeMap::new(),
+            };
+            for op in ops {
+                case.run(&mut sender, op)
+                    .await
+                    .map_err(|e| format!("{op:?}: {e}"))?;
+            }
+            Ok::<(), String>(())
+        }
+    });
+    for result in futures_util::future::join_all(runs).await {
+        result?;
+    }
+    case.check().await
+}
+
+#[test]
+fn concurrent_senders_keep_the_booking_invariants() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    let stack = runtime.block_on(Stack::start(1));
+    let cases = AtomicU32::new(0);
+    let answers = Mutex::new(BTreeMap::new());
+    let mut runner = TestRunner::new(Config {
+        cases: 48,
+        max_shrink_iters: 200,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&senders(), |senders| {
+        let n = cases.fetch_add(1, Ordering::SeqCst);
+        runtime
+            .block_on(run_case(&stack, n, &senders, &answers))
+            .map_err(TestCaseError::fail)
+    });
+    eprintln!(
+        "state machine: {} cases run (including any shrinking); answers: {:?}",
+        cases.load(Ordering::SeqCst),
+        answers.lock().unwrap()
+    );
+    runtime.block_on(stack.stop());
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
