@@ -5,6 +5,7 @@ mod kit;
 mod config;
 mod crash;
 mod demo;
+mod headers;
 mod invariants;
 mod messaging;
 mod openapi;
