@@ -11,6 +11,7 @@ mod messaging;
 mod openapi;
 mod operations;
 mod pointers;
+mod privacy;
 mod processes;
 mod proxy;
 mod relay;
