@@ -2,6 +2,7 @@
 
 mod kit;
 
+mod audit;
 mod config;
 mod crash;
 mod demo;
