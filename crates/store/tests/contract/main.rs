@@ -4,6 +4,7 @@
 
 mod cases;
 mod shared;
+mod sql_source;
 
 use std::sync::Arc;
 
