@@ -14,6 +14,8 @@ use crate::kit::{PATIENT, bars_headers};
 use crate::privacy::workload;
 use crate::processes::{ProcessOptions, ProcessStack};
 
+type Headers = Vec<(&'static str, String)>;
+
 async fn stack() -> ProcessStack {
     ProcessStack::start(ProcessOptions {
         admin_token: Some(format!("admin-{}", uuid::Uuid::new_v4())),
@@ -155,7 +157,7 @@ async fn no_listener_route_or_verb_changes_or_removes_an_audit_entry() {
     ];
     let mut sender = bars_headers(None, Some("2000011111"));
     sender.push(("authorization", format!("Bearer {sender_token}")));
-    let listeners: Vec<(&str, &HttpClient, Vec<(&str, String)>)> = vec![
+    let listeners: Vec<(&str, &HttpClient, Headers)> = vec![
         (&stack.receiver_admin_url, &stack.plain, admin.clone()),
         (&stack.receiver_admin_url, &stack.plain, vec![]),
         (&stack.proxy_admin_url, &stack.plain, admin.clone()),

@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use crate::kit::{OTHER_PATIENT, PATIENT, appointment_for, bars_headers};
 use crate::processes::{Proc, ProcessOptions, ProcessStack, free_port};
 
-/// Patient data the workload sends: the patient's NHS number, a malformed one, the other
-/// patient's, a name and a date of birth.
+/// Patient data the workloads send (here and in `operations`' request-log test): the
+/// patient's NHS number, a malformed one, the other patient's, a name and a date of birth.
 pub const PATIENT_DATA: [&str; 6] = [
     PATIENT,
     "9434765918",
