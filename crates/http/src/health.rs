@@ -154,8 +154,6 @@ fn health_response(status: Health, body: Value) -> Response {
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(HEALTH_JSON));
-    // Served on admin listeners outside the admin gate too, so it decorates itself.
-    crate::transport::apply_security_headers(response.headers_mut());
     response
 }
 
@@ -192,6 +190,14 @@ pub fn routes<S: Clone + Send + Sync + 'static>(
         .route("/_ping", get(ping))
         .route("/_status", get(status))
         .with_state(Probe { service, readiness })
+        // Merged into admin listeners outside the admin gate, so these routes decorate every
+        // answer themselves, a 405 for the wrong method included.
+        .layer(axum::middleware::map_response(decorate))
+}
+
+async fn decorate(mut response: Response) -> Response {
+    crate::transport::apply_security_headers(response.headers_mut());
+    response
 }
 
 #[cfg(test)]

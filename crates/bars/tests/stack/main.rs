@@ -2,14 +2,17 @@
 
 mod kit;
 
+mod audit;
 mod config;
 mod crash;
 mod demo;
+mod headers;
 mod invariants;
 mod messaging;
 mod openapi;
 mod operations;
 mod pointers;
+mod privacy;
 mod processes;
 mod proxy;
 mod relay;

@@ -428,14 +428,7 @@ async fn the_request_log_carries_the_ids_and_no_patient_data() {
         assert!(traced, "a line without ids: {line}");
     }
 
-    for secret in [
-        PATIENT,
-        "9434765918",
-        OTHER_PATIENT,
-        "Testpatient",
-        "Alexandra",
-        "1987-06-05",
-    ] {
+    for secret in crate::privacy::PATIENT_DATA {
         assert!(
             !log.contains(secret),
             "{secret} appears in the log:\n{}",

@@ -456,6 +456,72 @@ async fn the_audit_log_cannot_be_changed() {
     );
 }
 
+/// Values that look like SQL are data: stored, found and compared verbatim, on every backend.
+#[tokio::test]
+async fn hostile_values_are_stored_and_searched_verbatim() {
+    const HOSTILE: [&str; 4] = [
+        "'; DROP TABLE appointment; --",
+        "x' OR '1'='1",
+        "\"); DELETE FROM audit; --",
+        "Robert'); DROP TABLE slot;--",
+    ];
+    for (name, store, _keep) in backends().await {
+        for (i, value) in HOSTILE.iter().enumerate() {
+            store
+                .append_audit(vec![AuditEntry {
+                    request_id: value.to_string(),
+                    correlation_id: value.to_string(),
+                    action: "read".into(),
+                    resource_type: "Appointment".into(),
+                    resource_id: Some(value.to_string()),
+                    patient: Some(value.to_string()),
+                    outcome: 200 + i as u16,
+                    ..Default::default()
+                }])
+                .await
+                .unwrap();
+        }
+        for (i, value) in HOSTILE.iter().enumerate() {
+            for query in [
+                AuditQuery {
+                    request_id: Some(value.to_string()),
+                    ..Default::default()
+                },
+                AuditQuery {
+                    patient: Some(value.to_string()),
+                    ..Default::default()
+                },
+                AuditQuery {
+                    resource_id: Some(value.to_string()),
+                    ..Default::default()
+                },
+            ] {
+                let found = store.query_audit(query).await.unwrap();
+                assert_eq!(found.len(), 1, "{name}: {value}");
+                assert_eq!(found[0].entry.request_id, *value, "{name}");
+                assert_eq!(found[0].entry.outcome, 200 + i as u16, "{name}");
+            }
+            assert!(
+                store.get_appointment(value).await.unwrap().is_none(),
+                "{name}"
+            );
+            let (found, total) = store.appointments_for_patient(value, 10, 0).await.unwrap();
+            assert!(found.is_empty() && total == 0, "{name}: {value}");
+        }
+        // The tables are all still there.
+        seed(store.as_ref(), 1).await;
+        assert_eq!(
+            store
+                .query_audit(AuditQuery::default())
+                .await
+                .unwrap()
+                .len(),
+            HOSTILE.len(),
+            "{name}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn pointer_jobs_are_delivered_one_at_a_time_in_order_per_appointment() {
     for (name, store, _keep) in backends().await {

@@ -5,6 +5,7 @@
 mod cases;
 mod shared;
 mod wal;
+mod sql_source;
 
 use std::sync::Arc;
 
