@@ -4,8 +4,8 @@
 
 mod cases;
 mod shared;
-mod wal;
 mod sql_source;
+mod wal;
 
 use std::sync::Arc;
 
