@@ -180,14 +180,20 @@ async fn a_head_beyond_the_read_buffer_is_cut_off_and_the_server_carries_on() {
     assert_eq!(ok.unwrap().body, "fine");
 }
 
-#[tokio::test]
-async fn a_client_that_never_finishes_its_head_is_disconnected() {
+/// A connection to a server that gives clients 300 ms to send a head.
+async fn impatient_connection() -> (RunningServer, TcpStream) {
     let server = start(ServerOptions {
         header_read_timeout: Duration::from_millis(300),
         ..ServerOptions::default()
     })
     .await;
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let stream = TcpStream::connect(server.addr).await.unwrap();
+    (server, stream)
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_head_is_disconnected() {
+    let (_server, mut stream) = impatient_connection().await;
     stream
         .write_all(b"GET /ok HTTP/1.1\r\nHost: x\r\nX-Slow: ")
         .await
@@ -197,12 +203,7 @@ async fn a_client_that_never_finishes_its_head_is_disconnected() {
 
 #[tokio::test]
 async fn an_idle_kept_alive_connection_is_closed() {
-    let server = start(ServerOptions {
-        header_read_timeout: Duration::from_millis(300),
-        ..ServerOptions::default()
-    })
-    .await;
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let (_server, mut stream) = impatient_connection().await;
     stream
         .write_all(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
@@ -214,12 +215,7 @@ async fn an_idle_kept_alive_connection_is_closed() {
 
 #[tokio::test]
 async fn a_connection_that_sends_nothing_is_closed() {
-    let server = start(ServerOptions {
-        header_read_timeout: Duration::from_millis(300),
-        ..ServerOptions::default()
-    })
-    .await;
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let (_server, mut stream) = impatient_connection().await;
     assert!(closed_by_server(&mut stream).await);
 }
 
