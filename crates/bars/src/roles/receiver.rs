@@ -95,6 +95,11 @@ pub struct ReceiverArgs {
     /// Accept appointments whose times fall outside their slot.
     #[arg(long, env = "BARS_LENIENT_SLOT_TIMES")]
     pub lenient_slot_times: bool,
+    /// This instance's name, unique among receivers sharing a database and the same across its
+    /// restarts, so that after a crash it resumes the pointer deliveries it had started
+    /// [default: <hostname>/<listen>].
+    #[arg(long, env = "BARS_INSTANCE_ID")]
+    pub instance_id: Option<String>,
     #[command(flatten)]
     pub tls: crate::tls_args::TlsArgs,
     #[command(flatten)]
@@ -120,6 +125,7 @@ crate::layered!(ReceiverArgs {
     practitioner_details_for,
     require_organisation,
     lenient_slot_times,
+    instance_id,
     tls,
     limits,
     pointers,
@@ -435,6 +441,13 @@ impl settings::RoleSettings for ReceiverArgs {
         problems.database("database", self.database.as_deref());
         self.tls.check(&mut problems);
         self.limits.check(&mut problems);
+        if self
+            .instance_id
+            .as_deref()
+            .is_some_and(|i| i.trim().is_empty())
+        {
+            problems.error("instance_id", "must not be empty");
+        }
         self.pointers.check(&mut problems);
         problems
     }
@@ -473,8 +486,23 @@ impl ReceiverArgs {
         };
         config.rules.appointment_within_slot = !self.lenient_slot_times;
         config.body_limit = self.limits.body_limit();
+        config.instance = Some(
+            self.instance_id
+                .clone()
+                .unwrap_or_else(|| format!("{}/{listen}", hostname())),
+        );
         Ok(config)
     }
+}
+
+/// The machine's name, for the default instance name; containers and hosts always have one.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
 }
 
 /// A receiver serving its two listeners.

@@ -31,12 +31,15 @@ impl Proc {
     }
 
     fn spawn(dir: &Path, log: &str, args: &[String]) -> Proc {
-        let out = std::fs::File::create(dir.join(format!("{log}.log"))).unwrap();
+        // The log (stderr) and what the command prints for its user (stdout) apart, so a
+        // JSON log stays all JSON; both end in .log, so `ProcessStack::logs` reads both.
+        let err = std::fs::File::create(dir.join(format!("{log}.log"))).unwrap();
+        let out = std::fs::File::create(dir.join(format!("{log}.stdout.log"))).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_bars"))
             .args(args)
             .current_dir(dir)
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
+            .stdout(out)
+            .stderr(err)
             .spawn()
             .expect("the bars binary starts");
         Proc { child }
@@ -176,8 +179,8 @@ impl Default for ProcessOptions {
 
 /// A registry, a proxy and one receiver (serving 2000011111 as RXR01, over mutual TLS behind
 /// the proxy, writing its pointers through it) as real `bars` processes in a temporary
-/// directory with the PKI `bars pki init` makes. Each process's stdout and stderr go to
-/// `<name>.log` there.
+/// directory with the PKI `bars pki init` makes. Each process's log (stderr) goes to
+/// `<name>.log` there, and what it prints (stdout) to `<name>.stdout.log`.
 pub struct ProcessStack {
     temp: tempfile::TempDir,
     ports: Ports,
