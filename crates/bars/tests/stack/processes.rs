@@ -31,12 +31,13 @@ impl Proc {
     }
 
     fn spawn(dir: &Path, log: &str, args: &[String]) -> Proc {
-        let out = std::fs::File::create(dir.join(format!("{log}.log"))).unwrap();
+        let err = std::fs::File::create(dir.join(format!("{log}.log"))).unwrap();
+        let out = std::fs::File::create(dir.join(format!("{log}.out"))).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_bars"))
             .args(args)
             .current_dir(dir)
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
+            .stdout(out)
+            .stderr(err)
             .spawn()
             .expect("the bars binary starts");
         Proc { child }
@@ -176,8 +177,8 @@ impl Default for ProcessOptions {
 
 /// A registry, a proxy and one receiver (serving 2000011111 as RXR01, over mutual TLS behind
 /// the proxy, writing its pointers through it) as real `bars` processes in a temporary
-/// directory with the PKI `bars pki init` makes. Each process's stdout and stderr go to
-/// `<name>.log` there.
+/// directory with the PKI `bars pki init` makes. Each process's stderr (its log) goes to
+/// `<name>.log` there, its stdout to `<name>.out`.
 pub struct ProcessStack {
     temp: tempfile::TempDir,
     ports: Ports,
@@ -460,9 +461,11 @@ impl ProcessStack {
             .unwrap()
     }
 
-    /// Waits until the receiver has delivered every pointer job.
+    /// Waits until the receiver has delivered every pointer job. On PostgreSQL a job leased by
+    /// an instance that was killed waits for its lease (two minutes) to expire: another
+    /// instance cannot tell a dead one from a slow one.
     pub async fn outbox_settled(&self) {
-        for _ in 0..1200 {
+        for _ in 0..3600 {
             let outbox = self.outbox().await;
             if outbox["pending"] == 0 && outbox["failed"] == 0 {
                 return;
@@ -537,7 +540,7 @@ impl ProcessStack {
         let mut names: Vec<PathBuf> = std::fs::read_dir(self.temp.path())
             .unwrap()
             .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .filter(|p| p.extension().is_some_and(|e| e == "log" || e == "out"))
             .collect();
         names.sort();
         names
