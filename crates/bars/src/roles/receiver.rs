@@ -588,3 +588,32 @@ pub async fn run(args: ReceiverArgs) -> anyhow::Result<()> {
     tracing::info!("stopped");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(instance_id: Option<&str>) -> ReceiverArgs {
+        ReceiverArgs {
+            ods_code: Some("RXR01".into()),
+            listen: Some("127.0.0.1:8443".parse().unwrap()),
+            instance_id: instance_id.map(str::to_string),
+            ..ReceiverArgs::default()
+        }
+    }
+
+    #[test]
+    fn the_instance_name_survives_a_restart_and_differs_per_listener() {
+        // The same settings give the same name, so a restarted receiver takes back its leases.
+        let first = args(None).config().unwrap().instance.unwrap();
+        assert_eq!(args(None).config().unwrap().instance.unwrap(), first);
+        assert!(first.ends_with("/127.0.0.1:8443"), "{first}");
+        let mut other = args(None);
+        other.listen = Some("127.0.0.1:8444".parse().unwrap());
+        assert_ne!(other.config().unwrap().instance.unwrap(), first);
+        assert_eq!(
+            args(Some("rx-a")).config().unwrap().instance.as_deref(),
+            Some("rx-a")
+        );
+    }
+}

@@ -463,7 +463,9 @@ impl ProcessStack {
             .unwrap()
     }
 
-    /// Waits until the receiver has delivered every pointer job.
+    /// Waits until the receiver has delivered every pointer job. A receiver restarted after a
+    /// kill takes back the leases it held (same instance name), so this never waits for a
+    /// lease to expire.
     pub async fn outbox_settled(&self) {
         for _ in 0..1200 {
             let outbox = self.outbox().await;
