@@ -73,7 +73,6 @@ fn configure(conn: &Connection, cache_kib: i64, options: SqliteOptions) -> Resul
          PRAGMA foreign_keys = ON;
          PRAGMA temp_store = MEMORY;
          PRAGMA cache_size = -{cache_kib};
-         PRAGMA wal_autocheckpoint = 1000;
          PRAGMA journal_size_limit = {};",
         options.wal_limit_bytes
     ))
@@ -98,6 +97,15 @@ impl Database {
         for m in migrations {
             migrate::apply(&mut conn, m)?;
         }
+        // The writer's commits never checkpoint; the checkpointer's connection does (see
+        // writer.rs).
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")
+            .map_err(classify)?;
+        let checkpointer = Connection::open(&path).map_err(classify)?;
+        configure(&checkpointer, 1024, options)?;
+        checkpointer
+            .execute_batch("PRAGMA wal_autocheckpoint = 0;")
+            .map_err(classify)?;
         let mut conns = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             let reader = Connection::open_with_flags(
@@ -128,7 +136,7 @@ impl Database {
             bytes: options.wal_limit_bytes,
         };
         Ok(Database {
-            writer: Writer::spawn(conn, &name, wal_limit)?,
+            writer: Writer::spawn(conn, checkpointer, &name, wal_limit)?,
             readers: Readers::new(conns),
             path,
         })
