@@ -32,6 +32,8 @@ pub fn init(format: LogFormat) -> Telemetry {
     let human = (format == LogFormat::Human).then(|| {
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
+            // Colours for a person at a terminal; a log file or collector gets plain text.
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_target(false)
     });
     // The current span rides along so that a line written while handling a request (or

@@ -130,9 +130,13 @@ pub async fn to_receiver(
 /// BaRS 3.3 row 9: the proxy answers for a receiver that failed without a usable
 /// OperationOutcome; anything else passes through unchanged.
 pub fn map_receiver_response(response: ClientResponse) -> Result<ClientResponse, ApiError> {
-    let outcome = response
-        .json()
-        .and_then(|v| bars_fhir::outcome::summarise(&v));
+    // Only a 500's body decides anything; parsing every body (a slot search's is tens of
+    // kilobytes) was a large part of the proxy's work on the way back.
+    let outcome = || {
+        response
+            .json()
+            .and_then(|v| bars_fhir::outcome::summarise(&v))
+    };
     match response.status.as_u16() {
         503 => Err(ApiError::bars(
             BarsCode::RecServiceUnavailable,
@@ -149,7 +153,7 @@ pub fn map_receiver_response(response: ClientResponse) -> Result<ClientResponse,
             IssueType::Forbidden,
             "TLS-MA failure.",
         )),
-        500 => match outcome.and_then(|o| o.issue_code) {
+        500 => match outcome().and_then(|o| o.issue_code) {
             None => Err(ApiError::bars(
                 BarsCode::RecServerError,
                 IssueType::Exception,

@@ -16,6 +16,11 @@ use tokio::task::JoinHandle;
 
 const QUEUE: usize = 16_384;
 const BATCH: usize = 2_000;
+/// How long the flusher lets entries gather after the first arrives. Every commit empties the
+/// page caches of the store's readers and costs an fsync; flushing each read's entry at once
+/// made reads commit thousands of times a second. Entries wait in memory either way (this
+/// sink was never part of a read's response); shutdown still writes everything queued.
+const LINGER: Duration = Duration::from_millis(20);
 
 #[derive(Clone)]
 pub struct AuditSink {
@@ -39,6 +44,15 @@ impl AuditSink {
 async fn flush(store: Arc<dyn Store>, mut entries: mpsc::Receiver<AuditEntry>) {
     let mut batch = Vec::with_capacity(BATCH);
     while entries.recv_many(&mut batch, BATCH).await > 0 {
+        if batch.len() < BATCH {
+            tokio::time::sleep(LINGER).await;
+            while batch.len() < BATCH {
+                match entries.try_recv() {
+                    Ok(e) => batch.push(e),
+                    Err(_) => break,
+                }
+            }
+        }
         let mut delay = Duration::from_millis(100);
         loop {
             match store.append_audit(batch.clone()).await {

@@ -119,8 +119,11 @@ impl Database {
                 .busy_timeout(options.busy_timeout)
                 .map_err(classify)?;
             tune(&reader)?;
+            // A reader's page cache is emptied whenever another connection has committed, which
+            // under load is before nearly every read: a small one does as well and keeps the
+            // process small.
             reader
-                .execute_batch("PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY;")
+                .execute_batch("PRAGMA cache_size = -2048; PRAGMA temp_store = MEMORY;")
                 .map_err(classify)?;
             conns.push(reader);
         }

@@ -255,10 +255,15 @@ pub(super) fn search_slots(c: &Connection, q: &SlotQuery) -> Result<SlotPage, St
     let (from, to) = (q.start_from.unix_nanos(), q.start_to.unix_nanos());
     // One index range scan per status keeps the plan flat whatever the table size.
     let mut count = c.prepare_cached("SELECT COUNT(*) FROM slot WHERE service_id = ?1 AND status = ?2 AND start_ns >= ?3 AND start_ns <= ?4").map_err(unavailable)?;
+    // The cursor's condition is written so that it offers the planner no bound on start_ns:
+    // `start_ns > ?5 OR (start_ns = ?5 AND ...)` let it take `?5` (i64::MIN on a first page) as
+    // the range's lower bound instead of `?3`, scanning the service's slots from the very
+    // first, which grew with the store. The lower bound is the later of the window's start and
+    // the cursor's; given that, `start_ns > ?5 OR id > ?6` is the same condition.
     let mut page = c
         .prepare_cached(&format!(
             "SELECT {SLOT_COLUMNS} FROM slot WHERE service_id = ?1 AND status = ?2 AND start_ns >= ?3 AND start_ns <= ?4
-               AND (start_ns > ?5 OR (start_ns = ?5 AND id > ?6))
+               AND (start_ns > ?5 OR id > ?6)
              ORDER BY start_ns, id LIMIT ?7"
         ))
         .map_err(unavailable)?;
@@ -266,6 +271,7 @@ pub(super) fn search_slots(c: &Connection, q: &SlotQuery) -> Result<SlotPage, St
         Some(cursor) => (cursor.start_nanos, cursor.id.clone()),
         None => (i64::MIN, String::new()),
     };
+    let page_from = from.max(after_ns);
     for status in &q.statuses {
         let n: i64 = count
             .query_row(params![q.service_id, status.as_str(), from, to], |r| {
@@ -278,7 +284,7 @@ pub(super) fn search_slots(c: &Connection, q: &SlotQuery) -> Result<SlotPage, St
                 params![
                     q.service_id,
                     status.as_str(),
-                    from,
+                    page_from,
                     to,
                     after_ns,
                     after_id,
