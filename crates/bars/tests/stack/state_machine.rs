@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use bars_http::client::ClientResponse;
 use bars_receiver::availability::{SlotPlan, Zone};
+use bars_store::testing::{PgTestSchema, note_skipped};
 use http::Method;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -468,14 +469,14 @@ async fn run_case(
     case.check().await
 }
 
-#[test]
-fn concurrent_senders_keep_the_booking_invariants() {
+/// Runs the cases on a stack whose receiver keeps its data in `database` (SQLite when `None`).
+fn check_the_state_machine(database: Option<String>) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
         .build()
         .unwrap();
-    let stack = runtime.block_on(Stack::start(1));
+    let stack = runtime.block_on(Stack::start_on(1, database));
     let cases = AtomicU32::new(0);
     let answers = Mutex::new(BTreeMap::new());
     let mut runner = TestRunner::new(Config {
@@ -499,4 +500,23 @@ fn concurrent_senders_keep_the_booking_invariants() {
     if let Err(e) = result {
         panic!("{e}");
     }
+}
+
+#[test]
+fn concurrent_senders_keep_the_booking_invariants() {
+    check_the_state_machine(None);
+}
+
+#[test]
+fn concurrent_senders_keep_the_booking_invariants_on_postgres() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let Some(schema) = runtime.block_on(PgTestSchema::create()) else {
+        note_skipped("concurrent_senders_keep_the_booking_invariants_on_postgres");
+        return;
+    };
+    check_the_state_machine(Some(schema.url.clone()));
+    drop(schema);
 }
