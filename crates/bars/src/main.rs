@@ -2,6 +2,7 @@
 
 mod commands;
 mod demo;
+mod limit_args;
 mod roles;
 mod settings;
 mod shutdown;
@@ -51,6 +52,9 @@ enum Command {
     Audit(commands::audit::AuditArgs),
     /// Registry pointer jobs not yet delivered (staff).
     Outbox(commands::outbox::OutboxArgs),
+    /// Measure the system: starts a receiver and a proxy on loopback, seeds a million slots and
+    /// reports bookings, contention, slot search and reads against their ceilings.
+    Bench(commands::bench::BenchArgs),
     /// Development PKI: a CA, certificates and sender signing keys.
     #[command(subcommand)]
     Pki(PkiCommand),
@@ -131,6 +135,7 @@ fn main() -> std::process::ExitCode {
             Command::Schedules(c) => commands::slots::run_schedules(c).await,
             Command::Audit(args) => commands::audit::run(args, cli.connection.json).await,
             Command::Outbox(args) => commands::outbox::run(args, cli.connection.json).await,
+            Command::Bench(args) => commands::bench::run(args).await,
             Command::Pki(PkiCommand::Init(args)) => commands::pki::run(args),
             Command::Config(ConfigCommand::Check(args)) => settings::check::run(args),
             Command::Sender(c) => commands::sender::run(c, &cli.connection).await,

@@ -37,6 +37,9 @@ pub fn decode_base64_json(header: &str) -> Result<Value, HeaderDecodeError> {
         .iter()
         .find_map(|engine| engine.decode(header).ok())
         .ok_or(HeaderDecodeError::Base64)?;
+    if bytes.len() > MAX_HEADER_JSON_BYTES {
+        return Err(HeaderDecodeError::TooLong);
+    }
     let value: Value = serde_json::from_slice(&bytes).map_err(|_| HeaderDecodeError::Json)?;
     if value.is_object() {
         Ok(value)
@@ -52,6 +55,11 @@ pub fn decode_lenient_json(header: &str) -> Result<Value, HeaderDecodeError> {
         Err(HeaderDecodeError::TooLong) => Err(HeaderDecodeError::TooLong),
         Err(first) => {
             let trimmed = header.trim();
+            // The same limit as for the decoded Base64 form, so whatever is accepted raw can
+            // also be passed on encoded.
+            if trimmed.len() > MAX_HEADER_JSON_BYTES {
+                return Err(HeaderDecodeError::TooLong);
+            }
             if trimmed.starts_with('{') {
                 match serde_json::from_str::<Value>(trimmed) {
                     Ok(v) if v.is_object() => Ok(v),
@@ -265,6 +273,21 @@ mod tests {
             .unwrap();
         assert_eq!(t, TargetIdentifier::new("tests", "NHS0001"));
         assert_eq!(TargetIdentifier::decode(&t.encode()).unwrap(), t);
+    }
+
+    #[test]
+    fn raw_and_encoded_headers_share_one_size_limit() {
+        // Found by fuzzing: raw JSON of 8.7 KB was accepted, but its Base64 form (which the
+        // proxy must send on) was refused as too long.
+        let value = "v".repeat(MAX_HEADER_JSON_BYTES);
+        let raw = format!(r#"{{"system":"s","value":"{value}"}}"#);
+        assert_eq!(
+            TargetIdentifier::decode_lenient(&raw),
+            Err(HeaderDecodeError::TooLong)
+        );
+        let fits = format!(r#"{{"system":"s","value":"{}"}}"#, &value[..8000]);
+        let target = TargetIdentifier::decode_lenient(&fits).unwrap();
+        assert_eq!(TargetIdentifier::decode(&target.encode()).unwrap(), target);
     }
 
     #[test]

@@ -121,16 +121,20 @@ impl Instant {
         }
     }
 
+    /// Saturates at the ends of the representable range, so arithmetic on a sender's extreme
+    /// (but valid) instant can never overflow.
     pub fn plus_seconds(self, seconds: i64) -> Instant {
         Instant {
-            nanos: self.nanos + seconds * 1_000_000_000,
+            nanos: self
+                .nanos
+                .saturating_add(seconds.saturating_mul(1_000_000_000)),
             ..self
         }
     }
 
     pub fn plus_nanos(self, nanos: i64) -> Instant {
         Instant {
-            nanos: self.nanos + nanos,
+            nanos: self.nanos.saturating_add(nanos),
             ..self
         }
     }
@@ -169,10 +173,20 @@ impl Instant {
         let (time_of_day, nanos, digits, rest) = parse_time_part(&b[11..])?;
         let offset = parse_offset(rest)?;
         let pdt = PrimitiveDateTime::new(date, time_of_day);
-        let odt = pdt.assume_offset(offset).to_offset(UtcOffset::UTC);
-        let base = odt.unix_timestamp_nanos() as i64;
+        // Instants are kept as i64 nanoseconds (1677-09-21 to 2262-04-11); anything outside
+        // that is refused rather than wrapped into a different time.
+        const OUT_OF_RANGE: InstantError =
+            InstantError("the instant is outside the supported range (years 1678 to 2261)");
+        let odt = pdt
+            .assume_offset(offset)
+            .checked_to_offset(UtcOffset::UTC)
+            .ok_or(OUT_OF_RANGE)?;
+        let nanos = i64::try_from(odt.unix_timestamp_nanos())
+            .ok()
+            .and_then(|base| base.checked_add(i64::from(nanos)))
+            .ok_or(OUT_OF_RANGE)?;
         Ok(Instant {
-            nanos: base + nanos as i64,
+            nanos,
             fraction_digits: digits,
         })
     }
@@ -356,6 +370,25 @@ mod tests {
         let b = Instant::parse("2024-02-12T11:30:30Z").unwrap();
         assert_eq!(a, b);
         assert_eq!(a.to_string(), "2024-02-12T11:30:30+00:00");
+    }
+
+    #[test]
+    fn instants_beyond_the_nanosecond_range_are_refused_not_wrapped() {
+        // Found by fuzzing: 9999-12-31 with a negative offset is year 10000 in UTC (a panic in
+        // the date library), and anything after 2262 overflowed the i64 nanoseconds.
+        for text in [
+            "9999-12-31T23:59:59-14:00",
+            "2262-04-12T00:00:00Z",
+            "3000-01-01T00:00:00Z",
+            "1677-09-20T00:00:00Z",
+            "0001-01-01T00:00:00+14:00",
+        ] {
+            let e = Instant::parse(text).unwrap_err();
+            assert!(e.to_string().contains("supported range"), "{text}: {e}");
+        }
+        let latest = Instant::parse("2262-04-11T23:47:16.854775807Z").unwrap();
+        assert_eq!(latest.unix_nanos(), i64::MAX);
+        assert!(Instant::parse("2262-04-11T23:47:16.854775808Z").is_err());
     }
 
     #[test]

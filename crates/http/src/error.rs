@@ -81,6 +81,14 @@ impl ApiError {
         self
     }
 
+    /// The same code sent with another status (BaRS reuses codes: `REC_BAD_REQUEST` also
+    /// travels with 413), the display following the status as the BaRS examples write it.
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self.coding.display = Some(format!("{} - {}", status.as_u16(), self.coding.code));
+        self
+    }
+
     pub fn with_header(mut self, name: HeaderName, value: &str) -> Self {
         if let Ok(v) = HeaderValue::from_str(value) {
             self.headers.insert(name, v);

@@ -1,5 +1,7 @@
 //! FHIR JSON in and out: media types, the `Accept` check and reading bodies safely.
 
+use std::time::Duration;
+
 use axum::body::Body;
 use axum::response::Response;
 
@@ -8,6 +10,7 @@ use bars_fhir::codes::BarsCode;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use http_body_util::BodyExt;
+use hyper::body::Body as _;
 
 use crate::error::ApiError;
 
@@ -38,29 +41,54 @@ pub fn body_kind(headers: &HeaderMap) -> Option<BodyKind> {
     }
 }
 
-/// Reads the whole body, refusing more than `limit` bytes with 413.
+/// How long a client has to deliver a request body once its head has arrived: a client that
+/// trickles a body cannot hold a connection and a handler open indefinitely.
+pub const BODY_READ_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Reads the whole body, refusing more than `limit` bytes with 413 (at once when the announced
+/// length is already too long) and a body not delivered within [`BODY_READ_DEADLINE`] with 408.
 pub async fn read_body(body: Body, limit: usize, code: BarsCode) -> Result<Bytes, ApiError> {
+    read_body_within(body, limit, code, BODY_READ_DEADLINE).await
+}
+
+/// [`read_body`] with another deadline.
+pub async fn read_body_within(
+    body: Body,
+    limit: usize,
+    code: BarsCode,
+    deadline: Duration,
+) -> Result<Bytes, ApiError> {
+    if body.size_hint().lower() > limit as u64 {
+        return Err(too_large(limit, code));
+    }
     let limited = http_body_util::Limited::new(body, limit);
-    match limited.collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(limit, code)),
-        Err(_) => Err(ApiError::bars(
+    match tokio::time::timeout(deadline, limited.collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(limit, code)),
+        Ok(Err(_)) => Err(ApiError::bars(
             code,
             IssueType::Incomplete,
             "the request body could not be read completely",
         )),
+        Err(_) => Err(ApiError::bars(
+            code,
+            IssueType::Timeout,
+            format!(
+                "the request body did not arrive within {} ms",
+                deadline.as_millis()
+            ),
+        )
+        .with_status(StatusCode::REQUEST_TIMEOUT)),
     }
 }
 
 fn too_large(limit: usize, code: BarsCode) -> ApiError {
-    let mut e = ApiError::bars(
+    ApiError::bars(
         code,
         IssueType::TooLong,
         format!("the request body is larger than the limit of {limit} bytes"),
-    );
-    e.status = StatusCode::PAYLOAD_TOO_LARGE;
-    e.coding.display = Some(format!("413 - {}", e.coding.code));
-    e
+    )
+    .with_status(StatusCode::PAYLOAD_TOO_LARGE)
 }
 
 /// Parses a JSON object body, or explains why not (400 `structure`).

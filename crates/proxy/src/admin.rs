@@ -101,10 +101,8 @@ fn catalogue_error(e: CatalogueError) -> ApiError {
     match e {
         // The BaRS example for an Endpoint Catalogue duplicate: 409, BAD_REQUEST, duplicate.
         CatalogueError::Duplicate(_) => {
-            let mut err = ApiError::bars(BarsCode::BadRequest, IssueType::Duplicate, e.to_string());
-            err.status = StatusCode::CONFLICT;
-            err.coding.display = Some("409 - BAD_REQUEST".into());
-            err
+            ApiError::bars(BarsCode::BadRequest, IssueType::Duplicate, e.to_string())
+                .with_status(StatusCode::CONFLICT)
         }
         CatalogueError::Invalid => {
             ApiError::bars(BarsCode::BadRequest, IssueType::Invalid, e.to_string())

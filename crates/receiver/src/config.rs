@@ -33,6 +33,10 @@ pub struct ReceiverConfig {
     /// How long request ids are remembered for duplicate detection.
     pub idempotency_retention: Duration,
     pub access: crate::access::AccessPolicy,
+    /// This instance's stable name among those sharing the database. The pointer worker leases
+    /// jobs under it, so an instance restarted after a crash takes back at once the jobs it
+    /// held; under a random name (`None`) they would wait for their leases to run out.
+    pub instance: Option<String>,
 }
 
 impl ReceiverConfig {
@@ -50,6 +54,7 @@ impl ReceiverConfig {
             request_timeout: Duration::from_secs(5),
             idempotency_retention: Duration::from_secs(7 * 24 * 3600),
             access: crate::access::AccessPolicy::default(),
+            instance: None,
         }
     }
 

@@ -107,7 +107,12 @@ impl Receiver {
             settings: target.settings.clone(),
             ods: self.state.config.ods_code.clone(),
             base_url: self.state.config.base_url.clone(),
-            owner: format!("receiver-{}", uuid::Uuid::new_v4()),
+            owner: self
+                .state
+                .config
+                .instance
+                .clone()
+                .unwrap_or_else(|| format!("receiver-{}", uuid::Uuid::new_v4())),
             wake: self.state.bookings.pointer_jobs.clone(),
             backoff: target.backoff,
             metrics: self.state.metrics.clone(),

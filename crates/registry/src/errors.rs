@@ -108,6 +108,11 @@ pub fn spine_with_status(
     ApiError::coded(status, code.coding(), issue, diagnostics)
 }
 
+/// How the Registry's listeners code a request refused before routing (an oversized head).
+pub const REFUSE: bars_http::server::Refuse = |status, issue, diagnostics| {
+    spine_with_status(status, SpineCode::BadRequest, issue, diagnostics)
+};
+
 /// Re-codes an error raised by the shared HTTP edge (which speaks BaRS `REC_` codes) as a Spine
 /// code, keeping its status, issue type, diagnostics and headers.
 pub fn recode(error: ApiError, code: SpineCode) -> ApiError {

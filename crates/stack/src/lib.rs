@@ -241,6 +241,8 @@ impl LocalStack {
             };
             let mut config = ReceiverConfig::new(&r.ods, &url);
             config.organisation_name = r.name.clone();
+            // One process owns each database; a restart of the stack resumes its deliveries.
+            config.instance = Some(url.clone());
             for (id, name) in &r.services {
                 config = config.with_service(id, name);
             }

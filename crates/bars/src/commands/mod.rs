@@ -2,6 +2,7 @@
 
 pub mod admin_client;
 pub mod audit;
+pub mod bench;
 pub mod outbox;
 pub mod pki;
 pub mod sender;

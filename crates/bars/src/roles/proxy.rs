@@ -73,6 +73,8 @@ pub struct ProxyArgs {
     pub admin_token: Option<String>,
     #[command(flatten)]
     pub tls: crate::tls_args::TlsArgs,
+    #[command(flatten)]
+    pub limits: crate::limit_args::LimitArgs,
     /// The endpoint catalogue (file only).
     #[arg(skip)]
     pub endpoints: Vec<Endpoint>,
@@ -96,6 +98,7 @@ crate::layered!(ProxyArgs {
     token_signing_key,
     admin_token,
     tls,
+    limits,
     endpoints,
     applications,
 });
@@ -215,6 +218,7 @@ impl settings::RoleSettings for ProxyArgs {
             problems.readable(field, path.as_ref());
         }
         self.tls.check(&mut problems);
+        self.limits.check(&mut problems);
         let mut targets = std::collections::HashSet::new();
         for (i, e) in self.endpoints.iter().enumerate() {
             if e.system.is_empty() || e.value.is_empty() || e.name.is_empty() {
@@ -325,6 +329,7 @@ impl ProxyArgs {
         config.receiver_timeout =
             Duration::from_secs(self.receiver_timeout.unwrap_or(DEFAULT_RECEIVER_TIMEOUT));
         config.default_rate_limit_per_minute = self.default_rate_limit;
+        config.body_limit = self.limits.body_limit();
         Ok(Proxy::new(config, catalogue, auth, tls.clone(), tls))
     }
 
@@ -333,9 +338,9 @@ impl ProxyArgs {
         let options = match self.tls.listener()? {
             Some(l) => ServerOptions {
                 tls: Some(l.server_config),
-                ..ServerOptions::default()
+                ..self.limits.server(proxy_server())
             },
-            None => ServerOptions::default(),
+            None => self.limits.server(proxy_server()),
         };
         let api = RunningServer::start(self.listen(), proxy.router(), options)
             .await
@@ -343,11 +348,19 @@ impl ProxyArgs {
         let admin = RunningServer::start(
             self.admin_listen(),
             proxy.admin_router(self.admin_token.clone()),
-            ServerOptions::default(),
+            self.limits.server(proxy_server()),
         )
         .await
         .with_context(|| format!("listening on {}", self.admin_listen()))?;
         Ok(RunningProxy { api, admin })
+    }
+}
+
+/// The proxy's listeners refuse oversized heads with its own `BAD_REQUEST` code.
+fn proxy_server() -> ServerOptions {
+    ServerOptions {
+        refuse: bars_http::server::refuse_with_bars_code::PROXY,
+        ..ServerOptions::default()
     }
 }
 

@@ -95,8 +95,16 @@ pub struct ReceiverArgs {
     /// Accept appointments whose times fall outside their slot.
     #[arg(long, env = "BARS_LENIENT_SLOT_TIMES")]
     pub lenient_slot_times: bool,
+    /// This instance's name, unique among receivers sharing a database and the same across its
+    /// restarts, so that after a crash it resumes the pointer deliveries it had started
+    /// [default: <hostname>/<listen>].
+    #[arg(long, env = "BARS_INSTANCE_ID")]
+    pub instance_id: Option<String>,
     #[command(flatten)]
     pub tls: crate::tls_args::TlsArgs,
+    #[command(flatten)]
+    #[serde(default)]
+    pub limits: crate::limit_args::LimitArgs,
     #[command(flatten)]
     pub pointers: PointerArgs,
 }
@@ -117,7 +125,9 @@ crate::layered!(ReceiverArgs {
     practitioner_details_for,
     require_organisation,
     lenient_slot_times,
+    instance_id,
     tls,
+    limits,
     pointers,
 });
 
@@ -430,6 +440,14 @@ impl settings::RoleSettings for ReceiverArgs {
         problems.url("base_url", self.base_url.as_deref());
         problems.database("database", self.database.as_deref());
         self.tls.check(&mut problems);
+        self.limits.check(&mut problems);
+        if self
+            .instance_id
+            .as_deref()
+            .is_some_and(|i| i.trim().is_empty())
+        {
+            problems.error("instance_id", "must not be empty");
+        }
         self.pointers.check(&mut problems);
         problems
     }
@@ -467,8 +485,24 @@ impl ReceiverArgs {
             practitioner_details_for: self.practitioner_details_for.clone(),
         };
         config.rules.appointment_within_slot = !self.lenient_slot_times;
+        config.body_limit = self.limits.body_limit();
+        config.instance = Some(
+            self.instance_id
+                .clone()
+                .unwrap_or_else(|| format!("{}/{listen}", hostname())),
+        );
         Ok(config)
     }
+}
+
+/// The machine's name, for the default instance name; containers and hosts always have one.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
 }
 
 /// A receiver serving its two listeners.
@@ -479,15 +513,12 @@ pub struct RunningReceiver {
 }
 
 impl RunningReceiver {
-    pub async fn start(
-        config: ReceiverConfig,
-        database: &str,
-        listen: SocketAddr,
-        admin_listen: SocketAddr,
-        admin_token: Option<String>,
-        tls: Option<crate::tls_args::Listener>,
-        pointers: Option<RegistryTarget>,
-    ) -> anyhow::Result<Self> {
+    /// Opens the database and starts both listeners (and the pointer worker) as `args` say.
+    pub async fn start(args: &ReceiverArgs) -> anyhow::Result<Self> {
+        let (config, database) = (args.config()?, args.database());
+        let (listen, admin_listen) = (args.listen(), args.admin_listen());
+        let (tls, pointers) = (args.tls.listener()?, args.pointers.target()?);
+        let server = args.limits.server(ServerOptions::default());
         let store = bars_store::open(database)
             .await
             .with_context(|| format!("opening the database {}", redact(database)))?;
@@ -504,24 +535,24 @@ impl RunningReceiver {
             Some(l) => (
                 ServerOptions {
                     tls: Some(l.server_config.clone()),
-                    ..ServerOptions::default()
+                    ..server.clone()
                 },
                 TransportRules {
                     require_client_certificate: l.require_client_certificate,
                     ..TransportRules::receiver()
                 },
             ),
-            None => (ServerOptions::default(), TransportRules::receiver()),
+            None => (server.clone(), TransportRules::receiver()),
         };
         let api = RunningServer::start(listen, receiver.router(rules), options)
             .await
             .with_context(|| format!("listening on {listen}"))?;
         let admin = RunningServer::start(
             admin_listen,
-            receiver.admin_router(admin_token),
+            receiver.admin_router(args.admin_token.clone()),
             ServerOptions {
                 drain_timeout: Duration::from_secs(5),
-                ..ServerOptions::default()
+                ..server
             },
         )
         .await
@@ -549,20 +580,40 @@ pub async fn run(args: ReceiverArgs) -> anyhow::Result<()> {
         .iter()
         .map(|s| format!("{} ({})", s.id, s.name))
         .collect();
-    let running = RunningReceiver::start(
-        config,
-        args.database(),
-        args.listen(),
-        args.admin_listen(),
-        args.admin_token.clone(),
-        args.tls.listener()?,
-        args.pointers.target()?,
-    )
-    .await?;
+    let running = RunningReceiver::start(&args).await?;
     tracing::info!(api = %running.api.addr, admin = %running.admin.addr, database = %redact(args.database()), services = ?services, "receiver ready");
     crate::shutdown::signal().await;
     tracing::info!("stopping: draining in-flight requests");
     running.stop().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(instance_id: Option<&str>) -> ReceiverArgs {
+        ReceiverArgs {
+            ods_code: Some("RXR01".into()),
+            listen: Some("127.0.0.1:8443".parse().unwrap()),
+            instance_id: instance_id.map(str::to_string),
+            ..ReceiverArgs::default()
+        }
+    }
+
+    #[test]
+    fn the_instance_name_survives_a_restart_and_differs_per_listener() {
+        // The same settings give the same name, so a restarted receiver takes back its leases.
+        let first = args(None).config().unwrap().instance.unwrap();
+        assert_eq!(args(None).config().unwrap().instance.unwrap(), first);
+        assert!(first.ends_with("/127.0.0.1:8443"), "{first}");
+        let mut other = args(None);
+        other.listen = Some("127.0.0.1:8444".parse().unwrap());
+        assert_ne!(other.config().unwrap().instance.unwrap(), first);
+        assert_eq!(
+            args(Some("rx-a")).config().unwrap().instance.as_deref(),
+            Some("rx-a")
+        );
+    }
 }

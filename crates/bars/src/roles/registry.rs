@@ -54,6 +54,8 @@ pub struct RegistryArgs {
     pub trust_plain_proxy: bool,
     #[command(flatten)]
     pub tls: crate::tls_args::TlsArgs,
+    #[command(flatten)]
+    pub limits: crate::limit_args::LimitArgs,
 }
 
 crate::layered!(RegistryArgs {
@@ -66,6 +68,7 @@ crate::layered!(RegistryArgs {
     base_url,
     trust_plain_proxy,
     tls,
+    limits,
 });
 
 impl Rebase for RegistryArgs {
@@ -102,6 +105,7 @@ impl settings::RoleSettings for RegistryArgs {
             );
         }
         self.tls.check(&mut problems);
+        self.limits.check(&mut problems);
         problems
     }
 }
@@ -128,7 +132,9 @@ impl RegistryArgs {
             .base_url
             .clone()
             .unwrap_or_else(|| format!("{}://{}", self.tls.scheme(), self.listen()));
-        let registry = Registry::new(RegistryConfig::new(base), store);
+        let mut config = RegistryConfig::new(base);
+        config.body_limit = self.limits.body_limit();
+        let registry = Registry::new(config, store);
         let mut rules = Registry::production_rules();
         if self.trust_plain_proxy {
             rules.trust_application_header = Trust::Always;
@@ -138,10 +144,10 @@ impl RegistryArgs {
                 rules.require_client_certificate = l.require_client_certificate;
                 ServerOptions {
                     tls: Some(l.server_config),
-                    ..ServerOptions::default()
+                    ..self.limits.server(registry_server())
                 }
             }
-            None => ServerOptions::default(),
+            None => self.limits.server(registry_server()),
         };
         let api = RunningServer::start(self.listen(), registry.router(rules), options)
             .await
@@ -149,11 +155,19 @@ impl RegistryArgs {
         let admin = RunningServer::start(
             self.admin_listen(),
             registry.admin_router(self.admin_token.clone()),
-            ServerOptions::default(),
+            self.limits.server(registry_server()),
         )
         .await
         .with_context(|| format!("listening on {}", self.admin_listen()))?;
         Ok(RunningRegistry { api, admin })
+    }
+}
+
+/// The Registry's listeners refuse oversized heads with its own (Spine) codes.
+fn registry_server() -> ServerOptions {
+    ServerOptions {
+        refuse: bars_registry::errors::REFUSE,
+        ..ServerOptions::default()
     }
 }
 

@@ -114,6 +114,12 @@ fn config_check_accepts_the_examples_and_names_what_is_wrong() {
             "tls.key: cannot read",
         ),
         (
+            "registry",
+            "max_connections = 1024",
+            "max_connections = 0",
+            "limits.max_connections: must be at least 1",
+        ),
+        (
             "receiver",
             "role = \"receiver\"",
             "role = \"proxy\"",

@@ -31,8 +31,10 @@ impl Proc {
     }
 
     fn spawn(dir: &Path, log: &str, args: &[String]) -> Proc {
+        // The log (stderr) and what the command prints for its user (stdout) apart, so a
+        // JSON log stays all JSON; both end in .log, so `ProcessStack::logs` reads both.
         let err = std::fs::File::create(dir.join(format!("{log}.log"))).unwrap();
-        let out = std::fs::File::create(dir.join(format!("{log}.out"))).unwrap();
+        let out = std::fs::File::create(dir.join(format!("{log}.stdout.log"))).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_bars"))
             .args(args)
             .current_dir(dir)
@@ -177,8 +179,8 @@ impl Default for ProcessOptions {
 
 /// A registry, a proxy and one receiver (serving 2000011111 as RXR01, over mutual TLS behind
 /// the proxy, writing its pointers through it) as real `bars` processes in a temporary
-/// directory with the PKI `bars pki init` makes. Each process's stderr (its log) goes to
-/// `<name>.log` there, its stdout to `<name>.out`.
+/// directory with the PKI `bars pki init` makes. Each process's log (stderr) goes to
+/// `<name>.log` there, and what it prints (stdout) to `<name>.stdout.log`.
 pub struct ProcessStack {
     temp: tempfile::TempDir,
     ports: Ports,
@@ -461,11 +463,11 @@ impl ProcessStack {
             .unwrap()
     }
 
-    /// Waits until the receiver has delivered every pointer job. On PostgreSQL a job leased by
-    /// an instance that was killed waits for its lease (two minutes) to expire: another
-    /// instance cannot tell a dead one from a slow one.
+    /// Waits until the receiver has delivered every pointer job. A receiver restarted after a
+    /// kill takes back the leases it held (same instance name), so this never waits for a
+    /// lease to expire.
     pub async fn outbox_settled(&self) {
-        for _ in 0..3600 {
+        for _ in 0..1200 {
             let outbox = self.outbox().await;
             if outbox["pending"] == 0 && outbox["failed"] == 0 {
                 return;
@@ -540,7 +542,7 @@ impl ProcessStack {
         let mut names: Vec<PathBuf> = std::fs::read_dir(self.temp.path())
             .unwrap()
             .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "log" || e == "out"))
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
             .collect();
         names.sort();
         names

@@ -109,7 +109,62 @@ fn ensure_identity_kept(before: &Value, after: &Value) -> Result<(), PatchError>
             "id cannot be changed",
         ));
     }
+    check_size(after)
+}
+
+/// Most elements (objects, arrays and values) a patched resource may hold: a booking holds a
+/// few hundred, so this only stops a patch that multiplies the resource (JSON Patch `copy` of
+/// the document into itself doubles it each time).
+pub const MAX_RESULT_ELEMENTS: usize = 100_000;
+
+/// Deepest nesting a patched resource may have. JSON is read back with a nesting limit of 128,
+/// so a deeper result could be stored but never read again.
+pub const MAX_RESULT_DEPTH: usize = 64;
+
+/// Refuses a result too large or too deeply nested to store and read back.
+fn check_size(result: &Value) -> Result<(), PatchError> {
+    let mut budget = MAX_RESULT_ELEMENTS;
+    if !within(result, 0, &mut budget) {
+        return Err(PatchError::failed(
+            IssueType::TooLong,
+            format!(
+                "the patched resource would be larger than {MAX_RESULT_ELEMENTS} elements or nested more than {MAX_RESULT_DEPTH} deep"
+            ),
+        ));
+    }
     Ok(())
+}
+
+/// Walks `value` spending one unit of `budget` per element; false as soon as the budget or the
+/// depth limit is exceeded, so the cost of the check is bounded too.
+fn within(value: &Value, depth: usize, budget: &mut usize) -> bool {
+    if depth > MAX_RESULT_DEPTH || *budget == 0 {
+        return false;
+    }
+    *budget -= 1;
+    match value {
+        Value::Array(items) => items.iter().all(|v| within(v, depth + 1, budget)),
+        Value::Object(members) => members.values().all(|v| within(v, depth + 1, budget)),
+        _ => true,
+    }
+}
+
+/// The number of elements in `value`, counting at most `limit`.
+fn elements(value: &Value, limit: usize) -> usize {
+    let mut budget = limit;
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        if budget == 0 {
+            return limit;
+        }
+        budget -= 1;
+        match v {
+            Value::Array(items) => stack.extend(items),
+            Value::Object(members) => stack.extend(members.values()),
+            _ => {}
+        }
+    }
+    limit - budget
 }
 
 /// Shortens text taken from a request before it goes into diagnostics, so a hostile body cannot

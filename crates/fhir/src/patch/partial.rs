@@ -60,7 +60,9 @@ pub fn partial_resource(target: &Value, partial: &Value) -> Result<Value, PatchE
             result.insert(name.clone(), value.clone());
         }
     }
-    Ok(Value::Object(result))
+    let result = Value::Object(result);
+    super::check_size(&result)?;
+    Ok(result)
 }
 
 fn article(noun: &str) -> &'static str {

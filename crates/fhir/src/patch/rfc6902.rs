@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::equality::json_equal;
 use super::pointer::{self, ArrayPosition, Pointer};
-use super::{PatchError, clip, ensure_identity_kept};
+use super::{MAX_RESULT_ELEMENTS, PatchError, clip, elements, ensure_identity_kept};
 use crate::issue::IssueType;
 
 /// RFC 6902 JSON Patch (`application/json-patch+json`): ops add, remove, replace, move, copy,
@@ -16,7 +16,23 @@ use crate::issue::IssueType;
 pub fn json_patch(target: &Value, patch: &Value) -> Result<Value, PatchError> {
     let operations = parse_patch(patch)?;
     let mut result = target.clone();
+    // `copy` is the one operation that can grow the document faster than the patch is long;
+    // the copies are counted as they happen so a doubling patch stops at the limit, not at
+    // the end of memory.
+    let mut size = elements(target, MAX_RESULT_ELEMENTS + 1);
     for operation in &operations {
+        if let Operation::Copy { from, .. } = operation {
+            let copied = existing(&result, from, "copy")?;
+            size += elements(copied, MAX_RESULT_ELEMENTS + 1);
+            if size > MAX_RESULT_ELEMENTS {
+                return Err(PatchError::failed(
+                    IssueType::TooLong,
+                    format!(
+                        "the patched resource would be larger than {MAX_RESULT_ELEMENTS} elements"
+                    ),
+                ));
+            }
+        }
         apply(&mut result, operation)?;
     }
     ensure_identity_kept(target, &result)?;
@@ -576,5 +592,33 @@ mod tests {
     #[test]
     fn empty_patch_returns_the_target_unchanged() {
         assert_eq!(patched(json!({"a": 1}), json!([])), json!({"a": 1}));
+    }
+
+    #[test]
+    fn a_patch_that_doubles_the_resource_stops_at_the_limit() {
+        let doc = json!({"resourceType": "Appointment", "id": "a", "x": [1, 2, 3]});
+        // Each copy of the whole document into itself doubles it: 2^60 elements unchecked.
+        let ops: Vec<Value> = (0..60)
+            .map(|i| json!({"op": "copy", "from": "", "path": format!("/c{i}")}))
+            .collect();
+        let e = error(doc.clone(), Value::Array(ops));
+        assert_eq!(e.code(), IssueType::TooLong);
+        assert!(!e.is_malformed());
+        // A few copies are fine.
+        let ops: Vec<Value> = (0..3)
+            .map(|i| json!({"op": "copy", "from": "/x", "path": format!("/c{i}")}))
+            .collect();
+        assert_eq!(patched(doc, Value::Array(ops))["c2"], json!([1, 2, 3]));
+    }
+
+    #[test]
+    fn a_result_nested_too_deeply_to_read_back_is_refused() {
+        let mut deep = json!(1);
+        for _ in 0..100 {
+            deep = json!([deep]);
+        }
+        let doc = json!({"resourceType": "Appointment", "id": "a"});
+        let e = error(doc, json!([{"op": "add", "path": "/deep", "value": deep}]));
+        assert_eq!(e.code(), IssueType::TooLong);
     }
 }

@@ -8,7 +8,7 @@
 //! `typ: "at+jwt"` (RFC 9068) so that no other kind of JWT signed by the key can pass as one.
 
 use std::collections::HashMap;
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use base64::Engine;
@@ -228,7 +228,34 @@ pub struct TokenService {
     leeway: Duration,
     /// Public keys of other proxy instances sharing the issuer, by `kid`.
     peers: RwLock<HashMap<String, DecodingKey>>,
+    /// Tokens that passed every check, with whom they are for and when they expire. A sender
+    /// presents the same token for minutes; verifying its ES256 signature again on every call
+    /// was the largest cost of a routed request. Keys are only ever added, never withdrawn (the
+    /// application's registration is checked by the caller on every call). Only the times
+    /// change with the clock, so a hit re-checks `exp` and `iat`.
+    verified: VerifiedTokens,
 }
+
+/// The verified tokens; its `Debug` shows how many, never the tokens (they are credentials).
+#[derive(Default)]
+struct VerifiedTokens(Mutex<HashMap<String, Verified>>);
+
+/// A token that passed every check: whom it is for, and its `iat` and `exp`.
+struct Verified {
+    principal: Principal,
+    iat: i64,
+    exp: i64,
+}
+
+impl std::fmt::Debug for VerifiedTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.lock().map_or(0, |m| m.len());
+        write!(f, "VerifiedTokens({n})")
+    }
+}
+
+/// Verified tokens remembered; past this the memory is cleared and refilled as tokens are seen.
+const VERIFIED_CAPACITY: usize = 4_096;
 
 impl TokenService {
     pub fn new(
@@ -243,6 +270,7 @@ impl TokenService {
             lifetime,
             leeway,
             peers: RwLock::new(HashMap::new()),
+            verified: VerifiedTokens::default(),
         }
     }
 
@@ -320,6 +348,45 @@ impl TokenService {
     }
 
     pub(crate) fn validate_at(&self, token: &str, now: i64) -> Result<Principal, AuthError> {
+        let leeway = secs(self.leeway);
+        if let Some(v) = self
+            .verified
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(token)
+        {
+            if now > v.exp.saturating_add(leeway) {
+                return Err(AuthError::Expired);
+            }
+            if v.iat > now.saturating_add(leeway) {
+                return Err(AuthError::NotYetValid);
+            }
+            return Ok(v.principal.clone());
+        }
+        let (principal, iat, exp) = self.verify(token, now)?;
+        let mut verified = self
+            .verified
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if verified.len() >= VERIFIED_CAPACITY {
+            verified.clear();
+        }
+        verified.insert(
+            token.to_string(),
+            Verified {
+                principal: principal.clone(),
+                iat,
+                exp,
+            },
+        );
+        Ok(principal)
+    }
+
+    /// Every check of [`TokenService::validate_bearer`]; the principal and the token's `iat`
+    /// and `exp`.
+    fn verify(&self, token: &str, now: i64) -> Result<(Principal, i64, i64), AuthError> {
         let parsed = jwt::parse(token).map_err(|_| AuthError::Malformed("not a compact JWS"))?;
         let header = &parsed.header;
         if header.get("alg").and_then(Value::as_str) != Some("ES256") {
@@ -382,12 +449,16 @@ impl TokenService {
             Some(Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
             Some(_) => return Err(AuthError::MissingClaim("scope")),
         };
-        Ok(Principal {
-            client_id: text("sub")?,
-            ods_code: text("ods")?,
-            name: text("app_name")?,
-            scopes,
-        })
+        Ok((
+            Principal {
+                client_id: text("sub")?,
+                ods_code: text("ods")?,
+                name: text("app_name")?,
+                scopes,
+            },
+            iat,
+            exp,
+        ))
     }
 }
 

@@ -178,14 +178,19 @@ async fn lock_database(rx: &TestReceiver) -> bars_store::testing::WriteLock {
     rx.db.lock_writes("request").await
 }
 
+/// A receiver that gives each request 300 ms instead of 5 s.
+async fn start_impatient(backend: Backend) -> TestReceiver {
+    start_with(backend, |mut c| {
+        c.request_timeout = Duration::from_millis(300);
+        c
+    })
+    .await
+}
+
 on_both! {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_request_not_processed_in_time_is_a_timeout_and_its_retry_books_once(backend: Backend) {
-        let rx = start_with(backend, |mut c| {
-            c.request_timeout = Duration::from_millis(300);
-            c
-        })
-        .await;
+        let rx = start_impatient(backend).await;
         rx.generate(SERVICE_A, 1).await;
         let slot = rx.slots(SERVICE_A, "free").await.remove(0);
         let request = rx
@@ -202,6 +207,48 @@ on_both! {
         }
         assert_outcome(&retry, 409, "duplicate", "REC_CONFLICT");
         assert_eq!(rx.slots(SERVICE_A, "busy").await.len(), 1);
+        rx.stop().await;
+    }
+}
+
+on_both! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_booking_whose_body_trickles_in_past_the_deadline_is_a_timeout(backend: Backend) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let rx = start_impatient(backend).await;
+        rx.generate(SERVICE_A, 1).await;
+        let free = rx.slots(SERVICE_A, "free").await;
+        let slot = free[0].clone();
+        let request = rx.post("/Appointment");
+        let body = appointment_for(&slot, PATIENT).to_string();
+        // The head and half the body, then silence: a slow (or hostile) client.
+        let mut head = format!(
+            "POST /Appointment HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (name, value) in &request.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        let address = rx.base.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(&body.as_bytes()[..body.len() / 2]).await.unwrap();
+        let mut answer = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while !String::from_utf8_lossy(&answer).contains("\"OperationOutcome\"") {
+            let n = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut chunk))
+                .await
+                .expect("no answer to a stalled upload")
+                .unwrap();
+            assert!(n > 0, "closed without an answer");
+            answer.extend_from_slice(&chunk[..n]);
+        }
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+        assert!(text.contains("REC_TIMEOUT"), "{text}");
+        drop(stream);
+        assert_eq!(rx.slots(SERVICE_A, "free").await.len(), free.len(), "nothing was booked");
         rx.stop().await;
     }
 }

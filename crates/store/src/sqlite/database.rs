@@ -19,12 +19,18 @@ const READERS: usize = 4;
 pub struct SqliteOptions {
     /// How long a statement waits for a lock held by another process before giving up (503).
     pub busy_timeout: std::time::Duration,
+    /// The size the write-ahead log may reach before the writer forces it back to the start
+    /// (`wal_checkpoint(RESTART)`). SQLite's own checkpoints after commits are PASSIVE: readers
+    /// that never pause can keep them from ever restarting the log, which then grows without
+    /// bound under continuous load. Reset logs are also truncated back to this size.
+    pub wal_limit_bytes: u64,
 }
 
 impl Default for SqliteOptions {
     fn default() -> Self {
         SqliteOptions {
             busy_timeout: std::time::Duration::from_secs(5),
+            wal_limit_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -35,14 +41,40 @@ pub struct Database {
     readers: Readers,
 }
 
+/// Prepared statements kept per connection. A booking alone runs a dozen distinct statements
+/// and every component adds its own; rusqlite's default of 16 would evict and re-prepare them
+/// on every request.
+const STATEMENT_CACHE: usize = 256;
+
+/// Settings every connection gets, the writer's and the readers'.
+///
+/// The query planner stability guarantee keeps a cached statement's plan for every value bound
+/// to it. Without it SQLite marks statements whose plan *might* depend on a bound value (one
+/// near a partial index, such as the appointment's held slots next to
+/// `one_active_booking_per_slot`) and re-prepares them whenever the value changes: on every
+/// call, which cost a tenth of a read's CPU. Our plans are index lookups chosen by the schema,
+/// never by the values.
+fn tune(conn: &Connection) -> Result<(), StoreError> {
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )
+    .map_err(classify)?;
+    Ok(())
+}
+
 fn configure(conn: &Connection, cache_kib: i64, options: SqliteOptions) -> Result<(), StoreError> {
     conn.busy_timeout(options.busy_timeout).map_err(classify)?;
+    tune(conn)?;
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
          PRAGMA temp_store = MEMORY;
-         PRAGMA cache_size = -{cache_kib};"
+         PRAGMA cache_size = -{cache_kib};
+         PRAGMA journal_size_limit = {};",
+        options.wal_limit_bytes
     ))
     .map_err(classify)
 }
@@ -65,6 +97,15 @@ impl Database {
         for m in migrations {
             migrate::apply(&mut conn, m)?;
         }
+        // The writer's commits never checkpoint; the checkpointer's connection does (see
+        // writer.rs).
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")
+            .map_err(classify)?;
+        let checkpointer = Connection::open(&path).map_err(classify)?;
+        configure(&checkpointer, 1024, options)?;
+        checkpointer
+            .execute_batch("PRAGMA wal_autocheckpoint = 0;")
+            .map_err(classify)?;
         let mut conns = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             let reader = Connection::open_with_flags(
@@ -77,6 +118,7 @@ impl Database {
             reader
                 .busy_timeout(options.busy_timeout)
                 .map_err(classify)?;
+            tune(&reader)?;
             reader
                 .execute_batch("PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY;")
                 .map_err(classify)?;
@@ -87,8 +129,14 @@ impl Database {
             .and_then(|s| s.to_str())
             .unwrap_or("sqlite")
             .to_string();
+        let mut wal = path.clone().into_os_string();
+        wal.push("-wal");
+        let wal_limit = super::writer::WalLimit {
+            path: PathBuf::from(wal),
+            bytes: options.wal_limit_bytes,
+        };
         Ok(Database {
-            writer: Writer::spawn(conn, &name)?,
+            writer: Writer::spawn(conn, checkpointer, &name, wal_limit)?,
             readers: Readers::new(conns),
             path,
         })

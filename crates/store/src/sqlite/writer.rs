@@ -6,8 +6,19 @@
 //! is rolled back alone), and commits once: one fsync acknowledges the whole batch. Each caller
 //! hears of its result only after that commit is durable. Under light load a batch holds one
 //! job, so batching adds no latency; under heavy load the fsync cost is shared.
+//!
+//! Checkpoints (copying the write-ahead log back into the database file) are not the writer's
+//! job: SQLite's automatic checkpoint would run inside a batch's COMMIT and make every caller
+//! of that batch wait for it. A checkpointer thread with a connection of its own does them
+//! beside the writer (a PASSIVE checkpoint and a writer run at the same time), woken by the
+//! writer's commits. The writer itself keeps the log bounded: when it has grown past its limit
+//! (readers that never pause starve PASSIVE checkpoints), it checkpoints with RESTART between
+//! batches, which waits for readers to move off the log and starts it again from the top. Only
+//! the writer can do that: a RESTART must also find no writer, which a busy writer never
+//! leaves room for.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -74,6 +85,42 @@ impl<T: Send + 'static, E: From<StoreError> + Send + 'static> Deliver for Reply<
     }
 }
 
+/// The write-ahead log's file and the size past which the writer restarts it.
+pub(crate) struct WalLimit {
+    pub(crate) path: PathBuf,
+    pub(crate) bytes: u64,
+}
+
+impl WalLimit {
+    /// Restarts the log when it has outgrown its limit. A failure (a reader held on past the
+    /// busy timeout) is not an error for anyone's write: the next batch tries again.
+    fn enforce(&self, conn: &Connection) {
+        let size = std::fs::metadata(&self.path).map_or(0, |m| m.len());
+        if size > self.bytes
+            && let Err(e) = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))
+        {
+            tracing::warn!(error = %e, wal_bytes = size, "could not restart the write-ahead log");
+        }
+    }
+}
+
+/// How long the checkpointer lets commits gather before copying them back: pages written
+/// several times in that while are copied once.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Checkpoints whenever the writer has committed since the last one, until the writer stops.
+fn checkpoint_loop(conn: Connection, kicks: std::sync::mpsc::Receiver<()>) {
+    while kicks.recv().is_ok() {
+        // A failure is nobody's write failing: the next commit wakes this loop again.
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "checkpoint did not complete");
+        }
+        std::thread::sleep(CHECKPOINT_EVERY);
+    }
+    // The writer has stopped: copy everything back, leaving a short log for the next start.
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+}
+
 /// Handle to the writer thread.
 #[derive(Clone)]
 pub(crate) struct Writer {
@@ -83,13 +130,27 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn spawn(conn: Connection, name: &str) -> Result<Writer, StoreError> {
+    /// Starts the writer on `conn` and the checkpointer on `checkpointer` (a second
+    /// read-write connection to the same file).
+    pub(crate) fn spawn(
+        conn: Connection,
+        checkpointer: Connection,
+        name: &str,
+        wal: WalLimit,
+    ) -> Result<Writer, StoreError> {
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
         let in_batch = Arc::new(AtomicU64::new(0));
         let busy = in_batch.clone();
+        let (kick, kicks) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name(format!("{name}-checkpoint"))
+            .spawn(move || checkpoint_loop(checkpointer, kicks))
+            .map_err(|e| {
+                StoreError::Internal(format!("cannot start the checkpoint thread: {e}"))
+            })?;
         std::thread::Builder::new()
             .name(format!("{name}-writer"))
-            .spawn(move || write_loop(conn, jobs, &busy))
+            .spawn(move || write_loop(conn, jobs, &busy, &kick, &wal))
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer { queue, in_batch })
     }
@@ -125,7 +186,13 @@ impl Writer {
     }
 }
 
-fn write_loop(conn: Connection, mut jobs: mpsc::Receiver<Box<dyn Job>>, busy: &AtomicU64) {
+fn write_loop(
+    conn: Connection,
+    mut jobs: mpsc::Receiver<Box<dyn Job>>,
+    busy: &AtomicU64,
+    checkpointer: &std::sync::mpsc::SyncSender<()>,
+    wal: &WalLimit,
+) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = jobs.blocking_recv() {
         batch.push(first);
@@ -138,11 +205,20 @@ fn write_loop(conn: Connection, mut jobs: mpsc::Receiver<Box<dyn Job>>, busy: &A
         busy.store(batch.len() as u64, Ordering::Relaxed);
         commit_batch(&conn, &mut batch);
         busy.store(0, Ordering::Relaxed);
+        // Wakes the checkpointer, or finds it already due to run.
+        let _ = checkpointer.try_send(());
+        wal.enforce(&conn);
     }
 }
 
+/// Runs a transaction-control statement through the statement cache: they run for every job,
+/// and parsing them each time was a visible part of a batch.
+fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = control(conn, "BEGIN IMMEDIATE") {
         let err = super::unavailable(e);
         for job in batch.drain(..) {
             job.abort(err.clone());
@@ -156,7 +232,7 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>) {
             job.abort(StoreError::clone(err));
             continue;
         }
-        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+        if let Err(e) = control(conn, "SAVEPOINT job") {
             let err = super::unavailable(e);
             job.abort(err.clone());
             broken = Some(err);
@@ -164,18 +240,18 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>) {
         }
         let (keep, delivery) = job.run(conn);
         let end = if keep {
-            "RELEASE job"
+            control(conn, "RELEASE job")
         } else {
-            "ROLLBACK TO job; RELEASE job"
+            control(conn, "ROLLBACK TO job").and_then(|()| control(conn, "RELEASE job"))
         };
-        if let Err(e) = conn.execute_batch(end) {
+        if let Err(e) = end {
             broken = Some(super::unavailable(e));
         }
         deliveries.push(delivery);
     }
     let outcome = match broken {
         Some(err) => Err(err),
-        None => conn.execute_batch("COMMIT").map_err(super::unavailable),
+        None => control(conn, "COMMIT").map_err(super::unavailable),
     };
     if outcome.is_err() {
         let _ = conn.execute_batch("ROLLBACK");

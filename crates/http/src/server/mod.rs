@@ -1,6 +1,13 @@
 //! The server loop every role runs: plain TCP or TLS (optionally mutual), a cap on open
-//! connections, a deadline for request headers (slow clients cannot pin a connection), and a
-//! graceful shutdown that stops accepting and lets in-flight requests finish.
+//! connections, a deadline for request headers (slow clients cannot pin a connection), limits on
+//! the request head, and a graceful shutdown that stops accepting and lets in-flight requests
+//! finish.
+
+mod limits;
+#[cfg(test)]
+mod tests;
+
+pub use limits::{HeadLimits, Refuse, refuse_with_bars_code};
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -31,6 +38,10 @@ pub struct ServerOptions {
     pub handshake_timeout: Duration,
     /// Time allowed for in-flight requests to finish after shutdown is requested.
     pub drain_timeout: Duration,
+    /// Largest request target and header block answered with an OperationOutcome.
+    pub head_limits: HeadLimits,
+    /// How this listener codes a request refused before any route runs.
+    pub refuse: Refuse,
 }
 
 impl Default for ServerOptions {
@@ -41,6 +52,8 @@ impl Default for ServerOptions {
             header_read_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(30),
+            head_limits: HeadLimits::default(),
+            refuse: refuse_with_bars_code::RECEIVER,
         }
     }
 }
@@ -95,7 +108,7 @@ pub async fn serve(
                         tls: false,
                     };
                     let conn = connection(&options)
-                        .serve_connection(TokioIo::new(stream), service(app, peer));
+                        .serve_connection(TokioIo::new(stream), service(app, peer, &options));
                     let _ = watcher.watch(conn).await;
                 }
                 Some(config) => {
@@ -118,7 +131,7 @@ pub async fn serve(
                         tls: true,
                     };
                     let conn = connection(&options)
-                        .serve_connection(TokioIo::new(tls), service(app, peer));
+                        .serve_connection(TokioIo::new(tls), service(app, peer, &options));
                     let _ = watcher.watch(conn).await;
                 }
             }
@@ -138,6 +151,8 @@ fn connection(options: &ServerOptions) -> http1::Builder {
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(options.header_read_timeout)
+        .max_buf_size(options.head_limits.read_buffer())
+        .max_headers(options.head_limits.max_headers * 2)
         .keep_alive(true);
     builder
 }
@@ -145,15 +160,24 @@ fn connection(options: &ServerOptions) -> http1::Builder {
 fn service(
     app: Router,
     peer: PeerInfo,
+    options: &ServerOptions,
 ) -> impl hyper::service::Service<
     http::Request<Incoming>,
     Response = axum::response::Response,
     Error = std::convert::Infallible,
     Future: Send,
 > + Clone {
+    let (limits, refuse) = (options.head_limits, options.refuse);
     hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
+        let refused = limits.check(&request, refuse);
         request.extensions_mut().insert(peer.clone());
-        app.clone().oneshot(request.map(Body::new))
+        let app = app.clone();
+        async move {
+            match refused {
+                Some(response) => Ok(response),
+                None => app.oneshot(request.map(Body::new)).await,
+            }
+        }
     })
 }
 

@@ -1,0 +1,214 @@
+//! The load generator: a closed loop of concurrent clients, each sending its next request as
+//! soon as the last one answered, with every latency kept so percentiles are exact.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+/// What a single request came to, as the scenario judges it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The answer the scenario expected (e.g. 201 for a booking).
+    Ok,
+    /// An answer that is correct but not a success (e.g. 409 when a contended slot was taken).
+    Refused,
+    /// Anything else: a wrong status, a transport error, a timeout.
+    Error,
+}
+
+/// Everything one measured interval produced.
+#[derive(Debug, Default)]
+pub struct Samples {
+    pub latencies: Vec<Duration>,
+    pub ok: u64,
+    pub refused: u64,
+    pub errors: u64,
+    pub elapsed: Duration,
+}
+
+impl Samples {
+    fn merge(&mut self, other: Samples) {
+        self.latencies.extend(other.latencies);
+        self.ok += other.ok;
+        self.refused += other.refused;
+        self.errors += other.errors;
+    }
+
+    fn record(&mut self, latency: Duration, outcome: Outcome) {
+        self.latencies.push(latency);
+        match outcome {
+            Outcome::Ok => self.ok += 1,
+            Outcome::Refused => self.refused += 1,
+            Outcome::Error => self.errors += 1,
+        }
+    }
+
+    /// Throughput and latency percentiles of the interval.
+    pub fn summary(mut self) -> Summary {
+        self.latencies.sort_unstable();
+        let n = self.latencies.len();
+        let pct = |p: f64| -> f64 {
+            if n == 0 {
+                return 0.0;
+            }
+            // Nearest rank: the smallest latency at or above p of the samples.
+            let rank = ((p / 100.0) * n as f64).ceil().max(1.0) as usize;
+            ms(self.latencies[rank.min(n) - 1])
+        };
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        Summary {
+            requests: n as u64,
+            ok: self.ok,
+            refused: self.refused,
+            errors: self.errors,
+            seconds: secs,
+            per_second: n as f64 / secs,
+            p50_ms: pct(50.0),
+            p90_ms: pct(90.0),
+            p99_ms: pct(99.0),
+            max_ms: self.latencies.last().copied().map(ms).unwrap_or(0.0),
+        }
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1_000.0
+}
+
+/// Throughput and latency of one scenario run.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Summary {
+    /// Requests answered within the measured interval (warm-up excluded).
+    pub requests: u64,
+    pub ok: u64,
+    pub refused: u64,
+    pub errors: u64,
+    pub seconds: f64,
+    /// Requests (of every outcome) per second.
+    pub per_second: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// Runs `clients` concurrent loops for `warmup` (not recorded) and then `duration`; each loop
+/// calls `request(client, n)` with its own counter and records how long it took. A closed loop
+/// means the latencies are those at the throughput reached, not at an offered rate.
+pub async fn closed_loop<F, Fut>(
+    clients: usize,
+    warmup: Duration,
+    duration: Duration,
+    request: F,
+) -> Samples
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send + 'static,
+{
+    let request = Arc::new(request);
+    let start = Instant::now();
+    let measure_from = start + warmup;
+    let stop = measure_from + duration;
+    let mut tasks = Vec::with_capacity(clients);
+    for client in 0..clients {
+        let request = request.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Samples::default();
+            let mut n = 0u64;
+            loop {
+                let began = Instant::now();
+                if began >= stop {
+                    break;
+                }
+                let outcome = request(client, n).await;
+                n += 1;
+                let ended = Instant::now();
+                if began >= measure_from && ended <= stop {
+                    samples.record(ended - began, outcome);
+                }
+            }
+            samples
+        }));
+    }
+    let mut all = Samples::default();
+    for t in tasks {
+        if let Ok(s) = t.await {
+            all.merge(s);
+        }
+    }
+    all.elapsed = duration;
+    all
+}
+
+/// Runs a fixed list of jobs on `clients` concurrent loops (each takes the next job as soon as
+/// it is free) and records every one: for work that must happen exactly once per item, such as
+/// contention's attempts on a few slots.
+pub async fn each_once<F, Fut>(clients: usize, jobs: usize, request: F) -> Samples
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send + 'static,
+{
+    let request = Arc::new(request);
+    let next = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        let (request, next) = (request.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Samples::default();
+            loop {
+                let job = next.fetch_add(1, Ordering::Relaxed) as usize;
+                if job >= jobs {
+                    break;
+                }
+                let began = Instant::now();
+                let outcome = request(job).await;
+                samples.record(began.elapsed(), outcome);
+            }
+            samples
+        }));
+    }
+    let mut all = Samples::default();
+    for t in tasks {
+        if let Ok(s) = t.await {
+            all.merge(s);
+        }
+    }
+    all.elapsed = start.elapsed();
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let mut s = Samples {
+            elapsed: Duration::from_secs(2),
+            ..Samples::default()
+        };
+        for i in (1..=100).rev() {
+            s.record(Duration::from_millis(i), Outcome::Ok);
+        }
+        s.record(Duration::from_millis(500), Outcome::Error);
+        let sum = s.summary();
+        assert_eq!(sum.requests, 101);
+        assert_eq!(sum.ok, 100);
+        assert_eq!(sum.errors, 1);
+        assert_eq!(sum.p50_ms, 51.0);
+        assert_eq!(sum.p99_ms, 100.0);
+        assert_eq!(sum.max_ms, 500.0);
+        assert_eq!(sum.per_second, 50.5);
+    }
+
+    #[test]
+    fn no_samples_summarise_to_zeros() {
+        let sum = Samples::default().summary();
+        assert_eq!(sum.requests, 0);
+        assert_eq!(sum.p99_ms, 0.0);
+    }
+}

@@ -1,0 +1,404 @@
+//! The bench's results: every run of every scenario, their medians, the ratios to the
+//! ceilings, the targets of issue 8 met or missed, a table for people and JSON for tools.
+
+use serde::Serialize;
+
+use crate::BenchOptions;
+use crate::load::Summary;
+use crate::scenarios::{Checks, Load, Scenario};
+use crate::stack::Memory;
+
+/// What the machine was doing, read from `/proc` at the start and end: figures from a busy
+/// machine are not comparable with figures from an idle one.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct MachineState {
+    pub cpus: usize,
+    /// `/proc/loadavg` at the start.
+    pub loadavg_start: String,
+    pub loadavg_end: String,
+    /// `rustc` processes running (other builds on the machine) at the start and end.
+    pub rustc_start: usize,
+    pub rustc_end: usize,
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn rustc_processes() -> usize {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    dir.filter_map(Result::ok)
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "rustc")
+        })
+        .count()
+}
+
+/// One run of one scenario.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RunReport {
+    #[serde(flatten)]
+    pub summary: Summary,
+    pub checks: Checks,
+    /// The receiver's and the proxy's resident memory right after the run.
+    pub receiver_memory: Option<Memory>,
+    pub proxy_memory: Option<Memory>,
+}
+
+/// Every run of a scenario and their medians (each figure's median taken on its own).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ScenarioReport {
+    pub scenario: Scenario,
+    pub clients: usize,
+    pub median: Summary,
+    /// What this scenario is compared with, and the median throughput as a fraction of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ceiling: Option<Scenario>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio_to_ceiling: Option<f64>,
+    pub all_checks_passed: bool,
+    pub runs: Vec<RunReport>,
+}
+
+/// A target of issue 8 and whether the medians meet it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Target {
+    pub name: String,
+    pub goal: String,
+    pub measured: String,
+    pub met: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Report {
+    pub started: String,
+    pub machine: MachineState,
+    pub seeded_slots: usize,
+    pub services: usize,
+    pub runs: usize,
+    pub clients: usize,
+    pub warmup_seconds: f64,
+    pub duration_seconds: f64,
+    pub scenarios: Vec<ScenarioReport>,
+    /// The receiver's peak resident memory (VmHWM) over the whole bench, in KiB.
+    pub receiver_peak_kib: u64,
+    pub targets: Vec<Target>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn median_u(v: Vec<u64>) -> u64 {
+    median(v.into_iter().map(|x| x as f64).collect()).round() as u64
+}
+
+/// The medians of several runs, figure by figure.
+pub fn median_summary(runs: &[Summary]) -> Summary {
+    let f = |get: fn(&Summary) -> f64| median(runs.iter().map(get).collect());
+    let u = |get: fn(&Summary) -> u64| median_u(runs.iter().map(get).collect());
+    Summary {
+        requests: u(|s| s.requests),
+        ok: u(|s| s.ok),
+        refused: u(|s| s.refused),
+        errors: u(|s| s.errors),
+        seconds: f(|s| s.seconds),
+        per_second: f(|s| s.per_second),
+        p50_ms: f(|s| s.p50_ms),
+        p90_ms: f(|s| s.p90_ms),
+        p99_ms: f(|s| s.p99_ms),
+        max_ms: f(|s| s.max_ms),
+    }
+}
+
+fn ceiling_of(s: Scenario) -> Option<Scenario> {
+    match s {
+        Scenario::Booking | Scenario::Contention => Some(Scenario::StorageCommit),
+        Scenario::SlotSearch | Scenario::Read => Some(Scenario::EmptyHandler),
+        Scenario::ReadViaProxy => Some(Scenario::Read),
+        Scenario::EmptyHandler | Scenario::StorageCommit => None,
+    }
+}
+
+impl Report {
+    pub fn new(options: &BenchOptions, seeded: usize) -> Report {
+        Report {
+            started: bars_fhir::Instant::now().to_string(),
+            machine: MachineState {
+                cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
+                loadavg_start: loadavg(),
+                rustc_start: rustc_processes(),
+                ..MachineState::default()
+            },
+            seeded_slots: seeded,
+            services: options.services,
+            runs: options.runs,
+            clients: options.load.clients,
+            warmup_seconds: options.load.warmup.as_secs_f64(),
+            duration_seconds: options.load.duration.as_secs_f64(),
+            scenarios: Vec::new(),
+            receiver_peak_kib: 0,
+            targets: Vec::new(),
+        }
+    }
+
+    pub fn record(
+        &mut self,
+        scenario: Scenario,
+        load: &Load,
+        summary: Summary,
+        checks: Checks,
+        receiver_memory: Option<Memory>,
+        proxy_memory: Option<Memory>,
+    ) {
+        if let Some(m) = receiver_memory {
+            self.receiver_peak_kib = self.receiver_peak_kib.max(m.hwm_kib);
+        }
+        let run = RunReport {
+            summary,
+            checks,
+            receiver_memory,
+            proxy_memory,
+        };
+        match self.scenarios.iter_mut().find(|s| s.scenario == scenario) {
+            Some(s) => s.runs.push(run),
+            None => self.scenarios.push(ScenarioReport {
+                scenario,
+                clients: if scenario == Scenario::Contention {
+                    load.contention_clients
+                } else {
+                    load.clients
+                },
+                median: Summary::default(),
+                ceiling: None,
+                ratio_to_ceiling: None,
+                all_checks_passed: true,
+                runs: vec![run],
+            }),
+        }
+    }
+
+    fn get(&self, s: Scenario) -> Option<&ScenarioReport> {
+        self.scenarios.iter().find(|r| r.scenario == s)
+    }
+
+    /// Medians, ratios and targets, once every run is in.
+    pub fn finish(&mut self, receiver_memory: Option<Memory>) {
+        if let Some(m) = receiver_memory {
+            self.receiver_peak_kib = self.receiver_peak_kib.max(m.hwm_kib);
+        }
+        self.machine.loadavg_end = loadavg();
+        self.machine.rustc_end = rustc_processes();
+        for s in &mut self.scenarios {
+            let summaries: Vec<Summary> = s.runs.iter().map(|r| r.summary.clone()).collect();
+            s.median = median_summary(&summaries);
+            s.all_checks_passed = s.runs.iter().all(|r| r.checks.passed);
+        }
+        let medians: Vec<(Scenario, f64)> = self
+            .scenarios
+            .iter()
+            .map(|s| (s.scenario, s.median.per_second))
+            .collect();
+        for s in &mut self.scenarios {
+            if let Some(c) = ceiling_of(s.scenario)
+                && let Some((_, rate)) = medians.iter().find(|(m, _)| *m == c)
+                && *rate > 0.0
+            {
+                s.ceiling = Some(c);
+                s.ratio_to_ceiling = Some(s.median.per_second / rate);
+            }
+        }
+        self.targets = self.check_targets();
+    }
+
+    fn check_targets(&self) -> Vec<Target> {
+        let mut t = Vec::new();
+        if let Some(b) = self.get(Scenario::Booking) {
+            t.push(Target {
+                name: "booking".into(),
+                goal: ">= 3000/s, p99 <= 50 ms".into(),
+                measured: format!(
+                    "{:.0}/s, p99 {:.1} ms",
+                    b.median.per_second, b.median.p99_ms
+                ),
+                met: b.median.per_second >= 3000.0
+                    && b.median.p99_ms <= 50.0
+                    && b.all_checks_passed,
+            });
+        }
+        if let Some(c) = self.get(Scenario::Contention) {
+            t.push(Target {
+                name: "contention".into(),
+                goal: "exactly one booking per contended slot".into(),
+                measured: c
+                    .runs
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{}/{}",
+                            r.checks.booked.unwrap_or(0),
+                            r.checks.contended_slots.unwrap_or(0)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                met: c.all_checks_passed,
+            });
+        }
+        if let Some(s) = self.get(Scenario::SlotSearch) {
+            t.push(Target {
+                name: "slot search".into(),
+                goal: format!(
+                    ">= 5000/s, p99 <= 10 ms on >= 1,000,000 slots ({} seeded)",
+                    self.seeded_slots
+                ),
+                measured: format!(
+                    "{:.0}/s, p99 {:.1} ms",
+                    s.median.per_second, s.median.p99_ms
+                ),
+                met: s.median.per_second >= 5000.0
+                    && s.median.p99_ms <= 10.0
+                    && self.seeded_slots >= 1_000_000
+                    && s.all_checks_passed,
+            });
+        }
+        if let Some(r) = self.get(Scenario::Read) {
+            t.push(Target {
+                name: "reads".into(),
+                goal: ">= 20000/s".into(),
+                measured: format!("{:.0}/s", r.median.per_second),
+                met: r.median.per_second >= 20_000.0 && r.all_checks_passed,
+            });
+            if let Some(p) = self.get(Scenario::ReadViaProxy) {
+                let added = p.median.p50_ms - r.median.p50_ms;
+                let kept = p.median.per_second / r.median.per_second.max(1e-9);
+                t.push(Target {
+                    name: "proxy overhead".into(),
+                    goal: "adds <= 1 ms at p50, keeps >= 70% of direct read throughput".into(),
+                    measured: format!("adds {added:.2} ms at p50, keeps {:.0}%", kept * 100.0),
+                    met: added <= 1.0 && kept >= 0.7 && p.all_checks_passed,
+                });
+            }
+        }
+        t.push(Target {
+            name: "receiver memory".into(),
+            goal: "resident <= 64 MB under this load".into(),
+            measured: format!("peak {:.1} MB", self.receiver_peak_kib as f64 / 1024.0),
+            met: self.receiver_peak_kib > 0 && self.receiver_peak_kib <= 64 * 1024,
+        });
+        t
+    }
+
+    /// The table people read: medians per scenario, then the targets.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        out.push_str(&format!(
+            "bars bench: {} slots over {} services, {} run(s) of {:.0} s (+{:.0} s warm-up), medians; {} CPUs, load {} -> {}, rustc running {} -> {}\n\n",
+            self.seeded_slots,
+            self.services,
+            self.runs,
+            self.duration_seconds,
+            self.warmup_seconds,
+            self.machine.cpus,
+            self.machine.loadavg_start,
+            self.machine.loadavg_end,
+            self.machine.rustc_start,
+            self.machine.rustc_end,
+        ));
+        out.push_str(&format!(
+            "{:<16} {:>7} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7}  {}\n",
+            "scenario",
+            "clients",
+            "req/s",
+            "p50 ms",
+            "p90 ms",
+            "p99 ms",
+            "max ms",
+            "errors",
+            "RSS MB",
+            "vs ceiling / checks"
+        ));
+        for s in &self.scenarios {
+            let rss = s
+                .runs
+                .iter()
+                .filter_map(|r| r.receiver_memory.map(|m| m.rss_kib))
+                .max()
+                .map_or("-".to_string(), |k| format!("{:.1}", k as f64 / 1024.0));
+            let mut note = match (s.ceiling, s.ratio_to_ceiling) {
+                (Some(c), Some(r)) => format!("{:.0}% of {}", r * 100.0, c.name()),
+                _ => String::new(),
+            };
+            if s.scenario == Scenario::Contention {
+                let booked: u64 = s.runs.iter().filter_map(|r| r.checks.booked).sum();
+                let slots: u64 = s.runs.iter().filter_map(|r| r.checks.contended_slots).sum();
+                note.push_str(&format!("; booked {booked} of {slots} contended slots"));
+            }
+            if let Some(b) = s.runs.last().and_then(|r| r.checks.mean_body_bytes) {
+                note.push_str(&format!("; ~{b} bytes/response"));
+            }
+            if !s.all_checks_passed {
+                note.push_str("; CHECKS FAILED");
+            }
+            out.push_str(&format!(
+                "{:<16} {:>7} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>8.1} {:>7} {:>7}  {}\n",
+                s.scenario.name(),
+                s.clients,
+                s.median.per_second,
+                s.median.p50_ms,
+                s.median.p90_ms,
+                s.median.p99_ms,
+                s.median.max_ms,
+                s.median.errors,
+                rss,
+                note.trim_start_matches("; "),
+            ));
+        }
+        out.push_str(&format!(
+            "\nreceiver peak resident memory: {:.1} MB\n\ntargets:\n",
+            self.receiver_peak_kib as f64 / 1024.0
+        ));
+        for t in &self.targets {
+            out.push_str(&format!(
+                "  {:<4} {:<16} {}  (goal: {})\n",
+                if t.met { "MET" } else { "MISS" },
+                t.name,
+                t.measured,
+                t.goal
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_are_taken_figure_by_figure() {
+        let s = |rate: f64, p99: f64| Summary {
+            per_second: rate,
+            p99_ms: p99,
+            ..Summary::default()
+        };
+        let m = median_summary(&[s(10.0, 9.0), s(30.0, 1.0), s(20.0, 5.0)]);
+        assert_eq!(m.per_second, 20.0);
+        assert_eq!(m.p99_ms, 5.0);
+        assert_eq!(median(vec![1.0, 2.0, 3.0, 4.0]), 2.5);
+        assert_eq!(median(vec![]), 0.0);
+    }
+}
