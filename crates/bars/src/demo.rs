@@ -72,6 +72,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             max: Duration::from_secs(30),
         },
         receiver_timeout: Duration::from_secs(32),
+        receiver_database: None,
     };
     let stack = LocalStack::start(spec).await?;
     let today = time::OffsetDateTime::now_utc().date();

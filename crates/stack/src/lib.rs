@@ -60,6 +60,9 @@ pub struct StackSpec {
     pub sender: SenderSpec,
     pub pointer_backoff: Backoff,
     pub receiver_timeout: Duration,
+    /// The receivers' database (a `postgres://` URL, shared by every receiver); `None` for a
+    /// SQLite file per receiver in `dir`.
+    pub receiver_database: Option<String>,
 }
 
 pub struct StackReceiver {
@@ -227,9 +230,15 @@ impl LocalStack {
             let db = spec
                 .dir
                 .join(format!("receiver-{}.db", r.ods.to_ascii_lowercase()));
-            let store: Arc<dyn Store> = Arc::new(
-                bars_store::sqlite::SqliteStore::open(&db).map_err(|e| anyhow::anyhow!("{e}"))?,
-            );
+            let store: Arc<dyn Store> = match &spec.receiver_database {
+                Some(url) => bars_store::open(url)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+                None => Arc::new(
+                    bars_store::sqlite::SqliteStore::open(&db)
+                        .map_err(|e| anyhow::anyhow!("{e}"))?,
+                ),
+            };
             let mut config = ReceiverConfig::new(&r.ods, &url);
             config.organisation_name = r.name.clone();
             // One process owns each database; a restart of the stack resumes its deliveries.

@@ -52,6 +52,12 @@ impl Stack {
     /// A stack with `receivers` receivers (RX001, RX002, ...) of two services each, with
     /// tomorrow's slots published.
     pub async fn start(receivers: usize) -> Stack {
+        Self::start_on(receivers, None).await
+    }
+
+    /// As [`Stack::start`], with the receivers on this database (a `postgres://` URL) instead
+    /// of a SQLite file each.
+    pub async fn start_on(receivers: usize, receiver_database: Option<String>) -> Stack {
         let dir = tempfile::tempdir().unwrap();
         let spec = StackSpec {
             dir: dir.path().to_path_buf(),
@@ -77,6 +83,7 @@ impl Stack {
             },
             pointer_backoff: TEST_BACKOFF,
             receiver_timeout: Duration::from_secs(3),
+            receiver_database,
         };
         let inner = LocalStack::start(spec).await.unwrap();
         let day = time::OffsetDateTime::now_utc().date().next_day().unwrap();

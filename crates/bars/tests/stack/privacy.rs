@@ -1,7 +1,8 @@
 //! Privacy and secrets, on real `bars` processes: after a workload (book, view, update,
 //! cancel, searches naming the patient, refusals whose bodies carry the patient's NHS number,
 //! name and date of birth, Registry pointer writes, a replayed client assertion, admin calls
-//! with right and wrong tokens, a database URL with a password), no NHS number, name or date of
+//! with right and wrong tokens, database URLs with a password: the receiver's own on PostgreSQL
+//! when there is a test server, and one that cannot be reached), no NHS number, name or date of
 //! birth is in any role's log (JSON or human), in an OperationOutcome's diagnostics or in
 //! `/metrics`; nor is a client assertion, an access token, a private key, an admin token or a
 //! database password in any log.
@@ -12,6 +13,8 @@ use bars_http::client::ClientResponse;
 use bytes::Bytes;
 use http::Method;
 use serde_json::{Value, json};
+
+use bars_store::testing::{PgTestSchema, note_skipped};
 
 use crate::kit::{OTHER_PATIENT, PATIENT, appointment_for, bars_headers};
 use crate::processes::{Proc, ProcessOptions, ProcessStack, free_port};
@@ -241,19 +244,44 @@ fn private_key_lines(stack: &ProcessStack) -> Vec<String> {
         .collect()
 }
 
+/// `url` with `password` for its user (PostgreSQL test servers trust local connections, so any
+/// password is accepted); `None` when the URL names no user.
+fn with_password(url: &str, password: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (user, host) = rest[..authority_end].split_once('@')?;
+    let user = user.split(':').next()?;
+    Some(format!(
+        "{scheme}://{user}:{password}@{host}{}",
+        &rest[authority_end..]
+    ))
+}
+
 async fn nothing_leaks(log_format: &'static str) {
     let admin_token = format!("admin-token-{}", uuid::Uuid::new_v4());
+    let password = format!("db-password-{}", uuid::Uuid::new_v4().simple());
+    // On PostgreSQL when there is a test server, with a password in the database URL.
+    let schema = PgTestSchema::create().await;
+    let receiver_database = match schema
+        .as_ref()
+        .and_then(|s| with_password(&s.url, &password))
+    {
+        Some(url) => url,
+        None => {
+            note_skipped("the receiver on PostgreSQL with a password in its URL");
+            ProcessOptions::default().receiver_database
+        }
+    };
     let stack = ProcessStack::start(ProcessOptions {
         log_format,
         admin_token: Some(admin_token),
-        ..ProcessOptions::default()
+        receiver_database,
     })
     .await;
     let work = workload(&stack).await;
 
     // A receiver given a database URL with a password, on a server that is not there: it
     // stops, saying why, without the password.
-    let password = format!("db-password-{}", uuid::Uuid::new_v4().simple());
     let refused = Proc::start(
         stack.dir(),
         "receiver-unreachable-database",

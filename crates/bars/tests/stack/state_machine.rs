@@ -1,7 +1,8 @@
 //! The booking state machine under random concurrent use (proptest): several senders at once
 //! book, reschedule (PATCH or PUT to another slot), cancel, rebook (a new appointment that
-//! `replaces` the old, then the old cancelled), view, and resend their last request with the
-//! same ids, through the proxy of the in-process stack. After each case:
+//! `replaces` the old, then the old cancelled), view, resend their last request with the same
+//! ids, and send a booking twice at once with the same ids, through the proxy of the
+//! in-process stack. After each case:
 //!
 //! - a busy slot is held by exactly one booking, a free slot by none (so never two);
 //! - versions only grow: every read a sender makes shows a `versionId` no lower than the last
@@ -19,6 +20,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use bars_http::client::ClientResponse;
 use bars_receiver::availability::{SlotPlan, Zone};
+use bars_store::testing::{PgTestSchema, note_skipped};
 use http::Method;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -55,6 +57,10 @@ enum Op {
     },
     /// The sender's last request again, with the same X-Request-ID and X-Correlation-ID.
     Retry,
+    /// A booking sent twice at once with the same ids (a retry racing the original).
+    BookTwiceAtOnce {
+        slot: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -66,6 +72,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..PICK, 0..SLOTS).prop_map(|(pick, slot)| Op::Rebook { pick, slot }),
         1 => (0..PICK).prop_map(|pick| Op::View { pick }),
         2 => Just(Op::Retry),
+        1 => (0..SLOTS).prop_map(|slot| Op::BookTwiceAtOnce { slot }),
     ]
 }
 
@@ -282,6 +289,30 @@ impl Case<'_> {
                 }
                 Ok(())
             }
+            Op::BookTwiceAtOnce { slot } => {
+                let body = appointment_for(&self.slots[slot], &self.patient);
+                let request = self.request(Method::POST, "/Appointment").json(&body);
+                let (a, b) = tokio::join!(request.send(), request.send());
+                let mut created = Vec::new();
+                for r in [&a, &b] {
+                    self.observe(sender, "POST /Appointment (twice at once)", r)?;
+                    *self
+                        .answers
+                        .lock()
+                        .unwrap()
+                        .entry(format!("twice at once {}", r.status.as_u16()))
+                        .or_default() += 1;
+                    if r.status == 201 {
+                        created.push(r.json().unwrap()["id"].as_str().unwrap().to_string());
+                    }
+                }
+                if created.len() > 1 {
+                    return Err(format!("one request's ids booked twice: {created:?}"));
+                }
+                self.booked.lock().unwrap().extend(created);
+                sender.last = Some(request);
+                Ok(())
+            }
             Op::Retry => {
                 if let Some(last) = sender.last.clone() {
                     let r = last.send().await;
@@ -438,14 +469,14 @@ async fn run_case(
     case.check().await
 }
 
-#[test]
-fn concurrent_senders_keep_the_booking_invariants() {
+/// Runs the cases on a stack whose receiver keeps its data in `database` (SQLite when `None`).
+fn check_the_state_machine(database: Option<String>) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
         .build()
         .unwrap();
-    let stack = runtime.block_on(Stack::start(1));
+    let stack = runtime.block_on(Stack::start_on(1, database));
     let cases = AtomicU32::new(0);
     let answers = Mutex::new(BTreeMap::new());
     let mut runner = TestRunner::new(Config {
@@ -469,4 +500,23 @@ fn concurrent_senders_keep_the_booking_invariants() {
     if let Err(e) = result {
         panic!("{e}");
     }
+}
+
+#[test]
+fn concurrent_senders_keep_the_booking_invariants() {
+    check_the_state_machine(None);
+}
+
+#[test]
+fn concurrent_senders_keep_the_booking_invariants_on_postgres() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let Some(schema) = runtime.block_on(PgTestSchema::create()) else {
+        note_skipped("concurrent_senders_keep_the_booking_invariants_on_postgres");
+        return;
+    };
+    check_the_state_machine(Some(schema.url.clone()));
+    drop(schema);
 }

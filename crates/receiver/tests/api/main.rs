@@ -9,6 +9,7 @@ mod audit;
 mod capability;
 mod concurrency;
 mod errors;
+mod hostile;
 mod idempotency;
 mod journey;
 mod messaging;
