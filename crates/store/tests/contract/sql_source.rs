@@ -14,6 +14,11 @@ const ALLOWED: &[(&str, &str, &str)] = &[
         "an integer from the configuration; PRAGMA takes no bind parameters",
     ),
     (
+        "store/src/sqlite/database.rs",
+        "options.wal_limit_bytes",
+        "an integer from the configuration; PRAGMA takes no bind parameters",
+    ),
+    (
         "registry/src/postgres.rs",
         "column",
         "one of three constant column names from a fixed array",
