@@ -58,6 +58,8 @@ fn receivers() -> Vec<ReceiverSpec> {
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    // Ctrl-C while the stack is still starting (publishing slots) stops it cleanly once it is up.
+    let stop = crate::shutdown::listen();
     let spec = StackSpec {
         dir: args.data_dir.clone(),
         base_port: Some(args.port),
@@ -96,7 +98,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     std::fs::write(&manifest_path, serde_json::to_string_pretty(&manifest)?)
         .with_context(|| format!("writing {}", manifest_path.display()))?;
     print_walkthrough(&manifest, &manifest_path, created);
-    crate::shutdown::signal().await;
+    stop.await;
     println!("\nStopping: finishing requests in flight...");
     stack.stop().await;
     println!(

@@ -132,6 +132,40 @@ pub async fn start_demo(dir: &Path, port: u16, global: &[&str]) -> Proc {
     );
 }
 
+/// Ctrl-C as soon as the demo's first listeners answer, while it is still publishing slots:
+/// it stops cleanly (exit 0) once it is up, instead of dying of the signal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_while_the_demo_is_starting_stops_it_cleanly() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
+    let port = free_ports();
+    let demo = Proc::start(
+        dir,
+        "demo",
+        &["demo", "--data-dir", "demo", "--port", &port.to_string()].map(String::from),
+    );
+    let client = bars_http::client::HttpClient::new(None, Duration::from_secs(2));
+    let mut up = false;
+    for _ in 0..400 {
+        // The first receiver's admin listener (plain HTTP) is up before the slots are published.
+        up = client
+            .call(
+                http::Method::GET,
+                &format!("http://127.0.0.1:{}/_ping", port + 5),
+                &[],
+                None,
+            )
+            .await
+            .is_ok();
+        if up {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(up, "the demo did not start");
+    demo.interrupt_and_wait();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_runs_the_four_functions_through_the_cli() {
     let temp = tempfile::tempdir().unwrap();

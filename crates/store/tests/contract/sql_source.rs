@@ -16,7 +16,7 @@ const ALLOWED: &[(&str, &str, &str)] = &[
     (
         "store/src/sqlite/database.rs",
         "options.wal_limit_bytes",
-        "a u64 from the configuration; PRAGMA takes no bind parameters",
+        "an integer from the configuration; PRAGMA takes no bind parameters",
     ),
     (
         "registry/src/postgres.rs",
