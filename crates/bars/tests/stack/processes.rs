@@ -142,7 +142,8 @@ pub async fn wait_for(client: &HttpClient, url: &str) {
     panic!("{url} never came up");
 }
 
-fn s(v: &[&str]) -> Vec<String> {
+/// Owned arguments for a command line.
+pub fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|x| x.to_string()).collect()
 }
 
@@ -177,6 +178,68 @@ impl Default for ProcessOptions {
     }
 }
 
+/// The development PKI every process test uses: `bars pki init` in `dir/pki` with the demo
+/// sender (ES256) and the receiver's own sender identity (RS512).
+pub fn pki_init(dir: &Path) {
+    bars(
+        dir,
+        &[
+            "pki",
+            "init",
+            "--dir",
+            "pki",
+            "--sender",
+            "demo-sender:ES256",
+            "--sender",
+            "receiver-rxr01:RS512",
+        ],
+    );
+}
+
+/// A registry's flags (without the role): its ports, database and mutual TLS with the proxy.
+pub fn registry_args(port: u16, admin: u16, database: &str) -> Vec<String> {
+    s(&[
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--admin-listen",
+        &format!("127.0.0.1:{admin}"),
+        "--database",
+        database,
+        "--tls-cert",
+        "pki/registry.pem",
+        "--tls-key",
+        "pki/registry.key.pem",
+        "--client-ca",
+        "pki/ca.pem",
+        "--require-client-cert",
+    ])
+}
+
+/// A proxy's flags (without the role): its ports, `proxy.toml`, the registry, and its TLS
+/// identities towards senders and upstreams.
+pub fn proxy_args(port: u16, admin: u16, registry: u16) -> Vec<String> {
+    s(&[
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--admin-listen",
+        &format!("127.0.0.1:{admin}"),
+        "--config",
+        "proxy.toml",
+        "--registry-url",
+        &format!("https://127.0.0.1:{registry}"),
+        "--upstream-ca",
+        "pki/ca.pem",
+        "--client-cert",
+        "pki/proxy-client.pem",
+        "--client-key",
+        "pki/proxy-client.key.pem",
+        "--tls-cert",
+        "pki/proxy.pem",
+        "--tls-key",
+        "pki/proxy.key.pem",
+    ])
+}
+
 /// A registry, a proxy and one receiver (serving 2000011111 as RXR01, over mutual TLS behind
 /// the proxy, writing its pointers through it) as real `bars` processes in a temporary
 /// directory with the PKI `bars pki init` makes. Each process's log (stderr) goes to
@@ -208,19 +271,7 @@ impl ProcessStack {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let temp = tempfile::tempdir().unwrap();
         let dir = temp.path();
-        bars(
-            dir,
-            &[
-                "pki",
-                "init",
-                "--dir",
-                "pki",
-                "--sender",
-                "demo-sender:ES256",
-                "--sender",
-                "receiver-rxr01:RS512",
-            ],
-        );
+        pki_init(dir);
         let ports = Ports {
             registry: free_port(),
             registry_admin: free_port(),
@@ -294,21 +345,11 @@ impl ProcessStack {
     pub fn start_registry(&mut self) {
         let args = self.common(
             "registry",
-            s(&[
-                "--listen",
-                &format!("127.0.0.1:{}", self.ports.registry),
-                "--admin-listen",
-                &format!("127.0.0.1:{}", self.ports.registry_admin),
-                "--database",
+            registry_args(
+                self.ports.registry,
+                self.ports.registry_admin,
                 "sqlite://registry.db",
-                "--tls-cert",
-                "pki/registry.pem",
-                "--tls-key",
-                "pki/registry.key.pem",
-                "--client-ca",
-                "pki/ca.pem",
-                "--require-client-cert",
-            ]),
+            ),
         );
         let log = self.log_name("registry");
         self.registry = Some(Proc::start(self.temp.path(), &log, &args));
@@ -317,26 +358,11 @@ impl ProcessStack {
     fn start_proxy(&mut self) {
         let args = self.common(
             "proxy",
-            s(&[
-                "--listen",
-                &format!("127.0.0.1:{}", self.ports.proxy),
-                "--admin-listen",
-                &format!("127.0.0.1:{}", self.ports.proxy_admin),
-                "--config",
-                "proxy.toml",
-                "--registry-url",
-                &format!("https://127.0.0.1:{}", self.ports.registry),
-                "--upstream-ca",
-                "pki/ca.pem",
-                "--client-cert",
-                "pki/proxy-client.pem",
-                "--client-key",
-                "pki/proxy-client.key.pem",
-                "--tls-cert",
-                "pki/proxy.pem",
-                "--tls-key",
-                "pki/proxy.key.pem",
-            ]),
+            proxy_args(
+                self.ports.proxy,
+                self.ports.proxy_admin,
+                self.ports.registry,
+            ),
         );
         let log = self.log_name("proxy");
         self.proxy = Some(Proc::start(self.temp.path(), &log, &args));

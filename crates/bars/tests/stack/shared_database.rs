@@ -17,14 +17,12 @@ use http::Method;
 use serde_json::{Value, json};
 
 use crate::kit::{PATIENT, appointment_for, tomorrow};
-use crate::processes::{Proc, bars, free_port, wait_for, write_proxy_config};
+use crate::processes::{
+    Proc, free_port, pki_init, proxy_args, registry_args, s, wait_for, write_proxy_config,
+};
 use crate::relay::Relay;
 
 const SERVICE: &str = "2000011111";
-
-fn s(v: &[&str]) -> Vec<String> {
-    v.iter().map(|x| x.to_string()).collect()
-}
 
 /// One receiver process and where it listens.
 struct Instance {
@@ -49,68 +47,21 @@ impl Cluster {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let temp = tempfile::tempdir().unwrap();
         let dir = temp.path();
-        bars(
-            dir,
-            &[
-                "pki",
-                "init",
-                "--dir",
-                "pki",
-                "--sender",
-                "demo-sender:ES256",
-                "--sender",
-                "receiver-rxr01:RS512",
-            ],
-        );
+        pki_init(dir);
         let (registry_port, registry_admin, proxy_port, proxy_admin) =
             (free_port(), free_port(), free_port(), free_port());
         let ports: Vec<(u16, u16)> = (0..2).map(|_| (free_port(), free_port())).collect();
         write_proxy_config(dir, &format!("http://127.0.0.1:{}", ports[0].0));
-        let registry = Proc::start(
-            dir,
-            "registry",
-            &s(&[
-                "registry",
-                "--listen",
-                &format!("127.0.0.1:{registry_port}"),
-                "--admin-listen",
-                &format!("127.0.0.1:{registry_admin}"),
-                "--database",
-                registry_database,
-                "--tls-cert",
-                "pki/registry.pem",
-                "--tls-key",
-                "pki/registry.key.pem",
-                "--client-ca",
-                "pki/ca.pem",
-                "--require-client-cert",
-            ]),
-        );
-        let proxy_proc = Proc::start(
-            dir,
-            "proxy",
-            &s(&[
-                "proxy",
-                "--listen",
-                &format!("127.0.0.1:{proxy_port}"),
-                "--admin-listen",
-                &format!("127.0.0.1:{proxy_admin}"),
-                "--config",
-                "proxy.toml",
-                "--registry-url",
-                &format!("https://127.0.0.1:{registry_port}"),
-                "--upstream-ca",
-                "pki/ca.pem",
-                "--client-cert",
-                "pki/proxy-client.pem",
-                "--client-key",
-                "pki/proxy-client.key.pem",
-                "--tls-cert",
-                "pki/proxy.pem",
-                "--tls-key",
-                "pki/proxy.key.pem",
-            ]),
-        );
+        let mut args = s(&["registry"]);
+        args.extend(registry_args(
+            registry_port,
+            registry_admin,
+            registry_database,
+        ));
+        let registry = Proc::start(dir, "registry", &args);
+        let mut args = s(&["proxy"]);
+        args.extend(proxy_args(proxy_port, proxy_admin, registry_port));
+        let proxy_proc = Proc::start(dir, "proxy", &args);
         let proxy = format!("https://127.0.0.1:{proxy_port}");
         let receivers: Vec<Instance> = ports
             .iter()
