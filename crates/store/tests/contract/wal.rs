@@ -47,8 +47,10 @@ fn overlapping_readers(
 async fn the_write_ahead_log_stays_bounded_under_continuous_writes_and_readers() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("wal.db");
-    let mut options = SqliteOptions::default();
-    options.wal_limit_bytes = LIMIT;
+    let options = SqliteOptions {
+        wal_limit_bytes: LIMIT,
+        ..SqliteOptions::default()
+    };
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open_with(&path, options).unwrap());
     store
         .put_resource(
