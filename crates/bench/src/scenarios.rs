@@ -87,6 +87,10 @@ pub struct Checks {
     pub booked: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub contended_slots: Option<u64>,
+    /// Reads: the median latency with a single client, when nothing queues: what a request
+    /// costs on its own, and so what the proxy adds to one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unloaded_p50_ms: Option<f64>,
     /// Slot search: mean size of a response body, in bytes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mean_body_bytes: Option<u64>,
@@ -401,7 +405,8 @@ impl Bench {
 
     async fn slot_search(self: &Arc<Self>) -> (Samples, Checks) {
         let bench = self.clone();
-        let bytes = Arc::new(AtomicUsize::new(0));
+        // (bytes, responses), warm-up included, for the mean size of a response.
+        let bytes = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
         let b = bytes.clone();
         let layout = &self.stack.layout;
         let (services, days) = (layout.services.len(), layout.days);
@@ -419,7 +424,8 @@ impl Bench {
                 let headers = as_proxy(direct_headers(Some(service), false));
                 match bench.stack.direct.call(Method::GET, &url, &headers, None).await {
                     Ok(r) if r.status == StatusCode::OK => {
-                        bytes.fetch_add(r.body.len(), Ordering::Relaxed);
+                        bytes.0.fetch_add(r.body.len(), Ordering::Relaxed);
+                        bytes.1.fetch_add(1, Ordering::Relaxed);
                         Outcome::Ok
                     }
                     Ok(r) => {
@@ -431,10 +437,9 @@ impl Bench {
             }
         })
         .await;
-        let answered = samples.ok.max(1);
         let (samples, mut checks) = Self::ok(samples);
-        // Bytes of warm-up responses are counted too; the mean is only indicative.
-        checks.mean_body_bytes = Some(bytes.load(Ordering::Relaxed) as u64 / answered);
+        checks.mean_body_bytes =
+            Some((bytes.0.load(Ordering::Relaxed) / bytes.1.load(Ordering::Relaxed).max(1)) as u64);
         (samples, checks)
     }
 
@@ -465,49 +470,62 @@ impl Bench {
         let ids = Arc::new(self.appointment_ids());
         let service = Arc::new(self.stack.layout.services[0].clone());
         let bench = self.clone();
-        let samples = closed_loop(
+        let read = move |client: usize, n: u64| {
+            let (bench, ids, service) = (bench.clone(), ids.clone(), service.clone());
+            async move {
+                let id = &ids[spread(client, n, ids.len())];
+                let result = if via_proxy {
+                    let token = match bench.stack.tokens.token().await {
+                        Ok(t) => t,
+                        Err(_) => return Outcome::Error,
+                    };
+                    let mut headers = direct_headers(Some(&service), false);
+                    headers.push(("authorization", format!("Bearer {token}")));
+                    let url = format!("{}/Appointment/{id}", bench.stack.proxy_url);
+                    bench
+                        .stack
+                        .sender
+                        .call(Method::GET, &url, &headers, None)
+                        .await
+                } else {
+                    let headers = as_proxy(direct_headers(Some(&service), false));
+                    let url = format!("{}/Appointment/{id}", bench.stack.receiver_url);
+                    bench
+                        .stack
+                        .direct
+                        .call(Method::GET, &url, &headers, None)
+                        .await
+                };
+                match result {
+                    Ok(r) if r.status == StatusCode::OK => Outcome::Ok,
+                    Ok(r) => {
+                        tracing_like_warn(&format!("read answered {}", r.status));
+                        Outcome::Error
+                    }
+                    Err(_) => Outcome::Error,
+                }
+            }
+        };
+        let loaded = closed_loop(
             self.load.clients,
             self.load.warmup,
             self.load.duration,
-            move |client, n| {
-                let (bench, ids, service) = (bench.clone(), ids.clone(), service.clone());
-                async move {
-                    let id = &ids[spread(client, n, ids.len())];
-                    let result = if via_proxy {
-                        let token = match bench.stack.tokens.token().await {
-                            Ok(t) => t,
-                            Err(_) => return Outcome::Error,
-                        };
-                        let mut headers = direct_headers(Some(&service), false);
-                        headers.push(("authorization", format!("Bearer {token}")));
-                        let url = format!("{}/Appointment/{id}", bench.stack.proxy_url);
-                        bench
-                            .stack
-                            .sender
-                            .call(Method::GET, &url, &headers, None)
-                            .await
-                    } else {
-                        let headers = as_proxy(direct_headers(Some(&service), false));
-                        let url = format!("{}/Appointment/{id}", bench.stack.receiver_url);
-                        bench
-                            .stack
-                            .direct
-                            .call(Method::GET, &url, &headers, None)
-                            .await
-                    };
-                    match result {
-                        Ok(r) if r.status == StatusCode::OK => Outcome::Ok,
-                        Ok(r) => {
-                            tracing_like_warn(&format!("read answered {}", r.status));
-                            Outcome::Error
-                        }
-                        Err(_) => Outcome::Error,
-                    }
-                }
-            },
+            read.clone(),
         )
         .await;
-        Self::ok(samples)
+        // One client for a short while: the latency of a request that waits for nothing.
+        let alone = closed_loop(1, Duration::from_millis(200), Duration::from_secs(2), read)
+            .await
+            .summary();
+        let (samples, mut checks) = Self::ok(loaded);
+        if alone.errors > 0 {
+            checks.passed = false;
+            checks
+                .problems
+                .push(format!("{} single-client reads failed", alone.errors));
+        }
+        checks.unloaded_p50_ms = Some(alone.p50_ms);
+        (samples, checks)
     }
 
     /// The store this process opens itself for the storage ceiling, with enough free slots for
