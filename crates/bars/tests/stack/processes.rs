@@ -240,6 +240,25 @@ pub fn proxy_args(port: u16, admin: u16, registry: u16) -> Vec<String> {
     ])
 }
 
+/// A receiver's flags for writing its pointers through the proxy at `proxy` as the sender
+/// `receiver-rxr01`, retrying within a second.
+pub fn pointer_args(proxy: &str) -> Vec<String> {
+    s(&[
+        "--pointer-url",
+        proxy,
+        "--pointer-ca",
+        "pki/ca.pem",
+        "--client-id",
+        "receiver-rxr01",
+        "--signing-key",
+        "pki/receiver-rxr01.key.pem",
+        "--signing-key-id",
+        "receiver-rxr01-1",
+        "--pointer-max-backoff",
+        "1",
+    ])
+}
+
 /// A registry, a proxy and one receiver (serving 2000011111 as RXR01, over mutual TLS behind
 /// the proxy, writing its pointers through it) as real `bars` processes in a temporary
 /// directory with the PKI `bars pki init` makes. Each process's log (stderr) goes to
@@ -391,20 +410,9 @@ impl ProcessStack {
                 "--client-ca",
                 "pki/ca.pem",
                 "--require-client-cert",
-                "--pointer-url",
-                &self.proxy_url,
-                "--pointer-ca",
-                "pki/ca.pem",
-                "--client-id",
-                "receiver-rxr01",
-                "--signing-key",
-                "pki/receiver-rxr01.key.pem",
-                "--signing-key-id",
-                "receiver-rxr01-1",
-                "--pointer-max-backoff",
-                "1",
             ]),
         );
+        let args = [args, pointer_args(&self.proxy_url)].concat();
         let log = self.log_name("receiver");
         self.receiver = Some(Proc::start(self.temp.path(), &log, &args));
         wait_for(&self.plain, &format!("{}/_ping", self.receiver_admin_url)).await;

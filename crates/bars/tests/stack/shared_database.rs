@@ -18,7 +18,8 @@ use serde_json::{Value, json};
 
 use crate::kit::{PATIENT, appointment_for, tomorrow};
 use crate::processes::{
-    Proc, free_port, pki_init, proxy_args, registry_args, s, wait_for, write_proxy_config,
+    Proc, free_port, pki_init, pointer_args, proxy_args, registry_args, s, wait_for,
+    write_proxy_config,
 };
 use crate::relay::Relay;
 
@@ -231,19 +232,10 @@ fn receiver_args(database: &str, api: u16, admin: u16, proxy: &str) -> Vec<Strin
         &format!("127.0.0.1:{api}"),
         "--admin-listen",
         &format!("127.0.0.1:{admin}"),
-        "--pointer-url",
-        proxy,
-        "--pointer-ca",
-        "pki/ca.pem",
-        "--client-id",
-        "receiver-rxr01",
-        "--signing-key",
-        "pki/receiver-rxr01.key.pem",
-        "--signing-key-id",
-        "receiver-rxr01-1",
-        "--pointer-max-backoff",
-        "1",
     ])
+    .into_iter()
+    .chain(pointer_args(proxy))
+    .collect()
 }
 
 fn fresh_ids() -> (String, String) {
