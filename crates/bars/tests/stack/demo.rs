@@ -93,6 +93,20 @@ fn slot_ids(dir: &Path, service: &str, status: &str) -> Vec<String> {
     )
 }
 
+/// Whether the demo on ports from `port` has its first receiver's admin listener (plain HTTP)
+/// answering.
+async fn first_receiver_answers(client: &bars_http::client::HttpClient, port: u16) -> bool {
+    client
+        .call(
+            http::Method::GET,
+            &format!("http://127.0.0.1:{}/_ping", port + 5),
+            &[],
+            None,
+        )
+        .await
+        .is_ok()
+}
+
 /// Starts `bars demo` in `dir` on ports from `port`, with `global` flags (e.g. the log format)
 /// before the command; its log goes to `dir/demo.log`.
 pub async fn start_demo(dir: &Path, port: u16, global: &[&str]) -> Proc {
@@ -110,18 +124,8 @@ pub async fn start_demo(dir: &Path, port: u16, global: &[&str]) -> Proc {
     let demo = Proc::start(dir, "demo", &args);
     let client = bars_http::client::HttpClient::new(None, Duration::from_secs(2));
     for _ in 0..400 {
-        // The proxy answers over TLS; a plain client's failure to connect at all means not yet.
         let stack_ready = dir.join("demo/stack.json").exists();
-        let up = client
-            .call(
-                http::Method::GET,
-                &format!("http://127.0.0.1:{}/_ping", port + 5),
-                &[],
-                None,
-            )
-            .await
-            .is_ok();
-        if stack_ready && up {
+        if stack_ready && first_receiver_answers(&client, port).await {
             return demo;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -147,16 +151,8 @@ async fn ctrl_c_while_the_demo_is_starting_stops_it_cleanly() {
     let client = bars_http::client::HttpClient::new(None, Duration::from_secs(2));
     let mut up = false;
     for _ in 0..400 {
-        // The first receiver's admin listener (plain HTTP) is up before the slots are published.
-        up = client
-            .call(
-                http::Method::GET,
-                &format!("http://127.0.0.1:{}/_ping", port + 5),
-                &[],
-                None,
-            )
-            .await
-            .is_ok();
+        // The first receiver's admin listener is up before the slots are published.
+        up = first_receiver_answers(&client, port).await;
         if up {
             break;
         }
