@@ -312,26 +312,16 @@ impl BarsClient {
         id: &str,
         change: impl Fn(&mut Value),
     ) -> Result<Value, BarsError> {
-        let mut last = None;
-        for _ in 0..GUARDED_ATTEMPTS {
-            let current = self.view(service, id).await?;
+        self.guarded(service, id, |current| {
             let mut resource = current.resource.clone();
             change(&mut resource);
-            let call = Call::new(
+            Call::new(
                 Method::PUT,
                 format!("/Appointment/{}", encode_component(id)),
             )
-            .to(service)
             .fhir(&resource)
-            .if_match(current.etag.clone());
-            match self.send(&call).await {
-                Ok(reply) => return reply.json(),
-                Err(e) if e.status() == Some(412) => last = Some(e),
-                Err(e) if e.is_duplicate() => return self.already_done(service, &e).await,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| BarsError::Unexpected("the appointment kept changing".into())))
+        })
+        .await
     }
 
     /// Moves a booking to another slot of the same service (PATCH, reschedule).
@@ -341,22 +331,35 @@ impl BarsClient {
         id: &str,
         slot: &Slot,
     ) -> Result<Value, BarsError> {
-        let mut last = None;
-        for _ in 0..GUARDED_ATTEMPTS {
-            let current = self.view(service, id).await?;
-            let patch = json!([
-                { "op": "test", "path": "/status", "value": "booked" },
-                { "op": "replace", "path": "/slot", "value": [{ "reference": format!("Slot/{}", slot.id) }] },
-                { "op": "replace", "path": "/start", "value": slot.start },
-                { "op": "replace", "path": "/end", "value": slot.end }
-            ]);
-            let call = Call::new(
+        let patch = json!([
+            { "op": "test", "path": "/status", "value": "booked" },
+            { "op": "replace", "path": "/slot", "value": [{ "reference": format!("Slot/{}", slot.id) }] },
+            { "op": "replace", "path": "/start", "value": slot.start },
+            { "op": "replace", "path": "/end", "value": slot.end }
+        ]);
+        self.guarded(service, id, |_| {
+            Call::new(
                 Method::PATCH,
                 format!("/Appointment/{}", encode_component(id)),
             )
-            .to(service)
             .json_patch(&patch)
-            .if_match(current.etag.clone());
+        })
+        .await
+    }
+
+    /// The read-before-write loop every change shares: read the appointment, send the write
+    /// `write` builds from it with `If-Match`, and on 412 (someone else wrote first) read again
+    /// and rebuild; a duplicate answer means an earlier attempt already took effect.
+    async fn guarded(
+        &self,
+        service: &TargetIdentifier,
+        id: &str,
+        write: impl Fn(&Versioned) -> Call,
+    ) -> Result<Value, BarsError> {
+        let mut last = None;
+        for _ in 0..GUARDED_ATTEMPTS {
+            let current = self.view(service, id).await?;
+            let call = write(&current).to(service).if_match(current.etag.clone());
             match self.send(&call).await {
                 Ok(reply) => return reply.json(),
                 Err(e) if e.status() == Some(412) => last = Some(e),
