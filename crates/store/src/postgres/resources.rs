@@ -24,6 +24,20 @@ fn next(previous: Option<&Row>, now: Instant) -> (u64, Instant) {
     }
 }
 
+/// Writes the next version of a row read `FOR UPDATE`: an INSERT when there was none (which
+/// does nothing if a concurrent transaction inserted first), else an UPDATE. True when this
+/// call wrote it; false sends the caller round again.
+async fn write_version(
+    tx: &Transaction<'_>,
+    absent: bool,
+    insert: &str,
+    update: &str,
+    params: sql::Params<'_>,
+) -> Result<bool, StoreError> {
+    let statement = if absent { insert } else { update };
+    Ok(sql::exec(tx, statement, params).await.map_err(db)? == 1)
+}
+
 fn resource_row(r: &Row) -> StoredResource {
     StoredResource {
         resource_type: r.get(0),
@@ -54,24 +68,10 @@ pub(super) async fn put_resource(
         stamp(&mut stamped, id, v, at);
         let text = stamped.to_string();
         let params: sql::Params = &[&rt, &id, &(v as i64), &at.unix_nanos(), &text];
-        let written = if previous.is_none() {
-            sql::exec(
-                tx,
-                "INSERT INTO resource (resource_type, id, version, last_updated_ns, body) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT DO NOTHING",
-                params,
-            )
-            .await
-        } else {
-            sql::exec(
-                tx,
-                "UPDATE resource SET version = $3, last_updated_ns = $4, body = $5 WHERE resource_type = $1 AND id = $2",
-                params,
-            )
-            .await
-        }
-        .map_err(db)?;
-        if written == 1 {
+        let insert = "INSERT INTO resource (resource_type, id, version, last_updated_ns, body) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT DO NOTHING";
+        let update = "UPDATE resource SET version = $3, last_updated_ns = $4, body = $5 WHERE resource_type = $1 AND id = $2";
+        if write_version(tx, previous.is_none(), insert, update, params).await? {
             return Ok(StoredResource {
                 resource_type: rt.into(),
                 id: id.into(),
@@ -157,24 +157,10 @@ pub(super) async fn put_schedule(
             &text,
             &template,
         ];
-        let written = if previous.is_none() {
-            sql::exec(
-                tx,
-                "INSERT INTO schedule (id, service_id, version, last_updated_ns, body, slot_template) VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT DO NOTHING",
-                params,
-            )
-            .await
-        } else {
-            sql::exec(
-                tx,
-                "UPDATE schedule SET service_id = $2, version = $3, last_updated_ns = $4, body = $5, slot_template = $6 WHERE id = $1",
-                params,
-            )
-            .await
-        }
-        .map_err(db)?;
-        if written == 1 {
+        let insert = "INSERT INTO schedule (id, service_id, version, last_updated_ns, body, slot_template) VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT DO NOTHING";
+        let update = "UPDATE schedule SET service_id = $2, version = $3, last_updated_ns = $4, body = $5, slot_template = $6 WHERE id = $1";
+        if write_version(tx, previous.is_none(), insert, update, params).await? {
             return Ok(ScheduleRecord {
                 id: id.into(),
                 service_id: service_id.into(),
