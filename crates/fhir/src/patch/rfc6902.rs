@@ -19,12 +19,14 @@ pub fn json_patch(target: &Value, patch: &Value) -> Result<Value, PatchError> {
     // `copy` is the one operation that can grow the document faster than the patch is long;
     // the copies are counted as they happen so a doubling patch stops at the limit, not at
     // the end of memory.
-    let mut size = elements(target, MAX_RESULT_ELEMENTS + 1);
+    // Counted at the first copy: a patch without one (nearly all) never pays for it.
+    let mut size = None;
     for operation in &operations {
         if let Operation::Copy { from, .. } = operation {
             let copied = existing(&result, from, "copy")?;
-            size += elements(copied, MAX_RESULT_ELEMENTS + 1);
-            if size > MAX_RESULT_ELEMENTS {
+            let size = size.get_or_insert_with(|| elements(&result, MAX_RESULT_ELEMENTS + 1));
+            *size += elements(copied, MAX_RESULT_ELEMENTS + 1);
+            if *size > MAX_RESULT_ELEMENTS {
                 return Err(PatchError::failed(
                     IssueType::TooLong,
                     format!(
