@@ -9,7 +9,9 @@ fn at(s: &str) -> Instant {
     Instant::parse(s).unwrap()
 }
 
-async fn seed(store: &dyn Store, slots: usize) -> Vec<String> {
+/// A schedule `sch` for service `svc` and `slots` free ten-minute slots from 2030-01-01 09:00,
+/// for the tests of both backends and the PostgreSQL-only ones.
+pub async fn seed(store: &dyn Store, slots: usize) -> Vec<String> {
     store
         .put_schedule(
             "sch",

@@ -10,35 +10,14 @@ use bars_store::testing::{PgTestSchema, note_skipped};
 use bars_store::*;
 use serde_json::json;
 
+use crate::cases::seed;
+
 async fn schema(test: &str) -> Option<PgTestSchema> {
     let schema = PgTestSchema::create().await;
     if schema.is_none() {
         note_skipped(test);
     }
     schema
-}
-
-async fn seed(store: &dyn Store, slots: usize) -> Vec<String> {
-    store
-        .put_schedule("sch", "svc", json!({"resourceType": "Schedule"}), json!({}))
-        .await
-        .unwrap();
-    let base = Instant::parse("2030-01-01T09:00:00Z").unwrap();
-    let records: Vec<SlotRecord> = (0..slots)
-        .map(|i| SlotRecord {
-            id: format!("slot-{i:03}"),
-            schedule_id: "sch".into(),
-            service_id: "svc".into(),
-            status: SlotStatus::Free,
-            start: base.plus_seconds(600 * i as i64),
-            end: base.plus_seconds(600 * (i as i64 + 1)),
-            version: 1,
-            last_updated: base,
-            extra: None,
-        })
-        .collect();
-    store.insert_slots(records).await.unwrap();
-    (0..slots).map(|i| format!("slot-{i:03}")).collect()
 }
 
 fn booking(id: &str, slot: &str, request: &str) -> AppointmentChange {
