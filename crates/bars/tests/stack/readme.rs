@@ -249,3 +249,56 @@ fn the_command_parser_reads_blocks_comments_and_continuations() {
     assert_eq!(role_of("bars proxy    --config x"), Some("proxy"));
     assert_eq!(role_of("bars slots generate"), None);
 }
+
+/// The sender CLI signs with the key's own algorithm; an algorithm given as well must match
+/// it, and a mismatch is named before anything is sent.
+#[test]
+fn the_sender_cli_takes_the_algorithm_from_the_key() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
+    let pki = Command::new(env!("CARGO_BIN_EXE_bars"))
+        .current_dir(dir)
+        .args(["pki", "init", "--dir", "pki", "--sender", "rsa", "--sender"])
+        .arg("ec:ES256")
+        .output()
+        .unwrap();
+    assert!(pki.status.success());
+    // Nobody listens there: a sender that gets as far as the network fails to connect.
+    let proxy = format!("https://127.0.0.1:{}", crate::processes::free_port());
+    let services = |key: &str, algorithm: Option<&str>| {
+        let mut bars = Command::new(env!("CARGO_BIN_EXE_bars"));
+        bars.current_dir(dir)
+            .env_remove("BARS_KEY_ALGORITHM")
+            .args(["services", "--proxy-url", &proxy, "--ca", "pki/ca.pem"])
+            .args(["--client-id", key, "--key-id", &format!("{key}-1")])
+            .args(["--private-key", &format!("pki/{key}.key.pem")]);
+        if let Some(algorithm) = algorithm {
+            bars.args(["--algorithm", algorithm]);
+        }
+        let out = bars.output().unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    for (key, given) in [
+        ("rsa", None),
+        ("rsa", Some("RS512")),
+        ("ec", None),
+        ("ec", Some("ES256")),
+    ] {
+        let error = services(key, given);
+        assert!(
+            error.contains("could not be reached"),
+            "{key} {given:?}: {error}"
+        );
+    }
+    let error = services("rsa", Some("ES256"));
+    assert!(
+        error.contains("ES256 was asked for, but the private key is an RS512 (RSA) key"),
+        "{error}"
+    );
+    let error = services("ec", Some("RS512"));
+    assert!(
+        error.contains("RS512 was asked for, but the private key is an ES256 (EC P-256) key"),
+        "{error}"
+    );
+}
