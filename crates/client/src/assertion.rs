@@ -9,6 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 
+use crate::key::{RS512, resolve_algorithm};
+
 /// The `client_assertion_type` that goes with the assertion (RFC 7523 §2.2).
 pub const JWT_BEARER_ASSERTION_TYPE: &str =
     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -20,6 +22,19 @@ pub enum AssertionError {
     UnsupportedAlgorithm(String),
     #[error("the private key is not a PKCS#8 PEM key for {0}")]
     InvalidKey(&'static str),
+    #[error("the private key is not a PEM private key (-----BEGIN PRIVATE KEY-----)")]
+    NotAPrivateKey,
+    #[error("the private key is neither an RSA nor an EC P-256 key in PKCS#8 PEM")]
+    UnsupportedKey,
+    #[error(
+        "{requested} was asked for, but the private key is an {key} ({}) key: \
+         leave the algorithm out or give the matching key",
+        if *key == crate::key::RS512 { "RSA" } else { "EC P-256" }
+    )]
+    AlgorithmMismatch {
+        requested: String,
+        key: &'static str,
+    },
     #[error("client_id, kid and audience must not be empty")]
     MissingField,
     #[error("the lifetime must be at least one second")]
@@ -47,7 +62,8 @@ struct Claims<'a> {
 /// `typ: "JWT"`. Claims: `iss = sub = client_id`, `aud`, a fresh random `jti` (each assertion
 /// is single-use), `iat` now and `exp = iat + lifetime` (whole seconds; the proxy accepts at
 /// most five minutes). `private_pem` is a PKCS#8 PEM key (`-----BEGIN PRIVATE KEY-----`; PKCS#1
-/// `RSA PRIVATE KEY` is also read for RS512).
+/// `RSA PRIVATE KEY` is also read for RS512), and `algorithm` must be the one it signs with
+/// ([`crate::key::resolve_algorithm`] finds it from the key alone).
 pub fn sign_client_assertion(
     client_id: &str,
     kid: &str,
@@ -56,14 +72,9 @@ pub fn sign_client_assertion(
     audience: &str,
     lifetime: Duration,
 ) -> Result<String, AssertionError> {
-    let alg = match algorithm {
-        "RS512" => Algorithm::RS512,
-        "ES256" => Algorithm::ES256,
-        other => {
-            // Echo at most a short prefix: the value is the caller's, but keep errors tidy.
-            let shown: String = other.chars().take(16).collect();
-            return Err(AssertionError::UnsupportedAlgorithm(shown));
-        }
+    let alg = match resolve_algorithm(Some(algorithm), private_pem)? {
+        RS512 => Algorithm::RS512,
+        _ => Algorithm::ES256,
     };
     if client_id.is_empty() || kid.is_empty() || audience.is_empty() {
         return Err(AssertionError::MissingField);
@@ -202,11 +213,17 @@ mod tests {
         // an RSA key offered for ES256 and the reverse
         assert_eq!(
             sign_client_assertion("c", "k", "ES256", &rsa().private_pem, "a", d),
-            Err(AssertionError::InvalidKey("ES256"))
+            Err(AssertionError::AlgorithmMismatch {
+                requested: "ES256".into(),
+                key: "RS512"
+            })
         );
         assert_eq!(
             sign_client_assertion("c", "k", "RS512", &ec().private_pem, "a", d),
-            Err(AssertionError::InvalidKey("RS512"))
+            Err(AssertionError::AlgorithmMismatch {
+                requested: "RS512".into(),
+                key: "ES256"
+            })
         );
         let err =
             sign_client_assertion("c", "k", "ES256", "not a pem", "a", d).expect_err("refused");

@@ -5,6 +5,7 @@
 pub mod assertion;
 pub mod error;
 pub mod identity;
+pub mod key;
 pub mod token;
 pub mod transport;
 pub mod workflows;
@@ -12,6 +13,7 @@ pub mod workflows;
 pub use assertion::{AssertionError, JWT_BEARER_ASSERTION_TYPE, sign_client_assertion};
 pub use error::BarsError;
 pub use identity::SenderIdentity;
+pub use key::{key_algorithm, resolve_algorithm};
 pub use token::{Credentials, TokenError, TokenSource};
 pub use transport::{Call, Reply, RetryPolicy};
 pub use workflows::{BarsClient, BookingDetails, Listed, Service, Slot, Versioned};

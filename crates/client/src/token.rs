@@ -9,17 +9,39 @@ use bytes::Bytes;
 use http::Method;
 use tokio::sync::Mutex;
 
-use crate::assertion::{JWT_BEARER_ASSERTION_TYPE, sign_client_assertion};
+use crate::assertion::{AssertionError, JWT_BEARER_ASSERTION_TYPE, sign_client_assertion};
+use crate::key::resolve_algorithm;
 
 /// What a sending application is registered with at the proxy.
 #[derive(Clone)]
 pub struct Credentials {
     pub client_id: String,
     pub kid: String,
-    /// `RS512` or `ES256`.
+    /// `RS512` or `ES256`: the key's own ([`Credentials::from_key`] reads it from the key).
     pub algorithm: String,
     pub private_pem: String,
     pub token_url: String,
+}
+
+impl Credentials {
+    /// Credentials that sign with the algorithm of `private_pem` itself; `algorithm`, when the
+    /// caller names one anyway, must be that one (see [`crate::key::resolve_algorithm`]).
+    pub fn from_key(
+        client_id: &str,
+        kid: &str,
+        private_pem: String,
+        token_url: &str,
+        algorithm: Option<&str>,
+    ) -> Result<Credentials, AssertionError> {
+        let algorithm = resolve_algorithm(algorithm, &private_pem)?;
+        Ok(Credentials {
+            client_id: client_id.to_string(),
+            kid: kid.to_string(),
+            algorithm: algorithm.to_string(),
+            private_pem,
+            token_url: token_url.to_string(),
+        })
+    }
 }
 
 impl std::fmt::Debug for Credentials {

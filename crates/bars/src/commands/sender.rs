@@ -37,7 +37,7 @@ pub struct Connection {
     /// The application's private signing key (PEM).
     #[arg(long, env = "BARS_PRIVATE_KEY", global = true)]
     pub private_key: Option<PathBuf>,
-    /// RS512 or ES256.
+    /// RS512 or ES256; read from the private key when left out (given, it must match the key).
     #[arg(long, env = "BARS_KEY_ALGORITHM", global = true)]
     pub algorithm: Option<String>,
     #[arg(long, env = "BARS_TOKEN_URL", global = true)]
@@ -188,8 +188,7 @@ impl Connection {
         };
         let client_id = from(&self.client_id, "/sender/clientId").context("no --client-id")?;
         let key_id = from(&self.key_id, "/sender/keyId").context("no --key-id")?;
-        let algorithm =
-            from(&self.algorithm, "/sender/algorithm").unwrap_or_else(|| "ES256".into());
+        let algorithm = from(&self.algorithm, "/sender/algorithm");
         let key_path = self
             .private_key
             .clone()
@@ -219,16 +218,15 @@ impl Connection {
         let ods = from(&self.ods_code, "/sender/odsCode").unwrap_or_else(|| "A1001".into());
         let org = from(&self.organisation_name, "/sender/organisationName")
             .unwrap_or_else(|| "Sending organisation".into());
-        let tokens = TokenSource::new(
-            Credentials {
-                client_id,
-                kid: key_id,
-                algorithm,
-                private_pem,
-                token_url,
-            },
-            http.clone(),
-        );
+        let credentials = Credentials::from_key(
+            &client_id,
+            &key_id,
+            private_pem,
+            &token_url,
+            algorithm.as_deref(),
+        )
+        .with_context(|| format!("the signing key {}", key_path.display()))?;
+        let tokens = TokenSource::new(credentials, http.clone());
         Ok(Session {
             client: BarsClient::new(http, &proxy_url, tokens, SenderIdentity::new(&ods, &org)),
             json: self.json,

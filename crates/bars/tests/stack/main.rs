@@ -15,6 +15,7 @@ mod pointers;
 mod privacy;
 mod processes;
 mod proxy;
+mod readme;
 mod relay;
 mod sdk;
 mod shared_database;

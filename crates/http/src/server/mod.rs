@@ -1,13 +1,16 @@
 //! The server loop every role runs: plain TCP or TLS (optionally mutual), a cap on open
 //! connections, a deadline for request headers (slow clients cannot pin a connection), limits on
-//! the request head, and a graceful shutdown that stops accepting and lets in-flight requests
-//! finish.
+//! the request head, a lingering close that lets a refusal reach a client still sending its
+//! body, and a graceful shutdown that stops accepting and lets in-flight requests finish.
 
 mod limits;
+mod linger;
 #[cfg(test)]
 mod tests;
 
 pub use limits::{HeadLimits, Refuse, refuse_with_bars_code};
+pub use linger::Linger;
+use linger::{LingeringIo, Unread, WatchedBody};
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -42,6 +45,8 @@ pub struct ServerOptions {
     pub head_limits: HeadLimits,
     /// How this listener codes a request refused before any route runs.
     pub refuse: Refuse,
+    /// How long a connection whose request body was refused keeps reading before it closes.
+    pub linger: Linger,
 }
 
 impl Default for ServerOptions {
@@ -54,6 +59,7 @@ impl Default for ServerOptions {
             drain_timeout: Duration::from_secs(30),
             head_limits: HeadLimits::default(),
             refuse: refuse_with_bars_code::RECEIVER,
+            linger: Linger::default(),
         }
     }
 }
@@ -100,6 +106,8 @@ pub async fn serve(
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let _permit = permit;
+            let unread = Unread::default();
+            let stream = LingeringIo::new(stream, unread.clone(), options.linger);
             match options.tls.clone() {
                 None => {
                     let peer = PeerInfo {
@@ -107,8 +115,10 @@ pub async fn serve(
                         client_certificate: None,
                         tls: false,
                     };
-                    let conn = connection(&options)
-                        .serve_connection(TokioIo::new(stream), service(app, peer, &options));
+                    let conn = connection(&options).serve_connection(
+                        TokioIo::new(stream),
+                        service(app, peer, unread, &options),
+                    );
                     let _ = watcher.watch(conn).await;
                 }
                 Some(config) => {
@@ -131,7 +141,7 @@ pub async fn serve(
                         tls: true,
                     };
                     let conn = connection(&options)
-                        .serve_connection(TokioIo::new(tls), service(app, peer, &options));
+                        .serve_connection(TokioIo::new(tls), service(app, peer, unread, &options));
                     let _ = watcher.watch(conn).await;
                 }
             }
@@ -160,6 +170,7 @@ fn connection(options: &ServerOptions) -> http1::Builder {
 fn service(
     app: Router,
     peer: PeerInfo,
+    unread: Unread,
     options: &ServerOptions,
 ) -> impl hyper::service::Service<
     http::Request<Incoming>,
@@ -168,7 +179,9 @@ fn service(
     Future: Send,
 > + Clone {
     let (limits, refuse) = (options.head_limits, options.refuse);
-    hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
+    hyper::service::service_fn(move |request: http::Request<Incoming>| {
+        unread.reset();
+        let mut request = request.map(|body| WatchedBody::new(body, unread.clone()));
         let refused = limits.check(&request, refuse);
         request.extensions_mut().insert(peer.clone());
         let app = app.clone();

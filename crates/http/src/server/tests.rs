@@ -278,3 +278,5 @@ async fn a_body_sent_too_slowly_is_408() {
     .unwrap();
     assert_eq!((ok.status, ok.body.as_str()), (200, "hello"));
 }
+
+mod linger;
