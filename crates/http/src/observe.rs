@@ -5,8 +5,8 @@
 //! refusals by inner layers included. It never logs the path or query as sent: a query names
 //! patients (`patient:identifier=...|9434765919`), so lines carry the route template instead.
 
+use std::borrow::Cow;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -16,50 +16,72 @@ use tracing::Instrument;
 
 use crate::context::{X_CORRELATION_ID, X_REQUEST_ID, header_str};
 use crate::error::ErrorSummary;
-use crate::metrics::{CounterVec, Exposition, HistogramVec, LATENCY_BUCKETS};
+use crate::metrics::{
+    Counter, EncodeLabelSet, Exposition, Family, Gauge, LatencyFamily, MethodLabel, latency_family,
+};
 
 /// Ids longer than this are cut in logs: an id is a UUID (36 characters), and a sender must not
 /// be able to write arbitrary text into the log.
 const MAX_LOGGED_ID: usize = 64;
 
+/// The route label of a request no route matched and the role's fallback did not know.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// The labels of a request's count: each from a bounded set (the listeners a role opens, the
+/// routes it serves plus [`UNMATCHED_ROUTE`], [`MethodLabel`], the statuses HTTP has).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub listener: &'static str,
+    pub route: Cow<'static, str>,
+    pub method: MethodLabel,
+    pub status: u16,
+}
+
+/// The labels of a request's latency.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct LatencyLabels {
+    pub listener: &'static str,
+    pub route: Cow<'static, str>,
+    pub method: MethodLabel,
+}
+
 /// The request metrics every role keeps.
 pub struct HttpMetrics {
-    pub requests: CounterVec,
-    pub latency: HistogramVec,
-    in_flight: AtomicI64,
+    pub requests: Family<RequestLabels, Counter>,
+    pub latency: LatencyFamily<LatencyLabels>,
+    in_flight: Gauge,
 }
 
 impl Default for HttpMetrics {
     fn default() -> Self {
         HttpMetrics {
-            requests: CounterVec::new(
-                "bars_http_requests_total",
-                "HTTP requests answered, by listener, route template, method and status.",
-                &["listener", "route", "method", "status"],
-            ),
-            latency: HistogramVec::new(
-                "bars_http_request_duration_seconds",
-                "Time from the request's arrival to its response, by listener, route template and method.",
-                &["listener", "route", "method"],
-                LATENCY_BUCKETS,
-            ),
-            in_flight: AtomicI64::new(0),
+            requests: Family::default(),
+            latency: latency_family(),
+            in_flight: Gauge::default(),
         }
     }
 }
 
 impl HttpMetrics {
     pub fn in_flight(&self) -> i64 {
-        self.in_flight.load(Ordering::Relaxed)
+        self.in_flight.get()
     }
 
     pub fn render(&self, out: &mut Exposition) {
-        self.requests.render(out);
-        self.latency.render(out);
-        out.single_gauge(
+        out.register(
+            "bars_http_requests",
+            "HTTP requests answered, by listener, route template, method and status.",
+            self.requests.clone(),
+        );
+        out.register(
+            "bars_http_request_duration_seconds",
+            "Time from the request's arrival to its response, by listener, route template and method.",
+            self.latency.clone(),
+        );
+        out.register(
             "bars_http_requests_in_flight",
             "Requests being processed now, on every listener.",
-            self.in_flight() as f64,
+            self.in_flight.clone(),
         );
     }
 }
@@ -82,8 +104,8 @@ pub struct Observer {
     pub listener: &'static str,
     pub metrics: Arc<HttpMetrics>,
     /// The route label of a request no axum route matched (a role's fallback may know better,
-    /// e.g. the proxy's route table); anything else becomes `unmatched`, so unknown paths
-    /// cannot grow the metrics without bound.
+    /// e.g. the proxy's route table); anything else becomes [`UNMATCHED_ROUTE`], so unknown
+    /// paths cannot grow the metrics without bound.
     pub fallback_route: fn(&str) -> Option<&'static str>,
 }
 
@@ -98,18 +120,18 @@ impl Observer {
     }
 }
 
-struct InFlight<'a>(&'a AtomicI64);
+struct InFlight<'a>(&'a Gauge);
 
 impl<'a> InFlight<'a> {
-    fn enter(counter: &'a AtomicI64) -> Self {
-        counter.fetch_add(1, Ordering::Relaxed);
-        InFlight(counter)
+    fn enter(gauge: &'a Gauge) -> Self {
+        gauge.inc();
+        InFlight(gauge)
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.dec();
     }
 }
 
@@ -128,11 +150,11 @@ pub async fn observe(
     let started = Instant::now();
     let _in_flight = InFlight::enter(&observer.metrics.in_flight);
     let method = request.method().clone();
-    let route: String = match request.extensions().get::<MatchedPath>() {
-        Some(matched) => matched.as_str().to_string(),
-        None => (observer.fallback_route)(request.uri().path())
-            .unwrap_or("unmatched")
-            .to_string(),
+    let route: Cow<'static, str> = match request.extensions().get::<MatchedPath>() {
+        Some(matched) => Cow::Owned(matched.as_str().to_string()),
+        None => Cow::Borrowed(
+            (observer.fallback_route)(request.uri().path()).unwrap_or(UNMATCHED_ROUTE),
+        ),
     };
     // A request without ids (a health probe, a token request, a refused call) still gets one
     // for its log line, so every line can be found again; it is not sent back.
@@ -147,14 +169,26 @@ pub async fn observe(
     let response = next.run(request).instrument(span.clone()).await;
     let elapsed = started.elapsed();
     let status = response.status();
-    observer
-        .metrics
-        .requests
-        .inc(&[observer.listener, &route, method.as_str(), status.as_str()]);
+    let method_label = MethodLabel::from(&method);
     observer
         .metrics
         .latency
-        .observe(&[observer.listener, &route, method.as_str()], elapsed);
+        .get_or_create(&LatencyLabels {
+            listener: observer.listener,
+            route: route.clone(),
+            method: method_label,
+        })
+        .observe(elapsed.as_secs_f64());
+    observer
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            listener: observer.listener,
+            route: route.clone(),
+            method: method_label,
+            status: status.as_u16(),
+        })
+        .inc();
 
     let sender = response.extensions().get::<Sender>();
     let organisation = sender

@@ -264,7 +264,10 @@ async fn send(
             format!("Bearer {}", alphanumeric(rng, 1..300)),
         ));
     }
-    let headers: Vec<(&str, String)> = headers.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let headers: Vec<(&str, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
     let url = format!("{}{target}", listener.base);
     let m = Method::from_bytes(method.as_bytes()).unwrap();
     listener
@@ -374,8 +377,7 @@ async fn series_stay_put(role: &str, listeners: Vec<Listener>, paths: &[&str], a
 fn mtls_as_proxy(stack: &Stack) -> HttpClient {
     HttpClient::new(
         Some(
-            bars_pki::tls::client_config(&stack.pki.ca_pem, Some(&stack.pki.proxy_client))
-                .unwrap(),
+            bars_pki::tls::client_config(&stack.pki.ca_pem, Some(&stack.pki.proxy_client)).unwrap(),
         ),
         Duration::from_secs(10),
     )
