@@ -5,7 +5,6 @@
 //! refusals by inner layers included. It never logs the path or query as sent: a query names
 //! patients (`patient:identifier=...|9434765919`), so lines carry the route template instead.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -32,7 +31,7 @@ pub const UNMATCHED_ROUTE: &str = "unmatched";
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct RequestLabels {
     pub listener: &'static str,
-    pub route: Cow<'static, str>,
+    pub route: Arc<str>,
     pub method: MethodLabel,
     pub status: u16,
 }
@@ -41,7 +40,7 @@ pub struct RequestLabels {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct LatencyLabels {
     pub listener: &'static str,
-    pub route: Cow<'static, str>,
+    pub route: Arc<str>,
     pub method: MethodLabel,
 }
 
@@ -157,11 +156,12 @@ pub async fn observe(
         .chars()
         .take(MAX_LOGGED_ID)
         .collect();
-    let route: Cow<'static, str> = match request.extensions().get::<MatchedPath>() {
-        Some(matched) => Cow::Owned(matched.as_str().to_string()),
-        None => Cow::Borrowed(
-            (observer.fallback_route)(request.uri().path()).unwrap_or(UNMATCHED_ROUTE),
-        ),
+    // Shared by both label sets and the log line: one allocation a request.
+    let route: Arc<str> = match request.extensions().get::<MatchedPath>() {
+        Some(matched) => Arc::from(matched.as_str()),
+        None => {
+            Arc::from((observer.fallback_route)(request.uri().path()).unwrap_or(UNMATCHED_ROUTE))
+        }
     };
     // A request without ids (a health probe, a token request, a refused call) still gets one
     // for its log line, so every line can be found again; it is not sent back.
