@@ -13,10 +13,11 @@ use bars_http::ApiError;
 use bars_http::client::ClientResponse;
 use bars_http::label_values;
 use bars_http::metrics::{
-    Counter, EncodeLabelSet, EncodeLabelValue, Exposition, Family, LabelValueEncoder,
-    LatencyFamily, latency_family,
+    Counter, EncodeLabelValue, Exposition, Family, LabelValueEncoder, LatencyFamily, latency_family,
 };
 use bars_http::observe::HttpMetrics;
+// The derive expands to paths of the crate itself, so it is named here, not re-exported.
+use prometheus_client::encoding::EncodeLabelSet;
 
 label_values! {
     /// Why a routed call was refused at the bearer check.

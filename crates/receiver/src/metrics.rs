@@ -7,10 +7,12 @@ use std::sync::Arc;
 use bars_fhir::IssueType;
 use bars_http::ApiError;
 use bars_http::label_values;
-use bars_http::metrics::{Counter, EncodeLabelSet, Exposition, Family, saturating_i64};
+use bars_http::metrics::{Counter, Exposition, Family, saturating_i64};
 use bars_http::observe::HttpMetrics;
 use bars_store::{OutboxStats, PoolStatus};
 use http::StatusCode;
+// The derive expands to paths of the crate itself, so it is named here, not re-exported.
+use prometheus_client::encoding::EncodeLabelSet;
 
 use crate::service::Written;
 
