@@ -6,7 +6,6 @@
 //! patients (`patient:identifier=...|9434765919`), so lines carry the route template instead.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -16,50 +15,72 @@ use tracing::Instrument;
 
 use crate::context::{X_CORRELATION_ID, X_REQUEST_ID, header_str};
 use crate::error::ErrorSummary;
-use crate::metrics::{CounterVec, Exposition, HistogramVec, LATENCY_BUCKETS};
+use crate::metrics::{
+    Counter, EncodeLabelSet, Exposition, Family, Gauge, LatencyFamily, MethodLabel, latency_family,
+};
 
 /// Ids longer than this are cut in logs: an id is a UUID (36 characters), and a sender must not
 /// be able to write arbitrary text into the log.
 const MAX_LOGGED_ID: usize = 64;
 
+/// The route label of a request no route matched and the role's fallback did not know.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// The labels of a request's count: each from a bounded set (the listeners a role opens, the
+/// routes it serves plus [`UNMATCHED_ROUTE`], [`MethodLabel`], the statuses HTTP has).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub listener: &'static str,
+    pub route: Arc<str>,
+    pub method: MethodLabel,
+    pub status: u16,
+}
+
+/// The labels of a request's latency.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct LatencyLabels {
+    pub listener: &'static str,
+    pub route: Arc<str>,
+    pub method: MethodLabel,
+}
+
 /// The request metrics every role keeps.
 pub struct HttpMetrics {
-    pub requests: CounterVec,
-    pub latency: HistogramVec,
-    in_flight: AtomicI64,
+    pub requests: Family<RequestLabels, Counter>,
+    pub latency: LatencyFamily<LatencyLabels>,
+    in_flight: Gauge,
 }
 
 impl Default for HttpMetrics {
     fn default() -> Self {
         HttpMetrics {
-            requests: CounterVec::new(
-                "bars_http_requests_total",
-                "HTTP requests answered, by listener, route template, method and status.",
-                &["listener", "route", "method", "status"],
-            ),
-            latency: HistogramVec::new(
-                "bars_http_request_duration_seconds",
-                "Time from the request's arrival to its response, by listener, route template and method.",
-                &["listener", "route", "method"],
-                LATENCY_BUCKETS,
-            ),
-            in_flight: AtomicI64::new(0),
+            requests: Family::default(),
+            latency: latency_family(),
+            in_flight: Gauge::default(),
         }
     }
 }
 
 impl HttpMetrics {
     pub fn in_flight(&self) -> i64 {
-        self.in_flight.load(Ordering::Relaxed)
+        self.in_flight.get()
     }
 
     pub fn render(&self, out: &mut Exposition) {
-        self.requests.render(out);
-        self.latency.render(out);
-        out.single_gauge(
+        out.register(
+            "bars_http_requests",
+            "HTTP requests answered, by listener, route template, method and status.",
+            self.requests.clone(),
+        );
+        out.register(
+            "bars_http_request_duration_seconds",
+            "Time from the request's arrival to its response, by listener, route template and method.",
+            self.latency.clone(),
+        );
+        out.register(
             "bars_http_requests_in_flight",
             "Requests being processed now, on every listener.",
-            self.in_flight() as f64,
+            self.in_flight.clone(),
         );
     }
 }
@@ -82,8 +103,8 @@ pub struct Observer {
     pub listener: &'static str,
     pub metrics: Arc<HttpMetrics>,
     /// The route label of a request no axum route matched (a role's fallback may know better,
-    /// e.g. the proxy's route table); anything else becomes `unmatched`, so unknown paths
-    /// cannot grow the metrics without bound.
+    /// e.g. the proxy's route table); anything else becomes [`UNMATCHED_ROUTE`], so unknown
+    /// paths cannot grow the metrics without bound.
     pub fallback_route: fn(&str) -> Option<&'static str>,
 }
 
@@ -98,18 +119,18 @@ impl Observer {
     }
 }
 
-struct InFlight<'a>(&'a AtomicI64);
+struct InFlight<'a>(&'a Gauge);
 
 impl<'a> InFlight<'a> {
-    fn enter(counter: &'a AtomicI64) -> Self {
-        counter.fetch_add(1, Ordering::Relaxed);
-        InFlight(counter)
+    fn enter(gauge: &'a Gauge) -> Self {
+        gauge.inc();
+        InFlight(gauge)
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.dec();
     }
 }
 
@@ -127,12 +148,20 @@ pub async fn observe(
 ) -> Response {
     let started = Instant::now();
     let _in_flight = InFlight::enter(&observer.metrics.in_flight);
-    let method = request.method().clone();
-    let route: String = match request.extensions().get::<MatchedPath>() {
-        Some(matched) => matched.as_str().to_string(),
-        None => (observer.fallback_route)(request.uri().path())
-            .unwrap_or("unmatched")
-            .to_string(),
+    let method = MethodLabel::from(request.method());
+    // As sent for the log, but cut like an id: an extension method can be kilobytes long.
+    let method_sent: String = request
+        .method()
+        .as_str()
+        .chars()
+        .take(MAX_LOGGED_ID)
+        .collect();
+    // Shared by both label sets and the log line: one allocation a request.
+    let route: Arc<str> = match request.extensions().get::<MatchedPath>() {
+        Some(matched) => Arc::from(matched.as_str()),
+        None => {
+            Arc::from((observer.fallback_route)(request.uri().path()).unwrap_or(UNMATCHED_ROUTE))
+        }
     };
     // A request without ids (a health probe, a token request, a refused call) still gets one
     // for its log line, so every line can be found again; it is not sent back.
@@ -149,12 +178,23 @@ pub async fn observe(
     let status = response.status();
     observer
         .metrics
-        .requests
-        .inc(&[observer.listener, &route, method.as_str(), status.as_str()]);
+        .latency
+        .get_or_create(&LatencyLabels {
+            listener: observer.listener,
+            route: route.clone(),
+            method,
+        })
+        .observe(elapsed.as_secs_f64());
     observer
         .metrics
-        .latency
-        .observe(&[observer.listener, &route, method.as_str()], elapsed);
+        .requests
+        .get_or_create(&RequestLabels {
+            listener: observer.listener,
+            route: route.clone(),
+            method,
+            status: status.as_u16(),
+        })
+        .inc();
 
     let sender = response.extensions().get::<Sender>();
     let organisation = sender
@@ -170,7 +210,7 @@ pub async fn observe(
             tracing::$level!(
                 role = observer.role,
                 listener = observer.listener,
-                method = %method,
+                method = %method_sent,
                 route = %route,
                 status = status.as_u16(),
                 duration_ms,
@@ -190,4 +230,72 @@ pub async fn observe(
         request_line!(info);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::Router;
+    use axum::body::Body;
+    use axum::middleware::from_fn_with_state;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    /// Made-up methods and paths no route knows land on the same few series however many
+    /// different ones are sent.
+    #[tokio::test]
+    async fn made_up_methods_and_paths_do_not_make_series() {
+        let metrics = Arc::new(HttpMetrics::default());
+        let observer = Arc::new(Observer::new("test", "api", metrics.clone()));
+        let app = Router::new()
+            .route("/a/{id}", get(|| async { "ok" }))
+            .layer(from_fn_with_state(observer, observe));
+        let send = |method: String, path: String| {
+            let app = app.clone();
+            async move {
+                let request = http::Request::builder()
+                    .method(method.as_str())
+                    .uri(path)
+                    .body(Body::empty())
+                    .unwrap();
+                app.oneshot(request).await.unwrap().status()
+            }
+        };
+        // The bounded values: a known route and an unknown path, by a standard and an
+        // extension method.
+        for (method, path) in [
+            ("GET", "/a/1"),
+            ("FOO", "/a/1"),
+            ("GET", "/b"),
+            ("FOO", "/b"),
+        ] {
+            send(method.into(), path.into()).await;
+        }
+        let render = || {
+            let mut out = Exposition::default();
+            metrics.render(&mut out);
+            out.into_text()
+        };
+        let samples = |text: &str| text.lines().filter(|l| !l.starts_with('#')).count();
+        let before = samples(&render());
+        for i in 0..500 {
+            let method = format!("M{i}{}", "X".repeat(i % 50));
+            send(method.clone(), format!("/a/{i}")).await;
+            send(method, format!("/unknown/{i}?q={i}")).await;
+        }
+        let text = render();
+        assert_eq!(samples(&text), before, "{text}");
+        assert!(
+            text.contains(
+                "bars_http_requests_total{listener=\"api\",route=\"unmatched\",method=\"OTHER\",status=\"404\"} 501\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "bars_http_requests_total{listener=\"api\",route=\"/a/{id}\",method=\"OTHER\",status=\"405\"} 501\n"
+            ),
+            "{text}"
+        );
+    }
 }

@@ -21,6 +21,7 @@ use serde_json::json;
 
 use crate::catalogue::Resolution;
 use crate::forward::{self, Vouched};
+use crate::metrics::UpstreamTarget;
 use crate::routes::{Destination, allows, route_for};
 use crate::state::ProxyState;
 
@@ -85,7 +86,7 @@ async fn route(
     if let Some(limit) = per_minute
         && let Err(wait) = state.limiter.check(&principal.client_id, limit)
     {
-        state.metrics.rate_limited.inc(&[]);
+        state.metrics.rate_limited();
         return Err(ApiError::bars(
             BarsCode::SendTooManyRequests,
             IssueType::Throttled,
@@ -120,11 +121,13 @@ async fn route(
                     "Senders message had an incorrect content type defined for a response: /DocumentReference needs Accept: application/fhir+json; version=1.1.0 or later.",
                 ));
             }
-            (state.config.registry_url.clone(), "registry".to_string())
+            (state.config.registry_url.clone(), UpstreamTarget::Registry)
         }
         // Rows 6 and 7: the target identifier; row 8: the catalogue.
         Destination::Receiver => match state.catalogue.resolve(&target_of(headers)?) {
-            Resolution::One(endpoint) => (endpoint.url, endpoint.value),
+            Resolution::One(endpoint) => {
+                (endpoint.url, UpstreamTarget::Service(endpoint.value.into()))
+            }
             Resolution::NotFound => {
                 return Err(ApiError::bars(
                     BarsCode::ProxyNotFound,

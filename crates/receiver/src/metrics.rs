@@ -1,81 +1,135 @@
 //! What a receiver counts for its operators, beyond the request metrics every role keeps.
+//!
+//! Every label is an enum of this crate or the domain's: nothing a sender writes becomes one.
 
 use std::sync::Arc;
 
 use bars_fhir::IssueType;
 use bars_http::ApiError;
-use bars_http::metrics::{CounterVec, Exposition};
+use bars_http::label_values;
+use bars_http::metrics::{Counter, Exposition, Family, saturating_i64};
 use bars_http::observe::HttpMetrics;
 use bars_store::{OutboxStats, PoolStatus};
 use http::StatusCode;
+// The derive expands to paths of the crate itself, so it is named here, not re-exported.
+use prometheus_client::encoding::EncodeLabelSet;
 
 use crate::service::Written;
 
+label_values! {
+    /// Why a write was refused because something changed under it.
+    pub enum ConflictKind { Conflict => "conflict", Precondition => "precondition" }
+}
+
+label_values! {
+    /// How a request was answered from its ids instead of being processed again.
+    pub enum ReplayKind {
+        Duplicate => "duplicate",
+        Refusal => "refusal",
+        InProgress => "in_progress",
+    }
+}
+
+label_values! {
+    /// What became of one attempt to deliver a Registry pointer.
+    pub enum DeliveryResult { Delivered => "delivered", Retry => "retry", Failed => "failed" }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct EventLabels {
+    /// [`bars_booking::Event::as_str`].
+    event: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ConflictLabels {
+    kind: ConflictKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ReplayLabels {
+    kind: ReplayKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct DeliveryLabels {
+    /// [`bars_booking::PointerAction::as_str`].
+    action: &'static str,
+    result: DeliveryResult,
+}
+
+#[derive(Default)]
 pub struct ReceiverMetrics {
     /// Requests on both listeners (the sender-facing API and the admin API).
     pub http: Arc<HttpMetrics>,
     /// Appointment changes committed, by what they did (`booked`, `cancelled`, ...).
-    pub events: CounterVec,
+    events: Family<EventLabels, Counter>,
     /// Writes refused because something changed under them: a slot taken (409 conflict) or a
     /// version moved on (412).
-    pub conflicts: CounterVec,
+    conflicts: Family<ConflictLabels, Counter>,
     /// Requests answered from their ids instead of being processed again.
-    pub replays: CounterVec,
+    replays: Family<ReplayLabels, Counter>,
     /// Registry pointer deliveries, by action and result.
-    pub pointer_deliveries: CounterVec,
-}
-
-impl Default for ReceiverMetrics {
-    fn default() -> Self {
-        ReceiverMetrics {
-            http: Arc::default(),
-            events: CounterVec::new(
-                "bars_appointment_events_total",
-                "Appointment changes committed: booked (bookings), cancelled (cancellations), updated, rescheduled, placeholder.",
-                &["event"],
-            ),
-            conflicts: CounterVec::new(
-                "bars_booking_conflicts_total",
-                "Appointment writes refused because the slot or the appointment changed first: conflict (409) or precondition (412).",
-                &["kind"],
-            ),
-            replays: CounterVec::new(
-                "bars_idempotent_replays_total",
-                "Requests answered from their X-Request-ID/X-Correlation-ID instead of being processed again: duplicate (409), refusal (the stored refusal), in_progress (425).",
-                &["kind"],
-            ),
-            pointer_deliveries: CounterVec::new(
-                "bars_pointer_deliveries_total",
-                "Registry pointer job attempts, by action (create, update, delete) and result (delivered, retry, failed).",
-                &["action", "result"],
-            ),
-        }
-    }
+    pointer_deliveries: Family<DeliveryLabels, Counter>,
 }
 
 impl ReceiverMetrics {
     /// Counts what an appointment write came to.
     pub fn write_outcome(&self, outcome: &Result<Written, ApiError>) {
-        match outcome {
-            Ok(written) => self.events.inc(&[written.event.as_str()]),
+        let kind = match outcome {
+            Ok(written) => {
+                self.events
+                    .get_or_create(&EventLabels {
+                        event: written.event.as_str(),
+                    })
+                    .inc();
+                return;
+            }
             Err(e) if e.status == StatusCode::CONFLICT && e.issue == IssueType::Conflict => {
-                self.conflicts.inc(&["conflict"])
+                ConflictKind::Conflict
             }
-            Err(e) if e.status == StatusCode::PRECONDITION_FAILED => {
-                self.conflicts.inc(&["precondition"])
-            }
-            Err(_) => {}
-        }
+            Err(e) if e.status == StatusCode::PRECONDITION_FAILED => ConflictKind::Precondition,
+            Err(_) => return,
+        };
+        self.conflicts.get_or_create(&ConflictLabels { kind }).inc();
+    }
+
+    /// Counts a request answered from its ids.
+    pub fn replay(&self, kind: ReplayKind) {
+        self.replays.get_or_create(&ReplayLabels { kind }).inc();
+    }
+
+    /// Counts one pointer delivery attempt; `action` is the job's [`bars_booking::PointerAction`].
+    pub fn pointer_delivery(&self, action: &'static str, result: DeliveryResult) {
+        self.pointer_deliveries
+            .get_or_create(&DeliveryLabels { action, result })
+            .inc();
     }
 
     /// The whole exposition, with the values only the store knows at scrape time.
     pub fn render(&self, outbox: &OutboxStats, pools: &[PoolStatus]) -> String {
         let mut out = Exposition::default();
         self.http.render(&mut out);
-        self.events.render(&mut out);
-        self.conflicts.render(&mut out);
-        self.replays.render(&mut out);
-        self.pointer_deliveries.render(&mut out);
+        out.register(
+            "bars_appointment_events",
+            "Appointment changes committed: booked (bookings), cancelled (cancellations), updated, rescheduled, placeholder.",
+            self.events.clone(),
+        );
+        out.register(
+            "bars_booking_conflicts",
+            "Appointment writes refused because the slot or the appointment changed first: conflict (409) or precondition (412).",
+            self.conflicts.clone(),
+        );
+        out.register(
+            "bars_idempotent_replays",
+            "Requests answered from their X-Request-ID/X-Correlation-ID instead of being processed again: duplicate (409), refusal (the stored refusal), in_progress (425).",
+            self.replays.clone(),
+        );
+        out.register(
+            "bars_pointer_deliveries",
+            "Registry pointer job attempts, by action (create, update, delete) and result (delivered, retry, failed).",
+            self.pointer_deliveries.clone(),
+        );
         outbox_gauges(&mut out, outbox);
         out.connection_pools(&pools.iter().map(PoolStatus::as_tuple).collect::<Vec<_>>());
         out.into_text()
@@ -87,17 +141,17 @@ fn outbox_gauges(out: &mut Exposition, stats: &OutboxStats) {
     let oldest = stats.oldest_undelivered.map_or(0.0, |i| {
         (now.unix_nanos() - i.unix_nanos()).max(0) as f64 / 1e9
     });
-    out.single_gauge(
+    out.gauge(
         "bars_outbox_pending",
         "Registry pointer jobs waiting to be delivered.",
-        stats.pending as f64,
+        saturating_i64(stats.pending),
     );
-    out.single_gauge(
+    out.gauge(
         "bars_outbox_failed",
         "Registry pointer jobs the registry refused, waiting for an operator.",
-        stats.failed as f64,
+        saturating_i64(stats.failed),
     );
-    out.single_gauge(
+    out.float_gauge(
         "bars_outbox_oldest_age_seconds",
         "Age of the oldest undelivered pointer job.",
         (oldest * 1000.0).round() / 1000.0,

@@ -19,7 +19,7 @@ use bars_store::{IdempotencyKey, IdempotencyRecord, RequestOutcome, Store};
 use http::{StatusCode, header};
 
 use crate::errors;
-use crate::metrics::ReceiverMetrics;
+use crate::metrics::{ReceiverMetrics, ReplayKind};
 
 #[derive(Clone, Default)]
 pub struct InFlight(Arc<Mutex<HashSet<IdempotencyKey>>>);
@@ -77,7 +77,7 @@ pub async fn admit(
             .into_response()
         })?;
         if !set.insert(key.clone()) {
-            metrics.replays.inc(&["in_progress"]);
+            metrics.replay(ReplayKind::InProgress);
             return Err(too_early());
         }
     }
@@ -94,10 +94,10 @@ pub async fn admit(
 
 fn counted_replay(metrics: &ReceiverMetrics, record: &IdempotencyRecord) -> Response {
     let kind = match record.outcome {
-        RequestOutcome::Succeeded { .. } => "duplicate",
-        RequestOutcome::Failed { .. } => "refusal",
+        RequestOutcome::Succeeded { .. } => ReplayKind::Duplicate,
+        RequestOutcome::Failed { .. } => ReplayKind::Refusal,
     };
-    metrics.replays.inc(&[kind]);
+    metrics.replay(kind);
     replay(record)
 }
 
@@ -141,7 +141,7 @@ pub async fn answer_duplicate(
     match store.find_request(key).await {
         Ok(Some(record)) => counted_replay(metrics, &record),
         Ok(None) => {
-            metrics.replays.inc(&["duplicate"]);
+            metrics.replay(ReplayKind::Duplicate);
             errors::commit(bars_store::CommitError::Duplicate).into_response()
         }
         Err(e) => errors::store(e).into_response(),

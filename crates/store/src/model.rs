@@ -245,7 +245,7 @@ pub struct PoolStatus {
 
 impl PoolStatus {
     /// `(name, size, in_use, waiting)`, the form the metrics exposition takes.
-    pub fn as_tuple(&self) -> (&str, u64, u64, u64) {
+    pub fn as_tuple(&self) -> (&'static str, u64, u64, u64) {
         (self.name, self.size, self.in_use, self.waiting)
     }
 }

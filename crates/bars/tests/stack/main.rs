@@ -3,6 +3,7 @@
 mod kit;
 
 mod audit;
+mod cardinality;
 mod config;
 mod crash;
 mod demo;

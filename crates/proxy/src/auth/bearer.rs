@@ -18,6 +18,7 @@ use http::{HeaderMap, header};
 
 use super::tokens::Principal;
 use super::{AuthState, BARS_PRODUCT, BARS_SCOPE};
+use crate::metrics::BearerRejection;
 
 pub const NO_TOKEN: &str = "No Access token was provided.";
 pub const INVALID_TOKEN: &str = "The user or system was not able to be authenticated, either the access token was invalid, or not provided.";
@@ -28,23 +29,23 @@ const REALM: &str = "Bearer realm=\"booking-and-referral\"";
 /// Authenticates a routed call from its headers.
 pub fn authenticate(headers: &HeaderMap, state: &AuthState) -> Result<Principal, ApiError> {
     let token = bearer_token(headers).inspect_err(|_| {
-        state.metrics.bearer_rejections.inc(&["missing"]);
+        state.metrics.bearer_rejected(BearerRejection::Missing);
     })?;
     let principal = state.tokens.validate_bearer(token).map_err(|reason| {
         tracing::info!(%reason, "bearer token refused");
-        state.metrics.bearer_rejections.inc(&["invalid"]);
+        state.metrics.bearer_rejected(BearerRejection::Invalid);
         invalid_token()
     })?;
     // The registry has the last word: an application removed since the token was issued is
     // refused, and a product withdrawn since then takes effect at once.
     let Some(application) = state.applications.get(&principal.client_id) else {
         tracing::info!(client_id = %principal.client_id, "bearer token for an unregistered application");
-        state.metrics.bearer_rejections.inc(&["invalid"]);
+        state.metrics.bearer_rejected(BearerRejection::Invalid);
         return Err(invalid_token());
     };
     if !principal.has_scope(BARS_SCOPE) || !application.has_product(BARS_PRODUCT) {
         tracing::info!(client_id = %principal.client_id, "BaRS is not enabled for the application");
-        state.metrics.bearer_rejections.inc(&["not_enabled"]);
+        state.metrics.bearer_rejected(BearerRejection::NotEnabled);
         return Err(
             ApiError::bars(BarsCode::SendForbidden, IssueType::Forbidden, NOT_ENABLED).with_header(
                 header::WWW_AUTHENTICATE,

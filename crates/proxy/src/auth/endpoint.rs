@@ -105,13 +105,13 @@ impl IntoResponse for OAuthError {
 async fn token(State(state): State<Arc<AuthState>>, headers: HeaderMap, body: Body) -> Response {
     match handle(&state, &headers, body).await {
         Ok(response) => {
-            state.metrics.tokens_issued.inc(&[]);
+            state.metrics.token_issued();
             response
         }
         Err(e) => {
             // The reason only: never the assertion, never a token.
             tracing::info!(error = e.error, reason = %e.description, "token request refused");
-            state.metrics.token_rejections.inc(&[e.error]);
+            state.metrics.token_rejected(e.error);
             e.into_response()
         }
     }

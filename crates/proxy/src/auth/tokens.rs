@@ -230,9 +230,10 @@ pub struct TokenService {
     peers: RwLock<HashMap<String, DecodingKey>>,
     /// Tokens that passed every check, with whom they are for and when they expire. A sender
     /// presents the same token for minutes; verifying its ES256 signature again on every call
-    /// was the largest cost of a routed request. Keys are only ever added, never withdrawn (the
-    /// application's registration is checked by the caller on every call). Only the times
-    /// change with the clock, so a hit re-checks `exp` and `iat`.
+    /// was the largest cost of a routed request. Only a token this proxy (or a trusted peer)
+    /// signed gets in, so no unauthenticated client can add an entry; the application's
+    /// registration is still checked by the caller on every call. Only the times change with
+    /// the clock, so a hit re-checks `exp` and `iat`.
     verified: VerifiedTokens,
 }
 
@@ -247,6 +248,21 @@ struct Verified {
     exp: i64,
 }
 
+impl VerifiedTokens {
+    #[cfg(test)]
+    fn holds(&self, token: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(token)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+}
+
 impl std::fmt::Debug for VerifiedTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let n = self.0.lock().map_or(0, |m| m.len());
@@ -254,7 +270,9 @@ impl std::fmt::Debug for VerifiedTokens {
     }
 }
 
-/// Verified tokens remembered; past this the memory is cleared and refilled as tokens are seen.
+/// Verified tokens remembered. Past this the expired ones are dropped; should every one still
+/// be live (more senders than this in one token lifetime), the memory is cleared and refilled
+/// as tokens are seen, which costs a signature check each, never a wrong answer.
 const VERIFIED_CAPACITY: usize = 4_096;
 
 impl TokenService {
@@ -371,7 +389,10 @@ impl TokenService {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if verified.len() >= VERIFIED_CAPACITY {
-            verified.clear();
+            verified.retain(|_, v| now <= v.exp.saturating_add(leeway));
+            if verified.len() >= VERIFIED_CAPACITY {
+                verified.clear();
+            }
         }
         verified.insert(
             token.to_string(),
@@ -592,6 +613,41 @@ mod tests {
             tokens.validate_at(&issued.access_token, now - 31),
             Err(AuthError::NotYetValid)
         );
+    }
+
+    #[test]
+    fn only_verified_tokens_are_remembered_and_expired_ones_go_first() {
+        let tokens = service();
+        let app = bars_app();
+        let now = unix_now();
+        // Nothing a client makes up is remembered: garbage, or a token signed by another key.
+        let stranger = service().issue_at(&app, now * 1000).expect("issues");
+        for token in ["a.b.c", "not a token", &stranger.access_token] {
+            assert!(tokens.validate_at(token, now).is_err());
+        }
+        assert_eq!(tokens.verified.len(), 0);
+
+        // A token valid for its whole lifetime, then a cache full of tokens issued so long
+        // ago that they expire a minute from now.
+        let live = tokens
+            .issue_at(&app, now * 1000)
+            .expect("issues")
+            .access_token;
+        tokens.validate_at(&live, now).expect("valid");
+        let old = (now - 600 + 60) * 1000;
+        while tokens.verified.len() < VERIFIED_CAPACITY {
+            let t = tokens.issue_at(&app, old).expect("issues").access_token;
+            tokens.validate_at(&t, now).expect("valid");
+        }
+        // Past their expiry, one more token makes room by dropping the expired ones only.
+        let later = now + 60 + 31;
+        let next = tokens
+            .issue_at(&app, later * 1000)
+            .expect("issues")
+            .access_token;
+        tokens.validate_at(&next, later).expect("valid");
+        assert!(tokens.verified.holds(&live), "a live token was forgotten");
+        assert_eq!(tokens.verified.len(), 2);
     }
 
     #[test]

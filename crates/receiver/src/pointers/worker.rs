@@ -13,6 +13,7 @@ use tracing::Instrument;
 
 use super::content::{PointerFacts, PointerSettings, pointer};
 use super::registry::{CallError, Guarded, RegistryClient, Stored};
+use crate::metrics::DeliveryResult;
 
 /// Jobs taken per round; they belong to different appointments and are delivered concurrently.
 const BATCH: usize = 16;
@@ -121,13 +122,11 @@ impl PointerWorker {
     async fn settle_traced(&self, job: PointerJob, correlation: String) {
         let outcome = self.deliver(&job, &correlation).await;
         let result = match &outcome {
-            Ok(_) => "delivered",
-            Err(CallError::Retry(_)) => "retry",
-            Err(CallError::Permanent(_)) => "failed",
+            Ok(_) => DeliveryResult::Delivered,
+            Err(CallError::Retry(_)) => DeliveryResult::Retry,
+            Err(CallError::Permanent(_)) => DeliveryResult::Failed,
         };
-        self.metrics
-            .pointer_deliveries
-            .inc(&[job.action.as_str(), result]);
+        self.metrics.pointer_delivery(job.action.as_str(), result);
         let recorded = match outcome {
             Ok(change) => {
                 tracing::info!(appointment = %job.appointment_id, action = job.action.as_str(), "registry pointer delivered");
