@@ -15,6 +15,7 @@ pub mod config;
 pub mod errors;
 pub mod health;
 pub mod mapping;
+pub mod opening_hours;
 pub mod messaging;
 pub mod metrics;
 pub mod openapi;
