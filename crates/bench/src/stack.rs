@@ -54,7 +54,9 @@ impl Layout {
             .collect();
         let per_day = services.len() * SLOTS_PER_DAY;
         let days = slots.div_ceil(per_day).max(1);
-        let today = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+        let today = jiff::Timestamp::now()
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .date();
         let from = today.tomorrow().unwrap_or(today);
         Layout {
             services,

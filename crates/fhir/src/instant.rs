@@ -486,7 +486,10 @@ mod tests {
         assert_eq!(back, a);
         assert_eq!(back.to_string(), "2027-10-31T00:30:00.250+00:00");
         let extreme = Instant::from_unix_nanos(i64::MAX, 9);
-        assert_eq!(Instant::from_timestamp(extreme.to_timestamp()), Some(extreme));
+        assert_eq!(
+            Instant::from_timestamp(extreme.to_timestamp()),
+            Some(extreme)
+        );
         // jiff reaches year 9999; an instant does not.
         let far: jiff::Timestamp = "3000-01-01T00:00:00Z".parse().unwrap();
         assert_eq!(Instant::from_timestamp(far), None);

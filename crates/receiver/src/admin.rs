@@ -160,8 +160,13 @@ pub fn slot_plan(v: &Value) -> Result<SlotPlan, ApiError> {
     let length = text("length")
         .map(|l| parse_minutes(l).ok_or_else(|| bad("length", "must be like 10m or 1h")))
         .transpose()?;
-    let (day_start, day_end) = parse_hours(text("between").unwrap_or("09:00-17:00"))
-        .ok_or_else(|| bad("between", "must be like 09:00-17:00 (or 22:00-06:00 overnight)"))?;
+    let (day_start, day_end) =
+        parse_hours(text("between").unwrap_or("09:00-17:00")).ok_or_else(|| {
+            bad(
+                "between",
+                "must be like 09:00-17:00 (or 22:00-06:00 overnight)",
+            )
+        })?;
     let zone = parse_zone(text("zone").unwrap_or("Europe/London")).ok_or_else(|| {
         bad(
             "zone",

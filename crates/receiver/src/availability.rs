@@ -331,14 +331,9 @@ impl Availability {
 
 /// `<schedule>-<yyyymmddhhmm>`: readable, unique per schedule and start, and a valid FHIR id.
 pub fn slot_id(schedule_id: &str, start: Instant) -> String {
-    let t = start.to_offset_date_time();
     format!(
-        "{schedule_id}-{:04}{:02}{:02}{:02}{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute()
+        "{schedule_id}-{}",
+        start.to_timestamp().strftime("%Y%m%d%H%M")
     )
 }
 

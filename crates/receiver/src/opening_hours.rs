@@ -150,7 +150,7 @@ pub fn occurrences(zone: &TimeZone, wall: DateTime) -> Vec<Timestamp> {
         AmbiguousOffset::Unambiguous { .. } => ambiguous.compatible().ok().into_iter().collect(),
         AmbiguousOffset::Gap { .. } => Vec::new(),
         AmbiguousOffset::Fold { .. } => {
-            let both = [ambiguous.clone().earlier(), ambiguous.later()];
+            let both = [ambiguous.earlier(), ambiguous.later()];
             both.into_iter().filter_map(Result::ok).collect()
         }
     }
@@ -306,7 +306,10 @@ mod tests {
             ]
         );
         assert_eq!(ids(&times).len(), times.len(), "duplicate slot ids");
-        assert_eq!(times.last().unwrap().1.to_string(), "2027-03-28T03:00:00+00:00");
+        assert_eq!(
+            times.last().unwrap().1.to_string(),
+            "2027-03-28T03:00:00+00:00"
+        );
     }
 
     /// 31 October 2027: at 02:00 BST the clocks go back to 01:00 GMT. A service open 00:00-04:00
@@ -407,7 +410,8 @@ mod tests {
                             let gap = pair[1].0.unix_nanos() - pair[0].0.unix_nanos();
                             assert!(gap >= spacing, "{what}: {pair:?}");
                         }
-                        let grid_start = p.day_start.hour() as i64 * 60 + p.day_start.minute() as i64;
+                        let grid_start =
+                            p.day_start.hour() as i64 * 60 + p.day_start.minute() as i64;
                         for (s, e) in &times {
                             assert_eq!(
                                 e.unix_nanos() - s.unix_nanos(),

@@ -8,6 +8,7 @@ mod crash;
 mod demo;
 mod headers;
 mod invariants;
+mod local_time;
 mod messaging;
 mod openapi;
 mod operations;

@@ -144,3 +144,33 @@ on_both! {
         rx.stop().await;
     }
 }
+
+on_both! {
+    /// A zone the database does not know, or hours of no length, are a 400 OperationOutcome
+    /// that names the field, and publish nothing.
+    #[tokio::test]
+    async fn unknown_zones_and_empty_hours_are_refused(backend: Backend) {
+        let rx = start(backend).await;
+        for (field, value) in [("zone", "Mars/Olympus"), ("between", "09:00-09:00"), ("between", "25:00-06:00")] {
+            let mut body = json!({ "service": SERVICE_A, "from": "2027-10-31", "days": 1, "every": "30m", "between": "00:00-04:00", "zone": "Europe/London" });
+            body[field] = json!(value);
+            let r = rx
+                .client
+                .call(
+                    Method::POST,
+                    &format!("{}/admin/slots/generate", rx.admin),
+                    &[("content-type", "application/json".into())],
+                    Some(Bytes::from(body.to_string())),
+                )
+                .await
+                .unwrap();
+            assert_eq!(r.status, 400, "{value}");
+            let outcome = r.json().unwrap();
+            assert_eq!(outcome["resourceType"], "OperationOutcome");
+            assert_eq!(outcome["issue"][0]["details"]["coding"][0]["code"], "REC_BAD_REQUEST");
+            assert!(outcome["issue"][0]["diagnostics"].as_str().unwrap().starts_with(field));
+        }
+        assert!(slots_between(&rx, "2027-10-30T22:00:00Z", "2027-10-31T05:00:00Z").await.is_empty());
+        rx.stop().await;
+    }
+}
