@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use bars_receiver::availability::{SlotPlan, Zone};
+use bars_receiver::availability::{SlotPlan, uk_time_zone};
 use bars_receiver::pointers::worker::Backoff;
 use bars_stack::{LocalStack, ReceiverSpec, SenderSpec, StackSpec};
 use serde_json::Value;
@@ -77,7 +77,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         receiver_database: None,
     };
     let stack = LocalStack::start(spec).await?;
-    let today = time::OffsetDateTime::now_utc().date();
+    let today = crate::commands::uk_time::today();
     let days = args.days.clamp(1, 90);
     let created = stack
         .publish(|service| SlotPlan {
@@ -87,10 +87,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             days,
             every_minutes: 15,
             length_minutes: None,
-            day_start: time::macros::time!(09:00),
-            day_end: time::macros::time!(17:00),
+            day_start: jiff::civil::time(9, 0, 0, 0),
+            day_end: jiff::civil::time(17, 0, 0, 0),
             weekdays_only: false,
-            zone: Zone::EuropeLondon,
+            zone: uk_time_zone(),
         })
         .await?;
     let manifest = stack.manifest(&DEMO_PATIENTS);
@@ -146,13 +146,8 @@ fn print_walkthrough(m: &Value, manifest: &std::path::Path, created: usize) {
     println!("  operators  every admin URL serves /metrics (Prometheus), /_ping and /_status");
     let service = s(&m["receivers"][0]["services"][0]["value"]);
     let patient = s(&m["patients"][0]);
-    let tomorrow = {
-        let d = time::OffsetDateTime::now_utc()
-            .date()
-            .next_day()
-            .unwrap_or(time::OffsetDateTime::now_utc().date());
-        format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
-    };
+    let today = crate::commands::uk_time::today();
+    let tomorrow = today.tomorrow().unwrap_or(today).to_string();
     println!(
         "\nIn another terminal, from this directory (commands read {}):\n",
         manifest.display()

@@ -418,7 +418,7 @@ impl Bench {
                 let layout = &bench.stack.layout;
                 let service = &layout.services[spread(client, n, services)];
                 let day = layout.day(spread(client, n.wrapping_add(7), days));
-                let d = format!("{:04}-{:02}-{:02}", day.year(), u8::from(day.month()), day.day());
+                let d = day.to_string();
                 let url = format!(
                     "{}/Slot?Schedule.actor:HealthcareService={service}&status=free&start=ge{d}T00:00:00Z&start=le{d}T23:59:59Z&_include=Slot:schedule&_include=Schedule:actor:HealthcareService",
                     bench.stack.receiver_url

@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use bars_client::{Credentials, TokenSource};
 use bars_fhir::Instant;
 use bars_http::client::HttpClient;
-use bars_receiver::availability::{Availability, SlotPlan, Zone, default_schedule_id, slot_id};
+use bars_receiver::availability::{Availability, SlotPlan, default_schedule_id, slot_id};
 use bars_receiver::{HostedService, ReceiverConfig};
 use bars_stack::DevPki;
 use http::Method;
@@ -33,7 +33,7 @@ const SLOT_MINUTES: usize = 10;
 #[derive(Debug, Clone)]
 pub struct Layout {
     pub services: Vec<String>,
-    pub from: time::Date,
+    pub from: jiff::civil::Date,
     pub days: usize,
 }
 
@@ -54,10 +54,10 @@ impl Layout {
             .collect();
         let per_day = services.len() * SLOTS_PER_DAY;
         let days = slots.div_ceil(per_day).max(1);
-        let from = time::OffsetDateTime::now_utc()
-            .date()
-            .next_day()
-            .unwrap_or(time::Date::MIN);
+        let today = jiff::Timestamp::now()
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .date();
+        let from = today.tomorrow().unwrap_or(today);
         Layout {
             services,
             from,
@@ -69,8 +69,10 @@ impl Layout {
         self.days * self.services.len() * SLOTS_PER_DAY
     }
 
-    pub fn day(&self, d: usize) -> time::Date {
-        self.from + time::Duration::days(d as i64)
+    pub fn day(&self, d: usize) -> jiff::civil::Date {
+        self.from
+            .checked_add(jiff::Span::new().days(d as i64))
+            .unwrap_or(self.from)
     }
 
     pub fn slot(&self, k: usize) -> SlotRef {
@@ -78,12 +80,14 @@ impl Layout {
         let service = &self.services[k % n];
         let day = self.day(k / (n * SLOTS_PER_DAY));
         let minute = FIRST_SLOT_MINUTE + ((k / n) % SLOTS_PER_DAY) * SLOT_MINUTES;
+        // The bench's clinic keeps UTC hours (its plan's zone), so no slot moves with BST.
         let at = |m: usize| {
-            let t = day
-                .with_hms((m / 60) as u8, (m % 60) as u8, 0)
-                .unwrap_or(time::PrimitiveDateTime::MIN)
-                .assume_utc();
-            Instant::from_offset_date_time(t)
+            day.to_datetime(jiff::civil::Time::MIN)
+                .checked_add(jiff::SignedDuration::from_mins(m as i64))
+                .and_then(|t| t.to_zoned(jiff::tz::TimeZone::UTC))
+                .ok()
+                .and_then(|t| Instant::from_timestamp(t.timestamp()))
+                .unwrap_or_else(|| Instant::from_unix_nanos(0, 0))
         };
         let (start, end) = (at(minute), at(minute + SLOT_MINUTES));
         SlotRef {
@@ -102,10 +106,10 @@ impl Layout {
             days: self.days as u32,
             every_minutes: SLOT_MINUTES as u32,
             length_minutes: None,
-            day_start: time::Time::from_hms(9, 0, 0).unwrap_or(time::Time::MIDNIGHT),
-            day_end: time::Time::from_hms(17, 0, 0).unwrap_or(time::Time::MIDNIGHT),
+            day_start: jiff::civil::time(9, 0, 0, 0),
+            day_end: jiff::civil::time(17, 0, 0, 0),
             weekdays_only: false,
-            zone: Zone::Utc,
+            zone: jiff::tz::TimeZone::UTC,
         }
     }
 

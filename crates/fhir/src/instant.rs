@@ -158,6 +158,22 @@ impl Instant {
         }
     }
 
+    /// The same point on `jiff`'s time line, where time-zone conversion and date formatting
+    /// happen. Every `Instant` (years 1677 to 2262) lies inside `jiff`'s range (years -9999 to
+    /// 9999), so the epoch fallback is never taken.
+    pub fn to_timestamp(&self) -> jiff::Timestamp {
+        jiff::Timestamp::from_nanosecond(i128::from(self.nanos))
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+    }
+
+    /// A `jiff` timestamp as an instant, written with as few fractional digits as it needs;
+    /// `None` outside the years an `Instant` can hold (1677 to 2262).
+    pub fn from_timestamp(t: jiff::Timestamp) -> Option<Self> {
+        i64::try_from(t.as_nanosecond())
+            .ok()
+            .map(Instant::from_unix_nanos_trimmed)
+    }
+
     /// Parses a FHIR `instant`: `YYYY-MM-DDThh:mm:ss[.f+](Z|±hh:mm)`; the offset is mandatory.
     pub fn parse(text: &str) -> Result<Self, InstantError> {
         let b = text.as_bytes();
@@ -459,6 +475,24 @@ mod tests {
             Instant::from_unix_nanos_trimmed(1_000_000_100).to_string(),
             "1970-01-01T00:00:01.0000001+00:00"
         );
+    }
+
+    #[test]
+    fn converts_to_and_from_jiff_timestamps() {
+        let a = Instant::parse("2027-10-31T01:30:00.25+01:00").unwrap();
+        let t = a.to_timestamp();
+        assert_eq!(t.to_string(), "2027-10-31T00:30:00.25Z");
+        let back = Instant::from_timestamp(t).unwrap();
+        assert_eq!(back, a);
+        assert_eq!(back.to_string(), "2027-10-31T00:30:00.250+00:00");
+        let extreme = Instant::from_unix_nanos(i64::MAX, 9);
+        assert_eq!(
+            Instant::from_timestamp(extreme.to_timestamp()),
+            Some(extreme)
+        );
+        // jiff reaches year 9999; an instant does not.
+        let far: jiff::Timestamp = "3000-01-01T00:00:00Z".parse().unwrap();
+        assert_eq!(Instant::from_timestamp(far), None);
     }
 
     #[test]

@@ -18,9 +18,8 @@ use bars_http::observe::{Observer, observe};
 use bars_store::AuditQuery;
 use http::{StatusCode, header};
 use serde_json::{Value, json};
-use time::Date;
 
-use crate::availability::{SlotPlan, Zone, parse_hours, parse_minutes};
+use crate::availability::{SlotPlan, parse_hours, parse_minutes, parse_zone};
 use crate::errors;
 use crate::state::AppState;
 
@@ -126,6 +125,7 @@ async fn create_slot(State(state): State<AdminState>, body: Body) -> Result<Resp
 
 /// Body: `{"service": id, "schedule"?: id, "from": "YYYY-MM-DD", "days": n, "every": "10m",
 /// "between": "09:00-17:00", "length"?: "10m", "weekdaysOnly"?: bool, "zone"?: "Europe/London"}`.
+/// The hours are read on the zone's wall clock; see [`crate::opening_hours`] for clock changes.
 async fn generate(State(state): State<AdminState>, body: Body) -> Result<Response, ApiError> {
     let plan = slot_plan(&json_body(body).await?)?;
     let created = state.app.availability.generate(&plan).await?;
@@ -148,11 +148,9 @@ pub fn slot_plan(v: &Value) -> Result<SlotPlan, ApiError> {
         .ok_or_else(|| bad("service", "required"))?
         .to_string();
     let from = text("from").ok_or_else(|| bad("from", "required (YYYY-MM-DD)"))?;
-    let from = Date::parse(
-        from,
-        &time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .map_err(|_| bad("from", "must be YYYY-MM-DD"))?;
+    let from = jiff::fmt::strtime::parse("%Y-%m-%d", from)
+        .and_then(|t| t.to_date())
+        .map_err(|_| bad("from", "must be YYYY-MM-DD"))?;
     let days = v.get("days").and_then(Value::as_u64).unwrap_or(1);
     if !(1..=366).contains(&days) {
         return Err(bad("days", "must be between 1 and 366"));
@@ -162,10 +160,19 @@ pub fn slot_plan(v: &Value) -> Result<SlotPlan, ApiError> {
     let length = text("length")
         .map(|l| parse_minutes(l).ok_or_else(|| bad("length", "must be like 10m or 1h")))
         .transpose()?;
-    let (day_start, day_end) = parse_hours(text("between").unwrap_or("09:00-17:00"))
-        .ok_or_else(|| bad("between", "must be like 09:00-17:00"))?;
-    let zone = Zone::parse(text("zone").unwrap_or("Europe/London"))
-        .ok_or_else(|| bad("zone", "must be UTC or Europe/London"))?;
+    let (day_start, day_end) =
+        parse_hours(text("between").unwrap_or("09:00-17:00")).ok_or_else(|| {
+            bad(
+                "between",
+                "must be like 09:00-17:00 (or 22:00-06:00 overnight)",
+            )
+        })?;
+    let zone = parse_zone(text("zone").unwrap_or("Europe/London")).ok_or_else(|| {
+        bad(
+            "zone",
+            "must be an IANA time-zone name such as Europe/London or UTC",
+        )
+    })?;
     Ok(SlotPlan {
         service_id,
         schedule_id: text("schedule").map(str::to_string),

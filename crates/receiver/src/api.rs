@@ -200,23 +200,12 @@ fn parse_if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     })
 }
 
-/// `Last-Modified` wants an HTTP date.
-pub fn http_date(i: Instant) -> String {
-    let t = i.to_offset_date_time();
-    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
-        DAYS[t.weekday().number_days_from_monday() as usize],
-        t.day(),
-        MONTHS[u8::from(t.month()) as usize - 1],
-        t.year(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+/// `Last-Modified` wants an HTTP date (RFC 9110 IMF-fixdate, always GMT). Every `Instant` has
+/// a four-digit year, so jiff's printer cannot refuse it; the header is left out if it did.
+pub fn http_date(i: Instant) -> Option<String> {
+    jiff::fmt::rfc2822::DateTimePrinter::new()
+        .timestamp_to_rfc9110_string(&i.to_timestamp())
+        .ok()
 }
 
 fn with_version_headers(mut response: Response, version: u64, last_updated: Instant) -> Response {
@@ -224,7 +213,7 @@ fn with_version_headers(mut response: Response, version: u64, last_updated: Inst
     if let Ok(v) = HeaderValue::from_str(&format!("W/\"{version}\"")) {
         h.insert(header::ETAG, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&http_date(last_updated)) {
+    if let Some(v) = http_date(last_updated).and_then(|d| HeaderValue::from_str(&d).ok()) {
         h.insert(header::LAST_MODIFIED, v);
     }
     response

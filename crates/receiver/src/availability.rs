@@ -10,13 +10,10 @@ use bars_fhir::{Instant, IssueType, validate};
 use bars_http::ApiError;
 use bars_store::{ScheduleRecord, SlotRecord, Store};
 use serde_json::{Value, json};
-use time::{
-    Date, Duration as TimeDuration, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset,
-    Weekday,
-};
 
 use crate::config::{HostedService, ReceiverConfig};
 use crate::errors;
+pub use crate::opening_hours::{SlotPlan, parse_hours, parse_minutes, parse_zone, uk_time_zone};
 
 pub const HEALTHCARE_SERVICE_PROFILE: &str =
     "https://fhir.hl7.org.uk/StructureDefinition/UKCore-HealthcareService";
@@ -33,125 +30,6 @@ pub struct Availability {
 /// The default schedule of a service: every service gets one so slots can be published at once.
 pub fn default_schedule_id(service_id: &str) -> String {
     format!("{service_id}-default")
-}
-
-/// How slots are laid out in time.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SlotPlan {
-    pub service_id: String,
-    /// `None`: the service's default schedule.
-    pub schedule_id: Option<String>,
-    pub from: Date,
-    pub days: u32,
-    pub every_minutes: u32,
-    /// Slot length; `None` means back-to-back (`every_minutes`).
-    pub length_minutes: Option<u32>,
-    pub day_start: Time,
-    pub day_end: Time,
-    pub weekdays_only: bool,
-    pub zone: Zone,
-}
-
-/// The clock the opening hours are read in. UK services open at local (London) time, which
-/// moves with British Summer Time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Zone {
-    Utc,
-    EuropeLondon,
-}
-
-impl Zone {
-    pub fn parse(s: &str) -> Option<Zone> {
-        match s.to_ascii_lowercase().as_str() {
-            "utc" | "z" => Some(Zone::Utc),
-            "europe/london" | "europe-london" | "london" | "uk" => Some(Zone::EuropeLondon),
-            _ => None,
-        }
-    }
-
-    /// This zone's offset from UTC at an instant.
-    pub fn offset_at(self, utc: OffsetDateTime) -> UtcOffset {
-        match self {
-            Zone::EuropeLondon if is_bst(utc) => {
-                UtcOffset::from_hms(1, 0, 0).unwrap_or(UtcOffset::UTC)
-            }
-            _ => UtcOffset::UTC,
-        }
-    }
-
-    /// Converts a wall-clock time in this zone to UTC.
-    pub fn to_utc(self, local: PrimitiveDateTime) -> OffsetDateTime {
-        match self {
-            Zone::Utc => local.assume_utc(),
-            Zone::EuropeLondon => {
-                // BST runs from 01:00 UTC on the last Sunday of March to 01:00 UTC on the last
-                // Sunday of October; opening hours never fall in the hour the clocks change.
-                let as_bst = local
-                    .assume_offset(UtcOffset::from_hms(1, 0, 0).unwrap_or(UtcOffset::UTC))
-                    .to_offset(UtcOffset::UTC);
-                if is_bst(as_bst) {
-                    as_bst
-                } else {
-                    local.assume_utc()
-                }
-            }
-        }
-    }
-}
-
-fn last_sunday(year: i32, month: Month) -> Date {
-    let mut d = Date::from_calendar_date(year, month, month.length(year)).unwrap_or(Date::MIN);
-    while d.weekday() != Weekday::Sunday {
-        d = d.previous_day().unwrap_or(d);
-    }
-    d
-}
-
-fn is_bst(utc: OffsetDateTime) -> bool {
-    let year = utc.year();
-    let begins = PrimitiveDateTime::new(
-        last_sunday(year, Month::March),
-        Time::from_hms(1, 0, 0).unwrap_or(Time::MIDNIGHT),
-    )
-    .assume_utc();
-    let ends = PrimitiveDateTime::new(
-        last_sunday(year, Month::October),
-        Time::from_hms(1, 0, 0).unwrap_or(Time::MIDNIGHT),
-    )
-    .assume_utc();
-    utc >= begins && utc < ends
-}
-
-impl SlotPlan {
-    /// The (start, end) of every slot the plan describes.
-    pub fn times(&self) -> Vec<(Instant, Instant)> {
-        let every = TimeDuration::minutes(i64::from(self.every_minutes.max(1)));
-        let length = TimeDuration::minutes(i64::from(
-            self.length_minutes.unwrap_or(self.every_minutes).max(1),
-        ));
-        let mut out = Vec::new();
-        let mut day = self.from;
-        for _ in 0..self.days {
-            if !(self.weekdays_only && matches!(day.weekday(), Weekday::Saturday | Weekday::Sunday))
-            {
-                let mut t = PrimitiveDateTime::new(day, self.day_start);
-                let close = PrimitiveDateTime::new(day, self.day_end);
-                while t + length <= close {
-                    let start = self.zone.to_utc(t);
-                    out.push((
-                        Instant::from_offset_date_time(start),
-                        Instant::from_offset_date_time(start + length),
-                    ));
-                    t += every;
-                }
-            }
-            day = match day.next_day() {
-                Some(d) => d,
-                None => break,
-            };
-        }
-        out
-    }
 }
 
 impl Availability {
@@ -453,103 +331,15 @@ impl Availability {
 
 /// `<schedule>-<yyyymmddhhmm>`: readable, unique per schedule and start, and a valid FHIR id.
 pub fn slot_id(schedule_id: &str, start: Instant) -> String {
-    let t = start.to_offset_date_time();
     format!(
-        "{schedule_id}-{:04}{:02}{:02}{:02}{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute()
+        "{schedule_id}-{}",
+        start.to_timestamp().strftime("%Y%m%d%H%M")
     )
-}
-
-/// Parses `HH:MM-HH:MM`.
-pub fn parse_hours(text: &str) -> Option<(Time, Time)> {
-    let (a, b) = text.split_once('-')?;
-    let parse = |s: &str| {
-        let (h, m) = s.trim().split_once(':')?;
-        Time::from_hms(h.parse().ok()?, m.parse().ok()?, 0).ok()
-    };
-    let (start, end) = (parse(a)?, parse(b)?);
-    (start < end).then_some((start, end))
-}
-
-/// Parses `10m`, `15min`, `1h`, `90` (minutes).
-pub fn parse_minutes(text: &str) -> Option<u32> {
-    let t = text.trim().to_ascii_lowercase();
-    let (num, unit) = t
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or((t.as_str(), ""), |i| t.split_at(i));
-    let n: u32 = num.parse().ok()?;
-    let minutes = match unit {
-        "" | "m" | "min" | "mins" | "minutes" => n,
-        "h" | "hr" | "hour" | "hours" => n.checked_mul(60)?,
-        _ => return None,
-    };
-    (minutes > 0).then_some(minutes)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::{date, time};
-
-    fn plan(from: Date, zone: Zone) -> SlotPlan {
-        SlotPlan {
-            service_id: "s".into(),
-            schedule_id: None,
-            from,
-            days: 1,
-            every_minutes: 10,
-            length_minutes: None,
-            day_start: time!(09:00),
-            day_end: time!(10:00),
-            weekdays_only: false,
-            zone,
-        }
-    }
-
-    #[test]
-    fn lays_out_back_to_back_slots() {
-        let times = plan(date!(2030 - 01 - 07), Zone::Utc).times();
-        assert_eq!(times.len(), 6);
-        assert_eq!(times[0].0.to_string(), "2030-01-07T09:00:00+00:00");
-        assert_eq!(times[5].1.to_string(), "2030-01-07T10:00:00+00:00");
-    }
-
-    #[test]
-    fn london_hours_follow_summer_time() {
-        let winter = plan(date!(2030 - 01 - 07), Zone::EuropeLondon).times();
-        assert_eq!(winter[0].0.to_string(), "2030-01-07T09:00:00+00:00");
-        let summer = plan(date!(2030 - 07 - 08), Zone::EuropeLondon).times();
-        assert_eq!(summer[0].0.to_string(), "2030-07-08T08:00:00+00:00");
-    }
-
-    #[test]
-    fn weekends_can_be_skipped() {
-        let mut p = plan(date!(2030 - 01 - 05), Zone::Utc); // a Saturday
-        p.days = 3;
-        p.weekdays_only = true;
-        assert!(
-            p.times()
-                .iter()
-                .all(|(s, _)| s.to_string().starts_with("2030-01-07"))
-        );
-    }
-
-    #[test]
-    fn parses_hours_and_intervals() {
-        assert_eq!(
-            parse_hours("09:00-17:30"),
-            Some((time!(09:00), time!(17:30)))
-        );
-        assert_eq!(parse_hours("17:00-09:00"), None);
-        assert_eq!(parse_minutes("10m"), Some(10));
-        assert_eq!(parse_minutes("1h"), Some(60));
-        assert_eq!(parse_minutes("0"), None);
-        assert_eq!(parse_minutes("ten"), None);
-    }
 
     #[test]
     fn slot_ids_are_valid_fhir_ids() {

@@ -7,3 +7,4 @@ pub mod outbox;
 pub mod pki;
 pub mod sender;
 pub mod slots;
+pub mod uk_time;

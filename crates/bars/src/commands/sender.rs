@@ -13,8 +13,9 @@ use bars_client::{
 use bars_fhir::headers::TargetIdentifier;
 use bars_fhir::{Instant, NhsNumber};
 use bars_http::client::HttpClient;
-use bars_receiver::availability::Zone;
 use serde_json::{Value, json};
+
+use super::uk_time;
 
 /// How the CLI reaches BaRS: the demo's manifest by default, or explicit settings.
 #[derive(Debug, Clone, clap::Args)]
@@ -260,27 +261,6 @@ fn patient(nhs: &str) -> anyhow::Result<NhsNumber> {
     NhsNumber::parse(nhs.trim()).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-/// `2026-11-24T09:15:00+00:00` as `Tue 24 Nov 09:15` in UK time.
-fn local(text: &str) -> String {
-    let Ok(i) = Instant::parse(text) else {
-        return text.to_string();
-    };
-    let utc = i.to_offset_date_time();
-    let t = utc.to_offset(Zone::EuropeLondon.offset_at(utc));
-    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{} {:02} {} {:02}:{:02}",
-        DAYS[t.weekday().number_days_from_monday() as usize],
-        t.day(),
-        MONTHS[u8::from(t.month()) as usize - 1],
-        t.hour(),
-        t.minute()
-    )
-}
-
 fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
@@ -296,8 +276,8 @@ fn print_appointment(session: &Session, heading: &str, a: &Value) -> anyhow::Res
     if let (Some(s), Some(e)) = (a["start"].as_str(), a["end"].as_str()) {
         println!(
             "  when         {} - {} (UK time)",
-            local(s),
-            local(e).rsplit(' ').next().unwrap_or("")
+            uk_time::when(s),
+            uk_time::clock(e)
         );
     }
     if let Some(slot) = a.pointer("/slot/0/reference").and_then(Value::as_str) {
@@ -423,21 +403,11 @@ async fn run_with(session: &Session, command: SenderCommand) -> anyhow::Result<(
                     "give --service (see `bars services`), or a staff subcommand: generate, add, withdraw"
                 )
             };
-            let from = match date {
-                Some(d) => Instant::parse(&format!("{d}T00:00:00Z"))
-                    .map_err(|e| anyhow::anyhow!("--date: {e}"))?,
-                None => {
-                    let t = Instant::now().to_offset_date_time();
-                    Instant::parse(&format!(
-                        "{:04}-{:02}-{:02}T00:00:00Z",
-                        t.year(),
-                        u8::from(t.month()),
-                        t.day()
-                    ))
-                    .map_err(|e| anyhow::anyhow!("{e}"))?
-                }
+            let day = match date {
+                Some(d) => uk_time::parse_date(&d).context("--date")?,
+                None => uk_time::today(),
             };
-            let to = from.plus_seconds(i64::from(days.clamp(1, 14)) * 86_400 - 1);
+            let (from, to) = uk_time::days_window(day, days.clamp(1, 14))?;
             let slots = with_progress(
                 "Searching for slots",
                 client.slots(&service(&id), from, to, &status),
@@ -446,13 +416,13 @@ async fn run_with(session: &Session, command: SenderCommand) -> anyhow::Result<(
             if session.json {
                 return print_json(&slots);
             }
-            println!("{:<40} {:<18} {:<6} STATUS", "SLOT", "STARTS (UK)", "ENDS");
+            println!("{:<40} {:<23} {:<12} STATUS", "SLOT", "STARTS (UK)", "ENDS");
             for s in &slots {
                 println!(
-                    "{:<40} {:<18} {:<6} {}",
+                    "{:<40} {:<23} {:<12} {}",
                     s.id,
-                    local(&s.start),
-                    local(&s.end).rsplit(' ').next().unwrap_or(""),
+                    uk_time::when(&s.start),
+                    uk_time::clock(&s.end),
                     s.status
                 );
             }
@@ -496,15 +466,15 @@ async fn run_with(session: &Session, command: SenderCommand) -> anyhow::Result<(
                 return print_json(&listed);
             }
             println!(
-                "{:<38} {:<12} {:<18} CUSTODIAN",
+                "{:<38} {:<12} {:<23} CUSTODIAN",
                 "APPOINTMENT", "SERVICE", "STARTS (UK)"
             );
             for l in &listed {
                 println!(
-                    "{:<38} {:<12} {:<18} {}",
+                    "{:<38} {:<12} {:<23} {}",
                     l.appointment_id,
                     l.service.as_deref().unwrap_or("-"),
-                    l.start.as_deref().map(local).unwrap_or_default(),
+                    l.start.as_deref().map(uk_time::when).unwrap_or_default(),
                     l.custodian.as_deref().unwrap_or("-")
                 );
             }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use bars_receiver::availability::Availability;
+use bars_receiver::availability::{Availability, parse_zone, uk_time_zone};
 use bars_receiver::{HostedService, ReceiverConfig};
 use http::Method;
 use serde_json::{Value, json};
@@ -51,10 +51,10 @@ pub struct GenerateArgs {
     /// Slot length (default: the interval).
     #[arg(long)]
     pub length: Option<String>,
-    /// Opening hours, HH:MM-HH:MM.
+    /// Opening hours, HH:MM-HH:MM on the zone's wall clock; 22:00-06:00 closes the next day.
     #[arg(long, default_value = "09:00-17:00")]
     pub between: String,
-    /// The clock the opening hours are in: Europe/London or UTC.
+    /// The clock the opening hours are in: Europe/London, UTC or another IANA zone name.
     #[arg(long, default_value = "Europe/London")]
     pub zone: String,
     /// Skip Saturdays and Sundays.
@@ -109,9 +109,10 @@ pub enum SchedulesCommand {
 }
 
 fn plan_body(a: &GenerateArgs) -> Value {
+    // Today on the clock the hours are read on (an unknown zone is refused by the receiver).
     let from = a.from.clone().unwrap_or_else(|| {
-        let d = time::OffsetDateTime::now_utc().date();
-        format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+        let zone = parse_zone(&a.zone).unwrap_or_else(uk_time_zone);
+        jiff::Timestamp::now().to_zoned(zone).date().to_string()
     });
     let mut body = json!({
         "service": a.service, "from": from, "days": a.days, "every": a.every, "between": a.between,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use bars_client::{Credentials, TokenSource};
 use bars_fhir::headers::{EndUserOrganisation, TargetIdentifier, encode_base64_json};
 use bars_http::client::{ClientResponse, HttpClient};
-use bars_receiver::availability::{SlotPlan, Zone};
+use bars_receiver::availability::SlotPlan;
 use bars_receiver::pointers::worker::Backoff;
 use bars_stack::{LocalStack, ReceiverSpec, SenderSpec, StackSpec};
 use bytes::Bytes;
@@ -86,7 +86,11 @@ impl Stack {
             receiver_database,
         };
         let inner = LocalStack::start(spec).await.unwrap();
-        let day = time::OffsetDateTime::now_utc().date().next_day().unwrap();
+        let day = jiff::Timestamp::now()
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .date()
+            .tomorrow()
+            .unwrap();
         inner
             .publish(|service| SlotPlan {
                 service_id: service.to_string(),
@@ -95,10 +99,10 @@ impl Stack {
                 days: 1,
                 every_minutes: 10,
                 length_minutes: None,
-                day_start: time::macros::time!(08:00),
-                day_end: time::macros::time!(12:00),
+                day_start: jiff::civil::time(8, 0, 0, 0),
+                day_end: jiff::civil::time(12, 0, 0, 0),
                 weekdays_only: false,
-                zone: Zone::Utc,
+                zone: jiff::tz::TimeZone::UTC,
             })
             .await
             .unwrap();

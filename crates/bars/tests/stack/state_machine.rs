@@ -19,7 +19,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use bars_http::client::ClientResponse;
-use bars_receiver::availability::{SlotPlan, Zone};
+use bars_receiver::availability::SlotPlan;
 use bars_store::testing::{PgTestSchema, note_skipped};
 use http::Method;
 use proptest::prelude::*;
@@ -412,7 +412,11 @@ async fn run_case(
     answers: &Mutex<BTreeMap<String, usize>>,
 ) -> Result<(), String> {
     let service = stack.service(0, 0);
-    let day = time::OffsetDateTime::now_utc().date() + time::Duration::days(2 + i64::from(n));
+    let day = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .checked_add(jiff::Span::new().days(2 + i64::from(n)))
+        .map_err(|e| e.to_string())?;
     stack
         .inner
         .publish(|s| SlotPlan {
@@ -422,19 +426,14 @@ async fn run_case(
             days: 1,
             every_minutes: 15,
             length_minutes: None,
-            day_start: time::macros::time!(09:00),
-            day_end: time::macros::time!(10:00),
+            day_start: jiff::civil::time(9, 0, 0, 0),
+            day_end: jiff::civil::time(10, 0, 0, 0),
             weekdays_only: false,
-            zone: Zone::Utc,
+            zone: jiff::tz::TimeZone::UTC,
         })
         .await
         .map_err(|e| e.to_string())?;
-    let day = format!(
-        "{:04}-{:02}-{:02}",
-        day.year(),
-        u8::from(day.month()),
-        day.day()
-    );
+    let day = day.to_string();
     let slots = stack.slots_on(&service, &day, "free").await;
     if slots.len() != SLOTS {
         return Err(format!("{} slots published", slots.len()));

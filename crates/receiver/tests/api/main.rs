@@ -12,6 +12,7 @@ mod errors;
 mod hostile;
 mod idempotency;
 mod journey;
+mod local_time;
 mod messaging;
 mod mtls;
 mod restart;
