@@ -18,6 +18,7 @@ pub mod mapping;
 pub mod messaging;
 pub mod metrics;
 pub mod openapi;
+pub mod paging;
 pub mod pointers;
 pub mod requests;
 pub mod service;
