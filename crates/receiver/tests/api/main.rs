@@ -14,4 +14,5 @@ mod idempotency;
 mod journey;
 mod messaging;
 mod mtls;
+mod paging;
 mod restart;
