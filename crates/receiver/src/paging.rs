@@ -23,6 +23,8 @@ pub const OFFSET: &str = "_offset";
 pub const APPOINTMENT_PAGE: usize = 100;
 /// Versions per `_history` page, and the most `_count` may ask for.
 pub const HISTORY_PAGE: usize = 100;
+/// Slots per search page unless configured otherwise ([`crate::ReceiverConfig::max_page_size`]).
+pub const SLOT_PAGE: usize = 1000;
 /// The longest page token looked at; those this server issues are well under it.
 const MAX_TOKEN_LEN: usize = 256;
 /// Versions are numbered from 1 and stored as signed 64-bit integers.
@@ -30,6 +32,18 @@ pub const MAX_VERSION: u64 = i64::MAX as u64;
 
 const APPOINTMENT_TOKEN: &str = "a1";
 const HISTORY_TOKEN: &str = "h1";
+
+/// The most entries a page of `interaction` on `resource` holds, for the API's documents;
+/// `None` where there are no pages.
+pub fn max_page(resource: &str, interaction: &str) -> Option<u64> {
+    let max = match (resource, interaction) {
+        ("Appointment", "search-type") => APPOINTMENT_PAGE,
+        ("Appointment", "history-instance") => HISTORY_PAGE,
+        ("Slot", "search-type") => SLOT_PAGE,
+        _ => return None,
+    };
+    u64::try_from(max).ok()
+}
 
 fn bad(issue: IssueType, diagnostics: impl Into<String>) -> ApiError {
     ApiError::bars(BarsCode::RecBadRequest, issue, diagnostics)
