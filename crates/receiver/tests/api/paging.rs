@@ -298,3 +298,35 @@ on_both! {
         assert_outcome(&r, 404, "not-found", "REC_NOT_FOUND");
     }
 }
+
+on_both! {
+    #[tokio::test]
+    async fn slot_windows_at_and_beyond_the_representable_instants_are_refused(backend: Backend) {
+        let rx = start(backend).await;
+        rx.generate(SERVICE_A, 1).await;
+        let query = |lower: &str, upper: &str| {
+            format!(
+                "/Slot?Schedule.actor:HealthcareService={SERVICE_A}&status=free&start={lower}&start={upper}&_include=Slot:schedule&_include=Schedule:actor:HealthcareService"
+            )
+        };
+        // Instants are i64 nanoseconds (1677-09-21 to 2262-04-11): beyond them is a bad value.
+        for (lower, upper) in [
+            ("ge1600-01-01T00:00:00Z", "le1600-01-02T00:00:00Z"),
+            ("ge2262-04-11T23:47:16Z", "le2262-04-11T23:47:17Z"),
+            ("ge0001-01-01T00:00:00Z", "le9999-12-31T23:59:59Z"),
+        ] {
+            let r = rx.get(&query(lower, upper)).send().await;
+            assert_outcome(&r, 400, "value", "REC_BAD_REQUEST");
+        }
+        // The widest window that can be written is too costly, not an overflow.
+        let r = rx.get(&query("ge1677-09-22T00:00:00Z", "le2262-04-10T00:00:00Z")).send().await;
+        assert_outcome(&r, 422, "too-costly", "REC_UNPROCESSABLE_ENTITY");
+        // The last representable instant as both bounds is a window like any other.
+        let r = rx
+            .get(&query("ge2262-04-11T23:47:16.854775807Z", "le2262-04-11T23:47:16.854775807Z"))
+            .send()
+            .await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.json().unwrap()["total"], 0);
+    }
+}
