@@ -196,7 +196,7 @@ async fn withdraw(
 
 /// Audit rows per answer unless `limit` asks for fewer, and the most it may ask for.
 const AUDIT_DEFAULT: u64 = 1_000;
-const AUDIT_MAX: u64 = 10_000;
+const AUDIT_MAX: u64 = 100_000;
 
 /// `limit`: 1 to [`AUDIT_MAX`]; a bad value is refused, not replaced by the default.
 fn audit_limit(q: &Query) -> Result<usize, ApiError> {
