@@ -57,9 +57,18 @@ pub fn searchset(
     Value::Object(bundle)
 }
 
-/// Builds a `history` Bundle of versions, newest first.
-pub fn history(self_link: &str, versions: Vec<(String, Value)>) -> Value {
-    let total = versions.len();
+/// Builds one page of a `history` Bundle: versions newest first, `total` counting every
+/// version (not just this page's), and a `next` link while older versions follow.
+pub fn history(
+    total: u64,
+    self_link: &str,
+    next_link: Option<&str>,
+    versions: Vec<(String, Value)>,
+) -> Value {
+    let mut links = vec![json!({ "relation": "self", "url": self_link })];
+    if let Some(next) = next_link {
+        links.push(json!({ "relation": "next", "url": next }));
+    }
     let entries: Vec<Value> = versions
         .into_iter()
         .map(|(full_url, resource)| json!({ "fullUrl": full_url, "resource": resource }))
@@ -70,7 +79,7 @@ pub fn history(self_link: &str, versions: Vec<(String, Value)>) -> Value {
         "type": "history",
         "timestamp": Instant::now().to_string(),
         "total": total,
-        "link": [{ "relation": "self", "url": self_link }],
+        "link": links,
         "entry": entries,
     })
 }

@@ -3,6 +3,8 @@
 //! Parameters repeat (`start=ge…&start=le…`, `_include=…&_include=…`), so the query is kept as
 //! an ordered list of pairs rather than a map.
 
+use std::ops::RangeInclusive;
+
 use percent_encoding::percent_decode_str;
 
 use crate::instant::{Instant, InstantError};
@@ -59,6 +61,50 @@ impl Query {
     pub fn has(&self, name: &str) -> bool {
         self.pairs.iter().any(|(k, _)| k == name)
     }
+
+    /// The one value of a whole-number parameter (`_count`, a limit), within `range`; `None`
+    /// when absent. A repeat is refused rather than resolved: two page sizes are ambiguous,
+    /// and a server that picks one silently answers a question nobody asked.
+    pub fn whole_number(
+        &self,
+        name: &str,
+        range: RangeInclusive<u64>,
+    ) -> Result<Option<u64>, NumberError> {
+        match self.all(&[name]).as_slice() {
+            [] => Ok(None),
+            [one] => {
+                whole_number(one, range.clone())
+                    .map(Some)
+                    .ok_or_else(|| NumberError::OutOfRange {
+                        name: name.to_string(),
+                        min: *range.start(),
+                        max: *range.end(),
+                    })
+            }
+            _ => Err(NumberError::Repeated {
+                name: name.to_string(),
+            }),
+        }
+    }
+}
+
+/// Why a whole-number parameter was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NumberError {
+    #[error("{name} may be given only once")]
+    Repeated { name: String },
+    #[error("{name} must be a whole number from {min} to {max}")]
+    OutOfRange { name: String, min: u64, max: u64 },
+}
+
+/// Reads a whole number within `range`: ASCII digits only (no sign, space, fraction or
+/// exponent), so what is accepted is exactly what the bounds say. A value too large for
+/// `u64` is out of range like any other, never wrapped or clamped.
+pub fn whole_number(text: &str, range: RangeInclusive<u64>) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse::<u64>().ok().filter(|n| range.contains(n))
 }
 
 fn decode(s: &str) -> Result<String, QueryError> {
@@ -217,6 +263,45 @@ mod tests {
         assert!(Token::parse_qualified("9434765919").is_none());
         assert!(Token::parse("sys|").is_none());
         assert_eq!(Token::parse("free").unwrap().system, None);
+    }
+
+    #[test]
+    fn whole_numbers_are_digits_within_bounds() {
+        for (text, expected) in [
+            ("0", Some(0)),
+            ("7", Some(7)),
+            ("007", Some(7)),
+            ("100", Some(100)),
+            ("101", None),
+            ("-1", None),
+            ("+1", None),
+            (" 1", None),
+            ("1.0", None),
+            ("1e2", None),
+            ("", None),
+            ("ten", None),
+            ("9223372036854775808", None),
+            ("18446744073709551616", None),
+            ("99999999999999999999999999999999", None),
+        ] {
+            assert_eq!(whole_number(text, 0..=100), expected, "{text:?}");
+        }
+        assert_eq!(whole_number("0", 1..=5), None);
+    }
+
+    #[test]
+    fn a_number_parameter_is_single_and_bounded() {
+        let q = Query::parse(Some("_count=5&limit=500&twice=1&twice=2")).unwrap();
+        assert_eq!(q.whole_number("_count", 0..=10), Ok(Some(5)));
+        assert_eq!(q.whole_number("absent", 0..=10), Ok(None));
+        let e = q.whole_number("limit", 1..=100).unwrap_err();
+        assert_eq!(e.to_string(), "limit must be a whole number from 1 to 100");
+        assert_eq!(
+            q.whole_number("twice", 0..=10),
+            Err(NumberError::Repeated {
+                name: "twice".into()
+            })
+        );
     }
 
     #[test]

@@ -199,10 +199,22 @@ fn version_major(v: &str) -> Option<u32> {
 fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
     let parse = |s: &str| {
         s.split(['.', '-'])
-            .map(|p| p.parse::<u64>().unwrap_or(0))
+            .map(version_component)
             .collect::<Vec<_>>()
     };
     parse(a).cmp(&parse(b))
+}
+
+/// One component of a BaRS version (`1.1.0`, `1.0.0-beta`) for comparing versions. Digits too
+/// many for `u64` still name a number larger than any real version, so they read as the
+/// largest rather than as zero, which would let `99999999999999999999.0.0` pass for `0.0.0`;
+/// a label that is not a number (`beta`) reads as zero.
+pub fn version_component(part: &str) -> u64 {
+    if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) {
+        part.parse().unwrap_or(u64::MAX)
+    } else {
+        0
+    }
 }
 
 impl AcceptRefusal {
@@ -259,6 +271,19 @@ mod tests {
             check_accept(&accept("application/fhir+json;q=0"), 1),
             Err(AcceptRefusal::MediaType)
         );
+        // A version number too large for u64 is the highest offered, not a zero.
+        let huge = "99999999999999999999.0.0";
+        assert_eq!(
+            check_accept(
+                &accept(&format!(
+                    "application/fhir+json;version=1.0.0, application/fhir+json;version={huge}"
+                )),
+                1
+            ),
+            Err(AcceptRefusal::Version(huge.into()))
+        );
+        assert_eq!(version_component("18446744073709551616"), u64::MAX);
+        assert_eq!(version_component("beta"), 0);
     }
 
     #[test]

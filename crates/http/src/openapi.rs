@@ -15,8 +15,8 @@ pub struct Operation {
     pub path: String,
     pub summary: String,
     pub tag: &'static str,
-    /// Query parameters: (name, description, required).
-    pub query: Vec<(String, String, bool)>,
+    /// Query parameters: (name, description, required, JSON schema).
+    pub query: Vec<(String, String, bool, Value)>,
     /// Names of shared header parameters (see [`header_parameters`]).
     pub headers: Vec<&'static str>,
     /// A request body of this media type and schema name, if the operation takes one.
@@ -48,8 +48,24 @@ impl Operation {
     }
 
     pub fn query(mut self, name: &str, description: &str, required: bool) -> Self {
-        self.query
-            .push((name.to_string(), description.to_string(), required));
+        self.query.push((
+            name.to_string(),
+            description.to_string(),
+            required,
+            json!({ "type": "string" }),
+        ));
+        self
+    }
+
+    /// An optional whole-number query parameter and the bounds the server enforces (outside
+    /// them it answers 400).
+    pub fn query_integer(mut self, name: &str, description: &str, min: u64, max: u64) -> Self {
+        self.query.push((
+            name.to_string(),
+            description.to_string(),
+            false,
+            json!({ "type": "integer", "minimum": min, "maximum": max }),
+        ));
         self
     }
 
@@ -263,8 +279,8 @@ impl Document {
                 .iter()
                 .map(|h| json!({ "$ref": format!("#/components/parameters/{h}") }))
                 .collect();
-            for (name, description, required) in &op.query {
-                parameters.push(json!({ "name": name, "in": "query", "required": required, "description": description, "schema": { "type": "string" } }));
+            for (name, description, required, schema) in &op.query {
+                parameters.push(json!({ "name": name, "in": "query", "required": required, "description": description, "schema": schema }));
             }
             for segment in op.path.split('/') {
                 if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {

@@ -198,7 +198,7 @@ pub fn accept_version(headers: &HeaderMap) -> [u64; 3] {
             let mut parts = v
                 .trim_matches('"')
                 .split(['.', '-'])
-                .map(|n| n.parse::<u64>().unwrap_or(0));
+                .map(bars_http::fhir_json::version_component);
             [
                 parts.next().unwrap_or(0),
                 parts.next().unwrap_or(0),
@@ -316,6 +316,12 @@ mod tests {
             ),
         );
         assert_eq!(accept_version(&h), [1, 2, 0]);
+        // A component too large for u64 is a later version than any, not 1.0.0.
+        h.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/fhir+json; version=1.99999999999999999999.0"),
+        );
+        assert_eq!(accept_version(&h), [1, u64::MAX, 0]);
     }
 
     #[test]

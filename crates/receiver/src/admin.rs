@@ -10,7 +10,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use bars_fhir::IssueType;
 use bars_fhir::codes::BarsCode;
-use bars_fhir::search::Query;
+use bars_fhir::search::{Query, whole_number};
 use bars_http::ApiError;
 use bars_http::admin::{AdminGate, admin_gate};
 use bars_http::fhir_json::{fhir_json, parse_json_object, read_body};
@@ -201,6 +201,19 @@ async fn withdraw(
     ))
 }
 
+/// Audit rows per answer unless `limit` asks for fewer, and the most it may ask for.
+const AUDIT_DEFAULT: u64 = 1_000;
+const AUDIT_MAX: u64 = 100_000;
+
+/// `limit`: 1 to [`AUDIT_MAX`]; a bad value is refused, not replaced by the default.
+fn audit_limit(q: &Query) -> Result<usize, ApiError> {
+    let limit = q
+        .whole_number("limit", 1..=AUDIT_MAX)
+        .map_err(|e| ApiError::bars(BarsCode::RecBadRequest, IssueType::Value, e.to_string()))?
+        .unwrap_or(AUDIT_DEFAULT);
+    Ok(usize::try_from(limit).unwrap_or(usize::MAX))
+}
+
 /// `?appointment=<id>&patient=<nhs>&request=<x-request-id>&limit=n`
 async fn audit(State(state): State<AdminState>, request: Request) -> Result<Response, ApiError> {
     let q = Query::parse(request.uri().query())
@@ -209,10 +222,7 @@ async fn audit(State(state): State<AdminState>, request: Request) -> Result<Resp
         resource_id: q.first(&["appointment"]).map(str::to_string),
         patient: q.first(&["patient"]).map(str::to_string),
         request_id: q.first(&["request"]).map(str::to_string),
-        limit: q
-            .first(&["limit"])
-            .and_then(|l| l.parse().ok())
-            .unwrap_or(1000),
+        limit: audit_limit(&q)?,
     };
     let rows = state
         .app
@@ -273,8 +283,18 @@ async fn outbox(State(state): State<AdminState>) -> Result<Response, ApiError> {
 
 async fn retry_job(
     State(state): State<AdminState>,
-    Path(seq): Path<i64>,
+    Path(seq): Path<String>,
 ) -> Result<Response, ApiError> {
+    // Read here rather than by the extractor, whose rejection is plain text.
+    let seq = whole_number(&seq, 1..=i64::MAX as u64)
+        .and_then(|n| i64::try_from(n).ok())
+        .ok_or_else(|| {
+            ApiError::bars(
+                BarsCode::RecBadRequest,
+                IssueType::Value,
+                "the job number must be a whole number from 1",
+            )
+        })?;
     if state
         .app
         .store

@@ -20,12 +20,14 @@ use bars_http::guard::{Guard, guard};
 use bars_http::observe::{Observer, observe};
 use bars_http::transport::{TransportRules, transport};
 use bars_http::{ApiError, RequestContext};
+use bars_store::{AppointmentCursor, AppointmentQuery, HistoryQuery};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::Value;
 
 use crate::audit;
 use crate::errors;
 use crate::messaging;
+use crate::paging;
 use crate::requests;
 use crate::service::{Edit, PatchDocument, Written, not_found};
 use crate::slots::{SlotSearch, search as slot_search};
@@ -256,13 +258,7 @@ async fn read_version(
 ) -> Result<Response, ApiError> {
     let ctx = context(&request.into_parts().0);
     check_id(&id)?;
-    let version: u64 = vid.parse().map_err(|_| {
-        ApiError::bars(
-            BarsCode::RecBadRequest,
-            IssueType::Value,
-            "the version id must be a whole number",
-        )
-    })?;
+    let version = paging::version_id(&vid)?;
     let found = state
         .store
         .get_appointment_version(&id, version)
@@ -292,21 +288,43 @@ async fn read_history(
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let ctx = context(&request.into_parts().0);
+    let (parts, _) = request.into_parts();
+    let ctx = context(&parts);
     check_id(&id)?;
-    let versions = state
+    let query = query_of(&parts)?;
+    let count = paging::page_size(&query, paging::HISTORY_PAGE)?;
+    let before = paging::history_cursor(&query)?;
+    let page = state
         .store
-        .appointment_history(&id)
+        .appointment_history(HistoryQuery {
+            id: id.clone(),
+            before,
+            limit: count,
+        })
         .await
         .map_err(errors::store)?;
     let mut entry = audit::entry(&ctx, "history", "Appointment");
     entry.resource_id = Some(id.clone());
-    entry.outcome = if versions.is_empty() { 404 } else { 200 };
+    entry.outcome = if page.total == 0 { 404 } else { 200 };
     state.audit.record(entry).await;
-    if versions.is_empty() {
+    if page.total == 0 {
         return Err(not_found(&id));
     }
+    let mut versions = page.versions;
+    let next = (versions.len() > count).then(|| {
+        versions.truncate(count);
+        versions.last().map(|v| paging::history_token(v.version))
+    });
     let base = &state.config.base_url;
+    let link = |after: Option<&str>| {
+        let mut url = format!("{base}/Appointment/{id}/_history?{}={count}", paging::COUNT);
+        if let Some(token) = after {
+            url.push_str(&format!("&{}={token}", paging::PAGE_AFTER));
+        }
+        url
+    };
+    let this = before.map(paging::history_token);
+    let next = next.flatten().map(|t| link(Some(&t)));
     let entries = versions
         .into_iter()
         .map(|v| {
@@ -318,12 +336,9 @@ async fn read_history(
         .collect();
     Ok(fhir_json(
         StatusCode::OK,
-        &history(&format!("{base}/Appointment/{id}/_history"), entries),
+        &history(page.total, &link(this.as_deref()), next.as_deref(), entries),
     ))
 }
-
-/// Appointments per search page unless `_count` asks for fewer.
-const APPOINTMENT_PAGE: usize = 100;
 
 async fn search_appointments(
     State(state): State<AppState>,
@@ -356,32 +371,16 @@ async fn search_appointments(
         ApiError::bars(BarsCode::RecBadRequest, IssueType::Value, e.to_string())
             .at("patient:identifier")
     })?;
-    let count = match query.first(&["_count"]) {
-        None => APPOINTMENT_PAGE,
-        Some(c) => c
-            .parse::<usize>()
-            .map_err(|_| {
-                ApiError::bars(
-                    BarsCode::RecBadRequest,
-                    IssueType::Value,
-                    "_count must be a whole number",
-                )
-            })?
-            .min(APPOINTMENT_PAGE),
-    };
-    let offset = match query.first(&["_offset"]) {
-        None => 0,
-        Some(o) => o.parse::<usize>().map_err(|_| {
-            ApiError::bars(
-                BarsCode::RecBadRequest,
-                IssueType::Value,
-                "_offset must be a whole number",
-            )
-        })?,
-    };
-    let (records, total) = state
+    paging::refuse_offset(&query)?;
+    let count = paging::page_size(&query, paging::APPOINTMENT_PAGE)?;
+    let after = paging::appointment_cursor(&query)?;
+    let page = state
         .store
-        .appointments_for_patient(nhs.as_str(), count, offset)
+        .appointments_for_patient(AppointmentQuery {
+            patient: nhs.as_str().to_string(),
+            after: after.clone(),
+            limit: count,
+        })
         .await
         .map_err(errors::store)?;
     let mut entry = audit::entry(&ctx, "search", "Appointment");
@@ -389,15 +388,31 @@ async fn search_appointments(
     entry.outcome = 200;
     state.audit.record(entry).await;
 
+    let mut records = page.appointments;
+    let next = (records.len() > count).then(|| {
+        records.truncate(count);
+        records.last().map(|r| AppointmentCursor {
+            created_nanos: r.created.unix_nanos(),
+            id: r.id.clone(),
+        })
+    });
     let base = &state.config.base_url;
-    let link = |offset: usize| {
-        format!(
-            "{base}/Appointment?patient:identifier={}&_count={count}&_offset={offset}",
-            encode_component(&format!("{NHS_NUMBER_SYSTEM}|{}", nhs.as_str()))
-        )
+    let link = |after: Option<&AppointmentCursor>| {
+        let mut url = format!(
+            "{base}/Appointment?patient:identifier={}&{}={count}",
+            encode_component(&format!("{NHS_NUMBER_SYSTEM}|{}", nhs.as_str())),
+            paging::COUNT,
+        );
+        if let Some(c) = after {
+            url.push_str(&format!(
+                "&{}={}",
+                paging::PAGE_AFTER,
+                paging::appointment_token(c)
+            ));
+        }
+        url
     };
-    let next = (offset + records.len() < total as usize && !records.is_empty())
-        .then(|| link(offset + records.len()));
+    let next = next.flatten().map(|c| link(Some(&c)));
     let entries = records
         .into_iter()
         .map(|r| SearchEntry {
@@ -408,7 +423,7 @@ async fn search_appointments(
         .collect();
     Ok(fhir_json(
         StatusCode::OK,
-        &searchset(total, &link(offset), next.as_deref(), entries),
+        &searchset(page.total, &link(after.as_ref()), next.as_deref(), entries),
     ))
 }
 

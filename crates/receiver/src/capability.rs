@@ -10,7 +10,7 @@ use crate::slots::{INCLUDES, SERVICE_PARAM};
 /// The BaRS Core version this receiver implements.
 pub const BARS_CORE_VERSION: &str = "1.1.6";
 /// When the served capabilities last changed; bump it with [`SERVED`].
-pub const CAPABILITIES_DATE: &str = "2026-11-22";
+pub const CAPABILITIES_DATE: &str = "2026-12-06";
 
 /// One resource type as served: its profile, FHIR interactions and search parameters.
 pub struct ServedResource {
@@ -38,11 +38,18 @@ pub const SERVED: &[ServedResource] = &[
             "create",
             "search-type",
         ],
-        search_params: &[(
-            "patient:identifier",
-            "token",
-            "The patient's NHS number as https://fhir.nhs.uk/Id/nhs-number|<number>; required.",
-        )],
+        search_params: &[
+            (
+                "patient:identifier",
+                "token",
+                "The patient's NHS number as https://fhir.nhs.uk/Id/nhs-number|<number>; required.",
+            ),
+            (
+                "_count",
+                "number",
+                "Appointments per page, 0 to 100 (0: the total only); 100 when absent. Pages follow in booking order through the next link.",
+            ),
+        ],
         includes: &[],
         versioned: true,
     },
@@ -62,7 +69,11 @@ pub const SERVED: &[ServedResource] = &[
                 "date",
                 "Exactly one lower (ge) and one upper (le) bound in UTC, at most 14 days apart; required.",
             ),
-            ("_count", "number", "Slots per page."),
+            (
+                "_count",
+                "number",
+                "Slots per page, 0 to the receiver's page size (1000 unless configured otherwise), which is also the default.",
+            ),
         ],
         includes: &INCLUDES,
         versioned: false,

@@ -49,7 +49,7 @@ impl ReceiverConfig {
             services: Vec::new(),
             rules: Rules::default(),
             max_search_window: Duration::from_secs(14 * 24 * 3600),
-            max_page_size: 1000,
+            max_page_size: crate::paging::SLOT_PAGE,
             body_limit: bars_http::fhir_json::DEFAULT_BODY_LIMIT,
             request_timeout: Duration::from_secs(5),
             idempotency_retention: Duration::from_secs(7 * 24 * 3600),

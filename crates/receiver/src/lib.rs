@@ -19,6 +19,7 @@ pub mod messaging;
 pub mod metrics;
 pub mod openapi;
 pub mod opening_hours;
+pub mod paging;
 pub mod pointers;
 pub mod requests;
 pub mod service;

@@ -5,6 +5,7 @@ use bars_http::openapi::{Document, Operation, SENDER_HEADERS, health_operations}
 use serde_json::{Value, json};
 
 use crate::capability::{OPERATIONS, SERVED, route_of};
+use crate::paging;
 
 fn summary(resource: &str, interaction: &str) -> String {
     match (resource, interaction) {
@@ -25,7 +26,9 @@ fn summary(resource: &str, interaction: &str) -> String {
         }
         (r, "read") => format!("Read a {r}."),
         (r, "vread") => format!("Read one version of a {r}."),
-        (r, "history-instance") => format!("Every version of a {r}, newest first."),
+        (r, "history-instance") => {
+            format!("The versions of a {r}, newest first, a page at a time.")
+        }
         (r, i) => format!("{r} {i}."),
     }
 }
@@ -40,7 +43,12 @@ fn interaction(resource: &crate::capability::ServedResource, interaction: &str) 
     .tag(resource.resource)
     .headers(SENDER_HEADERS)
     .errors(&[400, 403, 406, 408, 500, 503]);
-    for (name, _, doc) in resource.search_params {
+    // Page parameters are added below, with their bounds.
+    for (name, _, doc) in resource
+        .search_params
+        .iter()
+        .filter(|(name, _, _)| *name != paging::COUNT)
+    {
         op = op.query(name, doc, !name.starts_with('_'));
     }
     if interaction == "search-type" && !resource.includes.is_empty() {
@@ -52,6 +60,20 @@ fn interaction(resource: &crate::capability::ServedResource, interaction: &str) 
     }
     if interaction != "search-type" {
         op.query.clear();
+    }
+    if let Some(max) = paging::max_page(resource.resource, interaction) {
+        op = op
+            .query_integer(
+                paging::COUNT,
+                &format!("Entries per page, 0 to {max} (0: the total only); {max} when absent. Anything else is refused (400)."),
+                0,
+                max,
+            )
+            .query(
+                paging::PAGE_AFTER,
+                "Where the page starts: the token in the previous page's next link. Opaque; one this server did not issue is refused (400).",
+                false,
+            );
     }
     match interaction {
         "search-type" => op

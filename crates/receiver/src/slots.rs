@@ -171,13 +171,7 @@ impl SlotSearch {
             return Err(bad(IssueType::Required, format!("_include={missing} is required (and _include=Slot:schedule, _include=Schedule:actor:HealthcareService at least)")).at("_include"));
         }
 
-        let count = match query.first(&["_count"]) {
-            None => max_page,
-            Some(c) => c
-                .parse::<usize>()
-                .map_err(|_| bad(IssueType::Value, "_count must be a whole number").at("_count"))?
-                .min(max_page),
-        };
+        let count = crate::paging::page_size(query, max_page)?;
         let after = query
             .first(&["_page_after"])
             .map(parse_cursor)

@@ -65,15 +65,15 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         version: u64,
     ) -> Result<Option<AppointmentVersion>, StoreError>;
-    /// Every version, newest first.
-    async fn appointment_history(&self, id: &str) -> Result<Vec<AppointmentVersion>, StoreError>;
-    /// A patient's appointments ordered by start, with the total count.
+    /// One page of an appointment's versions, newest first, with how many there are in all
+    /// (see [`HistoryQuery`]); the page and its total come from one snapshot.
+    async fn appointment_history(&self, query: HistoryQuery) -> Result<HistoryPage, StoreError>;
+    /// One page of a patient's appointments in booking order, with how many there are in all
+    /// (see [`AppointmentQuery`]); the page and its total come from one snapshot.
     async fn appointments_for_patient(
         &self,
-        nhs_number: &str,
-        limit: usize,
-        offset: usize,
-    ) -> Result<(Vec<AppointmentRecord>, u64), StoreError>;
+        query: AppointmentQuery,
+    ) -> Result<AppointmentPage, StoreError>;
     /// Applies one appointment change atomically, or nothing of it.
     async fn commit_appointment(&self, change: AppointmentChange) -> Result<(), CommitError>;
 

@@ -93,6 +93,56 @@ pub struct AppointmentVersion {
     pub body: String,
 }
 
+/// One page of a patient's appointments, in the order they were booked (`created`, then id).
+/// That key never changes once written: a sender paging while others book, reschedule or
+/// cancel sees each appointment at most once, and every one that existed when it began.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppointmentQuery {
+    /// The patient's NHS number.
+    pub patient: String,
+    pub after: Option<AppointmentCursor>,
+    pub limit: usize,
+}
+
+/// Where a page of appointments ended: resume strictly after this (created, id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppointmentCursor {
+    pub created_nanos: i64,
+    pub id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppointmentPage {
+    /// At most `limit + 1`: the one beyond the page tells the caller another page follows.
+    pub appointments: Vec<AppointmentRecord>,
+    /// The patient's appointments on all pages.
+    pub total: u64,
+}
+
+/// One page of an appointment's versions, newest first. New versions only ever get higher
+/// numbers, so resuming below a version sees every older one exactly once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryQuery {
+    pub id: String,
+    /// Only versions below this one; `None` starts at the newest.
+    pub before: Option<u64>,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryPage {
+    /// At most `limit + 1`: the one beyond the page tells the caller another page follows.
+    pub versions: Vec<AppointmentVersion>,
+    /// Every version of the appointment; 0 when there is no such appointment.
+    pub total: u64,
+}
+
+/// The row count a page query fetches: the page and one more, so the caller knows whether
+/// another page follows. Saturates instead of overflowing for any `limit` a caller passes.
+pub(crate) fn fetch_count(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1)
+}
+
 /// Everything one appointment change writes, applied atomically: the new version, the slot
 /// claims and releases, the pointer job, the idempotency record and the audit entry.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -546,26 +546,31 @@ impl ProcessStack {
         }
     }
 
-    /// Every appointment of the patient at the receiver (all pages), through the proxy.
+    /// Every appointment of the patient at the receiver (all pages, following each page's
+    /// next link), through the proxy.
     pub async fn appointments(&self, nhs: &str) -> Vec<Value> {
         let mut all = Vec::new();
+        let mut token: Option<String> = None;
         loop {
-            let r = self
-                .call(
-                    Method::GET,
-                    &format!(
-                        "/Appointment?patient:identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}&_offset={}",
-                        all.len()
-                    ),
-                    None,
-                )
-                .await;
+            let mut path =
+                format!("/Appointment?patient:identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}");
+            if let Some(t) = &token {
+                path.push_str(&format!("&_page_after={t}"));
+            }
+            let r = self.call(Method::GET, &path, None).await;
             assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
             let bundle = r.json().unwrap();
             let page = bundle["entry"].as_array().cloned().unwrap_or_default();
-            let done = page.is_empty();
             all.extend(page.into_iter().map(|e| e["resource"].clone()));
-            if done || all.len() >= bundle["total"].as_u64().unwrap() as usize {
+            token = bundle["link"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|l| l["relation"] == "next")
+                .and_then(|l| l["url"].as_str()?.split("_page_after=").nth(1))
+                .map(str::to_string);
+            if token.is_none() {
+                assert_eq!(bundle["total"], all.len(), "every page read");
                 return all;
             }
         }

@@ -15,4 +15,5 @@ mod journey;
 mod local_time;
 mod messaging;
 mod mtls;
+mod paging;
 mod restart;

@@ -294,3 +294,31 @@ on_both! {
         assert_outcome(&r, 400, "value", "BAD_REQUEST");
     }
 }
+
+on_both! {
+    #[tokio::test]
+    async fn continuation_tokens_and_page_sizes_stay_within_their_bounds(backend: Backend) {
+        use base64::Engine;
+        let reg = start(backend).await;
+        reg.create(&pointer()).await;
+        let sender = reg.by("A1001");
+        let token = |text: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text);
+        // The largest position a token can hold resumes past every pointer, on both backends.
+        let last = bars_registry::store::Cursor { after: i64::MAX }.encode();
+        let r = sender.search(PATIENT, &format!("&next-page-token={last}")).await;
+        assert_eq!(r.status, 200, "{}", body_text(&r));
+        let bundle = r.json().unwrap();
+        assert_eq!((bundle["total"].as_u64(), ids(&bundle).len()), (Some(1), 0));
+        // Beyond it, below zero, or not a number: refused, never wrapped.
+        for text in ["p1:9223372036854775808", "p1:-1", "p1:1e3", "p1:", "p2:1"] {
+            let r = sender.search(PATIENT, &format!("&next-page-token={}", token(text))).await;
+            assert_outcome(&r, 400, "value", "INVALID_VALUE");
+        }
+        // NRL pages are 20 and a sender cannot change that: _count is not read, whatever it says.
+        for count in ["0", "-1", "99999999999999999999999"] {
+            let r = sender.search(PATIENT, &format!("&_count={count}")).await;
+            assert_eq!(r.status, 200, "{}", body_text(&r));
+            assert_eq!(ids(&r.json().unwrap()).len(), 1);
+        }
+    }
+}

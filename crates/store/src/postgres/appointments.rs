@@ -19,7 +19,10 @@ use super::resources::in_order;
 use super::sql::{self, instant, version};
 use super::{audit, requests};
 use crate::error::{CommitError, StoreError};
-use crate::model::{AppointmentChange, AppointmentRecord, AppointmentVersion};
+use crate::model::{
+    AppointmentChange, AppointmentPage, AppointmentQuery, AppointmentRecord, AppointmentVersion,
+    HistoryPage, HistoryQuery, fetch_count,
+};
 
 /// The appointment's columns and the slots it holds, read in the same statement.
 const SELECT: &str = "SELECT a.id, a.version, a.status, a.service_id, a.patient, a.start_ns, a.end_ns, a.created_ns,
@@ -93,46 +96,69 @@ pub(super) async fn get_version<C: GenericClient>(
     Ok(row.as_ref().map(version_row))
 }
 
+/// A page of versions and their count; run in a snapshot so they agree.
 pub(super) async fn history<C: GenericClient>(
     c: &C,
-    id: &str,
-) -> Result<Vec<AppointmentVersion>, StoreError> {
-    let rows = sql::rows(
-        c,
-        "SELECT id, version, last_updated_ns, body FROM appointment_version WHERE id = $1 ORDER BY version DESC",
-        &[&id],
-    )
-    .await
-    .map_err(db)?;
-    Ok(rows.iter().map(version_row).collect())
-}
-
-/// One page of a patient's appointments and the total; run in a snapshot.
-pub(super) async fn for_patient<C: GenericClient>(
-    c: &C,
-    nhs: &str,
-    limit: usize,
-    offset: usize,
-) -> Result<(Vec<AppointmentRecord>, u64), StoreError> {
+    q: &HistoryQuery,
+) -> Result<HistoryPage, StoreError> {
     let total: i64 = sql::one(
         c,
-        "SELECT COUNT(*) FROM appointment WHERE patient = $1",
-        &[&nhs],
+        "SELECT COUNT(*) FROM appointment_version WHERE id = $1",
+        &[&q.id],
     )
     .await
     .map_err(db)?
     .get(0);
+    // Versions are positive and below i64::MAX, so "before" a larger bound means all of them.
+    let before = q
+        .before
+        .map_or(i64::MAX, |v| i64::try_from(v).unwrap_or(i64::MAX));
     let rows = sql::rows(
         c,
-        &format!("{SELECT} WHERE a.patient = $1 ORDER BY a.start_ns, a.id LIMIT $2 OFFSET $3"),
-        &[&nhs, &(limit as i64), &(offset as i64)],
+        "SELECT id, version, last_updated_ns, body FROM appointment_version WHERE id = $1 AND version < $2
+         ORDER BY version DESC LIMIT $3",
+        &[&q.id, &before, &fetch_count(q.limit)],
     )
     .await
     .map_err(db)?;
-    Ok((
-        rows.iter().map(appointment_row).collect(),
-        total.max(0) as u64,
-    ))
+    Ok(HistoryPage {
+        versions: rows.iter().map(version_row).collect(),
+        total: total.max(0) as u64,
+    })
+}
+
+/// One page of a patient's appointments after the cursor, and their count; run in a snapshot
+/// so they agree.
+pub(super) async fn for_patient<C: GenericClient>(
+    c: &C,
+    q: &AppointmentQuery,
+) -> Result<AppointmentPage, StoreError> {
+    let total: i64 = sql::one(
+        c,
+        "SELECT COUNT(*) FROM appointment WHERE patient = $1",
+        &[&q.patient],
+    )
+    .await
+    .map_err(db)?
+    .get(0);
+    let (after_ns, after_id) = match &q.after {
+        Some(cursor) => (cursor.created_nanos, cursor.id.as_str()),
+        None => (i64::MIN, ""),
+    };
+    let rows = sql::rows(
+        c,
+        &format!(
+            "{SELECT} WHERE a.patient = $1 AND (a.created_ns > $2 OR (a.created_ns = $2 AND a.id > $3))
+             ORDER BY a.created_ns, a.id LIMIT $4"
+        ),
+        &[&q.patient, &after_ns, &after_id, &fetch_count(q.limit)],
+    )
+    .await
+    .map_err(db)?;
+    Ok(AppointmentPage {
+        appointments: rows.iter().map(appointment_row).collect(),
+        total: total.max(0) as u64,
+    })
 }
 
 /// Applies an appointment change inside the caller's transaction; an `Err` means the caller

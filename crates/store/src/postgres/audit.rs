@@ -65,7 +65,8 @@ pub(super) async fn query<C: GenericClient>(
     c: &C,
     q: &AuditQuery,
 ) -> Result<Vec<AuditRecord>, StoreError> {
-    let limit = if q.limit == 0 { 1_000 } else { q.limit } as i64;
+    let limit = if q.limit == 0 { 1_000 } else { q.limit };
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = sql::rows(
         c,
         "SELECT seq, at_ns, request_id, correlation_id, sender_ods, sender_software, sender_app, action, resource_type, resource_id, version, outcome, patient

@@ -242,11 +242,9 @@ impl Store for PgStore {
         skip_all,
         fields(op = "appointment_history")
     )]
-    async fn appointment_history(&self, id: &str) -> Result<Vec<AppointmentVersion>, StoreError> {
+    async fn appointment_history(&self, query: HistoryQuery) -> Result<HistoryPage, StoreError> {
         self.db
-            .read(id.to_string(), |c, id| {
-                Box::pin(appointments::history(c, id))
-            })
+            .snapshot(query, |tx, q| Box::pin(appointments::history(tx, q)))
             .await
     }
 
@@ -258,14 +256,10 @@ impl Store for PgStore {
     )]
     async fn appointments_for_patient(
         &self,
-        nhs_number: &str,
-        limit: usize,
-        offset: usize,
-    ) -> Result<(Vec<AppointmentRecord>, u64), StoreError> {
+        query: AppointmentQuery,
+    ) -> Result<AppointmentPage, StoreError> {
         self.db
-            .snapshot((nhs_number.to_string(), limit, offset), |tx, d| {
-                Box::pin(appointments::for_patient(tx, &d.0, d.1, d.2))
-            })
+            .snapshot(query, |tx, q| Box::pin(appointments::for_patient(tx, q)))
             .await
     }
 

@@ -9,7 +9,7 @@ use super::errors::db;
 use super::resources::in_order;
 use super::sql::{self, instant, version};
 use crate::error::{StoreError, WithdrawError};
-use crate::model::{SlotPage, SlotQuery, SlotRecord};
+use crate::model::{SlotPage, SlotQuery, SlotRecord, fetch_count};
 
 const SLOT_COLUMNS: &str =
     "id, schedule_id, service_id, status, start_ns, end_ns, version, last_updated_ns, extra";
@@ -87,7 +87,7 @@ pub(super) async fn search_slots<C: GenericClient>(
         Some(cursor) => (cursor.start_nanos, cursor.id.clone()),
         None => (i64::MIN, String::new()),
     };
-    let limit = (q.limit + 1) as i64;
+    let limit = fetch_count(q.limit);
     let mut slots = Vec::new();
     let mut total = 0u64;
     for status in &q.statuses {
@@ -114,7 +114,7 @@ pub(super) async fn search_slots<C: GenericClient>(
         slots.extend(rows.iter().map(slot_row));
     }
     slots.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.id.cmp(&b.id)));
-    slots.truncate(q.limit + 1);
+    slots.truncate(q.limit.saturating_add(1));
     Ok(SlotPage { slots, total })
 }
 

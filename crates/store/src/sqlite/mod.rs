@@ -261,9 +261,8 @@ impl Store for SqliteStore {
         skip_all,
         fields(op = "appointment_history")
     )]
-    async fn appointment_history(&self, id: &str) -> Result<Vec<AppointmentVersion>, StoreError> {
-        let id = id.to_string();
-        self.read(move |c| queries::appointment_history(c, &id))
+    async fn appointment_history(&self, query: HistoryQuery) -> Result<HistoryPage, StoreError> {
+        self.read(move |c| queries::appointment_history(c, &query))
             .await
     }
 
@@ -275,12 +274,9 @@ impl Store for SqliteStore {
     )]
     async fn appointments_for_patient(
         &self,
-        nhs_number: &str,
-        limit: usize,
-        offset: usize,
-    ) -> Result<(Vec<AppointmentRecord>, u64), StoreError> {
-        let nhs = nhs_number.to_string();
-        self.read(move |c| queries::appointments_for_patient(c, &nhs, limit, offset))
+        query: AppointmentQuery,
+    ) -> Result<AppointmentPage, StoreError> {
+        self.read(move |c| queries::appointments_for_patient(c, &query))
             .await
     }
 

@@ -288,7 +288,7 @@ pub(super) fn search_slots(c: &Connection, q: &SlotQuery) -> Result<SlotPage, St
                     to,
                     after_ns,
                     after_id,
-                    (q.limit + 1) as i64
+                    fetch_count(q.limit)
                 ],
                 slot_row,
             )
@@ -297,7 +297,7 @@ pub(super) fn search_slots(c: &Connection, q: &SlotQuery) -> Result<SlotPage, St
         slots.extend(rows);
     }
     slots.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.id.cmp(&b.id)));
-    slots.truncate(q.limit + 1);
+    slots.truncate(q.limit.saturating_add(1));
     Ok(SlotPage { slots, total })
 }
 
@@ -390,40 +390,69 @@ fn version_row(r: &Row<'_>) -> rusqlite::Result<AppointmentVersion> {
     })
 }
 
+/// A page of versions and their count, read in one transaction so they agree.
 pub(super) fn appointment_history(
     c: &Connection,
-    id: &str,
-) -> Result<Vec<AppointmentVersion>, StoreError> {
-    let mut s = c.prepare_cached("SELECT id, version, last_updated_ns, body FROM appointment_version WHERE id = ?1 ORDER BY version DESC").map_err(unavailable)?;
-    s.query_map(params![id], version_row)
-        .and_then(Iterator::collect)
-        .map_err(unavailable)
+    q: &HistoryQuery,
+) -> Result<HistoryPage, StoreError> {
+    let tx = c.unchecked_transaction().map_err(unavailable)?;
+    let total: i64 = tx
+        .prepare_cached("SELECT COUNT(*) FROM appointment_version WHERE id = ?1")
+        .and_then(|mut s| s.query_row(params![q.id], |r| r.get(0)))
+        .map_err(unavailable)?;
+    // Versions are positive and below i64::MAX, so "before" a larger bound means all of them.
+    let before = q
+        .before
+        .map_or(i64::MAX, |v| i64::try_from(v).unwrap_or(i64::MAX));
+    let versions = tx
+        .prepare_cached("SELECT id, version, last_updated_ns, body FROM appointment_version WHERE id = ?1 AND version < ?2 ORDER BY version DESC LIMIT ?3")
+        .and_then(|mut s| {
+            s.query_map(params![q.id, before, fetch_count(q.limit)], version_row)
+                .and_then(Iterator::collect)
+        })
+        .map_err(unavailable)?;
+    Ok(HistoryPage {
+        versions,
+        total: total.max(0) as u64,
+    })
 }
 
+/// A page of a patient's appointments after the cursor, and their count, read in one
+/// transaction so they agree.
 pub(super) fn appointments_for_patient(
     c: &Connection,
-    nhs: &str,
-    limit: usize,
-    offset: usize,
-) -> Result<(Vec<AppointmentRecord>, u64), StoreError> {
-    let total: i64 = c
-        .query_row(
-            "SELECT COUNT(*) FROM appointment WHERE patient = ?1",
-            params![nhs],
-            |r| r.get(0),
+    q: &AppointmentQuery,
+) -> Result<AppointmentPage, StoreError> {
+    let tx = c.unchecked_transaction().map_err(unavailable)?;
+    let total: i64 = tx
+        .prepare_cached("SELECT COUNT(*) FROM appointment WHERE patient = ?1")
+        .and_then(|mut s| s.query_row(params![q.patient], |r| r.get(0)))
+        .map_err(unavailable)?;
+    let (after_ns, after_id) = match &q.after {
+        Some(cursor) => (cursor.created_nanos, cursor.id.as_str()),
+        None => (i64::MIN, ""),
+    };
+    let mut s = tx
+        .prepare_cached(&format!(
+            "SELECT {APPOINTMENT_COLUMNS} FROM appointment WHERE patient = ?1
+               AND (created_ns > ?2 OR (created_ns = ?2 AND id > ?3))
+             ORDER BY created_ns, id LIMIT ?4"
+        ))
+        .map_err(unavailable)?;
+    let mut appointments: Vec<AppointmentRecord> = s
+        .query_map(
+            params![q.patient, after_ns, after_id, fetch_count(q.limit)],
+            appointment_row,
         )
-        .map_err(unavailable)?;
-    let mut s = c
-        .prepare_cached(&format!("SELECT {APPOINTMENT_COLUMNS} FROM appointment WHERE patient = ?1 ORDER BY start_ns, id LIMIT ?2 OFFSET ?3"))
-        .map_err(unavailable)?;
-    let mut records: Vec<AppointmentRecord> = s
-        .query_map(params![nhs, limit as i64, offset as i64], appointment_row)
         .and_then(Iterator::collect)
         .map_err(unavailable)?;
-    for r in &mut records {
-        r.held_slots = held_slots(c, &r.id)?;
+    for r in &mut appointments {
+        r.held_slots = held_slots(&tx, &r.id)?;
     }
-    Ok((records, total.max(0) as u64))
+    Ok(AppointmentPage {
+        appointments,
+        total: total.max(0) as u64,
+    })
 }
 
 /// Applies an appointment change. Runs inside the writer's savepoint: returning an error rolls
@@ -671,7 +700,8 @@ pub(super) fn query_audit(c: &Connection, q: &AuditQuery) -> Result<Vec<AuditRec
              ORDER BY seq LIMIT ?4",
         )
         .map_err(unavailable)?;
-    let limit = if q.limit == 0 { 1_000 } else { q.limit } as i64;
+    let limit = if q.limit == 0 { 1_000 } else { q.limit };
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     s.query_map(
         params![q.resource_id, q.patient, q.request_id, limit],
         |r| {

@@ -269,11 +269,15 @@ async fn duplicates_and_stale_versions_are_refused() {
             SlotStatus::Busy,
             "{name}"
         );
-        assert_eq!(
-            store.appointment_history("a1").await.unwrap().len(),
-            2,
-            "{name}"
-        );
+        let history = store
+            .appointment_history(HistoryQuery {
+                id: "a1".into(),
+                before: None,
+                limit: 10,
+            })
+            .await
+            .unwrap();
+        assert_eq!((history.versions.len(), history.total), (2, 2), "{name}");
     }
 }
 
@@ -348,6 +352,190 @@ async fn slot_search_pages_and_counts() {
             .await
             .unwrap();
         assert_eq!(other.total, 0, "{name}");
+    }
+}
+
+/// A placeholder appointment of the test patient booked at `created`, holding no slot.
+fn booked_at(id: &str, created: Instant) -> AppointmentChange {
+    let mut ch = change(id, 1, None, AppointmentStatus::Booked, &[], &[], id);
+    ch.created = created;
+    ch.last_updated = created;
+    ch.pointer = None;
+    ch
+}
+
+#[tokio::test]
+async fn appointment_pages_resume_after_a_cursor_while_others_book_and_reschedule() {
+    for (name, store, _keep) in backends().await {
+        let base = at("2030-01-01T09:00:00Z");
+        // Seven appointments; two share a creation instant, so the id breaks the tie.
+        let mut existing = Vec::new();
+        for i in 0..7 {
+            let id = format!("a{i}");
+            let created = base.plus_seconds(i.min(5));
+            store
+                .commit_appointment(booked_at(&id, created))
+                .await
+                .unwrap();
+            existing.push(id);
+        }
+        let page = |after| AppointmentQuery {
+            patient: "9434765919".into(),
+            after,
+            limit: 3,
+        };
+        let mut seen = Vec::new();
+        let mut after = None;
+        for round in 0.. {
+            let found = store.appointments_for_patient(page(after)).await.unwrap();
+            assert_eq!(
+                found.total,
+                7 + round,
+                "{name}: the total counts every page"
+            );
+            let more = found.appointments.len() > 3;
+            let shown: Vec<_> = found.appointments.into_iter().take(3).collect();
+            seen.extend(shown.iter().map(|a| a.id.clone()));
+            let Some(last) = shown.last().filter(|_| more) else {
+                break;
+            };
+            after = Some(AppointmentCursor {
+                created_nanos: last.created.unix_nanos(),
+                id: last.id.clone(),
+            });
+            // Between pages: a new booking, and a reschedule of one already seen.
+            let new = format!("n{round}");
+            store
+                .commit_appointment(booked_at(&new, base.plus_seconds(-60 - round as i64)))
+                .await
+                .unwrap();
+            let mut moved = change(
+                &shown[0].id,
+                2,
+                Some(1),
+                AppointmentStatus::Booked,
+                &[],
+                &[],
+                &format!("m{round}"),
+            );
+            moved.start = Some(at("2031-06-01T09:00:00Z"));
+            moved.created = shown[0].created;
+            store.commit_appointment(moved).await.unwrap();
+        }
+        let mut sorted = seen.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(
+            sorted.len(),
+            seen.len(),
+            "{name}: no appointment twice: {seen:?}"
+        );
+        assert_eq!(
+            seen, existing,
+            "{name}: every appointment, in booking order"
+        );
+        // No limit a caller passes overflows the query.
+        let all = store
+            .appointments_for_patient(AppointmentQuery {
+                limit: usize::MAX,
+                ..page(None)
+            })
+            .await
+            .unwrap();
+        assert_eq!(all.appointments.len() as u64, all.total, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn history_pages_run_newest_first_and_new_versions_do_not_shift_them() {
+    for (name, store, _keep) in backends().await {
+        let created = at("2030-01-01T09:00:00Z");
+        store
+            .commit_appointment(booked_at("h", created))
+            .await
+            .unwrap();
+        for v in 2..=5 {
+            let ch = change(
+                "h",
+                v,
+                Some(v - 1),
+                AppointmentStatus::Booked,
+                &[],
+                &[],
+                &format!("r{v}"),
+            );
+            store.commit_appointment(ch).await.unwrap();
+        }
+        let q = |before| HistoryQuery {
+            id: "h".into(),
+            before,
+            limit: 2,
+        };
+        let first = store.appointment_history(q(None)).await.unwrap();
+        let versions = |p: &HistoryPage| p.versions.iter().map(|v| v.version).collect::<Vec<_>>();
+        assert_eq!(
+            (versions(&first), first.total),
+            (vec![5, 4, 3], 5),
+            "{name}"
+        );
+        // A version written meanwhile is newer than every page still to come.
+        store
+            .commit_appointment(change(
+                "h",
+                6,
+                Some(5),
+                AppointmentStatus::Cancelled,
+                &[],
+                &[],
+                "r6",
+            ))
+            .await
+            .unwrap();
+        let second = store.appointment_history(q(Some(4))).await.unwrap();
+        assert_eq!(
+            (versions(&second), second.total),
+            (vec![3, 2, 1], 6),
+            "{name}"
+        );
+        let last = store.appointment_history(q(Some(2))).await.unwrap();
+        assert_eq!(versions(&last), vec![1], "{name}");
+        let beyond = store.appointment_history(q(Some(u64::MAX))).await.unwrap();
+        assert_eq!(versions(&beyond), vec![6, 5, 4], "{name}");
+        let none = store
+            .appointment_history(HistoryQuery {
+                id: "missing".into(),
+                before: None,
+                limit: usize::MAX,
+            })
+            .await
+            .unwrap();
+        assert_eq!((none.versions.len(), none.total), (0, 0), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn no_limit_a_caller_passes_breaks_a_read() {
+    for (name, store, _keep) in backends().await {
+        seed(store.as_ref(), 3).await;
+        let audit = store
+            .query_audit(AuditQuery {
+                limit: usize::MAX,
+                ..Default::default()
+            })
+            .await;
+        assert!(audit.is_ok(), "{name}: {audit:?}");
+        let slots = store
+            .search_slots(SlotQuery {
+                service_id: "svc".into(),
+                statuses: vec![SlotStatus::Free],
+                start_from: at("2030-01-01T00:00:00Z"),
+                start_to: at("2030-01-02T00:00:00Z"),
+                after: None,
+                limit: usize::MAX,
+            })
+            .await
+            .unwrap();
+        assert_eq!(slots.slots.len(), 3, "{name}");
     }
 }
 
@@ -507,8 +695,18 @@ async fn hostile_values_are_stored_and_searched_verbatim() {
                 store.get_appointment(value).await.unwrap().is_none(),
                 "{name}"
             );
-            let (found, total) = store.appointments_for_patient(value, 10, 0).await.unwrap();
-            assert!(found.is_empty() && total == 0, "{name}: {value}");
+            let found = store
+                .appointments_for_patient(AppointmentQuery {
+                    patient: value.to_string(),
+                    after: None,
+                    limit: 10,
+                })
+                .await
+                .unwrap();
+            assert!(
+                found.appointments.is_empty() && found.total == 0,
+                "{name}: {value}"
+            );
         }
         // The tables are all still there.
         seed(store.as_ref(), 1).await;
