@@ -67,10 +67,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<AppointmentVersion>, StoreError>;
     /// Every version, newest first.
     async fn appointment_history(&self, id: &str) -> Result<Vec<AppointmentVersion>, StoreError>;
-    /// A patient's appointments ordered by start, with the total count.
+    /// A patient's appointments ordered by start, with the total count; only those `service`
+    /// owns when it is given.
     async fn appointments_for_patient(
         &self,
         nhs_number: &str,
+        service: Option<&str>,
         limit: usize,
         offset: usize,
     ) -> Result<(Vec<AppointmentRecord>, u64), StoreError>;

@@ -111,21 +111,22 @@ pub(super) async fn history<C: GenericClient>(
 pub(super) async fn for_patient<C: GenericClient>(
     c: &C,
     nhs: &str,
+    service: Option<&str>,
     limit: usize,
     offset: usize,
 ) -> Result<(Vec<AppointmentRecord>, u64), StoreError> {
     let total: i64 = sql::one(
         c,
-        "SELECT COUNT(*) FROM appointment WHERE patient = $1",
-        &[&nhs],
+        "SELECT COUNT(*) FROM appointment WHERE patient = $1 AND ($2::text IS NULL OR service_id = $2)",
+        &[&nhs, &service],
     )
     .await
     .map_err(db)?
     .get(0);
     let rows = sql::rows(
         c,
-        &format!("{SELECT} WHERE a.patient = $1 ORDER BY a.start_ns, a.id LIMIT $2 OFFSET $3"),
-        &[&nhs, &(limit as i64), &(offset as i64)],
+        &format!("{SELECT} WHERE a.patient = $1 AND ($2::text IS NULL OR a.service_id = $2) ORDER BY a.start_ns, a.id LIMIT $3 OFFSET $4"),
+        &[&nhs, &service, &(limit as i64), &(offset as i64)],
     )
     .await
     .map_err(db)?;

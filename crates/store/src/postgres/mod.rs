@@ -259,12 +259,25 @@ impl Store for PgStore {
     async fn appointments_for_patient(
         &self,
         nhs_number: &str,
+        service: Option<&str>,
         limit: usize,
         offset: usize,
     ) -> Result<(Vec<AppointmentRecord>, u64), StoreError> {
+        let args = (
+            nhs_number.to_string(),
+            service.map(str::to_string),
+            limit,
+            offset,
+        );
         self.db
-            .snapshot((nhs_number.to_string(), limit, offset), |tx, d| {
-                Box::pin(appointments::for_patient(tx, &d.0, d.1, d.2))
+            .snapshot(args, |tx, d| {
+                Box::pin(appointments::for_patient(
+                    tx,
+                    &d.0,
+                    d.1.as_deref(),
+                    d.2,
+                    d.3,
+                ))
             })
             .await
     }

@@ -276,12 +276,16 @@ impl Store for SqliteStore {
     async fn appointments_for_patient(
         &self,
         nhs_number: &str,
+        service: Option<&str>,
         limit: usize,
         offset: usize,
     ) -> Result<(Vec<AppointmentRecord>, u64), StoreError> {
         let nhs = nhs_number.to_string();
-        self.read(move |c| queries::appointments_for_patient(c, &nhs, limit, offset))
-            .await
+        let service = service.map(str::to_string);
+        self.read(move |c| {
+            queries::appointments_for_patient(c, &nhs, service.as_deref(), limit, offset)
+        })
+        .await
     }
 
     #[tracing::instrument(

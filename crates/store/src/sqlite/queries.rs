@@ -403,21 +403,25 @@ pub(super) fn appointment_history(
 pub(super) fn appointments_for_patient(
     c: &Connection,
     nhs: &str,
+    service: Option<&str>,
     limit: usize,
     offset: usize,
 ) -> Result<(Vec<AppointmentRecord>, u64), StoreError> {
     let total: i64 = c
         .query_row(
-            "SELECT COUNT(*) FROM appointment WHERE patient = ?1",
-            params![nhs],
+            "SELECT COUNT(*) FROM appointment WHERE patient = ?1 AND (?2 IS NULL OR service_id = ?2)",
+            params![nhs, service],
             |r| r.get(0),
         )
         .map_err(unavailable)?;
     let mut s = c
-        .prepare_cached(&format!("SELECT {APPOINTMENT_COLUMNS} FROM appointment WHERE patient = ?1 ORDER BY start_ns, id LIMIT ?2 OFFSET ?3"))
+        .prepare_cached(&format!("SELECT {APPOINTMENT_COLUMNS} FROM appointment WHERE patient = ?1 AND (?2 IS NULL OR service_id = ?2) ORDER BY start_ns, id LIMIT ?3 OFFSET ?4"))
         .map_err(unavailable)?;
     let mut records: Vec<AppointmentRecord> = s
-        .query_map(params![nhs, limit as i64, offset as i64], appointment_row)
+        .query_map(
+            params![nhs, service, limit as i64, offset as i64],
+            appointment_row,
+        )
         .and_then(Iterator::collect)
         .map_err(unavailable)?;
     for r in &mut records {

@@ -131,6 +131,61 @@ async fn a_booking_claims_its_slot_and_records_everything() {
     }
 }
 
+/// A search addressed to one service sees only that service's appointments, and its total
+/// counts only those (a total over every service would tell a sender about the others).
+#[tokio::test]
+async fn a_patients_appointments_can_be_limited_to_one_service() {
+    for (name, store, _keep) in backends().await {
+        let slots = seed(store.as_ref(), 3).await;
+        for (i, owner) in [Some("svc"), Some("other"), None].into_iter().enumerate() {
+            let held: &[&str] = if owner == Some("svc") {
+                &[&slots[0]]
+            } else {
+                &[]
+            };
+            let mut c = change(
+                &format!("a{i}"),
+                1,
+                None,
+                if owner == Some("svc") {
+                    AppointmentStatus::Booked
+                } else {
+                    AppointmentStatus::Waitlist
+                },
+                held,
+                &[],
+                &format!("r{i}"),
+            );
+            c.service_id = owner.map(str::to_string);
+            c.pointer = None;
+            store.commit_appointment(c).await.unwrap();
+        }
+        let ids = |found: &[AppointmentRecord]| -> Vec<String> {
+            found.iter().map(|a| a.id.clone()).collect()
+        };
+        let (all, total) = store
+            .appointments_for_patient("9434765919", None, 10, 0)
+            .await
+            .unwrap();
+        assert_eq!((all.len(), total), (3, 3), "{name}");
+        let (svc, total) = store
+            .appointments_for_patient("9434765919", Some("svc"), 10, 0)
+            .await
+            .unwrap();
+        assert_eq!((ids(&svc), total), (vec!["a0".to_string()], 1), "{name}");
+        let (other, total) = store
+            .appointments_for_patient("9434765919", Some("other"), 10, 0)
+            .await
+            .unwrap();
+        assert_eq!((ids(&other), total), (vec!["a1".to_string()], 1), "{name}");
+        let (none, total) = store
+            .appointments_for_patient("9434765919", Some("nobody"), 10, 0)
+            .await
+            .unwrap();
+        assert!(none.is_empty() && total == 0, "{name}");
+    }
+}
+
 #[tokio::test]
 async fn a_refused_change_writes_nothing() {
     for (name, store, _keep) in backends().await {
@@ -507,7 +562,10 @@ async fn hostile_values_are_stored_and_searched_verbatim() {
                 store.get_appointment(value).await.unwrap().is_none(),
                 "{name}"
             );
-            let (found, total) = store.appointments_for_patient(value, 10, 0).await.unwrap();
+            let (found, total) = store
+                .appointments_for_patient(value, None, 10, 0)
+                .await
+                .unwrap();
             assert!(found.is_empty() && total == 0, "{name}: {value}");
         }
         // The tables are all still there.
