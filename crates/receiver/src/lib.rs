@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod pointers;
 pub mod requests;
+pub mod scope;
 pub mod service;
 pub mod slots;
 pub mod state;
