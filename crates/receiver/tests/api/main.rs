@@ -15,3 +15,4 @@ mod journey;
 mod messaging;
 mod mtls;
 mod restart;
+mod scope;
