@@ -16,6 +16,7 @@ mod privacy;
 mod processes;
 mod proxy;
 mod relay;
+mod scope;
 mod sdk;
 mod shared_database;
 mod state_machine;
