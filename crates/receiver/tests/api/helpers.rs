@@ -283,7 +283,7 @@ impl Req {
     }
 
     /// Sends the request on behalf of the organisation with ODS code `ods`.
-    pub fn from_org(self, ods: &str) -> Self {
+    pub fn sent_by(self, ods: &str) -> Self {
         let org = EndUserOrganisation {
             ods_code: Some(ods.into()),
             name: None,

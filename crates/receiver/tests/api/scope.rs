@@ -292,7 +292,7 @@ on_both! {
         refused(&rx.get(&rx.slot_query(SERVICE_B, "free")).send().await);
         refused(&rx.get(&rx.slot_query(SERVICE_B, "free")).to(SERVICE_B).send().await);
         assert_eq!(rx.get(&rx.slot_query(SERVICE_A, "free")).send().await.status, 200);
-        let r = rx.get(&rx.slot_query(SERVICE_B, "free")).from_org("B2002").send().await;
+        let r = rx.get(&rx.slot_query(SERVICE_B, "free")).sent_by("B2002").send().await;
         assert_eq!(r.status, 200);
         let theirs: Vec<Value> = r.json().unwrap()["entry"]
             .as_array()
@@ -310,12 +310,12 @@ on_both! {
         ] {
             refused(&request.send().await);
         }
-        let r = rx.get(&rx.slot_query(SERVICE_B, "free")).from_org("B2002").send().await;
+        let r = rx.get(&rx.slot_query(SERVICE_B, "free")).sent_by("B2002").send().await;
         assert!(String::from_utf8_lossy(&r.body).contains(theirs[0]["id"].as_str().unwrap()), "still free");
         let r = rx
             .post("/Appointment")
             .to(SERVICE_B)
-            .from_org("B2002")
+            .sent_by("B2002")
             .json(&appointment_for(&theirs[0], PATIENT))
             .send()
             .await;
@@ -330,7 +330,7 @@ on_both! {
         refused(&rx.get(&format!("{path}/_history")).send().await);
         refused(&rx.delete(&path).send().await);
         assert_outcome(&rx.get(&path).to(SERVICE_A).send().await, 404, "not-found", "REC_NOT_FOUND");
-        let r = rx.get(&path).from_org("B2002").send().await;
+        let r = rx.get(&path).sent_by("B2002").send().await;
         assert_eq!((r.status.as_u16(), r.json().unwrap()["status"].clone()), (200, json!("booked")));
         // A search spanning every service needs every service's consent; one at A does not.
         refused(&rx.get(&patient_search(PATIENT)).send().await);
@@ -367,7 +367,7 @@ on_both! {
         );
         assert_eq!(rx.get(&rx.slot_query(SERVICE_B, "free")).to(SERVICE_B).send().await.status, 200);
         assert_eq!(rx.get(&with_practitioners(SERVICE_A)).to(SERVICE_A).send().await.status, 200);
-        let r = rx.get(&with_practitioners(SERVICE_B)).to(SERVICE_B).from_org("B2002").send().await;
+        let r = rx.get(&with_practitioners(SERVICE_B)).to(SERVICE_B).sent_by("B2002").send().await;
         assert_eq!(r.status, 200);
         rx.stop().await;
     }
