@@ -10,6 +10,7 @@ use bars_fhir::Instant;
 
 use crate::error::{DomainError, Fault};
 use crate::model::{Current, Requested, Rules, SlotView};
+use crate::scope::Scope;
 use crate::status::{AppointmentStatus, SlotStatus};
 
 /// What happened to the appointment, for the audit log, metrics and the pointer.
@@ -107,7 +108,11 @@ pub fn check_freshness(
 }
 
 /// Decides a new appointment (REST create or a `booking-request` with reason `new`).
+///
+/// Slots and replaced appointments outside `scope` are treated as absent; a placeholder
+/// belongs to the service `scope` names.
 pub fn decide_create(
+    scope: &Scope,
     req: &Requested,
     slots: &[SlotView],
     replaced: &[Current],
@@ -127,11 +132,11 @@ pub fn decide_create(
     }
     let wanted = distinct_slots(req)?;
     let service_id = if req.status == AppointmentStatus::Booked {
-        Some(check_bookable(req, &wanted, slots, now, rules, &[])?)
+        Some(check_bookable(scope, req, &wanted, slots, now, rules, &[])?)
     } else {
-        None
+        scope.service().map(str::to_string)
     };
-    check_replaces(req, replaced, service_id.as_deref())?;
+    check_replaces(scope, req, replaced, service_id.as_deref())?;
     Ok(if req.status == AppointmentStatus::Booked {
         Plan {
             event: Event::Booked,
@@ -147,14 +152,18 @@ pub fn decide_create(
             claim: vec![],
             release: vec![],
             held: vec![],
-            service_id: None,
+            service_id,
             pointer: None,
         }
     })
 }
 
 /// Decides a change to a stored appointment (PUT, PATCH, DELETE or a `booking-request` update).
+///
+/// An appointment outside `scope` is not found, and slots and replaced appointments outside
+/// it are treated as absent.
 pub fn decide_update(
+    scope: &Scope,
     current: &Current,
     req: &Requested,
     slots: &[SlotView],
@@ -162,6 +171,11 @@ pub fn decide_update(
     now: Instant,
     rules: Rules,
 ) -> Result<Plan, DomainError> {
+    if !scope.admits(current.service_id.as_deref()) {
+        return Err(DomainError::NotFound {
+            what: format!("Appointment/{}", current.id),
+        });
+    }
     if current.status.is_terminal()
         || matches!(
             current.status,
@@ -211,20 +225,20 @@ pub fn decide_update(
                 "Appointment.status",
             ));
         }
-        check_replaces(req, replaced, current.service_id.as_deref())?;
+        check_replaces(scope, req, replaced, current.service_id.as_deref())?;
         return Ok(Plan {
             event: Event::Placeholder,
             claim: vec![],
             release: vec![],
             held: vec![],
-            service_id: None,
+            service_id: current.service_id.clone(),
             pointer: None,
         });
     }
 
     // The request is `booked`: a placeholder being booked, or a booking being updated or moved.
     let wanted = distinct_slots(req)?;
-    let service_id = check_bookable(req, &wanted, slots, now, rules, &current.held_slots)?;
+    let service_id = check_bookable(scope, req, &wanted, slots, now, rules, &current.held_slots)?;
     if let Some(existing) = &current.service_id
         && *existing != service_id
     {
@@ -232,7 +246,7 @@ pub fn decide_update(
             "an appointment cannot move to a slot of another service".into(),
         ));
     }
-    check_replaces(req, replaced, Some(&service_id))?;
+    check_replaces(scope, req, replaced, Some(&service_id))?;
     let claim: Vec<String> = wanted
         .iter()
         .filter(|s| !current.held_slots.contains(s))
@@ -288,10 +302,11 @@ fn distinct_slots(req: &Requested) -> Result<Vec<String>, DomainError> {
     Ok(req.slots.clone())
 }
 
-/// Checks that a `booked` request can take its slots: they exist, belong to one service, are
-/// free (or already held by this appointment), have not started, and contain the appointment.
-/// Returns the owning service.
+/// Checks that a `booked` request can take its slots: they exist in `scope`, belong to one
+/// service, are free (or already held by this appointment), have not started, and contain the
+/// appointment. Returns the owning service.
 fn check_bookable(
+    scope: &Scope,
     req: &Requested,
     wanted: &[String],
     slots: &[SlotView],
@@ -317,7 +332,7 @@ fn check_bookable(
     for id in wanted {
         let slot = slots
             .iter()
-            .find(|s| &s.id == id)
+            .find(|s| &s.id == id && scope.admits(Some(&s.service_id)))
             .ok_or_else(|| DomainError::NotFound {
                 what: format!("Slot/{id}"),
             })?;
@@ -370,22 +385,26 @@ fn slot_refusal(status: SlotStatus) -> &'static str {
     }
 }
 
-/// Rebook provenance: every replaced appointment exists, is the same patient's at the same
-/// service, and is booked or cancelled.
+/// Rebook provenance: every replaced appointment exists in `scope`, is the same patient's at
+/// the same service, and is booked or cancelled.
 fn check_replaces(
+    scope: &Scope,
     req: &Requested,
     replaced: &[Current],
     service_id: Option<&str>,
 ) -> Result<(), DomainError> {
     for (i, id) in req.replaces.iter().enumerate() {
         let at = format!("Appointment.replaces[{i}]");
-        let old = replaced.iter().find(|c| &c.id == id).ok_or_else(|| {
-            DomainError::invalid_at(
-                Fault::Value,
-                "the appointment this one replaces does not exist",
-                at.clone(),
-            )
-        })?;
+        let old = replaced
+            .iter()
+            .find(|c| &c.id == id && scope.admits(c.service_id.as_deref()))
+            .ok_or_else(|| {
+                DomainError::invalid_at(
+                    Fault::Value,
+                    "the appointment this one replaces does not exist",
+                    at.clone(),
+                )
+            })?;
         if old.patient != req.patient {
             return Err(DomainError::invalid_at(
                 Fault::Value,

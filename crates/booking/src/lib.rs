@@ -8,11 +8,13 @@
 pub mod decide;
 pub mod error;
 pub mod model;
+pub mod scope;
 pub mod status;
 
 pub use decide::{Event, Plan, PointerAction, check_freshness, decide_create, decide_update};
 pub use error::{DomainError, Fault};
 pub use model::{Current, Requested, Rules, SlotView};
+pub use scope::Scope;
 pub use status::{AppointmentStatus, SlotStatus};
 
 #[cfg(test)]

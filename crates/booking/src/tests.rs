@@ -93,6 +93,7 @@ fn current(status: AppointmentStatus, held: &[&str]) -> Current {
 #[test]
 fn booking_a_free_slot_claims_it_and_creates_a_pointer() {
     let plan = decide_create(
+        &Scope::Receiver,
         &booked_in("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z"),
         &free_slots(),
         &[],
@@ -115,6 +116,7 @@ fn slots_that_are_not_free_or_have_started_cannot_be_booked() {
         ("past", "2030-01-01T07:00:00Z", "2030-01-01T07:10:00Z"),
     ] {
         let err = decide_create(
+            &Scope::Receiver,
             &booked_in(id, start, end),
             &free_slots(),
             &[],
@@ -132,6 +134,7 @@ fn slots_that_are_not_free_or_have_started_cannot_be_booked() {
         ..Rules::default()
     };
     decide_create(
+        &Scope::Receiver,
         &booked_in("past", "2030-01-01T07:00:00Z", "2030-01-01T07:10:00Z"),
         &free_slots(),
         &[],
@@ -144,6 +147,7 @@ fn slots_that_are_not_free_or_have_started_cannot_be_booked() {
 #[test]
 fn unknown_slot_is_not_found() {
     let err = decide_create(
+        &Scope::Receiver,
         &booked_in("nope", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z"),
         &free_slots(),
         &[],
@@ -162,7 +166,15 @@ fn unknown_slot_is_not_found() {
 #[test]
 fn the_appointment_must_lie_within_its_slot_unless_relaxed() {
     let req = booked_in("s1", "2030-01-01T09:05:00Z", "2030-01-01T09:15:00Z");
-    let err = decide_create(&req, &free_slots(), &[], now(), Rules::default()).unwrap_err();
+    let err = decide_create(
+        &Scope::Receiver,
+        &req,
+        &free_slots(),
+        &[],
+        now(),
+        Rules::default(),
+    )
+    .unwrap_err();
     assert!(matches!(
         err,
         DomainError::Invalid {
@@ -174,18 +186,33 @@ fn the_appointment_must_lie_within_its_slot_unless_relaxed() {
         appointment_within_slot: false,
         ..Rules::default()
     };
-    decide_create(&req, &free_slots(), &[], now(), lenient).unwrap();
+    decide_create(&Scope::Receiver, &req, &free_slots(), &[], now(), lenient).unwrap();
 }
 
 #[test]
 fn a_booking_spanning_two_adjacent_slots_is_within_them() {
     let mut req = booked_in("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:20:00Z");
     req.slots.push("s2".into());
-    let plan = decide_create(&req, &free_slots(), &[], now(), Rules::default()).unwrap();
+    let plan = decide_create(
+        &Scope::Receiver,
+        &req,
+        &free_slots(),
+        &[],
+        now(),
+        Rules::default(),
+    )
+    .unwrap();
     assert_eq!(plan.claim, vec!["s1", "s2"]);
     req.slots.push("s1".into());
     assert!(matches!(
-        decide_create(&req, &free_slots(), &[], now(), Rules::default()),
+        decide_create(
+            &Scope::Receiver,
+            &req,
+            &free_slots(),
+            &[],
+            now(),
+            Rules::default()
+        ),
         Err(DomainError::Invalid {
             fault: Fault::Value,
             ..
@@ -203,7 +230,15 @@ fn a_new_appointment_must_be_booked_or_a_placeholder() {
     ] {
         let mut req = booked_in("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z");
         req.status = status;
-        let err = decide_create(&req, &free_slots(), &[], now(), Rules::default()).unwrap_err();
+        let err = decide_create(
+            &Scope::Receiver,
+            &req,
+            &free_slots(),
+            &[],
+            now(),
+            Rules::default(),
+        )
+        .unwrap_err();
         assert!(
             matches!(
                 err,
@@ -223,7 +258,15 @@ fn a_new_appointment_must_be_booked_or_a_placeholder() {
         patient: patient(),
         replaces: vec![],
     };
-    let plan = decide_create(&waitlist, &[], &[], now(), Rules::default()).unwrap();
+    let plan = decide_create(
+        &Scope::Receiver,
+        &waitlist,
+        &[],
+        &[],
+        now(),
+        Rules::default(),
+    )
+    .unwrap();
     assert_eq!(plan.event, Event::Placeholder);
     assert!(plan.claim.is_empty() && plan.pointer.is_none());
 }
@@ -233,7 +276,14 @@ fn a_patient_without_an_nhs_number_is_refused() {
     let mut req = booked_in("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z");
     req.patient = None;
     assert!(matches!(
-        decide_create(&req, &free_slots(), &[], now(), Rules::default()),
+        decide_create(
+            &Scope::Receiver,
+            &req,
+            &free_slots(),
+            &[],
+            now(),
+            Rules::default()
+        ),
         Err(DomainError::BusinessRule(_))
     ));
 }
@@ -245,6 +295,7 @@ fn rebook_provenance_is_checked() {
     // the old booking may still be booked (book first) or already cancelled (cancel first)
     for status in [AppointmentStatus::Booked, AppointmentStatus::Cancelled] {
         decide_create(
+            &Scope::Receiver,
             &req,
             &free_slots(),
             &[current(status, &["s1"])],
@@ -253,7 +304,15 @@ fn rebook_provenance_is_checked() {
         )
         .unwrap();
     }
-    let err = decide_create(&req, &free_slots(), &[], now(), Rules::default()).unwrap_err();
+    let err = decide_create(
+        &Scope::Receiver,
+        &req,
+        &free_slots(),
+        &[],
+        now(),
+        Rules::default(),
+    )
+    .unwrap_err();
     assert!(matches!(
         err,
         DomainError::Invalid {
@@ -265,6 +324,7 @@ fn rebook_provenance_is_checked() {
     other_patient.patient = Some(NhsNumber::parse("4409815415").unwrap());
     assert!(
         decide_create(
+            &Scope::Receiver,
             &req,
             &free_slots(),
             &[other_patient],
@@ -277,6 +337,7 @@ fn rebook_provenance_is_checked() {
     other_service.service_id = Some("elsewhere".into());
     assert!(
         decide_create(
+            &Scope::Receiver,
             &req,
             &free_slots(),
             &[other_service],
@@ -287,6 +348,7 @@ fn rebook_provenance_is_checked() {
     );
     assert!(
         decide_create(
+            &Scope::Receiver,
             &req,
             &free_slots(),
             &[current(AppointmentStatus::EnteredInError, &[])],
@@ -306,6 +368,7 @@ fn cancelling_a_booking_releases_its_slots_and_deletes_the_pointer() {
         let mut req = booked_in("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z");
         req.status = status;
         let plan = decide_update(
+            &Scope::Receiver,
             &current(AppointmentStatus::Booked, &["s1"]),
             &req,
             &free_slots(),
@@ -326,6 +389,7 @@ fn cancelling_a_placeholder_touches_no_pointer() {
     let mut req = booked_in("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z");
     req.status = AppointmentStatus::Cancelled;
     let plan = decide_update(
+        &Scope::Receiver,
         &current(AppointmentStatus::Waitlist, &[]),
         &req,
         &[],
@@ -341,6 +405,7 @@ fn cancelling_a_placeholder_touches_no_pointer() {
 fn rescheduling_moves_slots_and_updates_the_pointer() {
     let req = booked_in("s2", "2030-01-01T09:10:00Z", "2030-01-01T09:20:00Z");
     let plan = decide_update(
+        &Scope::Receiver,
         &current(AppointmentStatus::Booked, &["s1"]),
         &req,
         &free_slots(),
@@ -361,6 +426,7 @@ fn updating_details_in_the_same_slot_needs_no_slot_change() {
     slots[0].status = SlotStatus::Busy; // held by this very appointment
     let req = booked_in("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z");
     let plan = decide_update(
+        &Scope::Receiver,
         &current(AppointmentStatus::Booked, &["s1"]),
         &req,
         &slots,
@@ -378,6 +444,7 @@ fn updating_details_in_the_same_slot_needs_no_slot_change() {
 fn moving_to_a_taken_slot_conflicts() {
     let req = booked_in("taken", "2030-01-01T09:20:00Z", "2030-01-01T09:30:00Z");
     let err = decide_update(
+        &Scope::Receiver,
         &current(AppointmentStatus::Booked, &["s1"]),
         &req,
         &free_slots(),
@@ -393,6 +460,7 @@ fn moving_to_a_taken_slot_conflicts() {
 fn booking_a_placeholder_claims_and_creates_the_pointer() {
     let req = booked_in("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z");
     let plan = decide_update(
+        &Scope::Receiver,
         &current(AppointmentStatus::Waitlist, &[]),
         &req,
         &free_slots(),
@@ -418,6 +486,7 @@ fn ended_and_attended_appointments_are_not_current() {
         AppointmentStatus::CheckedIn,
     ] {
         let err = decide_update(
+            &Scope::Receiver,
             &current(status, &[]),
             &req,
             &free_slots(),
@@ -442,8 +511,16 @@ fn senders_cannot_request_attendance_or_step_back_to_a_placeholder() {
     ] {
         let mut req = booked_in("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z");
         req.status = status;
-        let err =
-            decide_update(&booked, &req, &free_slots(), &[], now(), Rules::default()).unwrap_err();
+        let err = decide_update(
+            &Scope::Receiver,
+            &booked,
+            &req,
+            &free_slots(),
+            &[],
+            now(),
+            Rules::default(),
+        )
+        .unwrap_err();
         assert!(
             matches!(
                 err,
@@ -462,6 +539,7 @@ fn the_patient_cannot_change() {
     let mut req = booked_in("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z");
     req.patient = Some(NhsNumber::parse("4409815415").unwrap());
     let err = decide_update(
+        &Scope::Receiver,
         &current(AppointmentStatus::Booked, &["s1"]),
         &req,
         &free_slots(),
@@ -487,4 +565,168 @@ fn freshness_if_match_then_last_updated() {
     );
     check_freshness(&c, None, Some(at("2029-12-31T10:00:00Z"))).unwrap();
     check_freshness(&c, None, None).unwrap();
+}
+
+fn addressed_to(service: &str) -> Scope {
+    Scope::Service(service.into())
+}
+
+#[test]
+fn another_services_slot_is_answered_as_an_unknown_slot() {
+    let req = booked_in("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z");
+    let unknown = decide_create(
+        &addressed_to("2000099999"),
+        &booked_in("nope", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z"),
+        &free_slots(),
+        &[],
+        now(),
+        Rules::default(),
+    )
+    .unwrap_err();
+    let foreign = decide_create(
+        &addressed_to("elsewhere"),
+        &req,
+        &free_slots(),
+        &[],
+        now(),
+        Rules::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        foreign,
+        DomainError::NotFound {
+            what: "Slot/s1".into()
+        }
+    );
+    assert!(matches!(unknown, DomainError::NotFound { .. }));
+    // Moving a booking of the addressed service into another's slot: the same answer.
+    let mut theirs = free_slots();
+    theirs[1].service_id = "elsewhere".into();
+    let err = decide_update(
+        &addressed_to("2000099999"),
+        &current(AppointmentStatus::Booked, &["s1"]),
+        &booked_in("s2", "2030-01-01T09:10:00Z", "2030-01-01T09:20:00Z"),
+        &theirs,
+        &[],
+        now(),
+        Rules::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        DomainError::NotFound {
+            what: "Slot/s2".into()
+        }
+    );
+    decide_create(
+        &addressed_to("2000099999"),
+        &req,
+        &free_slots(),
+        &[],
+        now(),
+        Rules::default(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn another_services_appointment_is_not_found() {
+    let req = booked_in("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z");
+    let mut cancel = req.clone();
+    cancel.status = AppointmentStatus::Cancelled;
+    for r in [&req, &cancel] {
+        let err = decide_update(
+            &addressed_to("elsewhere"),
+            &current(AppointmentStatus::Booked, &["s1"]),
+            r,
+            &free_slots(),
+            &[],
+            now(),
+            Rules::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            DomainError::NotFound {
+                what: "Appointment/a1".into()
+            }
+        );
+    }
+    // A placeholder created unaddressed has no owner: no service can see it.
+    let err = decide_update(
+        &addressed_to("2000099999"),
+        &current(AppointmentStatus::Waitlist, &[]),
+        &cancel,
+        &[],
+        &[],
+        now(),
+        Rules::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, DomainError::NotFound { .. }));
+}
+
+#[test]
+fn a_placeholder_belongs_to_the_service_it_was_addressed_to() {
+    let waitlist = Requested {
+        status: AppointmentStatus::Waitlist,
+        slots: vec![],
+        start: None,
+        end: None,
+        patient: patient(),
+        replaces: vec![],
+    };
+    let plan = decide_create(
+        &addressed_to("2000099999"),
+        &waitlist,
+        &[],
+        &[],
+        now(),
+        Rules::default(),
+    )
+    .unwrap();
+    assert_eq!(plan.service_id.as_deref(), Some("2000099999"));
+    // ... and keeps it when it changes.
+    let mut owned = current(AppointmentStatus::Waitlist, &[]);
+    owned.service_id = Some("2000099999".into());
+    let mut proposed = waitlist.clone();
+    proposed.status = AppointmentStatus::Proposed;
+    let plan = decide_update(
+        &addressed_to("2000099999"),
+        &owned,
+        &proposed,
+        &[],
+        &[],
+        now(),
+        Rules::default(),
+    )
+    .unwrap();
+    assert_eq!(plan.service_id.as_deref(), Some("2000099999"));
+}
+
+#[test]
+fn another_services_appointment_cannot_be_replaced() {
+    let mut req = booked_in("s2", "2030-01-01T09:10:00Z", "2030-01-01T09:20:00Z");
+    req.replaces = vec!["a1".into()];
+    let mut theirs = current(AppointmentStatus::Booked, &["s1"]);
+    theirs.service_id = Some("elsewhere".into());
+    let foreign = decide_create(
+        &addressed_to("2000099999"),
+        &req,
+        &free_slots(),
+        &[theirs],
+        now(),
+        Rules::default(),
+    )
+    .unwrap_err();
+    let absent = decide_create(
+        &addressed_to("2000099999"),
+        &req,
+        &free_slots(),
+        &[],
+        now(),
+        Rules::default(),
+    )
+    .unwrap_err();
+    assert_eq!(foreign, absent);
 }

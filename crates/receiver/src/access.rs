@@ -1,5 +1,9 @@
 //! Authorisation (BaRS 1.3): the proxy authenticates senders, the receiver decides who may use
 //! it, from the access-control headers the sender attached.
+//!
+//! Two layers: the receiver's policy, applied to every request before routing ([`enforce`]),
+//! and each service's own ([`check_owner`]), applied once a request's reads know which service
+//! owns what it touches. A service's policy can only narrow the receiver's.
 
 use std::sync::Arc;
 
@@ -9,6 +13,8 @@ use axum::response::{IntoResponse, Response};
 use bars_fhir::IssueType;
 use bars_fhir::codes::BarsCode;
 use bars_http::{ApiError, RequestContext};
+
+use crate::config::ReceiverConfig;
 
 /// Which senders may use this receiver. Empty allow-lists allow everyone.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -53,12 +59,19 @@ const OPEN_PATHS: [&str; 1] = ["/metadata"];
 
 impl AccessPolicy {
     pub fn check(&self, ctx: &RequestContext) -> Result<(), ApiError> {
+        self.check_for(ctx, "this receiver")
+    }
+
+    /// [`Self::check`], naming what the sender was refused (`subject`) in the diagnostics.
+    fn check_for(&self, ctx: &RequestContext, subject: &str) -> Result<(), ApiError> {
         let ods = ctx.sender_ods();
         if ods.is_none() && (self.require_organisation || !self.organisations.is_empty()) {
             return Err(ApiError::bars(
                 BarsCode::RecUnauthorized,
                 IssueType::Security,
-                "this receiver needs the NHSD-End-User-Organisation header naming the sending organisation's ODS code",
+                format!(
+                    "{subject} needs the NHSD-End-User-Organisation header naming the sending organisation's ODS code"
+                ),
             ));
         }
         if let Some(ods) = ods
@@ -71,7 +84,7 @@ impl AccessPolicy {
             return Err(ApiError::bars(
                 BarsCode::RecUnauthorized,
                 IssueType::Forbidden,
-                "the sending organisation is not authorised to use this receiver",
+                format!("the sending organisation is not authorised to use {subject}"),
             ));
         }
         if !self.software.is_empty() {
@@ -85,11 +98,46 @@ impl AccessPolicy {
                 return Err(ApiError::bars(
                     BarsCode::RecUnauthorized,
                     IssueType::Forbidden,
-                    "the sending software is not authorised to use this receiver",
+                    format!("the sending software is not authorised to use {subject}"),
                 ));
             }
         }
         Ok(())
+    }
+}
+
+/// The policy of the service that owns what a request reads or changes (`None`: an
+/// appointment no service owns, governed by the receiver's policy alone).
+pub fn check_owner(
+    config: &ReceiverConfig,
+    ctx: &RequestContext,
+    owner: Option<&str>,
+) -> Result<(), ApiError> {
+    match owner.and_then(|id| Some((id, config.service_access.get(id)?))) {
+        Some((id, policy)) => policy.check_for(ctx, &format!("service {id}")),
+        None => Ok(()),
+    }
+}
+
+/// A request that spans every service (one that named none) must be admitted by each.
+pub fn check_every_service(config: &ReceiverConfig, ctx: &RequestContext) -> Result<(), ApiError> {
+    for id in config.service_access.keys() {
+        check_owner(config, ctx, Some(id))?;
+    }
+    Ok(())
+}
+
+/// Whether the sender may see the practitioners behind `service`'s schedules: the receiver's
+/// rule and then the service's.
+pub fn check_practitioner_details(
+    config: &ReceiverConfig,
+    ctx: &RequestContext,
+    service: &str,
+) -> Result<(), ApiError> {
+    config.access.check_practitioner_details(ctx)?;
+    match config.service_access.get(service) {
+        Some(policy) => policy.check_practitioner_details(ctx),
+        None => Ok(()),
     }
 }
 

@@ -7,6 +7,7 @@ use axum::extract::{Path, Request, State};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any, get, post};
+use bars_booking::Scope;
 use bars_fhir::bundle::{SearchEntry, SearchMode, history, searchset};
 use bars_fhir::codes::BarsCode;
 use bars_fhir::nhs_number::NHS_NUMBER_SYSTEM;
@@ -20,7 +21,7 @@ use bars_http::guard::{Guard, guard};
 use bars_http::observe::{Observer, observe};
 use bars_http::transport::{TransportRules, transport};
 use bars_http::{ApiError, RequestContext};
-use bars_store::{AppointmentCursor, AppointmentQuery, HistoryQuery};
+use bars_store::{AppointmentCursor, AppointmentQuery, HistoryPage, HistoryQuery};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::Value;
 
@@ -29,6 +30,7 @@ use crate::errors;
 use crate::messaging;
 use crate::paging;
 use crate::requests;
+use crate::scope;
 use crate::service::{Edit, PatchDocument, Written, not_found};
 use crate::slots::{SlotSearch, search as slot_search};
 use crate::state::AppState;
@@ -153,24 +155,32 @@ fn context(parts: &http::request::Parts) -> RequestContext {
         .unwrap_or_default()
 }
 
+/// The request's context and the service it is addressed to.
+fn addressed(parts: &http::request::Parts) -> Result<(RequestContext, Scope), ApiError> {
+    let ctx = context(parts);
+    let scope = scope::addressed(&parts.headers, &ctx)?;
+    Ok((ctx, scope))
+}
+
 async fn search_slots(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Response, ApiError> {
     let (parts, _) = request.into_parts();
-    let ctx = context(&parts);
+    let (ctx, scope) = addressed(&parts)?;
     let search = SlotSearch::parse(
         &query_of(&parts)?,
-        &ctx,
+        &scope,
         state.config.max_search_window,
         state.config.max_page_size,
     )?;
+    crate::access::check_owner(&state.config, &ctx, Some(&search.service_id))?;
     if search
         .includes
         .iter()
         .any(|i| i.starts_with("Schedule:actor:Practitioner"))
     {
-        state.config.access.check_practitioner_details(&ctx)?;
+        crate::access::check_practitioner_details(&state.config, &ctx, &search.service_id)?;
     }
     let bundle = slot_search(&state, &search).await?;
     Ok(fhir_json(StatusCode::OK, &bundle))
@@ -226,13 +236,9 @@ async fn read(
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let ctx = context(&request.into_parts().0);
+    let (ctx, scope) = addressed(&request.into_parts().0)?;
     check_id(&id)?;
-    let found = state
-        .store
-        .get_appointment(&id)
-        .await
-        .map_err(errors::store)?;
+    let found = state.bookings.appointment(&ctx, &scope, &id).await?;
     let mut entry = audit::entry(&ctx, "read", "Appointment");
     entry.resource_id = Some(id.clone());
     let Some(record) = found else {
@@ -256,14 +262,18 @@ async fn read_version(
     Path((id, vid)): Path<(String, String)>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let ctx = context(&request.into_parts().0);
+    let (ctx, scope) = addressed(&request.into_parts().0)?;
     check_id(&id)?;
     let version = paging::version_id(&vid)?;
-    let found = state
-        .store
-        .get_appointment_version(&id, version)
-        .await
-        .map_err(errors::store)?;
+    // Another service's appointment has no versions to this request.
+    let found = match state.bookings.appointment(&ctx, &scope, &id).await? {
+        Some(_) => state
+            .store
+            .get_appointment_version(&id, version)
+            .await
+            .map_err(errors::store)?,
+        None => None,
+    };
     let mut entry = audit::entry(&ctx, "vread", "Appointment");
     entry.resource_id = Some(id.clone());
     entry.version = Some(version);
@@ -289,20 +299,27 @@ async fn read_history(
     request: Request,
 ) -> Result<Response, ApiError> {
     let (parts, _) = request.into_parts();
-    let ctx = context(&parts);
+    let (ctx, scope) = addressed(&parts)?;
     check_id(&id)?;
     let query = query_of(&parts)?;
     let count = paging::page_size(&query, paging::HISTORY_PAGE)?;
     let before = paging::history_cursor(&query)?;
-    let page = state
-        .store
-        .appointment_history(HistoryQuery {
-            id: id.clone(),
-            before,
-            limit: count,
-        })
-        .await
-        .map_err(errors::store)?;
+    // Another service's appointment has no history to this request.
+    let page = match state.bookings.appointment(&ctx, &scope, &id).await? {
+        Some(_) => state
+            .store
+            .appointment_history(HistoryQuery {
+                id: id.clone(),
+                before,
+                limit: count,
+            })
+            .await
+            .map_err(errors::store)?,
+        None => HistoryPage {
+            versions: Vec::new(),
+            total: 0,
+        },
+    };
     let mut entry = audit::entry(&ctx, "history", "Appointment");
     entry.resource_id = Some(id.clone());
     entry.outcome = if page.total == 0 { 404 } else { 200 };
@@ -345,7 +362,8 @@ async fn search_appointments(
     request: Request,
 ) -> Result<Response, ApiError> {
     let (parts, _) = request.into_parts();
-    let ctx = context(&parts);
+    let (ctx, scope) = addressed(&parts)?;
+    let service = state.bookings.searchable(&ctx, &scope)?;
     let query = query_of(&parts)?;
     let raw = query.first(&["patient:identifier"]).ok_or_else(|| {
         ApiError::bars(BarsCode::RecBadRequest, IssueType::Required, "the patient:identifier parameter is required (https://fhir.nhs.uk/Id/nhs-number|<number>)")
@@ -378,6 +396,7 @@ async fn search_appointments(
         .store
         .appointments_for_patient(AppointmentQuery {
             patient: nhs.as_str().to_string(),
+            service: service.map(str::to_string),
             after: after.clone(),
             limit: count,
         })
@@ -541,7 +560,10 @@ async fn guarded_write(
     make: impl FnOnce(http::request::Parts, Body) -> Write,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let ctx = context(&parts);
+    let (ctx, scope) = match addressed(&parts) {
+        Ok(addressed) => addressed,
+        Err(e) => return e.into_response(),
+    };
     let write = make(parts, body);
     if let Some(id) = write.id()
         && let Err(e) = check_id(id)
@@ -554,7 +576,7 @@ async fn guarded_write(
             Err(answer) => return answer,
         };
     let (action, id) = (write.action(), write.id().map(str::to_string));
-    match perform(state, &ctx, &admission, write).await {
+    match perform(state, &ctx, &scope, &admission, write).await {
         Ok(response) => response,
         Err(error)
             if error.issue == IssueType::Duplicate && error.status == StatusCode::CONFLICT =>
@@ -575,13 +597,17 @@ async fn guarded_write(
 async fn perform(
     state: &AppState,
     ctx: &RequestContext,
+    scope: &Scope,
     admission: &requests::Admission,
     write: Write,
 ) -> Result<Response, ApiError> {
     match write {
         Write::Create { headers, body } => {
             let resource = fhir_body(state, &headers, body).await?;
-            let written = state.bookings.create(ctx, admission, resource).await?;
+            let written = state
+                .bookings
+                .create(ctx, scope, admission, resource)
+                .await?;
             Ok(written_response(
                 state,
                 &headers,
@@ -594,7 +620,14 @@ async fn perform(
             let resource = fhir_body(state, &headers, body).await?;
             let written = state
                 .bookings
-                .edit(ctx, admission, &id, &Edit::Replace(resource), if_match)
+                .edit(
+                    ctx,
+                    scope,
+                    admission,
+                    &id,
+                    &Edit::Replace(resource),
+                    if_match,
+                )
                 .await?;
             Ok(written_response(state, &headers, StatusCode::OK, &written))
         }
@@ -607,7 +640,7 @@ async fn perform(
             )?;
             let written = state
                 .bookings
-                .edit(ctx, admission, &id, &Edit::Patch(document), if_match)
+                .edit(ctx, scope, admission, &id, &Edit::Patch(document), if_match)
                 .await?;
             Ok(written_response(state, &headers, StatusCode::OK, &written))
         }
@@ -615,7 +648,7 @@ async fn perform(
             let if_match = parse_if_match(&headers)?;
             let written = state
                 .bookings
-                .edit(ctx, admission, &id, &Edit::Cancel, if_match)
+                .edit(ctx, scope, admission, &id, &Edit::Cancel, if_match)
                 .await?;
             let coding = Coding::new(
                 "https://fhir.nhs.uk/CodeSystem/NRLF-SuccessCode",
@@ -637,7 +670,7 @@ async fn perform(
         }
         Write::Message { headers, body } => {
             let bundle = fhir_body(state, &headers, body).await?;
-            let response = messaging::process(state, ctx, admission, bundle).await?;
+            let response = messaging::process(state, ctx, scope, admission, bundle).await?;
             Ok(fhir_json(StatusCode::OK, &response))
         }
     }

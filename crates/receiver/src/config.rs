@@ -1,5 +1,6 @@
 //! The receiver's configuration: a typed value built once at start-up and passed in.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bars_booking::Rules;
@@ -33,6 +34,9 @@ pub struct ReceiverConfig {
     /// How long request ids are remembered for duplicate detection.
     pub idempotency_retention: Duration,
     pub access: crate::access::AccessPolicy,
+    /// A service's own policy, by DoS service id, applied on top of [`Self::access`] to whatever
+    /// that service owns: its slots, its appointments, its practitioners' details.
+    pub service_access: BTreeMap<String, crate::access::AccessPolicy>,
     /// This instance's stable name among those sharing the database. The pointer worker leases
     /// jobs under it, so an instance restarted after a crash takes back at once the jobs it
     /// held; under a random name (`None`) they would wait for their leases to run out.
@@ -54,6 +58,7 @@ impl ReceiverConfig {
             request_timeout: Duration::from_secs(5),
             idempotency_retention: Duration::from_secs(7 * 24 * 3600),
             access: crate::access::AccessPolicy::default(),
+            service_access: BTreeMap::new(),
             instance: None,
         }
     }

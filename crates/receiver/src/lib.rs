@@ -22,6 +22,7 @@ pub mod opening_hours;
 pub mod paging;
 pub mod pointers;
 pub mod requests;
+pub mod scope;
 pub mod service;
 pub mod slots;
 pub mod state;

@@ -4,10 +4,16 @@
 //!
 //! Each write reads, decides (pure domain), then commits an [`AppointmentChange`] whose guards
 //! the store re-checks inside the transaction.
+//!
+//! Every read here, for a write or for the REST reads, takes the request's [`Scope`]: what
+//! another service owns is not read at all, so it is answered exactly as if it did not exist,
+//! and the access policy applied is that of the service that owns what was read.
 
 use std::sync::Arc;
 
-use bars_booking::{Current, Plan, Requested, check_freshness, decide_create, decide_update};
+use bars_booking::{
+    Current, Plan, Requested, Scope, check_freshness, decide_create, decide_update,
+};
 use bars_fhir::codes::BarsCode;
 use bars_fhir::resource::{last_updated, stamp};
 use bars_fhir::{Instant, IssueType, NhsNumber, patch, validate};
@@ -15,6 +21,7 @@ use bars_http::{ApiError, RequestContext};
 use bars_store::{AppointmentChange, AppointmentRecord, CommitError, Store};
 use serde_json::Value;
 
+use crate::access;
 use crate::audit;
 use crate::config::ReceiverConfig;
 use crate::errors;
@@ -72,14 +79,15 @@ impl Bookings {
             .url(&format!("Appointment/{id}/_history/{version}"))
     }
 
-    /// Books (or creates a placeholder for) a new appointment.
+    /// Books (or creates a placeholder for) a new appointment, at a service `scope` admits.
     pub async fn create(
         &self,
         ctx: &RequestContext,
+        scope: &Scope,
         admission: &Admission,
         resource: Value,
     ) -> Result<Written, ApiError> {
-        let outcome = self.try_create(ctx, admission, resource).await;
+        let outcome = self.try_create(ctx, scope, admission, resource).await;
         self.metrics.write_outcome(&outcome);
         outcome
     }
@@ -89,29 +97,73 @@ impl Bookings {
     pub async fn edit(
         &self,
         ctx: &RequestContext,
+        scope: &Scope,
         admission: &Admission,
         id: &str,
         edit: &Edit,
         if_match: Option<u64>,
     ) -> Result<Written, ApiError> {
-        let outcome = self.try_edit(ctx, admission, id, edit, if_match).await;
+        let outcome = self
+            .try_edit(ctx, scope, admission, id, edit, if_match)
+            .await;
         self.metrics.write_outcome(&outcome);
         outcome
+    }
+
+    /// The current version of an appointment if `scope` admits it, after the access policy of
+    /// its service. `None` both for an unknown id and for another service's appointment, so
+    /// that neither can be told from the other. Every read of an appointment by id, for a
+    /// write or a REST read, comes through here.
+    pub async fn appointment(
+        &self,
+        ctx: &RequestContext,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<Option<AppointmentRecord>, ApiError> {
+        // The addressed service's policy first: a sender it refuses learns nothing from 404s.
+        access::check_owner(&self.config, ctx, scope.service())?;
+        let found = self
+            .store
+            .get_appointment(id)
+            .await
+            .map_err(errors::store)?
+            .filter(|record| scope.admits(record.service_id.as_deref()));
+        if let Some(record) = &found {
+            access::check_owner(&self.config, ctx, record.service_id.as_deref())?;
+        }
+        Ok(found)
+    }
+
+    /// The service whose appointments a search may list (`None`: every service's, for an
+    /// unaddressed request that every service's policy admits).
+    pub fn searchable<'s>(
+        &self,
+        ctx: &RequestContext,
+        scope: &'s Scope,
+    ) -> Result<Option<&'s str>, ApiError> {
+        match scope.service() {
+            Some(service) => access::check_owner(&self.config, ctx, Some(service))?,
+            None => access::check_every_service(&self.config, ctx)?,
+        }
+        Ok(scope.service())
     }
 
     async fn try_create(
         &self,
         ctx: &RequestContext,
+        scope: &Scope,
         admission: &Admission,
         mut resource: Value,
     ) -> Result<Written, ApiError> {
+        access::check_owner(&self.config, ctx, scope.service())?;
         check_valid(&resource, BarsCode::RecBadRequest)?;
         let requested = mapping::requested(&resource).map_err(errors::domain)?;
-        let slots = self.slot_views(&requested.slots).await?;
-        let replaced = self.current_of(&requested.replaces).await?;
+        let slots = self.slot_views(ctx, scope, &requested.slots).await?;
+        let replaced = self.current_of(ctx, scope, &requested.replaces).await?;
         let now = Instant::now();
-        let plan = decide_create(&requested, &slots, &replaced, now, self.config.rules)
+        let plan = decide_create(scope, &requested, &slots, &replaced, now, self.config.rules)
             .map_err(errors::domain)?;
+        access::check_owner(&self.config, ctx, plan.service_id.as_deref())?;
         self.check_use_case(&resource, plan.service_id.as_deref())?;
 
         let id = uuid::Uuid::new_v4().to_string();
@@ -146,11 +198,13 @@ impl Bookings {
     async fn try_edit(
         &self,
         ctx: &RequestContext,
+        scope: &Scope,
         admission: &Admission,
         id: &str,
         edit: &Edit,
         if_match: Option<u64>,
     ) -> Result<Written, ApiError> {
+        access::check_owner(&self.config, ctx, scope.service())?;
         // The body must be about the appointment in the URL, whether or not it exists.
         match edit {
             Edit::Replace(resource) => check_body_id(resource, id)?,
@@ -163,10 +217,8 @@ impl Bookings {
         loop {
             attempt += 1;
             let current = self
-                .store
-                .get_appointment(id)
-                .await
-                .map_err(errors::store)?
+                .appointment(ctx, scope, id)
+                .await?
                 .ok_or_else(|| not_found(id))?;
             let (mut resource, sender_seen, from_patch) = self.edited_resource(&current, edit)?;
             let state = current_state(&current);
@@ -180,10 +232,11 @@ impl Bookings {
                 },
             )?;
             let requested = mapping::requested(&resource).map_err(errors::domain)?;
-            let slots = self.slot_views(&requested.slots).await?;
-            let replaced = self.current_of(&requested.replaces).await?;
+            let slots = self.slot_views(ctx, scope, &requested.slots).await?;
+            let replaced = self.current_of(ctx, scope, &requested.replaces).await?;
             let now = Instant::now().after(current.last_updated);
             let plan = decide_update(
+                scope,
                 &state,
                 &requested,
                 &slots,
@@ -192,6 +245,7 @@ impl Bookings {
                 self.config.rules,
             )
             .map_err(errors::domain)?;
+            access::check_owner(&self.config, ctx, plan.service_id.as_deref())?;
             self.check_use_case(&resource, plan.service_id.as_deref())?;
 
             let version = current.version + 1;
@@ -321,11 +375,25 @@ impl Bookings {
         Ok(())
     }
 
-    async fn slot_views(&self, ids: &[String]) -> Result<Vec<bars_booking::SlotView>, ApiError> {
+    /// The slots `scope` admits among `ids`, after their services' access policies; another
+    /// service's slot is left out, exactly like an unknown one.
+    async fn slot_views(
+        &self,
+        ctx: &RequestContext,
+        scope: &Scope,
+        ids: &[String],
+    ) -> Result<Vec<bars_booking::SlotView>, ApiError> {
         if ids.is_empty() {
             return Ok(vec![]);
         }
         let slots = self.store.get_slots(ids).await.map_err(errors::store)?;
+        let slots: Vec<_> = slots
+            .into_iter()
+            .filter(|s| scope.admits(Some(&s.service_id)))
+            .collect();
+        for slot in &slots {
+            access::check_owner(&self.config, ctx, Some(&slot.service_id))?;
+        }
         Ok(slots
             .into_iter()
             .map(|s| bars_booking::SlotView {
@@ -338,18 +406,31 @@ impl Bookings {
             .collect())
     }
 
-    async fn current_of(&self, ids: &[String]) -> Result<Vec<Current>, ApiError> {
+    /// The appointments `scope` admits among `ids` (those a rebooking replaces), after their
+    /// services' access policies.
+    async fn current_of(
+        &self,
+        ctx: &RequestContext,
+        scope: &Scope,
+        ids: &[String],
+    ) -> Result<Vec<Current>, ApiError> {
         if ids.is_empty() {
             return Ok(vec![]);
         }
-        Ok(self
+        let found = self
             .store
             .get_appointments(ids)
             .await
-            .map_err(errors::store)?
+            .map_err(errors::store)?;
+        let mut admitted = Vec::with_capacity(found.len());
+        for record in found
             .iter()
-            .map(current_state)
-            .collect())
+            .filter(|r| scope.admits(r.service_id.as_deref()))
+        {
+            access::check_owner(&self.config, ctx, record.service_id.as_deref())?;
+            admitted.push(current_state(record));
+        }
+        Ok(admitted)
     }
 
     #[allow(clippy::too_many_arguments)]

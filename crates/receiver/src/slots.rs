@@ -3,13 +3,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use bars_booking::SlotStatus;
+use bars_booking::{Scope, SlotStatus};
 use bars_fhir::bundle::{SearchEntry, SearchMode, searchset};
 use bars_fhir::codes::BarsCode;
 use bars_fhir::headers::DOS_SERVICE_SYSTEM;
 use bars_fhir::search::{DateParam, Prefix, Query, Token, encode_component};
 use bars_fhir::{Instant, IssueType};
-use bars_http::{ApiError, RequestContext};
+use bars_http::ApiError;
 use bars_store::{SlotCursor, SlotQuery, SlotRecord};
 use base64::Engine;
 use serde_json::{Map, Value, json};
@@ -77,9 +77,10 @@ fn is_utc(text: &str) -> bool {
 }
 
 impl SlotSearch {
+    /// Parses a search addressed to `scope`, which must admit the service it names.
     pub fn parse(
         query: &Query,
-        ctx: &RequestContext,
+        scope: &Scope,
         max_window: std::time::Duration,
         max_page: usize,
     ) -> Result<SlotSearch, ApiError> {
@@ -106,10 +107,7 @@ impl SlotSearch {
                 .at(SERVICE_PARAM));
             }
         };
-        if let Some(target) = &ctx.target
-            && target.system == DOS_SERVICE_SYSTEM
-            && target.value != service_id
-        {
+        if !scope.admits(Some(&service_id)) {
             return Err(bad(
                 IssueType::Invariant,
                 format!("{SERVICE_PARAM} names a different service from NHSD-Target-Identifier"),
@@ -522,7 +520,7 @@ mod tests {
     fn parse(q: &str) -> Result<SlotSearch, ApiError> {
         SlotSearch::parse(
             &Query::parse(Some(q)).unwrap(),
-            &RequestContext::default(),
+            &Scope::Receiver,
             Duration::from_secs(14 * 86_400),
             100,
         )

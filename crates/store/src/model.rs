@@ -100,6 +100,9 @@ pub struct AppointmentVersion {
 pub struct AppointmentQuery {
     /// The patient's NHS number.
     pub patient: String,
+    /// Only the appointments this service owns, when given (a request addressed to one
+    /// service sees nothing of another's).
+    pub service: Option<String>,
     pub after: Option<AppointmentCursor>,
     pub limit: usize,
 }

@@ -131,10 +131,12 @@ crate::layered!(ReceiverArgs {
     pointers,
 });
 
-/// A hosted service: `ID=Name[=usecase,usecase]` on the command line, a table in a file.
+/// A hosted service: `ID=Name[=usecase,usecase]` on the command line, a table in a file. A
+/// table may also give the service an access policy of its own, applied on top of the
+/// receiver's to whatever the service owns.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "ServiceEntry")]
-pub struct ServiceSpec(pub HostedService);
+pub struct ServiceSpec(pub HostedService, pub Option<AccessPolicy>);
 
 #[derive(Deserialize)]
 #[serde(untagged)]
@@ -145,6 +147,14 @@ enum ServiceEntry {
         name: String,
         #[serde(default)]
         use_cases: Vec<String>,
+        #[serde(default)]
+        allow_organisations: Vec<String>,
+        #[serde(default)]
+        allow_software: Vec<String>,
+        #[serde(default)]
+        practitioner_details_for: Vec<String>,
+        #[serde(default)]
+        require_organisation: bool,
     },
 }
 
@@ -157,11 +167,26 @@ impl TryFrom<ServiceEntry> for ServiceSpec {
                 id,
                 name,
                 use_cases,
-            } => Ok(ServiceSpec(HostedService {
-                id,
-                name,
-                use_cases,
-            })),
+                allow_organisations,
+                allow_software,
+                practitioner_details_for,
+                require_organisation,
+            } => {
+                let policy = AccessPolicy {
+                    organisations: allow_organisations,
+                    software: allow_software,
+                    require_organisation,
+                    practitioner_details_for,
+                };
+                Ok(ServiceSpec(
+                    HostedService {
+                        id,
+                        name,
+                        use_cases,
+                    },
+                    (policy != AccessPolicy::default()).then_some(policy),
+                ))
+            }
         }
     }
 }
@@ -186,11 +211,14 @@ impl FromStr for ServiceSpec {
                     .collect()
             })
             .unwrap_or_default();
-        Ok(ServiceSpec(HostedService {
-            id: id.to_string(),
-            name: name.to_string(),
-            use_cases,
-        }))
+        Ok(ServiceSpec(
+            HostedService {
+                id: id.to_string(),
+                name: name.to_string(),
+                use_cases,
+            },
+            None,
+        ))
     }
 }
 
@@ -423,7 +451,7 @@ impl settings::RoleSettings for ReceiverArgs {
             problems.error("services", "at least one hosted service is required");
         }
         let mut seen = std::collections::HashSet::new();
-        for (i, ServiceSpec(service)) in self.services.iter().enumerate() {
+        for (i, ServiceSpec(service, _)) in self.services.iter().enumerate() {
             if service.id.trim().is_empty() || service.name.trim().is_empty() {
                 problems.error(format!("services[{i}]"), "needs an id and a name");
             }
@@ -478,6 +506,11 @@ impl ReceiverArgs {
             config.organisation_name = name.clone();
         }
         config.services = self.services.iter().map(|s| s.0.clone()).collect();
+        config.service_access = self
+            .services
+            .iter()
+            .filter_map(|ServiceSpec(service, policy)| Some((service.id.clone(), policy.clone()?)))
+            .collect();
         config.access = AccessPolicy {
             organisations: self.allow_organisations.clone(),
             software: self.allow_software.clone(),
@@ -600,6 +633,39 @@ mod tests {
             instance_id: instance_id.map(str::to_string),
             ..ReceiverArgs::default()
         }
+    }
+
+    #[test]
+    fn a_service_table_can_carry_its_own_access_policy() {
+        #[derive(Deserialize)]
+        struct File {
+            services: Vec<ServiceSpec>,
+        }
+        let file: File = toml::from_str(
+            r#"
+            [[services]]
+            id = "2000011111"
+            name = "Open"
+            [[services]]
+            id = "2000011112"
+            name = "Closed"
+            allow_organisations = ["B2002"]
+            practitioner_details_for = ["B2002"]
+            "#,
+        )
+        .unwrap();
+        let mut settings = args(None);
+        settings.services = file.services;
+        let config = settings.config().unwrap();
+        assert_eq!(config.services.len(), 2);
+        assert_eq!(
+            config.service_access.keys().collect::<Vec<_>>(),
+            ["2000011112"]
+        );
+        let policy = &config.service_access["2000011112"];
+        assert_eq!(policy.organisations, ["B2002"]);
+        assert_eq!(policy.practitioner_details_for, ["B2002"]);
+        assert_eq!(config.access, AccessPolicy::default());
     }
 
     #[test]

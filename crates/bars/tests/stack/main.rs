@@ -19,6 +19,7 @@ mod processes;
 mod proxy;
 mod readme;
 mod relay;
+mod scope;
 mod sdk;
 mod shared_database;
 mod state_machine;

@@ -34,9 +34,4 @@ pub const HEADER_PROFILE: &str =
 /// The message version this receiver implements; its MessageDefinitions carry it.
 pub const MESSAGE_VERSION: &str = "1.1.0";
 
-/// The DoS service identifier system in either spelling: BaRS examples write it with
-/// `http://` (a known defect, section 8), the standard with `https://`.
-pub fn is_dos_service_system(system: &str) -> bool {
-    system == bars_fhir::headers::DOS_SERVICE_SYSTEM
-        || system == "http://fhir.nhs.uk/Id/dos-service-id"
-}
+pub use crate::scope::is_dos_service_system;

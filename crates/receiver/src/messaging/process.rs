@@ -9,10 +9,12 @@
 //! 6. the workflow variables choose book, update or cancel ([`workflow`]);
 //!
 //! and then the booking service decides and commits (7: the data-conflict check on
-//! `meta.lastUpdated`; 8: persist, audit, Registry pointer job), as it does for REST.
+//! `meta.lastUpdated`; 8: persist, audit, Registry pointer job), as it does for REST, within
+//! the destination service: another service's slot or appointment is not found, exactly as on
+//! REST.
 
+use bars_booking::Scope;
 use bars_fhir::headers::ODS_SYSTEM;
-use bars_fhir::resource::reference_id;
 use bars_fhir::{IssueType, codes::BarsCode};
 use bars_http::{ApiError, RequestContext};
 use serde_json::Value;
@@ -22,7 +24,6 @@ use super::definitions::Kind;
 use super::structure::{self, Checked};
 use super::{EVENT_SYSTEM, REASON_SYSTEM, is_dos_service_system, response, translate, version};
 use crate::config::{HostedService, ReceiverConfig};
-use crate::errors;
 use crate::requests::Admission;
 use crate::service::{Edit, Written};
 use crate::state::AppState;
@@ -56,13 +57,15 @@ pub struct Destination<'c, 'm> {
 pub async fn process(
     state: &AppState,
     ctx: &RequestContext,
+    addressed: &Scope,
     admission: &Admission,
     body: Value,
 ) -> Result<Value, ApiError> {
     let message = Message::read(&body)?;
     version::check(message.bundle)?;
     let header = message.header()?;
-    let destination = addressed_to(&state.config, ctx, &message, header)?;
+    let destination = addressed_to(&state.config, addressed, &message, header)?;
+    let scope = Scope::Service(destination.service.id.clone());
     let checked = structure::check(&message, header)?;
     let appointment = checked.appointment.resource.ok_or_else(|| {
         bad(
@@ -78,15 +81,13 @@ pub async fn process(
     let operation = workflow(header, appointment, &checked)?;
 
     let rest = translate::rest_appointment(&message, checked.appointment)?;
-    slots_of_destination(state, &rest, destination.service).await?;
     let written: Written = match operation {
-        Operation::Book => state.bookings.create(ctx, admission, rest).await?,
+        Operation::Book => state.bookings.create(ctx, &scope, admission, rest).await?,
         Operation::Update | Operation::Cancel => {
             let id = target_id(&rest)?;
-            appointment_of_destination(state, &id, destination.service).await?;
             state
                 .bookings
-                .edit(ctx, admission, &id, &Edit::Replace(rest), None)
+                .edit(ctx, &scope, admission, &id, &Edit::Replace(rest), None)
                 .await?
         }
     };
@@ -130,13 +131,13 @@ fn not_supported(diagnostics: impl Into<String>, at: &str) -> ApiError {
 /// Step 3: the message is for this receiver. One `destination` must name, in `endpoint`, a
 /// service hosted here (`https://fhir.nhs.uk/Id/dos-service-id|<id>`, or the `http://`
 /// spelling of the official examples), and its `receiver` must resolve to an Organization
-/// entry - which, when it states an ODS code, must be this receiver's. When the request also
-/// carries `NHSD-Target-Identifier` for a DoS service, both must name the same service.
+/// entry - which, when it states an ODS code, must be this receiver's. When the request is
+/// also addressed to a service by `NHSD-Target-Identifier`, both must name the same one.
 /// A missing destination is a malformed header (400 `required`); one that names someone else
 /// is 422 `not-supported` (section 6.3's decision).
 pub fn addressed_to<'c, 'm>(
     config: &'c ReceiverConfig,
-    ctx: &RequestContext,
+    addressed: &Scope,
     message: &Message<'m>,
     header: &'m Object,
 ) -> Result<Destination<'c, 'm>, ApiError> {
@@ -211,10 +212,7 @@ pub fn addressed_to<'c, 'm>(
             &at,
         ));
     }
-    if let Some(target) = &ctx.target
-        && is_dos_service_system(&target.system)
-        && target.value != service.id
-    {
+    if !addressed.admits(Some(&service.id)) {
         return Err(not_supported(
             "MessageHeader.destination names a different service from NHSD-Target-Identifier",
             "MessageHeader.destination.endpoint",
@@ -338,60 +336,6 @@ fn target_id(rest: &Value) -> Result<String, ApiError> {
         )
     })?;
     Ok(id.to_string())
-}
-
-/// The slots a message books must be the destination service's: a message addressed to one
-/// service cannot book another's. (Unknown slots are left to the booking service: 404.)
-async fn slots_of_destination(
-    state: &AppState,
-    rest: &Value,
-    service: &HostedService,
-) -> Result<(), ApiError> {
-    let ids: Vec<String> = rest
-        .get("slot")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|s| s.get("reference").and_then(Value::as_str))
-        .filter_map(|r| reference_id(r, "Slot"))
-        .map(str::to_string)
-        .collect();
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let slots = state.store.get_slots(&ids).await.map_err(errors::store)?;
-    if slots.iter().any(|s| s.service_id != service.id) {
-        return Err(bad(
-            IssueType::Invariant,
-            "the Slot belongs to a different service from the one MessageHeader.destination names",
-            "Appointment.slot",
-        ));
-    }
-    Ok(())
-}
-
-/// An update or cancellation addressed to one service cannot change another's appointment.
-async fn appointment_of_destination(
-    state: &AppState,
-    id: &str,
-    service: &HostedService,
-) -> Result<(), ApiError> {
-    let stored = state
-        .store
-        .get_appointment(id)
-        .await
-        .map_err(errors::store)?;
-    if let Some(record) = stored
-        && let Some(owner) = &record.service_id
-        && *owner != service.id
-    {
-        return Err(bad(
-            IssueType::Invariant,
-            "the Appointment belongs to a different service from the one MessageHeader.destination names",
-            "Appointment.id",
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -276,6 +276,24 @@ impl Req {
         self
     }
 
+    /// Addresses the request to `service`, as the proxy forwards it (`NHSD-Target-Identifier`).
+    pub fn to(self, service: &str) -> Self {
+        let target = bars_fhir::headers::TargetIdentifier::dos(service).encode();
+        self.header("nhsd-target-identifier", &target)
+    }
+
+    /// Sends the request on behalf of the organisation with ODS code `ods`.
+    pub fn sent_by(self, ods: &str) -> Self {
+        let org = EndUserOrganisation {
+            ods_code: Some(ods.into()),
+            name: None,
+        };
+        self.header(
+            "nhsd-end-user-organisation",
+            &encode_base64_json(&org.to_json()),
+        )
+    }
+
     pub fn without(mut self, name: &str) -> Self {
         let name = name.to_ascii_lowercase();
         self.headers.retain(|(k, _)| *k != name);

@@ -17,3 +17,4 @@ mod messaging;
 mod mtls;
 mod paging;
 mod restart;
+mod scope;

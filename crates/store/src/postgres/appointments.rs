@@ -135,8 +135,8 @@ pub(super) async fn for_patient<C: GenericClient>(
 ) -> Result<AppointmentPage, StoreError> {
     let total: i64 = sql::one(
         c,
-        "SELECT COUNT(*) FROM appointment WHERE patient = $1",
-        &[&q.patient],
+        "SELECT COUNT(*) FROM appointment WHERE patient = $1 AND ($2::text IS NULL OR service_id = $2)",
+        &[&q.patient, &q.service],
     )
     .await
     .map_err(db)?
@@ -148,10 +148,17 @@ pub(super) async fn for_patient<C: GenericClient>(
     let rows = sql::rows(
         c,
         &format!(
-            "{SELECT} WHERE a.patient = $1 AND (a.created_ns > $2 OR (a.created_ns = $2 AND a.id > $3))
-             ORDER BY a.created_ns, a.id LIMIT $4"
+            "{SELECT} WHERE a.patient = $1 AND ($2::text IS NULL OR a.service_id = $2)
+               AND (a.created_ns > $3 OR (a.created_ns = $3 AND a.id > $4))
+             ORDER BY a.created_ns, a.id LIMIT $5"
         ),
-        &[&q.patient, &after_ns, &after_id, &fetch_count(q.limit)],
+        &[
+            &q.patient,
+            &q.service,
+            &after_ns,
+            &after_id,
+            &fetch_count(q.limit),
+        ],
     )
     .await
     .map_err(db)?;

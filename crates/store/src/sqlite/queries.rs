@@ -425,8 +425,10 @@ pub(super) fn appointments_for_patient(
 ) -> Result<AppointmentPage, StoreError> {
     let tx = c.unchecked_transaction().map_err(unavailable)?;
     let total: i64 = tx
-        .prepare_cached("SELECT COUNT(*) FROM appointment WHERE patient = ?1")
-        .and_then(|mut s| s.query_row(params![q.patient], |r| r.get(0)))
+        .prepare_cached(
+            "SELECT COUNT(*) FROM appointment WHERE patient = ?1 AND (?2 IS NULL OR service_id = ?2)",
+        )
+        .and_then(|mut s| s.query_row(params![q.patient, q.service], |r| r.get(0)))
         .map_err(unavailable)?;
     let (after_ns, after_id) = match &q.after {
         Some(cursor) => (cursor.created_nanos, cursor.id.as_str()),
@@ -435,13 +437,20 @@ pub(super) fn appointments_for_patient(
     let mut s = tx
         .prepare_cached(&format!(
             "SELECT {APPOINTMENT_COLUMNS} FROM appointment WHERE patient = ?1
-               AND (created_ns > ?2 OR (created_ns = ?2 AND id > ?3))
-             ORDER BY created_ns, id LIMIT ?4"
+               AND (?2 IS NULL OR service_id = ?2)
+               AND (created_ns > ?3 OR (created_ns = ?3 AND id > ?4))
+             ORDER BY created_ns, id LIMIT ?5"
         ))
         .map_err(unavailable)?;
     let mut appointments: Vec<AppointmentRecord> = s
         .query_map(
-            params![q.patient, after_ns, after_id, fetch_count(q.limit)],
+            params![
+                q.patient,
+                q.service,
+                after_ns,
+                after_id,
+                fetch_count(q.limit)
+            ],
             appointment_row,
         )
         .and_then(Iterator::collect)

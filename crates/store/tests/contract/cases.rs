@@ -131,6 +131,62 @@ async fn a_booking_claims_its_slot_and_records_everything() {
     }
 }
 
+/// A search addressed to one service sees only that service's appointments, and its total
+/// counts only those (a total over every service would tell a sender about the others).
+#[tokio::test]
+async fn a_patients_appointments_can_be_limited_to_one_service() {
+    for (name, store, _keep) in backends().await {
+        let slots = seed(store.as_ref(), 3).await;
+        for (i, owner) in [Some("svc"), Some("other"), None].into_iter().enumerate() {
+            let held: &[&str] = if owner == Some("svc") {
+                &[&slots[0]]
+            } else {
+                &[]
+            };
+            let mut c = change(
+                &format!("a{i}"),
+                1,
+                None,
+                if owner == Some("svc") {
+                    AppointmentStatus::Booked
+                } else {
+                    AppointmentStatus::Waitlist
+                },
+                held,
+                &[],
+                &format!("r{i}"),
+            );
+            c.service_id = owner.map(str::to_string);
+            c.pointer = None;
+            store.commit_appointment(c).await.unwrap();
+        }
+        let ids = |found: &[AppointmentRecord]| -> Vec<String> {
+            found.iter().map(|a| a.id.clone()).collect()
+        };
+        let of = |service: Option<&str>| {
+            let query = AppointmentQuery {
+                patient: "9434765919".into(),
+                service: service.map(str::to_string),
+                after: None,
+                limit: 10,
+            };
+            let store = store.clone();
+            async move {
+                let page = store.appointments_for_patient(query).await.unwrap();
+                (page.appointments, page.total)
+            }
+        };
+        let (all, total) = of(None).await;
+        assert_eq!((all.len(), total), (3, 3), "{name}");
+        let (svc, total) = of(Some("svc")).await;
+        assert_eq!((ids(&svc), total), (vec!["a0".to_string()], 1), "{name}");
+        let (other, total) = of(Some("other")).await;
+        assert_eq!((ids(&other), total), (vec!["a1".to_string()], 1), "{name}");
+        let (none, total) = of(Some("nobody")).await;
+        assert!(none.is_empty() && total == 0, "{name}");
+    }
+}
+
 #[tokio::test]
 async fn a_refused_change_writes_nothing() {
     for (name, store, _keep) in backends().await {
@@ -381,6 +437,7 @@ async fn appointment_pages_resume_after_a_cursor_while_others_book_and_reschedul
         }
         let page = |after| AppointmentQuery {
             patient: "9434765919".into(),
+            service: None,
             after,
             limit: 3,
         };
@@ -698,6 +755,7 @@ async fn hostile_values_are_stored_and_searched_verbatim() {
             let found = store
                 .appointments_for_patient(AppointmentQuery {
                     patient: value.to_string(),
+                    service: None,
                     after: None,
                     limit: 10,
                 })

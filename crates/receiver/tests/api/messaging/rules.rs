@@ -656,10 +656,10 @@ on_both! {
         let mut m = message.clone();
         appointment_mut(&mut m)["slot"][0]["reference"] = json!("urn:uuid:elsewhere");
         refused(&rx, &m, 400, "invariant", BAD).await;
-        // A slot of another service than the destination.
+        // A slot of another service than the destination is not found there.
         let other = rx.slots(SERVICE_B, "free").await.remove(0);
         let m = booking(&other, PATIENT, SERVICE_A);
-        refused(&rx, &m, 400, "invariant", BAD).await;
+        refused(&rx, &m, 404, "not-found", "REC_NOT_FOUND").await;
         // A patient without an NHS number cannot be booked (as on REST); a bad one is a bad value.
         let mut m = message.clone();
         resource_mut(&mut m, "Patient")
@@ -689,14 +689,14 @@ on_both! {
         refused(&rx, &m, 400, "invariant", BAD).await;
         assert_eq!(slot_status(&rx, SERVICE_A, &slot["id"]).await, "free");
 
-        // An update addressed to another service than the appointment's.
+        // An update addressed to another service than the appointment's: not found there.
         let booked = persisted(&accepted(&message, &send(&rx, &message).await, SERVICE_A));
         refused(
             &rx,
             &cancellation(&booked, PATIENT, SERVICE_B),
-            400,
-            "invariant",
-            BAD,
+            404,
+            "not-found",
+            "REC_NOT_FOUND",
         )
         .await;
         let mut unslotted = booked.clone();
@@ -704,9 +704,9 @@ on_both! {
         refused(
             &rx,
             &cancellation(&unslotted, PATIENT, SERVICE_B),
-            400,
-            "invariant",
-            BAD,
+            404,
+            "not-found",
+            "REC_NOT_FOUND",
         )
         .await;
         assert_eq!(slot_status(&rx, SERVICE_A, &slot["id"]).await, "busy");
