@@ -16,6 +16,7 @@ use bars_proxy::auth::{
 use bars_proxy::{Catalogue, Endpoint, Proxy, ProxyConfig};
 use serde::Deserialize;
 
+use crate::admin_listener::AdminListener;
 use crate::settings::{self, Problems, Rebase, loopback, rebase_path};
 
 const DEFAULT_LISTEN: SocketAddr = loopback(9000);
@@ -68,9 +69,13 @@ pub struct ProxyArgs {
     /// which invalidates earlier tokens on restart.
     #[arg(long, env = "BARS_TOKEN_SIGNING_KEY")]
     pub token_signing_key: Option<PathBuf>,
-    /// Bearer token the admin API requires.
+    /// Bearer token the admin API requires; required when admin_listen is not a loopback
+    /// address.
     #[arg(long, env = "BARS_PROXY_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Serve the admin API over HTTPS with the proxy's certificate ([tls]).
+    #[arg(long, env = "BARS_PROXY_ADMIN_TLS")]
+    pub admin_tls: bool,
     #[command(flatten)]
     pub tls: crate::tls_args::TlsArgs,
     #[command(flatten)]
@@ -97,6 +102,7 @@ crate::layered!(ProxyArgs {
     client_key,
     token_signing_key,
     admin_token,
+    admin_tls,
     tls,
     limits,
     endpoints,
@@ -218,6 +224,7 @@ impl settings::RoleSettings for ProxyArgs {
             problems.readable(field, path.as_ref());
         }
         self.tls.check(&mut problems);
+        self.admin().check(&self.tls, &mut problems);
         self.limits.check(&mut problems);
         let mut targets = std::collections::HashSet::new();
         for (i, e) in self.endpoints.iter().enumerate() {
@@ -279,6 +286,15 @@ impl ProxyArgs {
 
     pub fn admin_listen(&self) -> SocketAddr {
         self.admin_listen.unwrap_or(DEFAULT_ADMIN_LISTEN)
+    }
+
+    pub fn admin(&self) -> AdminListener<'_> {
+        AdminListener {
+            listen: self.admin_listen(),
+            token: self.admin_token.as_deref(),
+            tls: self.admin_tls,
+            token_env: "BARS_PROXY_ADMIN_TOKEN",
+        }
     }
 
     /// Builds the proxy from its settings.
@@ -348,7 +364,8 @@ impl ProxyArgs {
         let admin = RunningServer::start(
             self.admin_listen(),
             proxy.admin_router(self.admin_token.clone()),
-            self.limits.server(proxy_server()),
+            self.admin()
+                .server(&self.tls, self.limits.server(proxy_server()))?,
         )
         .await
         .with_context(|| format!("listening on {}", self.admin_listen()))?;

@@ -25,10 +25,11 @@ fn summary(path: &Path) -> anyhow::Result<(Problems, String)> {
         "receiver" => {
             let s: ReceiverArgs = super::read(path)?;
             let line = format!(
-                "receiver {} serving {} service(s) on {} (admin {}), database {}",
+                "receiver {} serving {} service(s) on {} (admin {}://{}), database {}",
                 s.ods_code.as_deref().unwrap_or("?"),
                 s.services.len(),
                 s.listen(),
+                s.admin().scheme(),
                 s.admin_listen(),
                 bars_store::postgres::redact(s.database()),
             );
@@ -48,8 +49,9 @@ fn summary(path: &Path) -> anyhow::Result<(Problems, String)> {
         "registry" => {
             let s: RegistryArgs = super::read(path)?;
             let line = format!(
-                "registry on {} (admin {}), database {}",
+                "registry on {} (admin {}://{}), database {}",
                 s.listen(),
+                s.admin().scheme(),
                 s.admin_listen(),
                 bars_store::postgres::redact(s.database())
             );

@@ -34,10 +34,10 @@ use axum::routing::post;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::json;
 
-use super::assertion::{AssertionFailure, verify_client_assertion};
+use super::assertion::{AssertionFailure, VerifiedAssertion, verify_client_assertion};
 use super::client_assertion::JWT_BEARER_ASSERTION_TYPE;
 use super::form::Form;
-use super::{AuthState, unix_now_millis};
+use super::{AuthState, secs, unix_now_millis};
 
 /// Where the token endpoint is mounted.
 pub const TOKEN_PATH: &str = "/oauth2/token";
@@ -174,6 +174,7 @@ async fn handle(
         now_millis.div_euclid(1000),
     )
     .map_err(|f| OAuthError::from_failure(&f))?;
+    first_use_everywhere(state, &verified, now_millis.div_euclid(1000)).await?;
 
     let issued = state
         .tokens
@@ -199,6 +200,38 @@ async fn handle(
         "issued_at": issued.issued_at_millis.to_string(),
     });
     Ok(json_response(StatusCode::OK, &body))
+}
+
+/// The assertion's `jti` recorded in the database every proxy shares, so that the assertion
+/// replayed to another proxy is refused there too. When the database cannot say, no token is
+/// issued (503 `temporarily_unavailable`): a replay must never pass for lack of a check.
+async fn first_use_everywhere(
+    state: &AuthState,
+    verified: &VerifiedAssertion,
+    now: i64,
+) -> Result<(), OAuthError> {
+    let Some(store) = &state.jti_store else {
+        return Ok(());
+    };
+    let remember_until = verified
+        .expires_at
+        .saturating_add(secs(state.config.leeway));
+    match store
+        .use_jti(verified.client_id(), &verified.jti, remember_until, now)
+        .await
+    {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(OAuthError::from_failure(&AssertionFailure::Replayed)),
+        Err(e) => {
+            tracing::error!(error = %e, "the shared replay cache could not be consulted");
+            Err(OAuthError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                error: "temporarily_unavailable",
+                description: "the replay check is unavailable; retry shortly with a new assertion"
+                    .into(),
+            })
+        }
+    }
 }
 
 fn is_form(headers: &HeaderMap) -> bool {
