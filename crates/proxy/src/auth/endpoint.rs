@@ -261,6 +261,7 @@ mod tests {
     use crate::auth::{BARS_SCOPE, unix_now};
     use bars_http::client::{ClientResponse, HttpClient};
     use bars_http::server::{RunningServer, ServerOptions};
+    use bars_store::testing::{Backend, TestDatabase};
     use bytes::Bytes;
     use http::Method;
     use jsonwebtoken::Algorithm;
@@ -726,6 +727,72 @@ mod tests {
             503,
             "temporarily_unavailable",
         );
+    }
+
+    /// A proxy (its own token endpoint and in-process replay cache) on the shared database.
+    async fn sharing(store: Arc<dyn crate::store::ProxyStore>) -> Harness {
+        let mut state = testkit::state();
+        state.jti_store = Some(store);
+        Harness::with_state(state).await
+    }
+
+    bars_store::on_both! {
+        #[tokio::test]
+        async fn an_assertion_used_at_one_proxy_is_refused_at_another(backend: Backend) {
+            let db = TestDatabase::new(backend, "proxy.db").await.expect("a database");
+            let url = db.url();
+            let first = sharing(crate::store::open_store(&url).await.expect("opens")).await;
+            let second = sharing(crate::store::open_store(&url).await.expect("opens")).await;
+            let a = ec_assertion();
+            assert_eq!(first.request_token(&a).await.status, StatusCode::OK);
+            let d = assert_error(&second.request_token(&a).await, 401, "invalid_client");
+            assert!(d.contains("jti") && d.contains("already been used"), "{d}");
+            // Both in the other order, and a fresh assertion is fine anywhere.
+            let b = rs_assertion();
+            assert_eq!(second.request_token(&b).await.status, StatusCode::OK);
+            assert_error(&first.request_token(&b).await, 401, "invalid_client");
+            assert_eq!(
+                second.request_token(&ec_assertion()).await.status,
+                StatusCode::OK
+            );
+        }
+    }
+
+    bars_store::on_both! {
+        #[tokio::test]
+        async fn no_token_is_issued_while_the_shared_replay_check_cannot_answer(backend: Backend) {
+            let db = TestDatabase::new(backend, "proxy.db").await.expect("a database");
+            let store: Arc<dyn crate::store::ProxyStore> = match backend {
+                Backend::Sqlite => Arc::new(
+                    crate::store::SqliteProxyStore::open_with(
+                        db.file(),
+                        bars_store::sqlite::SqliteOptions {
+                            busy_timeout: Duration::from_millis(200),
+                            ..Default::default()
+                        },
+                    )
+                    .expect("opens"),
+                ),
+                Backend::Postgres => Arc::new(
+                    crate::store::PgProxyStore::connect(&db.url_with("statement_timeout=200ms"))
+                        .await
+                        .expect("connects"),
+                ),
+            };
+            let h = sharing(store).await;
+            let held = db.lock_writes("proxy_replay").await;
+            let d = assert_error(
+                &h.request_token(&ec_assertion()).await,
+                503,
+                "temporarily_unavailable",
+            );
+            assert!(d.contains("replay check"), "{d}");
+            held.release().await;
+            assert_eq!(
+                h.request_token(&ec_assertion()).await.status,
+                StatusCode::OK
+            );
+        }
     }
 
     #[test]
