@@ -131,7 +131,10 @@ mod tests {
     fn admin_tls_needs_the_roles_certificate() {
         let found = problems("127.0.0.1:9001", None, true, &TlsArgs::default());
         assert_eq!(found.len(), 1);
-        assert!(found[0].starts_with("admin_tls: needs tls.cert"), "{found:?}");
+        assert!(
+            found[0].starts_with("admin_tls: needs tls.cert"),
+            "{found:?}"
+        );
         let with = TlsArgs {
             tls_cert: Some("cert.pem".into()),
             tls_key: Some("key.pem".into()),

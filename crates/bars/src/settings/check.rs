@@ -38,11 +38,13 @@ fn summary(path: &Path) -> anyhow::Result<(Problems, String)> {
         "proxy" => {
             let s: ProxyArgs = super::read(path)?;
             let line = format!(
-                "proxy on {} (admin {}) with {} endpoint(s) and {} application(s)",
+                "proxy on {} (admin {}://{}) seeding {} endpoint(s) and {} application(s), database {}",
                 s.listen(),
+                s.admin().scheme(),
                 s.admin_listen(),
                 s.endpoints.len(),
-                s.applications.len()
+                s.applications.len(),
+                bars_store::postgres::redact(s.database())
             );
             (s.problems(), line)
         }

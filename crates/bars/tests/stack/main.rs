@@ -11,6 +11,7 @@ mod invariants;
 mod messaging;
 mod openapi;
 mod operations;
+mod operator_surfaces;
 mod pointers;
 mod privacy;
 mod processes;

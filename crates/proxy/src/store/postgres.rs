@@ -10,8 +10,8 @@ use bars_store::postgres::{PgDatabase, sql};
 use deadpool_postgres::{GenericClient, Transaction};
 
 use super::{
-    MIGRATIONS, ProxyStore, Seed, Seeded, Snapshot, application_from, application_text, endpoint_key,
-    entry_text,
+    MIGRATIONS, ProxyStore, Seed, Seeded, Snapshot, application_from, application_text,
+    endpoint_key, entry_text,
 };
 use crate::auth::Application;
 use crate::catalogue::Endpoint;
@@ -174,12 +174,15 @@ impl ProxyStore for PgProxyStore {
     async fn add_endpoint(&self, endpoint: Endpoint) -> Result<bool, StoreError> {
         self.db
             .write(endpoint, |tx, e| {
-                Box::pin(async move { change(
-                    tx,
-                    "INSERT INTO proxy_endpoint (system, value, name, url, ods_code)
+                Box::pin(async move {
+                    change(
+                        tx,
+                        "INSERT INTO proxy_endpoint (system, value, name, url, ods_code)
                      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (system, value) DO NOTHING",
-                    &[&e.system, &e.value, &e.name, &e.url, &e.ods_code],
-                ).await })
+                        &[&e.system, &e.value, &e.name, &e.url, &e.ods_code],
+                    )
+                    .await
+                })
             })
             .await
     }
@@ -199,11 +202,14 @@ impl ProxyStore for PgProxyStore {
     async fn remove_endpoint(&self, system: &str, value: &str) -> Result<bool, StoreError> {
         self.db
             .write((system.to_string(), value.to_string()), |tx, (s, v)| {
-                Box::pin(async move { change(
-                    tx,
-                    "DELETE FROM proxy_endpoint WHERE system = $1 AND value = $2",
-                    &[s, v],
-                ).await })
+                Box::pin(async move {
+                    change(
+                        tx,
+                        "DELETE FROM proxy_endpoint WHERE system = $1 AND value = $2",
+                        &[s, v],
+                    )
+                    .await
+                })
             })
             .await
     }
@@ -223,19 +229,20 @@ impl ProxyStore for PgProxyStore {
     async fn remove_application(&self, client_id: &str) -> Result<bool, StoreError> {
         self.db
             .write(client_id.to_string(), |tx, id| {
-                Box::pin(async move { change(
-                    tx,
-                    "DELETE FROM proxy_application WHERE client_id = $1",
-                    &[id],
-                ).await })
+                Box::pin(async move {
+                    change(
+                        tx,
+                        "DELETE FROM proxy_application WHERE client_id = $1",
+                        &[id],
+                    )
+                    .await
+                })
             })
             .await
     }
 
     async fn seed(&self, entries: Seed) -> Result<Seeded, StoreError> {
-        self.db
-            .write(entries, |tx, s| Box::pin(seed(tx, s)))
-            .await
+        self.db.write(entries, |tx, s| Box::pin(seed(tx, s))).await
     }
 
     async fn use_jti(
@@ -256,11 +263,14 @@ impl ProxyStore for PgProxyStore {
     async fn purge_jtis(&self, now: i64) -> Result<u64, StoreError> {
         self.db
             .write(now, |tx, now| {
-                Box::pin(async move { exec(
-                    tx,
-                    "DELETE FROM proxy_replay WHERE remember_until < $1",
-                    &[now],
-                ).await })
+                Box::pin(async move {
+                    exec(
+                        tx,
+                        "DELETE FROM proxy_replay WHERE remember_until < $1",
+                        &[now],
+                    )
+                    .await
+                })
             })
             .await
     }

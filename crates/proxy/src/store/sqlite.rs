@@ -10,8 +10,8 @@ use bars_store::sqlite::{Database, SqliteOptions, classify};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    MIGRATIONS, ProxyStore, Seed, Seeded, Snapshot, application_from, application_text, endpoint_key,
-    entry_text,
+    MIGRATIONS, ProxyStore, Seed, Seeded, Snapshot, application_from, application_text,
+    endpoint_key, entry_text,
 };
 use crate::auth::Application;
 use crate::catalogue::Endpoint;

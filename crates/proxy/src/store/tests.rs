@@ -249,7 +249,8 @@ on_both! {
 async fn an_invalid_seed_entry_stops_the_directory_from_opening() {
     let db = database(Backend::Sqlite).await;
     let mut bad = app("x");
-    bad.keys.push(serde_json::json!({"kty": "EC", "crv": "P-256"}));
+    bad.keys
+        .push(serde_json::json!({"kty": "EC", "crv": "P-256"}));
     let refused = Directory::open(
         open(&db).await,
         Seed {
