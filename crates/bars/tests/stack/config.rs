@@ -40,7 +40,7 @@ pub(crate) fn example_setup(dir: &Path) {
     assert!(made.status.success());
 }
 
-pub(crate) fn bars(dir: &Path, args: &[&str]) -> Output {
+fn bars(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_bars"))
         .current_dir(dir)
         .args(args)
@@ -123,7 +123,7 @@ fn config_check_accepts_the_examples_and_names_what_is_wrong() {
             "receiver",
             "role = \"receiver\"",
             "role = \"proxy\"",
-            "unknown field `database`",
+            "unknown field `ods_code`",
         ),
         (
             "proxy",
