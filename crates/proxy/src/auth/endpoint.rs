@@ -781,13 +781,12 @@ mod tests {
             };
             let h = sharing(store).await;
             let held = db.lock_writes("proxy_replay").await;
-            let d = assert_error(
-                &h.request_token(&ec_assertion()).await,
-                503,
-                "temporarily_unavailable",
-            );
-            assert!(d.contains("replay check"), "{d}");
+            let refused = h.request_token(&ec_assertion()).await;
+            // Released before anything is asserted: a failing test must not leave the lock
+            // standing in the way of dropping the test schema.
             held.release().await;
+            let d = assert_error(&refused, 503, "temporarily_unavailable");
+            assert!(d.contains("replay check"), "{d}");
             assert_eq!(
                 h.request_token(&ec_assertion()).await.status,
                 StatusCode::OK
