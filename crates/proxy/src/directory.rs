@@ -61,13 +61,15 @@ impl Directory {
     /// [`Seed`] for how they combine with admin changes), then loads the copies from it.
     pub async fn open(
         store: Arc<dyn ProxyStore>,
-        seed: Seed,
+        mut seed: Seed,
         catalogue: Arc<Catalogue>,
         applications: Applications,
     ) -> Result<Directory, DirectoryError> {
-        for endpoint in &seed.endpoints {
-            Catalogue::checked(endpoint.clone())?;
-        }
+        seed.endpoints = seed
+            .endpoints
+            .into_iter()
+            .map(Catalogue::checked)
+            .collect::<Result<_, _>>()?;
         for application in &seed.applications {
             application.validate()?;
         }

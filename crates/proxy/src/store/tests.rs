@@ -280,3 +280,23 @@ async fn an_invalid_seed_entry_stops_the_directory_from_opening() {
         Err(crate::directory::DirectoryError::Catalogue(_))
     ));
 }
+
+#[tokio::test]
+async fn seeded_endpoints_are_kept_the_way_the_catalogue_keeps_them() {
+    let db = database(Backend::Sqlite).await;
+    let directory = Directory::open(
+        open(&db).await,
+        Seed {
+            endpoints: vec![endpoint("1", "https://rx.example/base/")],
+            applications: vec![],
+        },
+        Arc::default(),
+        Applications::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        directory.catalogue.list(),
+        vec![endpoint("1", "https://rx.example/base")]
+    );
+}
