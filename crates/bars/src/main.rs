@@ -1,5 +1,6 @@
 //! `bars`: every BaRS role in one binary, plus the staff commands and the local demo.
 
+mod admin_listener;
 mod commands;
 mod demo;
 mod limit_args;

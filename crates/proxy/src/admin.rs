@@ -1,5 +1,6 @@
 //! The proxy's admin API: the endpoint catalogue and registered sender applications. On its
-//! own listener, behind a bearer token when one is configured.
+//! own listener, behind a bearer token when one is configured. Changes go through the
+//! [`Directory`](crate::directory::Directory): into the proxy's database when it has one.
 
 use std::sync::Arc;
 
@@ -17,11 +18,13 @@ use bars_http::ApiError;
 use bars_http::admin::{AdminGate, admin_gate};
 use bars_http::fhir_json::{fhir_json, parse_json_object, read_body};
 use bars_http::observe::{Observer, observe};
+use bars_store::StoreError;
 use http::StatusCode;
 use serde_json::json;
 
 use crate::auth::applications::Application;
 use crate::catalogue::{CatalogueError, Endpoint};
+use crate::directory::DirectoryError;
 use crate::state::ProxyState;
 
 #[derive(Clone)]
@@ -97,6 +100,40 @@ async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, ApiE
     })
 }
 
+fn directory_error(e: DirectoryError) -> ApiError {
+    match e {
+        DirectoryError::Catalogue(e) => catalogue_error(e),
+        DirectoryError::Application(e) => {
+            ApiError::bars(BarsCode::BadRequest, IssueType::Invalid, e.to_string())
+        }
+        DirectoryError::Store(e) => store_error(e),
+    }
+}
+
+/// The proxy's database failed: 503 when it may pass, 500 otherwise. The detail is logged, not
+/// sent.
+fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Unavailable(detail) => {
+            tracing::error!(error = %detail, "the proxy database is unavailable");
+            ApiError::bars(
+                BarsCode::ProxyServiceUnavailable,
+                IssueType::Transient,
+                "the proxy database is temporarily unavailable; nothing was changed, retry shortly",
+            )
+            .with_header(http::header::RETRY_AFTER, "1")
+        }
+        StoreError::Internal(detail) => {
+            tracing::error!(error = %detail, "proxy database error");
+            ApiError::bars(
+                BarsCode::ProxyServerError,
+                IssueType::NoStore,
+                "the proxy database could not process the change",
+            )
+        }
+    }
+}
+
 fn catalogue_error(e: CatalogueError) -> ApiError {
     match e {
         // The BaRS example for an Endpoint Catalogue duplicate: 409, BAD_REQUEST, duplicate.
@@ -119,11 +156,12 @@ async fn list_endpoints(State(state): State<AdminState>) -> Response {
 
 async fn add_endpoint(State(state): State<AdminState>, body: Body) -> Result<Response, ApiError> {
     let endpoint: Endpoint = json_body(body).await?;
-    state
+    let endpoint = state
         .proxy
-        .catalogue
-        .add(endpoint.clone())
-        .map_err(catalogue_error)?;
+        .directory
+        .add_endpoint(endpoint)
+        .await
+        .map_err(directory_error)?;
     Ok(fhir_json(StatusCode::CREATED, &json!(endpoint)))
 }
 
@@ -132,11 +170,12 @@ async fn replace_endpoint(
     body: Body,
 ) -> Result<Response, ApiError> {
     let endpoint: Endpoint = json_body(body).await?;
-    state
+    let endpoint = state
         .proxy
-        .catalogue
-        .replace(endpoint.clone())
-        .map_err(catalogue_error)?;
+        .directory
+        .replace_endpoint(endpoint)
+        .await
+        .map_err(directory_error)?;
     Ok(fhir_json(StatusCode::OK, &json!(endpoint)))
 }
 
@@ -156,8 +195,10 @@ async fn remove_endpoint(
     };
     if state
         .proxy
-        .catalogue
-        .remove(&TargetIdentifier::new(system, value))
+        .directory
+        .remove_endpoint(&TargetIdentifier::new(system, value))
+        .await
+        .map_err(store_error)?
     {
         Ok(fhir_json(
             StatusCode::OK,
@@ -184,15 +225,16 @@ async fn put_application(
     body: Body,
 ) -> Result<Response, ApiError> {
     let application: Application = json_body(body).await?;
+    let client_id = application.client_id.clone();
     state
         .proxy
-        .auth
-        .applications
-        .add(application.clone())
-        .map_err(|e| ApiError::bars(BarsCode::BadRequest, IssueType::Invalid, e.to_string()))?;
+        .directory
+        .put_application(application)
+        .await
+        .map_err(directory_error)?;
     Ok(fhir_json(
         StatusCode::CREATED,
-        &json!({ "client_id": application.client_id }),
+        &json!({ "client_id": client_id }),
     ))
 }
 
@@ -200,7 +242,13 @@ async fn remove_application(
     State(state): State<AdminState>,
     Path(client_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    if state.proxy.auth.applications.remove(&client_id) {
+    if state
+        .proxy
+        .directory
+        .remove_application(&client_id)
+        .await
+        .map_err(store_error)?
+    {
         Ok(fhir_json(StatusCode::OK, &json!({ "removed": client_id })))
     } else {
         Err(ApiError::bars(

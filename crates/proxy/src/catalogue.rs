@@ -90,12 +90,25 @@ impl Catalogue {
             .clone()
     }
 
-    /// Adds an endpoint through the admin API; a second entry for one target is refused.
-    pub fn add(&self, mut endpoint: Endpoint) -> Result<(), CatalogueError> {
+    /// The endpoint as the catalogue keeps it (its URL without a trailing slash), or why it
+    /// cannot be listed.
+    pub fn checked(mut endpoint: Endpoint) -> Result<Endpoint, CatalogueError> {
         if !valid(&endpoint) {
             return Err(CatalogueError::Invalid);
         }
         endpoint.url = endpoint.url.trim_end_matches('/').to_string();
+        Ok(endpoint)
+    }
+
+    /// Replaces every entry at once, with what the proxy's database holds: readers see the old
+    /// catalogue or the new one, never a mixture.
+    pub fn replace_all(&self, entries: Vec<Endpoint>) {
+        *self.entries.write().unwrap_or_else(|p| p.into_inner()) = entries;
+    }
+
+    /// Adds an endpoint through the admin API; a second entry for one target is refused.
+    pub fn add(&self, endpoint: Endpoint) -> Result<(), CatalogueError> {
+        let endpoint = Self::checked(endpoint)?;
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         if entries
             .iter()
@@ -108,11 +121,8 @@ impl Catalogue {
     }
 
     /// Replaces the endpoint(s) for a target.
-    pub fn replace(&self, mut endpoint: Endpoint) -> Result<(), CatalogueError> {
-        if !valid(&endpoint) {
-            return Err(CatalogueError::Invalid);
-        }
-        endpoint.url = endpoint.url.trim_end_matches('/').to_string();
+    pub fn replace(&self, endpoint: Endpoint) -> Result<(), CatalogueError> {
+        let endpoint = Self::checked(endpoint)?;
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         entries.retain(|e| !(e.system == endpoint.system && e.value == endpoint.value));
         entries.push(endpoint);

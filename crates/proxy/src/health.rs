@@ -1,5 +1,5 @@
 //! What `/_status` checks on the proxy: that the Registry and every receiver in the catalogue
-//! answer their `/_ping`.
+//! answer their `/_ping`, and that the proxy's database answers.
 //!
 //! An unreachable upstream makes the proxy `warn`, not `fail`: the proxy itself is ready and
 //! still routes to every other service, so a load balancer must keep it in rotation. Probes run
@@ -88,6 +88,20 @@ impl Readiness for ProxyReadiness {
             let client = self.state.receivers.clone();
             probes.spawn(async move {
                 probe(&client, &url, format!("receiver:{}", services.join(","))).await
+            });
+        }
+        if let Some(store) = self.state.directory.store().cloned() {
+            // The proxy keeps routing on the directory it loaded while its database is away;
+            // only admin changes and token requests wait for it.
+            probes.spawn(async move {
+                let check = Check::timed("database", store.ping()).await;
+                match check.status {
+                    Health::Fail => Check {
+                        status: Health::Warn,
+                        ..check
+                    },
+                    _ => check,
+                }
             });
         }
         let mut checks = Vec::new();

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod auth;
 pub mod capability;
 pub mod catalogue;
+pub mod directory;
 pub mod forward;
 pub mod health;
 pub mod metrics;
@@ -17,8 +18,10 @@ pub mod pipeline;
 pub mod ratelimit;
 pub mod routes;
 pub mod state;
+pub mod store;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::middleware;
@@ -29,7 +32,9 @@ use bars_http::observe::{Observer, observe};
 use bars_http::transport::{TransportRules, Trust, transport};
 
 pub use catalogue::{Catalogue, Endpoint};
+pub use directory::{Directory, DirectoryError};
 pub use state::{ProxyConfig, ProxyState};
+pub use store::{ProxyStore, Seed, open_store};
 
 /// A proxy ready to serve.
 pub struct Proxy {
@@ -52,6 +57,8 @@ fn decoration_only() -> TransportRules {
 }
 
 impl Proxy {
+    /// A proxy whose catalogue and applications live in memory only: admin changes are lost
+    /// when it stops and other proxies never see them (tests, the in-process demo).
     /// `receivers_tls` is how the proxy reaches receivers: trusting their CA and presenting its
     /// own client certificate.
     pub fn new(
@@ -61,12 +68,64 @@ impl Proxy {
         receivers_tls: Option<rustls::ClientConfig>,
         registry_tls: Option<rustls::ClientConfig>,
     ) -> Proxy {
+        let catalogue = Arc::new(catalogue);
+        let directory = Directory::in_memory(catalogue.clone(), auth.applications.clone());
+        Self::assemble(
+            config,
+            Arc::new(directory),
+            auth,
+            receivers_tls,
+            registry_tls,
+        )
+    }
+
+    /// A proxy whose catalogue, applications and used assertion `jti`s live in `store`, shared
+    /// with every proxy on the same database. `seed` (the configuration file's entries) is
+    /// written first (see [`Seed`]); changes made elsewhere are picked up every `refresh`.
+    /// Runs a background task, so it needs a Tokio runtime.
+    pub async fn open(
+        config: ProxyConfig,
+        store: Arc<dyn ProxyStore>,
+        seed: Seed,
+        mut auth: auth::AuthState,
+        receivers_tls: Option<rustls::ClientConfig>,
+        registry_tls: Option<rustls::ClientConfig>,
+        refresh: Duration,
+    ) -> Result<Proxy, DirectoryError> {
+        auth.jti_store = Some(store.clone());
+        let directory = Arc::new(
+            Directory::open(
+                store,
+                seed,
+                Arc::new(Catalogue::default()),
+                auth.applications.clone(),
+            )
+            .await?,
+        );
+        directory.spawn_refresher(refresh);
+        Ok(Self::assemble(
+            config,
+            directory,
+            auth,
+            receivers_tls,
+            registry_tls,
+        ))
+    }
+
+    fn assemble(
+        config: ProxyConfig,
+        directory: Arc<Directory>,
+        auth: auth::AuthState,
+        receivers_tls: Option<rustls::ClientConfig>,
+        registry_tls: Option<rustls::ClientConfig>,
+    ) -> Proxy {
         let timeout = config.receiver_timeout;
         let state = ProxyState {
             capability: capability::capability_statement(&config.base_url),
             receivers: HttpClient::new(receivers_tls, timeout),
             registry: HttpClient::new(registry_tls, timeout),
-            catalogue: Arc::new(catalogue),
+            catalogue: directory.catalogue.clone(),
+            directory,
             auth: Arc::new(auth),
             limiter: ratelimit::RateLimiter::default(),
             config,

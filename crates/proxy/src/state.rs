@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::auth::AuthState;
 use crate::catalogue::Catalogue;
+use crate::directory::Directory;
 use crate::metrics::ProxyMetrics;
 use crate::ratelimit::RateLimiter;
 
@@ -40,6 +41,9 @@ pub struct ProxyState {
     pub config: ProxyConfig,
     pub catalogue: Arc<Catalogue>,
     pub auth: Arc<AuthState>,
+    /// The catalogue and the applications as the admin API changes them (and, with a
+    /// database, as other proxies changed them).
+    pub directory: Arc<Directory>,
     pub limiter: RateLimiter,
     /// Pooled, keep-alive connections to receivers, presenting the proxy's client certificate.
     pub receivers: HttpClient,

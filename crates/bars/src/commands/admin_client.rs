@@ -1,5 +1,6 @@
 //! Reaching a receiver's admin API from the command line.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -16,6 +17,9 @@ pub struct AdminTarget {
     /// Bearer token for the admin API, if it requires one.
     #[arg(long, env = "BARS_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// CA (PEM) to trust for an https:// admin URL (a role started with admin_tls).
+    #[arg(long, env = "BARS_ADMIN_CA")]
+    pub admin_ca: Option<PathBuf>,
 }
 
 impl AdminTarget {
@@ -25,7 +29,15 @@ impl AdminTarget {
         path: &str,
         body: Option<&Value>,
     ) -> anyhow::Result<Value> {
-        let client = HttpClient::plain(Duration::from_secs(120));
+        let tls = match &self.admin_ca {
+            Some(path) => {
+                let ca = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                Some(bars_pki::tls::client_config(&ca, None).map_err(|e| anyhow::anyhow!("{e}"))?)
+            }
+            None => None,
+        };
+        let client = HttpClient::new(tls, Duration::from_secs(120));
         let mut headers = vec![("content-type", "application/json".to_string())];
         if let Some(t) = &self.admin_token {
             headers.push(("authorization", format!("Bearer {t}")));

@@ -2,6 +2,9 @@
 //!
 //! Its settings, endpoint catalogue and registered applications come from `--config FILE`
 //! (TOML, see `config/proxy.toml`); environment variables and flags override the settings.
+//! The catalogue and applications live in the proxy's database (`database`), which the file
+//! seeds and the admin API changes; proxies sharing a PostgreSQL database share them, and the
+//! record of used client assertions.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,15 +16,19 @@ use bars_pki::Identity;
 use bars_proxy::auth::{
     Application, Applications, AuthConfig, AuthState, ProxySigningKey, TOKEN_PATH,
 };
-use bars_proxy::{Catalogue, Endpoint, Proxy, ProxyConfig};
+use bars_proxy::{Endpoint, Proxy, ProxyConfig, Seed, open_store};
+use bars_store::postgres::redact;
 use serde::Deserialize;
 
-use crate::settings::{self, Problems, Rebase, loopback, rebase_path};
+use crate::admin_listener::AdminListener;
+use crate::settings::{self, Problems, Rebase, loopback, rebase_database, rebase_path};
 
 const DEFAULT_LISTEN: SocketAddr = loopback(9000);
 const DEFAULT_ADMIN_LISTEN: SocketAddr = loopback(9001);
 const DEFAULT_REGISTRY_URL: &str = "http://127.0.0.1:9100";
 const DEFAULT_RECEIVER_TIMEOUT: u64 = 32;
+const DEFAULT_DATABASE: &str = "sqlite://data/proxy.db";
+const DEFAULT_REFRESH_SECONDS: u64 = 2;
 
 /// The proxy's settings: its flags, and the format of its configuration file.
 #[derive(Debug, Clone, Default, clap::Args, Deserialize)]
@@ -42,6 +49,16 @@ pub struct ProxyArgs {
     /// [default: 127.0.0.1:9001].
     #[arg(long, env = "BARS_PROXY_ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,
+    /// Database URL for the endpoint catalogue, the applications and used client assertions:
+    /// sqlite://path/to/file.db (one proxy) or postgres://user@host:5432/db (several proxies
+    /// sharing them) [default: sqlite://data/proxy.db].
+    #[arg(long, env = "BARS_PROXY_DATABASE")]
+    pub database: Option<String>,
+    /// How often, in seconds, the proxy looks for changes other proxies made in the database:
+    /// the longest an admin change at one proxy takes to reach the others [default: 2].
+    #[arg(long, env = "BARS_PROXY_DATABASE_REFRESH")]
+    #[serde(rename = "database_refresh_seconds")]
+    pub database_refresh: Option<u64>,
     /// The proxy's public base URL (default: http(s)://<listen>).
     #[arg(long, env = "BARS_PROXY_BASE_URL")]
     pub base_url: Option<String>,
@@ -68,9 +85,13 @@ pub struct ProxyArgs {
     /// which invalidates earlier tokens on restart.
     #[arg(long, env = "BARS_TOKEN_SIGNING_KEY")]
     pub token_signing_key: Option<PathBuf>,
-    /// Bearer token the admin API requires.
+    /// Bearer token the admin API requires; required when admin_listen is not a loopback
+    /// address.
     #[arg(long, env = "BARS_PROXY_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Serve the admin API over HTTPS with the proxy's certificate ([tls]).
+    #[arg(long, env = "BARS_PROXY_ADMIN_TLS")]
+    pub admin_tls: bool,
     #[command(flatten)]
     pub tls: crate::tls_args::TlsArgs,
     #[command(flatten)]
@@ -88,6 +109,8 @@ crate::layered!(ProxyArgs {
     role,
     listen,
     admin_listen,
+    database,
+    database_refresh,
     base_url,
     registry_url,
     receiver_timeout,
@@ -97,6 +120,7 @@ crate::layered!(ProxyArgs {
     client_key,
     token_signing_key,
     admin_token,
+    admin_tls,
     tls,
     limits,
     endpoints,
@@ -161,6 +185,7 @@ fn read(path: &PathBuf) -> anyhow::Result<String> {
 
 impl Rebase for ProxyArgs {
     fn rebase(&mut self, dir: &Path) {
+        rebase_database(&mut self.database, dir);
         rebase_path(&mut self.upstream_ca, dir);
         rebase_path(&mut self.client_cert, dir);
         rebase_path(&mut self.client_key, dir);
@@ -192,6 +217,15 @@ impl settings::RoleSettings for ProxyArgs {
         }
         problems.url("base_url", self.base_url.as_deref());
         problems.url("registry_url", self.registry_url.as_deref());
+        problems.database("database", self.database.as_deref());
+        if let Some(r) = self.database_refresh
+            && !(1..=60).contains(&r)
+        {
+            problems.error(
+                "database_refresh_seconds",
+                format!("{r} is not between 1 and 60"),
+            );
+        }
         match self.receiver_timeout {
             Some(0) => problems.error("receiver_timeout_seconds", "must be at least 1"),
             Some(t) if t > 300 => {
@@ -218,6 +252,7 @@ impl settings::RoleSettings for ProxyArgs {
             problems.readable(field, path.as_ref());
         }
         self.tls.check(&mut problems);
+        self.admin().check(&self.tls, &mut problems);
         self.limits.check(&mut problems);
         let mut targets = std::collections::HashSet::new();
         for (i, e) in self.endpoints.iter().enumerate() {
@@ -281,30 +316,53 @@ impl ProxyArgs {
         self.admin_listen.unwrap_or(DEFAULT_ADMIN_LISTEN)
     }
 
-    /// Builds the proxy from its settings.
-    pub fn build(&self) -> anyhow::Result<Proxy> {
+    pub fn database(&self) -> &str {
+        self.database.as_deref().unwrap_or(DEFAULT_DATABASE)
+    }
+
+    fn refresh(&self) -> Duration {
+        Duration::from_secs(
+            self.database_refresh
+                .unwrap_or(DEFAULT_REFRESH_SECONDS)
+                .clamp(1, 60),
+        )
+    }
+
+    pub fn admin(&self) -> AdminListener<'_> {
+        AdminListener {
+            listen: self.admin_listen(),
+            token: self.admin_token.as_deref(),
+            tls: self.admin_tls,
+            token_env: "BARS_PROXY_ADMIN_TOKEN",
+        }
+    }
+
+    /// Builds the proxy from its settings: opens its database and writes the file's
+    /// endpoints and applications into it (see [`Seed`] for how they combine with admin
+    /// changes).
+    pub async fn build(&self) -> anyhow::Result<Proxy> {
         let base_url = self
             .base_url
             .clone()
             .unwrap_or_else(|| format!("{}://{}", self.tls.scheme(), self.listen()));
-        let catalogue = Catalogue::from_entries(self.endpoints.clone())
-            .map_err(|e| anyhow::anyhow!("the endpoint catalogue: {e}"))?;
         let key = match &self.token_signing_key {
             Some(path) => ProxySigningKey::from_pem(&read(path)?)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
             None => ProxySigningKey::generate().map_err(|e| anyhow::anyhow!("{e}"))?,
         };
-        let applications = Applications::new();
+        let mut seed = Seed {
+            endpoints: self.endpoints.clone(),
+            applications: Vec::with_capacity(self.applications.len()),
+        };
         for entry in self.applications.clone() {
             let app = entry.load()?;
-            let id = app.client_id.clone();
-            applications
-                .add(app)
-                .map_err(|e| anyhow::anyhow!("application {id}: {e}"))?;
+            app.validate()
+                .map_err(|e| anyhow::anyhow!("application {}: {e}", app.client_id))?;
+            seed.applications.push(app);
         }
         let auth = AuthState::new(
             AuthConfig::new(format!("{base_url}{TOKEN_PATH}"), base_url.clone()),
-            applications,
+            Applications::new(),
             key,
         );
         let upstream_ca = self.upstream_ca.as_ref().map(read).transpose()?;
@@ -330,11 +388,17 @@ impl ProxyArgs {
             Duration::from_secs(self.receiver_timeout.unwrap_or(DEFAULT_RECEIVER_TIMEOUT));
         config.default_rate_limit_per_minute = self.default_rate_limit;
         config.body_limit = self.limits.body_limit();
-        Ok(Proxy::new(config, catalogue, auth, tls.clone(), tls))
+        let database = self.database();
+        let store = open_store(database)
+            .await
+            .with_context(|| format!("opening the proxy database {}", redact(database)))?;
+        Proxy::open(config, store, seed, auth, tls.clone(), tls, self.refresh())
+            .await
+            .map_err(|e| anyhow::anyhow!("the proxy database {}: {e}", redact(database)))
     }
 
     pub async fn start(&self) -> anyhow::Result<RunningProxy> {
-        let proxy = self.build()?;
+        let proxy = self.build().await?;
         let options = match self.tls.listener()? {
             Some(l) => ServerOptions {
                 tls: Some(l.server_config),
@@ -348,7 +412,8 @@ impl ProxyArgs {
         let admin = RunningServer::start(
             self.admin_listen(),
             proxy.admin_router(self.admin_token.clone()),
-            self.limits.server(proxy_server()),
+            self.admin()
+                .server(&self.tls, self.limits.server(proxy_server()))?,
         )
         .await
         .with_context(|| format!("listening on {}", self.admin_listen()))?;
@@ -365,8 +430,9 @@ fn proxy_server() -> ServerOptions {
 }
 
 pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
-    let running = settings::resolve(args)?.start().await?;
-    tracing::info!(api = %running.api.addr, admin = %running.admin.addr, "proxy ready");
+    let args = settings::resolve(args)?;
+    let running = args.start().await?;
+    tracing::info!(api = %running.api.addr, admin = %running.admin.addr, database = %redact(args.database()), "proxy ready");
     crate::shutdown::signal().await;
     tracing::info!("stopping: draining in-flight requests");
     running.api.shutdown().await;

@@ -19,6 +19,7 @@ use bars_receiver::{HostedService, Receiver, ReceiverConfig};
 use bars_store::postgres::redact;
 use serde::Deserialize;
 
+use crate::admin_listener::AdminListener;
 use crate::settings::{self, Problems, Rebase, loopback, rebase_database, rebase_path};
 
 const DEFAULT_LISTEN: SocketAddr = loopback(8080);
@@ -65,9 +66,13 @@ pub struct ReceiverArgs {
     /// The public base URL senders reach this receiver at (default: http(s)://<listen>).
     #[arg(long, env = "BARS_BASE_URL")]
     pub base_url: Option<String>,
-    /// Bearer token the admin API requires.
+    /// Bearer token the admin API requires; required when admin_listen is not a loopback
+    /// address.
     #[arg(long, env = "BARS_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Serve the admin API over HTTPS with the receiver's certificate ([tls]).
+    #[arg(long, env = "BARS_ADMIN_TLS")]
+    pub admin_tls: bool,
     /// Only these sending organisations (ODS codes) may use the receiver. Repeatable.
     #[arg(
         long = "allow-organisation",
@@ -120,6 +125,7 @@ crate::layered!(ReceiverArgs {
     services,
     base_url,
     admin_token,
+    admin_tls,
     allow_organisations,
     allow_software,
     practitioner_details_for,
@@ -468,6 +474,7 @@ impl settings::RoleSettings for ReceiverArgs {
         problems.url("base_url", self.base_url.as_deref());
         problems.database("database", self.database.as_deref());
         self.tls.check(&mut problems);
+        self.admin().check(&self.tls, &mut problems);
         self.limits.check(&mut problems);
         if self
             .instance_id
@@ -488,6 +495,15 @@ impl ReceiverArgs {
 
     pub fn admin_listen(&self) -> SocketAddr {
         self.admin_listen.unwrap_or(DEFAULT_ADMIN_LISTEN)
+    }
+
+    pub fn admin(&self) -> AdminListener<'_> {
+        AdminListener {
+            listen: self.admin_listen(),
+            token: self.admin_token.as_deref(),
+            tls: self.admin_tls,
+            token_env: "BARS_ADMIN_TOKEN",
+        }
     }
 
     pub fn database(&self) -> &str {
@@ -552,6 +568,13 @@ impl RunningReceiver {
         let (listen, admin_listen) = (args.listen(), args.admin_listen());
         let (tls, pointers) = (args.tls.listener()?, args.pointers.target()?);
         let server = args.limits.server(ServerOptions::default());
+        let admin_options = args.admin().server(
+            &args.tls,
+            ServerOptions {
+                drain_timeout: Duration::from_secs(5),
+                ..server.clone()
+            },
+        )?;
         let store = bars_store::open(database)
             .await
             .with_context(|| format!("opening the database {}", redact(database)))?;
@@ -583,10 +606,7 @@ impl RunningReceiver {
         let admin = RunningServer::start(
             admin_listen,
             receiver.admin_router(args.admin_token.clone()),
-            ServerOptions {
-                drain_timeout: Duration::from_secs(5),
-                ..server
-            },
+            admin_options,
         )
         .await
         .with_context(|| format!("listening on {admin_listen}"))?;

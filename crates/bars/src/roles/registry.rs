@@ -13,6 +13,7 @@ use bars_registry::{Registry, RegistryConfig};
 use bars_store::postgres::redact;
 use serde::Deserialize;
 
+use crate::admin_listener::AdminListener;
 use crate::settings::{self, Problems, Rebase, loopback, rebase_database};
 
 const DEFAULT_LISTEN: SocketAddr = loopback(9100);
@@ -37,9 +38,13 @@ pub struct RegistryArgs {
     /// [default: 127.0.0.1:9101].
     #[arg(long, env = "BARS_REGISTRY_ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,
-    /// Bearer token the operators' listener requires for /metrics.
+    /// Bearer token the operators' listener requires for /metrics; required when admin_listen
+    /// is not a loopback address.
     #[arg(long, env = "BARS_REGISTRY_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Serve the operators' listener over HTTPS with the registry's certificate ([tls]).
+    #[arg(long, env = "BARS_REGISTRY_ADMIN_TLS")]
+    pub admin_tls: bool,
     /// Database URL: sqlite://path/to/file.db (or a bare path), or
     /// postgres://user@host:5432/db with optional pool_size, pool_timeout, statement_timeout
     /// [default: sqlite://data/registry.db].
@@ -64,6 +69,7 @@ crate::layered!(RegistryArgs {
     listen,
     admin_listen,
     admin_token,
+    admin_tls,
     database,
     base_url,
     trust_plain_proxy,
@@ -105,6 +111,7 @@ impl settings::RoleSettings for RegistryArgs {
             );
         }
         self.tls.check(&mut problems);
+        self.admin().check(&self.tls, &mut problems);
         self.limits.check(&mut problems);
         problems
     }
@@ -117,6 +124,15 @@ impl RegistryArgs {
 
     pub fn admin_listen(&self) -> SocketAddr {
         self.admin_listen.unwrap_or(DEFAULT_ADMIN_LISTEN)
+    }
+
+    pub fn admin(&self) -> AdminListener<'_> {
+        AdminListener {
+            listen: self.admin_listen(),
+            token: self.admin_token.as_deref(),
+            tls: self.admin_tls,
+            token_env: "BARS_REGISTRY_ADMIN_TOKEN",
+        }
     }
 
     pub fn database(&self) -> &str {
@@ -155,7 +171,8 @@ impl RegistryArgs {
         let admin = RunningServer::start(
             self.admin_listen(),
             registry.admin_router(self.admin_token.clone()),
-            self.limits.server(registry_server()),
+            self.admin()
+                .server(&self.tls, self.limits.server(registry_server()))?,
         )
         .await
         .with_context(|| format!("listening on {}", self.admin_listen()))?;

@@ -25,10 +25,11 @@ fn summary(path: &Path) -> anyhow::Result<(Problems, String)> {
         "receiver" => {
             let s: ReceiverArgs = super::read(path)?;
             let line = format!(
-                "receiver {} serving {} service(s) on {} (admin {}), database {}",
+                "receiver {} serving {} service(s) on {} (admin {}://{}), database {}",
                 s.ods_code.as_deref().unwrap_or("?"),
                 s.services.len(),
                 s.listen(),
+                s.admin().scheme(),
                 s.admin_listen(),
                 bars_store::postgres::redact(s.database()),
             );
@@ -37,19 +38,22 @@ fn summary(path: &Path) -> anyhow::Result<(Problems, String)> {
         "proxy" => {
             let s: ProxyArgs = super::read(path)?;
             let line = format!(
-                "proxy on {} (admin {}) with {} endpoint(s) and {} application(s)",
+                "proxy on {} (admin {}://{}) seeding {} endpoint(s) and {} application(s), database {}",
                 s.listen(),
+                s.admin().scheme(),
                 s.admin_listen(),
                 s.endpoints.len(),
-                s.applications.len()
+                s.applications.len(),
+                bars_store::postgres::redact(s.database())
             );
             (s.problems(), line)
         }
         "registry" => {
             let s: RegistryArgs = super::read(path)?;
             let line = format!(
-                "registry on {} (admin {}), database {}",
+                "registry on {} (admin {}://{}), database {}",
                 s.listen(),
+                s.admin().scheme(),
                 s.admin_listen(),
                 bars_store::postgres::redact(s.database())
             );

@@ -14,7 +14,7 @@ fn examples() -> PathBuf {
 }
 
 /// The examples copied into `dir/config`, with the PKI their comments say to make.
-fn example_setup(dir: &Path) {
+pub(crate) fn example_setup(dir: &Path) {
     let config = dir.join("config");
     std::fs::create_dir_all(&config).unwrap();
     for role in ["receiver", "proxy", "registry"] {
@@ -48,7 +48,7 @@ fn bars(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn check(dir: &Path, file: &str) -> (bool, String) {
+pub(crate) fn check(dir: &Path, file: &str) -> (bool, String) {
     let out = bars(dir, &["config", "check", "--strict", file]);
     (
         out.status.success(),
@@ -57,7 +57,7 @@ fn check(dir: &Path, file: &str) -> (bool, String) {
 }
 
 /// A copy of an example with one edit, as `config/broken.toml`.
-fn broken(dir: &Path, role: &str, from: &str, to: &str) -> &'static str {
+pub(crate) fn broken(dir: &Path, role: &str, from: &str, to: &str) -> &'static str {
     let text = std::fs::read_to_string(dir.join(format!("config/{role}.toml"))).unwrap();
     assert!(text.contains(from), "{role}.toml has no {from:?}");
     std::fs::write(dir.join("config/broken.toml"), text.replacen(from, to, 1)).unwrap();
@@ -123,7 +123,7 @@ fn config_check_accepts_the_examples_and_names_what_is_wrong() {
             "receiver",
             "role = \"receiver\"",
             "role = \"proxy\"",
-            "unknown field `database`",
+            "unknown field `ods_code`",
         ),
         (
             "proxy",

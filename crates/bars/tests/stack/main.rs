@@ -13,6 +13,7 @@ mod local_time;
 mod messaging;
 mod openapi;
 mod operations;
+mod operator_surfaces;
 mod pointers;
 mod privacy;
 mod processes;

@@ -374,7 +374,7 @@ impl ProcessStack {
         self.registry = Some(Proc::start(self.temp.path(), &log, &args));
     }
 
-    fn start_proxy(&mut self) {
+    pub fn start_proxy(&mut self) {
         let args = self.common(
             "proxy",
             proxy_args(

@@ -126,6 +126,25 @@ impl Applications {
         Ok(table.insert(app.client_id.clone(), Arc::new(app)))
     }
 
+    /// Replaces the whole table at once with `apps` (what the proxy's database holds), each
+    /// checked as [`Applications::add`] checks it. One that no longer passes (a key this build
+    /// cannot use) is left out and logged, rather than keeping every other application from
+    /// loading. Readers see the old table or the new one, never a mixture.
+    pub fn replace_all(&self, apps: Vec<Application>) {
+        let mut table = HashMap::with_capacity(apps.len());
+        for app in apps {
+            match app.validate() {
+                Ok(()) => {
+                    table.insert(app.client_id.clone(), Arc::new(app));
+                }
+                Err(e) => {
+                    tracing::error!(client_id = %app.client_id, error = %e, "stored application left out");
+                }
+            }
+        }
+        *self.inner.write().unwrap_or_else(PoisonError::into_inner) = table;
+    }
+
     /// Removes the application; true if it was registered. Its tokens stop working at once
     /// (the bearer check consults the registry).
     pub fn remove(&self, client_id: &str) -> bool {

@@ -34,10 +34,10 @@ use axum::routing::post;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::json;
 
-use super::assertion::{AssertionFailure, verify_client_assertion};
+use super::assertion::{AssertionFailure, VerifiedAssertion, verify_client_assertion};
 use super::client_assertion::JWT_BEARER_ASSERTION_TYPE;
 use super::form::Form;
-use super::{AuthState, unix_now_millis};
+use super::{AuthState, secs, unix_now_millis};
 
 /// Where the token endpoint is mounted.
 pub const TOKEN_PATH: &str = "/oauth2/token";
@@ -174,6 +174,7 @@ async fn handle(
         now_millis.div_euclid(1000),
     )
     .map_err(|f| OAuthError::from_failure(&f))?;
+    first_use_everywhere(state, &verified, now_millis.div_euclid(1000)).await?;
 
     let issued = state
         .tokens
@@ -199,6 +200,38 @@ async fn handle(
         "issued_at": issued.issued_at_millis.to_string(),
     });
     Ok(json_response(StatusCode::OK, &body))
+}
+
+/// The assertion's `jti` recorded in the database every proxy shares, so that the assertion
+/// replayed to another proxy is refused there too. When the database cannot say, no token is
+/// issued (503 `temporarily_unavailable`): a replay must never pass for lack of a check.
+async fn first_use_everywhere(
+    state: &AuthState,
+    verified: &VerifiedAssertion,
+    now: i64,
+) -> Result<(), OAuthError> {
+    let Some(store) = &state.jti_store else {
+        return Ok(());
+    };
+    let remember_until = verified
+        .expires_at
+        .saturating_add(secs(state.config.leeway));
+    match store
+        .use_jti(verified.client_id(), &verified.jti, remember_until, now)
+        .await
+    {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(OAuthError::from_failure(&AssertionFailure::Replayed)),
+        Err(e) => {
+            tracing::error!(error = %e, "the shared replay cache could not be consulted");
+            Err(OAuthError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                error: "temporarily_unavailable",
+                description: "the replay check is unavailable; retry shortly with a new assertion"
+                    .into(),
+            })
+        }
+    }
 }
 
 fn is_form(headers: &HeaderMap) -> bool {
@@ -228,6 +261,7 @@ mod tests {
     use crate::auth::{BARS_SCOPE, unix_now};
     use bars_http::client::{ClientResponse, HttpClient};
     use bars_http::server::{RunningServer, ServerOptions};
+    use bars_store::testing::{Backend, TestDatabase};
     use bytes::Bytes;
     use http::Method;
     use jsonwebtoken::Algorithm;
@@ -693,6 +727,71 @@ mod tests {
             503,
             "temporarily_unavailable",
         );
+    }
+
+    /// A proxy (its own token endpoint and in-process replay cache) on the shared database.
+    async fn sharing(store: Arc<dyn crate::store::ProxyStore>) -> Harness {
+        let mut state = testkit::state();
+        state.jti_store = Some(store);
+        Harness::with_state(state).await
+    }
+
+    bars_store::on_both! {
+        #[tokio::test]
+        async fn an_assertion_used_at_one_proxy_is_refused_at_another(backend: Backend) {
+            let db = TestDatabase::new(backend, "proxy.db").await.expect("a database");
+            let url = db.url();
+            let first = sharing(crate::store::open_store(&url).await.expect("opens")).await;
+            let second = sharing(crate::store::open_store(&url).await.expect("opens")).await;
+            let a = ec_assertion();
+            assert_eq!(first.request_token(&a).await.status, StatusCode::OK);
+            let d = assert_error(&second.request_token(&a).await, 401, "invalid_client");
+            assert!(d.contains("jti") && d.contains("already been used"), "{d}");
+            // Both in the other order, and a fresh assertion is fine anywhere.
+            let b = rs_assertion();
+            assert_eq!(second.request_token(&b).await.status, StatusCode::OK);
+            assert_error(&first.request_token(&b).await, 401, "invalid_client");
+            assert_eq!(
+                second.request_token(&ec_assertion()).await.status,
+                StatusCode::OK
+            );
+        }
+    }
+
+    bars_store::on_both! {
+        #[tokio::test]
+        async fn no_token_is_issued_while_the_shared_replay_check_cannot_answer(backend: Backend) {
+            let db = TestDatabase::new(backend, "proxy.db").await.expect("a database");
+            let store: Arc<dyn crate::store::ProxyStore> = match backend {
+                Backend::Sqlite => Arc::new(
+                    crate::store::SqliteProxyStore::open_with(
+                        db.file(),
+                        bars_store::sqlite::SqliteOptions {
+                            busy_timeout: Duration::from_millis(200),
+                            ..Default::default()
+                        },
+                    )
+                    .expect("opens"),
+                ),
+                Backend::Postgres => Arc::new(
+                    crate::store::PgProxyStore::connect(&db.url_with("statement_timeout=200ms"))
+                        .await
+                        .expect("connects"),
+                ),
+            };
+            let h = sharing(store).await;
+            let held = db.lock_writes("proxy_replay").await;
+            let refused = h.request_token(&ec_assertion()).await;
+            // Released before anything is asserted: a failing test must not leave the lock
+            // standing in the way of dropping the test schema.
+            held.release().await;
+            let d = assert_error(&refused, 503, "temporarily_unavailable");
+            assert!(d.contains("replay check"), "{d}");
+            assert_eq!(
+                h.request_token(&ec_assertion()).await.status,
+                StatusCode::OK
+            );
+        }
     }
 
     #[test]

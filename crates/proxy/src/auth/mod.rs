@@ -33,7 +33,7 @@ pub mod replay;
 pub mod tokens;
 
 #[cfg(test)]
-mod testkit;
+pub(crate) mod testkit;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,6 +98,10 @@ pub struct AuthState {
     pub applications: Applications,
     pub tokens: Arc<TokenService>,
     pub replay: Arc<ReplayCache>,
+    /// Where used `jti`s are recorded for every proxy sharing the database, after the
+    /// in-process cache above (which also bounds what one process can add). `None`: this
+    /// process only.
+    pub jti_store: Option<Arc<dyn crate::store::ProxyStore>>,
     pub config: AuthConfig,
     pub metrics: Arc<crate::metrics::AuthMetrics>,
 }
@@ -116,6 +120,7 @@ impl AuthState {
             applications,
             tokens: Arc::new(tokens),
             replay: Arc::new(ReplayCache::default()),
+            jti_store: None,
             config,
             metrics: Arc::default(),
         }
@@ -124,7 +129,7 @@ impl AuthState {
 
 /// Seconds since the Unix epoch, the unit of JWT `NumericDate`s. A clock before 1970 reads as
 /// 0, which makes every token look expired rather than valid.
-pub(crate) fn unix_now() -> i64 {
+pub fn unix_now() -> i64 {
     unix_now_millis() / 1000
 }
 

@@ -1,0 +1,218 @@
+//! The proxy's directory: the endpoint catalogue and the registered sender applications that
+//! routing and authentication read, and the one way the admin API changes them.
+//!
+//! Reads never wait for a database: every routed call and token request reads the in-memory
+//! [`Catalogue`] and [`Applications`]. With a store (the `bars proxy` role always has one),
+//! an admin change is written to the database first and the copies are then reloaded from it, so
+//! the proxy that made the change sees it at once and a restart finds it. Every other proxy
+//! sharing the database sees it at its next refresh: a background task reads the database's
+//! change counter every `refresh` interval and reloads when it moved. That interval is the
+//! staleness bound for the other proxies (an application removed at one proxy keeps its access
+//! at the others for at most that long). When the database cannot be read the proxies keep
+//! serving the copy they have, and admin changes are refused with 503.
+//!
+//! Without a store (embedded in tests and the in-process demo) changes apply to memory only.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bars_fhir::headers::TargetIdentifier;
+use bars_store::StoreError;
+
+use crate::auth::applications::{Application, ApplicationError, Applications};
+use crate::catalogue::{Catalogue, CatalogueError, Endpoint};
+use crate::store::{ProxyStore, Seed, Snapshot};
+
+/// How often used `jti`s past their time are deleted from the database.
+const PURGE_EVERY: Duration = Duration::from_secs(60);
+
+/// Why an admin change was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    #[error(transparent)]
+    Catalogue(#[from] CatalogueError),
+    #[error(transparent)]
+    Application(#[from] ApplicationError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct Directory {
+    pub catalogue: Arc<Catalogue>,
+    pub applications: Applications,
+    store: Option<Arc<dyn ProxyStore>>,
+    /// The revision the copies were loaded at. Held while reloading, so two reloads never
+    /// interleave and an older snapshot never overwrites a newer one.
+    loaded: tokio::sync::Mutex<Option<i64>>,
+}
+
+impl Directory {
+    /// A directory kept in memory only.
+    pub fn in_memory(catalogue: Arc<Catalogue>, applications: Applications) -> Directory {
+        Directory {
+            catalogue,
+            applications,
+            store: None,
+            loaded: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// A directory kept in `store`: writes `seed` (the configuration file's entries, see
+    /// [`Seed`] for how they combine with admin changes), then loads the copies from it.
+    pub async fn open(
+        store: Arc<dyn ProxyStore>,
+        mut seed: Seed,
+        catalogue: Arc<Catalogue>,
+        applications: Applications,
+    ) -> Result<Directory, DirectoryError> {
+        seed.endpoints = seed
+            .endpoints
+            .into_iter()
+            .map(Catalogue::checked)
+            .collect::<Result<_, _>>()?;
+        for application in &seed.applications {
+            application.validate()?;
+        }
+        let seeded = store.seed(seed).await?;
+        if !(seeded.endpoints.is_empty() && seeded.applications.is_empty()) {
+            tracing::info!(endpoints = ?seeded.endpoints, applications = ?seeded.applications, "configuration file entries written to the proxy database");
+        }
+        let directory = Directory {
+            catalogue,
+            applications,
+            store: Some(store),
+            loaded: tokio::sync::Mutex::new(None),
+        };
+        directory.reload().await?;
+        Ok(directory)
+    }
+
+    pub fn store(&self) -> Option<&Arc<dyn ProxyStore>> {
+        self.store.as_ref()
+    }
+
+    /// Reads the whole directory from the database into the copies.
+    async fn reload(&self) -> Result<(), StoreError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let mut loaded = self.loaded.lock().await;
+        let snapshot = store.snapshot().await?;
+        self.apply(snapshot, &mut loaded);
+        Ok(())
+    }
+
+    fn apply(&self, snapshot: Snapshot, loaded: &mut Option<i64>) {
+        self.catalogue.replace_all(snapshot.endpoints);
+        self.applications.replace_all(snapshot.applications);
+        *loaded = Some(snapshot.revision);
+    }
+
+    /// Reloads when another proxy (or this one) changed the database since the last load;
+    /// true when it did.
+    pub async fn refresh(&self) -> Result<bool, StoreError> {
+        let Some(store) = &self.store else {
+            return Ok(false);
+        };
+        let mut loaded = self.loaded.lock().await;
+        if Some(store.revision().await?) == *loaded {
+            return Ok(false);
+        }
+        let snapshot = store.snapshot().await?;
+        self.apply(snapshot, &mut loaded);
+        Ok(true)
+    }
+
+    /// Refreshes every `every` and purges used `jti`s past their time, for as long as the
+    /// directory is in use (the task holds it weakly and ends when it is dropped).
+    pub fn spawn_refresher(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let directory: Weak<Directory> = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last_purge = tokio::time::Instant::now();
+            loop {
+                tick.tick().await;
+                let Some(directory) = directory.upgrade() else {
+                    return;
+                };
+                if let Err(e) = directory.refresh().await {
+                    tracing::warn!(error = %e, "the proxy database could not be read; serving the directory as last loaded");
+                }
+                if last_purge.elapsed() >= PURGE_EVERY {
+                    last_purge = tokio::time::Instant::now();
+                    if let Some(store) = directory.store() {
+                        match store.purge_jtis(crate::auth::unix_now()).await {
+                            Ok(n) if n > 0 => tracing::debug!(purged = n, "used jtis purged"),
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!(error = %e, "used jtis not purged"),
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    pub async fn add_endpoint(&self, endpoint: Endpoint) -> Result<Endpoint, DirectoryError> {
+        let endpoint = Catalogue::checked(endpoint)?;
+        match &self.store {
+            None => self.catalogue.add(endpoint.clone())?,
+            Some(store) => {
+                if !store.add_endpoint(endpoint.clone()).await? {
+                    return Err(CatalogueError::Duplicate(endpoint.target().token()).into());
+                }
+                self.reload().await?;
+            }
+        }
+        Ok(endpoint)
+    }
+
+    pub async fn replace_endpoint(&self, endpoint: Endpoint) -> Result<Endpoint, DirectoryError> {
+        let endpoint = Catalogue::checked(endpoint)?;
+        match &self.store {
+            None => self.catalogue.replace(endpoint.clone())?,
+            Some(store) => {
+                store.put_endpoint(endpoint.clone()).await?;
+                self.reload().await?;
+            }
+        }
+        Ok(endpoint)
+    }
+
+    pub async fn remove_endpoint(&self, target: &TargetIdentifier) -> Result<bool, StoreError> {
+        match &self.store {
+            None => Ok(self.catalogue.remove(target)),
+            Some(store) => {
+                let removed = store.remove_endpoint(&target.system, &target.value).await?;
+                self.reload().await?;
+                Ok(removed)
+            }
+        }
+    }
+
+    /// Registers an application or replaces the registration of its client id.
+    pub async fn put_application(&self, application: Application) -> Result<(), DirectoryError> {
+        application.validate()?;
+        match &self.store {
+            None => {
+                self.applications.add(application)?;
+            }
+            Some(store) => {
+                store.put_application(application).await?;
+                self.reload().await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn remove_application(&self, client_id: &str) -> Result<bool, StoreError> {
+        match &self.store {
+            None => Ok(self.applications.remove(client_id)),
+            Some(store) => {
+                let removed = store.remove_application(client_id).await?;
+                self.reload().await?;
+                Ok(removed)
+            }
+        }
+    }
+}
