@@ -5,6 +5,7 @@
 mod cases;
 mod shared;
 mod sql_source;
+mod tls;
 mod wal;
 
 use std::sync::Arc;
