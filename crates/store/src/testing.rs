@@ -3,9 +3,17 @@
 //!
 //! The server comes from `BARS_TEST_POSTGRES_URL`; without it, PostgreSQL variants of tests
 //! say they were skipped and pass, unless `BARS_REQUIRE_POSTGRES=1` (set by CI, which starts
-//! a server) says they must run: then a variant that would skip fails instead. A schema is dropped when its [`PgTestSchema`] is dropped;
-//! schemas left behind by a killed test run are swept the next time a run starts, after an
-//! hour, so they can still be inspected meanwhile.
+//! a server) says they must run: then a variant that would skip fails instead. A schema is
+//! dropped when its [`PgTestSchema`] is dropped; schemas left behind by a killed test run are
+//! swept the next time a run starts, after an hour, so they can still be inspected meanwhile.
+//!
+//! Compiled only with the `testing` feature, which the crates' dev-dependencies turn on.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test support behind the `testing` feature: a set-up that fails is a failing test"
+)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -71,7 +71,6 @@ impl Default for PgOptions {
     }
 }
 
-
 fn bad(what: &str) -> StoreError {
     StoreError::Internal(format!("invalid PostgreSQL URL: {what}"))
 }
@@ -232,7 +231,10 @@ mod tests {
         .unwrap();
         assert_eq!(tls.mode, tls::SslMode::VerifyFull);
         assert_eq!(tls.roots, tls::Roots::File("/etc/bars/ca.pem".into()));
-        assert_eq!(config.get_ssl_mode(), tokio_postgres::config::SslMode::Require);
+        assert_eq!(
+            config.get_ssl_mode(),
+            tokio_postgres::config::SslMode::Require
+        );
         assert_eq!(options.pool_size, 3);
         assert_eq!(options.statement_timeout, Duration::from_millis(250));
         assert_eq!(options.pool_timeout, Duration::from_secs(1));

@@ -222,13 +222,12 @@ impl PgDatabase {
 pub async fn connect_client(url: &str) -> Result<tokio_postgres::Client, StoreError> {
     let parsed = config::parse(url)?;
     let connector = parsed.tls.connector()?;
-    let (client, connection) = parsed
-        .driver
-        .connect(connector)
-        .await
-        .map_err(|e| match parsed.tls.explain(&e, &parsed.hosts()) {
-            Some(why) => StoreError::Unavailable(why),
-            None => errors::db(e),
+    let (client, connection) =
+        parsed.driver.connect(connector).await.map_err(|e| {
+            match parsed.tls.explain(&e, &parsed.hosts()) {
+                Some(why) => StoreError::Unavailable(why),
+                None => errors::db(e),
+            }
         })?;
     tokio::spawn(connection);
     Ok(client)

@@ -27,7 +27,9 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 use tokio_postgres::config::Host;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
@@ -242,9 +244,8 @@ impl TlsSettings {
 }
 
 fn read_pem(path: &Path) -> Result<Vec<CertificateDer<'static>>, StoreError> {
-    let fail = |what: String| {
-        StoreError::Internal(format!("sslrootcert={}: {what}", path.display()))
-    };
+    let fail =
+        |what: String| StoreError::Internal(format!("sslrootcert={}: {what}", path.display()));
     let pem = std::fs::read(path).map_err(|e| fail(format!("cannot be read: {e}")))?;
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
@@ -338,7 +339,11 @@ mod tests {
             "postgres://u@127.0.0.1,db.example/db",
             "postgres://u@localhost/db?hostaddr=10.0.0.7",
         ] {
-            assert_eq!(mode(remote, None, None), Ok(SslMode::VerifyFull), "{remote}");
+            assert_eq!(
+                mode(remote, None, None),
+                Ok(SslMode::VerifyFull),
+                "{remote}"
+            );
         }
         // A CA file says the operator wants the server checked, wherever it is.
         assert_eq!(
@@ -374,7 +379,10 @@ mod tests {
         let d = driver("postgres://u@db.example/db");
         let file = settings(None, Some("/etc/bars/pg-ca.pem"), &d).unwrap();
         assert_eq!(file.roots, Roots::File("/etc/bars/pg-ca.pem".into()));
-        assert_eq!(settings(None, Some("system"), &d).unwrap().roots, Roots::Platform);
+        assert_eq!(
+            settings(None, Some("system"), &d).unwrap().roots,
+            Roots::Platform
+        );
         assert_eq!(settings(None, None, &d).unwrap().roots, Roots::Platform);
     }
 
@@ -384,7 +392,10 @@ mod tests {
         let missing = dir.path().join("missing.pem");
         let empty = dir.path().join("empty.pem");
         std::fs::write(&empty, "not a certificate\n").unwrap();
-        for (path, says) in [(&missing, "cannot be read"), (&empty, "holds no PEM certificate")] {
+        for (path, says) in [
+            (&missing, "cannot be read"),
+            (&empty, "holds no PEM certificate"),
+        ] {
             let tls = TlsSettings {
                 mode: SslMode::VerifyFull,
                 roots: Roots::File(path.clone()),

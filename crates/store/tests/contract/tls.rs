@@ -111,7 +111,10 @@ async fn a_wrong_ca_is_refused_at_start_up_naming_the_ca() {
         .err()
         .expect("a server whose certificate the CA did not sign is refused")
         .to_string();
-    let says = format!("its certificate is not signed by the CA in sslrootcert={}", other.display());
+    let says = format!(
+        "its certificate is not signed by the CA in sslrootcert={}",
+        other.display()
+    );
     assert!(error.contains(&says), "{error}");
     assert!(error.contains("sslmode=verify-full"), "{error}");
 }
@@ -144,11 +147,17 @@ async fn require_encrypts_without_a_ca_and_disable_stays_plain() {
     let required = PgDatabase::connect(&schema.url_with("sslmode=require"), &[])
         .await
         .unwrap();
-    assert!(encrypted(&required).await, "sslmode=require gave a plain session");
+    assert!(
+        encrypted(&required).await,
+        "sslmode=require gave a plain session"
+    );
     let plain = PgDatabase::connect(&schema.url_with("sslmode=disable"), &[])
         .await
         .unwrap();
-    assert!(!encrypted(&plain).await, "sslmode=disable gave an encrypted session");
+    assert!(
+        !encrypted(&plain).await,
+        "sslmode=disable gave an encrypted session"
+    );
     // The test server is on loopback: without sslmode its URL stays plain, as other suites use it.
     let default = PgDatabase::connect(&schema.url, &[]).await.unwrap();
     assert!(!encrypted(&default).await);
