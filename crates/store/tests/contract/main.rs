@@ -9,6 +9,7 @@
 mod cases;
 mod shared;
 mod sql_source;
+mod required;
 mod tls;
 mod wal;
 
