@@ -7,9 +7,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cases;
+mod required;
 mod shared;
 mod sql_source;
-mod required;
 mod tls;
 mod wal;
 

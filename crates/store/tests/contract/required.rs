@@ -17,7 +17,12 @@ bars_store::on_both! {
 fn probe_without_a_server(require: Option<&str>) -> (bool, String) {
     let mut child = Command::new(std::env::current_exe().unwrap());
     child
-        .args(["required::probe::postgres", "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            "required::probe::postgres",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env_remove("BARS_TEST_POSTGRES_URL")
         .env_remove("BARS_REQUIRE_POSTGRES");
     if let Some(value) = require {
@@ -29,17 +34,26 @@ fn probe_without_a_server(require: Option<&str>) -> (bool, String) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("1 passed") || text.contains("1 failed"), "the probe ran: {text}");
+    assert!(
+        text.contains("1 passed") || text.contains("1 failed"),
+        "the probe ran: {text}"
+    );
     (out.status.success(), text)
 }
 
 #[test]
 fn a_postgres_variant_without_a_server_fails_when_postgres_is_required() {
     let (passed, text) = probe_without_a_server(Some("1"));
-    assert!(!passed, "a required variant passed without a server: {text}");
+    assert!(
+        !passed,
+        "a required variant passed without a server: {text}"
+    );
     assert!(text.contains("BARS_REQUIRE_POSTGRES=1"), "{text}");
 
     let (passed, text) = probe_without_a_server(None);
     assert!(passed, "{text}");
-    assert!(text.contains("skipped: BARS_TEST_POSTGRES_URL not set"), "{text}");
+    assert!(
+        text.contains("skipped: BARS_TEST_POSTGRES_URL not set"),
+        "{text}"
+    );
 }
