@@ -511,6 +511,22 @@ impl ProcessStack {
         panic!("pointer jobs did not settle: {}", self.outbox().await);
     }
 
+    /// How many pointers the registry holds for the patient (its search total), or `None`
+    /// while it does not answer (not started yet).
+    pub async fn pointer_count(&self, nhs: &str) -> Option<usize> {
+        let path = format!(
+            "/DocumentReference?subject:identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}"
+        );
+        let r = self
+            .call_with(Method::GET, &path, &bars_headers(None, None), None)
+            .await
+            .ok()?;
+        if r.status != 200 {
+            return None;
+        }
+        Some(r.json()?["total"].as_u64()? as usize)
+    }
+
     /// Every pointer the registry holds for the patient (all pages), through the proxy.
     pub async fn pointers(&self, nhs: &str) -> Vec<Value> {
         let mut all = Vec::new();
@@ -629,23 +645,39 @@ async fn a_receiver_killed_during_delivery_resumes_and_converges_without_duplica
         assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
         ids.push(r.json().unwrap()["id"].as_str().unwrap().to_string());
     }
+    let mut attempted = false;
     for _ in 0..200 {
         let outbox = stack.outbox().await;
-        if outbox["jobs"]
+        attempted = outbox["jobs"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|j| j["attempts"].as_u64().unwrap_or(0) > 0)
-        {
+            .any(|j| j["attempts"].as_u64().unwrap_or(0) > 0);
+        if attempted {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+    assert!(attempted, "no pointer job was attempted while the registry was down");
 
-    // The registry comes back and the receiver dies while it is delivering.
+    // The registry comes back, and the receiver dies once some pointers have landed: while
+    // it is delivering, which the registry then proves by holding some but not all of them.
     stack.start_registry();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut landed = 0;
+    for _ in 0..2000 {
+        landed = stack.pointer_count(PATIENT).await.unwrap_or(0);
+        if landed > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     stack.receiver.take().unwrap().kill();
+    assert!(landed > 0, "no pointer landed after the registry came back");
+    let at_kill = stack.pointer_count(PATIENT).await.unwrap();
+    assert!(
+        at_kill < ids.len(),
+        "all {at_kill} pointers had landed before the kill: it did not land mid-delivery"
+    );
     stack.start_receiver().await;
 
     stack.outbox_settled().await;
