@@ -63,6 +63,11 @@ impl Proc {
         }
     }
 
+    /// True while the process has not exited.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Waits for the process to exit; true when it exited cleanly.
     pub fn wait(mut self) -> bool {
         self.child.wait().unwrap().success()
