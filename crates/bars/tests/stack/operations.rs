@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::Method;
 use serde_json::Value;
 
-use crate::demo::{bars, free_ports, start_demo};
+use crate::demo::{bars, start_demo};
 use crate::kit::*;
 use crate::processes::{Proc, free_port, wait_for};
 
@@ -323,8 +323,7 @@ async fn the_request_log_carries_the_ids_and_no_patient_data() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path();
-    let port = free_ports();
-    let demo = start_demo(dir, port, &["--log-format", "json"]).await;
+    let (demo, _) = start_demo(dir, None, &["--log-format", "json"]).await;
     let service = bars(dir, &["services"])[0]["value"]
         .as_str()
         .unwrap()

@@ -663,7 +663,10 @@ async fn a_receiver_killed_during_delivery_resumes_and_converges_without_duplica
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    assert!(attempted, "no pointer job was attempted while the registry was down");
+    assert!(
+        attempted,
+        "no pointer job was attempted while the registry was down"
+    );
 
     // The registry comes back, and the receiver dies once some pointers have landed: while
     // it is delivering, which the registry then proves by holding some but not all of them.

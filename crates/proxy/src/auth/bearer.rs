@@ -255,7 +255,10 @@ mod tests {
         let (token, iat) = (&issued.access_token, issued.issued_at_millis / 1000);
         // Valid when issued, and remembered as verified ...
         assert!(state.tokens.validate_at(token, iat).is_ok());
-        assert!(state.tokens.validate_at(token, iat + 1).is_ok(), "valid up to exp");
+        assert!(
+            state.tokens.validate_at(token, iat + 1).is_ok(),
+            "valid up to exp"
+        );
         // ... which does not outlive its one second (the clock is the caller's, not a sleep).
         assert!(matches!(
             state.tokens.validate_at(token, iat + 2),
