@@ -204,19 +204,24 @@ impl TlsSettings {
     /// Says why a connection could not be opened in words an operator can act on, when TLS is
     /// the reason: which check failed and against what. `None` for any other failure.
     pub fn explain(&self, e: &tokio_postgres::Error, hosts: &str) -> Option<String> {
-        let text = e.to_string();
-        if text.contains("server does not support TLS") {
+        // The driver's message is only "error performing TLS handshake": the reason is its
+        // source (the driver's own words, or the rustls error inside an I/O error).
+        let source = std::error::Error::source(e)?;
+        if !e.to_string().contains("TLS") {
+            return None;
+        }
+        if source.to_string().contains("server does not support TLS") {
             return Some(format!(
                 "the PostgreSQL server at {hosts} does not accept TLS connections, and the URL \
                  requires them (sslmode); turn ssl on at the server"
             ));
         }
-        let rustls_error = std::error::Error::source(e)
-            .and_then(|s| s.downcast_ref::<std::io::Error>())
+        let rustls_error = source
+            .downcast_ref::<std::io::Error>()
             .and_then(|io| io.get_ref())
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())?;
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>());
         let problem = match rustls_error {
-            rustls::Error::InvalidCertificate(cert) => match cert {
+            Some(rustls::Error::InvalidCertificate(cert)) => match cert {
                 CertificateError::UnknownIssuer => {
                     format!("its certificate is not signed by {}", self.roots_named())
                 }
@@ -230,7 +235,8 @@ impl TlsSettings {
                 }
                 other => format!("its certificate was refused ({other})"),
             },
-            other => format!("the TLS handshake failed ({other})"),
+            Some(other) => format!("the TLS handshake failed ({other})"),
+            None => format!("the TLS handshake failed ({source})"),
         };
         let mode = match self.mode {
             SslMode::Disable => "disable",
@@ -404,5 +410,30 @@ mod tests {
             assert!(e.contains(&path.display().to_string()), "{e}");
             assert!(e.contains(says), "{e}");
         }
+    }
+
+    /// A server that answers the TLS request with "no" (PostgreSQL's `N`, as with `ssl = off`).
+    async fn plain_only_server() -> u16 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 8];
+            socket.read_exact(&mut request).await.unwrap();
+            socket.write_all(b"N").await.unwrap();
+            let _ = socket.read(&mut request).await;
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn a_server_without_tls_is_refused_saying_so() {
+        let port = plain_only_server().await;
+        let url = format!("postgres://u@127.0.0.1:{port}/db?sslmode=require");
+        let e = crate::postgres::connect_client(&url).await.err().unwrap();
+        let e = e.to_string();
+        assert!(e.contains("does not accept TLS connections"), "{e}");
+        assert!(e.contains("127.0.0.1"), "{e}");
     }
 }
