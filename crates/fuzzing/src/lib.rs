@@ -10,6 +10,14 @@
 //! never changes the resource's identity or the caller's copy, and validation diagnostics never
 //! quote a value that could be an NHS number.
 
+// Panicking is how a fuzz target reports a broken property (a decoder that cannot read back
+// what it wrote), so the workspace's ban on unwrap/expect does not apply to these bodies.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a fuzz target reports a violated property by panicking"
+)]
+
 use bars_fhir::headers::{
     TargetIdentifier, decode_base64_json, decode_lenient_json, encode_base64_json,
 };

@@ -11,6 +11,7 @@ pub mod error;
 pub mod model;
 pub mod postgres;
 pub mod sqlite;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 use std::sync::Arc;

@@ -2,9 +2,18 @@
 //! server without seeing each other's rows.
 //!
 //! The server comes from `BARS_TEST_POSTGRES_URL`; without it, PostgreSQL variants of tests
-//! say they were skipped and pass. A schema is dropped when its [`PgTestSchema`] is dropped;
-//! schemas left behind by a killed test run are swept the next time a run starts, after an
-//! hour, so they can still be inspected meanwhile.
+//! say they were skipped and pass, unless `BARS_REQUIRE_POSTGRES=1` (set by CI, which starts
+//! a server) says they must run: then a variant that would skip fails instead. A schema is
+//! dropped when its [`PgTestSchema`] is dropped; schemas left behind by a killed test run are
+//! swept the next time a run starts, after an hour, so they can still be inspected meanwhile.
+//!
+//! Compiled only with the `testing` feature, which the crates' dev-dependencies turn on.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test support behind the `testing` feature: a set-up that fails is a failing test"
+)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -33,9 +42,26 @@ pub fn server_url() -> Option<String> {
         .filter(|u| !u.trim().is_empty())
 }
 
-/// Prints the standard note for a PostgreSQL variant that cannot run here.
+/// Set to `1` where the PostgreSQL variants must run (CI): skipping one is then a failure.
+pub const REQUIRE_POSTGRES_VAR: &str = "BARS_REQUIRE_POSTGRES";
+
+/// Whether this run must not skip PostgreSQL variants.
+pub fn postgres_required() -> bool {
+    std::env::var(REQUIRE_POSTGRES_VAR).is_ok_and(|v| v.trim() == "1")
+}
+
+/// Reports a PostgreSQL variant that cannot run here: a note, or a failure when
+/// [`postgres_required`] (a skip must not pass for a run).
 pub fn note_skipped(test: &str) {
-    eprintln!("{test}: skipped: {POSTGRES_URL_VAR} not set");
+    note_skipped_because(test, &format!("{POSTGRES_URL_VAR} not set"));
+}
+
+/// [`note_skipped`] with the reason given.
+pub fn note_skipped_because(test: &str, reason: &str) {
+    if postgres_required() {
+        panic!("{test}: cannot run ({reason}) but {REQUIRE_POSTGRES_VAR}=1 requires it");
+    }
+    eprintln!("{test}: skipped: {reason}");
 }
 
 fn now_secs() -> u64 {
@@ -46,17 +72,21 @@ fn now_secs() -> u64 {
 }
 
 async fn admin(base: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(base, tokio_postgres::NoTls)
+    crate::postgres::connect_client(base)
         .await
-        .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} names a server that does not answer: {e}"));
-    tokio::spawn(connection);
-    client
+        .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} names a server that does not answer: {e}"))
 }
 
 impl PgTestSchema {
-    /// A new, empty schema; `None` when no test server is configured.
+    /// A new, empty schema; `None` when no test server is configured (a failure instead when
+    /// [`postgres_required`]).
     pub async fn create() -> Option<PgTestSchema> {
-        let base = server_url()?;
+        let Some(base) = server_url() else {
+            if postgres_required() {
+                panic!("{REQUIRE_POSTGRES_VAR}=1 but {POSTGRES_URL_VAR} is not set");
+            }
+            return None;
+        };
         let client = admin(&base).await;
         if !SWEPT.swap(true, Ordering::SeqCst) {
             sweep(&client).await;
@@ -130,17 +160,11 @@ impl Drop for PgTestSchema {
                 .build()
                 .ok()?;
             runtime.block_on(async {
-                let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-                    .await
-                    .ok()?;
-                let task = tokio::spawn(connection);
-                let result = client
+                let client = crate::postgres::connect_client(&base).await.ok()?;
+                client
                     .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
                     .await
-                    .ok();
-                drop(client);
-                let _ = task.await;
-                result
+                    .ok()
             })
         })
         .join();
@@ -324,7 +348,7 @@ impl WriteLock {
 /// ```
 ///
 /// gives `books::sqlite` and `books::postgres`; the latter says it was skipped and passes when
-/// `BARS_TEST_POSTGRES_URL` is unset.
+/// `BARS_TEST_POSTGRES_URL` is unset (and fails then if `BARS_REQUIRE_POSTGRES=1`).
 #[macro_export]
 macro_rules! on_both {
     ($(#[$attr:meta])* async fn $name:ident($backend:ident: Backend) $body:block) => {

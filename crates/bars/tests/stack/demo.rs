@@ -14,7 +14,7 @@ use crate::processes::Proc;
 const DEMO_PORTS: u16 = 8;
 
 /// Consecutive free ports for the demo.
-pub fn free_ports() -> u16 {
+fn free_ports() -> u16 {
     for _ in 0..200 {
         let base = 20_000 + (uuid::Uuid::new_v4().as_u128() % 30_000) as u16;
         let listeners: Vec<_> = (0..DEMO_PORTS)
@@ -107,28 +107,42 @@ async fn first_receiver_answers(client: &bars_http::client::HttpClient, port: u1
         .is_ok()
 }
 
-/// Starts `bars demo` in `dir` on ports from `port`, with `global` flags (e.g. the log format)
-/// before the command; its log goes to `dir/demo.log`.
-pub async fn start_demo(dir: &Path, port: u16, global: &[&str]) -> Proc {
-    let args: Vec<String> = global
-        .iter()
-        .map(|a| a.to_string())
-        .chain(["demo".into()])
-        .chain([
-            "--data-dir".into(),
-            "demo".into(),
-            "--port".into(),
-            port.to_string(),
-        ])
-        .collect();
-    let demo = Proc::start(dir, "demo", &args);
+/// Starts `bars demo` in `dir` on ports from `port` (free ones when `None`), with `global`
+/// flags (e.g. the log format) before the command, and waits until its first receiver answers
+/// (and, with `manifest`, until `stack.json` is written); its log goes to `dir/demo.log`.
+///
+/// Free ports are only free when probed: another process may bind one before the demo does.
+/// A demo that exits before it is up is therefore started again on other free ports, a
+/// bounded number of times.
+async fn launch(dir: &Path, port: Option<u16>, global: &[&str], manifest: bool) -> (Proc, u16) {
     let client = bars_http::client::HttpClient::new(None, Duration::from_secs(2));
-    for _ in 0..400 {
-        let stack_ready = dir.join("demo/stack.json").exists();
-        if stack_ready && first_receiver_answers(&client, port).await {
-            return demo;
+    for _ in 0..3 {
+        let port = port.unwrap_or_else(free_ports);
+        let args: Vec<String> = global
+            .iter()
+            .map(|a| a.to_string())
+            .chain(["demo".into()])
+            .chain([
+                "--data-dir".into(),
+                "demo".into(),
+                "--port".into(),
+                port.to_string(),
+            ])
+            .collect();
+        let mut demo = Proc::start(dir, "demo", &args);
+        for _ in 0..800 {
+            let stack_ready = !manifest || dir.join("demo/stack.json").exists();
+            if stack_ready && first_receiver_answers(&client, port).await {
+                return (demo, port);
+            }
+            if !demo.running() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        if demo.running() {
+            break;
+        }
     }
     panic!(
         "the demo did not start; see {}",
@@ -136,29 +150,18 @@ pub async fn start_demo(dir: &Path, port: u16, global: &[&str]) -> Proc {
     );
 }
 
+/// Starts `bars demo` (see [`launch`]) and waits until it is fully up; returns its first port.
+pub async fn start_demo(dir: &Path, port: Option<u16>, global: &[&str]) -> (Proc, u16) {
+    launch(dir, port, global, true).await
+}
+
 /// Ctrl-C as soon as the demo's first listeners answer, while it is still publishing slots:
 /// it stops cleanly (exit 0) once it is up, instead of dying of the signal.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_while_the_demo_is_starting_stops_it_cleanly() {
     let temp = tempfile::tempdir().unwrap();
-    let dir = temp.path();
-    let port = free_ports();
-    let demo = Proc::start(
-        dir,
-        "demo",
-        &["demo", "--data-dir", "demo", "--port", &port.to_string()].map(String::from),
-    );
-    let client = bars_http::client::HttpClient::new(None, Duration::from_secs(2));
-    let mut up = false;
-    for _ in 0..400 {
-        // The first receiver's admin listener is up before the slots are published.
-        up = first_receiver_answers(&client, port).await;
-        if up {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(up, "the demo did not start");
+    // The first receiver's admin listener is up before the slots are published.
+    let (demo, _) = launch(temp.path(), None, &[], false).await;
     demo.interrupt_and_wait();
 }
 
@@ -166,8 +169,7 @@ async fn ctrl_c_while_the_demo_is_starting_stops_it_cleanly() {
 async fn the_demo_runs_the_four_functions_through_the_cli() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path();
-    let port = free_ports();
-    let demo = start_demo(dir, port, &[]).await;
+    let (demo, port) = start_demo(dir, None, &[]).await;
     let manifest: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("demo/stack.json")).unwrap())
             .unwrap();
@@ -365,7 +367,7 @@ async fn the_demo_runs_the_four_functions_through_the_cli() {
 
     // Stopping is clean, and the next run carries on with the same data.
     demo.interrupt_and_wait();
-    let demo = start_demo(dir, port, &[]).await;
+    let (demo, _) = start_demo(dir, Some(port), &[]).await;
     assert_eq!(
         bars(
             dir,

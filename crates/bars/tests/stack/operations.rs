@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::Method;
 use serde_json::Value;
 
-use crate::demo::{bars, free_ports, start_demo};
+use crate::demo::{bars, start_demo};
 use crate::kit::*;
 use crate::processes::{Proc, free_port, wait_for};
 
@@ -323,8 +323,7 @@ async fn the_request_log_carries_the_ids_and_no_patient_data() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path();
-    let port = free_ports();
-    let demo = start_demo(dir, port, &["--log-format", "json"]).await;
+    let (demo, _) = start_demo(dir, None, &["--log-format", "json"]).await;
     let service = bars(dir, &["services"])[0]["value"]
         .as_str()
         .unwrap()
@@ -546,7 +545,7 @@ async fn sigterm_during_a_load_loses_no_acknowledged_booking() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path();
     let (api, admin) = (free_port(), free_port());
-    let receiver = receiver_process(dir, api, admin);
+    let mut receiver = receiver_process(dir, api, admin);
     let plain = HttpClient::plain(Duration::from_secs(10));
     let base = format!("http://127.0.0.1:{api}");
     let admin_url = format!("http://127.0.0.1:{admin}");
@@ -642,8 +641,13 @@ async fn sigterm_during_a_load_loses_no_acknowledged_booking() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    // Long enough for a receiver that did not wait for in-flight requests to be gone.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Every other request has been answered or refused: the half-sent one is all that can
+    // keep the receiver alive now, so a receiver that does not wait for it is gone.
+    while senders.join_next().await.is_some() {}
+    assert!(
+        receiver.running(),
+        "the receiver exited with a request in flight"
+    );
     slow.write_all(rest.as_bytes()).await.unwrap();
     let mut answer = Vec::new();
     slow.read_to_end(&mut answer).await.unwrap();
@@ -656,7 +660,6 @@ async fn sigterm_during_a_load_loses_no_acknowledged_booking() {
         .and_then(|l| l.split('/').next())
         .unwrap()
         .to_string();
-    while senders.join_next().await.is_some() {}
     assert!(receiver.wait(), "the receiver exited cleanly");
 
     let mut expected = acknowledged.lock().unwrap().clone();

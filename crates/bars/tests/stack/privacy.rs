@@ -276,6 +276,7 @@ async fn nothing_leaks(log_format: &'static str) {
         log_format,
         admin_token: Some(admin_token),
         receiver_database,
+        ..ProcessOptions::default()
     })
     .await;
     let work = workload(&stack).await;

@@ -14,6 +14,7 @@ use http::Method;
 use serde_json::{Value, json};
 
 use crate::kit::{PATIENT, appointment_for, bars_headers, tomorrow};
+use crate::relay::Relay;
 
 /// A role running as its own process; killed (SIGKILL) when dropped.
 pub struct Proc {
@@ -61,6 +62,11 @@ impl Proc {
         unsafe {
             libc::kill(self.child.id() as i32, libc::SIGTERM);
         }
+    }
+
+    /// True while the process has not exited.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Waits for the process to exit; true when it exited cleanly.
@@ -166,6 +172,8 @@ pub struct ProcessOptions {
     pub log_format: &'static str,
     /// The bearer token every role's admin listener asks for, if any.
     pub admin_token: Option<String>,
+    /// The proxy reaches the registry through a [`Relay`] the test can hold.
+    pub registry_relay: bool,
 }
 
 impl Default for ProcessOptions {
@@ -174,6 +182,7 @@ impl Default for ProcessOptions {
             receiver_database: "sqlite://receiver.db".into(),
             log_format: "human",
             admin_token: None,
+            registry_relay: false,
         }
     }
 }
@@ -268,6 +277,8 @@ pub struct ProcessStack {
     ports: Ports,
     pub options: ProcessOptions,
     pub registry: Option<Proc>,
+    /// Between the proxy and the registry, with [`ProcessOptions::registry_relay`].
+    pub registry_relay: Option<Relay>,
     pub proxy: Option<Proc>,
     pub receiver: Option<Proc>,
     starts: usize,
@@ -316,7 +327,12 @@ impl ProcessStack {
             },
             https.clone(),
         );
+        let registry_relay = match options.registry_relay {
+            true => Some(Relay::start(format!("127.0.0.1:{}", ports.registry)).await),
+            false => None,
+        };
         let mut stack = ProcessStack {
+            registry_relay,
             proxy_admin_url: format!("http://127.0.0.1:{}", ports.proxy_admin),
             registry_url: format!("https://127.0.0.1:{}", ports.registry),
             registry_admin_url: format!("http://127.0.0.1:{}", ports.registry_admin),
@@ -380,7 +396,10 @@ impl ProcessStack {
             proxy_args(
                 self.ports.proxy,
                 self.ports.proxy_admin,
-                self.ports.registry,
+                match &self.registry_relay {
+                    Some(relay) => relay.port(),
+                    None => self.ports.registry,
+                },
             ),
         );
         let log = self.log_name("proxy");
@@ -616,7 +635,11 @@ pub fn pointed_at(pointer: &Value) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_killed_during_delivery_resumes_and_converges_without_duplicates() {
-    let mut stack = ProcessStack::start(ProcessOptions::default()).await;
+    let mut stack = ProcessStack::start(ProcessOptions {
+        registry_relay: true,
+        ..ProcessOptions::default()
+    })
+    .await;
     stack.publish("10m", "08:00-12:00").await;
 
     // The registry goes away; bookings go on and their pointer jobs pile up.
@@ -634,23 +657,42 @@ async fn a_receiver_killed_during_delivery_resumes_and_converges_without_duplica
         assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
         ids.push(r.json().unwrap()["id"].as_str().unwrap().to_string());
     }
+    let mut attempted = false;
     for _ in 0..200 {
         let outbox = stack.outbox().await;
-        if outbox["jobs"]
+        attempted = outbox["jobs"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|j| j["attempts"].as_u64().unwrap_or(0) > 0)
-        {
+            .any(|j| j["attempts"].as_u64().unwrap_or(0) > 0);
+        if attempted {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+    assert!(
+        attempted,
+        "no pointer job was attempted while the registry was down"
+    );
 
-    // The registry comes back and the receiver dies while it is delivering.
+    // The registry comes back, but the proxy's way to it is held: deliveries are under way
+    // and cannot land. The receiver dies with them in flight (the relay counts them), the way
+    // opens, and the restarted receiver takes its leased jobs back and delivers each once.
+    stack.registry_relay.as_ref().unwrap().hold();
     stack.start_registry();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_for(&stack.plain, &format!("{}/_ping", stack.registry_admin_url)).await;
+    let relay = stack.registry_relay.as_ref().unwrap();
+    let mut in_flight = false;
+    for _ in 0..1000 {
+        in_flight = relay.held() > 0;
+        if in_flight {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(in_flight, "no pointer delivery was under way");
     stack.receiver.take().unwrap().kill();
+    stack.registry_relay.as_ref().unwrap().release();
     stack.start_receiver().await;
 
     stack.outbox_settled().await;

@@ -1,7 +1,9 @@
 //! A TCP relay between roles and their database that a test can cut and restore, to take the
-//! database away from running processes without stopping the shared server other tests use.
+//! database away from running processes without stopping the shared server other tests use;
+//! or hold, so that what goes through it is under way but cannot arrive until released.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::net::{TcpListener, TcpStream};
@@ -12,6 +14,9 @@ pub struct Relay {
     upstream: String,
     accepting: Mutex<Option<JoinHandle<()>>>,
     connections: Arc<Mutex<JoinSet<()>>>,
+    /// True while new connections are held (accepted, not yet connected onwards).
+    holding: Arc<tokio::sync::watch::Sender<bool>>,
+    held: Arc<AtomicUsize>,
 }
 
 impl Relay {
@@ -23,6 +28,8 @@ impl Relay {
             upstream,
             accepting: Mutex::new(None),
             connections: Arc::default(),
+            holding: Arc::new(tokio::sync::watch::Sender::new(false)),
+            held: Arc::default(),
         };
         relay.accept_on(listener);
         relay
@@ -33,12 +40,24 @@ impl Relay {
         self.addr.to_string()
     }
 
+    /// The loopback port it listens on.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
     fn accept_on(&self, listener: TcpListener) {
         let (upstream, connections) = (self.upstream.clone(), self.connections.clone());
+        let (holding, held) = (self.holding.clone(), self.held.clone());
         let task = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 let upstream = upstream.clone();
+                let (mut gate, held) = (holding.subscribe(), held.clone());
                 connections.lock().unwrap().spawn(async move {
+                    if *gate.borrow_and_update() {
+                        held.fetch_add(1, Ordering::SeqCst);
+                        let _ = gate.wait_for(|holding| !*holding).await;
+                        held.fetch_sub(1, Ordering::SeqCst);
+                    }
                     if let Ok(mut outbound) = TcpStream::connect(&upstream).await {
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                     }
@@ -75,5 +94,22 @@ impl Relay {
             }
         };
         self.accept_on(listener);
+    }
+}
+
+impl Relay {
+    /// From now on, new connections are accepted but go no further until [`Relay::release`].
+    pub fn hold(&self) {
+        self.holding.send_replace(true);
+    }
+
+    /// Held connections, and new ones, go through.
+    pub fn release(&self) {
+        self.holding.send_replace(false);
+    }
+
+    /// How many connections are waiting at the relay.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::SeqCst)
     }
 }

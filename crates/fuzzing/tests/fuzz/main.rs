@@ -2,6 +2,10 @@
 //! on each run, and, where CI asks for it (`BARS_FUZZ_SECONDS`), each target is fuzzed for that
 //! long with cargo-fuzz.
 
+// Test code: a panic is the test failing (clippy.toml lets #[test] functions unwrap; this lets
+// their helpers too).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -104,6 +104,7 @@ fn invalid_token() -> ApiError {
 mod tests {
     use super::*;
     use crate::auth::testkit::{self, EC_CLIENT, NO_BARS_CLIENT};
+    use crate::auth::tokens::AuthError;
     use crate::auth::{ProxySigningKey, TokenService, unix_now};
     use http::{HeaderValue, StatusCode};
     use std::time::Duration;
@@ -250,11 +251,30 @@ mod tests {
             Duration::from_secs(1),
             Duration::ZERO,
         ));
-        let value = format!("Bearer {}", token_for(&state, EC_CLIENT));
-        assert!(authenticate(&headers(&[value.as_bytes()]), &state).is_ok());
-        std::thread::sleep(Duration::from_millis(2100));
+        let app = state.applications.get(EC_CLIENT).expect("registered");
+        let issued = state.tokens.issue(&app).expect("issues");
+        let (token, iat) = (&issued.access_token, issued.issued_at_millis / 1000);
+        // Valid when issued, and remembered as verified ...
+        assert!(state.tokens.validate_at(token, iat).is_ok());
+        assert!(
+            state.tokens.validate_at(token, iat + 1).is_ok(),
+            "valid up to exp"
+        );
+        // ... which does not outlive its one second (the clock is the caller's, not a sleep).
+        assert!(matches!(
+            state.tokens.validate_at(token, iat + 2),
+            Err(AuthError::Expired)
+        ));
+        // The same lifetime, issued two seconds ago: refused at the door.
+        let old = state
+            .tokens
+            .issue_at(&app, (unix_now() - 2) * 1000)
+            .expect("issues");
         assert_refused(
-            authenticate(&headers(&[value.as_bytes()]), &state),
+            authenticate(
+                &headers(&[format!("Bearer {}", old.access_token).as_bytes()]),
+                &state,
+            ),
             401,
             "SEND_UNAUTHORIZED",
             IssueType::Security,

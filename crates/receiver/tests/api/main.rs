@@ -2,6 +2,10 @@
 //! each test written with `on_both!` runs on SQLite and on PostgreSQL (when
 //! `BARS_TEST_POSTGRES_URL` names a server).
 
+// Test code: a panic is the test failing (clippy.toml lets #[test] functions unwrap; this lets
+// their helpers too).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod helpers;
 
 mod admin;

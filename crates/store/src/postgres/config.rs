@@ -6,13 +6,42 @@
 //! request waits for a free connection), `statement_timeout` (set on every connection) and
 //! `isolation` (`read_committed`, the default, or `serializable`). Durations are milliseconds,
 //! or carry an `ms`/`s` suffix.
+//!
+//! `sslmode` and `sslrootcert` keep libpq's names, but the store reads them itself (the driver
+//! knows no certificate checks): see [`super::tls`].
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use tokio_postgres::IsolationLevel;
 
+use super::tls::{self, TlsSettings};
 use crate::error::StoreError;
+
+/// A database URL taken apart: what the driver gets, the store's own options, and TLS.
+#[derive(Debug, Clone)]
+pub struct ParsedUrl {
+    pub driver: tokio_postgres::Config,
+    pub options: PgOptions,
+    pub tls: TlsSettings,
+}
+
+impl ParsedUrl {
+    /// The hosts the URL connects to, for messages (`a,b` when there are several).
+    pub fn hosts(&self) -> String {
+        let names: Vec<String> = self
+            .driver
+            .get_hosts()
+            .iter()
+            .map(|h| match h {
+                tokio_postgres::config::Host::Tcp(name) => name.clone(),
+                #[cfg(unix)]
+                tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+            })
+            .collect();
+        names.join(",")
+    }
+}
 
 /// The pool and session settings of a PostgreSQL store.
 #[derive(Debug, Clone, Copy)]
@@ -42,14 +71,6 @@ impl Default for PgOptions {
     }
 }
 
-/// The store's own URL parameters.
-const OWN: &[&str] = &[
-    "pool_size",
-    "pool_timeout",
-    "statement_timeout",
-    "isolation",
-];
-
 fn bad(what: &str) -> StoreError {
     StoreError::Internal(format!("invalid PostgreSQL URL: {what}"))
 }
@@ -68,20 +89,27 @@ fn duration(key: &str, value: &str) -> Result<Duration, StoreError> {
     Ok(Duration::from_millis(n.saturating_mul(scale)))
 }
 
-/// Splits `url` into the driver's configuration and the store's options.
-pub fn parse(url: &str) -> Result<(tokio_postgres::Config, PgOptions), StoreError> {
+/// A URL parameter's value as written (`%2F` is `/`).
+fn decoded(key: &str, value: &str) -> Result<String, StoreError> {
+    percent_encoding::percent_decode_str(value)
+        .decode_utf8()
+        .map(|v| v.into_owned())
+        .map_err(|_| bad(&format!("{key} is not UTF-8 text")))
+}
+
+/// Splits `url` into the driver's configuration, the store's options and the TLS settings.
+pub fn parse(url: &str) -> Result<ParsedUrl, StoreError> {
     let mut options = PgOptions::default();
     let (base, query) = url.split_once('?').unwrap_or((url, ""));
     let mut kept = Vec::new();
     let mut given = Vec::new();
+    let (mut sslmode, mut sslrootcert) = (None, None);
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         given.push(key.to_string());
-        if !OWN.contains(&key) {
-            kept.push(pair);
-            continue;
-        }
         match key {
+            "sslmode" => sslmode = Some(decoded(key, value)?),
+            "sslrootcert" => sslrootcert = Some(decoded(key, value)?),
             "pool_size" => {
                 options.pool_size = value
                     .parse()
@@ -91,13 +119,15 @@ pub fn parse(url: &str) -> Result<(tokio_postgres::Config, PgOptions), StoreErro
             }
             "pool_timeout" => options.pool_timeout = duration(key, value)?,
             "statement_timeout" => options.statement_timeout = duration(key, value)?,
-            _ => {
+            "isolation" => {
                 options.isolation = match value {
                     "read_committed" => IsolationLevel::ReadCommitted,
                     "serializable" => IsolationLevel::Serializable,
                     _ => return Err(bad("isolation is read_committed or serializable")),
                 }
             }
+            // The driver's own parameters (an unknown one is refused by the driver below).
+            _ => kept.push(pair),
         }
     }
     let driver_url = if kept.is_empty() {
@@ -141,7 +171,13 @@ pub fn parse(url: &str) -> Result<(tokio_postgres::Config, PgOptions), StoreErro
         _ => session,
     };
     config.options(&merged);
-    Ok((config, options))
+    let tls = tls::settings(sslmode.as_deref(), sslrootcert.as_deref(), &config)?;
+    config.ssl_mode(tls.driver_mode());
+    Ok(ParsedUrl {
+        driver: config,
+        options,
+        tls,
+    })
 }
 
 /// The URL with any password replaced, for logs and error messages.
@@ -185,10 +221,20 @@ mod tests {
 
     #[test]
     fn the_store_takes_its_parameters_and_the_driver_gets_the_rest() {
-        let (config, options) = parse(
-            "postgres://u@127.0.0.1:5432/test?pool_size=3&options=-c%20search_path%3Dt_1&statement_timeout=250ms&pool_timeout=1s&connect_timeout=7",
+        let ParsedUrl {
+            driver: config,
+            options,
+            tls,
+        } = parse(
+            "postgres://u@127.0.0.1:5432/test?pool_size=3&options=-c%20search_path%3Dt_1&statement_timeout=250ms&sslrootcert=%2Fetc%2Fbars%2Fca.pem&pool_timeout=1s&connect_timeout=7&sslmode=verify-full",
         )
         .unwrap();
+        assert_eq!(tls.mode, tls::SslMode::VerifyFull);
+        assert_eq!(tls.roots, tls::Roots::File("/etc/bars/ca.pem".into()));
+        assert_eq!(
+            config.get_ssl_mode(),
+            tokio_postgres::config::SslMode::Require
+        );
         assert_eq!(options.pool_size, 3);
         assert_eq!(options.statement_timeout, Duration::from_millis(250));
         assert_eq!(options.pool_timeout, Duration::from_secs(1));

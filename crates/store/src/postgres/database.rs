@@ -12,6 +12,10 @@
 //! the server's `statement_timeout`, and the whole call by a client-side deadline a little
 //! longer, which also covers a server that stopped answering without closing the connection.
 //! A connection that outlived that deadline is thrown away, never handed out again.
+//!
+//! Every connection is opened with the URL's TLS settings ([`super::tls`]); the first one is
+//! opened at connect, so a certificate or host name that does not verify stops start-up with
+//! a message saying which, instead of surfacing later as a failing request.
 
 use std::cell::Cell;
 use std::future::Future;
@@ -21,7 +25,7 @@ use std::time::Duration;
 use deadpool_postgres::{
     Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime, Transaction,
 };
-use tokio_postgres::{IsolationLevel, NoTls};
+use tokio_postgres::IsolationLevel;
 
 use super::config::{self, PgOptions};
 use super::errors::{self, RETRYABLE};
@@ -47,10 +51,12 @@ impl PgDatabase {
     /// Opens a pool on `url` and applies every component's migrations (under an advisory
     /// lock, so instances starting together take turns).
     pub async fn connect(url: &str, migrations: &[&Migrations]) -> Result<PgDatabase, StoreError> {
-        let (pg, options) = config::parse(url)?;
+        let parsed = config::parse(url)?;
+        let (tls, hosts) = (parsed.tls.clone(), parsed.hosts());
+        let options = parsed.options;
         let manager = Manager::from_config(
-            pg,
-            NoTls,
+            parsed.driver,
+            tls.connector()?,
             ManagerConfig {
                 // `is_closed` on checkout: a connection broken by a server restart is dropped and
                 // replaced, so the store recovers by itself when the server is back.
@@ -66,6 +72,14 @@ impl PgDatabase {
             .build()
             .map_err(|e| StoreError::Internal(format!("cannot build the connection pool: {e}")))?;
         let db = PgDatabase { pool, options };
+        let first = db.pool.get().await.map_err(|e| match &e {
+            deadpool_postgres::PoolError::Backend(b) => match tls.explain(b, &hosts) {
+                Some(why) => StoreError::Unavailable(why),
+                None => errors::pool(e),
+            },
+            _ => errors::pool(e),
+        })?;
+        drop(first);
         let owned: Vec<Migrations> = migrations.iter().map(|m| **m).collect();
         db.write(owned, |tx, m| Box::pin(migrate::apply(tx, m)))
             .await?;
@@ -200,6 +214,23 @@ impl PgDatabase {
         self.read(owned, |c, m| Box::pin(migrate::check(c, m)))
             .await
     }
+}
+
+/// One connection outside any pool, opened as [`PgDatabase::connect`] opens its own (the
+/// URL's TLS settings, the store's session settings), for tools and tests that look at the
+/// database directly. Its I/O runs on a task of its own until the client is dropped.
+pub async fn connect_client(url: &str) -> Result<tokio_postgres::Client, StoreError> {
+    let parsed = config::parse(url)?;
+    let connector = parsed.tls.connector()?;
+    let (client, connection) =
+        parsed.driver.connect(connector).await.map_err(|e| {
+            match parsed.tls.explain(&e, &parsed.hosts()) {
+                Some(why) => StoreError::Unavailable(why),
+                None => errors::db(e),
+            }
+        })?;
+    tokio::spawn(connection);
+    Ok(client)
 }
 
 /// A short random pause before running a transaction again, growing with the attempt, so two

@@ -18,6 +18,7 @@ mod resources;
 pub mod schema;
 mod slots;
 pub mod sql;
+pub mod tls;
 
 use async_trait::async_trait;
 use bars_fhir::Instant;
@@ -26,7 +27,7 @@ use crate::Store;
 use crate::error::{CommitError, StoreError, WithdrawError};
 use crate::model::*;
 pub use config::{PgOptions, redact};
-pub use database::{BoxFuture, PgDatabase};
+pub use database::{BoxFuture, PgDatabase, connect_client};
 
 /// True for the URLs this backend serves.
 pub fn is_postgres_url(url: &str) -> bool {

@@ -2,9 +2,15 @@
 //! a refused change writes nothing, and the audit log cannot be edited. PostgreSQL joins when
 //! `BARS_TEST_POSTGRES_URL` names a server (each test gets a schema of its own).
 
+// Test code: a panic is the test failing (clippy.toml lets #[test] functions unwrap; this lets
+// their helpers too).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod cases;
+mod required;
 mod shared;
 mod sql_source;
+mod tls;
 mod wal;
 
 use std::sync::Arc;

@@ -176,7 +176,9 @@ async fn workers_on_two_instances_share_the_outbox_one_job_at_a_time_in_order() 
         let (leased, delivered) = (leased.clone(), delivered.clone());
         workers.push(tokio::spawn(async move {
             let owner = format!("w{w}");
-            for _ in 0..500 {
+            // Bounded; an idle round (the other workers hold every due job) waits a moment
+            // rather than spinning through the bound while they deliver.
+            for _ in 0..2000 {
                 let now = Instant::now();
                 let jobs = store
                     .claim_pointer_jobs(&owner, 3, now, now.plus_seconds(60))
@@ -186,7 +188,7 @@ async fn workers_on_two_instances_share_the_outbox_one_job_at_a_time_in_order() 
                     if store.outbox_stats().await.unwrap().pending == 0 {
                         return;
                     }
-                    tokio::task::yield_now().await;
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
                     continue;
                 }
                 for job in &jobs {
