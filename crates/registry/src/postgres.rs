@@ -63,16 +63,19 @@ impl RegistryStore for PgRegistryStore {
         supersede: Option<String>,
     ) -> Result<StoredPointer, WriteError> {
         self.db
-            .write((pointer, supersede, Instant::now()), |tx, d| {
-                Box::pin(create(tx, &d.0, d.1.as_deref(), d.2))
-            })
+            .write(
+                (pointer, supersede, Instant::now()),
+                |tx, (pointer, supersede, now)| {
+                    Box::pin(create(tx, pointer, supersede.as_deref(), *now))
+                },
+            )
             .await
     }
 
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "get"))]
     async fn get(&self, id: &str) -> Result<Option<StoredPointer>, StoreError> {
         self.db
-            .read(id.to_string(), |c, id| Box::pin(get(c, id)))
+            .autocommit(id.to_string(), |c, id| Box::pin(get(c, id)))
             .await
     }
 
@@ -83,18 +86,22 @@ impl RegistryStore for PgRegistryStore {
         expected_version: u64,
     ) -> Result<StoredPointer, WriteError> {
         self.db
-            .write((pointer, expected_version, Instant::now()), |tx, d| {
-                Box::pin(update(tx, &d.0, d.1, d.2))
-            })
+            .write(
+                (pointer, expected_version, Instant::now()),
+                |tx, (pointer, expected_version, now)| {
+                    Box::pin(update(tx, pointer, *expected_version, *now))
+                },
+            )
             .await
     }
 
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "delete"))]
     async fn delete(&self, id: &str, expected_version: u64) -> Result<(), WriteError> {
         self.db
-            .write((id.to_string(), expected_version), |tx, d| {
-                Box::pin(delete(tx, &d.0, d.1))
-            })
+            .write(
+                (id.to_string(), expected_version),
+                |tx, (id, expected_version)| Box::pin(delete(tx, id, *expected_version)),
+            )
             .await
     }
 

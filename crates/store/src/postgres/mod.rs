@@ -63,8 +63,8 @@ impl Store for PgStore {
             Instant::now(),
         );
         self.db
-            .write(data, |tx, d| {
-                Box::pin(resources::put_resource(tx, &d.0, &d.1, &d.2, d.3))
+            .write(data, |tx, (rt, id, body, now)| {
+                Box::pin(resources::put_resource(tx, rt, id, body, *now))
             })
             .await
     }
@@ -77,8 +77,8 @@ impl Store for PgStore {
     ) -> Result<Option<StoredResource>, StoreError> {
         let data = (resource_type.to_string(), id.to_string());
         self.db
-            .read(data, |c, d| {
-                Box::pin(resources::get_resource(c, &d.0, &d.1))
+            .autocommit(data, |c, (rt, id)| {
+                Box::pin(resources::get_resource(c, rt, id))
             })
             .await
     }
@@ -91,7 +91,7 @@ impl Store for PgStore {
     )]
     async fn list_resources(&self, resource_type: &str) -> Result<Vec<StoredResource>, StoreError> {
         self.db
-            .read(resource_type.to_string(), |c, rt| {
+            .autocommit(resource_type.to_string(), |c, rt| {
                 Box::pin(resources::list_resources(c, rt))
             })
             .await
@@ -113,8 +113,10 @@ impl Store for PgStore {
             Instant::now(),
         );
         self.db
-            .write(data, |tx, d| {
-                Box::pin(resources::put_schedule(tx, &d.0, &d.1, &d.2, &d.3, d.4))
+            .write(data, |tx, (id, service_id, body, template, now)| {
+                Box::pin(resources::put_schedule(
+                    tx, id, service_id, body, template, *now,
+                ))
             })
             .await
     }
@@ -127,7 +129,7 @@ impl Store for PgStore {
     )]
     async fn get_schedules(&self, ids: &[String]) -> Result<Vec<ScheduleRecord>, StoreError> {
         self.db
-            .read(ids.to_vec(), |c, ids| {
+            .autocommit(ids.to_vec(), |c, ids| {
                 Box::pin(resources::get_schedules(c, ids))
             })
             .await
@@ -144,7 +146,7 @@ impl Store for PgStore {
         service_id: &str,
     ) -> Result<Vec<ScheduleRecord>, StoreError> {
         self.db
-            .read(service_id.to_string(), |c, s| {
+            .autocommit(service_id.to_string(), |c, s| {
                 Box::pin(resources::schedules_for_service(c, s))
             })
             .await
@@ -167,7 +169,7 @@ impl Store for PgStore {
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "get_slots"))]
     async fn get_slots(&self, ids: &[String]) -> Result<Vec<SlotRecord>, StoreError> {
         self.db
-            .read(ids.to_vec(), |c, ids| Box::pin(slots::get_slots(c, ids)))
+            .autocommit(ids.to_vec(), |c, ids| Box::pin(slots::get_slots(c, ids)))
             .await
     }
 
@@ -186,8 +188,8 @@ impl Store for PgStore {
     )]
     async fn withdraw_slot(&self, id: &str) -> Result<SlotRecord, WithdrawError> {
         self.db
-            .write((id.to_string(), Instant::now()), |tx, d| {
-                Box::pin(slots::withdraw_slot(tx, &d.0, d.1))
+            .write((id.to_string(), Instant::now()), |tx, (id, now)| {
+                Box::pin(slots::withdraw_slot(tx, id, *now))
             })
             .await
     }
@@ -200,7 +202,7 @@ impl Store for PgStore {
     )]
     async fn get_appointment(&self, id: &str) -> Result<Option<AppointmentRecord>, StoreError> {
         self.db
-            .read(id.to_string(), |c, id| Box::pin(appointments::get(c, id)))
+            .autocommit(id.to_string(), |c, id| Box::pin(appointments::get(c, id)))
             .await
     }
 
@@ -212,7 +214,7 @@ impl Store for PgStore {
     )]
     async fn get_appointments(&self, ids: &[String]) -> Result<Vec<AppointmentRecord>, StoreError> {
         self.db
-            .read(ids.to_vec(), |c, ids| {
+            .autocommit(ids.to_vec(), |c, ids| {
                 Box::pin(appointments::get_many(c, ids))
             })
             .await
@@ -230,8 +232,8 @@ impl Store for PgStore {
         version: u64,
     ) -> Result<Option<AppointmentVersion>, StoreError> {
         self.db
-            .read((id.to_string(), version), |c, d| {
-                Box::pin(appointments::get_version(c, &d.0, d.1))
+            .autocommit((id.to_string(), version), |c, (id, version)| {
+                Box::pin(appointments::get_version(c, id, *version))
             })
             .await
     }
@@ -281,7 +283,7 @@ impl Store for PgStore {
         key: &IdempotencyKey,
     ) -> Result<Option<IdempotencyRecord>, StoreError> {
         self.db
-            .read(key.clone(), |c, k| Box::pin(requests::find(c, k)))
+            .autocommit(key.clone(), |c, k| Box::pin(requests::find(c, k)))
             .await
     }
 
@@ -293,7 +295,7 @@ impl Store for PgStore {
     )]
     async fn record_request(&self, record: IdempotencyRecord) -> Result<(), StoreError> {
         self.db
-            .read(record, |c, r| {
+            .autocommit(record, |c, r| {
                 Box::pin(async move { requests::insert(c, r, true).await.map(|_| ()) })
             })
             .await
@@ -307,21 +309,21 @@ impl Store for PgStore {
     )]
     async fn purge_requests(&self, before: Instant) -> Result<usize, StoreError> {
         self.db
-            .read(before, |c, b| Box::pin(requests::purge(c, *b)))
+            .autocommit(before, |c, b| Box::pin(requests::purge(c, *b)))
             .await
     }
 
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "append_audit"))]
     async fn append_audit(&self, entries: Vec<AuditEntry>) -> Result<(), StoreError> {
         self.db
-            .read(entries, |c, e| Box::pin(audit::append(c, e)))
+            .autocommit(entries, |c, e| Box::pin(audit::append(c, e)))
             .await
     }
 
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "query_audit"))]
     async fn query_audit(&self, query: AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
         self.db
-            .read(query, |c, q| Box::pin(audit::query(c, q)))
+            .autocommit(query, |c, q| Box::pin(audit::query(c, q)))
             .await
     }
 
@@ -339,9 +341,12 @@ impl Store for PgStore {
         lease_until: Instant,
     ) -> Result<Vec<PointerJob>, StoreError> {
         self.db
-            .write((owner.to_string(), limit, now, lease_until), |tx, d| {
-                Box::pin(outbox::claim(tx, &d.0, d.1, d.2, d.3))
-            })
+            .write(
+                (owner.to_string(), limit, now, lease_until),
+                |tx, (owner, limit, now, lease_until)| {
+                    Box::pin(outbox::claim(tx, owner, *limit, *now, *lease_until))
+                },
+            )
             .await
     }
 
@@ -360,7 +365,9 @@ impl Store for PgStore {
         self.db
             .write(
                 (seq, owner.to_string(), pointer, Instant::now()),
-                |tx, d| Box::pin(outbox::finish(tx, d.0, &d.1, &d.2, d.3)),
+                |tx, (seq, owner, pointer, now)| {
+                    Box::pin(outbox::finish(tx, *seq, owner, pointer, *now))
+                },
             )
             .await
     }
@@ -387,8 +394,15 @@ impl Store for PgStore {
             give_up,
         );
         self.db
-            .read(data, |c, d| {
-                Box::pin(outbox::postpone(c, d.0, &d.1, &d.2, d.3, d.4))
+            .autocommit(data, |c, (seq, owner, error, next_attempt, give_up)| {
+                Box::pin(outbox::postpone(
+                    c,
+                    *seq,
+                    owner,
+                    error,
+                    *next_attempt,
+                    *give_up,
+                ))
             })
             .await
     }
@@ -401,7 +415,7 @@ impl Store for PgStore {
     )]
     async fn release_pointer_leases(&self) -> Result<usize, StoreError> {
         self.db
-            .read((), |c, _| Box::pin(outbox::release_leases(c)))
+            .autocommit((), |c, _| Box::pin(outbox::release_leases(c)))
             .await
     }
 
@@ -413,8 +427,8 @@ impl Store for PgStore {
     )]
     async fn requeue_pointer_job(&self, seq: i64) -> Result<bool, StoreError> {
         self.db
-            .read((seq, Instant::now()), |c, d| {
-                Box::pin(outbox::requeue(c, d.0, d.1))
+            .autocommit((seq, Instant::now()), |c, (seq, now)| {
+                Box::pin(outbox::requeue(c, *seq, *now))
             })
             .await
     }
@@ -427,13 +441,15 @@ impl Store for PgStore {
     )]
     async fn undelivered_pointer_jobs(&self, limit: usize) -> Result<Vec<PointerJob>, StoreError> {
         self.db
-            .read(limit, |c, l| Box::pin(outbox::undelivered(c, *l)))
+            .autocommit(limit, |c, l| Box::pin(outbox::undelivered(c, *l)))
             .await
     }
 
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "outbox_stats"))]
     async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
-        self.db.read((), |c, _| Box::pin(outbox::stats(c))).await
+        self.db
+            .autocommit((), |c, _| Box::pin(outbox::stats(c)))
+            .await
     }
 
     /// Other instances share the outbox: their leases are theirs until they expire.
