@@ -19,10 +19,9 @@ pub mod schema;
 mod slots;
 pub mod sql;
 
-use async_trait::async_trait;
 use bars_fhir::Instant;
 
-use crate::Store;
+use crate::contract::Backend;
 use crate::error::{CommitError, StoreError, WithdrawError};
 use crate::model::*;
 pub use config::{PgOptions, redact};
@@ -47,9 +46,7 @@ impl PgStore {
     }
 }
 
-#[async_trait]
-impl Store for PgStore {
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "put_resource"))]
+impl Backend for PgStore {
     async fn put_resource(
         &self,
         resource_type: &str,
@@ -69,7 +66,6 @@ impl Store for PgStore {
             .await
     }
 
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "get_resource"))]
     async fn get_resource(
         &self,
         resource_type: &str,
@@ -83,12 +79,6 @@ impl Store for PgStore {
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "list_resources")
-    )]
     async fn list_resources(&self, resource_type: &str) -> Result<Vec<StoredResource>, StoreError> {
         self.db
             .autocommit(resource_type.to_string(), |c, rt| {
@@ -97,7 +87,6 @@ impl Store for PgStore {
             .await
     }
 
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "put_schedule"))]
     async fn put_schedule(
         &self,
         id: &str,
@@ -121,12 +110,6 @@ impl Store for PgStore {
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "get_schedules")
-    )]
     async fn get_schedules(&self, ids: &[String]) -> Result<Vec<ScheduleRecord>, StoreError> {
         self.db
             .autocommit(ids.to_vec(), |c, ids| {
@@ -135,12 +118,6 @@ impl Store for PgStore {
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "schedules_for_service")
-    )]
     async fn schedules_for_service(
         &self,
         service_id: &str,
@@ -152,7 +129,6 @@ impl Store for PgStore {
             .await
     }
 
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "insert_slots"))]
     async fn insert_slots(&self, slots: Vec<SlotRecord>) -> Result<usize, StoreError> {
         let mut inserted = 0;
         // Large imports go in chunks, each its own transaction, so bookings are not held up
@@ -166,26 +142,18 @@ impl Store for PgStore {
         Ok(inserted)
     }
 
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "get_slots"))]
     async fn get_slots(&self, ids: &[String]) -> Result<Vec<SlotRecord>, StoreError> {
         self.db
             .autocommit(ids.to_vec(), |c, ids| Box::pin(slots::get_slots(c, ids)))
             .await
     }
 
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "search_slots"))]
     async fn search_slots(&self, query: SlotQuery) -> Result<SlotPage, StoreError> {
         self.db
             .snapshot(query, |tx, q| Box::pin(slots::search_slots(tx, q)))
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "withdraw_slot")
-    )]
     async fn withdraw_slot(&self, id: &str) -> Result<SlotRecord, WithdrawError> {
         self.db
             .write((id.to_string(), Instant::now()), |tx, (id, now)| {
@@ -194,24 +162,12 @@ impl Store for PgStore {
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "get_appointment")
-    )]
     async fn get_appointment(&self, id: &str) -> Result<Option<AppointmentRecord>, StoreError> {
         self.db
             .autocommit(id.to_string(), |c, id| Box::pin(appointments::get(c, id)))
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "get_appointments")
-    )]
     async fn get_appointments(&self, ids: &[String]) -> Result<Vec<AppointmentRecord>, StoreError> {
         self.db
             .autocommit(ids.to_vec(), |c, ids| {
@@ -220,12 +176,6 @@ impl Store for PgStore {
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "get_appointment_version")
-    )]
     async fn get_appointment_version(
         &self,
         id: &str,
@@ -238,24 +188,12 @@ impl Store for PgStore {
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "appointment_history")
-    )]
     async fn appointment_history(&self, query: HistoryQuery) -> Result<HistoryPage, StoreError> {
         self.db
             .snapshot(query, |tx, q| Box::pin(appointments::history(tx, q)))
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "appointments_for_patient")
-    )]
     async fn appointments_for_patient(
         &self,
         query: AppointmentQuery,
@@ -265,19 +203,12 @@ impl Store for PgStore {
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "commit_appointment")
-    )]
     async fn commit_appointment(&self, change: AppointmentChange) -> Result<(), CommitError> {
         self.db
             .write(change, |tx, ch| Box::pin(appointments::commit(tx, ch)))
             .await
     }
 
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "find_request"))]
     async fn find_request(
         &self,
         key: &IdempotencyKey,
@@ -287,12 +218,6 @@ impl Store for PgStore {
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "record_request")
-    )]
     async fn record_request(&self, record: IdempotencyRecord) -> Result<(), StoreError> {
         self.db
             .autocommit(record, |c, r| {
@@ -301,38 +226,24 @@ impl Store for PgStore {
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "purge_requests")
-    )]
     async fn purge_requests(&self, before: Instant) -> Result<usize, StoreError> {
         self.db
             .autocommit(before, |c, b| Box::pin(requests::purge(c, *b)))
             .await
     }
 
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "append_audit"))]
     async fn append_audit(&self, entries: Vec<AuditEntry>) -> Result<(), StoreError> {
         self.db
             .autocommit(entries, |c, e| Box::pin(audit::append(c, e)))
             .await
     }
 
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "query_audit"))]
     async fn query_audit(&self, query: AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
         self.db
             .autocommit(query, |c, q| Box::pin(audit::query(c, q)))
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "claim_pointer_jobs")
-    )]
     async fn claim_pointer_jobs(
         &self,
         owner: &str,
@@ -350,12 +261,6 @@ impl Store for PgStore {
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "finish_pointer_job")
-    )]
     async fn finish_pointer_job(
         &self,
         seq: i64,
@@ -372,12 +277,6 @@ impl Store for PgStore {
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "postpone_pointer_job")
-    )]
     async fn postpone_pointer_job(
         &self,
         seq: i64,
@@ -407,24 +306,12 @@ impl Store for PgStore {
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "release_pointer_leases")
-    )]
     async fn release_pointer_leases(&self) -> Result<usize, StoreError> {
         self.db
             .autocommit((), |c, _| Box::pin(outbox::release_leases(c)))
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "requeue_pointer_job")
-    )]
     async fn requeue_pointer_job(&self, seq: i64) -> Result<bool, StoreError> {
         self.db
             .autocommit((seq, Instant::now()), |c, (seq, now)| {
@@ -433,19 +320,12 @@ impl Store for PgStore {
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "undelivered_pointer_jobs")
-    )]
     async fn undelivered_pointer_jobs(&self, limit: usize) -> Result<Vec<PointerJob>, StoreError> {
         self.db
             .autocommit(limit, |c, l| Box::pin(outbox::undelivered(c, *l)))
             .await
     }
 
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "outbox_stats"))]
     async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
         self.db
             .autocommit((), |c, _| Box::pin(outbox::stats(c)))
@@ -457,7 +337,6 @@ impl Store for PgStore {
         false
     }
 
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "ping"))]
     async fn ping(&self) -> Result<(), StoreError> {
         self.db.ping(&[&schema::RECEIVER]).await
     }

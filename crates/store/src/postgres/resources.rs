@@ -9,7 +9,8 @@ use serde_json::Value;
 use tokio_postgres::Row;
 
 use super::errors::db;
-use super::sql::{self, instant, version};
+use super::sql::{self, in_order};
+use crate::columns::{instant, version};
 use crate::error::StoreError;
 use crate::model::{ScheduleRecord, StoredResource};
 
@@ -204,17 +205,4 @@ pub(super) async fn schedules_for_service<C: GenericClient>(
     .await
     .map_err(db)?;
     Ok(rows.iter().map(schedule_row).collect())
-}
-
-/// Puts records found by `id = ANY(...)` back in the order of `ids` (repeats included), as
-/// SQLite's one-lookup-per-id returns them.
-pub(super) fn in_order<T: Clone>(
-    ids: &[String],
-    found: Vec<T>,
-    key: impl Fn(&T) -> &String,
-) -> Vec<T> {
-    let by_id: std::collections::HashMap<&String, &T> = found.iter().map(|t| (key(t), t)).collect();
-    ids.iter()
-        .filter_map(|id| by_id.get(id).map(|t| (*t).clone()))
-        .collect()
 }

@@ -6,8 +6,8 @@ use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::Row;
 
 use super::errors::db;
-use super::resources::in_order;
-use super::sql::{self, instant, version};
+use super::sql::{self, in_order};
+use crate::columns::{instant, version};
 use crate::error::{StoreError, WithdrawError};
 use crate::model::{SlotPage, SlotQuery, SlotRecord, fetch_count};
 

@@ -43,11 +43,15 @@ pub async fn exec<C: GenericClient>(
     c.execute(&statement, params).await
 }
 
-/// Instants are kept as nanoseconds since the epoch, as in SQLite.
-pub fn instant(ns: i64) -> bars_fhir::Instant {
-    bars_fhir::Instant::from_unix_nanos_trimmed(ns)
-}
-
-pub fn version(v: i64) -> u64 {
-    v.max(0) as u64
+/// Puts records found by `id = ANY(...)` back in the order of `ids` (repeats included), as
+/// SQLite's one-lookup-per-id returns them.
+pub(super) fn in_order<T: Clone>(
+    ids: &[String],
+    found: Vec<T>,
+    key: impl Fn(&T) -> &String,
+) -> Vec<T> {
+    let by_id: std::collections::HashMap<&String, &T> = found.iter().map(|t| (key(t), t)).collect();
+    ids.iter()
+        .filter_map(|id| by_id.get(id).map(|t| (*t).clone()))
+        .collect()
 }

@@ -5,6 +5,7 @@
 mod cases;
 mod shared;
 mod sql_source;
+mod traced;
 mod wal;
 
 use std::sync::Arc;
