@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use bars_fhir::Instant;
 use tracing::Instrument;
 
-use crate::error::{CommitError, StoreError, WithdrawError};
+use crate::error::{CommitError, PutError, StoreError, WithdrawError};
 use crate::model::*;
 
 /// Runs one call of a backend in its span.
@@ -70,13 +70,15 @@ macro_rules! contract {
 contract! {
     calls {
         // --- reference resources (HealthcareService, Organization, Location, Practitioner, ...)
-        /// Creates or replaces a reference resource; the version grows on every change.
+        /// Writes a version of a reference resource that its owner stamped (the body carries
+        /// the record's `id`, `meta.versionId` and `meta.lastUpdated`), provided the stored
+        /// version is still `expected_version` (`None`: nothing stored yet). The store keeps
+        /// the body as the text it is given.
         async fn put_resource(
             &self,
-            resource_type: &str,
-            id: &str,
-            body: serde_json::Value,
-        ) -> Result<StoredResource, StoreError>;
+            resource: StoredResource,
+            expected_version: Option<u64>,
+        ) -> Result<StoredResource, PutError>;
         async fn get_resource(
             &self,
             resource_type: &str,
@@ -85,13 +87,13 @@ contract! {
         async fn list_resources(&self, resource_type: &str) -> Result<Vec<StoredResource>, StoreError>;
 
         // --- availability
+        /// Writes a version of a schedule that its owner stamped, as [`Store::put_resource`]
+        /// does a reference resource.
         async fn put_schedule(
             &self,
-            id: &str,
-            service_id: &str,
-            body: serde_json::Value,
-            slot_template: serde_json::Value,
-        ) -> Result<ScheduleRecord, StoreError>;
+            schedule: ScheduleRecord,
+            expected_version: Option<u64>,
+        ) -> Result<ScheduleRecord, PutError>;
         async fn get_schedules(&self, ids: &[String]) -> Result<Vec<ScheduleRecord>, StoreError>;
         async fn schedules_for_service(
             &self,

@@ -18,7 +18,7 @@ pub mod testing;
 use std::sync::Arc;
 
 pub use contract::Store;
-pub use error::{CommitError, StoreError, WithdrawError};
+pub use error::{CommitError, PutError, StoreError, WithdrawError};
 pub use model::*;
 
 /// Opens the store a database URL names: `sqlite://path`, `sqlite:path` or a bare file path

@@ -98,17 +98,18 @@ impl PgDatabase {
 
     /// Runs `f` on a pooled connection outside any explicit transaction: every statement it
     /// runs commits on its own. For reads, and for writes that are one statement.
-    pub async fn autocommit<D, T, F>(&self, data: D, f: F) -> Result<T, StoreError>
+    pub async fn autocommit<D, T, E, F>(&self, data: D, f: F) -> Result<T, E>
     where
         D: Send + Sync,
         T: Send,
-        F: for<'a> Fn(&'a Object, &'a D) -> BoxFuture<'a, Result<T, StoreError>> + Send + Sync,
+        E: From<StoreError> + Send,
+        F: for<'a> Fn(&'a Object, &'a D) -> BoxFuture<'a, Result<T, E>> + Send + Sync,
     {
         let client = self.connection().await?;
         let result = tokio::time::timeout(self.deadline(), f(&client, &data)).await;
         match result {
             Ok(r) => r,
-            Err(_) => Err(self.abandon(client)),
+            Err(_) => Err(E::from(self.abandon(client))),
         }
     }
 

@@ -22,7 +22,7 @@ pub mod sql;
 use bars_fhir::Instant;
 
 use crate::contract::Backend;
-use crate::error::{CommitError, StoreError, WithdrawError};
+use crate::error::{CommitError, PutError, StoreError, WithdrawError};
 use crate::model::*;
 pub use config::{PgOptions, redact};
 pub use database::{BoxFuture, PgDatabase};
@@ -49,21 +49,15 @@ impl PgStore {
 impl Backend for PgStore {
     async fn put_resource(
         &self,
-        resource_type: &str,
-        id: &str,
-        body: serde_json::Value,
-    ) -> Result<StoredResource, StoreError> {
-        let data = (
-            resource_type.to_string(),
-            id.to_string(),
-            body,
-            Instant::now(),
-        );
+        resource: StoredResource,
+        expected_version: Option<u64>,
+    ) -> Result<StoredResource, PutError> {
         self.db
-            .write(data, |tx, (rt, id, body, now)| {
-                Box::pin(resources::put_resource(tx, rt, id, body, *now))
+            .autocommit((&resource, expected_version), |c, (resource, expected)| {
+                Box::pin(resources::put_resource(c, resource, *expected))
             })
-            .await
+            .await?;
+        Ok(resource)
     }
 
     async fn get_resource(
@@ -89,25 +83,15 @@ impl Backend for PgStore {
 
     async fn put_schedule(
         &self,
-        id: &str,
-        service_id: &str,
-        body: serde_json::Value,
-        slot_template: serde_json::Value,
-    ) -> Result<ScheduleRecord, StoreError> {
-        let data = (
-            id.to_string(),
-            service_id.to_string(),
-            body,
-            slot_template,
-            Instant::now(),
-        );
+        schedule: ScheduleRecord,
+        expected_version: Option<u64>,
+    ) -> Result<ScheduleRecord, PutError> {
         self.db
-            .write(data, |tx, (id, service_id, body, template, now)| {
-                Box::pin(resources::put_schedule(
-                    tx, id, service_id, body, template, *now,
-                ))
+            .autocommit((&schedule, expected_version), |c, (schedule, expected)| {
+                Box::pin(resources::put_schedule(c, schedule, *expected))
             })
-            .await
+            .await?;
+        Ok(schedule)
     }
 
     async fn get_schedules(&self, ids: &[String]) -> Result<Vec<ScheduleRecord>, StoreError> {

@@ -20,7 +20,7 @@ use bars_fhir::Instant;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::contract::Backend;
-use crate::error::{CommitError, StoreError, WithdrawError};
+use crate::error::{CommitError, PutError, StoreError, WithdrawError};
 use crate::model::*;
 pub use database::{Database, SqliteOptions};
 
@@ -130,13 +130,14 @@ impl SqliteStore {
 impl Backend for SqliteStore {
     async fn put_resource(
         &self,
-        resource_type: &str,
-        id: &str,
-        body: serde_json::Value,
-    ) -> Result<StoredResource, StoreError> {
-        let (rt, id) = (resource_type.to_string(), id.to_string());
-        self.write(move |c| resources::put_resource(c, &rt, &id, body, Instant::now()))
-            .await
+        resource: StoredResource,
+        expected_version: Option<u64>,
+    ) -> Result<StoredResource, PutError> {
+        self.write(move |c| {
+            resources::put_resource(c, &resource, expected_version)?;
+            Ok(resource)
+        })
+        .await
     }
 
     async fn get_resource(
@@ -156,14 +157,12 @@ impl Backend for SqliteStore {
 
     async fn put_schedule(
         &self,
-        id: &str,
-        service_id: &str,
-        body: serde_json::Value,
-        slot_template: serde_json::Value,
-    ) -> Result<ScheduleRecord, StoreError> {
-        let (id, service_id) = (id.to_string(), service_id.to_string());
+        schedule: ScheduleRecord,
+        expected_version: Option<u64>,
+    ) -> Result<ScheduleRecord, PutError> {
         self.write(move |c| {
-            resources::put_schedule(c, &id, &service_id, body, slot_template, Instant::now())
+            resources::put_schedule(c, &schedule, expected_version)?;
+            Ok(schedule)
         })
         .await
     }

@@ -1,36 +1,37 @@
-//! Reference resources and schedules: rewritten whole, with a version that grows by one on
-//! every change (the writer thread serialises the read of the stored version and the write).
+//! Reference resources and schedules: each version written whole, as the text its owner
+//! stamped, guarded by the version it follows.
 
-use bars_fhir::Instant;
-use bars_fhir::resource::stamp;
+use rusqlite::types::ToSql;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{each_found, unavailable};
 use crate::columns::{instant, version};
-use crate::error::StoreError;
+use crate::error::{PutError, StoreError};
 use crate::model::{ScheduleRecord, StoredResource};
 
-fn json_text(value: &serde_json::Value) -> String {
-    value.to_string()
-}
-
-/// The version and `lastUpdated` a rewritten resource gets: one more than the stored version
-/// (1 for a new one), and a time that never goes backwards. `select` reads (version,
-/// last_updated_ns) of the stored one.
-fn next_version(
+/// Writes a version its owner stamped: the first with an INSERT that does nothing if a row is
+/// there already, a later one with an UPDATE from the version it follows. `params` bind both
+/// statements, the version followed last (the INSERT takes all but that one); a statement that
+/// writes nothing means another writer got there first.
+fn write_version(
     c: &Connection,
-    select: &str,
-    key: impl rusqlite::Params,
-    now: Instant,
-) -> Result<(u64, Instant), StoreError> {
-    let previous: Option<(i64, i64)> = c
-        .query_row(select, key, |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()
+    expected: Option<u64>,
+    insert: &str,
+    update: &str,
+    params: &[&dyn ToSql],
+) -> Result<(), PutError> {
+    let (statement, params) = match expected {
+        None => (insert, &params[..params.len() - 1]),
+        Some(_) => (update, params),
+    };
+    let written = c
+        .prepare_cached(statement)
+        .and_then(|mut s| s.execute(params))
         .map_err(unavailable)?;
-    Ok(match previous {
-        None => (1, now),
-        Some((v, ns)) => (version(v) + 1, now.after(instant(ns))),
-    })
+    if written == 0 {
+        return Err(PutError::VersionConflict);
+    }
+    Ok(())
 }
 
 fn resource_row(r: &Row<'_>) -> rusqlite::Result<StoredResource> {
@@ -45,32 +46,25 @@ fn resource_row(r: &Row<'_>) -> rusqlite::Result<StoredResource> {
 
 pub(super) fn put_resource(
     c: &Connection,
-    rt: &str,
-    id: &str,
-    mut body: serde_json::Value,
-    now: Instant,
-) -> Result<StoredResource, StoreError> {
-    let (new_version, last_updated) = next_version(
+    r: &StoredResource,
+    expected: Option<u64>,
+) -> Result<(), PutError> {
+    write_version(
         c,
-        "SELECT version, last_updated_ns FROM resource WHERE resource_type = ?1 AND id = ?2",
-        params![rt, id],
-        now,
-    )?;
-    stamp(&mut body, id, new_version, last_updated);
-    let text = json_text(&body);
-    c.prepare_cached(
+        expected,
         "INSERT INTO resource (resource_type, id, version, last_updated_ns, body) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (resource_type, id) DO UPDATE SET version = excluded.version, last_updated_ns = excluded.last_updated_ns, body = excluded.body",
+         ON CONFLICT (resource_type, id) DO NOTHING",
+        "UPDATE resource SET version = ?3, last_updated_ns = ?4, body = ?5
+         WHERE resource_type = ?1 AND id = ?2 AND version = ?6",
+        params![
+            r.resource_type,
+            r.id,
+            r.version as i64,
+            r.last_updated.unix_nanos(),
+            r.body,
+            expected.map(|v| v as i64)
+        ],
     )
-    .and_then(|mut s| s.execute(params![rt, id, new_version as i64, last_updated.unix_nanos(), text]))
-    .map_err(unavailable)?;
-    Ok(StoredResource {
-        resource_type: rt.into(),
-        id: id.into(),
-        version: new_version,
-        last_updated,
-        body: text,
-    })
 }
 
 pub(super) fn get_resource(
@@ -105,35 +99,26 @@ const SCHEDULE_COLUMNS: &str = "id, service_id, version, last_updated_ns, body, 
 
 pub(super) fn put_schedule(
     c: &Connection,
-    id: &str,
-    service_id: &str,
-    mut body: serde_json::Value,
-    template: serde_json::Value,
-    now: Instant,
-) -> Result<ScheduleRecord, StoreError> {
-    let (new_version, last_updated) = next_version(
+    s: &ScheduleRecord,
+    expected: Option<u64>,
+) -> Result<(), PutError> {
+    write_version(
         c,
-        "SELECT version, last_updated_ns FROM schedule WHERE id = ?1",
-        params![id],
-        now,
-    )?;
-    stamp(&mut body, id, new_version, last_updated);
-    let (text, template) = (json_text(&body), json_text(&template));
-    c.execute(
+        expected,
         "INSERT INTO schedule (id, service_id, version, last_updated_ns, body, slot_template) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (id) DO UPDATE SET service_id = excluded.service_id, version = excluded.version,
-             last_updated_ns = excluded.last_updated_ns, body = excluded.body, slot_template = excluded.slot_template",
-        params![id, service_id, new_version as i64, last_updated.unix_nanos(), text, template],
+         ON CONFLICT (id) DO NOTHING",
+        "UPDATE schedule SET service_id = ?2, version = ?3, last_updated_ns = ?4, body = ?5, slot_template = ?6
+         WHERE id = ?1 AND version = ?7",
+        params![
+            s.id,
+            s.service_id,
+            s.version as i64,
+            s.last_updated.unix_nanos(),
+            s.body,
+            s.slot_template,
+            expected.map(|v| v as i64)
+        ],
     )
-    .map_err(unavailable)?;
-    Ok(ScheduleRecord {
-        id: id.into(),
-        service_id: service_id.into(),
-        version: new_version,
-        last_updated,
-        body: text,
-        slot_template: template,
-    })
 }
 
 pub(super) fn get_schedules(

@@ -356,7 +356,7 @@ async fn autocommit_commits_each_statement_as_it_runs() {
                     .query_one("SELECT COUNT(*) FROM seen", &[])
                     .await
                     .map_err(db)?;
-                Ok(row.get::<_, i64>(0))
+                Ok::<_, StoreError>(row.get::<_, i64>(0))
             })
         })
         .await
