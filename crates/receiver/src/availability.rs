@@ -60,6 +60,19 @@ impl NextVersion {
             },
         }
     }
+
+    /// `body` stamped as this version of `resource_type/id`: its `id`, `meta.versionId` and
+    /// `meta.lastUpdated` set, as the text the store keeps.
+    fn stamp(self, resource_type: &str, id: &str, body: &mut Value) -> StoredResource {
+        stamp(body, id, self.version, self.last_updated);
+        StoredResource {
+            resource_type: resource_type.to_string(),
+            id: id.to_string(),
+            version: self.version,
+            last_updated: self.last_updated,
+            body: body.to_string(),
+        }
+    }
 }
 
 /// Writes the next version of `kind/id`: `stored` reads the stored version, `write` stamps the
@@ -226,17 +239,7 @@ impl Availability {
                 let stored = store.get_resource(resource_type, id).await?;
                 Ok(stored.map(|r| (r.version, r.last_updated)))
             },
-            |next| {
-                stamp(&mut body, id, next.version, next.last_updated);
-                let resource = StoredResource {
-                    resource_type: resource_type.to_string(),
-                    id: id.to_string(),
-                    version: next.version,
-                    last_updated: next.last_updated,
-                    body: body.to_string(),
-                };
-                store.put_resource(resource, next.follows)
-            },
+            |next| store.put_resource(next.stamp(resource_type, id, &mut body), next.follows),
         )
         .await
     }
@@ -260,13 +263,19 @@ impl Availability {
                 Ok(stored.first().map(|s| (s.version, s.last_updated)))
             },
             |next| {
-                stamp(&mut body, id, next.version, next.last_updated);
+                let StoredResource {
+                    id,
+                    version,
+                    last_updated,
+                    body,
+                    ..
+                } = next.stamp("Schedule", id, &mut body);
                 let schedule = ScheduleRecord {
-                    id: id.to_string(),
+                    id,
                     service_id: service_id.to_string(),
-                    version: next.version,
-                    last_updated: next.last_updated,
-                    body: body.to_string(),
+                    version,
+                    last_updated,
+                    body,
                     slot_template: slot_template.to_string(),
                 };
                 store.put_schedule(schedule, next.follows)

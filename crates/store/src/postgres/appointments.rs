@@ -15,7 +15,7 @@ use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::Row;
 
 use super::errors::{db, is_unique_violation};
-use super::sql::{self, in_order};
+use super::sql;
 use super::{audit, requests};
 use crate::columns::{instant, version};
 use crate::error::{CommitError, StoreError};
@@ -71,14 +71,10 @@ pub(super) async fn get_many<C: GenericClient>(
     c: &C,
     ids: &[String],
 ) -> Result<Vec<AppointmentRecord>, StoreError> {
-    let rows = sql::rows(c, &format!("{SELECT} WHERE a.id = ANY($1)"), &[&ids])
+    let select = format!("{SELECT} WHERE a.id = ANY($1)");
+    sql::each_found(c, &select, ids, appointment_row, |a| &a.id)
         .await
-        .map_err(db)?;
-    Ok(in_order(
-        ids,
-        rows.iter().map(appointment_row).collect(),
-        |a| &a.id,
-    ))
+        .map_err(db)
 }
 
 pub(super) async fn get_version<C: GenericClient>(

@@ -6,7 +6,7 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use super::errors::db;
-use super::sql::{self, in_order};
+use super::sql;
 use crate::columns::{instant, version};
 use crate::error::{PutError, StoreError};
 use crate::model::{ScheduleRecord, StoredResource};
@@ -140,15 +140,10 @@ pub(super) async fn get_schedules<C: GenericClient>(
     c: &C,
     ids: &[String],
 ) -> Result<Vec<ScheduleRecord>, StoreError> {
-    let rows = sql::rows(
-        c,
-        &format!("SELECT {SCHEDULE_COLUMNS} FROM schedule WHERE id = ANY($1)"),
-        &[&ids],
-    )
-    .await
-    .map_err(db)?;
-    let found: Vec<ScheduleRecord> = rows.iter().map(schedule_row).collect();
-    Ok(in_order(ids, found, |s| &s.id))
+    let select = format!("SELECT {SCHEDULE_COLUMNS} FROM schedule WHERE id = ANY($1)");
+    sql::each_found(c, &select, ids, schedule_row, |s| &s.id)
+        .await
+        .map_err(db)
 }
 
 pub(super) async fn schedules_for_service<C: GenericClient>(

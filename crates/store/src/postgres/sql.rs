@@ -43,15 +43,20 @@ pub async fn exec<C: GenericClient>(
     c.execute(&statement, params).await
 }
 
-/// Puts records found by `id = ANY(...)` back in the order of `ids` (repeats included), as
-/// SQLite's one-lookup-per-id returns them.
-pub(super) fn in_order<T: Clone>(
+/// The rows of `ids` that exist, in the order asked for (repeats included), as SQLite's
+/// one-lookup-per-id returns them: one statement, `sql`, whose one parameter is the id array
+/// (`... WHERE id = ANY($1)`), each row read by `row` and known by `key`.
+pub(super) async fn each_found<C: GenericClient, T: Clone>(
+    c: &C,
+    sql: &str,
     ids: &[String],
-    found: Vec<T>,
+    row: impl Fn(&Row) -> T,
     key: impl Fn(&T) -> &String,
-) -> Vec<T> {
+) -> Result<Vec<T>, tokio_postgres::Error> {
+    let found: Vec<T> = rows(c, sql, &[&ids]).await?.iter().map(row).collect();
     let by_id: std::collections::HashMap<&String, &T> = found.iter().map(|t| (key(t), t)).collect();
-    ids.iter()
+    Ok(ids
+        .iter()
         .filter_map(|id| by_id.get(id).map(|t| (*t).clone()))
-        .collect()
+        .collect())
 }

@@ -67,15 +67,7 @@ async fn every_call_runs_in_a_store_span_named_for_it() {
         store.get_resource("Organization", "none").await.unwrap();
         store.get_slots(&["none".into()]).await.unwrap();
         store.get_appointment("none").await.unwrap();
-        store
-            .append_audit(vec![AuditEntry {
-                action: "read".into(),
-                resource_type: "Appointment".into(),
-                outcome: 200,
-                ..Default::default()
-            }])
-            .await
-            .unwrap();
+        store.query_audit(AuditQuery::default()).await.unwrap();
         store.outbox_stats().await.unwrap();
         assert!(matches!(
             store.withdraw_slot("none").await,
@@ -88,7 +80,7 @@ async fn every_call_runs_in_a_store_span_named_for_it() {
                 "get_resource",
                 "get_slots",
                 "get_appointment",
-                "append_audit",
+                "query_audit",
                 "outbox_stats",
                 "withdraw_slot"
             ],
