@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use bars_fhir::Instant;
 use bars_fhir::headers::{EndUserOrganisation, TargetIdentifier, encode_base64_json};
+use bars_receiver::ReceiverConfig;
+use bars_receiver::availability::Availability;
 use bars_store::{
     AppointmentChange, AuditEntry, IdempotencyKey, IdempotencyRecord, RequestOutcome, SlotRecord,
     Store,
@@ -539,14 +541,20 @@ impl Bench {
         if guard.is_none() {
             let path = self.stack.dir.join("storage-ceiling.db");
             let store = bars_store::open(&format!("sqlite://{}", path.display())).await?;
-            store
+            let config =
+                ReceiverConfig::new(ODS, "https://127.0.0.1").with_service("ceiling", "Ceiling");
+            let availability = Availability {
+                store: store.clone(),
+                config: Arc::new(config),
+            };
+            availability
                 .put_schedule(
-                    "ceiling",
-                    "ceiling",
-                    json!({"resourceType": "Schedule"}),
+                    Some("ceiling"),
+                    json!({"resourceType": "Schedule", "actor": [{"reference": "HealthcareService/ceiling"}]}),
                     json!({}),
                 )
-                .await?;
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.diagnostics))?;
             *guard = Some(CommitStore {
                 store,
                 slots: Arc::new(Vec::new()),

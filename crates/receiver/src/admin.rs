@@ -13,7 +13,7 @@ use bars_fhir::codes::BarsCode;
 use bars_fhir::search::{Query, whole_number};
 use bars_http::ApiError;
 use bars_http::admin::{AdminGate, admin_gate};
-use bars_http::fhir_json::{fhir_json, parse_json_object, read_body};
+use bars_http::fhir_json::{fhir_json, fhir_response, parse_json_object, read_body};
 use bars_http::observe::{Observer, observe};
 use bars_store::AuditQuery;
 use http::{StatusCode, header};
@@ -107,8 +107,7 @@ async fn put_schedule(State(state): State<AdminState>, body: Body) -> Result<Res
         .availability
         .put_schedule(None, schedule, template)
         .await?;
-    let resource: Value = serde_json::from_str(&record.body).unwrap_or(Value::Null);
-    Ok(fhir_json(StatusCode::CREATED, &resource))
+    Ok(fhir_response(StatusCode::CREATED, record.body))
 }
 
 async fn create_slot(State(state): State<AdminState>, body: Body) -> Result<Response, ApiError> {

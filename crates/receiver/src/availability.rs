@@ -4,11 +4,14 @@
 use std::sync::Arc;
 
 use bars_booking::SlotStatus;
+use std::future::Future;
+
 use bars_fhir::codes::BarsCode;
 use bars_fhir::headers::{DOS_SERVICE_SYSTEM, ODS_SYSTEM};
+use bars_fhir::resource::stamp;
 use bars_fhir::{Instant, IssueType, validate};
 use bars_http::ApiError;
-use bars_store::{ScheduleRecord, SlotRecord, Store};
+use bars_store::{PutError, ScheduleRecord, SlotRecord, Store, StoreError, StoredResource};
 use serde_json::{Value, json};
 
 use crate::config::{HostedService, ReceiverConfig};
@@ -25,6 +28,81 @@ pub const DELIVERY_CHANNEL_EXTENSION: &str =
 pub struct Availability {
     pub store: Arc<dyn Store>,
     pub config: Arc<ReceiverConfig>,
+}
+
+/// How often a write of a resource or schedule that lost a race to another writer of it reads
+/// the stored version again. Each round one of the writers wins, so this many writing one
+/// resource at once all get through.
+const REWRITE_ROUNDS: usize = 8;
+
+/// The version a write stamps and the stored one it follows: one more than the stored version
+/// (1 for a new resource), at a time that never goes backwards.
+#[derive(Debug, Clone, Copy)]
+struct NextVersion {
+    version: u64,
+    last_updated: Instant,
+    follows: Option<u64>,
+}
+
+impl NextVersion {
+    fn after(stored: Option<(u64, Instant)>) -> NextVersion {
+        let now = Instant::now();
+        match stored {
+            None => NextVersion {
+                version: 1,
+                last_updated: now,
+                follows: None,
+            },
+            Some((version, last_updated)) => NextVersion {
+                version: version + 1,
+                last_updated: now.after(last_updated),
+                follows: Some(version),
+            },
+        }
+    }
+
+    /// `body` stamped as this version of `resource_type/id`: its `id`, `meta.versionId` and
+    /// `meta.lastUpdated` set, as the text the store keeps.
+    fn stamp(self, resource_type: &str, id: &str, body: &mut Value) -> StoredResource {
+        stamp(body, id, self.version, self.last_updated);
+        StoredResource {
+            resource_type: resource_type.to_string(),
+            id: id.to_string(),
+            version: self.version,
+            last_updated: self.last_updated,
+            body: body.to_string(),
+        }
+    }
+}
+
+/// Writes the next version of `kind/id`: `stored` reads the stored version, `write` stamps the
+/// body after it and stores it guarded by it; a write that lost a race reads again. Stamping
+/// `id`, `meta.versionId` and `meta.lastUpdated` happens here for every resource the
+/// receiver publishes, as it does in the booking service for appointments: the store keeps
+/// the text it is given.
+async fn rewrite<T, R, RF, W, WF>(
+    kind: &str,
+    id: &str,
+    mut stored: R,
+    mut write: W,
+) -> Result<T, ApiError>
+where
+    R: FnMut() -> RF,
+    RF: Future<Output = Result<Option<(u64, Instant)>, StoreError>>,
+    W: FnMut(NextVersion) -> WF,
+    WF: Future<Output = Result<T, PutError>>,
+{
+    for _ in 0..REWRITE_ROUNDS {
+        let next = NextVersion::after(stored().await.map_err(errors::store)?);
+        match write(next).await {
+            Ok(written) => return Ok(written),
+            Err(PutError::VersionConflict) => continue,
+            Err(PutError::Store(e)) => return Err(errors::store(e)),
+        }
+    }
+    Err(errors::store(StoreError::Unavailable(format!(
+        "{kind}/{id} kept changing while it was written"
+    ))))
 }
 
 /// The default schedule of a service: every service gets one so slots can be published at once.
@@ -50,10 +128,7 @@ impl Availability {
                 "active": true,
                 "name": self.config.organisation_name,
             });
-            self.store
-                .put_resource("Organization", ods, org)
-                .await
-                .map_err(errors::store)?;
+            self.put_resource("Organization", ods, org).await?;
         }
         let hs = json!({
             "resourceType": "HealthcareService",
@@ -73,10 +148,8 @@ impl Availability {
             .and_then(|e| serde_json::from_str::<Value>(&e.body).ok())
             .is_some_and(|e| e.get("name") == hs.get("name"));
         if !unchanged {
-            self.store
-                .put_resource("HealthcareService", &service.id, hs)
-                .await
-                .map_err(errors::store)?;
+            self.put_resource("HealthcareService", &service.id, hs)
+                .await?;
         }
         let schedule_id = default_schedule_id(&service.id);
         if self
@@ -92,10 +165,8 @@ impl Availability {
                 "active": true,
                 "actor": [{ "reference": format!("HealthcareService/{}", service.id), "display": service.name }],
             });
-            self.store
-                .put_schedule(&schedule_id, &service.id, schedule, json!({}))
-                .await
-                .map_err(errors::store)?;
+            self.write_schedule(&schedule_id, &service.id, schedule, &json!({}))
+                .await?;
         }
         Ok(())
     }
@@ -148,10 +219,69 @@ impl Availability {
                     .map(str::to_string)
             })
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        self.store
-            .put_schedule(&id, &service_id, schedule, slot_template)
+        self.write_schedule(&id, &service_id, schedule, &slot_template)
             .await
-            .map_err(errors::store)
+    }
+
+    /// Creates or replaces a reference resource (Organization, HealthcareService, ...): the
+    /// next version of it, stamped here.
+    pub async fn put_resource(
+        &self,
+        resource_type: &str,
+        id: &str,
+        mut body: Value,
+    ) -> Result<StoredResource, ApiError> {
+        let store = self.store.as_ref();
+        rewrite(
+            resource_type,
+            id,
+            move || async move {
+                let stored = store.get_resource(resource_type, id).await?;
+                Ok(stored.map(|r| (r.version, r.last_updated)))
+            },
+            |next| store.put_resource(next.stamp(resource_type, id, &mut body), next.follows),
+        )
+        .await
+    }
+
+    /// Writes the next version of a schedule, stamped here, with the slot template its slots
+    /// share.
+    async fn write_schedule(
+        &self,
+        id: &str,
+        service_id: &str,
+        mut body: Value,
+        slot_template: &Value,
+    ) -> Result<ScheduleRecord, ApiError> {
+        let store = self.store.as_ref();
+        let ids = [id.to_string()];
+        rewrite(
+            "Schedule",
+            id,
+            || async {
+                let stored = store.get_schedules(&ids).await?;
+                Ok(stored.first().map(|s| (s.version, s.last_updated)))
+            },
+            |next| {
+                let StoredResource {
+                    id,
+                    version,
+                    last_updated,
+                    body,
+                    ..
+                } = next.stamp("Schedule", id, &mut body);
+                let schedule = ScheduleRecord {
+                    id,
+                    service_id: service_id.to_string(),
+                    version,
+                    last_updated,
+                    body,
+                    slot_template: slot_template.to_string(),
+                };
+                store.put_schedule(schedule, next.follows)
+            },
+        )
+        .await
     }
 
     fn check_hosted(&self, service_id: &str) -> Result<(), ApiError> {

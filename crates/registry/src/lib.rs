@@ -24,6 +24,7 @@ pub mod search;
 pub mod sqlite;
 pub mod state;
 pub mod store;
+mod table;
 
 use std::sync::Arc;
 

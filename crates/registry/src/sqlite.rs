@@ -4,40 +4,26 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use bars_fhir::resource::stamp;
-use bars_fhir::{Instant, NhsNumber};
+use bars_fhir::Instant;
 use bars_store::StoreError;
 use bars_store::sqlite::migrate::Migrations;
 use bars_store::sqlite::{Database, SqliteOptions, classify, is_unique_violation};
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use crate::store::{
-    COLUMNS, Cursor, NewPointer, PointerKeys, PointerPage, PointerQuery, RegistryStore,
-    StoredPointer, SupersedeRefusal, WriteError,
+    NewPointer, PointerPage, PointerQuery, RegistryBackend, StoredPointer, WriteError,
+};
+use crate::table::{
+    COLUMNS, RawRow, RowValues, check_supersede, filters, next_version, page, refusal, schema,
+    stamped,
 };
 
-/// The Registry's schema steps, append-only. `seq` (never reused, thanks to AUTOINCREMENT) gives
-/// searches a stable order and continuation tokens a position that deletions cannot shift.
+/// The Registry's schema steps, append-only (see [`schema!`]); AUTOINCREMENT keeps `seq` from
+/// ever being reused.
 pub static MIGRATIONS: Migrations = Migrations {
     component: "registry",
-    steps: &["CREATE TABLE registry_pointer (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            id TEXT NOT NULL UNIQUE,
-            custodian TEXT NOT NULL,
-            subject TEXT NOT NULL,
-            type TEXT NOT NULL,
-            category TEXT NOT NULL,
-            appointment_id TEXT,
-            version INTEGER NOT NULL CHECK (version >= 1),
-            last_updated TEXT NOT NULL,
-            body TEXT NOT NULL
-        );
-        CREATE INDEX registry_pointer_by_subject ON registry_pointer (subject, seq);
-        CREATE INDEX registry_pointer_by_custodian ON registry_pointer (custodian, seq);
-        CREATE INDEX registry_pointer_by_appointment ON registry_pointer (appointment_id)
-            WHERE appointment_id IS NOT NULL;"],
+    steps: &[schema!("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER")],
 };
 
 pub struct SqliteRegistryStore {
@@ -59,7 +45,7 @@ impl SqliteRegistryStore {
     }
 
     /// Uses a database shared with other components; it must have been opened with
-    /// [`MIGRATIONS`] among its migrations ([`RegistryStore::ping`] reports it if not).
+    /// [`MIGRATIONS`] among its migrations ([`crate::RegistryStore::ping`] reports it if not).
     pub fn on(db: Arc<Database>) -> SqliteRegistryStore {
         SqliteRegistryStore { db }
     }
@@ -69,9 +55,7 @@ impl SqliteRegistryStore {
     }
 }
 
-#[async_trait]
-impl RegistryStore for SqliteRegistryStore {
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "create"))]
+impl RegistryBackend for SqliteRegistryStore {
     async fn create(
         &self,
         pointer: NewPointer,
@@ -82,13 +66,11 @@ impl RegistryStore for SqliteRegistryStore {
             .await
     }
 
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "get"))]
     async fn get(&self, id: &str) -> Result<Option<StoredPointer>, StoreError> {
         let id = id.to_string();
         self.db.read(move |c| get(c, &id)).await
     }
 
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "update"))]
     async fn update(
         &self,
         pointer: NewPointer,
@@ -99,7 +81,6 @@ impl RegistryStore for SqliteRegistryStore {
             .await
     }
 
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "delete"))]
     async fn delete(&self, id: &str, expected_version: u64) -> Result<(), WriteError> {
         let id = id.to_string();
         self.db
@@ -107,7 +88,6 @@ impl RegistryStore for SqliteRegistryStore {
             .await
     }
 
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "search"))]
     async fn search(&self, query: PointerQuery) -> Result<PointerPage, StoreError> {
         self.db.read(move |c| search(c, &query)).await
     }
@@ -116,7 +96,6 @@ impl RegistryStore for SqliteRegistryStore {
         self.db.pool_status()
     }
 
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "ping"))]
     async fn ping(&self) -> Result<(), StoreError> {
         self.db.ping(&[&MIGRATIONS]).await
     }
@@ -126,14 +105,45 @@ fn store_error(e: rusqlite::Error) -> WriteError {
     WriteError::Store(classify(e))
 }
 
-fn version_of(conn: &Connection, id: &str) -> Result<Option<(u64, String)>, WriteError> {
+/// The stored version and lastUpdated of a pointer, if it exists.
+fn version_of(conn: &Connection, id: &str) -> Result<Option<(i64, String)>, WriteError> {
     conn.prepare_cached("SELECT version, last_updated FROM registry_pointer WHERE id = ?1")
-        .and_then(|mut s| {
-            s.query_row([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
-                .optional()
-        })
+        .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
         .map_err(store_error)
-        .map(|found| found.map(|(v, at)| (v.max(0) as u64, at)))
+}
+
+/// Writes `p` as a new row (`expected` is `None`) or over the version it replaces; returns
+/// how many rows it wrote.
+fn write(conn: &Connection, p: &StoredPointer, expected: Option<u64>) -> rusqlite::Result<usize> {
+    let v = RowValues::of(p);
+    let values = params![
+        v.id,
+        v.custodian,
+        v.subject,
+        v.type_token,
+        v.category_token,
+        v.appointment_id,
+        v.version,
+        v.last_updated,
+        v.body,
+        expected.map(|e| e as i64),
+    ];
+    let (statement, values) = match expected {
+        None => (
+            "INSERT INTO registry_pointer (id, custodian, subject, type, category, appointment_id, version, last_updated, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            &values[..9],
+        ),
+        Some(_) => (
+            "UPDATE registry_pointer
+             SET custodian = ?2, subject = ?3, type = ?4, category = ?5, appointment_id = ?6,
+                 version = ?7, last_updated = ?8, body = ?9
+             WHERE id = ?1 AND version = ?10",
+            values,
+        ),
+    };
+    conn.prepare_cached(statement)
+        .and_then(|mut s| s.execute(values))
 }
 
 fn create(
@@ -143,79 +153,23 @@ fn create(
     now: Instant,
 ) -> Result<StoredPointer, WriteError> {
     if let Some(old) = supersede {
-        check_supersede(conn, old, &pointer.keys)?;
+        let found = conn
+            .prepare_cached("SELECT custodian, subject, type FROM registry_pointer WHERE id = ?1")
+            .and_then(|mut s| {
+                s.query_row([old], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()
+            })
+            .map_err(store_error)?;
+        check_supersede(found, &pointer.keys)?;
         conn.prepare_cached("DELETE FROM registry_pointer WHERE id = ?1")
             .and_then(|mut s| s.execute([old]))
             .map_err(store_error)?;
     }
     let stored = stamped(pointer, 1, now);
-    let body = stored.body.to_string();
-    let keys = &stored.keys;
-    let inserted = conn
-        .prepare_cached(
-            "INSERT INTO registry_pointer (id, custodian, subject, type, category, appointment_id, version, last_updated, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                stored.id,
-                keys.custodian,
-                keys.subject.as_str(),
-                keys.type_token,
-                keys.category_token,
-                keys.appointment_id,
-                stored.version as i64,
-                stored.last_updated.to_string(),
-                body,
-            ])
-        });
-    match inserted {
+    match write(conn, &stored, None) {
         Ok(_) => Ok(stored),
         Err(e) if is_unique_violation(&e) => Err(WriteError::DuplicateId),
         Err(e) => Err(store_error(e)),
-    }
-}
-
-/// The pointer being replaced must be the same kind of pointer, for the same patient, kept by
-/// the same custodian: superseding is a custodian correcting its own record, nothing wider.
-fn check_supersede(conn: &Connection, old: &str, keys: &PointerKeys) -> Result<(), WriteError> {
-    let found = conn
-        .prepare_cached("SELECT custodian, subject, type FROM registry_pointer WHERE id = ?1")
-        .and_then(|mut s| {
-            s.query_row([old], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })
-            .optional()
-        })
-        .map_err(store_error)?;
-    let Some((custodian, subject, type_token)) = found else {
-        return Err(SupersedeRefusal::Missing.into());
-    };
-    if !custodian.eq_ignore_ascii_case(&keys.custodian) {
-        return Err(SupersedeRefusal::OtherCustodian.into());
-    }
-    if subject != keys.subject.as_str() {
-        return Err(SupersedeRefusal::OtherSubject.into());
-    }
-    if type_token != keys.type_token {
-        return Err(SupersedeRefusal::OtherType.into());
-    }
-    Ok(())
-}
-
-pub(crate) fn stamped(pointer: NewPointer, version: u64, now: Instant) -> StoredPointer {
-    let NewPointer { id, keys, mut body } = pointer;
-    stamp(&mut body, &id, version, now);
-    StoredPointer {
-        id,
-        keys,
-        version,
-        last_updated: now,
-        body,
     }
 }
 
@@ -225,46 +179,12 @@ fn update(
     expected: u64,
     now: Instant,
 ) -> Result<StoredPointer, WriteError> {
-    let Some((current, previous)) = version_of(conn, &pointer.id)? else {
-        return Err(WriteError::NotFound);
-    };
-    if current != expected {
-        return Err(WriteError::VersionMismatch { current });
+    let current = version_of(conn, &pointer.id)?.ok_or(WriteError::NotFound)?;
+    let stored = next_version(pointer, current, expected, now)?;
+    if write(conn, &stored, Some(expected)).map_err(store_error)? == 1 {
+        return Ok(stored);
     }
-    // A pointer's lastUpdated never goes backwards, even if the clock does.
-    let now = match Instant::parse(&previous) {
-        Ok(previous) => now.after(previous),
-        Err(_) => now,
-    };
-    let stored = stamped(pointer, expected + 1, now);
-    let keys = &stored.keys;
-    let changed = conn
-        .prepare_cached(
-            "UPDATE registry_pointer
-             SET custodian = ?1, subject = ?2, type = ?3, category = ?4, appointment_id = ?5,
-                 version = ?6, last_updated = ?7, body = ?8
-             WHERE id = ?9 AND version = ?10",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                keys.custodian,
-                keys.subject.as_str(),
-                keys.type_token,
-                keys.category_token,
-                keys.appointment_id,
-                stored.version as i64,
-                stored.last_updated.to_string(),
-                stored.body.to_string(),
-                stored.id,
-                expected as i64,
-            ])
-        })
-        .map_err(store_error)?;
-    if changed == 1 {
-        Ok(stored)
-    } else {
-        Err(WriteError::VersionMismatch { current })
-    }
+    Err(refusal(version_of(conn, &stored.id)?.map(|(v, _)| v)))
 }
 
 fn delete(conn: &Connection, id: &str, expected: u64) -> Result<(), WriteError> {
@@ -275,10 +195,7 @@ fn delete(conn: &Connection, id: &str, expected: u64) -> Result<(), WriteError> 
     if changed == 1 {
         return Ok(());
     }
-    match version_of(conn, id)? {
-        None => Err(WriteError::NotFound),
-        Some((current, _)) => Err(WriteError::VersionMismatch { current }),
-    }
+    Err(refusal(version_of(conn, id)?.map(|(v, _)| v)))
 }
 
 fn get(conn: &Connection, id: &str) -> Result<Option<StoredPointer>, StoreError> {
@@ -286,7 +203,7 @@ fn get(conn: &Connection, id: &str) -> Result<Option<StoredPointer>, StoreError>
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM registry_pointer WHERE id = ?1"
         ))
-        .and_then(|mut s| s.query_row([id], raw_row).optional())
+        .and_then(|mut s| s.query_row([id], |r| RawRow::read(r, 0)).optional())
         .map_err(classify)?;
     row.map(RawRow::into_pointer).transpose()
 }
@@ -296,17 +213,11 @@ fn get(conn: &Connection, id: &str) -> Result<Option<StoredPointer>, StoreError>
 fn search(conn: &Connection, query: &PointerQuery) -> Result<PointerPage, StoreError> {
     let mut filter = String::from("subject = ?");
     let mut values: Vec<SqlValue> = vec![SqlValue::Text(query.subject.as_str().to_string())];
-    for (column, value) in [
-        ("type", &query.type_token),
-        ("custodian", &query.custodian),
-        ("category", &query.category_token),
-    ] {
-        if let Some(value) = value {
-            filter.push_str(" AND ");
-            filter.push_str(column);
-            filter.push_str(" = ?");
-            values.push(SqlValue::Text(value.clone()));
-        }
+    for (column, value) in filters(query) {
+        filter.push_str(" AND ");
+        filter.push_str(column);
+        filter.push_str(" = ?");
+        values.push(SqlValue::Text(value.clone()));
     }
     let total: i64 = conn
         .prepare_cached(&format!(
@@ -325,93 +236,21 @@ fn search(conn: &Connection, query: &PointerQuery) -> Result<PointerPage, StoreE
         ))
         .and_then(|mut s| {
             s.query_map(params_from_iter(page_values.iter()), |r| {
-                Ok((r.get::<_, i64>(0)?, raw_row_from(r, 1)?))
+                Ok((r.get::<_, i64>(0)?, RawRow::read(r, 1)?))
             })?
             .collect()
         })
         .map_err(classify)?;
-
-    let more = rows.len() > limit;
-    let mut pointers = Vec::with_capacity(limit.min(rows.len()));
-    let mut last_seq = None;
-    for (seq, row) in rows.into_iter().take(limit) {
-        last_seq = Some(seq);
-        pointers.push(row.into_pointer()?);
-    }
-    Ok(PointerPage {
-        pointers,
-        total: total.max(0) as u64,
-        next: if more {
-            last_seq.map(|after| Cursor { after })
-        } else {
-            None
-        },
-    })
-}
-
-/// A row as a backend returns it, before the checks that turn it into a [`StoredPointer`].
-pub(crate) struct RawRow {
-    pub(crate) id: String,
-    pub(crate) custodian: String,
-    pub(crate) subject: String,
-    pub(crate) type_token: String,
-    pub(crate) category_token: String,
-    pub(crate) appointment_id: Option<String>,
-    pub(crate) version: i64,
-    pub(crate) last_updated: String,
-    pub(crate) body: String,
-}
-
-fn raw_row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
-    raw_row_from(r, 0)
-}
-
-fn raw_row_from(r: &Row<'_>, at: usize) -> rusqlite::Result<RawRow> {
-    Ok(RawRow {
-        id: r.get(at)?,
-        custodian: r.get(at + 1)?,
-        subject: r.get(at + 2)?,
-        type_token: r.get(at + 3)?,
-        category_token: r.get(at + 4)?,
-        appointment_id: r.get(at + 5)?,
-        version: r.get(at + 6)?,
-        last_updated: r.get(at + 7)?,
-        body: r.get(at + 8)?,
-    })
-}
-
-impl RawRow {
-    /// A row that does not read back is corruption, not a caller's mistake: 500, and the
-    /// message names the column, never its value.
-    pub(crate) fn into_pointer(self) -> Result<StoredPointer, StoreError> {
-        let corrupt =
-            |what: &str| StoreError::Internal(format!("pointer {}: unreadable {what}", self.id));
-        let subject = NhsNumber::parse(&self.subject).map_err(|_| corrupt("subject"))?;
-        let last_updated =
-            Instant::parse(&self.last_updated).map_err(|_| corrupt("last_updated"))?;
-        let body = serde_json::from_str(&self.body).map_err(|_| corrupt("body"))?;
-        let version = u64::try_from(self.version).map_err(|_| corrupt("version"))?;
-        Ok(StoredPointer {
-            keys: PointerKeys {
-                custodian: self.custodian,
-                subject,
-                type_token: self.type_token,
-                category_token: self.category_token,
-                appointment_id: self.appointment_id,
-            },
-            id: self.id,
-            version,
-            last_updated,
-            body,
-        })
-    }
+    page(rows, total, limit)
 }
 
 #[cfg(test)]
 mod tests {
+    use bars_fhir::NhsNumber;
     use serde_json::json;
 
     use super::*;
+    use crate::store::{PointerKeys, SupersedeRefusal};
 
     const PATIENT: &str = "9693893123";
     const OTHER_PATIENT: &str = "9434765919";

@@ -5,16 +5,11 @@
 //! Guards that decide races (the version check, the supersede check) run inside the backend's
 //! transaction, never on an earlier read.
 
-use async_trait::async_trait;
 use bars_fhir::{Instant, NhsNumber};
 use bars_store::StoreError;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
-
-/// The columns a stored pointer is read from, in the order both backends' row readers expect.
-pub(crate) const COLUMNS: &str =
-    "id, custodian, subject, type, category, appointment_id, version, last_updated, body";
 
 /// The values of a pointer that the Registry searches on and guards with, extracted once by the
 /// rules so the store never parses FHIR.
@@ -129,38 +124,46 @@ pub enum WriteError {
     Store(#[from] StoreError),
 }
 
-/// The Registry's storage. Dyn-compatible so a PostgreSQL backend can sit beside SQLite.
-#[async_trait]
-pub trait RegistryStore: Send + Sync {
-    /// Stores a new pointer at version 1. With `supersede`, the pointer of that id is deleted in
-    /// the same transaction, provided it has the same custodian, subject and type.
-    async fn create(
-        &self,
-        pointer: NewPointer,
-        supersede: Option<String>,
-    ) -> Result<StoredPointer, WriteError>;
+bars_store::traced_contract! {
+    /// The Registry's storage, as the role holds it (`Arc<dyn RegistryStore>`).
+    pub trait RegistryStore;
+    /// What a database implements to serve as a [`RegistryStore`]: the same calls, untraced;
+    /// every implementor is a `RegistryStore` whose calls are traced (see
+    /// [`bars_store::traced_contract`]).
+    pub trait RegistryBackend;
+    calls {
+        /// Stores a new pointer at version 1. With `supersede`, the pointer of that id is
+        /// deleted in the same transaction, provided it has the same custodian, subject and
+        /// type.
+        async fn create(
+            &self,
+            pointer: NewPointer,
+            supersede: Option<String>,
+        ) -> Result<StoredPointer, WriteError>;
 
-    async fn get(&self, id: &str) -> Result<Option<StoredPointer>, StoreError>;
+        async fn get(&self, id: &str) -> Result<Option<StoredPointer>, StoreError>;
 
-    /// Replaces the pointer if it is still at `expected_version`; the version grows by one.
-    async fn update(
-        &self,
-        pointer: NewPointer,
-        expected_version: u64,
-    ) -> Result<StoredPointer, WriteError>;
+        /// Replaces the pointer if it is still at `expected_version`; the version grows by one.
+        async fn update(
+            &self,
+            pointer: NewPointer,
+            expected_version: u64,
+        ) -> Result<StoredPointer, WriteError>;
 
-    /// Deletes the pointer if it is still at `expected_version`.
-    async fn delete(&self, id: &str, expected_version: u64) -> Result<(), WriteError>;
+        /// Deletes the pointer if it is still at `expected_version`.
+        async fn delete(&self, id: &str, expected_version: u64) -> Result<(), WriteError>;
 
-    /// One page of a patient's pointers, in a stable order (oldest pointer first).
-    async fn search(&self, query: PointerQuery) -> Result<PointerPage, StoreError>;
+        /// One page of a patient's pointers, in a stable order (oldest pointer first).
+        async fn search(&self, query: PointerQuery) -> Result<PointerPage, StoreError>;
 
-    /// Succeeds when the database answers and its schema is current.
-    async fn ping(&self) -> Result<(), StoreError>;
-
-    /// Connection pool use, for the metrics endpoint.
-    fn pool_status(&self) -> Vec<bars_store::PoolStatus> {
-        Vec::new()
+        /// Succeeds when the database answers and its schema is current.
+        async fn ping(&self) -> Result<(), StoreError>;
+    }
+    facts {
+        /// Connection pool use, for the metrics endpoint.
+        fn pool_status(&self) -> Vec<bars_store::PoolStatus> {
+            Vec::new()
+        }
     }
 }
 

@@ -29,6 +29,17 @@ pub enum CommitError {
     Store(#[from] StoreError),
 }
 
+/// Why a new version of a reference resource or a schedule was not written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PutError {
+    /// The stored version is not the one the new version was stamped to follow: another
+    /// writer got there first. The owner reads again and stamps the version after it.
+    #[error("the resource changed concurrently")]
+    VersionConflict,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Why a slot could not be withdrawn.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WithdrawError {

@@ -7,6 +7,8 @@
 //! Every appointment change goes through [`Store::commit_appointment`], which applies an
 //! [`AppointmentChange`] atomically and re-checks its guards inside the transaction.
 
+mod columns;
+pub mod contract;
 pub mod error;
 pub mod model;
 pub mod postgres;
@@ -16,135 +18,9 @@ pub mod testing;
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-
-pub use error::{CommitError, StoreError, WithdrawError};
+pub use contract::Store;
+pub use error::{CommitError, PutError, StoreError, WithdrawError};
 pub use model::*;
-
-#[async_trait]
-pub trait Store: Send + Sync + 'static {
-    // --- reference resources (HealthcareService, Organization, Location, Practitioner, ...)
-    /// Creates or replaces a reference resource; the version grows on every change.
-    async fn put_resource(
-        &self,
-        resource_type: &str,
-        id: &str,
-        body: serde_json::Value,
-    ) -> Result<StoredResource, StoreError>;
-    async fn get_resource(
-        &self,
-        resource_type: &str,
-        id: &str,
-    ) -> Result<Option<StoredResource>, StoreError>;
-    async fn list_resources(&self, resource_type: &str) -> Result<Vec<StoredResource>, StoreError>;
-
-    // --- availability
-    async fn put_schedule(
-        &self,
-        id: &str,
-        service_id: &str,
-        body: serde_json::Value,
-        slot_template: serde_json::Value,
-    ) -> Result<ScheduleRecord, StoreError>;
-    async fn get_schedules(&self, ids: &[String]) -> Result<Vec<ScheduleRecord>, StoreError>;
-    async fn schedules_for_service(
-        &self,
-        service_id: &str,
-    ) -> Result<Vec<ScheduleRecord>, StoreError>;
-    /// Inserts free slots; returns how many were new (existing ids are left alone).
-    async fn insert_slots(&self, slots: Vec<SlotRecord>) -> Result<usize, StoreError>;
-    async fn get_slots(&self, ids: &[String]) -> Result<Vec<SlotRecord>, StoreError>;
-    async fn search_slots(&self, query: SlotQuery) -> Result<SlotPage, StoreError>;
-    /// Takes a free slot out of availability (free -> busy-unavailable).
-    async fn withdraw_slot(&self, id: &str) -> Result<SlotRecord, WithdrawError>;
-
-    // --- appointments
-    async fn get_appointment(&self, id: &str) -> Result<Option<AppointmentRecord>, StoreError>;
-    async fn get_appointments(&self, ids: &[String]) -> Result<Vec<AppointmentRecord>, StoreError>;
-    async fn get_appointment_version(
-        &self,
-        id: &str,
-        version: u64,
-    ) -> Result<Option<AppointmentVersion>, StoreError>;
-    /// One page of an appointment's versions, newest first, with how many there are in all
-    /// (see [`HistoryQuery`]); the page and its total come from one snapshot.
-    async fn appointment_history(&self, query: HistoryQuery) -> Result<HistoryPage, StoreError>;
-    /// One page of a patient's appointments in booking order, with how many there are in all
-    /// (see [`AppointmentQuery`]); the page and its total come from one snapshot.
-    async fn appointments_for_patient(
-        &self,
-        query: AppointmentQuery,
-    ) -> Result<AppointmentPage, StoreError>;
-    /// Applies one appointment change atomically, or nothing of it.
-    async fn commit_appointment(&self, change: AppointmentChange) -> Result<(), CommitError>;
-
-    // --- idempotency
-    async fn find_request(
-        &self,
-        key: &IdempotencyKey,
-    ) -> Result<Option<IdempotencyRecord>, StoreError>;
-    /// Records the outcome of a request that changed nothing (a refusal); a record already
-    /// present for the key is kept.
-    async fn record_request(&self, record: IdempotencyRecord) -> Result<(), StoreError>;
-    /// Forgets request records older than `before`; returns how many.
-    async fn purge_requests(&self, before: bars_fhir::Instant) -> Result<usize, StoreError>;
-
-    // --- audit
-    async fn append_audit(&self, entries: Vec<AuditEntry>) -> Result<(), StoreError>;
-    async fn query_audit(&self, query: AuditQuery) -> Result<Vec<AuditRecord>, StoreError>;
-
-    // --- the Registry pointer outbox
-    /// Leases up to `limit` deliverable jobs to `owner` until `lease_until`: for each appointment
-    /// only its oldest undelivered job, and only when due. Jobs of one appointment are thereby
-    /// delivered one at a time, in order. Jobs still leased to `owner` itself are handed back
-    /// to it: a worker claims only when none of its jobs is in flight, so such a lease is one
-    /// whose outcome it could not record (the database was unreachable at that moment).
-    async fn claim_pointer_jobs(
-        &self,
-        owner: &str,
-        limit: usize,
-        now: bars_fhir::Instant,
-        lease_until: bars_fhir::Instant,
-    ) -> Result<Vec<PointerJob>, StoreError>;
-    /// Marks a leased job delivered and records the appointment's pointer id.
-    async fn finish_pointer_job(
-        &self,
-        seq: i64,
-        owner: &str,
-        pointer: PointerIdChange,
-    ) -> Result<(), StoreError>;
-    /// Records a failed attempt: retried at `next_attempt`, or parked as failed when `give_up`.
-    async fn postpone_pointer_job(
-        &self,
-        seq: i64,
-        owner: &str,
-        error: &str,
-        next_attempt: bars_fhir::Instant,
-        give_up: bool,
-    ) -> Result<(), StoreError>;
-    /// Frees every lease; for a store only one process uses, at start-up.
-    async fn release_pointer_leases(&self) -> Result<usize, StoreError>;
-    /// Puts a failed job back in the queue.
-    async fn requeue_pointer_job(&self, seq: i64) -> Result<bool, StoreError>;
-    /// Undelivered jobs (pending and failed), oldest first.
-    async fn undelivered_pointer_jobs(&self, limit: usize) -> Result<Vec<PointerJob>, StoreError>;
-    async fn outbox_stats(&self) -> Result<OutboxStats, StoreError>;
-
-    /// True for a database only this process uses (embedded SQLite): leases found at start-up
-    /// were left by a previous run of this process and can be released at once.
-    fn is_embedded(&self) -> bool {
-        false
-    }
-
-    /// Connection pool use, for the metrics endpoint.
-    fn pool_status(&self) -> Vec<PoolStatus> {
-        Vec::new()
-    }
-
-    // --- health
-    /// Succeeds when the database answers and its schema is current.
-    async fn ping(&self) -> Result<(), StoreError>;
-}
 
 /// Opens the store a database URL names: `sqlite://path`, `sqlite:path` or a bare file path
 /// (SQLite, created if missing), or `postgres://...` / `postgresql://...` (PostgreSQL, with the

@@ -164,7 +164,7 @@ async fn change(
 #[async_trait]
 impl ProxyStore for PgProxyStore {
     async fn revision(&self) -> Result<i64, StoreError> {
-        self.db.read((), |c, _| Box::pin(revision(c))).await
+        self.db.autocommit((), |c, _| Box::pin(revision(c))).await
     }
 
     async fn snapshot(&self) -> Result<Snapshot, StoreError> {

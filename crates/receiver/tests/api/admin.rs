@@ -1,5 +1,7 @@
 //! Publishing availability is for the service's staff, on the admin listener only.
 
+use bars_receiver::ReceiverConfig;
+use bars_receiver::availability::Availability;
 use bytes::Bytes;
 use http::Method;
 use serde_json::{Value, json};
@@ -220,6 +222,126 @@ on_both! {
         let body = r.json().unwrap();
         assert_eq!(body["status"], "pass");
         assert_eq!(body["checks"]["database:responseTime"][0]["status"], "pass");
+        rx.stop().await;
+    }
+}
+
+/// The receiver's availability publishing over `store`, for a receiver hosting SERVICE_A.
+fn availability(store: std::sync::Arc<dyn bars_store::Store>) -> Availability {
+    Availability {
+        store,
+        config: std::sync::Arc::new(
+            ReceiverConfig::new("RX1", "https://127.0.0.1").with_service(SERVICE_A, "A"),
+        ),
+    }
+}
+
+// Moved from the store's contract: the receiver stamps reference resources, the store keeps
+// the text.
+on_both! {
+    #[tokio::test]
+    async fn reference_resources_are_versioned(backend: Backend) {
+        let db = fresh_db(backend).await;
+        let store = open_store(&db, None).await;
+        let availability = availability(store.clone());
+        let v1 = availability
+            .put_resource(
+                "Organization",
+                "RX1",
+                json!({"resourceType": "Organization", "name": "A"}),
+            )
+            .await
+            .unwrap();
+        let v2 = availability
+            .put_resource(
+                "Organization",
+                "RX1",
+                json!({"resourceType": "Organization", "name": "B"}),
+            )
+            .await
+            .unwrap();
+        assert_eq!((v1.version, v2.version), (1, 2));
+        assert!(v2.last_updated > v1.last_updated);
+        let got = store
+            .get_resource("Organization", "RX1")
+            .await
+            .unwrap()
+            .unwrap();
+        let body: Value = serde_json::from_str(&got.body).unwrap();
+        assert_eq!(
+            (
+                body["id"].as_str(),
+                body["meta"]["versionId"].as_str(),
+                body["name"].as_str()
+            ),
+            (Some("RX1"), Some("2"), Some("B"))
+        );
+        store.ping().await.unwrap();
+    }
+}
+
+on_both! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn writers_of_one_schedule_at_once_each_get_a_version_of_their_own(backend: Backend) {
+        let db = fresh_db(backend).await;
+        let store = open_store(&db, None).await;
+        let availability = availability(store.clone());
+        let writers: Vec<_> = (0..8)
+            .map(|i| {
+                let availability = availability.clone();
+                tokio::spawn(async move {
+                    let schedule = json!({
+                        "resourceType": "Schedule",
+                        "actor": [{ "reference": format!("HealthcareService/{SERVICE_A}") }],
+                        "comment": format!("writer {i}")
+                    });
+                    availability
+                        .put_schedule(Some("dr-patel"), schedule, json!({}))
+                        .await
+                        .map(|s| s.version)
+                        .map_err(|e| e.diagnostics.clone())
+                })
+            })
+            .collect();
+        let mut versions = Vec::new();
+        for w in writers {
+            versions.push(w.await.unwrap().unwrap());
+        }
+        versions.sort_unstable();
+        assert_eq!(versions, (1..=8).collect::<Vec<u64>>());
+        let stored = store.get_schedules(&["dr-patel".into()]).await.unwrap();
+        let body: Value = serde_json::from_str(&stored[0].body).unwrap();
+        assert_eq!(
+            (body["id"].as_str(), body["meta"]["versionId"].as_str()),
+            (Some("dr-patel"), Some("8"))
+        );
+    }
+}
+
+on_both! {
+    #[tokio::test]
+    async fn a_schedule_posted_again_is_its_next_version(backend: Backend) {
+        let rx = start(backend).await;
+        let body = json!({
+            "resourceType": "Schedule", "id": "dr-patel",
+            "actor": [{ "reference": format!("HealthcareService/{SERVICE_A}") }]
+        });
+        let first = admin(&rx, Method::POST, "/admin/schedules", Some(body.clone())).await;
+        let second = admin(&rx, Method::POST, "/admin/schedules", Some(body)).await;
+        assert_eq!((first.status.as_u16(), second.status.as_u16()), (201, 201));
+        let (first, second) = (first.json().unwrap(), second.json().unwrap());
+        assert_eq!(
+            (
+                first["id"].as_str(),
+                first["meta"]["versionId"].as_str(),
+                second["meta"]["versionId"].as_str()
+            ),
+            (Some("dr-patel"), Some("1"), Some("2"))
+        );
+        let instant = |v: &Value| {
+            bars_fhir::Instant::parse(v["meta"]["lastUpdated"].as_str().unwrap()).unwrap()
+        };
+        assert!(instant(&second) > instant(&first));
         rx.stop().await;
     }
 }

@@ -15,9 +15,9 @@ use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::Row;
 
 use super::errors::{db, is_unique_violation};
-use super::resources::in_order;
-use super::sql::{self, instant, version};
+use super::sql;
 use super::{audit, requests};
+use crate::columns::{instant, version};
 use crate::error::{CommitError, StoreError};
 use crate::model::{
     AppointmentChange, AppointmentPage, AppointmentQuery, AppointmentRecord, AppointmentVersion,
@@ -71,14 +71,10 @@ pub(super) async fn get_many<C: GenericClient>(
     c: &C,
     ids: &[String],
 ) -> Result<Vec<AppointmentRecord>, StoreError> {
-    let rows = sql::rows(c, &format!("{SELECT} WHERE a.id = ANY($1)"), &[&ids])
+    let select = format!("{SELECT} WHERE a.id = ANY($1)");
+    sql::each_found(c, &select, ids, appointment_row, |a| &a.id)
         .await
-        .map_err(db)?;
-    Ok(in_order(
-        ids,
-        rows.iter().map(appointment_row).collect(),
-        |a| &a.id,
-    ))
+        .map_err(db)
 }
 
 pub(super) async fn get_version<C: GenericClient>(
@@ -221,48 +217,40 @@ pub(super) async fn commit(
     Ok(())
 }
 
+/// Inserts the appointment's first version, or moves it from the version the change was
+/// decided on to the next; either statement writing nothing means someone else got there first.
 async fn write_row(tx: &Transaction<'_>, ch: &AppointmentChange) -> Result<(), CommitError> {
-    let start = ch.start.map(|i| i.unix_nanos());
-    let end = ch.end.map(|i| i.unix_nanos());
-    let written = match ch.expected_version {
-        None => sql::exec(
-            tx,
-            "INSERT INTO appointment (id, version, status, service_id, patient, start_ns, end_ns, created_ns, last_updated_ns, pointer_id, body)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10) ON CONFLICT DO NOTHING",
-            &[
-                &ch.id,
-                &(ch.version as i64),
-                &ch.status.as_str(),
-                &ch.service_id,
-                &ch.patient,
-                &start,
-                &end,
-                &ch.created.unix_nanos(),
-                &ch.last_updated.unix_nanos(),
-                &ch.body,
-            ],
-        )
-        .await,
-        Some(expected) => sql::exec(
-            tx,
+    // $10 is `created` for the insert, the version to replace for the update.
+    let (statement, tenth) = match ch.expected_version {
+        None => (
+            "INSERT INTO appointment (id, version, status, service_id, patient, start_ns, end_ns, last_updated_ns, body, created_ns, pointer_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL) ON CONFLICT DO NOTHING",
+            ch.created.unix_nanos(),
+        ),
+        Some(expected) => (
             "UPDATE appointment SET version = $2, status = $3, service_id = $4, patient = $5, start_ns = $6, end_ns = $7,
                  last_updated_ns = $8, body = $9
              WHERE id = $1 AND version = $10",
-            &[
-                &ch.id,
-                &(ch.version as i64),
-                &ch.status.as_str(),
-                &ch.service_id,
-                &ch.patient,
-                &start,
-                &end,
-                &ch.last_updated.unix_nanos(),
-                &ch.body,
-                &(expected as i64),
-            ],
-        )
-        .await,
-    }
+            expected as i64,
+        ),
+    };
+    let written = sql::exec(
+        tx,
+        statement,
+        &[
+            &ch.id,
+            &(ch.version as i64),
+            &ch.status.as_str(),
+            &ch.service_id,
+            &ch.patient,
+            &ch.start.map(|i| i.unix_nanos()),
+            &ch.end.map(|i| i.unix_nanos()),
+            &ch.last_updated.unix_nanos(),
+            &ch.body,
+            &tenth,
+        ],
+    )
+    .await
     .map_err(db)?;
     if written == 0 {
         return Err(CommitError::VersionConflict);

@@ -4,7 +4,8 @@ use bars_fhir::Instant;
 use deadpool_postgres::GenericClient;
 
 use super::errors::db;
-use super::sql::{self, instant, version};
+use super::sql;
+use crate::columns::{instant, version};
 use crate::error::StoreError;
 use crate::model::{AuditEntry, AuditQuery, AuditRecord};
 

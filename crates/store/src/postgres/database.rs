@@ -1,7 +1,8 @@
 //! A PostgreSQL database shared by the components of one process: a connection pool, each
 //! component's migrations applied at connect, and the three ways work runs on it.
 //!
-//! * [`PgDatabase::read`]: one statement on a pooled connection (autocommit).
+//! * [`PgDatabase::autocommit`]: statements on a pooled connection outside any transaction,
+//!   each committed on its own: reads, and writes that are a single statement.
 //! * [`PgDatabase::snapshot`]: several reads that must agree (a count and its page), in one
 //!   `REPEATABLE READ READ ONLY` transaction.
 //! * [`PgDatabase::write`]: a transaction at the configured isolation (READ COMMITTED by
@@ -109,18 +110,20 @@ impl PgDatabase {
         self.options.statement_timeout + GRACE
     }
 
-    /// Runs `f` on a pooled connection, outside any explicit transaction.
-    pub async fn read<D, T, F>(&self, data: D, f: F) -> Result<T, StoreError>
+    /// Runs `f` on a pooled connection outside any explicit transaction: every statement it
+    /// runs commits on its own. For reads, and for writes that are one statement.
+    pub async fn autocommit<D, T, E, F>(&self, data: D, f: F) -> Result<T, E>
     where
         D: Send + Sync,
         T: Send,
-        F: for<'a> Fn(&'a Object, &'a D) -> BoxFuture<'a, Result<T, StoreError>> + Send + Sync,
+        E: From<StoreError> + Send,
+        F: for<'a> Fn(&'a Object, &'a D) -> BoxFuture<'a, Result<T, E>> + Send + Sync,
     {
         let client = self.connection().await?;
         let result = tokio::time::timeout(self.deadline(), f(&client, &data)).await;
         match result {
             Ok(r) => r,
-            Err(_) => Err(self.abandon(client)),
+            Err(_) => Err(E::from(self.abandon(client))),
         }
     }
 
@@ -211,7 +214,7 @@ impl PgDatabase {
     /// Succeeds when the database answers and every component's schema is current.
     pub async fn ping(&self, migrations: &[&Migrations]) -> Result<(), StoreError> {
         let owned: Vec<Migrations> = migrations.iter().map(|m| **m).collect();
-        self.read(owned, |c, m| Box::pin(migrate::check(c, m)))
+        self.autocommit(owned, |c, m| Box::pin(migrate::check(c, m)))
             .await
     }
 }

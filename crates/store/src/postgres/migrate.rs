@@ -34,15 +34,8 @@ pub async fn apply<C: GenericClient>(c: &C, all: &[Migrations]) -> Result<(), St
     c.batch_execute(LOCK).await.map_err(db)?;
     c.batch_execute(LEDGER).await.map_err(db)?;
     for m in all {
-        let at = applied(c, m.component).await?;
-        let want = m.steps.len() as i64;
-        if at > want {
-            return Err(StoreError::Internal(format!(
-                "the database's {} schema is at step {at}, newer than this build's {want}",
-                m.component
-            )));
-        }
-        for (i, step) in m.steps.iter().enumerate().skip(at as usize) {
+        let first = m.first_pending(applied(c, m.component).await?)?;
+        for (i, step) in m.steps.iter().enumerate().skip(first) {
             c.batch_execute(step).await.map_err(|e| {
                 StoreError::Internal(format!("{} schema step {}: {}", m.component, i + 1, db(e)))
             })?;
@@ -63,14 +56,7 @@ pub async fn apply<C: GenericClient>(c: &C, all: &[Migrations]) -> Result<(), St
 /// Succeeds when every component is at the step this build expects.
 pub async fn check<C: GenericClient>(c: &C, all: &[Migrations]) -> Result<(), StoreError> {
     for m in all {
-        let at = applied(c, m.component).await?;
-        if at != m.steps.len() as i64 {
-            return Err(StoreError::Unavailable(format!(
-                "the {} schema is at step {at}, expected {}",
-                m.component,
-                m.steps.len()
-            )));
-        }
+        m.check_current(applied(c, m.component).await?)?;
     }
     Ok(())
 }

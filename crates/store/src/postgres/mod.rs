@@ -20,11 +20,10 @@ mod slots;
 pub mod sql;
 pub mod tls;
 
-use async_trait::async_trait;
 use bars_fhir::Instant;
 
-use crate::Store;
-use crate::error::{CommitError, StoreError, WithdrawError};
+use crate::contract::Backend;
+use crate::error::{CommitError, PutError, StoreError, WithdrawError};
 use crate::model::*;
 pub use config::{PgOptions, redact};
 pub use database::{BoxFuture, PgDatabase, connect_client};
@@ -48,29 +47,20 @@ impl PgStore {
     }
 }
 
-#[async_trait]
-impl Store for PgStore {
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "put_resource"))]
+impl Backend for PgStore {
     async fn put_resource(
         &self,
-        resource_type: &str,
-        id: &str,
-        body: serde_json::Value,
-    ) -> Result<StoredResource, StoreError> {
-        let data = (
-            resource_type.to_string(),
-            id.to_string(),
-            body,
-            Instant::now(),
-        );
+        resource: StoredResource,
+        expected_version: Option<u64>,
+    ) -> Result<StoredResource, PutError> {
         self.db
-            .write(data, |tx, d| {
-                Box::pin(resources::put_resource(tx, &d.0, &d.1, &d.2, d.3))
+            .autocommit((&resource, expected_version), |c, (resource, expected)| {
+                Box::pin(resources::put_resource(c, resource, *expected))
             })
-            .await
+            .await?;
+        Ok(resource)
     }
 
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "get_resource"))]
     async fn get_resource(
         &self,
         resource_type: &str,
@@ -78,80 +68,52 @@ impl Store for PgStore {
     ) -> Result<Option<StoredResource>, StoreError> {
         let data = (resource_type.to_string(), id.to_string());
         self.db
-            .read(data, |c, d| {
-                Box::pin(resources::get_resource(c, &d.0, &d.1))
+            .autocommit(data, |c, (rt, id)| {
+                Box::pin(resources::get_resource(c, rt, id))
             })
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "list_resources")
-    )]
     async fn list_resources(&self, resource_type: &str) -> Result<Vec<StoredResource>, StoreError> {
         self.db
-            .read(resource_type.to_string(), |c, rt| {
+            .autocommit(resource_type.to_string(), |c, rt| {
                 Box::pin(resources::list_resources(c, rt))
             })
             .await
     }
 
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "put_schedule"))]
     async fn put_schedule(
         &self,
-        id: &str,
-        service_id: &str,
-        body: serde_json::Value,
-        slot_template: serde_json::Value,
-    ) -> Result<ScheduleRecord, StoreError> {
-        let data = (
-            id.to_string(),
-            service_id.to_string(),
-            body,
-            slot_template,
-            Instant::now(),
-        );
+        schedule: ScheduleRecord,
+        expected_version: Option<u64>,
+    ) -> Result<ScheduleRecord, PutError> {
         self.db
-            .write(data, |tx, d| {
-                Box::pin(resources::put_schedule(tx, &d.0, &d.1, &d.2, &d.3, d.4))
+            .autocommit((&schedule, expected_version), |c, (schedule, expected)| {
+                Box::pin(resources::put_schedule(c, schedule, *expected))
             })
-            .await
+            .await?;
+        Ok(schedule)
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "get_schedules")
-    )]
     async fn get_schedules(&self, ids: &[String]) -> Result<Vec<ScheduleRecord>, StoreError> {
         self.db
-            .read(ids.to_vec(), |c, ids| {
+            .autocommit(ids.to_vec(), |c, ids| {
                 Box::pin(resources::get_schedules(c, ids))
             })
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "schedules_for_service")
-    )]
     async fn schedules_for_service(
         &self,
         service_id: &str,
     ) -> Result<Vec<ScheduleRecord>, StoreError> {
         self.db
-            .read(service_id.to_string(), |c, s| {
+            .autocommit(service_id.to_string(), |c, s| {
                 Box::pin(resources::schedules_for_service(c, s))
             })
             .await
     }
 
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "insert_slots"))]
     async fn insert_slots(&self, slots: Vec<SlotRecord>) -> Result<usize, StoreError> {
         let mut inserted = 0;
         // Large imports go in chunks, each its own transaction, so bookings are not held up
@@ -165,96 +127,58 @@ impl Store for PgStore {
         Ok(inserted)
     }
 
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "get_slots"))]
     async fn get_slots(&self, ids: &[String]) -> Result<Vec<SlotRecord>, StoreError> {
         self.db
-            .read(ids.to_vec(), |c, ids| Box::pin(slots::get_slots(c, ids)))
+            .autocommit(ids.to_vec(), |c, ids| Box::pin(slots::get_slots(c, ids)))
             .await
     }
 
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "search_slots"))]
     async fn search_slots(&self, query: SlotQuery) -> Result<SlotPage, StoreError> {
         self.db
             .snapshot(query, |tx, q| Box::pin(slots::search_slots(tx, q)))
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "withdraw_slot")
-    )]
     async fn withdraw_slot(&self, id: &str) -> Result<SlotRecord, WithdrawError> {
         self.db
-            .write((id.to_string(), Instant::now()), |tx, d| {
-                Box::pin(slots::withdraw_slot(tx, &d.0, d.1))
+            .write((id.to_string(), Instant::now()), |tx, (id, now)| {
+                Box::pin(slots::withdraw_slot(tx, id, *now))
             })
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "get_appointment")
-    )]
     async fn get_appointment(&self, id: &str) -> Result<Option<AppointmentRecord>, StoreError> {
         self.db
-            .read(id.to_string(), |c, id| Box::pin(appointments::get(c, id)))
+            .autocommit(id.to_string(), |c, id| Box::pin(appointments::get(c, id)))
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "get_appointments")
-    )]
     async fn get_appointments(&self, ids: &[String]) -> Result<Vec<AppointmentRecord>, StoreError> {
         self.db
-            .read(ids.to_vec(), |c, ids| {
+            .autocommit(ids.to_vec(), |c, ids| {
                 Box::pin(appointments::get_many(c, ids))
             })
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "get_appointment_version")
-    )]
     async fn get_appointment_version(
         &self,
         id: &str,
         version: u64,
     ) -> Result<Option<AppointmentVersion>, StoreError> {
         self.db
-            .read((id.to_string(), version), |c, d| {
-                Box::pin(appointments::get_version(c, &d.0, d.1))
+            .autocommit((id.to_string(), version), |c, (id, version)| {
+                Box::pin(appointments::get_version(c, id, *version))
             })
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "appointment_history")
-    )]
     async fn appointment_history(&self, query: HistoryQuery) -> Result<HistoryPage, StoreError> {
         self.db
             .snapshot(query, |tx, q| Box::pin(appointments::history(tx, q)))
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "appointments_for_patient")
-    )]
     async fn appointments_for_patient(
         &self,
         query: AppointmentQuery,
@@ -264,74 +188,47 @@ impl Store for PgStore {
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "commit_appointment")
-    )]
     async fn commit_appointment(&self, change: AppointmentChange) -> Result<(), CommitError> {
         self.db
             .write(change, |tx, ch| Box::pin(appointments::commit(tx, ch)))
             .await
     }
 
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "find_request"))]
     async fn find_request(
         &self,
         key: &IdempotencyKey,
     ) -> Result<Option<IdempotencyRecord>, StoreError> {
         self.db
-            .read(key.clone(), |c, k| Box::pin(requests::find(c, k)))
+            .autocommit(key.clone(), |c, k| Box::pin(requests::find(c, k)))
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "record_request")
-    )]
     async fn record_request(&self, record: IdempotencyRecord) -> Result<(), StoreError> {
         self.db
-            .read(record, |c, r| {
+            .autocommit(record, |c, r| {
                 Box::pin(async move { requests::insert(c, r, true).await.map(|_| ()) })
             })
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "purge_requests")
-    )]
     async fn purge_requests(&self, before: Instant) -> Result<usize, StoreError> {
         self.db
-            .read(before, |c, b| Box::pin(requests::purge(c, *b)))
+            .autocommit(before, |c, b| Box::pin(requests::purge(c, *b)))
             .await
     }
 
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "append_audit"))]
     async fn append_audit(&self, entries: Vec<AuditEntry>) -> Result<(), StoreError> {
         self.db
-            .read(entries, |c, e| Box::pin(audit::append(c, e)))
+            .autocommit(entries, |c, e| Box::pin(audit::append(c, e)))
             .await
     }
 
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "query_audit"))]
     async fn query_audit(&self, query: AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
         self.db
-            .read(query, |c, q| Box::pin(audit::query(c, q)))
+            .autocommit(query, |c, q| Box::pin(audit::query(c, q)))
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "claim_pointer_jobs")
-    )]
     async fn claim_pointer_jobs(
         &self,
         owner: &str,
@@ -340,18 +237,15 @@ impl Store for PgStore {
         lease_until: Instant,
     ) -> Result<Vec<PointerJob>, StoreError> {
         self.db
-            .write((owner.to_string(), limit, now, lease_until), |tx, d| {
-                Box::pin(outbox::claim(tx, &d.0, d.1, d.2, d.3))
-            })
+            .write(
+                (owner.to_string(), limit, now, lease_until),
+                |tx, (owner, limit, now, lease_until)| {
+                    Box::pin(outbox::claim(tx, owner, *limit, *now, *lease_until))
+                },
+            )
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "finish_pointer_job")
-    )]
     async fn finish_pointer_job(
         &self,
         seq: i64,
@@ -361,17 +255,13 @@ impl Store for PgStore {
         self.db
             .write(
                 (seq, owner.to_string(), pointer, Instant::now()),
-                |tx, d| Box::pin(outbox::finish(tx, d.0, &d.1, &d.2, d.3)),
+                |tx, (seq, owner, pointer, now)| {
+                    Box::pin(outbox::finish(tx, *seq, owner, pointer, *now))
+                },
             )
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "postpone_pointer_job")
-    )]
     async fn postpone_pointer_job(
         &self,
         seq: i64,
@@ -388,53 +278,43 @@ impl Store for PgStore {
             give_up,
         );
         self.db
-            .read(data, |c, d| {
-                Box::pin(outbox::postpone(c, d.0, &d.1, &d.2, d.3, d.4))
+            .autocommit(data, |c, (seq, owner, error, next_attempt, give_up)| {
+                Box::pin(outbox::postpone(
+                    c,
+                    *seq,
+                    owner,
+                    error,
+                    *next_attempt,
+                    *give_up,
+                ))
             })
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "release_pointer_leases")
-    )]
     async fn release_pointer_leases(&self) -> Result<usize, StoreError> {
         self.db
-            .read((), |c, _| Box::pin(outbox::release_leases(c)))
+            .autocommit((), |c, _| Box::pin(outbox::release_leases(c)))
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "requeue_pointer_job")
-    )]
     async fn requeue_pointer_job(&self, seq: i64) -> Result<bool, StoreError> {
         self.db
-            .read((seq, Instant::now()), |c, d| {
-                Box::pin(outbox::requeue(c, d.0, d.1))
+            .autocommit((seq, Instant::now()), |c, (seq, now)| {
+                Box::pin(outbox::requeue(c, *seq, *now))
             })
             .await
     }
 
-    #[tracing::instrument(
-        level = "debug",
-        name = "store",
-        skip_all,
-        fields(op = "undelivered_pointer_jobs")
-    )]
     async fn undelivered_pointer_jobs(&self, limit: usize) -> Result<Vec<PointerJob>, StoreError> {
         self.db
-            .read(limit, |c, l| Box::pin(outbox::undelivered(c, *l)))
+            .autocommit(limit, |c, l| Box::pin(outbox::undelivered(c, *l)))
             .await
     }
 
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "outbox_stats"))]
     async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
-        self.db.read((), |c, _| Box::pin(outbox::stats(c))).await
+        self.db
+            .autocommit((), |c, _| Box::pin(outbox::stats(c)))
+            .await
     }
 
     /// Other instances share the outbox: their leases are theirs until they expire.
@@ -442,7 +322,6 @@ impl Store for PgStore {
         false
     }
 
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "ping"))]
     async fn ping(&self) -> Result<(), StoreError> {
         self.db.ping(&[&schema::RECEIVER]).await
     }

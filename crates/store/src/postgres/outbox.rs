@@ -16,7 +16,8 @@ use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::Row;
 
 use super::errors::db;
-use super::sql::{self, instant, version};
+use super::sql;
+use crate::columns::{instant, version};
 use crate::error::StoreError;
 use crate::model::{JobState, OutboxStats, PointerIdChange, PointerJob};
 

@@ -5,7 +5,8 @@ use bars_fhir::Instant;
 use deadpool_postgres::GenericClient;
 
 use super::errors::db;
-use super::sql::{self, instant};
+use super::sql;
+use crate::columns::instant;
 use crate::error::StoreError;
 use crate::model::{IdempotencyKey, IdempotencyRecord, RequestOutcome};
 

@@ -1,41 +1,37 @@
-//! Reference resources and schedules: rewritten whole, with a version that grows by one on
-//! every change even when two instances write the same resource at once (the stored row is
-//! locked before the next version is decided).
+//! Reference resources and schedules: each version written whole, as the text its owner
+//! stamped, guarded by the version it follows, so that of two instances writing the same
+//! resource at once one wins and the other is told to read again.
 
-use bars_fhir::Instant;
-use bars_fhir::resource::stamp;
-use deadpool_postgres::{GenericClient, Transaction};
-use serde_json::Value;
+use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use super::errors::db;
-use super::sql::{self, instant, version};
-use crate::error::StoreError;
+use super::sql;
+use crate::columns::{instant, version};
+use crate::error::{PutError, StoreError};
 use crate::model::{ScheduleRecord, StoredResource};
 
-/// How often an insert that met a concurrent insert of the same key looks again.
-const RACES: usize = 3;
-
-/// The version and `lastUpdated` after `previous` (version, last_updated_ns), if any.
-fn next(previous: Option<&Row>, now: Instant) -> (u64, Instant) {
-    match previous {
-        None => (1, now),
-        Some(r) => (version(r.get(0)) + 1, now.after(instant(r.get(1)))),
-    }
-}
-
-/// Writes the next version of a row read `FOR UPDATE`: an INSERT when there was none (which
-/// does nothing if a concurrent transaction inserted first), else an UPDATE. True when this
-/// call wrote it; false sends the caller round again.
-async fn write_version(
-    tx: &Transaction<'_>,
-    absent: bool,
+/// Writes a version its owner stamped: the first with an INSERT that does nothing if a row is
+/// there already (a concurrent INSERT included: it waits for that one's outcome), a later one
+/// with an UPDATE from the version it follows (re-checked on the newest row after waiting for
+/// a concurrent writer). `params` bind both statements, the version followed last (the INSERT
+/// takes all but that one); a statement that writes nothing means another writer got there
+/// first.
+async fn write_version<C: GenericClient>(
+    c: &C,
+    expected: Option<u64>,
     insert: &str,
     update: &str,
     params: sql::Params<'_>,
-) -> Result<bool, StoreError> {
-    let statement = if absent { insert } else { update };
-    Ok(sql::exec(tx, statement, params).await.map_err(db)? == 1)
+) -> Result<(), PutError> {
+    let (statement, params) = match expected {
+        None => (insert, &params[..params.len() - 1]),
+        Some(_) => (update, params),
+    };
+    if sql::exec(c, statement, params).await.map_err(db)? == 0 {
+        return Err(PutError::VersionConflict);
+    }
+    Ok(())
 }
 
 fn resource_row(r: &Row) -> StoredResource {
@@ -48,42 +44,28 @@ fn resource_row(r: &Row) -> StoredResource {
     }
 }
 
-pub(super) async fn put_resource(
-    tx: &Transaction<'_>,
-    rt: &str,
-    id: &str,
-    body: &Value,
-    now: Instant,
-) -> Result<StoredResource, StoreError> {
-    for _ in 0..RACES {
-        let previous = sql::opt(
-            tx,
-            "SELECT version, last_updated_ns FROM resource WHERE resource_type = $1 AND id = $2 FOR UPDATE",
-            &[&rt, &id],
-        )
-        .await
-        .map_err(db)?;
-        let (v, at) = next(previous.as_ref(), now);
-        let mut stamped = body.clone();
-        stamp(&mut stamped, id, v, at);
-        let text = stamped.to_string();
-        let params: sql::Params = &[&rt, &id, &(v as i64), &at.unix_nanos(), &text];
-        let insert = "INSERT INTO resource (resource_type, id, version, last_updated_ns, body) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT DO NOTHING";
-        let update = "UPDATE resource SET version = $3, last_updated_ns = $4, body = $5 WHERE resource_type = $1 AND id = $2";
-        if write_version(tx, previous.is_none(), insert, update, params).await? {
-            return Ok(StoredResource {
-                resource_type: rt.into(),
-                id: id.into(),
-                version: v,
-                last_updated: at,
-                body: text,
-            });
-        }
-    }
-    Err(StoreError::Unavailable(format!(
-        "{rt}/{id} kept changing while it was written"
-    )))
+pub(super) async fn put_resource<C: GenericClient>(
+    c: &C,
+    r: &StoredResource,
+    expected: Option<u64>,
+) -> Result<(), PutError> {
+    write_version(
+        c,
+        expected,
+        "INSERT INTO resource (resource_type, id, version, last_updated_ns, body) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT DO NOTHING",
+        "UPDATE resource SET version = $3, last_updated_ns = $4, body = $5
+         WHERE resource_type = $1 AND id = $2 AND version = $6",
+        &[
+            &r.resource_type,
+            &r.id,
+            &(r.version as i64),
+            &r.last_updated.unix_nanos(),
+            &r.body,
+            &expected.map(|v| v as i64),
+        ],
+    )
+    .await
 }
 
 pub(super) async fn get_resource<C: GenericClient>(
@@ -128,52 +110,29 @@ fn schedule_row(r: &Row) -> ScheduleRecord {
     }
 }
 
-pub(super) async fn put_schedule(
-    tx: &Transaction<'_>,
-    id: &str,
-    service_id: &str,
-    body: &Value,
-    template: &Value,
-    now: Instant,
-) -> Result<ScheduleRecord, StoreError> {
-    let template = template.to_string();
-    for _ in 0..RACES {
-        let previous = sql::opt(
-            tx,
-            "SELECT version, last_updated_ns FROM schedule WHERE id = $1 FOR UPDATE",
-            &[&id],
-        )
-        .await
-        .map_err(db)?;
-        let (v, at) = next(previous.as_ref(), now);
-        let mut stamped = body.clone();
-        stamp(&mut stamped, id, v, at);
-        let text = stamped.to_string();
-        let params: sql::Params = &[
-            &id,
-            &service_id,
-            &(v as i64),
-            &at.unix_nanos(),
-            &text,
-            &template,
-        ];
-        let insert = "INSERT INTO schedule (id, service_id, version, last_updated_ns, body, slot_template) VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT DO NOTHING";
-        let update = "UPDATE schedule SET service_id = $2, version = $3, last_updated_ns = $4, body = $5, slot_template = $6 WHERE id = $1";
-        if write_version(tx, previous.is_none(), insert, update, params).await? {
-            return Ok(ScheduleRecord {
-                id: id.into(),
-                service_id: service_id.into(),
-                version: v,
-                last_updated: at,
-                body: text,
-                slot_template: template,
-            });
-        }
-    }
-    Err(StoreError::Unavailable(format!(
-        "Schedule/{id} kept changing while it was written"
-    )))
+pub(super) async fn put_schedule<C: GenericClient>(
+    c: &C,
+    s: &ScheduleRecord,
+    expected: Option<u64>,
+) -> Result<(), PutError> {
+    write_version(
+        c,
+        expected,
+        "INSERT INTO schedule (id, service_id, version, last_updated_ns, body, slot_template) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT DO NOTHING",
+        "UPDATE schedule SET service_id = $2, version = $3, last_updated_ns = $4, body = $5, slot_template = $6
+         WHERE id = $1 AND version = $7",
+        &[
+            &s.id,
+            &s.service_id,
+            &(s.version as i64),
+            &s.last_updated.unix_nanos(),
+            &s.body,
+            &s.slot_template,
+            &expected.map(|v| v as i64),
+        ],
+    )
+    .await
 }
 
 /// The schedules of `ids` that exist, in the order asked for.
@@ -181,15 +140,10 @@ pub(super) async fn get_schedules<C: GenericClient>(
     c: &C,
     ids: &[String],
 ) -> Result<Vec<ScheduleRecord>, StoreError> {
-    let rows = sql::rows(
-        c,
-        &format!("SELECT {SCHEDULE_COLUMNS} FROM schedule WHERE id = ANY($1)"),
-        &[&ids],
-    )
-    .await
-    .map_err(db)?;
-    let found: Vec<ScheduleRecord> = rows.iter().map(schedule_row).collect();
-    Ok(in_order(ids, found, |s| &s.id))
+    let select = format!("SELECT {SCHEDULE_COLUMNS} FROM schedule WHERE id = ANY($1)");
+    sql::each_found(c, &select, ids, schedule_row, |s| &s.id)
+        .await
+        .map_err(db)
 }
 
 pub(super) async fn schedules_for_service<C: GenericClient>(
@@ -204,17 +158,4 @@ pub(super) async fn schedules_for_service<C: GenericClient>(
     .await
     .map_err(db)?;
     Ok(rows.iter().map(schedule_row).collect())
-}
-
-/// Puts records found by `id = ANY(...)` back in the order of `ids` (repeats included), as
-/// SQLite's one-lookup-per-id returns them.
-pub(super) fn in_order<T: Clone>(
-    ids: &[String],
-    found: Vec<T>,
-    key: impl Fn(&T) -> &String,
-) -> Vec<T> {
-    let by_id: std::collections::HashMap<&String, &T> = found.iter().map(|t| (key(t), t)).collect();
-    ids.iter()
-        .filter_map(|id| by_id.get(id).map(|t| (*t).clone()))
-        .collect()
 }

@@ -6,8 +6,8 @@ use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::Row;
 
 use super::errors::db;
-use super::resources::in_order;
-use super::sql::{self, instant, version};
+use super::sql;
+use crate::columns::{instant, version};
 use crate::error::{StoreError, WithdrawError};
 use crate::model::{SlotPage, SlotQuery, SlotRecord, fetch_count};
 
@@ -64,16 +64,10 @@ pub(super) async fn get_slots<C: GenericClient>(
     c: &C,
     ids: &[String],
 ) -> Result<Vec<SlotRecord>, StoreError> {
-    let rows = sql::rows(
-        c,
-        &format!("SELECT {SLOT_COLUMNS} FROM slot WHERE id = ANY($1)"),
-        &[&ids],
-    )
-    .await
-    .map_err(db)?;
-    Ok(in_order(ids, rows.iter().map(slot_row).collect(), |s| {
-        &s.id
-    }))
+    let select = format!("SELECT {SLOT_COLUMNS} FROM slot WHERE id = ANY($1)");
+    sql::each_found(c, &select, ids, slot_row, |s| &s.id)
+        .await
+        .map_err(db)
 }
 
 /// Counts, then pages, one status at a time (one index range each); the caller runs it in a

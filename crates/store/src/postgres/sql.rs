@@ -43,11 +43,20 @@ pub async fn exec<C: GenericClient>(
     c.execute(&statement, params).await
 }
 
-/// Instants are kept as nanoseconds since the epoch, as in SQLite.
-pub fn instant(ns: i64) -> bars_fhir::Instant {
-    bars_fhir::Instant::from_unix_nanos_trimmed(ns)
-}
-
-pub fn version(v: i64) -> u64 {
-    v.max(0) as u64
+/// The rows of `ids` that exist, in the order asked for (repeats included), as SQLite's
+/// one-lookup-per-id returns them: one statement, `sql`, whose one parameter is the id array
+/// (`... WHERE id = ANY($1)`), each row read by `row` and known by `key`.
+pub(super) async fn each_found<C: GenericClient, T: Clone>(
+    c: &C,
+    sql: &str,
+    ids: &[String],
+    row: impl Fn(&Row) -> T,
+    key: impl Fn(&T) -> &String,
+) -> Result<Vec<T>, tokio_postgres::Error> {
+    let found: Vec<T> = rows(c, sql, &[&ids]).await?.iter().map(row).collect();
+    let by_id: std::collections::HashMap<&String, &T> = found.iter().map(|t| (key(t), t)).collect();
+    Ok(ids
+        .iter()
+        .filter_map(|id| by_id.get(id).map(|t| (*t).clone()))
+        .collect())
 }

@@ -9,15 +9,48 @@ fn at(s: &str) -> Instant {
     Instant::parse(s).unwrap()
 }
 
+/// A resource's first version as its owner stamps it (in the receiver, `availability`).
+pub fn first_version(resource_type: &str, id: &str, mut body: serde_json::Value) -> StoredResource {
+    let now = Instant::now();
+    bars_fhir::resource::stamp(&mut body, id, 1, now);
+    StoredResource {
+        resource_type: resource_type.into(),
+        id: id.into(),
+        version: 1,
+        last_updated: now,
+        body: body.to_string(),
+    }
+}
+
+/// A schedule's first version, stamped as its owner would.
+fn schedule(id: &str, service_id: &str, body: serde_json::Value) -> ScheduleRecord {
+    let StoredResource {
+        version,
+        last_updated,
+        body,
+        ..
+    } = first_version("Schedule", id, body);
+    ScheduleRecord {
+        id: id.into(),
+        service_id: service_id.into(),
+        version,
+        last_updated,
+        body,
+        slot_template: "{}".into(),
+    }
+}
+
 /// A schedule `sch` for service `svc` and `slots` free ten-minute slots from 2030-01-01 09:00,
 /// for the tests of both backends and the PostgreSQL-only ones.
 pub async fn seed(store: &dyn Store, slots: usize) -> Vec<String> {
     store
         .put_schedule(
-            "sch",
-            "svc",
-            json!({"resourceType": "Schedule", "actor": [{"reference": "HealthcareService/svc"}]}),
-            json!({}),
+            schedule(
+                "sch",
+                "svc",
+                json!({"resourceType": "Schedule", "actor": [{"reference": "HealthcareService/svc"}]}),
+            ),
+            None,
         )
         .await
         .unwrap();
@@ -634,41 +667,77 @@ async fn request_records_expire_and_refusals_are_kept_once() {
     }
 }
 
+/// The store writes the version its owner stamped, only after the version it follows, and
+/// keeps the body as the text it was given: stamping is the owner's (the receiver's
+/// `availability`), never the store's.
 #[tokio::test]
-async fn reference_resources_are_versioned() {
+async fn a_version_is_written_as_given_only_after_the_one_it_follows() {
     for (name, store, _keep) in backends().await {
-        let v1 = store
-            .put_resource(
-                "Organization",
-                "RX1",
-                json!({"resourceType": "Organization", "name": "A"}),
+        // Text no serializer would produce: the store must not parse and re-serialise it.
+        let text = |v: u64| {
+            format!(
+                "{{ \"resourceType\":\"Organization\",  \"id\":\"RX1\", \"meta\":{{\"versionId\":\"{v}\"}} }}"
             )
-            .await
-            .unwrap();
-        let v2 = store
-            .put_resource(
-                "Organization",
-                "RX1",
-                json!({"resourceType": "Organization", "name": "B"}),
-            )
-            .await
-            .unwrap();
-        assert_eq!((v1.version, v2.version), (1, 2), "{name}");
-        assert!(v2.last_updated > v1.last_updated, "{name}");
-        let got = store
-            .get_resource("Organization", "RX1")
-            .await
-            .unwrap()
-            .unwrap();
-        let body: serde_json::Value = serde_json::from_str(&got.body).unwrap();
+        };
+        let version = |v: u64| StoredResource {
+            resource_type: "Organization".into(),
+            id: "RX1".into(),
+            version: v,
+            last_updated: at("2030-01-01T09:00:00Z").plus_seconds(v as i64),
+            body: text(v),
+        };
+        store.put_resource(version(1), None).await.unwrap();
         assert_eq!(
-            (
-                body["id"].as_str(),
-                body["meta"]["versionId"].as_str(),
-                body["name"].as_str()
-            ),
-            (Some("RX1"), Some("2"), Some("B")),
+            store.put_resource(version(1), None).await,
+            Err(PutError::VersionConflict),
+            "{name}: a first version when one is stored"
+        );
+        store.put_resource(version(2), Some(1)).await.unwrap();
+        assert_eq!(
+            store.put_resource(version(3), Some(1)).await,
+            Err(PutError::VersionConflict),
+            "{name}: a version after one that is no longer current"
+        );
+        assert_eq!(
+            store.get_resource("Organization", "RX1").await.unwrap(),
+            Some(version(2)),
             "{name}"
+        );
+        assert_eq!(
+            store.list_resources("Organization").await.unwrap(),
+            [version(2)],
+            "{name}"
+        );
+
+        let schedule = |v: u64| ScheduleRecord {
+            id: "sch".into(),
+            service_id: if v == 1 { "svc" } else { "svc2" }.into(),
+            version: v,
+            last_updated: at("2030-01-01T09:00:00Z").plus_seconds(v as i64),
+            body: format!("{{\"resourceType\": \"Schedule\", \"v\": {v}}}"),
+            slot_template: format!("{{\"comment\":  \"{v}\"}}"),
+        };
+        store.put_schedule(schedule(1), None).await.unwrap();
+        assert_eq!(
+            store.put_schedule(schedule(2), None).await,
+            Err(PutError::VersionConflict),
+            "{name}"
+        );
+        assert_eq!(
+            store.put_schedule(schedule(2), Some(2)).await,
+            Err(PutError::VersionConflict),
+            "{name}"
+        );
+        store.put_schedule(schedule(2), Some(1)).await.unwrap();
+        assert_eq!(
+            store.get_schedules(&["sch".into()]).await.unwrap(),
+            [schedule(2)],
+            "{name}"
+        );
+        assert_eq!(
+            store.schedules_for_service("svc2").await.unwrap(),
+            [schedule(2)],
+            "{name}: the indexed service moved with the new version"
         );
         store.ping().await.unwrap();
     }

@@ -11,6 +11,7 @@ mod required;
 mod shared;
 mod sql_source;
 mod tls;
+mod traced;
 mod wal;
 
 use std::sync::Arc;

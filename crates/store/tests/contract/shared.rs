@@ -330,3 +330,38 @@ async fn a_server_that_is_not_there_is_unavailable() {
     };
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
 }
+
+/// `PgDatabase::autocommit` runs outside any transaction: each statement is committed as it
+/// completes, so another connection sees a write before the unit of work has finished. (Its
+/// old name, `read`, hid that the store's single-statement writes run there too.)
+#[tokio::test]
+async fn autocommit_commits_each_statement_as_it_runs() {
+    let Some(schema) = schema("autocommit_commits_each_statement_as_it_runs").await else {
+        return;
+    };
+    let db = bars_store::postgres::PgDatabase::connect(&schema.url, &[])
+        .await
+        .unwrap();
+    let observer = schema.connect().await;
+    observer
+        .batch_execute("CREATE TABLE seen (n INT)")
+        .await
+        .unwrap();
+    let seen_before_the_end = db
+        .autocommit(observer, |c, observer| {
+            Box::pin(async move {
+                let db = bars_store::postgres::errors::db;
+                c.execute("INSERT INTO seen VALUES (1)", &[])
+                    .await
+                    .map_err(db)?;
+                let row = observer
+                    .query_one("SELECT COUNT(*) FROM seen", &[])
+                    .await
+                    .map_err(db)?;
+                Ok::<_, StoreError>(row.get::<_, i64>(0))
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen_before_the_end, 1);
+}

@@ -78,6 +78,7 @@ fn sources() -> Vec<PathBuf> {
     let mut files = vec![
         crates.join("registry/src/sqlite.rs"),
         crates.join("registry/src/postgres.rs"),
+        crates.join("registry/src/table.rs"),
     ];
     let mut dirs = vec![crates.join("store/src")];
     while let Some(dir) = dirs.pop() {

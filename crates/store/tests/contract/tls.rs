@@ -26,7 +26,7 @@ fn server_ca(test: &str) -> Option<PathBuf> {
 
 /// The session's own encryption, as the server reports it.
 async fn encrypted(db: &PgDatabase) -> bool {
-    db.read((), |c, _| {
+    db.autocommit((), |c, _| {
         Box::pin(async move {
             let row = c
                 .query_one(
@@ -35,7 +35,7 @@ async fn encrypted(db: &PgDatabase) -> bool {
                 )
                 .await
                 .map_err(bars_store::postgres::errors::db)?;
-            Ok(row.get::<_, bool>(0))
+            Ok::<_, bars_store::StoreError>(row.get::<_, bool>(0))
         })
     })
     .await

@@ -10,6 +10,8 @@ use bars_store::sqlite::{SqliteOptions, SqliteStore};
 use rusqlite::{Connection, OpenFlags};
 use serde_json::json;
 
+use crate::cases::first_version;
+
 const LIMIT: u64 = 2 * 1024 * 1024;
 
 fn wal_size(db: &std::path::Path) -> u64 {
@@ -54,9 +56,12 @@ async fn the_write_ahead_log_stays_bounded_under_continuous_writes_and_readers()
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open_with(&path, options).unwrap());
     store
         .put_resource(
-            "Organization",
-            "warm",
-            json!({"resourceType": "Organization"}),
+            first_version(
+                "Organization",
+                "warm",
+                json!({"resourceType": "Organization"}),
+            ),
+            None,
         )
         .await
         .unwrap();
@@ -74,9 +79,12 @@ async fn the_write_ahead_log_stays_bounded_under_continuous_writes_and_readers()
                 tokio::spawn(async move {
                     store
                         .put_resource(
-                            "Organization",
-                            &format!("org-{round}-{i}"),
-                            json!({"resourceType": "Organization", "name": filler}),
+                            first_version(
+                                "Organization",
+                                &format!("org-{round}-{i}"),
+                                json!({"resourceType": "Organization", "name": filler}),
+                            ),
+                            None,
                         )
                         .await
                         .unwrap();

@@ -1,0 +1,136 @@
+//! Slots: bulk publication, search, and withdrawal guarded by the slot's current status.
+
+use bars_booking::SlotStatus;
+use bars_fhir::Instant;
+use rusqlite::{Connection, Row, params};
+
+use super::{each_found, internal, unavailable};
+use crate::columns::{instant, version};
+use crate::error::{StoreError, WithdrawError};
+use crate::model::{SlotPage, SlotQuery, SlotRecord, fetch_count};
+
+const SLOT_COLUMNS: &str =
+    "id, schedule_id, service_id, status, start_ns, end_ns, version, last_updated_ns, extra";
+
+fn slot_row(r: &Row<'_>) -> rusqlite::Result<SlotRecord> {
+    let status: String = r.get(3)?;
+    Ok(SlotRecord {
+        id: r.get(0)?,
+        schedule_id: r.get(1)?,
+        service_id: r.get(2)?,
+        status: SlotStatus::parse(&status).unwrap_or(SlotStatus::EnteredInError),
+        start: instant(r.get(4)?),
+        end: instant(r.get(5)?),
+        version: version(r.get(6)?),
+        last_updated: instant(r.get(7)?),
+        extra: r.get(8)?,
+    })
+}
+
+pub(super) fn insert_slots(c: &Connection, slots: &[SlotRecord]) -> Result<usize, StoreError> {
+    let mut s = c
+        .prepare_cached(
+            "INSERT INTO slot (id, schedule_id, service_id, status, start_ns, end_ns, version, last_updated_ns, extra)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id) DO NOTHING",
+        )
+        .map_err(unavailable)?;
+    let mut inserted = 0;
+    for slot in slots {
+        inserted += s
+            .execute(params![
+                slot.id,
+                slot.schedule_id,
+                slot.service_id,
+                slot.status.as_str(),
+                slot.start.unix_nanos(),
+                slot.end.unix_nanos(),
+                slot.version as i64,
+                slot.last_updated.unix_nanos(),
+                slot.extra
+            ])
+            .map_err(internal)?;
+    }
+    Ok(inserted)
+}
+
+pub(super) fn get_slots(c: &Connection, ids: &[String]) -> Result<Vec<SlotRecord>, StoreError> {
+    each_found(
+        c,
+        &format!("SELECT {SLOT_COLUMNS} FROM slot WHERE id = ?1"),
+        ids,
+        slot_row,
+    )
+}
+
+pub(super) fn search_slots(c: &Connection, q: &SlotQuery) -> Result<SlotPage, StoreError> {
+    let mut slots = Vec::new();
+    let mut total = 0u64;
+    let (from, to) = (q.start_from.unix_nanos(), q.start_to.unix_nanos());
+    // One index range scan per status keeps the plan flat whatever the table size.
+    let mut count = c.prepare_cached("SELECT COUNT(*) FROM slot WHERE service_id = ?1 AND status = ?2 AND start_ns >= ?3 AND start_ns <= ?4").map_err(unavailable)?;
+    // The cursor's condition is written so that it offers the planner no bound on start_ns:
+    // `start_ns > ?5 OR (start_ns = ?5 AND ...)` let it take `?5` (i64::MIN on a first page) as
+    // the range's lower bound instead of `?3`, scanning the service's slots from the very
+    // first, which grew with the store. The lower bound is the later of the window's start and
+    // the cursor's; given that, `start_ns > ?5 OR id > ?6` is the same condition.
+    let mut page = c
+        .prepare_cached(&format!(
+            "SELECT {SLOT_COLUMNS} FROM slot WHERE service_id = ?1 AND status = ?2 AND start_ns >= ?3 AND start_ns <= ?4
+               AND (start_ns > ?5 OR id > ?6)
+             ORDER BY start_ns, id LIMIT ?7"
+        ))
+        .map_err(unavailable)?;
+    let (after_ns, after_id) = match &q.after {
+        Some(cursor) => (cursor.start_nanos, cursor.id.clone()),
+        None => (i64::MIN, String::new()),
+    };
+    let page_from = from.max(after_ns);
+    for status in &q.statuses {
+        let n: i64 = count
+            .query_row(params![q.service_id, status.as_str(), from, to], |r| {
+                r.get(0)
+            })
+            .map_err(unavailable)?;
+        total += n.max(0) as u64;
+        let rows = page
+            .query_map(
+                params![
+                    q.service_id,
+                    status.as_str(),
+                    page_from,
+                    to,
+                    after_ns,
+                    after_id,
+                    fetch_count(q.limit)
+                ],
+                slot_row,
+            )
+            .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+            .map_err(unavailable)?;
+        slots.extend(rows);
+    }
+    slots.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.id.cmp(&b.id)));
+    slots.truncate(q.limit.saturating_add(1));
+    Ok(SlotPage { slots, total })
+}
+
+pub(super) fn withdraw_slot(
+    c: &Connection,
+    id: &str,
+    now: Instant,
+) -> Result<SlotRecord, WithdrawError> {
+    let changed = c
+        .execute(
+            "UPDATE slot SET status = 'busy-unavailable', version = version + 1, last_updated_ns = MAX(?2, last_updated_ns + 1000)
+             WHERE id = ?1 AND status = 'free'",
+            params![id, now.unix_nanos()],
+        )
+        .map_err(unavailable)?;
+    let slot = get_slots(c, &[id.to_string()])?
+        .pop()
+        .ok_or(WithdrawError::NotFound)?;
+    if changed == 0 {
+        return Err(WithdrawError::NotFree(slot.status.as_str().into()));
+    }
+    Ok(slot)
+}
