@@ -4,7 +4,7 @@
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::middleware;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any, get, post};
 use bars_booking::Scope;
@@ -25,13 +25,15 @@ use bars_store::{AppointmentCursor, AppointmentQuery, HistoryPage, HistoryQuery}
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::Value;
 
+use crate::access::AccessPolicy;
 use crate::audit;
-use crate::errors;
+use crate::booking_error::BookingError;
+use crate::errors::{self, Refusal};
 use crate::messaging;
 use crate::paging;
 use crate::requests;
 use crate::scope;
-use crate::service::{Edit, PatchDocument, Written, not_found};
+use crate::service::{Edit, PatchDocument, Written};
 use crate::slots::{SlotSearch, search as slot_search};
 use crate::state::AppState;
 
@@ -101,7 +103,7 @@ pub fn router(state: AppState, transport_rules: TransportRules) -> Router {
         ))
         .layer(middleware::from_fn_with_state(
             std::sync::Arc::new(state.config.access.clone()),
-            crate::access::enforce,
+            enforce,
         ))
         .layer(middleware::from_fn_with_state(
             std::sync::Arc::new(transport_rules),
@@ -111,6 +113,28 @@ pub fn router(state: AppState, transport_rules: TransportRules) -> Router {
             std::sync::Arc::new(Observer::new("receiver", "api", state.metrics.http.clone())),
             observe,
         ))
+}
+
+/// Paths that BaRS exempts from access-control headers.
+const OPEN_PATHS: [&str; 1] = ["/metadata"];
+
+/// The receiver's access policy, applied to every request before routing.
+async fn enforce(
+    State(policy): State<std::sync::Arc<AccessPolicy>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if OPEN_PATHS.contains(&request.uri().path()) {
+        return next.run(request).await;
+    }
+    let verdict = match request.extensions().get::<RequestContext>() {
+        Some(ctx) => policy.check(ctx),
+        None => Ok(()),
+    };
+    match verdict {
+        Ok(()) => next.run(request).await,
+        Err(e) => ApiError::from(e).into_response(),
+    }
 }
 
 async fn unknown_path() -> ApiError {
@@ -244,7 +268,7 @@ async fn read(
     let Some(record) = found else {
         entry.outcome = 404;
         state.audit.record(entry).await;
-        return Err(not_found(&id));
+        return Err(BookingError::NotFound { id }.into());
     };
     entry.version = Some(record.version);
     entry.outcome = 200;
@@ -325,7 +349,7 @@ async fn read_history(
     entry.outcome = if page.total == 0 { 404 } else { 200 };
     state.audit.record(entry).await;
     if page.total == 0 {
-        return Err(not_found(&id));
+        return Err(BookingError::NotFound { id }.into());
     }
     let mut versions = page.versions;
     let next = (versions.len() > count).then(|| {
@@ -578,12 +602,11 @@ async fn guarded_write(
     let (action, id) = (write.action(), write.id().map(str::to_string));
     match perform(state, &ctx, &scope, &admission, write).await {
         Ok(response) => response,
-        Err(error)
-            if error.issue == IssueType::Duplicate && error.status == StatusCode::CONFLICT =>
-        {
+        Err(Refusal::Booking(BookingError::Duplicate)) => {
             requests::answer_duplicate(state.store.as_ref(), &state.metrics, admission.key()).await
         }
-        Err(error) => {
+        Err(refusal) => {
+            let error = ApiError::from(refusal);
             requests::remember_refusal(state.store.as_ref(), &admission, &error).await;
             let mut entry = audit::entry(&ctx, action, "Appointment");
             entry.resource_id = id;
@@ -600,7 +623,7 @@ async fn perform(
     scope: &Scope,
     admission: &requests::Admission,
     write: Write,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Refusal> {
     match write {
         Write::Create { headers, body } => {
             let resource = fhir_body(state, &headers, body).await?;

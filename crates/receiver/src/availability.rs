@@ -8,7 +8,7 @@ use bars_fhir::codes::BarsCode;
 use bars_fhir::headers::{DOS_SERVICE_SYSTEM, ODS_SYSTEM};
 use bars_fhir::{Instant, IssueType, validate};
 use bars_http::ApiError;
-use bars_store::{ScheduleRecord, SlotRecord, Store};
+use bars_store::{ScheduleRecord, SlotRecord, Store, StoreError};
 use serde_json::{Value, json};
 
 use crate::config::{HostedService, ReceiverConfig};
@@ -35,13 +35,12 @@ pub fn default_schedule_id(service_id: &str) -> String {
 impl Availability {
     /// Publishes a hosted service: its HealthcareService, the receiving Organization and a
     /// default schedule. Safe to repeat.
-    pub async fn ensure_service(&self, service: &HostedService) -> Result<(), ApiError> {
+    pub async fn ensure_service(&self, service: &HostedService) -> Result<(), StoreError> {
         let ods = &self.config.ods_code;
         if self
             .store
             .get_resource("Organization", ods)
-            .await
-            .map_err(errors::store)?
+            .await?
             .is_none()
         {
             let org = json!({
@@ -50,10 +49,7 @@ impl Availability {
                 "active": true,
                 "name": self.config.organisation_name,
             });
-            self.store
-                .put_resource("Organization", ods, org)
-                .await
-                .map_err(errors::store)?;
+            self.store.put_resource("Organization", ods, org).await?;
         }
         let hs = json!({
             "resourceType": "HealthcareService",
@@ -66,8 +62,7 @@ impl Availability {
         let existing = self
             .store
             .get_resource("HealthcareService", &service.id)
-            .await
-            .map_err(errors::store)?;
+            .await?;
         let unchanged = existing
             .as_ref()
             .and_then(|e| serde_json::from_str::<Value>(&e.body).ok())
@@ -75,15 +70,13 @@ impl Availability {
         if !unchanged {
             self.store
                 .put_resource("HealthcareService", &service.id, hs)
-                .await
-                .map_err(errors::store)?;
+                .await?;
         }
         let schedule_id = default_schedule_id(&service.id);
         if self
             .store
             .get_schedules(std::slice::from_ref(&schedule_id))
-            .await
-            .map_err(errors::store)?
+            .await?
             .is_empty()
         {
             let schedule = json!({
@@ -94,8 +87,7 @@ impl Availability {
             });
             self.store
                 .put_schedule(&schedule_id, &service.id, schedule, json!({}))
-                .await
-                .map_err(errors::store)?;
+                .await?;
         }
         Ok(())
     }

@@ -14,17 +14,16 @@ use std::sync::Arc;
 use bars_booking::{
     Current, Plan, Requested, Scope, check_freshness, decide_create, decide_update,
 };
-use bars_fhir::codes::BarsCode;
 use bars_fhir::resource::{last_updated, stamp};
-use bars_fhir::{Instant, IssueType, NhsNumber, patch, validate};
-use bars_http::{ApiError, RequestContext};
+use bars_fhir::{Instant, Issue, IssueType, NhsNumber, patch, validate};
+use bars_http::RequestContext;
 use bars_store::{AppointmentChange, AppointmentRecord, CommitError, Store};
 use serde_json::Value;
 
 use crate::access;
 use crate::audit;
+use crate::booking_error::BookingError;
 use crate::config::ReceiverConfig;
-use crate::errors;
 use crate::mapping;
 use crate::metrics::ReceiverMetrics;
 use crate::requests::Admission;
@@ -86,9 +85,10 @@ impl Bookings {
         scope: &Scope,
         admission: &Admission,
         resource: Value,
-    ) -> Result<Written, ApiError> {
+    ) -> Result<Written, BookingError> {
         let outcome = self.try_create(ctx, scope, admission, resource).await;
-        self.metrics.write_outcome(&outcome);
+        self.metrics
+            .write_outcome(outcome.as_ref().map(|w| w.event));
         outcome
     }
 
@@ -102,11 +102,12 @@ impl Bookings {
         id: &str,
         edit: &Edit,
         if_match: Option<u64>,
-    ) -> Result<Written, ApiError> {
+    ) -> Result<Written, BookingError> {
         let outcome = self
             .try_edit(ctx, scope, admission, id, edit, if_match)
             .await;
-        self.metrics.write_outcome(&outcome);
+        self.metrics
+            .write_outcome(outcome.as_ref().map(|w| w.event));
         outcome
     }
 
@@ -119,14 +120,13 @@ impl Bookings {
         ctx: &RequestContext,
         scope: &Scope,
         id: &str,
-    ) -> Result<Option<AppointmentRecord>, ApiError> {
+    ) -> Result<Option<AppointmentRecord>, BookingError> {
         // The addressed service's policy first: a sender it refuses learns nothing from 404s.
         access::check_owner(&self.config, ctx, scope.service())?;
         let found = self
             .store
             .get_appointment(id)
-            .await
-            .map_err(errors::store)?
+            .await?
             .filter(|record| scope.admits(record.service_id.as_deref()));
         if let Some(record) = &found {
             access::check_owner(&self.config, ctx, record.service_id.as_deref())?;
@@ -140,7 +140,7 @@ impl Bookings {
         &self,
         ctx: &RequestContext,
         scope: &'s Scope,
-    ) -> Result<Option<&'s str>, ApiError> {
+    ) -> Result<Option<&'s str>, BookingError> {
         match scope.service() {
             Some(service) => access::check_owner(&self.config, ctx, Some(service))?,
             None => access::check_every_service(&self.config, ctx)?,
@@ -154,15 +154,14 @@ impl Bookings {
         scope: &Scope,
         admission: &Admission,
         mut resource: Value,
-    ) -> Result<Written, ApiError> {
+    ) -> Result<Written, BookingError> {
         access::check_owner(&self.config, ctx, scope.service())?;
-        check_valid(&resource, BarsCode::RecBadRequest)?;
-        let requested = mapping::requested(&resource).map_err(errors::domain)?;
+        check_valid(&resource, false)?;
+        let requested = mapping::requested(&resource)?;
         let slots = self.slot_views(ctx, scope, &requested.slots).await?;
         let replaced = self.current_of(ctx, scope, &requested.replaces).await?;
         let now = Instant::now();
-        let plan = decide_create(scope, &requested, &slots, &replaced, now, self.config.rules)
-            .map_err(errors::domain)?;
+        let plan = decide_create(scope, &requested, &slots, &replaced, now, self.config.rules)?;
         access::check_owner(&self.config, ctx, plan.service_id.as_deref())?;
         self.check_use_case(&resource, plan.service_id.as_deref())?;
 
@@ -183,16 +182,14 @@ impl Bookings {
             &plan,
             body.clone(),
         );
-        match self.commit(change).await {
-            Ok(()) => Ok(Written {
-                id,
-                version: 1,
-                last_updated: now,
-                body,
-                event: plan.event,
-            }),
-            Err(e) => Err(errors::commit(e)),
-        }
+        self.commit(change).await?;
+        Ok(Written {
+            id,
+            version: 1,
+            last_updated: now,
+            body,
+            event: plan.event,
+        })
     }
 
     async fn try_edit(
@@ -203,7 +200,7 @@ impl Bookings {
         id: &str,
         edit: &Edit,
         if_match: Option<u64>,
-    ) -> Result<Written, ApiError> {
+    ) -> Result<Written, BookingError> {
         access::check_owner(&self.config, ctx, scope.service())?;
         // The body must be about the appointment in the URL, whether or not it exists.
         match edit {
@@ -219,19 +216,12 @@ impl Bookings {
             let current = self
                 .appointment(ctx, scope, id)
                 .await?
-                .ok_or_else(|| not_found(id))?;
+                .ok_or_else(|| BookingError::NotFound { id: id.to_string() })?;
             let (mut resource, sender_seen, from_patch) = self.edited_resource(&current, edit)?;
             let state = current_state(&current);
-            check_freshness(&state, if_match, sender_seen).map_err(errors::domain)?;
-            check_valid(
-                &resource,
-                if from_patch {
-                    BarsCode::RecUnprocessableEntity
-                } else {
-                    BarsCode::RecBadRequest
-                },
-            )?;
-            let requested = mapping::requested(&resource).map_err(errors::domain)?;
+            check_freshness(&state, if_match, sender_seen)?;
+            check_valid(&resource, from_patch)?;
+            let requested = mapping::requested(&resource)?;
             let slots = self.slot_views(ctx, scope, &requested.slots).await?;
             let replaced = self.current_of(ctx, scope, &requested.replaces).await?;
             let now = Instant::now().after(current.last_updated);
@@ -243,8 +233,7 @@ impl Bookings {
                 &replaced,
                 now,
                 self.config.rules,
-            )
-            .map_err(errors::domain)?;
+            )?;
             access::check_owner(&self.config, ctx, plan.service_id.as_deref())?;
             self.check_use_case(&resource, plan.service_id.as_deref())?;
 
@@ -283,12 +272,10 @@ impl Bookings {
                         .ok()
                         .flatten()
                         .map_or(current.version + 1, |c| c.version);
-                    return Err(errors::domain(
-                        bars_booking::DomainError::PreconditionFailed { current },
-                    ));
+                    return Err(bars_booking::DomainError::PreconditionFailed { current }.into());
                 }
                 Err(CommitError::VersionConflict) if attempt < VERSION_RETRIES => continue,
-                Err(e) => return Err(errors::commit(e)),
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -309,12 +296,9 @@ impl Bookings {
         &self,
         current: &AppointmentRecord,
         edit: &Edit,
-    ) -> Result<(Value, Option<Instant>, bool), ApiError> {
-        let stored: Value = serde_json::from_str(&current.body).map_err(|_| {
-            errors::store(bars_store::StoreError::Internal(
-                "a stored appointment is not valid JSON".into(),
-            ))
-        })?;
+    ) -> Result<(Value, Option<Instant>, bool), BookingError> {
+        let stored: Value = serde_json::from_str(&current.body)
+            .map_err(|_| BookingError::corrupt("a stored appointment"))?;
         match edit {
             Edit::Replace(resource) => {
                 Ok((resource.clone(), sender_last_updated(resource)?, false))
@@ -327,7 +311,7 @@ impl Bookings {
                         (patch::partial_resource(&stored, p), sender_last_updated(p)?)
                     }
                 };
-                Ok((patched.map_err(patch_error)?, seen, true))
+                Ok((patched?, seen, true))
             }
             Edit::Cancel => {
                 let mut cancelled = stored;
@@ -344,7 +328,7 @@ impl Bookings {
         &self,
         resource: &Value,
         service_id: Option<&str>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), BookingError> {
         let codes = resource
             .get("serviceCategory")
             .and_then(Value::as_array)
@@ -361,15 +345,10 @@ impl Bookings {
         };
         for code in codes {
             if !service.use_cases.iter().any(|u| u == code) {
-                return Err(ApiError::bars(
-                    BarsCode::RecUnprocessableEntity,
-                    IssueType::NotSupported,
-                    format!(
-                        "service {} does not support the use case {code}",
-                        service.id
-                    ),
-                )
-                .at("Appointment.serviceCategory"));
+                return Err(BookingError::UseCaseNotSupported {
+                    service: service.id.clone(),
+                    use_case: code.to_string(),
+                });
             }
         }
         Ok(())
@@ -382,11 +361,11 @@ impl Bookings {
         ctx: &RequestContext,
         scope: &Scope,
         ids: &[String],
-    ) -> Result<Vec<bars_booking::SlotView>, ApiError> {
+    ) -> Result<Vec<bars_booking::SlotView>, BookingError> {
         if ids.is_empty() {
             return Ok(vec![]);
         }
-        let slots = self.store.get_slots(ids).await.map_err(errors::store)?;
+        let slots = self.store.get_slots(ids).await?;
         let slots: Vec<_> = slots
             .into_iter()
             .filter(|s| scope.admits(Some(&s.service_id)))
@@ -413,15 +392,11 @@ impl Bookings {
         ctx: &RequestContext,
         scope: &Scope,
         ids: &[String],
-    ) -> Result<Vec<Current>, ApiError> {
+    ) -> Result<Vec<Current>, BookingError> {
         if ids.is_empty() {
             return Ok(vec![]);
         }
-        let found = self
-            .store
-            .get_appointments(ids)
-            .await
-            .map_err(errors::store)?;
+        let found = self.store.get_appointments(ids).await?;
         let mut admitted = Vec::with_capacity(found.len());
         for record in found
             .iter()
@@ -503,66 +478,46 @@ pub fn current_state(record: &AppointmentRecord) -> Current {
     }
 }
 
-pub fn not_found(id: &str) -> ApiError {
-    ApiError::bars(
-        BarsCode::RecNotFound,
-        IssueType::NotFound,
-        format!("Appointment/{id} was not found"),
-    )
-}
-
-/// Validates an Appointment; errors are reported all at once under `code`.
-pub fn check_valid(resource: &Value, code: BarsCode) -> Result<(), ApiError> {
+/// Validates an Appointment; every finding is reported at once. `patched`: the resource is
+/// the result of a patch (see [`BookingError::Invalid`]).
+pub fn check_valid(resource: &Value, patched: bool) -> Result<(), BookingError> {
     if resource.get("resourceType").and_then(Value::as_str) != Some("Appointment") {
-        return Err(ApiError::bars(
-            code,
-            IssueType::Structure,
-            "the body must be an Appointment resource",
-        ));
+        return Err(BookingError::Invalid {
+            findings: vec![Issue::error(
+                IssueType::Structure,
+                "the body must be an Appointment resource",
+            )],
+            patched,
+        });
     }
-    let issues = validate::appointment(resource);
-    if issues.iter().any(|i| i.is_error()) {
-        return Err(ApiError::from_issues(code, &issues));
+    let findings = validate::appointment(resource);
+    if findings.iter().any(|i| i.is_error()) {
+        return Err(BookingError::Invalid { findings, patched });
     }
     Ok(())
 }
 
-fn check_body_id(resource: &Value, path_id: &str) -> Result<(), ApiError> {
-    match resource.get("id").and_then(Value::as_str) {
-        Some(id) if id == path_id => Ok(()),
-        Some(_) => Err(ApiError::bars(
-            BarsCode::RecBadRequest,
-            IssueType::Invalid,
-            "the id in the body does not match the id in the URL",
-        )
-        .at("Appointment.id")),
-        None => Err(ApiError::bars(
-            BarsCode::RecBadRequest,
-            IssueType::Invalid,
-            "the body must carry the id of the appointment being updated",
-        )
-        .at("Appointment.id")),
-    }
+fn check_body_id(resource: &Value, path_id: &str) -> Result<(), BookingError> {
+    let diagnostics = match resource.get("id").and_then(Value::as_str) {
+        Some(id) if id == path_id => return Ok(()),
+        Some(_) => "the id in the body does not match the id in the URL",
+        None => "the body must carry the id of the appointment being updated",
+    };
+    Err(BookingError::invalid(
+        Issue::error(IssueType::Invalid, diagnostics).at("Appointment.id"),
+    ))
 }
 
-fn sender_last_updated(resource: &Value) -> Result<Option<Instant>, ApiError> {
+fn sender_last_updated(resource: &Value) -> Result<Option<Instant>, BookingError> {
     match last_updated(resource) {
         None => Ok(None),
         Some(Ok(i)) => Ok(Some(i)),
-        Some(Err(e)) => Err(ApiError::bars(
-            BarsCode::RecBadRequest,
-            IssueType::Value,
-            format!("meta.lastUpdated is not a valid instant: {e}"),
-        )
-        .at("Appointment.meta.lastUpdated")),
+        Some(Err(e)) => Err(BookingError::invalid(
+            Issue::error(
+                IssueType::Value,
+                format!("meta.lastUpdated is not a valid instant: {e}"),
+            )
+            .at("Appointment.meta.lastUpdated"),
+        )),
     }
-}
-
-fn patch_error(e: patch::PatchError) -> ApiError {
-    let code = if e.is_malformed() {
-        BarsCode::RecBadRequest
-    } else {
-        BarsCode::RecUnprocessableEntity
-    };
-    ApiError::bars(code, e.code(), e.diagnostics().to_string())
 }

@@ -24,6 +24,7 @@ use super::definitions::Kind;
 use super::structure::{self, Checked};
 use super::{EVENT_SYSTEM, REASON_SYSTEM, is_dos_service_system, response, translate, version};
 use crate::config::{HostedService, ReceiverConfig};
+use crate::errors::Refusal;
 use crate::requests::Admission;
 use crate::service::{Edit, Written};
 use crate::state::AppState;
@@ -60,7 +61,7 @@ pub async fn process(
     addressed: &Scope,
     admission: &Admission,
     body: Value,
-) -> Result<Value, ApiError> {
+) -> Result<Value, Refusal> {
     let message = Message::read(&body)?;
     version::check(message.bundle)?;
     let header = message.header()?;
@@ -107,14 +108,14 @@ pub async fn process(
         operation = ?operation,
         "booking message processed"
     );
-    response::build(
+    Ok(response::build(
         &state.config,
         &message,
         header,
         &destination,
         checked.appointment,
         &written,
-    )
+    )?)
 }
 
 /// 422 `not-supported`: the message is not for this receiver, or asks for something it does
