@@ -21,19 +21,19 @@ use bars_http::guard::{Guard, guard};
 use bars_http::observe::{Observer, observe};
 use bars_http::transport::{TransportRules, transport};
 use bars_http::{ApiError, RequestContext};
-use bars_store::{AppointmentCursor, AppointmentQuery, HistoryPage, HistoryQuery};
+use bars_store::{AppointmentCursor, AppointmentVersion};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::Value;
 
 use crate::access::AccessPolicy;
-use crate::audit;
 use crate::booking_error::BookingError;
-use crate::errors::{self, Refusal};
+use crate::errors::Refusal;
 use crate::messaging;
 use crate::paging;
 use crate::requests;
 use crate::scope;
-use crate::service::{Edit, PatchDocument, Written};
+use crate::service::Audited;
+use crate::service::writes::{Edit, PatchDocument, Written};
 use crate::slots::{SlotSearch, search as slot_search};
 use crate::state::AppState;
 
@@ -262,23 +262,18 @@ async fn read(
 ) -> Result<Response, ApiError> {
     let (ctx, scope) = addressed(&request.into_parts().0)?;
     check_id(&id)?;
-    let found = state.bookings.appointment(&ctx, &scope, &id).await?;
-    let mut entry = audit::entry(&ctx, "read", "Appointment");
-    entry.resource_id = Some(id.clone());
-    let Some(record) = found else {
-        entry.outcome = 404;
-        state.audit.record(entry).await;
-        return Err(BookingError::NotFound { id }.into());
-    };
-    entry.version = Some(record.version);
-    entry.outcome = 200;
-    entry.patient = record.patient.clone();
-    state.audit.record(entry).await;
-    Ok(with_version_headers(
-        fhir_response(StatusCode::OK, record.body),
-        record.version,
-        record.last_updated,
+    Ok(version_response(
+        state.bookings.view(&ctx, &scope, &id).await?,
     ))
+}
+
+/// One version of an appointment, as stored, with its `ETag` and `Last-Modified`.
+fn version_response(v: AppointmentVersion) -> Response {
+    with_version_headers(
+        fhir_response(StatusCode::OK, v.body),
+        v.version,
+        v.last_updated,
+    )
 }
 
 async fn read_version(
@@ -289,31 +284,8 @@ async fn read_version(
     let (ctx, scope) = addressed(&request.into_parts().0)?;
     check_id(&id)?;
     let version = paging::version_id(&vid)?;
-    // Another service's appointment has no versions to this request.
-    let found = match state.bookings.appointment(&ctx, &scope, &id).await? {
-        Some(_) => state
-            .store
-            .get_appointment_version(&id, version)
-            .await
-            .map_err(errors::store)?,
-        None => None,
-    };
-    let mut entry = audit::entry(&ctx, "vread", "Appointment");
-    entry.resource_id = Some(id.clone());
-    entry.version = Some(version);
-    entry.outcome = if found.is_some() { 200 } else { 404 };
-    state.audit.record(entry).await;
-    let v = found.ok_or_else(|| {
-        ApiError::bars(
-            BarsCode::RecNotFound,
-            IssueType::NotFound,
-            format!("Appointment/{id} has no version {version}"),
-        )
-    })?;
-    Ok(with_version_headers(
-        fhir_response(StatusCode::OK, v.body),
-        v.version,
-        v.last_updated,
+    Ok(version_response(
+        state.bookings.version(&ctx, &scope, &id, version).await?,
     ))
 }
 
@@ -328,29 +300,10 @@ async fn read_history(
     let query = query_of(&parts)?;
     let count = paging::page_size(&query, paging::HISTORY_PAGE)?;
     let before = paging::history_cursor(&query)?;
-    // Another service's appointment has no history to this request.
-    let page = match state.bookings.appointment(&ctx, &scope, &id).await? {
-        Some(_) => state
-            .store
-            .appointment_history(HistoryQuery {
-                id: id.clone(),
-                before,
-                limit: count,
-            })
-            .await
-            .map_err(errors::store)?,
-        None => HistoryPage {
-            versions: Vec::new(),
-            total: 0,
-        },
-    };
-    let mut entry = audit::entry(&ctx, "history", "Appointment");
-    entry.resource_id = Some(id.clone());
-    entry.outcome = if page.total == 0 { 404 } else { 200 };
-    state.audit.record(entry).await;
-    if page.total == 0 {
-        return Err(BookingError::NotFound { id }.into());
-    }
+    let page = state
+        .bookings
+        .history(&ctx, &scope, &id, before, count)
+        .await?;
     let mut versions = page.versions;
     let next = (versions.len() > count).then(|| {
         versions.truncate(count);
@@ -387,7 +340,7 @@ async fn search_appointments(
 ) -> Result<Response, ApiError> {
     let (parts, _) = request.into_parts();
     let (ctx, scope) = addressed(&parts)?;
-    let service = state.bookings.searchable(&ctx, &scope)?;
+    let searching = state.bookings.searching(&ctx, &scope)?;
     let query = query_of(&parts)?;
     let raw = query.first(&["patient:identifier"]).ok_or_else(|| {
         ApiError::bars(BarsCode::RecBadRequest, IssueType::Required, "the patient:identifier parameter is required (https://fhir.nhs.uk/Id/nhs-number|<number>)")
@@ -416,20 +369,7 @@ async fn search_appointments(
     paging::refuse_offset(&query)?;
     let count = paging::page_size(&query, paging::APPOINTMENT_PAGE)?;
     let after = paging::appointment_cursor(&query)?;
-    let page = state
-        .store
-        .appointments_for_patient(AppointmentQuery {
-            patient: nhs.as_str().to_string(),
-            service: service.map(str::to_string),
-            after: after.clone(),
-            limit: count,
-        })
-        .await
-        .map_err(errors::store)?;
-    let mut entry = audit::entry(&ctx, "search", "Appointment");
-    entry.patient = Some(nhs.as_str().to_string());
-    entry.outcome = 200;
-    state.audit.record(entry).await;
+    let page = searching.patient(&nhs, after.clone(), count).await?;
 
     let mut records = page.appointments;
     let next = (records.len() > count).then(|| {
@@ -608,10 +548,19 @@ async fn guarded_write(
         Err(refusal) => {
             let error = ApiError::from(refusal);
             requests::remember_refusal(state.store.as_ref(), &admission, &error).await;
-            let mut entry = audit::entry(&ctx, action, "Appointment");
-            entry.resource_id = id;
-            entry.outcome = error.status.as_u16();
-            state.audit.record(entry).await;
+            state
+                .bookings
+                .audit(
+                    &ctx,
+                    Audited {
+                        action,
+                        id: id.as_deref(),
+                        version: None,
+                        patient: None,
+                        outcome: error.status.as_u16(),
+                    },
+                )
+                .await;
             error.into_response()
         }
     }

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::capability::CAPABILITIES_DATE;
 use crate::config::{HostedService, ReceiverConfig};
-use crate::service::USE_CASE_SYSTEM;
+use crate::service::writes::USE_CASE_SYSTEM;
 
 use super::{EVENT_SYSTEM, MESSAGE_VERSION, is_dos_service_system};
 

@@ -26,7 +26,7 @@ use super::{EVENT_SYSTEM, REASON_SYSTEM, is_dos_service_system, response, transl
 use crate::config::{HostedService, ReceiverConfig};
 use crate::errors::Refusal;
 use crate::requests::Admission;
-use crate::service::{Edit, Written};
+use crate::service::writes::{Edit, Written};
 use crate::state::AppState;
 
 /// What a message asks for, decided by the workflow-variable table.

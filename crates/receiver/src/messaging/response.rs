@@ -15,7 +15,7 @@ use super::process::Destination;
 use super::{BUNDLE_PROFILE, EVENT_SYSTEM, HEADER_PROFILE};
 use crate::config::ReceiverConfig;
 use crate::errors;
-use crate::service::Written;
+use crate::service::writes::Written;
 
 /// Builds the response Bundle.
 pub fn build(

@@ -1,15 +1,6 @@
-//! The booking service: the one path every appointment write takes, whichever front door
-//! (REST or `$process-message`) it came through, so that slot locking, the state machine,
-//! versioning, idempotency, audit and pointer maintenance are identical.
-//!
-//! Each write reads, decides (pure domain), then commits an [`AppointmentChange`] whose guards
-//! the store re-checks inside the transaction.
-//!
-//! Every read here, for a write or for the REST reads, takes the request's [`Scope`]: what
-//! another service owns is not read at all, so it is answered exactly as if it did not exist,
-//! and the access policy applied is that of the service that owns what was read.
-
-use std::sync::Arc;
+//! Appointment writes: create and edit (replace, patch, cancel), each a read, a pure decision
+//! and one atomic commit of an [`AppointmentChange`] carrying its audit entry, its request
+//! record and its pointer job.
 
 use bars_booking::{
     Current, Plan, Requested, Scope, check_freshness, decide_create, decide_update,
@@ -17,15 +8,13 @@ use bars_booking::{
 use bars_fhir::resource::{last_updated, stamp};
 use bars_fhir::{Instant, Issue, IssueType, NhsNumber, patch, validate};
 use bars_http::RequestContext;
-use bars_store::{AppointmentChange, AppointmentRecord, CommitError, Store};
+use bars_store::{AppointmentChange, AppointmentRecord, CommitError};
 use serde_json::Value;
 
+use super::{Audited, Bookings, audit_entry};
 use crate::access;
-use crate::audit;
 use crate::booking_error::BookingError;
-use crate::config::ReceiverConfig;
 use crate::mapping;
-use crate::metrics::ReceiverMetrics;
 use crate::requests::Admission;
 
 /// BaRS use-case categories (`Appointment.serviceCategory`).
@@ -63,21 +52,7 @@ pub struct Written {
     pub event: bars_booking::Event,
 }
 
-#[derive(Clone)]
-pub struct Bookings {
-    pub store: Arc<dyn Store>,
-    pub config: Arc<ReceiverConfig>,
-    /// Wakes the pointer worker when a change leaves a job in the outbox.
-    pub pointer_jobs: Arc<tokio::sync::Notify>,
-    pub metrics: Arc<ReceiverMetrics>,
-}
-
 impl Bookings {
-    pub fn location(&self, id: &str, version: u64) -> String {
-        self.config
-            .url(&format!("Appointment/{id}/_history/{version}"))
-    }
-
     /// Books (or creates a placeholder for) a new appointment, at a service `scope` admits.
     pub async fn create(
         &self,
@@ -109,43 +84,6 @@ impl Bookings {
         self.metrics
             .write_outcome(outcome.as_ref().map(|w| w.event));
         outcome
-    }
-
-    /// The current version of an appointment if `scope` admits it, after the access policy of
-    /// its service. `None` both for an unknown id and for another service's appointment, so
-    /// that neither can be told from the other. Every read of an appointment by id, for a
-    /// write or a REST read, comes through here.
-    pub async fn appointment(
-        &self,
-        ctx: &RequestContext,
-        scope: &Scope,
-        id: &str,
-    ) -> Result<Option<AppointmentRecord>, BookingError> {
-        // The addressed service's policy first: a sender it refuses learns nothing from 404s.
-        access::check_owner(&self.config, ctx, scope.service())?;
-        let found = self
-            .store
-            .get_appointment(id)
-            .await?
-            .filter(|record| scope.admits(record.service_id.as_deref()));
-        if let Some(record) = &found {
-            access::check_owner(&self.config, ctx, record.service_id.as_deref())?;
-        }
-        Ok(found)
-    }
-
-    /// The service whose appointments a search may list (`None`: every service's, for an
-    /// unaddressed request that every service's policy admits).
-    pub fn searchable<'s>(
-        &self,
-        ctx: &RequestContext,
-        scope: &'s Scope,
-    ) -> Result<Option<&'s str>, BookingError> {
-        match scope.service() {
-            Some(service) => access::check_owner(&self.config, ctx, Some(service))?,
-            None => access::check_every_service(&self.config, ctx)?,
-        }
-        Ok(scope.service())
     }
 
     async fn try_create(
@@ -423,18 +361,24 @@ impl Bookings {
         body: String,
     ) -> AppointmentChange {
         let location = self.location(id, version);
-        let mut audit = audit::entry(ctx, action_of(plan.event), "Appointment");
-        audit.resource_id = Some(id.to_string());
-        audit.version = Some(version);
-        audit.outcome = if expected_version.is_none() { 201 } else { 200 };
-        audit.patient = requested.patient.as_ref().map(|p| p.as_str().to_string());
+        let patient = requested.patient.as_ref().map(|p| p.as_str().to_string());
+        let audit = audit_entry(
+            ctx,
+            Audited {
+                action: action_of(plan.event),
+                id: Some(id),
+                version: Some(version),
+                patient: patient.clone(),
+                outcome: if expected_version.is_none() { 201 } else { 200 },
+            },
+        );
         AppointmentChange {
             id: id.to_string(),
             version,
             expected_version,
             status: requested.status,
             service_id: plan.service_id.clone(),
-            patient: requested.patient.as_ref().map(|p| p.as_str().to_string()),
+            patient,
             start: requested.start,
             end: requested.end,
             created,
