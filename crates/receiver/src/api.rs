@@ -8,7 +8,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any, get, post};
 use bars_booking::Scope;
-use bars_fhir::bundle::{SearchEntry, SearchMode, history, searchset};
+use bars_fhir::bundle::{HistoryEntry, Page, SearchEntry, SearchMode};
 use bars_fhir::codes::BarsCode;
 use bars_fhir::nhs_number::NHS_NUMBER_SYSTEM;
 use bars_fhir::outcome::{Coding, informational};
@@ -26,6 +26,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::Value;
 
 use crate::access::AccessPolicy;
+use crate::answer;
 use crate::booking_error::BookingError;
 use crate::errors::Refusal;
 use crate::messaging;
@@ -33,7 +34,7 @@ use crate::paging;
 use crate::requests;
 use crate::scope;
 use crate::service::Audited;
-use crate::service::writes::{Edit, PatchDocument, Written};
+use crate::service::writes::{Caller, Edit, PatchDocument, Written};
 use crate::slots::{SlotSearch, search as slot_search};
 use crate::state::AppState;
 
@@ -206,8 +207,10 @@ async fn search_slots(
     {
         crate::access::check_practitioner_details(&state.config, &ctx, &search.service_id)?;
     }
-    let bundle = slot_search(&state, &search).await?;
-    Ok(fhir_json(StatusCode::OK, &bundle))
+    Ok(fhir_response(
+        StatusCode::OK,
+        slot_search(&state, &search).await?,
+    ))
 }
 
 fn check_id(id: &str) -> Result<(), ApiError> {
@@ -320,18 +323,19 @@ async fn read_history(
     let this = before.map(paging::history_token);
     let next = next.flatten().map(|t| link(Some(&t)));
     let entries = versions
-        .into_iter()
+        .iter()
         .map(|v| {
-            (
-                format!("{base}/Appointment/{id}/_history/{}", v.version),
-                serde_json::from_str(&v.body).unwrap_or(Value::Null),
-            )
+            Ok(HistoryEntry {
+                full_url: format!("{base}/Appointment/{id}/_history/{}", v.version),
+                resource: answer::stored(&v.body, "a stored appointment version")?,
+            })
         })
-        .collect();
-    Ok(fhir_json(
+        .collect::<Result<_, ApiError>>()?;
+    let this = link(this.as_deref());
+    answer::fhir_written(
         StatusCode::OK,
-        &history(page.total, &link(this.as_deref()), next.as_deref(), entries),
-    ))
+        &Page::history(page.total, &this, next.as_deref(), entries),
+    )
 }
 
 async fn search_appointments(
@@ -397,17 +401,20 @@ async fn search_appointments(
     };
     let next = next.flatten().map(|c| link(Some(&c)));
     let entries = records
-        .into_iter()
-        .map(|r| SearchEntry {
-            full_url: format!("{base}/Appointment/{}", r.id),
-            resource: serde_json::from_str(&r.body).unwrap_or(Value::Null),
-            mode: SearchMode::Match,
+        .iter()
+        .map(|r| {
+            Ok(SearchEntry {
+                full_url: format!("{base}/Appointment/{}", r.id),
+                resource: answer::stored(&r.body, "a stored appointment")?,
+                mode: SearchMode::Match,
+            })
         })
-        .collect();
-    Ok(fhir_json(
+        .collect::<Result<_, ApiError>>()?;
+    let this = link(after.as_ref());
+    answer::fhir_written(
         StatusCode::OK,
-        &searchset(page.total, &link(after.as_ref()), next.as_deref(), entries),
-    ))
+        &Page::searchset(page.total, &this, next.as_deref(), entries),
+    )
 }
 
 /// Reads a FHIR JSON body, refusing other content types.
@@ -439,7 +446,7 @@ fn written_response(
     state: &AppState,
     headers: &HeaderMap,
     status: StatusCode,
-    w: &Written,
+    w: Written,
 ) -> Response {
     let prefer = headers
         .get("prefer")
@@ -459,7 +466,7 @@ fn written_response(
             ),
         )
     } else {
-        fhir_response(status, w.body.clone())
+        fhir_response(status, Box::<str>::from(w.body).into_string())
     };
     if let Ok(v) = HeaderValue::from_str(&state.bookings.location(&w.id, w.version)) {
         response.headers_mut().insert(header::LOCATION, v);
@@ -540,7 +547,13 @@ async fn guarded_write(
             Err(answer) => return answer,
         };
     let (action, id) = (write.action(), write.id().map(str::to_string));
-    match perform(state, &ctx, &scope, &admission, write).await {
+    let caller = Caller {
+        ctx: &ctx,
+        scope: &scope,
+        admission: &admission,
+        use_case_checked: None,
+    };
+    match perform(state, &caller, write).await {
         Ok(response) => response,
         Err(Refusal::Booking(BookingError::Duplicate)) => {
             requests::answer_duplicate(state.store.as_ref(), &state.metrics, admission.key()).await
@@ -566,25 +579,16 @@ async fn guarded_write(
     }
 }
 
-async fn perform(
-    state: &AppState,
-    ctx: &RequestContext,
-    scope: &Scope,
-    admission: &requests::Admission,
-    write: Write,
-) -> Result<Response, Refusal> {
+async fn perform(state: &AppState, caller: &Caller<'_>, write: Write) -> Result<Response, Refusal> {
     match write {
         Write::Create { headers, body } => {
             let resource = fhir_body(state, &headers, body).await?;
-            let written = state
-                .bookings
-                .create(ctx, scope, admission, resource)
-                .await?;
+            let written = state.bookings.create(caller, resource).await?;
             Ok(written_response(
                 state,
                 &headers,
                 StatusCode::CREATED,
-                &written,
+                written,
             ))
         }
         Write::Update { id, headers, body } => {
@@ -592,16 +596,9 @@ async fn perform(
             let resource = fhir_body(state, &headers, body).await?;
             let written = state
                 .bookings
-                .edit(
-                    ctx,
-                    scope,
-                    admission,
-                    &id,
-                    &Edit::Replace(resource),
-                    if_match,
-                )
+                .edit(caller, &id, &Edit::Replace(resource), if_match)
                 .await?;
-            Ok(written_response(state, &headers, StatusCode::OK, &written))
+            Ok(written_response(state, &headers, StatusCode::OK, written))
         }
         Write::Patch { id, headers, body } => {
             let if_match = parse_if_match(&headers)?;
@@ -612,15 +609,15 @@ async fn perform(
             )?;
             let written = state
                 .bookings
-                .edit(ctx, scope, admission, &id, &Edit::Patch(document), if_match)
+                .edit(caller, &id, &Edit::Patch(document), if_match)
                 .await?;
-            Ok(written_response(state, &headers, StatusCode::OK, &written))
+            Ok(written_response(state, &headers, StatusCode::OK, written))
         }
         Write::Cancel { id, headers } => {
             let if_match = parse_if_match(&headers)?;
             let written = state
                 .bookings
-                .edit(ctx, scope, admission, &id, &Edit::Cancel, if_match)
+                .edit(caller, &id, &Edit::Cancel, if_match)
                 .await?;
             let coding = Coding::new(
                 "https://fhir.nhs.uk/CodeSystem/NRLF-SuccessCode",
@@ -642,8 +639,8 @@ async fn perform(
         }
         Write::Message { headers, body } => {
             let bundle = fhir_body(state, &headers, body).await?;
-            let response = messaging::process(state, ctx, scope, admission, bundle).await?;
-            Ok(fhir_json(StatusCode::OK, &response))
+            let response = messaging::process(state, caller, bundle).await?;
+            Ok(fhir_response(StatusCode::OK, response))
         }
     }
 }

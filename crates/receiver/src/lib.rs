@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod answer;
 pub mod api;
 pub mod audit;
 pub mod availability;

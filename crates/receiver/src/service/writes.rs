@@ -8,8 +8,9 @@ use bars_booking::{
 use bars_fhir::resource::{last_updated, stamp};
 use bars_fhir::{Instant, Issue, IssueType, NhsNumber, patch, validate};
 use bars_http::RequestContext;
-use bars_store::{AppointmentChange, AppointmentRecord, CommitError};
+use bars_store::{AppointmentChange, AppointmentRecord, CommitError, StoreError};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::{Audited, Bookings, audit_entry};
 use crate::access;
@@ -42,45 +43,63 @@ pub enum PatchDocument {
     Partial(Value),
 }
 
-/// An appointment as written, ready to answer with.
+/// An appointment as written, ready to answer with: `body` is the text that was stored, handed
+/// on as it is (JSON by construction) to whichever answer carries it.
 #[derive(Debug, Clone)]
 pub struct Written {
     pub id: String,
     pub version: u64,
     pub last_updated: Instant,
-    pub body: String,
+    pub body: Box<RawValue>,
     pub event: bars_booking::Event,
+}
+
+/// Who writes: the request, the service it is addressed to, its admission under its request
+/// ids, and what its front door has already checked.
+#[derive(Clone, Copy)]
+pub struct Caller<'a> {
+    pub ctx: &'a RequestContext,
+    pub scope: &'a Scope,
+    pub admission: &'a Admission,
+    /// The service the booking's use case was already checked against (a message's step 5,
+    /// which section 6.3 puts before its workflow check). The write does not check it again
+    /// when its plan lands at that service, which it always does within that service's scope.
+    pub use_case_checked: Option<&'a str>,
+}
+
+/// What is new about the version a write commits.
+struct NewVersion<'a> {
+    id: &'a str,
+    version: u64,
+    /// The version the decision was made on (`None` for a new appointment).
+    expected: Option<u64>,
+    created: Instant,
+    now: Instant,
 }
 
 impl Bookings {
     /// Books (or creates a placeholder for) a new appointment, at a service `scope` admits.
     pub async fn create(
         &self,
-        ctx: &RequestContext,
-        scope: &Scope,
-        admission: &Admission,
+        caller: &Caller<'_>,
         resource: Value,
     ) -> Result<Written, BookingError> {
-        let outcome = self.try_create(ctx, scope, admission, resource).await;
-        self.metrics
-            .write_outcome(outcome.as_ref().map(|w| w.event));
-        outcome
+        self.counted(self.try_create(caller, resource).await)
     }
 
     /// Applies an edit to a stored appointment, honouring `If-Match` and the sender's
     /// `meta.lastUpdated`.
     pub async fn edit(
         &self,
-        ctx: &RequestContext,
-        scope: &Scope,
-        admission: &Admission,
+        caller: &Caller<'_>,
         id: &str,
         edit: &Edit,
         if_match: Option<u64>,
     ) -> Result<Written, BookingError> {
-        let outcome = self
-            .try_edit(ctx, scope, admission, id, edit, if_match)
-            .await;
+        self.counted(self.try_edit(caller, id, edit, if_match).await)
+    }
+
+    fn counted(&self, outcome: Result<Written, BookingError>) -> Result<Written, BookingError> {
         self.metrics
             .write_outcome(outcome.as_ref().map(|w| w.event));
         outcome
@@ -88,11 +107,10 @@ impl Bookings {
 
     async fn try_create(
         &self,
-        ctx: &RequestContext,
-        scope: &Scope,
-        admission: &Admission,
-        mut resource: Value,
+        caller: &Caller<'_>,
+        resource: Value,
     ) -> Result<Written, BookingError> {
+        let Caller { ctx, scope, .. } = *caller;
         access::check_owner(&self.config, ctx, scope.service())?;
         check_valid(&resource, false)?;
         let requested = mapping::requested(&resource)?;
@@ -100,45 +118,28 @@ impl Bookings {
         let replaced = self.current_of(ctx, scope, &requested.replaces).await?;
         let now = Instant::now();
         let plan = decide_create(scope, &requested, &slots, &replaced, now, self.config.rules)?;
-        access::check_owner(&self.config, ctx, plan.service_id.as_deref())?;
-        self.check_use_case(&resource, plan.service_id.as_deref())?;
-
+        self.check_plan(caller, &resource, &plan)?;
         let id = uuid::Uuid::new_v4().to_string();
-        stamp(&mut resource, &id, 1, now);
-        mapping::set_created(&mut resource, now);
-        mapping::normalise_times(&mut resource, requested.start, requested.end);
-        let body = resource.to_string();
-        let change = self.change(
-            ctx,
-            admission,
-            &id,
-            1,
-            None,
-            now,
-            now,
-            &requested,
-            &plan,
-            body.clone(),
-        );
-        self.commit(change).await?;
-        Ok(Written {
-            id,
+        let version = NewVersion {
+            id: &id,
             version: 1,
-            last_updated: now,
-            body,
-            event: plan.event,
-        })
+            expected: None,
+            created: now,
+            now,
+        };
+        let (change, written) = self.change(caller, &version, resource, &requested, &plan)?;
+        self.commit(change).await?;
+        Ok(written)
     }
 
     async fn try_edit(
         &self,
-        ctx: &RequestContext,
-        scope: &Scope,
-        admission: &Admission,
+        caller: &Caller<'_>,
         id: &str,
         edit: &Edit,
         if_match: Option<u64>,
     ) -> Result<Written, BookingError> {
+        let Caller { ctx, scope, .. } = *caller;
         access::check_owner(&self.config, ctx, scope.service())?;
         // The body must be about the appointment in the URL, whether or not it exists.
         match edit {
@@ -155,7 +156,7 @@ impl Bookings {
                 .appointment(ctx, scope, id)
                 .await?
                 .ok_or_else(|| BookingError::NotFound { id: id.to_string() })?;
-            let (mut resource, sender_seen, from_patch) = self.edited_resource(&current, edit)?;
+            let (resource, sender_seen, from_patch) = edited_resource(&current, edit)?;
             let state = current_state(&current);
             check_freshness(&state, if_match, sender_seen)?;
             check_valid(&resource, from_patch)?;
@@ -172,36 +173,17 @@ impl Bookings {
                 now,
                 self.config.rules,
             )?;
-            access::check_owner(&self.config, ctx, plan.service_id.as_deref())?;
-            self.check_use_case(&resource, plan.service_id.as_deref())?;
-
-            let version = current.version + 1;
-            stamp(&mut resource, id, version, now);
-            mapping::set_created(&mut resource, current.created);
-            mapping::normalise_times(&mut resource, requested.start, requested.end);
-            let body = resource.to_string();
-            let change = self.change(
-                ctx,
-                admission,
+            self.check_plan(caller, &resource, &plan)?;
+            let version = NewVersion {
                 id,
-                version,
-                Some(current.version),
-                current.created,
+                version: current.version + 1,
+                expected: Some(current.version),
+                created: current.created,
                 now,
-                &requested,
-                &plan,
-                body.clone(),
-            );
+            };
+            let (change, written) = self.change(caller, &version, resource, &requested, &plan)?;
             match self.commit(change).await {
-                Ok(()) => {
-                    return Ok(Written {
-                        id: id.to_string(),
-                        version,
-                        last_updated: now,
-                        body,
-                        event: plan.event,
-                    });
-                }
+                Ok(()) => return Ok(written),
                 Err(CommitError::VersionConflict) if if_match.is_some() => {
                     let current = self
                         .store
@@ -218,6 +200,22 @@ impl Bookings {
         }
     }
 
+    /// What a plan must still pass once it names the service it lands at: that service's
+    /// access policy and its use cases.
+    fn check_plan(
+        &self,
+        caller: &Caller<'_>,
+        resource: &Value,
+        plan: &Plan,
+    ) -> Result<(), BookingError> {
+        let service = plan.service_id.as_deref();
+        access::check_owner(&self.config, caller.ctx, service)?;
+        if caller.use_case_checked != service {
+            self.check_use_case(resource.get("serviceCategory"), service)?;
+        }
+        Ok(())
+    }
+
     /// Commits a change and, if it left a pointer job, wakes the worker to deliver it now.
     async fn commit(&self, change: AppointmentChange) -> Result<(), CommitError> {
         let wakes = change.pointer.is_some();
@@ -228,47 +226,15 @@ impl Bookings {
         Ok(())
     }
 
-    /// The resource an edit produces from the stored one, the sender's `meta.lastUpdated` if it
-    /// stated one, and whether it came from a patch (whose invalid results are 422, not 400).
-    fn edited_resource(
-        &self,
-        current: &AppointmentRecord,
-        edit: &Edit,
-    ) -> Result<(Value, Option<Instant>, bool), BookingError> {
-        let stored: Value = serde_json::from_str(&current.body)
-            .map_err(|_| BookingError::corrupt("a stored appointment"))?;
-        match edit {
-            Edit::Replace(resource) => {
-                Ok((resource.clone(), sender_last_updated(resource)?, false))
-            }
-            Edit::Patch(document) => {
-                let (patched, seen) = match document {
-                    PatchDocument::JsonPatch(p) => (patch::json_patch(&stored, p), None),
-                    PatchDocument::FhirPathPatch(p) => (patch::fhirpath_patch(&stored, p), None),
-                    PatchDocument::Partial(p) => {
-                        (patch::partial_resource(&stored, p), sender_last_updated(p)?)
-                    }
-                };
-                Ok((patched?, seen, true))
-            }
-            Edit::Cancel => {
-                let mut cancelled = stored;
-                cancelled["status"] = Value::String("cancelled".into());
-                Ok((cancelled, None, false))
-            }
-        }
-    }
-
     /// A BaRS Application booking names its use case in `serviceCategory`; the service must
     /// support it (422 `not-supported` otherwise). Generic Foundation bookings name none.
     /// Also step 5 of `$process-message` (section 6.3), against the message's destination.
-    pub(crate) fn check_use_case(
+    pub fn check_use_case(
         &self,
-        resource: &Value,
+        service_category: Option<&Value>,
         service_id: Option<&str>,
     ) -> Result<(), BookingError> {
-        let codes = resource
-            .get("serviceCategory")
+        let codes = service_category
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
@@ -346,36 +312,49 @@ impl Bookings {
         Ok(admitted)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// The change that commits `version` of `resource` as the plan decided, and the answer
+    /// it makes once committed. The server's `id`, `meta.versionId`, `meta.lastUpdated` and
+    /// `created` are set here, and the resource is written to text once: the store keeps that
+    /// text and the answer hands it on.
     fn change(
         &self,
-        ctx: &RequestContext,
-        admission: &Admission,
-        id: &str,
-        version: u64,
-        expected_version: Option<u64>,
-        created: Instant,
-        now: Instant,
+        caller: &Caller<'_>,
+        version: &NewVersion<'_>,
+        mut resource: Value,
         requested: &Requested,
         plan: &Plan,
-        body: String,
-    ) -> AppointmentChange {
+    ) -> Result<(AppointmentChange, Written), BookingError> {
+        let NewVersion {
+            id,
+            version,
+            expected,
+            created,
+            now,
+        } = *version;
+        stamp(&mut resource, id, version, now);
+        mapping::set_created(&mut resource, created);
+        mapping::normalise_times(&mut resource, requested.start, requested.end);
+        let body = serde_json::value::to_raw_value(&resource).map_err(|e| {
+            BookingError::Store(StoreError::Internal(format!(
+                "an appointment could not be written as JSON: {e}"
+            )))
+        })?;
         let location = self.location(id, version);
         let patient = requested.patient.as_ref().map(|p| p.as_str().to_string());
         let audit = audit_entry(
-            ctx,
+            caller.ctx,
             Audited {
                 action: action_of(plan.event),
                 id: Some(id),
                 version: Some(version),
                 patient: patient.clone(),
-                outcome: if expected_version.is_none() { 201 } else { 200 },
+                outcome: if expected.is_none() { 201 } else { 200 },
             },
         );
-        AppointmentChange {
+        let change = AppointmentChange {
             id: id.to_string(),
             version,
-            expected_version,
+            expected_version: expected,
             status: requested.status,
             service_id: plan.service_id.clone(),
             patient,
@@ -383,12 +362,53 @@ impl Bookings {
             end: requested.end,
             created,
             last_updated: now,
-            body,
+            body: body.get().to_string(),
             claim: plan.claim.clone(),
             release: plan.release.clone(),
             pointer: plan.pointer,
-            idempotency: Some(admission.success(Some(location))),
+            idempotency: Some(caller.admission.success(Some(location))),
             audit,
+        };
+        let written = Written {
+            id: id.to_string(),
+            version,
+            last_updated: now,
+            body,
+            event: plan.event,
+        };
+        Ok((change, written))
+    }
+}
+
+/// The resource an edit produces from the stored one, the sender's `meta.lastUpdated` if it
+/// stated one, and whether it came from a patch (whose invalid results are 422, not 400). A
+/// replacement does not read the stored body, but a stored body that is not JSON is refused
+/// all the same (checked by a scan, nothing built).
+fn edited_resource(
+    current: &AppointmentRecord,
+    edit: &Edit,
+) -> Result<(Value, Option<Instant>, bool), BookingError> {
+    let corrupt = |_| BookingError::corrupt("a stored appointment");
+    match edit {
+        Edit::Replace(resource) => {
+            serde_json::from_str::<&RawValue>(&current.body).map_err(corrupt)?;
+            Ok((resource.clone(), sender_last_updated(resource)?, false))
+        }
+        Edit::Patch(document) => {
+            let stored: Value = serde_json::from_str(&current.body).map_err(corrupt)?;
+            let (patched, seen) = match document {
+                PatchDocument::JsonPatch(p) => (patch::json_patch(&stored, p), None),
+                PatchDocument::FhirPathPatch(p) => (patch::fhirpath_patch(&stored, p), None),
+                PatchDocument::Partial(p) => {
+                    (patch::partial_resource(&stored, p), sender_last_updated(p)?)
+                }
+            };
+            Ok((patched?, seen, true))
+        }
+        Edit::Cancel => {
+            let mut cancelled: Value = serde_json::from_str(&current.body).map_err(corrupt)?;
+            cancelled["status"] = Value::String("cancelled".into());
+            Ok((cancelled, None, false))
         }
     }
 }
