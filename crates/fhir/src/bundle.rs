@@ -1,7 +1,7 @@
 //! Bundle builders for search results and messages.
 //!
 //! [`searchset`] builds a `Value`, for bundles whose entries are built as `Value`s anyway.
-//! [`Page`] is the same Bundle written straight to JSON text when serialised: a stored body
+//! [`Page`] is such a Bundle written straight to JSON text when serialised: a stored body
 //! goes in as the text it is (`&RawValue`), neither parsed nor copied into a tree first.
 
 use serde::ser::{SerializeMap, SerializeStruct};
@@ -39,123 +39,82 @@ impl<R: Serialize> Serialize for SearchEntry<R> {
         let mut entry = s.serialize_struct("SearchEntry", 3)?;
         entry.serialize_field("fullUrl", &self.full_url)?;
         entry.serialize_field("resource", &self.resource)?;
-        entry.serialize_field("search", &Mode(self.mode))?;
+        entry.serialize_field(
+            "search",
+            &Search {
+                mode: self.mode.as_str(),
+            },
+        )?;
         entry.end()
     }
 }
 
-/// `{"mode": ...}`
-struct Mode(SearchMode);
-
-impl Serialize for Mode {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut search = s.serialize_struct("Search", 1)?;
-        search.serialize_field("mode", self.0.as_str())?;
-        search.end()
-    }
+#[derive(Serialize)]
+struct Search {
+    mode: &'static str,
 }
 
 /// One entry of a history: a version with the URL of that version.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct HistoryEntry<R> {
     pub full_url: String,
     pub resource: R,
 }
 
-impl<R: Serialize> Serialize for HistoryEntry<R> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut entry = s.serialize_struct("HistoryEntry", 2)?;
-        entry.serialize_field("fullUrl", &self.full_url)?;
-        entry.serialize_field("resource", &self.resource)?;
-        entry.end()
-    }
+/// An entry of a [`Page`]; what it is says which Bundle the page is.
+pub trait PageEntry: Serialize {
+    /// `Bundle.type`.
+    const BUNDLE_TYPE: &'static str;
 }
 
-/// One page of a `searchset` or `history` Bundle, serialised as it is written: `total` counts
-/// every match (every version), not just this page's, and a `next` link follows while more
-/// pages do. Build it with [`Page::searchset`] or [`Page::history`].
+impl<R: Serialize> PageEntry for SearchEntry<R> {
+    const BUNDLE_TYPE: &'static str = "searchset";
+}
+
+impl<R: Serialize> PageEntry for HistoryEntry<R> {
+    const BUNDLE_TYPE: &'static str = "history";
+}
+
+/// One page of a `searchset` or `history` Bundle (by its entries' type), serialised as it is
+/// written. `total` counts every match (every version), not just this page's, and never the
+/// included resources; a `next` link follows while more pages do. History entries come newest
+/// first.
 #[derive(Debug, Clone)]
 pub struct Page<'a, E> {
-    history: bool,
-    total: u64,
-    self_link: &'a str,
-    next_link: Option<&'a str>,
-    entries: Vec<E>,
+    pub total: u64,
+    pub self_link: &'a str,
+    pub next_link: Option<&'a str>,
+    pub entries: Vec<E>,
 }
 
-impl<'a, R: Serialize> Page<'a, SearchEntry<R>> {
-    /// A searchset page; `total` counts matches only, never included resources.
-    pub fn searchset(
-        total: u64,
-        self_link: &'a str,
-        next_link: Option<&'a str>,
-        entries: Vec<SearchEntry<R>>,
-    ) -> Self {
-        Page {
-            history: false,
-            total,
-            self_link,
-            next_link,
-            entries,
-        }
-    }
+#[derive(Serialize)]
+struct Link<'a> {
+    relation: &'static str,
+    url: &'a str,
 }
 
-impl<'a, R: Serialize> Page<'a, HistoryEntry<R>> {
-    /// A history page: versions newest first.
-    pub fn history(
-        total: u64,
-        self_link: &'a str,
-        next_link: Option<&'a str>,
-        entries: Vec<HistoryEntry<R>>,
-    ) -> Self {
-        Page {
-            history: true,
-            total,
-            self_link,
-            next_link,
-            entries,
-        }
-    }
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Meta<'a> {
+    last_updated: &'a str,
 }
 
-/// `{"relation": ..., "url": ...}`
-struct Link<'a>(&'static str, &'a str);
-
-impl Serialize for Link<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut link = s.serialize_struct("Link", 2)?;
-        link.serialize_field("relation", self.0)?;
-        link.serialize_field("url", self.1)?;
-        link.end()
-    }
-}
-
-/// `{"lastUpdated": ...}`
-struct LastUpdated<'a>(&'a str);
-
-impl Serialize for LastUpdated<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut meta = s.serialize_struct("Meta", 1)?;
-        meta.serialize_field("lastUpdated", self.0)?;
-        meta.end()
-    }
-}
-
-impl<E: Serialize> Serialize for Page<'_, E> {
+impl<E: PageEntry> Serialize for Page<'_, E> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let now = Instant::now().to_string();
+        let link = |relation, url| Link { relation, url };
         let links = [
-            Some(Link("self", self.self_link)),
-            self.next_link.map(|next| Link("next", next)),
+            Some(link("self", self.self_link)),
+            self.next_link.map(|next| link("next", next)),
         ];
         let mut bundle = s.serialize_map(None)?;
         bundle.serialize_entry("resourceType", "Bundle")?;
         bundle.serialize_entry("id", &uuid::Uuid::new_v4().to_string())?;
-        if !self.history {
-            bundle.serialize_entry("meta", &LastUpdated(&now))?;
+        if E::BUNDLE_TYPE == "searchset" {
+            bundle.serialize_entry("meta", &Meta { last_updated: &now })?;
         }
-        bundle.serialize_entry("type", if self.history { "history" } else { "searchset" })?;
+        bundle.serialize_entry("type", E::BUNDLE_TYPE)?;
         bundle.serialize_entry("timestamp", &now)?;
         bundle.serialize_entry("total", &self.total)?;
         bundle.serialize_entry("link", &links.iter().flatten().collect::<Vec<_>>())?;
@@ -228,16 +187,16 @@ mod tests {
         // Decimals keep their digits and members their order: the text is not re-written.
         let stored = r#"{"resourceType":"Appointment","z":1.50,"a":[0.10,{"y":"\u00e9"}]}"#;
         let raw: &RawValue = serde_json::from_str(stored).unwrap();
-        let page = Page::searchset(
-            3,
-            "http://x/Appointment?_count=1",
-            Some("http://x/Appointment?_count=1&_page_after=t"),
-            vec![SearchEntry {
+        let page = Page {
+            total: 3,
+            self_link: "http://x/Appointment?_count=1",
+            next_link: Some("http://x/Appointment?_count=1&_page_after=t"),
+            entries: vec![SearchEntry {
                 full_url: "http://x/Appointment/1".into(),
                 resource: raw,
                 mode: SearchMode::Match,
             }],
-        );
+        };
         let text = serde_json::to_string(&page).unwrap();
         assert!(
             text.contains(&format!(r#"{{"fullUrl":"http://x/Appointment/1","resource":{stored},"search":{{"mode":"match"}}}}"#)),
@@ -263,15 +222,15 @@ mod tests {
         assert_eq!(b["meta"]["lastUpdated"], b["timestamp"]);
         assert_eq!(b["link"][1]["relation"], "next");
 
-        let history = Page::history(
-            1,
-            "http://x/Appointment/1/_history",
-            None,
-            vec![HistoryEntry {
+        let history = Page {
+            total: 1,
+            self_link: "http://x/Appointment/1/_history",
+            next_link: None,
+            entries: vec![HistoryEntry {
                 full_url: "http://x/Appointment/1/_history/1".into(),
                 resource: raw,
             }],
-        );
+        };
         let b: Value = serde_json::from_str(&serde_json::to_string(&history).unwrap()).unwrap();
         let keys: Vec<&str> = b.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(

@@ -12,21 +12,8 @@ use std::fmt;
 
 use bars_http::RequestContext;
 
+pub use crate::config::AccessPolicy;
 use crate::config::ReceiverConfig;
-
-/// Which senders may use this receiver. Empty allow-lists allow everyone.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AccessPolicy {
-    /// ODS codes of organisations allowed to send.
-    pub organisations: Vec<String>,
-    /// Identifiers (or names) of sending software allowed.
-    pub software: Vec<String>,
-    /// Refuse requests that do not say which organisation sends them.
-    pub require_organisation: bool,
-    /// When not empty, only these organisations (ODS codes) may have practitioners' details
-    /// included in slot searches (`_include=Schedule:actor:Practitioner[Role]`).
-    pub practitioner_details_for: Vec<String>,
-}
 
 /// What a policy protects: the whole receiver, or one of its services.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,15 +32,19 @@ impl fmt::Display for Subject {
 }
 
 /// Why a policy refused the sender.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AccessDenied {
     /// The policy must know the sending organisation, and the request did not name it.
+    #[error("{0} needs the sending organisation named")]
     Anonymous(Subject),
     /// The sending organisation is not one the policy allows.
+    #[error("the sending organisation may not use {0}")]
     Organisation(Subject),
     /// The sending software is not one the policy allows.
+    #[error("the sending software may not use {0}")]
     Software(Subject),
     /// The sending organisation may not see who the practitioners behind a schedule are.
+    #[error("the sending organisation may not see practitioners' details")]
     PractitionerDetails,
 }
 

@@ -11,30 +11,40 @@ use bars_store::{CommitError, StoreError};
 
 use crate::access::AccessDenied;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum BookingError {
     /// The appointment is not valid, with every finding. `patched`: it is the result of a
     /// patch that is invalid (the patch was well-formed, so it cannot be processed: 422),
     /// rather than what the sender sent (400).
+    #[error("the appointment is not valid ({} findings)", findings.len())]
     Invalid { findings: Vec<Issue>, patched: bool },
     /// A patch document that is malformed, or that does not apply to the stored appointment.
+    #[error("the patch cannot be applied: {}", .0.diagnostics())]
     Patch(PatchError),
     /// The domain refused the change: a rule, or a conflict or stale version seen on reading.
-    Refused(DomainError),
+    #[error(transparent)]
+    Refused(#[from] DomainError),
     /// The service does not take the use case the booking names (`serviceCategory`).
+    #[error("service {service} does not support the use case {use_case}")]
     UseCaseNotSupported { service: String, use_case: String },
     /// Another request committed first: the transaction's own guard found it.
+    #[error("another request committed first: {0:?}")]
     Conflict(Conflict),
     /// A request with the same ids was committed meanwhile (by another instance).
+    #[error("a request with these ids was committed meanwhile")]
     Duplicate,
     /// No appointment with this id within the request's scope.
+    #[error("Appointment/{id} was not found")]
     NotFound { id: String },
     /// The appointment (within scope) has no such version.
+    #[error("Appointment/{id} has no version {version}")]
     NoVersion { id: String, version: u64 },
     /// The policy of the service that owns what was read refused the sender.
-    Denied(AccessDenied),
+    #[error(transparent)]
+    Denied(#[from] AccessDenied),
     /// The store failed, or holds what it should not (a body that is not JSON).
-    Store(StoreError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// What a commit found changed since its read.
@@ -58,30 +68,6 @@ impl BookingError {
     /// A stored body that does not parse: the store holds what it should not.
     pub fn corrupt(what: &str) -> Self {
         BookingError::Store(StoreError::Internal(format!("{what} is not valid JSON")))
-    }
-}
-
-impl From<DomainError> for BookingError {
-    fn from(e: DomainError) -> Self {
-        BookingError::Refused(e)
-    }
-}
-
-impl From<StoreError> for BookingError {
-    fn from(e: StoreError) -> Self {
-        BookingError::Store(e)
-    }
-}
-
-impl From<AccessDenied> for BookingError {
-    fn from(e: AccessDenied) -> Self {
-        BookingError::Denied(e)
-    }
-}
-
-impl From<PatchError> for BookingError {
-    fn from(e: PatchError) -> Self {
-        BookingError::Patch(e)
     }
 }
 

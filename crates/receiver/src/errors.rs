@@ -184,22 +184,12 @@ pub fn withdraw(e: WithdrawError) -> ApiError {
 /// Why a write was refused: by the booking service, or before it was reached (a body that
 /// cannot be read, a message that fails its checks). Kept apart so that the request-id rules
 /// can tell a duplicate by its type, not by its rendering.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum Refusal {
-    Booking(BookingError),
-    Request(ApiError),
-}
-
-impl From<BookingError> for Refusal {
-    fn from(e: BookingError) -> Self {
-        Refusal::Booking(e)
-    }
-}
-
-impl From<ApiError> for Refusal {
-    fn from(e: ApiError) -> Self {
-        Refusal::Request(e)
-    }
+    #[error(transparent)]
+    Booking(#[from] BookingError),
+    #[error(transparent)]
+    Request(#[from] ApiError),
 }
 
 impl From<Refusal> for ApiError {

@@ -1,9 +1,10 @@
 //! The Receiver role: a healthcare service's BaRS appointment server.
 //!
-//! Read in this order: [`api`] (routes and handlers), [`service`] (the one write path),
-//! [`mapping`] (FHIR <-> domain), [`slots`] (availability search), [`requests`] (idempotency),
-//! [`messaging`] (booking by FHIR message), [`availability`] and [`admin`] (publishing slots),
-//! [`capability`].
+//! Read in this order: [`api`] (routes and handlers), [`service`] (the one path of every
+//! appointment read and write), [`booking_error`] and [`errors`] (what the service refuses, and
+//! how the edge tells it), [`mapping`] (FHIR <-> domain), [`slots`] (availability search),
+//! [`requests`] (idempotency), [`messaging`] (booking by FHIR message), [`availability`] and
+//! [`admin`] (publishing slots), [`capability`].
 
 pub mod access;
 pub mod admin;
@@ -13,6 +14,7 @@ pub mod audit;
 pub mod availability;
 pub mod booking_error;
 pub mod capability;
+pub mod catalog;
 pub mod config;
 pub mod errors;
 pub mod health;
@@ -148,7 +150,7 @@ impl Receiver {
 
     /// The sender-facing API.
     pub fn router(&self, rules: TransportRules) -> Router {
-        api::router(self.state.clone(), rules)
+        api::routes::router(self.state.clone(), rules)
     }
 
     /// The staff-facing admin API.

@@ -433,12 +433,12 @@ pub async fn search(state: &AppState, search: &SlotSearch) -> Result<String, Api
     }
     let self_link = search.link(base, search.after.as_ref());
     let next_link = next.as_ref().map(|c| search.link(base, Some(c)));
-    answer::text(&Page::searchset(
-        page.total,
-        &self_link,
-        next_link.as_deref(),
+    answer::text(&Page {
+        total: page.total,
+        self_link: &self_link,
+        next_link: next_link.as_deref(),
         entries,
-    ))
+    })
 }
 
 /// The resources the requested includes name, from the matched slots' schedules and then from

@@ -22,8 +22,10 @@ use serde_json::Value;
 use super::bundle::{Message, Object, bad, code_in, codings, reference_of};
 use super::definitions::Kind;
 use super::structure::{self, Checked};
-use super::{EVENT_SYSTEM, REASON_SYSTEM, is_dos_service_system, response, translate, version};
-use crate::config::{HostedService, ReceiverConfig};
+use super::{
+    Destination, EVENT_SYSTEM, REASON_SYSTEM, is_dos_service_system, response, translate, version,
+};
+use crate::config::ReceiverConfig;
 use crate::errors::Refusal;
 use crate::service::writes::{Caller, Edit, Written};
 use crate::state::AppState;
@@ -38,14 +40,6 @@ pub enum Operation {
     /// `booking-request` + `update`/`delete` + `cancelled`/`entered-in-error`
     /// (≡ `PUT /Appointment/{id}` with that status).
     Cancel,
-}
-
-/// The destination the message was accepted for.
-#[derive(Debug, Clone, Copy)]
-pub struct Destination<'c, 'm> {
-    pub service: &'c HostedService,
-    /// `destination.receiver.reference`: the receiving Organization entry.
-    pub receiver: &'m str,
 }
 
 /// Processes a message Bundle (already admitted under its request ids) and returns the

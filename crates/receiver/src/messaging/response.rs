@@ -13,8 +13,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::bundle::{Entry, Message, Object};
-use super::process::Destination;
-use super::{BUNDLE_PROFILE, EVENT_SYSTEM, HEADER_PROFILE};
+use super::{BUNDLE_PROFILE, Destination, EVENT_SYSTEM, HEADER_PROFILE};
 use crate::answer;
 use crate::config::ReceiverConfig;
 use crate::service::writes::Written;

@@ -84,7 +84,29 @@ impl Bookings {
         caller: &Caller<'_>,
         resource: Value,
     ) -> Result<Written, BookingError> {
-        self.counted(self.try_create(caller, resource).await)
+        let written = async {
+            let Caller { ctx, scope, .. } = *caller;
+            access::check_owner(&self.config, ctx, scope.service())?;
+            check_valid(&resource, false)?;
+            let requested = mapping::requested(&resource)?;
+            let slots = self.slot_views(ctx, scope, &requested.slots).await?;
+            let replaced = self.current_of(ctx, scope, &requested.replaces).await?;
+            let now = Instant::now();
+            let plan = decide_create(scope, &requested, &slots, &replaced, now, self.config.rules)?;
+            self.check_plan(caller, &resource, &plan)?;
+            let id = uuid::Uuid::new_v4().to_string();
+            let version = NewVersion {
+                id: &id,
+                version: 1,
+                expected: None,
+                created: now,
+                now,
+            };
+            let (change, written) = self.change(caller, &version, resource, &requested, &plan)?;
+            self.commit(change).await?;
+            Ok(written)
+        };
+        self.counted(written.await)
     }
 
     /// Applies an edit to a stored appointment, honouring `If-Match` and the sender's
@@ -96,108 +118,78 @@ impl Bookings {
         edit: &Edit,
         if_match: Option<u64>,
     ) -> Result<Written, BookingError> {
-        self.counted(self.try_edit(caller, id, edit, if_match).await)
+        let written = async {
+            let Caller { ctx, scope, .. } = *caller;
+            access::check_owner(&self.config, ctx, scope.service())?;
+            // The body must be about the appointment in the URL, whether or not it exists.
+            match edit {
+                Edit::Replace(resource) => check_body_id(resource, id)?,
+                Edit::Patch(PatchDocument::Partial(p)) if p.get("id").is_some() => {
+                    check_body_id(p, id)?
+                }
+                _ => {}
+            }
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let current = self
+                    .appointment(ctx, scope, id)
+                    .await?
+                    .ok_or_else(|| BookingError::NotFound { id: id.to_string() })?;
+                let (resource, sender_seen, from_patch) = edited_resource(&current, edit)?;
+                let state = current_state(&current);
+                check_freshness(&state, if_match, sender_seen)?;
+                check_valid(&resource, from_patch)?;
+                let requested = mapping::requested(&resource)?;
+                let slots = self.slot_views(ctx, scope, &requested.slots).await?;
+                let replaced = self.current_of(ctx, scope, &requested.replaces).await?;
+                let now = Instant::now().after(current.last_updated);
+                let plan = decide_update(
+                    scope,
+                    &state,
+                    &requested,
+                    &slots,
+                    &replaced,
+                    now,
+                    self.config.rules,
+                )?;
+                self.check_plan(caller, &resource, &plan)?;
+                let version = NewVersion {
+                    id,
+                    version: current.version + 1,
+                    expected: Some(current.version),
+                    created: current.created,
+                    now,
+                };
+                let (change, written) =
+                    self.change(caller, &version, resource, &requested, &plan)?;
+                match self.commit(change).await {
+                    Ok(()) => return Ok(written),
+                    Err(CommitError::VersionConflict) if if_match.is_some() => {
+                        let current = self
+                            .store
+                            .get_appointment(id)
+                            .await
+                            .ok()
+                            .flatten()
+                            .map_or(current.version + 1, |c| c.version);
+                        return Err(
+                            bars_booking::DomainError::PreconditionFailed { current }.into()
+                        );
+                    }
+                    Err(CommitError::VersionConflict) if attempt < VERSION_RETRIES => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        self.counted(written.await)
     }
 
+    /// Counts what a write came to, for the metrics.
     fn counted(&self, outcome: Result<Written, BookingError>) -> Result<Written, BookingError> {
         self.metrics
             .write_outcome(outcome.as_ref().map(|w| w.event));
         outcome
-    }
-
-    async fn try_create(
-        &self,
-        caller: &Caller<'_>,
-        resource: Value,
-    ) -> Result<Written, BookingError> {
-        let Caller { ctx, scope, .. } = *caller;
-        access::check_owner(&self.config, ctx, scope.service())?;
-        check_valid(&resource, false)?;
-        let requested = mapping::requested(&resource)?;
-        let slots = self.slot_views(ctx, scope, &requested.slots).await?;
-        let replaced = self.current_of(ctx, scope, &requested.replaces).await?;
-        let now = Instant::now();
-        let plan = decide_create(scope, &requested, &slots, &replaced, now, self.config.rules)?;
-        self.check_plan(caller, &resource, &plan)?;
-        let id = uuid::Uuid::new_v4().to_string();
-        let version = NewVersion {
-            id: &id,
-            version: 1,
-            expected: None,
-            created: now,
-            now,
-        };
-        let (change, written) = self.change(caller, &version, resource, &requested, &plan)?;
-        self.commit(change).await?;
-        Ok(written)
-    }
-
-    async fn try_edit(
-        &self,
-        caller: &Caller<'_>,
-        id: &str,
-        edit: &Edit,
-        if_match: Option<u64>,
-    ) -> Result<Written, BookingError> {
-        let Caller { ctx, scope, .. } = *caller;
-        access::check_owner(&self.config, ctx, scope.service())?;
-        // The body must be about the appointment in the URL, whether or not it exists.
-        match edit {
-            Edit::Replace(resource) => check_body_id(resource, id)?,
-            Edit::Patch(PatchDocument::Partial(p)) if p.get("id").is_some() => {
-                check_body_id(p, id)?
-            }
-            _ => {}
-        }
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let current = self
-                .appointment(ctx, scope, id)
-                .await?
-                .ok_or_else(|| BookingError::NotFound { id: id.to_string() })?;
-            let (resource, sender_seen, from_patch) = edited_resource(&current, edit)?;
-            let state = current_state(&current);
-            check_freshness(&state, if_match, sender_seen)?;
-            check_valid(&resource, from_patch)?;
-            let requested = mapping::requested(&resource)?;
-            let slots = self.slot_views(ctx, scope, &requested.slots).await?;
-            let replaced = self.current_of(ctx, scope, &requested.replaces).await?;
-            let now = Instant::now().after(current.last_updated);
-            let plan = decide_update(
-                scope,
-                &state,
-                &requested,
-                &slots,
-                &replaced,
-                now,
-                self.config.rules,
-            )?;
-            self.check_plan(caller, &resource, &plan)?;
-            let version = NewVersion {
-                id,
-                version: current.version + 1,
-                expected: Some(current.version),
-                created: current.created,
-                now,
-            };
-            let (change, written) = self.change(caller, &version, resource, &requested, &plan)?;
-            match self.commit(change).await {
-                Ok(()) => return Ok(written),
-                Err(CommitError::VersionConflict) if if_match.is_some() => {
-                    let current = self
-                        .store
-                        .get_appointment(id)
-                        .await
-                        .ok()
-                        .flatten()
-                        .map_or(current.version + 1, |c| c.version);
-                    return Err(bars_booking::DomainError::PreconditionFailed { current }.into());
-                }
-                Err(CommitError::VersionConflict) if attempt < VERSION_RETRIES => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
     }
 
     /// What a plan must still pass once it names the service it lands at: that service's
@@ -403,7 +395,7 @@ fn edited_resource(
                     (patch::partial_resource(&stored, p), sender_last_updated(p)?)
                 }
             };
-            Ok((patched?, seen, true))
+            Ok((patched.map_err(BookingError::Patch)?, seen, true))
         }
         Edit::Cancel => {
             let mut cancelled: Value = serde_json::from_str(&current.body).map_err(corrupt)?;
