@@ -1,4 +1,4 @@
-//! The write handlers. Every write runs under the request-id rules ([`guarded_write`]):
+//! The write handlers. Every write runs under the request-id rules (`guarded_write`):
 //! admitted once, handed to the booking service (REST) or to messaging, answered from what
 //! was written, a refusal remembered for retries and audited.
 
