@@ -144,7 +144,7 @@ pub async fn seed(database: &Path, layout: &Layout) -> anyhow::Result<usize> {
         availability
             .ensure_service(service)
             .await
-            .map_err(|e| anyhow::anyhow!("{}", e.diagnostics))?;
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         created += availability
             .generate(&layout.plan(&service.id))
             .await

@@ -1,38 +1,56 @@
 //! Authorisation (BaRS 1.3): the proxy authenticates senders, the receiver decides who may use
 //! it, from the access-control headers the sender attached.
 //!
-//! Two layers: the receiver's policy, applied to every request before routing ([`enforce`]),
-//! and each service's own ([`check_owner`]), applied once a request's reads know which service
-//! owns what it touches. A service's policy can only narrow the receiver's.
+//! Two layers: the receiver's policy, applied to every request before routing (the API's
+//! `enforce` layer), and each service's own ([`check_owner`]), applied once a request's reads
+//! know which service owns what it touches. A service's policy can only narrow the receiver's.
+//!
+//! A refusal is an [`AccessDenied`], told to the sender by [`crate::errors`]: the booking
+//! service carries it as one of its own errors without knowing how it is rendered.
 
-use std::sync::Arc;
+use std::fmt;
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use bars_fhir::IssueType;
-use bars_fhir::codes::BarsCode;
-use bars_http::{ApiError, RequestContext};
+use bars_http::RequestContext;
 
+pub use crate::config::AccessPolicy;
 use crate::config::ReceiverConfig;
 
-/// Which senders may use this receiver. Empty allow-lists allow everyone.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AccessPolicy {
-    /// ODS codes of organisations allowed to send.
-    pub organisations: Vec<String>,
-    /// Identifiers (or names) of sending software allowed.
-    pub software: Vec<String>,
-    /// Refuse requests that do not say which organisation sends them.
-    pub require_organisation: bool,
-    /// When not empty, only these organisations (ODS codes) may have practitioners' details
-    /// included in slot searches (`_include=Schedule:actor:Practitioner[Role]`).
-    pub practitioner_details_for: Vec<String>,
+/// What a policy protects: the whole receiver, or one of its services.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    Receiver,
+    Service(String),
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Subject::Receiver => f.write_str("this receiver"),
+            Subject::Service(id) => write!(f, "service {id}"),
+        }
+    }
+}
+
+/// Why a policy refused the sender.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccessDenied {
+    /// The policy must know the sending organisation, and the request did not name it.
+    #[error("{0} needs the sending organisation named")]
+    Anonymous(Subject),
+    /// The sending organisation is not one the policy allows.
+    #[error("the sending organisation may not use {0}")]
+    Organisation(Subject),
+    /// The sending software is not one the policy allows.
+    #[error("the sending software may not use {0}")]
+    Software(Subject),
+    /// The sending organisation may not see who the practitioners behind a schedule are.
+    #[error("the sending organisation may not see practitioners' details")]
+    PractitionerDetails,
 }
 
 impl AccessPolicy {
     /// Whether the sender may see who the practitioners behind a schedule are.
-    pub fn check_practitioner_details(&self, ctx: &RequestContext) -> Result<(), ApiError> {
+    pub fn check_practitioner_details(&self, ctx: &RequestContext) -> Result<(), AccessDenied> {
         if self.practitioner_details_for.is_empty() {
             return Ok(());
         }
@@ -44,35 +62,24 @@ impl AccessPolicy {
         if allowed {
             Ok(())
         } else {
-            Err(ApiError::bars(
-                BarsCode::RecUnauthorized,
-                IssueType::Forbidden,
-                "the sending organisation may not include practitioners' details (Schedule:actor:Practitioner, Schedule:actor:PractitionerRole)",
-            )
-            .at("_include"))
+            Err(AccessDenied::PractitionerDetails)
         }
     }
-}
 
-/// Paths that BaRS exempts from access-control headers.
-const OPEN_PATHS: [&str; 1] = ["/metadata"];
-
-impl AccessPolicy {
-    pub fn check(&self, ctx: &RequestContext) -> Result<(), ApiError> {
-        self.check_for(ctx, "this receiver")
+    /// The receiver's own policy, applied to every request.
+    pub fn check(&self, ctx: &RequestContext) -> Result<(), AccessDenied> {
+        self.check_for(ctx, || Subject::Receiver)
     }
 
-    /// [`Self::check`], naming what the sender was refused (`subject`) in the diagnostics.
-    fn check_for(&self, ctx: &RequestContext, subject: &str) -> Result<(), ApiError> {
+    /// [`Self::check`] for `subject`, named only when the sender is refused.
+    fn check_for(
+        &self,
+        ctx: &RequestContext,
+        subject: impl FnOnce() -> Subject,
+    ) -> Result<(), AccessDenied> {
         let ods = ctx.sender_ods();
         if ods.is_none() && (self.require_organisation || !self.organisations.is_empty()) {
-            return Err(ApiError::bars(
-                BarsCode::RecUnauthorized,
-                IssueType::Security,
-                format!(
-                    "{subject} needs the NHSD-End-User-Organisation header naming the sending organisation's ODS code"
-                ),
-            ));
+            return Err(AccessDenied::Anonymous(subject()));
         }
         if let Some(ods) = ods
             && !self.organisations.is_empty()
@@ -81,11 +88,7 @@ impl AccessPolicy {
                 .iter()
                 .any(|o| o.eq_ignore_ascii_case(ods))
         {
-            return Err(ApiError::bars(
-                BarsCode::RecUnauthorized,
-                IssueType::Forbidden,
-                format!("the sending organisation is not authorised to use {subject}"),
-            ));
+            return Err(AccessDenied::Organisation(subject()));
         }
         if !self.software.is_empty() {
             let allowed = ctx.software.as_ref().is_some_and(|s| {
@@ -95,11 +98,7 @@ impl AccessPolicy {
                     .any(|v| self.software.iter().any(|a| a == v))
             });
             if !allowed {
-                return Err(ApiError::bars(
-                    BarsCode::RecUnauthorized,
-                    IssueType::Forbidden,
-                    format!("the sending software is not authorised to use {subject}"),
-                ));
+                return Err(AccessDenied::Software(subject()));
             }
         }
         Ok(())
@@ -112,15 +111,18 @@ pub fn check_owner(
     config: &ReceiverConfig,
     ctx: &RequestContext,
     owner: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), AccessDenied> {
     match owner.and_then(|id| Some((id, config.service_access.get(id)?))) {
-        Some((id, policy)) => policy.check_for(ctx, &format!("service {id}")),
+        Some((id, policy)) => policy.check_for(ctx, || Subject::Service(id.to_string())),
         None => Ok(()),
     }
 }
 
 /// A request that spans every service (one that named none) must be admitted by each.
-pub fn check_every_service(config: &ReceiverConfig, ctx: &RequestContext) -> Result<(), ApiError> {
+pub fn check_every_service(
+    config: &ReceiverConfig,
+    ctx: &RequestContext,
+) -> Result<(), AccessDenied> {
     for id in config.service_access.keys() {
         check_owner(config, ctx, Some(id))?;
     }
@@ -133,7 +135,7 @@ pub fn check_practitioner_details(
     config: &ReceiverConfig,
     ctx: &RequestContext,
     service: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), AccessDenied> {
     config.access.check_practitioner_details(ctx)?;
     match config.service_access.get(service) {
         Some(policy) => policy.check_practitioner_details(ctx),
@@ -141,28 +143,12 @@ pub fn check_practitioner_details(
     }
 }
 
-pub async fn enforce(
-    State(policy): State<Arc<AccessPolicy>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if OPEN_PATHS.contains(&request.uri().path()) {
-        return next.run(request).await;
-    }
-    let verdict = match request.extensions().get::<RequestContext>() {
-        Some(ctx) => policy.check(ctx),
-        None => Ok(()),
-    };
-    match verdict {
-        Ok(()) => next.run(request).await,
-        Err(e) => e.into_response(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bars_fhir::IssueType;
     use bars_fhir::headers::{EndUserOrganisation, RequestingSoftware};
+    use bars_http::ApiError;
 
     fn ctx(ods: Option<&str>, software: Option<&str>) -> RequestContext {
         RequestContext {
@@ -176,6 +162,11 @@ mod tests {
             }),
             ..Default::default()
         }
+    }
+
+    /// The refusal as the sender is told it.
+    fn told(denied: AccessDenied) -> ApiError {
+        ApiError::from(denied)
     }
 
     #[test]
@@ -193,19 +184,19 @@ mod tests {
         };
         p.check(&ctx(Some("A1001"), Some("SUPP-APP-1"))).unwrap();
         assert_eq!(
-            p.check(&ctx(None, Some("SUPP-APP-1"))).unwrap_err().issue,
+            told(p.check(&ctx(None, Some("SUPP-APP-1"))).unwrap_err()).issue,
             IssueType::Security
         );
         assert_eq!(
-            p.check(&ctx(Some("B2002"), Some("SUPP-APP-1")))
-                .unwrap_err()
-                .issue,
+            told(
+                p.check(&ctx(Some("B2002"), Some("SUPP-APP-1")))
+                    .unwrap_err()
+            )
+            .issue,
             IssueType::Forbidden
         );
         assert_eq!(
-            p.check(&ctx(Some("A1001"), Some("OTHER")))
-                .unwrap_err()
-                .issue,
+            told(p.check(&ctx(Some("A1001"), Some("OTHER"))).unwrap_err()).issue,
             IssueType::Forbidden
         );
     }

@@ -246,12 +246,7 @@ async fn audit(State(state): State<AdminState>, request: Request) -> Result<Resp
 
 /// Pending and failed Registry pointer jobs, with the age of the oldest.
 async fn outbox(State(state): State<AdminState>) -> Result<Response, ApiError> {
-    let stats = state
-        .app
-        .store
-        .outbox_stats()
-        .await
-        .map_err(errors::store)?;
+    let stats = outbox_stats(&state).await?;
     let jobs = state
         .app
         .store
@@ -315,14 +310,14 @@ async fn retry_job(
     }
 }
 
+/// The outbox's counts, for the outbox listing and the metrics alike.
+async fn outbox_stats(state: &AdminState) -> Result<bars_store::OutboxStats, ApiError> {
+    state.app.store.outbox_stats().await.map_err(errors::store)
+}
+
 /// Prometheus text for the receiver's operators.
 async fn metrics(State(state): State<AdminState>) -> Result<Response, ApiError> {
-    let stats = state
-        .app
-        .store
-        .outbox_stats()
-        .await
-        .map_err(errors::store)?;
+    let stats = outbox_stats(&state).await?;
     let text = state
         .app
         .metrics

@@ -1,15 +1,13 @@
 //! The audit trail of every request that reads or changes a booking.
 //!
-//! Changes are audited inside their own transaction (see the booking service). Reads and
-//! refusals change nothing, so their entries go through this sink: a background task that
+//! Changes are audited inside their own transaction (see the booking service, which makes
+//! every entry). Reads and refusals change nothing, so their entries go through this sink: a background task that
 //! appends them in batches, keeping the read path free of a write per request. Callers wait
 //! when the sink is full rather than lose entries.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use bars_fhir::Instant;
-use bars_http::RequestContext;
 use bars_store::{AuditEntry, Store};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -65,20 +63,5 @@ async fn flush(store: Arc<dyn Store>, mut entries: mpsc::Receiver<AuditEntry>) {
             }
         }
         batch.clear();
-    }
-}
-
-/// An entry describing a request, to be completed with what it did.
-pub fn entry(ctx: &RequestContext, action: &str, resource_type: &str) -> AuditEntry {
-    AuditEntry {
-        at: Some(Instant::now()),
-        request_id: ctx.request_id.clone(),
-        correlation_id: ctx.correlation_id.clone(),
-        sender_ods: ctx.sender_ods().map(str::to_string),
-        sender_software: ctx.sender_software().map(str::to_string),
-        sender_app: ctx.application.clone(),
-        action: action.to_string(),
-        resource_type: resource_type.to_string(),
-        ..AuditEntry::default()
     }
 }

@@ -85,7 +85,7 @@ async fn rewrite<T, R, RF, W, WF>(
     id: &str,
     mut stored: R,
     mut write: W,
-) -> Result<T, ApiError>
+) -> Result<T, StoreError>
 where
     R: FnMut() -> RF,
     RF: Future<Output = Result<Option<(u64, Instant)>, StoreError>>,
@@ -93,16 +93,16 @@ where
     WF: Future<Output = Result<T, PutError>>,
 {
     for _ in 0..REWRITE_ROUNDS {
-        let next = NextVersion::after(stored().await.map_err(errors::store)?);
+        let next = NextVersion::after(stored().await?);
         match write(next).await {
             Ok(written) => return Ok(written),
             Err(PutError::VersionConflict) => continue,
-            Err(PutError::Store(e)) => return Err(errors::store(e)),
+            Err(PutError::Store(e)) => return Err(e),
         }
     }
-    Err(errors::store(StoreError::Unavailable(format!(
+    Err(StoreError::Unavailable(format!(
         "{kind}/{id} kept changing while it was written"
-    ))))
+    )))
 }
 
 /// The default schedule of a service: every service gets one so slots can be published at once.
@@ -113,13 +113,12 @@ pub fn default_schedule_id(service_id: &str) -> String {
 impl Availability {
     /// Publishes a hosted service: its HealthcareService, the receiving Organization and a
     /// default schedule. Safe to repeat.
-    pub async fn ensure_service(&self, service: &HostedService) -> Result<(), ApiError> {
+    pub async fn ensure_service(&self, service: &HostedService) -> Result<(), StoreError> {
         let ods = &self.config.ods_code;
         if self
             .store
             .get_resource("Organization", ods)
-            .await
-            .map_err(errors::store)?
+            .await?
             .is_none()
         {
             let org = json!({
@@ -141,8 +140,7 @@ impl Availability {
         let existing = self
             .store
             .get_resource("HealthcareService", &service.id)
-            .await
-            .map_err(errors::store)?;
+            .await?;
         let unchanged = existing
             .as_ref()
             .and_then(|e| serde_json::from_str::<Value>(&e.body).ok())
@@ -155,8 +153,7 @@ impl Availability {
         if self
             .store
             .get_schedules(std::slice::from_ref(&schedule_id))
-            .await
-            .map_err(errors::store)?
+            .await?
             .is_empty()
         {
             let schedule = json!({
@@ -221,6 +218,7 @@ impl Availability {
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         self.write_schedule(&id, &service_id, schedule, &slot_template)
             .await
+            .map_err(errors::store)
     }
 
     /// Creates or replaces a reference resource (Organization, HealthcareService, ...): the
@@ -230,7 +228,7 @@ impl Availability {
         resource_type: &str,
         id: &str,
         mut body: Value,
-    ) -> Result<StoredResource, ApiError> {
+    ) -> Result<StoredResource, StoreError> {
         let store = self.store.as_ref();
         rewrite(
             resource_type,
@@ -252,7 +250,7 @@ impl Availability {
         service_id: &str,
         mut body: Value,
         slot_template: &Value,
-    ) -> Result<ScheduleRecord, ApiError> {
+    ) -> Result<ScheduleRecord, StoreError> {
         let store = self.store.as_ref();
         let ids = [id.to_string()];
         rewrite(

@@ -1,5 +1,5 @@
-//! The CapabilityStatement, generated from [`SERVED`]: the same table the tests hold the router
-//! to, so the statement says exactly what is served.
+//! The CapabilityStatement, generated from [`SERVED`]: the same table the router is derived
+//! from ([`crate::api::routes`]), so the statement says exactly what is served.
 
 use serde_json::{Value, json};
 
@@ -7,10 +7,7 @@ use crate::config::ReceiverConfig;
 use crate::messaging::definitions::{CONTEXT_PARAM, Kind};
 use crate::slots::{INCLUDES, SERVICE_PARAM};
 
-/// The BaRS Core version this receiver implements.
-pub const BARS_CORE_VERSION: &str = "1.1.6";
-/// When the served capabilities last changed; bump it with [`SERVED`].
-pub const CAPABILITIES_DATE: &str = "2026-12-06";
+pub use crate::catalog::{BARS_CORE_VERSION, CAPABILITIES_DATE};
 
 /// One resource type as served: its profile, FHIR interactions and search parameters.
 pub struct ServedResource {

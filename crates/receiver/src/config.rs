@@ -15,6 +15,21 @@ pub struct HostedService {
     pub use_cases: Vec<String>,
 }
 
+/// Which senders may use this receiver, or one of its services; the checks are
+/// [`crate::access`]'s. Empty allow-lists allow everyone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessPolicy {
+    /// ODS codes of organisations allowed to send.
+    pub organisations: Vec<String>,
+    /// Identifiers (or names) of sending software allowed.
+    pub software: Vec<String>,
+    /// Refuse requests that do not say which organisation sends them.
+    pub require_organisation: bool,
+    /// When not empty, only these organisations (ODS codes) may have practitioners' details
+    /// included in slot searches (`_include=Schedule:actor:Practitioner[Role]`).
+    pub practitioner_details_for: Vec<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct ReceiverConfig {
     /// The receiving organisation's ODS code (custodian of its appointments).
@@ -33,10 +48,10 @@ pub struct ReceiverConfig {
     pub request_timeout: Duration,
     /// How long request ids are remembered for duplicate detection.
     pub idempotency_retention: Duration,
-    pub access: crate::access::AccessPolicy,
+    pub access: AccessPolicy,
     /// A service's own policy, by DoS service id, applied on top of [`Self::access`] to whatever
     /// that service owns: its slots, its appointments, its practitioners' details.
-    pub service_access: BTreeMap<String, crate::access::AccessPolicy>,
+    pub service_access: BTreeMap<String, AccessPolicy>,
     /// This instance's stable name among those sharing the database. The pointer worker leases
     /// jobs under it, so an instance restarted after a crash takes back at once the jobs it
     /// held; under a random name (`None`) they would wait for their leases to run out.
@@ -57,7 +72,7 @@ impl ReceiverConfig {
             body_limit: bars_http::fhir_json::DEFAULT_BODY_LIMIT,
             request_timeout: Duration::from_secs(5),
             idempotency_retention: Duration::from_secs(7 * 24 * 3600),
-            access: crate::access::AccessPolicy::default(),
+            access: AccessPolicy::default(),
             service_access: BTreeMap::new(),
             instance: None,
         }

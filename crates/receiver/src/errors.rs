@@ -1,13 +1,99 @@
-//! How domain and storage failures are told to senders, as BaRS `REC_` codes.
+//! How the receiver's failures are told to senders, as BaRS `REC_` codes: the one place where
+//! the booking service's errors, access refusals and storage failures become [`ApiError`]s.
 
 use bars_booking::{DomainError, Fault};
 use bars_fhir::IssueType;
 use bars_fhir::codes::BarsCode;
+use bars_fhir::patch::PatchError;
 use bars_http::ApiError;
-use bars_store::{CommitError, StoreError, WithdrawError};
+use bars_store::{StoreError, WithdrawError};
 use http::header;
 
-pub fn domain(e: DomainError) -> ApiError {
+use crate::access::AccessDenied;
+use crate::booking_error::{BookingError, Conflict};
+
+impl From<BookingError> for ApiError {
+    fn from(e: BookingError) -> ApiError {
+        match e {
+            BookingError::Invalid { findings, patched } => {
+                let code = if patched {
+                    BarsCode::RecUnprocessableEntity
+                } else {
+                    BarsCode::RecBadRequest
+                };
+                ApiError::from_issues(code, &findings)
+            }
+            BookingError::Patch(e) => patch(e),
+            BookingError::Refused(e) => domain(e),
+            BookingError::UseCaseNotSupported { service, use_case } => ApiError::bars(
+                BarsCode::RecUnprocessableEntity,
+                IssueType::NotSupported,
+                format!("service {service} does not support the use case {use_case}"),
+            )
+            .at("Appointment.serviceCategory"),
+            BookingError::Conflict(Conflict::SlotTaken(slot)) => ApiError::bars(
+                BarsCode::RecConflict,
+                IssueType::Conflict,
+                format!("slot {slot} cannot be booked: it was booked by another request"),
+            )
+            .at("Appointment.slot"),
+            BookingError::Conflict(Conflict::VersionMoved) => ApiError::bars(
+                BarsCode::RecConflict,
+                IssueType::Conflict,
+                "the appointment was changed by another request; read it again",
+            ),
+            BookingError::Duplicate => ApiError::bars(
+                BarsCode::RecConflict,
+                IssueType::Duplicate,
+                "this request has already been processed",
+            ),
+            BookingError::NotFound { id } => ApiError::bars(
+                BarsCode::RecNotFound,
+                IssueType::NotFound,
+                format!("Appointment/{id} was not found"),
+            ),
+            BookingError::NoVersion { id, version } => ApiError::bars(
+                BarsCode::RecNotFound,
+                IssueType::NotFound,
+                format!("Appointment/{id} has no version {version}"),
+            ),
+            BookingError::Denied(e) => e.into(),
+            BookingError::Store(e) => store(e),
+        }
+    }
+}
+
+impl From<AccessDenied> for ApiError {
+    fn from(e: AccessDenied) -> ApiError {
+        let (issue, diagnostics) = match e {
+            AccessDenied::Anonymous(subject) => (
+                IssueType::Security,
+                format!(
+                    "{subject} needs the NHSD-End-User-Organisation header naming the sending organisation's ODS code"
+                ),
+            ),
+            AccessDenied::Organisation(subject) => (
+                IssueType::Forbidden,
+                format!("the sending organisation is not authorised to use {subject}"),
+            ),
+            AccessDenied::Software(subject) => (
+                IssueType::Forbidden,
+                format!("the sending software is not authorised to use {subject}"),
+            ),
+            AccessDenied::PractitionerDetails => {
+                return ApiError::bars(
+                    BarsCode::RecUnauthorized,
+                    IssueType::Forbidden,
+                    "the sending organisation may not include practitioners' details (Schedule:actor:Practitioner, Schedule:actor:PractitionerRole)",
+                )
+                .at("_include");
+            }
+        };
+        ApiError::bars(BarsCode::RecUnauthorized, issue, diagnostics)
+    }
+}
+
+fn domain(e: DomainError) -> ApiError {
     match e {
         DomainError::Invalid {
             fault,
@@ -50,6 +136,17 @@ pub fn domain(e: DomainError) -> ApiError {
     }
 }
 
+/// A malformed patch is the sender's request at fault (400); one that does not apply to this
+/// appointment cannot be processed (422).
+fn patch(e: PatchError) -> ApiError {
+    let code = if e.is_malformed() {
+        BarsCode::RecBadRequest
+    } else {
+        BarsCode::RecUnprocessableEntity
+    };
+    ApiError::bars(code, e.code(), e.diagnostics().to_string())
+}
+
 pub fn store(e: StoreError) -> ApiError {
     match e {
         StoreError::Unavailable(detail) => {
@@ -72,30 +169,6 @@ pub fn store(e: StoreError) -> ApiError {
     }
 }
 
-/// A commit refused by a guard that the earlier read did not foresee: someone else got there
-/// first. `Duplicate` and `VersionConflict` are resolved by the caller before reaching here.
-pub fn commit(e: CommitError) -> ApiError {
-    match e {
-        CommitError::SlotUnavailable(slot) => ApiError::bars(
-            BarsCode::RecConflict,
-            IssueType::Conflict,
-            format!("slot {slot} cannot be booked: it was booked by another request"),
-        )
-        .at("Appointment.slot"),
-        CommitError::VersionConflict => ApiError::bars(
-            BarsCode::RecConflict,
-            IssueType::Conflict,
-            "the appointment was changed by another request; read it again",
-        ),
-        CommitError::Duplicate => ApiError::bars(
-            BarsCode::RecConflict,
-            IssueType::Duplicate,
-            "this request has already been processed",
-        ),
-        CommitError::Store(s) => store(s),
-    }
-}
-
 pub fn withdraw(e: WithdrawError) -> ApiError {
     match e {
         WithdrawError::NotFound => {
@@ -105,5 +178,25 @@ pub fn withdraw(e: WithdrawError) -> ApiError {
             ApiError::bars(BarsCode::RecConflict, IssueType::Conflict, e.to_string())
         }
         WithdrawError::Store(s) => store(s),
+    }
+}
+
+/// Why a write was refused: by the booking service, or before it was reached (a body that
+/// cannot be read, a message that fails its checks). Kept apart so that the request-id rules
+/// can tell a duplicate by its type, not by its rendering.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error(transparent)]
+    Booking(#[from] BookingError),
+    #[error(transparent)]
+    Request(#[from] ApiError),
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> ApiError {
+        match r {
+            Refusal::Booking(e) => e.into(),
+            Refusal::Request(e) => e,
+        }
     }
 }

@@ -8,6 +8,8 @@ use async_trait::async_trait;
 use bars_http::health::{Check, Health, Readiness};
 use bars_store::Store;
 
+use crate::state::AppState;
+
 /// Undelivered pointer jobs older than this make the receiver `warn`: bookings still work, but
 /// the national view of the patient's appointments is behind.
 pub const OUTBOX_LAG_WARNING: Duration = Duration::from_secs(300);
@@ -63,7 +65,7 @@ impl Readiness for ReceiverReadiness {
 }
 
 /// `/_ping` and `/_status`, for the API and admin listeners alike.
-pub fn routes<S: Clone + Send + Sync + 'static>(state: &crate::AppState) -> axum::Router<S> {
+pub fn routes<S: Clone + Send + Sync + 'static>(state: &AppState) -> axum::Router<S> {
     bars_http::health::routes(
         "bars-receiver",
         Arc::new(ReceiverReadiness {

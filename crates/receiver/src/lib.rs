@@ -1,16 +1,20 @@
 //! The Receiver role: a healthcare service's BaRS appointment server.
 //!
-//! Read in this order: [`api`] (routes and handlers), [`service`] (the one write path),
-//! [`mapping`] (FHIR <-> domain), [`slots`] (availability search), [`requests`] (idempotency),
-//! [`messaging`] (booking by FHIR message), [`availability`] and [`admin`] (publishing slots),
-//! [`capability`].
+//! Read in this order: [`api`] (routes and handlers), [`service`] (the one path of every
+//! appointment read and write), [`booking_error`] and [`errors`] (what the service refuses, and
+//! how the edge tells it), [`mapping`] (FHIR <-> domain), [`slots`] (availability search),
+//! [`requests`] (idempotency), [`messaging`] (booking by FHIR message), [`availability`] and
+//! [`admin`] (publishing slots), [`capability`].
 
 pub mod access;
 pub mod admin;
+pub mod answer;
 pub mod api;
 pub mod audit;
 pub mod availability;
+pub mod booking_error;
 pub mod capability;
+pub mod catalog;
 pub mod config;
 pub mod errors;
 pub mod health;
@@ -30,13 +34,22 @@ pub mod state;
 use std::sync::Arc;
 
 use axum::Router;
-use bars_http::ApiError;
 use bars_http::transport::TransportRules;
-use bars_store::Store;
+use bars_store::{Store, StoreError};
 use tokio::task::JoinHandle;
 
 pub use config::{HostedService, ReceiverConfig};
 pub use state::AppState;
+
+/// Why a receiver could not start: it publishes its services and takes back its pointer
+/// jobs from the store before it serves, and the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("publishing service {service}: {source}")]
+    Publish { service: String, source: StoreError },
+    #[error("releasing the pointer leases of a previous run: {0}")]
+    PointerLeases(StoreError),
+}
 
 /// A receiver ready to serve: its state and background tasks.
 pub struct Receiver {
@@ -48,7 +61,10 @@ pub struct Receiver {
 
 impl Receiver {
     /// Builds the receiver over `store`, publishing every hosted service.
-    pub async fn new(config: ReceiverConfig, store: Arc<dyn Store>) -> Result<Receiver, ApiError> {
+    pub async fn new(
+        config: ReceiverConfig,
+        store: Arc<dyn Store>,
+    ) -> Result<Receiver, StartError> {
         let config = Arc::new(config);
         let (audit, audit_flusher) = audit::AuditSink::start(store.clone());
         let metrics = Arc::new(metrics::ReceiverMetrics::default());
@@ -59,19 +75,26 @@ impl Receiver {
                 config: config.clone(),
                 pointer_jobs: Arc::new(tokio::sync::Notify::new()),
                 metrics: metrics.clone(),
+                audit,
             },
             availability: availability::Availability {
                 store: store.clone(),
                 config: config.clone(),
             },
             inflight: requests::InFlight::default(),
-            audit,
             store,
             config,
             metrics,
         };
         for service in &state.config.services {
-            state.availability.ensure_service(service).await?;
+            state
+                .availability
+                .ensure_service(service)
+                .await
+                .map_err(|source| StartError::Publish {
+                    service: service.id.clone(),
+                    source,
+                })?;
         }
         let housekeeping = tokio::spawn(requests::forget_old_requests(
             state.store.clone(),
@@ -89,14 +112,14 @@ impl Receiver {
     pub async fn start_pointer_worker(
         &mut self,
         target: pointers::RegistryTarget,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), StartError> {
         if self.state.store.is_embedded() {
             // Leases in an embedded database can only be this process's previous run's.
             self.state
                 .store
                 .release_pointer_leases()
                 .await
-                .map_err(errors::store)?;
+                .map_err(StartError::PointerLeases)?;
         }
         let worker = Arc::new(pointers::worker::PointerWorker {
             store: self.state.store.clone(),
@@ -127,7 +150,7 @@ impl Receiver {
 
     /// The sender-facing API.
     pub fn router(&self, rules: TransportRules) -> Router {
-        api::router(self.state.clone(), rules)
+        api::routes::router(self.state.clone(), rules)
     }
 
     /// The staff-facing admin API.

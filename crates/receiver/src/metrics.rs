@@ -4,17 +4,15 @@
 
 use std::sync::Arc;
 
-use bars_fhir::IssueType;
-use bars_http::ApiError;
+use bars_booking::{DomainError, Event};
 use bars_http::label_values;
 use bars_http::metrics::{Counter, Exposition, Family, saturating_i64};
 use bars_http::observe::HttpMetrics;
 use bars_store::{OutboxStats, PoolStatus};
-use http::StatusCode;
 // The derive expands to paths of the crate itself, so it is named here, not re-exported.
 use prometheus_client::encoding::EncodeLabelSet;
 
-use crate::service::Written;
+use crate::booking_error::BookingError;
 
 label_values! {
     /// Why a write was refused because something changed under it.
@@ -74,21 +72,27 @@ pub struct ReceiverMetrics {
 }
 
 impl ReceiverMetrics {
-    /// Counts what an appointment write came to.
-    pub fn write_outcome(&self, outcome: &Result<Written, ApiError>) {
+    /// Counts what an appointment write came to: the event it committed, or the conflict that
+    /// refused it.
+    pub fn write_outcome(&self, outcome: Result<Event, &BookingError>) {
         let kind = match outcome {
-            Ok(written) => {
+            Ok(event) => {
                 self.events
                     .get_or_create(&EventLabels {
-                        event: written.event.as_str(),
+                        event: event.as_str(),
                     })
                     .inc();
                 return;
             }
-            Err(e) if e.status == StatusCode::CONFLICT && e.issue == IssueType::Conflict => {
-                ConflictKind::Conflict
+            Err(BookingError::Conflict(_))
+            | Err(BookingError::Refused(
+                DomainError::SlotUnavailable { .. }
+                | DomainError::NotCurrent { .. }
+                | DomainError::Stale,
+            )) => ConflictKind::Conflict,
+            Err(BookingError::Refused(DomainError::PreconditionFailed { .. })) => {
+                ConflictKind::Precondition
             }
-            Err(e) if e.status == StatusCode::PRECONDITION_FAILED => ConflictKind::Precondition,
             Err(_) => return,
         };
         self.conflicts.get_or_create(&ConflictLabels { kind }).inc();
@@ -156,4 +160,37 @@ fn outbox_gauges(out: &mut Exposition, stats: &OutboxStats) {
         "Age of the oldest undelivered pointer job.",
         (oldest * 1000.0).round() / 1000.0,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::booking_error::Conflict;
+
+    #[test]
+    fn conflicts_are_counted_from_the_services_error_not_its_rendering() {
+        let m = ReceiverMetrics::default();
+        m.write_outcome(Ok(Event::Booked));
+        m.write_outcome(Err(&BookingError::Conflict(Conflict::SlotTaken(
+            "s".into(),
+        ))));
+        m.write_outcome(Err(&BookingError::Conflict(Conflict::VersionMoved)));
+        m.write_outcome(Err(&BookingError::Refused(DomainError::Stale)));
+        m.write_outcome(Err(&BookingError::Refused(
+            DomainError::PreconditionFailed { current: 2 },
+        )));
+        // A duplicate is answered 409 too, but nothing changed under it.
+        m.write_outcome(Err(&BookingError::Duplicate));
+        m.write_outcome(Err(&BookingError::Refused(DomainError::BusinessRule(
+            "no".into(),
+        ))));
+        let text = m.render(&OutboxStats::default(), &[]);
+        for line in [
+            r#"bars_appointment_events_total{event="booked"} 1"#,
+            r#"bars_booking_conflicts_total{kind="conflict"} 3"#,
+            r#"bars_booking_conflicts_total{kind="precondition"} 1"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+    }
 }

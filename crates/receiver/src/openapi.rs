@@ -1,5 +1,5 @@
 //! The receiver's OpenAPI document, generated from [`SERVED`] and [`OPERATIONS`] (the tables the
-//! CapabilityStatement comes from and the router is tested against).
+//! CapabilityStatement comes from and the router is derived from).
 
 use bars_http::openapi::{Document, Operation, SENDER_HEADERS, health_operations};
 use serde_json::{Value, json};

@@ -18,6 +18,7 @@ use bars_http::{ApiError, RequestContext};
 use bars_store::{IdempotencyKey, IdempotencyRecord, RequestOutcome, Store};
 use http::{StatusCode, header};
 
+use crate::booking_error::BookingError;
 use crate::errors;
 use crate::metrics::{ReceiverMetrics, ReplayKind};
 
@@ -142,7 +143,7 @@ pub async fn answer_duplicate(
         Ok(Some(record)) => counted_replay(metrics, &record),
         Ok(None) => {
             metrics.replay(ReplayKind::Duplicate);
-            errors::commit(bars_store::CommitError::Duplicate).into_response()
+            ApiError::from(BookingError::Duplicate).into_response()
         }
         Err(e) => errors::store(e).into_response(),
     }

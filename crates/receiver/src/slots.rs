@@ -4,16 +4,19 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bars_booking::{Scope, SlotStatus};
-use bars_fhir::bundle::{SearchEntry, SearchMode, searchset};
+use bars_fhir::bundle::{Page, SearchEntry, SearchMode};
 use bars_fhir::codes::BarsCode;
 use bars_fhir::headers::DOS_SERVICE_SYSTEM;
 use bars_fhir::search::{DateParam, Prefix, Query, Token, encode_component};
 use bars_fhir::{Instant, IssueType};
 use bars_http::ApiError;
-use bars_store::{SlotCursor, SlotQuery, SlotRecord};
+use bars_store::{SlotCursor, SlotQuery, SlotRecord, StoredResource};
 use base64::Engine;
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
+use crate::answer;
 use crate::errors;
 use crate::state::AppState;
 
@@ -331,8 +334,17 @@ pub fn render_slot(slot: &SlotRecord, template: &Map<String, Value>) -> Value {
     Value::Object(out)
 }
 
-/// Runs a search and builds the searchset.
-pub async fn search(state: &AppState, search: &SlotSearch) -> Result<Value, ApiError> {
+/// A searchset entry's resource: a slot rendered from its columns, or a stored resource
+/// included as it is stored.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Resource<'a> {
+    Rendered(Value),
+    Stored(&'a RawValue),
+}
+
+/// Runs a search and writes the searchset.
+pub async fn search(state: &AppState, search: &SlotSearch) -> Result<String, ApiError> {
     let store = &state.store;
     if !state.config.hosts(&search.service_id) {
         return Err(ApiError::bars(
@@ -391,44 +403,55 @@ pub async fn search(state: &AppState, search: &SlotSearch) -> Result<Value, ApiE
         .collect();
     let empty = Map::new();
     let base = &state.config.base_url;
-    let mut entries: Vec<SearchEntry> = slots
+    let mut entries: Vec<SearchEntry<Resource>> = slots
         .iter()
         .map(|s| SearchEntry {
             full_url: format!("{base}/Slot/{}", s.id),
-            resource: render_slot(s, templates.get(s.schedule_id.as_str()).unwrap_or(&empty)),
+            resource: Resource::Rendered(render_slot(
+                s,
+                templates.get(s.schedule_id.as_str()).unwrap_or(&empty),
+            )),
             mode: SearchMode::Match,
         })
         .collect();
-    entries.extend(includes(state, search, &schedules).await?);
-    let self_link = search.link(base, search.after.as_ref());
-    let next_link = next.as_ref().map(|c| search.link(base, Some(c)));
-    Ok(searchset(
-        page.total,
-        &self_link,
-        next_link.as_deref(),
-        entries,
-    ))
-}
-
-/// Resolves the requested includes from the matched slots' schedules, iteratively.
-async fn includes(
-    state: &AppState,
-    search: &SlotSearch,
-    schedules: &[bars_store::ScheduleRecord],
-) -> Result<Vec<SearchEntry>, ApiError> {
-    let base = &state.config.base_url;
-    let mut out = Vec::new();
-    // (type, id) -> resource, ordered so a response is deterministic.
-    let mut wanted: BTreeMap<(String, String), ()> = BTreeMap::new();
-    for schedule in schedules {
-        let body: Value = serde_json::from_str(&schedule.body).unwrap_or(Value::Null);
-        if search.includes.contains("Slot:schedule") {
-            out.push(SearchEntry {
+    let included = included(state, search, &schedules).await?;
+    if search.includes.contains("Slot:schedule") {
+        for schedule in &schedules {
+            entries.push(SearchEntry {
                 full_url: format!("{base}/Schedule/{}", schedule.id),
-                resource: body.clone(),
+                resource: Resource::Stored(answer::stored(&schedule.body, "a stored schedule")?),
                 mode: SearchMode::Include,
             });
         }
+    }
+    for r in &included {
+        entries.push(SearchEntry {
+            full_url: format!("{base}/{}/{}", r.resource_type, r.id),
+            resource: Resource::Stored(answer::stored(&r.body, "a stored resource")?),
+            mode: SearchMode::Include,
+        });
+    }
+    let self_link = search.link(base, search.after.as_ref());
+    let next_link = next.as_ref().map(|c| search.link(base, Some(c)));
+    answer::text(&Page {
+        total: page.total,
+        self_link: &self_link,
+        next_link: next_link.as_deref(),
+        entries,
+    })
+}
+
+/// The resources the requested includes name, from the matched slots' schedules and then from
+/// the HealthcareServices among them.
+async fn included(
+    state: &AppState,
+    search: &SlotSearch,
+    schedules: &[bars_store::ScheduleRecord],
+) -> Result<Vec<StoredResource>, ApiError> {
+    // (type, id) -> resource, ordered so a response is deterministic.
+    let mut wanted: BTreeMap<(String, String), ()> = BTreeMap::new();
+    for schedule in schedules {
+        let body = answer::parsed(&schedule.body, "a stored schedule")?;
         for actor in body
             .get("actor")
             .and_then(Value::as_array)
@@ -465,7 +488,7 @@ async fn includes(
         .iter()
         .filter(|r| r.resource_type == "HealthcareService")
     {
-        let body: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
+        let body = answer::parsed(&r.body, "a stored resource")?;
         if search.includes.contains("HealthcareService:providedBy")
             && let Some(org) = body
                 .pointer("/providedBy/reference")
@@ -501,15 +524,7 @@ async fn includes(
             resolved.push(r);
         }
     }
-    for r in resolved {
-        let resource = serde_json::from_str(&r.body).unwrap_or(Value::Null);
-        out.push(SearchEntry {
-            full_url: format!("{base}/{}/{}", r.resource_type, r.id),
-            resource,
-            mode: SearchMode::Include,
-        });
-    }
-    Ok(out)
+    Ok(resolved)
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use bars_store::Store;
 use serde_json::Value;
 
-use crate::audit::AuditSink;
 use crate::availability::Availability;
 use crate::config::ReceiverConfig;
 use crate::metrics::ReceiverMetrics;
@@ -19,7 +18,6 @@ pub struct AppState {
     pub bookings: Bookings,
     pub availability: Availability,
     pub inflight: InFlight,
-    pub audit: AuditSink,
     /// The CapabilityStatement, built once at start-up.
     pub capability: Arc<Value>,
     pub metrics: Arc<ReceiverMetrics>,

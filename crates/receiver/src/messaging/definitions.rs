@@ -12,9 +12,9 @@ use bars_fhir::search::{Query, encode_component};
 use bars_http::ApiError;
 use serde_json::{Value, json};
 
-use crate::capability::CAPABILITIES_DATE;
+use crate::catalog::CAPABILITIES_DATE;
 use crate::config::{HostedService, ReceiverConfig};
-use crate::service::USE_CASE_SYSTEM;
+use crate::service::writes::USE_CASE_SYSTEM;
 
 use super::{EVENT_SYSTEM, MESSAGE_VERSION, is_dos_service_system};
 

@@ -20,7 +20,7 @@ pub mod structure;
 pub mod translate;
 pub mod version;
 
-pub use process::process;
+use crate::config::HostedService;
 
 /// `MessageHeader.eventCoding` system.
 pub const EVENT_SYSTEM: &str = "https://fhir.nhs.uk/CodeSystem/message-events-bars";
@@ -35,3 +35,11 @@ pub const HEADER_PROFILE: &str =
 pub const MESSAGE_VERSION: &str = "1.1.0";
 
 pub use crate::scope::is_dos_service_system;
+
+/// The destination the message was accepted for.
+#[derive(Debug, Clone, Copy)]
+pub struct Destination<'c, 'm> {
+    pub service: &'c HostedService,
+    /// `destination.receiver.reference`: the receiving Organization entry.
+    pub receiver: &'m str,
+}

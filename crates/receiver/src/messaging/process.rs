@@ -16,16 +16,18 @@
 use bars_booking::Scope;
 use bars_fhir::headers::ODS_SYSTEM;
 use bars_fhir::{IssueType, codes::BarsCode};
-use bars_http::{ApiError, RequestContext};
+use bars_http::ApiError;
 use serde_json::Value;
 
 use super::bundle::{Message, Object, bad, code_in, codings, reference_of};
 use super::definitions::Kind;
 use super::structure::{self, Checked};
-use super::{EVENT_SYSTEM, REASON_SYSTEM, is_dos_service_system, response, translate, version};
-use crate::config::{HostedService, ReceiverConfig};
-use crate::requests::Admission;
-use crate::service::{Edit, Written};
+use super::{
+    Destination, EVENT_SYSTEM, REASON_SYSTEM, is_dos_service_system, response, translate, version,
+};
+use crate::config::ReceiverConfig;
+use crate::errors::Refusal;
+use crate::service::writes::{Caller, Edit, Written};
 use crate::state::AppState;
 
 /// What a message asks for, decided by the workflow-variable table.
@@ -40,14 +42,6 @@ pub enum Operation {
     Cancel,
 }
 
-/// The destination the message was accepted for.
-#[derive(Debug, Clone, Copy)]
-pub struct Destination<'c, 'm> {
-    pub service: &'c HostedService,
-    /// `destination.receiver.reference`: the receiving Organization entry.
-    pub receiver: &'m str,
-}
-
 /// Processes a message Bundle (already admitted under its request ids) and returns the
 /// synchronous response Bundle of section 6.4.
 ///
@@ -56,15 +50,13 @@ pub struct Destination<'c, 'm> {
 /// a synchronous `$process-message` failure with the common error model of section 4.
 pub async fn process(
     state: &AppState,
-    ctx: &RequestContext,
-    addressed: &Scope,
-    admission: &Admission,
+    caller: &Caller<'_>,
     body: Value,
-) -> Result<Value, ApiError> {
+) -> Result<String, Refusal> {
     let message = Message::read(&body)?;
     version::check(message.bundle)?;
     let header = message.header()?;
-    let destination = addressed_to(&state.config, addressed, &message, header)?;
+    let destination = addressed_to(&state.config, caller.scope, &message, header)?;
     let scope = Scope::Service(destination.service.id.clone());
     let checked = structure::check(&message, header)?;
     let appointment = checked.appointment.resource.ok_or_else(|| {
@@ -75,19 +67,25 @@ pub async fn process(
         )
     })?;
     state.bookings.check_use_case(
-        &Value::Object(appointment.clone()),
+        appointment.get("serviceCategory"),
         Some(&destination.service.id),
     )?;
     let operation = workflow(header, appointment, &checked)?;
 
     let rest = translate::rest_appointment(&message, checked.appointment)?;
+    let caller = Caller {
+        scope: &scope,
+        use_case_checked: Some(&destination.service.id),
+        ..*caller
+    };
+    let ctx = caller.ctx;
     let written: Written = match operation {
-        Operation::Book => state.bookings.create(ctx, &scope, admission, rest).await?,
+        Operation::Book => state.bookings.create(&caller, rest).await?,
         Operation::Update | Operation::Cancel => {
             let id = target_id(&rest)?;
             state
                 .bookings
-                .edit(ctx, &scope, admission, &id, &Edit::Replace(rest), None)
+                .edit(&caller, &id, &Edit::Replace(rest), None)
                 .await?
         }
     };
@@ -107,14 +105,14 @@ pub async fn process(
         operation = ?operation,
         "booking message processed"
     );
-    response::build(
+    Ok(response::build(
         &state.config,
         &message,
         header,
         &destination,
         checked.appointment,
         &written,
-    )
+    )?)
 }
 
 /// 422 `not-supported`: the message is not for this receiver, or asks for something it does

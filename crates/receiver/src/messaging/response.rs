@@ -8,16 +8,49 @@
 use bars_fhir::Instant;
 use bars_fhir::headers::DOS_SERVICE_SYSTEM;
 use bars_http::ApiError;
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::bundle::{Entry, Message, Object};
-use super::process::Destination;
-use super::{BUNDLE_PROFILE, EVENT_SYSTEM, HEADER_PROFILE};
+use super::{BUNDLE_PROFILE, Destination, EVENT_SYSTEM, HEADER_PROFILE};
+use crate::answer;
 use crate::config::ReceiverConfig;
-use crate::errors;
-use crate::service::Written;
+use crate::service::writes::Written;
 
-/// Builds the response Bundle.
+/// The response Bundle as it is written: the persisted Appointment is the text the write
+/// stored, the request's other entries are written from the request as it was read.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResponseBundle<'a> {
+    resource_type: &'static str,
+    id: String,
+    meta: Map<String, Value>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    timestamp: &'a str,
+    entry: Vec<ResponseEntry<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResponseEntry<'a> {
+    full_url: Option<&'a str>,
+    resource: Resource<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Resource<'a> {
+    /// The MessageHeader answering the request.
+    Header(Value),
+    /// An entry of the request, echoed (`null` when it had no resource).
+    Echoed(Option<&'a Object>),
+    /// The Appointment as persisted.
+    Persisted(&'a RawValue),
+}
+
+/// Writes the response Bundle.
 pub fn build(
     config: &ReceiverConfig,
     request: &Message<'_>,
@@ -25,14 +58,9 @@ pub fn build(
     destination: &Destination<'_, '_>,
     appointment: Entry<'_>,
     written: &Written,
-) -> Result<Value, ApiError> {
-    let persisted: Value = serde_json::from_str(&written.body).map_err(|_| {
-        errors::store(bars_store::StoreError::Internal(
-            "a written appointment is not valid JSON".into(),
-        ))
-    })?;
+) -> Result<String, ApiError> {
     let now = Instant::now().to_string();
-    let appointment_url = appointment.full_url.unwrap_or_default().to_string();
+    let appointment_url = appointment.full_url.unwrap_or_default();
     let header_url = format!("urn:uuid:{}", uuid::Uuid::new_v4());
 
     let mut response_header = json!({
@@ -61,17 +89,21 @@ pub fn build(
         response_header["destination"][0]["receiver"] = sender;
     }
 
-    let mut entries = vec![json!({ "fullUrl": header_url, "resource": response_header })];
+    let mut entries = Vec::with_capacity(request.entries.len());
+    entries.push(ResponseEntry {
+        full_url: Some(&header_url),
+        resource: Resource::Header(response_header),
+    });
     for e in request.entries.iter().skip(1) {
         let resource = if e.index == appointment.index {
-            persisted.clone()
+            Resource::Persisted(&written.body)
         } else {
-            e.resource
-                .cloned()
-                .map(Value::Object)
-                .unwrap_or(Value::Null)
+            Resource::Echoed(e.resource)
         };
-        entries.push(json!({ "fullUrl": e.full_url, "resource": resource }));
+        entries.push(ResponseEntry {
+            full_url: e.full_url,
+            resource,
+        });
     }
 
     let mut meta = Map::new();
@@ -81,12 +113,12 @@ pub fn build(
     }
     meta.insert("lastUpdated".into(), Value::String(now.clone()));
     meta.insert("profile".into(), json!([BUNDLE_PROFILE]));
-    Ok(json!({
-        "resourceType": "Bundle",
-        "id": uuid::Uuid::new_v4().to_string(),
-        "meta": meta,
-        "type": "message",
-        "timestamp": now,
-        "entry": entries,
-    }))
+    answer::text(&ResponseBundle {
+        resource_type: "Bundle",
+        id: uuid::Uuid::new_v4().to_string(),
+        meta,
+        kind: "message",
+        timestamp: &now,
+        entry: entries,
+    })
 }

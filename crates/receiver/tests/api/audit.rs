@@ -119,3 +119,56 @@ on_both! {
         rx.stop().await;
     }
 }
+
+on_both! {
+    /// The audit log answers "who saw this patient's bookings": a version or the history of an
+    /// appointment shows the patient as much as a read of it does, so each entry names them.
+    #[tokio::test]
+    async fn every_read_of_an_appointment_names_its_patient(backend: Backend) {
+        let rx = start(backend).await;
+        rx.generate(SERVICE_A, 1).await;
+        let slots = rx.slots(SERVICE_A, "free").await;
+        let booked = rx.book(&slots[0], PATIENT).await.json().unwrap();
+        let id = booked["id"].as_str().unwrap();
+        for path in [
+            format!("/Appointment/{id}"),
+            format!("/Appointment/{id}/_history/1"),
+            format!("/Appointment/{id}/_history"),
+        ] {
+            assert_eq!(rx.get(&path).send().await.status, 200, "{path}");
+        }
+        let wanted = ["read", "vread", "history"];
+        let mut seen: Vec<String> = Vec::new();
+        // The sink writes reads in the background: poll until they are there.
+        for _ in 0..250 {
+            let r = rx
+                .client
+                .call(
+                    Method::GET,
+                    &format!("{}/admin/audit?patient={PATIENT}", rx.admin),
+                    &[],
+                    None,
+                )
+                .await
+                .unwrap();
+            seen = r.json().unwrap()["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["resourceId"] == id)
+                .filter_map(|e| e["action"].as_str().map(str::to_string))
+                .collect();
+            if wanted.iter().all(|a| seen.iter().any(|s| s == a)) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        for action in wanted {
+            assert!(
+                seen.iter().any(|s| s == action),
+                "{action} not found by patient: {seen:?}"
+            );
+        }
+        rx.stop().await;
+    }
+}

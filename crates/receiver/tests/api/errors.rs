@@ -299,6 +299,52 @@ on_both! {
 }
 
 on_both! {
+    /// A search or a history splices stored bodies into its Bundle as they are: one that is not
+    /// JSON is a storage error, as for a read, never an entry whose resource is `null`.
+    #[tokio::test]
+    async fn a_corrupted_record_in_a_bundle_is_a_storage_error_not_a_null(backend: Backend) {
+        let rx = start(backend).await;
+        let (appointment, _) = booked(&rx).await;
+        let id = appointment["id"].as_str().unwrap();
+        let search = format!(
+            "/Appointment?patient:identifier=https://fhir.nhs.uk/Id/nhs-number|{PATIENT}"
+        );
+        let history = format!("/Appointment/{id}/_history");
+        let slots = rx.slot_query(SERVICE_A, "free");
+        for path in [&search, &history, &slots] {
+            assert_eq!(rx.get(path).send().await.status, 200, "{path}");
+        }
+        rx.db
+            .execute("UPDATE appointment SET body = 'not json' WHERE id = $1", &[id])
+            .await;
+        rx.db
+            .execute("UPDATE appointment_version SET body = '{\"cut' WHERE id = $1", &[id])
+            .await;
+        rx.db
+            .execute(
+                "UPDATE schedule SET body = 'null,' WHERE service_id = $1",
+                &[SERVICE_A],
+            )
+            .await;
+        let mut answers = Vec::new();
+        for path in [&search, &history, &slots] {
+            let r = rx.get(path).send().await;
+            let body = r.json().unwrap_or(Value::Null);
+            answers.push((path.as_str(), r.status.as_u16(), body["issue"][0]["code"].clone()));
+        }
+        let storage_errors: Vec<_> = [&search, &history, &slots]
+            .iter()
+            .map(|p| (p.as_str(), 500, json!("no-store")))
+            .collect();
+        assert_eq!(answers, storage_errors);
+        for path in [&search, &history, &slots] {
+            assert_outcome(&rx.get(path).send().await, 500, "no-store", "REC_SERVER_ERROR");
+        }
+        rx.stop().await;
+    }
+}
+
+on_both! {
     #[tokio::test]
     async fn a_panicking_handler_is_an_exception_outcome(backend: Backend) {
         let app = Router::new()

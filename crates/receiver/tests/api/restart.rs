@@ -95,3 +95,27 @@ on_both! {
         rx.stop().await;
     }
 }
+
+on_both! {
+    /// A receiver that cannot publish its services at start-up does not start, and its error
+    /// is written for an operator: which service, and what the store said - not the 503 a
+    /// sender would have been answered.
+    #[tokio::test]
+    async fn a_receiver_that_cannot_publish_its_services_says_which_and_why(backend: Backend) {
+        let db = fresh_db(backend).await;
+        // Migrated first without a deadline, so that only the start-up's writes meet the lock.
+        drop(open_store(&db, None).await);
+        let store = open_store(&db, Some(std::time::Duration::from_millis(100))).await;
+        let lock = db.lock_writes("resource").await;
+        let config = bars_receiver::ReceiverConfig::new("RX001", "http://receiver.test")
+            .with_service(SERVICE_A, "Minor Injuries Unit");
+        let error = bars_receiver::Receiver::new(config, store)
+            .await
+            .err()
+            .expect("a receiver whose store refuses writes does not start");
+        lock.release().await;
+        let text = error.to_string();
+        assert!(text.contains(&format!("publishing service {SERVICE_A}")), "{text}");
+        assert!(text.contains("storage unavailable"), "{text}");
+    }
+}
