@@ -1,0 +1,8 @@
+//! The kit proved both ways: our own receiver passes every SHALL check (SQLite and PostgreSQL,
+//! directly and through the proxy), and deliberately faulty receivers fail the checks that
+//! match their faults, every check failing at least once.
+
+mod docs;
+mod faulty;
+mod own;
+mod support;
