@@ -167,13 +167,17 @@ pub enum Fault {
     FallsOverOnBadJson,
     /// Ignores `Accept` (serves any version) and answers every error as 400 invalid.
     SloppyErrors,
-    /// Treats every request as new (no idempotency): a replay books again.
+    /// Treats every request as new (no idempotency): a replay books again; a missing
+    /// correlation id is made up rather than refused.
     NoIdempotency,
+    /// Sends no `ETag` and no `meta.versionId`.
+    NoVersions,
     /// Keeps a cancelled booking's slot busy, and its capability statement is not R4.
     KeepsSlotsAfterCancel,
     /// Applies no update (answers 200 with the stored resource) and pages nothing.
     IgnoresWrites,
-    /// Leaves the includes out, miscounts totals, and lists booked appointments nowhere.
+    /// Leaves the includes out, miscounts totals, answers a busy slot to a search for free
+    /// ones, and lists booked appointments nowhere.
     ThinSearch,
 }
 
@@ -184,6 +188,7 @@ pub const ALL_FAULTS: &[Fault] = &[
     Fault::FallsOverOnBadJson,
     Fault::SloppyErrors,
     Fault::NoIdempotency,
+    Fault::NoVersions,
     Fault::KeepsSlotsAfterCancel,
     Fault::IgnoresWrites,
     Fault::ThinSearch,
@@ -249,6 +254,9 @@ impl Front {
             Fault::SloppyErrors => set(&mut headers, "accept", Some(bars_conformance::wire::FHIR_JSON.into())),
             Fault::NoIdempotency => {
                 set(&mut headers, "x-request-id", Some(uuid::Uuid::new_v4().to_string()));
+                if !headers.iter().any(|(k, _)| k == "x-correlation-id") {
+                    headers.push(("x-correlation-id".into(), uuid::Uuid::new_v4().to_string()));
+                }
             }
             Fault::IgnoresWrites if appointment_write => {
                 let current = self.call(&http::Method::GET, &path, &headers, None).await;
@@ -279,6 +287,16 @@ impl Front {
                     status = 201;
                     out_body = Bytes::from(a.to_string());
                     out_headers.push(("etag".into(), "W/\"1\"".into()));
+                }
+            }
+            Fault::NoVersions => {
+                out_headers.retain(|(k, _)| k != "etag");
+                if let Ok(mut v) = serde_json::from_slice::<Value>(&out_body)
+                    && v["resourceType"] == "Appointment"
+                    && let Some(meta) = v["meta"].as_object_mut()
+                {
+                    meta.remove("versionId");
+                    out_body = Bytes::from(v.to_string());
                 }
             }
             Fault::BareHeaders => {
@@ -312,6 +330,9 @@ impl Front {
                 if let Ok(mut v) = serde_json::from_slice::<Value>(&out_body) {
                     if let Some(entries) = v["entry"].as_array_mut() {
                         entries.retain(|e| e["resource"]["resourceType"] == "Slot");
+                        if let Some(first) = entries.first_mut() {
+                            first["resource"]["status"] = json!("busy");
+                        }
                         if path.starts_with("/Appointment?") {
                             entries.clear();
                         }
