@@ -27,6 +27,17 @@ impl Window {
         }
     }
 
+    /// `days` days from `first` (YYYY-MM-DD).
+    pub fn starting(first: &str, days: u32) -> Result<Window, String> {
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        let first = time::Date::parse(first, format)
+            .map_err(|_| format!("{first} is not a date (YYYY-MM-DD)"))?;
+        Ok(Window {
+            first,
+            days: days.max(1),
+        })
+    }
+
     fn last(&self) -> time::Date {
         let mut d = self.first;
         for _ in 1..self.days.max(1) {
