@@ -147,10 +147,12 @@ impl Ctx {
     }
 
     pub async fn send(&self, request: Request) -> Result<Response, Problem> {
-        self.wire
-            .send(&request)
-            .await
-            .map_err(|e| Problem::Fail(format!("no answer to {} {}: {e}", request.method, request.path)))
+        self.wire.send(&request).await.map_err(|e| {
+            Problem::Fail(format!(
+                "no answer to {} {}: {e}",
+                request.method, request.path
+            ))
+        })
     }
 
     /// A slot search with every parameter the IG requires.

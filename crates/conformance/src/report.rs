@@ -127,12 +127,23 @@ impl Report {
         );
         let mut all = Tally::default();
         for (area, t) in self.by_area() {
-            let _ = writeln!(out, "{:<20} {:>6} {:>6} {:>7}", area.name(), t.passed, t.failed, t.skipped);
+            let _ = writeln!(
+                out,
+                "{:<20} {:>6} {:>6} {:>7}",
+                area.name(),
+                t.passed,
+                t.failed,
+                t.skipped
+            );
             all.passed += t.passed;
             all.failed += t.failed;
             all.skipped += t.skipped;
         }
-        let _ = writeln!(out, "{:<20} {:>6} {:>6} {:>7}", "all", all.passed, all.failed, all.skipped);
+        let _ = writeln!(
+            out,
+            "{:<20} {:>6} {:>6} {:>7}",
+            "all", all.passed, all.failed, all.skipped
+        );
         let failed = self.failed_shall();
         if failed.is_empty() {
             out.push_str("\nEvery SHALL check passed.\n");
@@ -205,7 +216,9 @@ impl Report {
 
 /// The check list as a Markdown table (the body of docs/CONFORMANCE.md's list).
 pub fn markdown(checks: &[CheckDef]) -> String {
-    let mut out = String::from("| Id | Area | Level | Check | Requirement | Source |\n|---|---|---|---|---|---|\n");
+    let mut out = String::from(
+        "| Id | Area | Level | Check | Requirement | Source |\n|---|---|---|---|---|---|\n",
+    );
     for c in checks {
         let _ = writeln!(
             out,

@@ -19,7 +19,12 @@ pub const FHIR_JSON: &str = "application/fhir+json; version=1.1.0";
 /// Evidence keeps this much of a body; the rest is summarised.
 const EVIDENCE_BODY_LIMIT: usize = 8 * 1024;
 /// Headers whose values are secrets: never written into a report.
-const SECRET_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie", "set-cookie"];
+const SECRET_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+];
 /// JSON members whose values are secrets.
 const SECRET_MEMBERS: &[&str] = &[
     "access_token",
@@ -366,10 +371,9 @@ mod tests {
     fn secrets_are_redacted() {
         assert_eq!(redact_header("Authorization", "Bearer abc"), "[redacted]");
         assert_eq!(redact_header("x-request-id", "abc"), "abc");
-        let body = evidence_body(
-            br#"{"access_token":"t","nested":[{"client_assertion":"a"}],"id":"1"}"#,
-        )
-        .unwrap_or_default();
+        let body =
+            evidence_body(br#"{"access_token":"t","nested":[{"client_assertion":"a"}],"id":"1"}"#)
+                .unwrap_or_default();
         assert!(!body.contains("\"t\"") && !body.contains("\"a\""), "{body}");
         assert!(body.contains("\"id\":\"1\""), "{body}");
     }

@@ -116,11 +116,16 @@ fn wire(args: &ReceiverArgs, connection: &Connection) -> anyhow::Result<Wire> {
             timeout,
         ),
         None if url.starts_with("https://") => {
-            bail!("--receiver-url is https: give --ca (the CA that signed the receiver's certificate)")
+            bail!(
+                "--receiver-url is https: give --ca (the CA that signed the receiver's certificate)"
+            )
         }
         None => HttpClient::plain(timeout),
     };
-    let ods = connection.ods_code.clone().unwrap_or_else(|| "A1001".into());
+    let ods = connection
+        .ods_code
+        .clone()
+        .unwrap_or_else(|| "A1001".into());
     let name = connection
         .organisation_name
         .clone()
@@ -158,7 +163,11 @@ async fn receiver(args: ReceiverArgs, connection: &Connection) -> anyhow::Result
     }
     let failed = report.failed_shall();
     if !failed.is_empty() {
-        bail!("{} SHALL checks failed: {}", failed.len(), failed.join(", "));
+        bail!(
+            "{} SHALL checks failed: {}",
+            failed.len(),
+            failed.join(", ")
+        );
     }
     Ok(())
 }

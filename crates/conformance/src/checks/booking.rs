@@ -13,15 +13,25 @@ use crate::wire::Request;
 pub async fn created(ctx: &Ctx) -> Verdict {
     let b = ctx.book_fresh().await?;
     let a = &b.appointment;
-    ensure!(a["resourceType"] == "Appointment", "the 201 body is not an Appointment");
-    ensure!(a["status"] == "booked", "the booking is {}, not booked", a["status"]);
+    ensure!(
+        a["resourceType"] == "Appointment",
+        "the 201 body is not an Appointment"
+    );
+    ensure!(
+        a["status"] == "booked",
+        "the booking is {}, not booked",
+        a["status"]
+    );
     ensure!(
         a.pointer("/meta/versionId").is_some() && a.pointer("/meta/lastUpdated").is_some(),
         "the Appointment has no meta.versionId or meta.lastUpdated"
     );
     ensure!(b.etag.is_some(), "the 201 carries no ETag");
     let (again, _) = ctx.read(&b.service, &b.id).await?;
-    ensure!(again["id"] == a["id"], "reading it back answered another id");
+    ensure!(
+        again["id"] == a["id"],
+        "reading it back answered another id"
+    );
     Ok(())
 }
 
@@ -78,7 +88,8 @@ pub async fn race(ctx: &Ctx) -> Verdict {
     while let Some(joined) = racers.join_next().await {
         let (slot, answer) =
             joined.map_err(|e| Problem::Fail(format!("a racing sender failed: {e}")))?;
-        let r = answer.map_err(|e| Problem::Fail(format!("a racing booking got no answer: {e}")))?;
+        let r =
+            answer.map_err(|e| Problem::Fail(format!("a racing booking got no answer: {e}")))?;
         answers.push(r.summary());
         if ctx.remember(&service, &slot, &r).is_some() {
             won.push(slot["id"].clone());
@@ -99,9 +110,16 @@ pub async fn race(ctx: &Ctx) -> Verdict {
 pub async fn view(ctx: &Ctx) -> Verdict {
     let b = ctx.book_fresh().await?;
     let (a, etag) = ctx.read(&b.service, &b.id).await?;
-    ensure!(a["resourceType"] == "Appointment", "the read answered no Appointment");
-    ensure!(a["id"] == Value::from(b.id.clone()), "the read answered id {}", a["id"]);
-    ensure!(a["status"] == "booked", "the booking reads back {}", a["status"]);
+    ensure!(
+        a["resourceType"] == "Appointment",
+        "the read answered no Appointment"
+    );
+    ensure!(a["id"] == b.id.as_str(), "the read answered id {}", a["id"]);
+    ensure!(
+        a["status"] == "booked",
+        "the booking reads back {}",
+        a["status"]
+    );
     ensure!(etag.is_some(), "the read carries no ETag");
     Ok(())
 }
@@ -116,11 +134,21 @@ pub async fn search(ctx: &Ctx) -> Verdict {
     let mut pages = 0;
     while let Some(p) = path.take() {
         pages += 1;
-        ensure!(pages <= 50, "more than 50 pages of appointments without finding the booking");
+        ensure!(
+            pages <= 50,
+            "more than 50 pages of appointments without finding the booking"
+        );
         let r = ctx.send(Request::get(p).to(&b.service)).await?;
-        ensure!(r.status == 200, "the patient search answered {}", r.summary());
+        ensure!(
+            r.status == 200,
+            "the patient search answered {}",
+            r.summary()
+        );
         let body = r.json().unwrap_or(Value::Null);
-        if Ctx::matches(&body, "Appointment").iter().any(|a| a["id"] == Value::from(b.id.clone())) {
+        if Ctx::matches(&body, "Appointment")
+            .iter()
+            .any(|a| a["id"] == b.id.as_str())
+        {
             return Ok(());
         }
         path = body["link"].as_array().and_then(|ls| {

@@ -24,9 +24,9 @@ pub async fn statement(ctx: &Ctx) -> Verdict {
         body["fhirVersion"]
     );
     ensure!(
-        body["format"]
-            .as_array()
-            .is_some_and(|f| f.iter().any(|x| x.as_str().is_some_and(|s| s.contains("json")))),
+        body["format"].as_array().is_some_and(|f| f
+            .iter()
+            .any(|x| x.as_str().is_some_and(|s| s.contains("json")))),
         "format does not list json"
     );
     ensure!(

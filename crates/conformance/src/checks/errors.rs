@@ -67,7 +67,10 @@ pub async fn expect(ctx: &Ctx, row: &Row) -> Verdict {
         row.code,
         row.issues.join(" or ")
     );
-    ensure!(!row.allow || r.header("allow").is_some(), "the 405 carries no Allow header");
+    ensure!(
+        !row.allow || r.header("allow").is_some(),
+        "the 405 carries no Allow header"
+    );
     Ok(())
 }
 
@@ -123,5 +126,9 @@ rows! {
 /// A day far beyond any window a receiver serves in one search.
 fn far_future(lower: &str) -> String {
     let year: i32 = lower.get(..4).and_then(|y| y.parse().ok()).unwrap_or(2030);
-    format!("{}{}", year + 2, lower.get(4..).unwrap_or("-01-01T00:00:00Z"))
+    format!(
+        "{}{}",
+        year + 2,
+        lower.get(4..).unwrap_or("-01-01T00:00:00Z")
+    )
 }

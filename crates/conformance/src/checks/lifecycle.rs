@@ -1,6 +1,6 @@
 //! Idempotency, cancellation and the kit's own cleanup.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::check::{Problem, Verdict};
 use crate::ctx::{Booked, Ctx};
@@ -67,7 +67,11 @@ pub async fn frees_slot(ctx: &Ctx) -> Verdict {
     let r = cancel(ctx, &b).await?;
     ensure!(r.status == 200, "the cancel answered {}", r.summary());
     let (a, _) = ctx.read(&b.service, &b.id).await?;
-    ensure!(a["status"] == "cancelled", "the cancelled booking reads {}", a["status"]);
+    ensure!(
+        a["status"] == "cancelled",
+        "the cancelled booking reads {}",
+        a["status"]
+    );
     let free = ctx.free_slots(&b.service).await?;
     ensure!(
         free.iter().any(|s| s["id"] == b.slot["id"]),
@@ -110,10 +114,15 @@ pub async fn cleanup(ctx: &Ctx) -> Verdict {
         let (a, _) = ctx.read(&b.service, &b.id).await?;
         if a["status"] == "booked" {
             let r = cancel(ctx, b).await?;
-            ensure!(r.status == 200, "cancelling Appointment/{} answered {}", b.id, r.summary());
+            ensure!(
+                r.status == 200,
+                "cancelling Appointment/{} answered {}",
+                b.id,
+                r.summary()
+            );
         }
         let (a, _) = ctx.read(&b.service, &b.id).await?;
-        if a["status"] == Value::from("booked") {
+        if a["status"] == "booked" {
             left.push(b.id.clone());
         }
     }

@@ -65,19 +65,29 @@ pub async fn includes(ctx: &Ctx) -> Verdict {
             .map(|es| {
                 es.iter()
                     .filter(|e| e["resource"]["resourceType"] == kind)
-                    .filter_map(|e| e["resource"]["id"].as_str().map(|id| format!("{kind}/{id}")))
+                    .filter_map(|e| {
+                        e["resource"]["id"]
+                            .as_str()
+                            .map(|id| format!("{kind}/{id}"))
+                    })
                     .collect()
             })
             .unwrap_or_default()
     };
     let schedules = included("Schedule");
-    ensure!(!schedules.is_empty(), "no Schedule is included (_include=Slot:schedule)");
+    ensure!(
+        !schedules.is_empty(),
+        "no Schedule is included (_include=Slot:schedule)"
+    );
     ensure!(
         !included("HealthcareService").is_empty(),
         "no HealthcareService is included (_include=Schedule:actor:HealthcareService)"
     );
     for s in &slots {
-        let reference = s.pointer("/schedule/reference").and_then(Value::as_str).unwrap_or("");
+        let reference = s
+            .pointer("/schedule/reference")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         ensure!(
             schedules.iter().any(|id| reference.ends_with(id.as_str())),
             "Slot/{}'s schedule {reference:?} is not among the included {schedules:?}",
@@ -99,9 +109,15 @@ pub async fn total(ctx: &Ctx) -> Verdict {
         return Err(Problem::Fail("the searchset has no total".into()));
     };
     if has_next {
-        ensure!(total >= matched, "total {total} is less than the {matched} Slots on the first page");
+        ensure!(
+            total >= matched,
+            "total {total} is less than the {matched} Slots on the first page"
+        );
     } else {
-        ensure!(total == matched, "total is {total} for {matched} matching Slots");
+        ensure!(
+            total == matched,
+            "total is {total} for {matched} matching Slots"
+        );
     }
     Ok(())
 }
@@ -119,11 +135,20 @@ fn next_path(body: &Value) -> Option<String> {
 /// REC-SLOT-004: `_count` pages the search; the `next` link leads to further, different Slots.
 pub async fn paging(ctx: &Ctx) -> Verdict {
     let service = ctx.service()?.to_string();
-    let all = Ctx::matches(&search(ctx, ctx.slot_query(&service, "free")).await?, "Slot");
+    let all = Ctx::matches(
+        &search(ctx, ctx.slot_query(&service, "free")).await?,
+        "Slot",
+    );
     if all.len() < 2 {
-        return Err(Problem::Skip("fewer than two free slots: nothing to page".into()));
+        return Err(Problem::Skip(
+            "fewer than two free slots: nothing to page".into(),
+        ));
     }
-    let first = search(ctx, format!("{}&_count=1", ctx.slot_query(&service, "free"))).await?;
+    let first = search(
+        ctx,
+        format!("{}&_count=1", ctx.slot_query(&service, "free")),
+    )
+    .await?;
     let page1 = Ctx::matches(&first, "Slot");
     ensure!(page1.len() == 1, "_count=1 answered {} Slots", page1.len());
     let Some(next) = next_path(&first) else {

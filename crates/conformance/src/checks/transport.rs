@@ -40,7 +40,11 @@ pub async fn ids_on_error(ctx: &Ctx) -> Verdict {
     let service = ctx.service()?.to_string();
     let request = Request::get(format!("/Appointment/{}", uuid::Uuid::new_v4())).to(&service);
     let r = ctx.send(request.clone()).await?;
-    ensure!(r.status >= 400, "reading an unknown appointment answered {}", r.status);
+    ensure!(
+        r.status >= 400,
+        "reading an unknown appointment answered {}",
+        r.status
+    );
     echoed(&request, &r, "an error answer")?;
     let body = r.json().unwrap_or(Value::Null);
     ensure!(
@@ -63,10 +67,15 @@ pub async fn no_store(ctx: &Ctx) -> Verdict {
         .await?;
     let cache = r.header("cache-control").unwrap_or_default();
     if r.status != 200 {
-        return Err(Problem::Fail(format!("the slot search answered {}", r.summary())));
+        return Err(Problem::Fail(format!(
+            "the slot search answered {}",
+            r.summary()
+        )));
     }
     ensure!(
-        cache.split(',').any(|d| d.trim().eq_ignore_ascii_case("no-store")),
+        cache
+            .split(',')
+            .any(|d| d.trim().eq_ignore_ascii_case("no-store")),
         "Cache-Control is {cache:?}, not no-store"
     );
     Ok(())

@@ -89,7 +89,9 @@ pub async fn stale_if_match(ctx: &Ctx) -> Verdict {
     let b = ctx.book_fresh().await?;
     let (mut a, old_tag) = ctx.read(&b.service, &b.id).await?;
     let Some(old_tag) = old_tag else {
-        return Err(crate::check::Problem::Fail("the read carries no ETag".into()));
+        return Err(crate::check::Problem::Fail(
+            "the read carries no ETag".into(),
+        ));
     };
     a["description"] = json!(note());
     let first = ctx
@@ -100,7 +102,11 @@ pub async fn stale_if_match(ctx: &Ctx) -> Verdict {
                 .json(&a),
         )
         .await?;
-    ensure!(first.status == 200, "the first update answered {}", first.summary());
+    ensure!(
+        first.status == 200,
+        "the first update answered {}",
+        first.summary()
+    );
     let (now, _) = ctx.read(&b.service, &b.id).await?;
     let mut stale = now.clone();
     stale["description"] = json!("written over a stale version");
@@ -112,7 +118,11 @@ pub async fn stale_if_match(ctx: &Ctx) -> Verdict {
                 .json(&stale),
         )
         .await?;
-    ensure!(r.status == 412, "a PUT with the stale If-Match {old_tag} answered {}, not 412", r.summary());
+    ensure!(
+        r.status == 412,
+        "a PUT with the stale If-Match {old_tag} answered {}, not 412",
+        r.summary()
+    );
     let (after, _) = ctx.read(&b.service, &b.id).await?;
     ensure!(
         after["description"] == now["description"],
@@ -127,16 +137,26 @@ pub async fn older_last_updated(ctx: &Ctx) -> Verdict {
     let (old, tag) = ctx.read(&b.service, &b.id).await?;
     let mut newer = old.clone();
     newer["description"] = json!(note());
-    let mut first = Request::put(format!("/Appointment/{}", b.id)).to(&b.service).json(&newer);
+    let mut first = Request::put(format!("/Appointment/{}", b.id))
+        .to(&b.service)
+        .json(&newer);
     if let Some(tag) = &tag {
         first = first.header("if-match", tag);
     }
     let first = ctx.send(first).await?;
-    ensure!(first.status == 200, "the first update answered {}", first.summary());
+    ensure!(
+        first.status == 200,
+        "the first update answered {}",
+        first.summary()
+    );
     let mut stale: Value = old;
     stale["description"] = json!("written from an old copy");
     let r = ctx
-        .send(Request::put(format!("/Appointment/{}", b.id)).to(&b.service).json(&stale))
+        .send(
+            Request::put(format!("/Appointment/{}", b.id))
+                .to(&b.service)
+                .json(&stale),
+        )
         .await?;
     ensure!(
         r.status == 409 && r.bars_code().as_deref() == Some("REC_CONFLICT"),

@@ -5,8 +5,11 @@ use std::collections::BTreeSet;
 
 #[test]
 fn the_documented_check_list_is_the_kits() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/CONFORMANCE.md"))
-        .expect("docs/CONFORMANCE.md");
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/CONFORMANCE.md"
+    ))
+    .expect("docs/CONFORMANCE.md");
     let table = bars_conformance::report::markdown(&bars_conformance::checks::all());
     assert!(
         doc.contains(&table),

@@ -10,13 +10,19 @@ async fn failed_under(fault: Fault) -> (BTreeSet<&'static str>, String) {
     let report = support::run(support::direct(&faulty.base)).await;
     faulty.stop().await;
     assert!(!report.conformant(), "{fault:?} passed every SHALL check");
-    (report.failed().into_iter().collect(), support::failures(&report))
+    (
+        report.failed().into_iter().collect(),
+        support::failures(&report),
+    )
 }
 
 async fn expect(fault: Fault, ids: &[&str]) {
     let (failed, why) = failed_under(fault).await;
     for id in ids {
-        assert!(failed.contains(id), "{fault:?} did not fail {id}; failures:\n{why}");
+        assert!(
+            failed.contains(id),
+            "{fault:?} did not fail {id}; failures:\n{why}"
+        );
     }
 }
 
@@ -32,12 +38,20 @@ async fn a_receiver_ignoring_if_match_fails_read_before_write() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_echoing_no_ids_fails_transport() {
-    expect(Fault::BareHeaders, &["REC-TRN-001", "REC-TRN-002", "REC-TRN-003"]).await;
+    expect(
+        Fault::BareHeaders,
+        &["REC-TRN-001", "REC-TRN-002", "REC-TRN-003"],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_answering_500_to_bad_json_fails_hostile_input() {
-    expect(Fault::FallsOverOnBadJson, &["REC-HOST-001", "ERR-WRITE-001"]).await;
+    expect(
+        Fault::FallsOverOnBadJson,
+        &["REC-HOST-001", "ERR-WRITE-001"],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,5 +65,8 @@ async fn every_check_fails_under_some_fault() {
         .map(|c| c.id)
         .filter(|id| !failed.contains(id))
         .collect();
-    assert!(never.is_empty(), "checks no faulty receiver fails: {never:?}");
+    assert!(
+        never.is_empty(),
+        "checks no faulty receiver fails: {never:?}"
+    );
 }

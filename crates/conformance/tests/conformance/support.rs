@@ -56,7 +56,8 @@ impl OwnReceiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
-        let config = ReceiverConfig::new("RX001", &base).with_service(SERVICE, "Minor Injuries Unit");
+        let config =
+            ReceiverConfig::new("RX001", &base).with_service(SERVICE, "Minor Injuries Unit");
         let receiver = Receiver::new(config, store).await.unwrap();
         receiver
             .state
@@ -70,7 +71,12 @@ impl OwnReceiver {
             receiver.router(TransportRules::receiver()),
             ServerOptions::default(),
         );
-        OwnReceiver { base, _db: db, server, receiver }
+        OwnReceiver {
+            base,
+            _db: db,
+            server,
+            receiver,
+        }
     }
 
     pub async fn stop(self) {
@@ -84,14 +90,22 @@ pub fn direct(base: &str) -> Wire {
     Wire::new(
         HttpClient::plain(Duration::from_secs(30)),
         base,
-        Route::Direct { application: "conformance-kit".into() },
+        Route::Direct {
+            application: "conformance-kit".into(),
+        },
         SenderIdentity::new(SENDER_ODS, "Conformance Practice"),
     )
 }
 
 /// Runs every check against what `wire` reaches, for our service and patient.
 pub async fn run(wire: Wire) -> Report {
-    let ctx = Ctx::connect(wire, vec![SERVICE.into()], vec![PATIENT.into()], Window::tomorrow()).await;
+    let ctx = Ctx::connect(
+        wire,
+        vec![SERVICE.into()],
+        vec![PATIENT.into()],
+        Window::tomorrow(),
+    )
+    .await;
     bars_conformance::run(&ctx, |_, _, _| {}).await
 }
 
@@ -149,7 +163,9 @@ pub fn through_proxy(stack: &LocalStack) -> Wire {
     Wire::new(
         http.clone(),
         &stack.proxy_url,
-        Route::Proxy { tokens: TokenSource::new(credentials, http) },
+        Route::Proxy {
+            tokens: TokenSource::new(credentials, http),
+        },
         SenderIdentity::new(&stack.sender.ods, &stack.sender.name),
     )
 }
@@ -207,23 +223,54 @@ type Answer = (u16, Vec<(String, String)>, Bytes);
 fn outcome(status: u16, code: &str, issue: &str) -> Answer {
     let body = json!({ "resourceType": "OperationOutcome", "issue": [{ "severity": "error", "code": issue,
         "details": { "coding": [{ "system": "https://fhir.nhs.uk/Codesystem/http-error-codes", "code": code }] } }] });
-    (status, vec![("content-type".into(), "application/fhir+json".into())], Bytes::from(body.to_string()))
+    (
+        status,
+        vec![("content-type".into(), "application/fhir+json".into())],
+        Bytes::from(body.to_string()),
+    )
 }
 
 impl Front {
-    async fn call(&self, method: &http::Method, path: &str, headers: &[(String, String)], body: Option<Bytes>) -> Answer {
-        let refs: Vec<(&str, String)> = headers.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-        match self.http.call(method.clone(), &format!("{}{path}", self.upstream), &refs, body).await {
+    async fn call(
+        &self,
+        method: &http::Method,
+        path: &str,
+        headers: &[(String, String)],
+        body: Option<Bytes>,
+    ) -> Answer {
+        let refs: Vec<(&str, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        match self
+            .http
+            .call(
+                method.clone(),
+                &format!("{}{path}", self.upstream),
+                &refs,
+                body,
+            )
+            .await
+        {
             Ok(r) => (
                 r.status.as_u16(),
-                r.headers.iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string())).collect(),
+                r.headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                    .collect(),
                 r.body,
             ),
             Err(e) => outcome(502, "REC_BAD_GATEWAY", &e.to_string()),
         }
     }
 
-    async fn handle(&self, method: http::Method, path: String, mut headers: Vec<(String, String)>, body: Bytes) -> Answer {
+    async fn handle(
+        &self,
+        method: http::Method,
+        path: String,
+        mut headers: Vec<(String, String)>,
+        body: Bytes,
+    ) -> Answer {
         let fault = self.fault;
         let has_body = !body.is_empty();
         let is_json = serde_json::from_slice::<Value>(&body).is_ok();
@@ -236,24 +283,34 @@ impl Front {
                 headers.push((name.to_string(), v));
             }
         };
-        let appointment_write = path.starts_with("/Appointment/") && matches!(method, http::Method::PUT | http::Method::PATCH);
+        let appointment_write = path.starts_with("/Appointment/")
+            && matches!(method, http::Method::PUT | http::Method::PATCH);
         let mut body = body;
         match fault {
             Fault::NoConcurrencyControl if appointment_write => {
                 set(&mut headers, "if-match", None);
                 // Last writer wins: the stored version's meta replaces the sender's.
                 let current = self.call(&http::Method::GET, &path, &headers, None).await;
-                if let (Ok(stored), Ok(mut sent)) =
-                    (serde_json::from_slice::<Value>(&current.2), serde_json::from_slice::<Value>(&body))
-                    && sent["resourceType"] == "Appointment"
+                if let (Ok(stored), Ok(mut sent)) = (
+                    serde_json::from_slice::<Value>(&current.2),
+                    serde_json::from_slice::<Value>(&body),
+                ) && sent["resourceType"] == "Appointment"
                 {
                     sent["meta"] = stored["meta"].clone();
                     body = Bytes::from(sent.to_string());
                 }
             }
-            Fault::SloppyErrors => set(&mut headers, "accept", Some(bars_conformance::wire::FHIR_JSON.into())),
+            Fault::SloppyErrors => set(
+                &mut headers,
+                "accept",
+                Some(bars_conformance::wire::FHIR_JSON.into()),
+            ),
             Fault::NoIdempotency => {
-                set(&mut headers, "x-request-id", Some(uuid::Uuid::new_v4().to_string()));
+                set(
+                    &mut headers,
+                    "x-request-id",
+                    Some(uuid::Uuid::new_v4().to_string()),
+                );
                 if !headers.iter().any(|(k, _)| k == "x-correlation-id") {
                     headers.push(("x-correlation-id".into(), uuid::Uuid::new_v4().to_string()));
                 }
@@ -270,11 +327,20 @@ impl Front {
             && sent["status"] == "cancelled"
             && let Some(slot) = sent.pointer("/slot/0/reference").and_then(Value::as_str)
         {
-            self.cancelled_slots.lock().unwrap().push(slot.trim_start_matches("Slot/").to_string());
+            self.cancelled_slots
+                .lock()
+                .unwrap()
+                .push(slot.trim_start_matches("Slot/").to_string());
         }
         let sent_body = body.clone();
-        let (mut status, mut out_headers, mut out_body) =
-            self.call(&method, &path, &headers, if has_body { Some(body) } else { None }).await;
+        let (mut status, mut out_headers, mut out_body) = self
+            .call(
+                &method,
+                &path,
+                &headers,
+                if has_body { Some(body) } else { None },
+            )
+            .await;
         match fault {
             Fault::DoubleBooks
                 if method == http::Method::POST && path == "/Appointment" && status == 409 =>
@@ -283,7 +349,8 @@ impl Front {
                     && a["resourceType"] == "Appointment"
                 {
                     a["id"] = json!(uuid::Uuid::new_v4().to_string());
-                    a["meta"] = json!({ "versionId": "1", "lastUpdated": "2030-01-01T00:00:00+00:00" });
+                    a["meta"] =
+                        json!({ "versionId": "1", "lastUpdated": "2030-01-01T00:00:00+00:00" });
                     status = 201;
                     out_body = Bytes::from(a.to_string());
                     out_headers.push(("etag".into(), "W/\"1\"".into()));
@@ -300,7 +367,12 @@ impl Front {
                 }
             }
             Fault::BareHeaders => {
-                out_headers.retain(|(k, _)| !matches!(k.as_str(), "x-request-id" | "x-correlation-id" | "cache-control"));
+                out_headers.retain(|(k, _)| {
+                    !matches!(
+                        k.as_str(),
+                        "x-request-id" | "x-correlation-id" | "cache-control"
+                    )
+                });
             }
             Fault::SloppyErrors if status >= 400 => {
                 let (s, h, b) = outcome(400, "REC_BAD_REQUEST", "invalid");
@@ -313,7 +385,11 @@ impl Front {
                     }
                     let hidden = self.cancelled_slots.lock().unwrap().clone();
                     if let Some(entries) = v["entry"].as_array_mut() {
-                        entries.retain(|e| !e["resource"]["id"].as_str().is_some_and(|id| hidden.iter().any(|h| h == id)));
+                        entries.retain(|e| {
+                            !e["resource"]["id"]
+                                .as_str()
+                                .is_some_and(|id| hidden.iter().any(|h| h == id))
+                        });
                     }
                     out_body = Bytes::from(v.to_string());
                 }
@@ -326,7 +402,12 @@ impl Front {
                     out_body = Bytes::from(v.to_string());
                 }
             }
-            Fault::ThinSearch if method == http::Method::GET && (path.starts_with("/Slot") || path.starts_with("/Appointment?") || path == "/metadata") => {
+            Fault::ThinSearch
+                if method == http::Method::GET
+                    && (path.starts_with("/Slot")
+                        || path.starts_with("/Appointment?")
+                        || path == "/metadata") =>
+            {
                 if let Ok(mut v) = serde_json::from_slice::<Value>(&out_body) {
                     if let Some(entries) = v["entry"].as_array_mut() {
                         entries.retain(|e| e["resource"]["resourceType"] == "Slot");
@@ -340,7 +421,10 @@ impl Front {
                     if v["resourceType"] == "Bundle" {
                         v["total"] = json!(v["total"].as_u64().unwrap_or(0) + 7);
                     }
-                    if let Some(resources) = v.pointer_mut("/rest/0/resource").and_then(Value::as_array_mut) {
+                    if let Some(resources) = v
+                        .pointer_mut("/rest/0/resource")
+                        .and_then(Value::as_array_mut)
+                    {
                         for r in resources {
                             r["searchInclude"] = json!([]);
                         }
@@ -350,7 +434,12 @@ impl Front {
             }
             _ => {}
         }
-        out_headers.retain(|(k, _)| !matches!(k.as_str(), "content-length" | "transfer-encoding" | "connection"));
+        out_headers.retain(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "content-length" | "transfer-encoding" | "connection"
+            )
+        });
         (status, out_headers, out_body)
     }
 }
@@ -375,29 +464,48 @@ impl Faulty {
             let front = Arc::clone(&front);
             async move {
                 let (parts, body) = request.into_parts();
-                let body = axum::body::to_bytes(body, 4 * 1024 * 1024).await.unwrap_or_default();
-                let path = parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
+                let body = axum::body::to_bytes(body, 4 * 1024 * 1024)
+                    .await
+                    .unwrap_or_default();
+                let path = parts
+                    .uri
+                    .path_and_query()
+                    .map(|p| p.to_string())
+                    .unwrap_or_default();
                 let headers: Vec<(String, String)> = parts
                     .headers
                     .iter()
-                    .filter(|(k, _)| !matches!(k.as_str(), "host" | "content-length" | "connection"))
+                    .filter(|(k, _)| {
+                        !matches!(k.as_str(), "host" | "content-length" | "connection")
+                    })
                     .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
                     .collect();
                 let (status, headers, body) = front.handle(parts.method, path, headers, body).await;
                 let mut response = axum::response::Response::new(axum::body::Body::from(body));
                 *response.status_mut() = http::StatusCode::from_u16(status).unwrap();
                 for (k, v) in headers {
-                    if let (Ok(k), Ok(v)) = (http::HeaderName::try_from(k), http::HeaderValue::try_from(v)) {
+                    if let (Ok(k), Ok(v)) = (
+                        http::HeaderName::try_from(k),
+                        http::HeaderValue::try_from(v),
+                    ) {
                         response.headers_mut().append(k, v);
                     }
                 }
                 response
             }
         });
-        let server = RunningServer::start("127.0.0.1:0".parse().unwrap(), router, ServerOptions::default())
-            .await
-            .unwrap();
-        Faulty { base: format!("http://{}", server.addr), own, server }
+        let server = RunningServer::start(
+            "127.0.0.1:0".parse().unwrap(),
+            router,
+            ServerOptions::default(),
+        )
+        .await
+        .unwrap();
+        Faulty {
+            base: format!("http://{}", server.addr),
+            own,
+            server,
+        }
     }
 
     pub async fn stop(self) {
