@@ -8,7 +8,7 @@ use crate::ensure;
 use crate::wire::Request;
 
 /// Cancels `b` as a sender does: read, then PUT status cancelled with the read's `If-Match`.
-async fn cancel(ctx: &Ctx, b: &Booked) -> Result<crate::wire::Response, Problem> {
+pub(crate) async fn cancel(ctx: &Ctx, b: &Booked) -> Result<crate::wire::Response, Problem> {
     let (mut a, etag) = ctx.read(&b.service, &b.id).await?;
     a["status"] = json!("cancelled");
     a["cancelationReason"] = json!({ "text": "BaRS conformance kit cleanup" });

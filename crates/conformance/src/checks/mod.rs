@@ -6,6 +6,7 @@ pub mod capabilities;
 pub mod errors;
 pub mod hostile;
 pub mod lifecycle;
+pub mod rebook;
 pub mod slots;
 pub mod transport;
 pub mod update;
@@ -18,6 +19,9 @@ const READ: Need = Need::Interaction("Appointment", "read");
 const UPDATE: Need = Need::Interaction("Appointment", "update");
 const PATCH: Need = Need::Interaction("Appointment", "patch");
 const SEARCH: Need = Need::Interaction("Appointment", "search-type");
+const DELETE: Need = Need::Interaction("Appointment", "delete");
+const HISTORY: Need = Need::Interaction("Appointment", "history-instance");
+const VREAD: Need = Need::Interaction("Appointment", "vread");
 const SLOTS: Need = Need::Interaction("Slot", "search-type");
 
 macro_rules! check {
@@ -236,6 +240,46 @@ pub fn all() -> Vec<CheckDef> {
             "API: PUT /Appointment/{id}",
             [SLOTS, CREATE, READ, UPDATE],
             lifecycle::not_current
+        ),
+        check!(
+            "REC-REBOOK-001",
+            Rebook,
+            Shall,
+            "Rebook booking first: the new booking carries replaces, then the old one cancels",
+            "digest 5.7",
+            "IG: Rebook (Core requirements: two open bookings)",
+            [SLOTS, CREATE, READ, UPDATE],
+            rebook::book_first
+        ),
+        check!(
+            "REC-REBOOK-002",
+            Rebook,
+            Shall,
+            "Rebook cancelling first: the old one cancels, then the replacement books",
+            "digest 5.7",
+            "IG: Rebook (sequence diagram)",
+            [SLOTS, CREATE, READ, UPDATE],
+            rebook::cancel_first
+        ),
+        check!(
+            "REC-DEL-001",
+            Cancel,
+            Should,
+            "DELETE cancels logically and frees the slot",
+            "digest 2.9 [DECISION]",
+            "API: DELETE /Appointment/{id}",
+            [SLOTS, CREATE, READ, DELETE],
+            rebook::delete
+        ),
+        check!(
+            "REC-HIST-001",
+            View,
+            Should,
+            "An updated appointment has a history of distinct, readable versions",
+            "digest 5.8",
+            "API: GET /Appointment/{id}/_history (FHIR history, vread)",
+            [SLOTS, CREATE, READ, UPDATE, HISTORY, VREAD],
+            rebook::history
         ),
         check!(
             "REC-TRN-001",

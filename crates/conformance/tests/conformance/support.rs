@@ -284,7 +284,10 @@ impl Front {
             }
         };
         let appointment_write = path.starts_with("/Appointment/")
-            && matches!(method, http::Method::PUT | http::Method::PATCH);
+            && matches!(
+                method,
+                http::Method::PUT | http::Method::PATCH | http::Method::DELETE
+            );
         let mut body = body;
         match fault {
             Fault::NoConcurrencyControl if appointment_write => {
@@ -358,11 +361,15 @@ impl Front {
             }
             Fault::NoVersions => {
                 out_headers.retain(|(k, _)| k != "etag");
-                if let Ok(mut v) = serde_json::from_slice::<Value>(&out_body)
-                    && v["resourceType"] == "Appointment"
-                    && let Some(meta) = v["meta"].as_object_mut()
-                {
-                    meta.remove("versionId");
+                if let Ok(mut v) = serde_json::from_slice::<Value>(&out_body) {
+                    if let Some(meta) = v["meta"].as_object_mut() {
+                        meta.remove("versionId");
+                    }
+                    for e in v["entry"].as_array_mut().into_iter().flatten() {
+                        if let Some(meta) = e["resource"]["meta"].as_object_mut() {
+                            meta.remove("versionId");
+                        }
+                    }
                     out_body = Bytes::from(v.to_string());
                 }
             }
