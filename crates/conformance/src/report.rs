@@ -214,6 +214,106 @@ impl Report {
     }
 }
 
+impl Report {
+    /// One self-contained offline HTML file: the summary, then each check with its requirement
+    /// and the exchanged messages, filterable by result.
+    pub fn html(&self) -> String {
+        let mut out = String::from(
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>BaRS receiver conformance</title>\n<style>\nbody{font-family:system-ui,sans-serif;margin:2em;max-width:80em}\ntable{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}\n.passed h3{color:#1a7f37}.failed h3{color:#cf222e}.skipped h3{color:#9a6700}\npre{background:#f6f8fa;padding:.5em;white-space:pre-wrap;word-break:break-all;font-size:85%}\nbody.only-failed .check:not(.failed),body.only-passed .check:not(.passed),body.only-skipped .check:not(.skipped){display:none}\n</style></head><body>\n",
+        );
+        let _ = writeln!(
+            out,
+            "<h1>BaRS receiver conformance</h1><p>{} ({}). {}</p>",
+            xml(&self.receiver),
+            self.route,
+            if self.conformant() {
+                "Every SHALL check passed."
+            } else {
+                "SHALL checks failed."
+            }
+        );
+        out.push_str(
+            "<table><tr><th>area</th><th>passed</th><th>failed</th><th>skipped</th></tr>\n",
+        );
+        for (area, t) in self.by_area() {
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                xml(area.name()),
+                t.passed,
+                t.failed,
+                t.skipped
+            );
+        }
+        out.push_str("</table>\n<p>Show: ");
+        for (label, class) in [
+            ("all", ""),
+            ("failed", "only-failed"),
+            ("passed", "only-passed"),
+            ("skipped", "only-skipped"),
+        ] {
+            let _ = write!(
+                out,
+                "<label><input type=\"radio\" name=\"show\" onclick=\"document.body.className='{class}'\"{}> {label}</label> ",
+                if class.is_empty() { " checked" } else { "" }
+            );
+        }
+        out.push_str("</p>\n");
+        for r in &self.results {
+            let _ = writeln!(
+                out,
+                "<div class=\"check {}\"><h3>{} {} — {} [{}]</h3><p>Requirement: {} ({})</p>",
+                r.outcome.label(),
+                r.id,
+                r.outcome.label(),
+                xml(r.title),
+                r.level.name(),
+                xml(r.requirement),
+                xml(r.source)
+            );
+            if let Outcome::Failed(why) | Outcome::Skipped(why) = &r.outcome {
+                let _ = writeln!(out, "<p><strong>{}</strong></p>", xml(why));
+            }
+            if !r.evidence.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "<details><summary>{} exchanges</summary>",
+                    r.evidence.len()
+                );
+                for e in &r.evidence {
+                    let mut text = format!("{} {}\n", e.method, e.url);
+                    for (k, v) in &e.request_headers {
+                        let _ = writeln!(text, "{k}: {v}");
+                    }
+                    if let Some(b) = &e.request_body {
+                        let _ = writeln!(text, "\n{b}");
+                    }
+                    match (e.status, &e.error) {
+                        (Some(status), _) => {
+                            let _ = writeln!(text, "\n=> {status}");
+                        }
+                        (None, Some(err)) => {
+                            let _ = writeln!(text, "\n=> no answer: {err}");
+                        }
+                        (None, None) => {}
+                    }
+                    for (k, v) in &e.response_headers {
+                        let _ = writeln!(text, "{k}: {v}");
+                    }
+                    if let Some(b) = &e.response_body {
+                        let _ = writeln!(text, "\n{b}");
+                    }
+                    let _ = writeln!(out, "<pre>{}</pre>", xml(&text));
+                }
+                out.push_str("</details>\n");
+            }
+            out.push_str("</div>\n");
+        }
+        out.push_str("</body></html>\n");
+        out
+    }
+}
+
 /// The check list as a Markdown table (the body of docs/CONFORMANCE.md's list).
 pub fn markdown(checks: &[CheckDef]) -> String {
     let mut out = String::from(

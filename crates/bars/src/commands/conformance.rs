@@ -56,6 +56,10 @@ pub struct ReceiverArgs {
     /// Also write the results as JUnit XML (for CI dashboards).
     #[arg(long)]
     pub junit: Option<PathBuf>,
+    /// Also write one self-contained HTML file: each check with its requirement and the
+    /// exchanged messages, filterable by result.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
 }
 
 pub async fn run(command: ConformanceCommand, connection: &Connection) -> anyhow::Result<()> {
@@ -159,6 +163,10 @@ async fn receiver(args: ReceiverArgs, connection: &Connection) -> anyhow::Result
     }
     if let Some(path) = &args.junit {
         std::fs::write(path, report.junit())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.html {
+        std::fs::write(path, report.html())
             .with_context(|| format!("writing {}", path.display()))?;
     }
     let failed = report.failed_shall();

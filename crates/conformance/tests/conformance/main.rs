@@ -9,4 +9,5 @@
 mod docs;
 mod faulty;
 mod own;
+mod reports;
 mod support;
