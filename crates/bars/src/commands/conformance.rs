@@ -17,7 +17,7 @@ pub enum ConformanceCommand {
     /// Check a BaRS receiver: through the proxy with the sender's credentials (the global
     /// --proxy-url, --client-id, --key-id, --private-key, --ca, or --manifest), or directly with
     /// --receiver-url. Exits 0 only when every SHALL check passed.
-    Receiver(ReceiverArgs),
+    Receiver(Box<ReceiverArgs>),
     /// The checks the kit runs.
     List {
         /// As the Markdown table of docs/CONFORMANCE.md.
@@ -75,7 +75,7 @@ pub async fn run(command: ConformanceCommand, connection: &Connection) -> anyhow
             }
             Ok(())
         }
-        ConformanceCommand::Receiver(args) => receiver(args, connection).await,
+        ConformanceCommand::Receiver(args) => receiver(*args, connection).await,
     }
 }
 
