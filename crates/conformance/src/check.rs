@@ -19,6 +19,7 @@ pub enum Area {
     Idempotency,
     Cancel,
     Rebook,
+    Messaging,
     Transport,
     Errors,
     Hostile,
@@ -37,6 +38,7 @@ impl Area {
             Area::Idempotency => "idempotency",
             Area::Cancel => "cancel",
             Area::Rebook => "rebook",
+            Area::Messaging => "$process-message",
             Area::Transport => "transport",
             Area::Errors => "error rows (4.4)",
             Area::Hostile => "hostile input",
@@ -67,6 +69,8 @@ impl Level {
 pub enum Need {
     /// The CapabilityStatement declares this interaction on this resource type.
     Interaction(&'static str, &'static str),
+    /// It declares this system-level operation (`rest.operation.name`).
+    Operation(&'static str),
     /// It declares `versioning: versioned-update` (If-Match is honoured).
     VersionedUpdate,
     /// Only when the kit talks to the receiver directly (through a proxy, the proxy answers first).
@@ -121,6 +125,9 @@ impl CheckDef {
         self.needs.iter().find_map(|need| match *need {
             Need::Interaction(resource, code) if !ctx.declares(resource, code) => Some(format!(
                 "the CapabilityStatement does not declare {resource} {code}"
+            )),
+            Need::Operation(name) if !ctx.declares_operation(name) => Some(format!(
+                "the CapabilityStatement does not declare the operation {name}"
             )),
             Need::VersionedUpdate if !ctx.declares_versioned_update() => Some(
                 "the CapabilityStatement does not declare versioning versioned-update for Appointment"

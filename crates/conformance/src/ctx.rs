@@ -127,6 +127,13 @@ impl Ctx {
             .is_some_and(|i| i.iter().any(|x| x["code"] == interaction))
     }
 
+    pub fn declares_operation(&self, name: &str) -> bool {
+        self.capability
+            .pointer("/rest/0/operation")
+            .and_then(Value::as_array)
+            .is_some_and(|ops| ops.iter().any(|o| o["name"] == name))
+    }
+
     pub fn declares_versioned_update(&self) -> bool {
         self.resource("Appointment")
             .is_some_and(|r| r["versioning"] == "versioned-update")

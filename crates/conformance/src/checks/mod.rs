@@ -6,6 +6,7 @@ pub mod capabilities;
 pub mod errors;
 pub mod hostile;
 pub mod lifecycle;
+pub mod messaging;
 pub mod rebook;
 pub mod slots;
 pub mod transport;
@@ -22,6 +23,7 @@ const SEARCH: Need = Need::Interaction("Appointment", "search-type");
 const DELETE: Need = Need::Interaction("Appointment", "delete");
 const HISTORY: Need = Need::Interaction("Appointment", "history-instance");
 const VREAD: Need = Need::Interaction("Appointment", "vread");
+const MESSAGING: Need = Need::Operation("process-message");
 const SLOTS: Need = Need::Interaction("Slot", "search-type");
 
 macro_rules! check {
@@ -280,6 +282,46 @@ pub fn all() -> Vec<CheckDef> {
             "API: GET /Appointment/{id}/_history (FHIR history, vread)",
             [SLOTS, CREATE, READ, UPDATE, HISTORY, VREAD],
             rebook::history
+        ),
+        check!(
+            "REC-MSG-001",
+            Messaging,
+            Shall,
+            "A booking-request message books: 200, a message Bundle with response ok and the Appointment, the slot taken",
+            "digest 2.10, 6.3, 6.4",
+            "API: POST /$process-message (examples/process_message)",
+            [SLOTS, READ, MESSAGING],
+            messaging::books
+        ),
+        check!(
+            "REC-MSG-002",
+            Messaging,
+            Shall,
+            "A booking-request message for a taken slot is 409 conflict",
+            "digest 6.3 step 6",
+            "IG: Bundle-Processing.page.md",
+            [SLOTS, MESSAGING],
+            messaging::slot_taken
+        ),
+        check!(
+            "REC-MSG-003",
+            Messaging,
+            Shall,
+            "A message without Bundle.meta.versionId is 400 invariant",
+            "digest 6.3 step 2",
+            "IG: Bundle-Processing.page.md",
+            [SLOTS, MESSAGING],
+            messaging::no_version
+        ),
+        check!(
+            "REC-MSG-004",
+            Messaging,
+            Shall,
+            "A booking-response sent to a receiver is 400 invariant",
+            "digest 6.1, 6.3 step 6",
+            "IG: Bundle-Processing.page.md",
+            [SLOTS, MESSAGING],
+            messaging::booking_response
         ),
         check!(
             "REC-TRN-001",

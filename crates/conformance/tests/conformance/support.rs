@@ -190,7 +190,8 @@ pub enum Fault {
     NoVersions,
     /// Keeps a cancelled booking's slot busy, and its capability statement is not R4.
     KeepsSlotsAfterCancel,
-    /// Applies no update (answers 200 with the stored resource) and pages nothing.
+    /// Applies no update (answers 200 with the stored resource), acknowledges messages without
+    /// processing them, and pages nothing.
     IgnoresWrites,
     /// Leaves the includes out, miscounts totals, answers a busy slot to a search for free
     /// ones, and lists booked appointments nowhere.
@@ -317,6 +318,10 @@ impl Front {
                 if !headers.iter().any(|(k, _)| k == "x-correlation-id") {
                     headers.push(("x-correlation-id".into(), uuid::Uuid::new_v4().to_string()));
                 }
+            }
+            Fault::IgnoresWrites if path == "/$process-message" && is_json => {
+                // Acknowledges the message without processing it.
+                return (200, vec![("content-type".into(), "application/fhir+json".into())], body);
             }
             Fault::IgnoresWrites if appointment_write => {
                 let current = self.call(&http::Method::GET, &path, &headers, None).await;
