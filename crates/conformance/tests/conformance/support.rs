@@ -321,7 +321,11 @@ impl Front {
             }
             Fault::IgnoresWrites if path == "/$process-message" && is_json => {
                 // Acknowledges the message without processing it.
-                return (200, vec![("content-type".into(), "application/fhir+json".into())], body);
+                return (
+                    200,
+                    vec![("content-type".into(), "application/fhir+json".into())],
+                    body,
+                );
             }
             Fault::IgnoresWrites if appointment_write => {
                 let current = self.call(&http::Method::GET, &path, &headers, None).await;
