@@ -20,6 +20,7 @@ pub enum Area {
     Cancel,
     Rebook,
     Messaging,
+    Registry,
     Transport,
     Errors,
     Hostile,
@@ -39,6 +40,7 @@ impl Area {
             Area::Cancel => "cancel",
             Area::Rebook => "rebook",
             Area::Messaging => "$process-message",
+            Area::Registry => "registry pointer",
             Area::Transport => "transport",
             Area::Errors => "error rows (4.4)",
             Area::Hostile => "hostile input",
@@ -75,6 +77,8 @@ pub enum Need {
     VersionedUpdate,
     /// Only when the kit talks to the receiver directly (through a proxy, the proxy answers first).
     Direct,
+    /// Only through a proxy (the Registry is reached through it).
+    Proxy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -135,6 +139,10 @@ impl CheckDef {
             ),
             Need::Direct if !ctx.direct() => Some(
                 "through a proxy the proxy answers this before the receiver sees it; run with --receiver-url"
+                    .into(),
+            ),
+            Need::Proxy if ctx.direct() => Some(
+                "the Registry is reached through the proxy; run through a proxy to check pointers"
                     .into(),
             ),
             _ => None,

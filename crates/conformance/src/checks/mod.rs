@@ -7,6 +7,7 @@ pub mod errors;
 pub mod hostile;
 pub mod lifecycle;
 pub mod messaging;
+pub mod pointer;
 pub mod rebook;
 pub mod slots;
 pub mod transport;
@@ -322,6 +323,16 @@ pub fn all() -> Vec<CheckDef> {
             "IG: Bundle-Processing.page.md",
             [SLOTS, MESSAGING],
             messaging::booking_response
+        ),
+        check!(
+            "REC-PTR-001",
+            Registry,
+            Shall,
+            "Booking writes a Registry pointer; cancelling removes it",
+            "digest 2.11, 5.14",
+            "IG: Registry (NRL) pointer; API: /DocumentReference",
+            [SLOTS, CREATE, READ, UPDATE, Need::Proxy],
+            pointer::lifecycle
         ),
         check!(
             "REC-TRN-001",

@@ -54,9 +54,24 @@ async fn a_receiver_answering_500_to_bad_json_fails_hostile_input() {
     .await;
 }
 
+/// Through the proxy, with the Registry down: no pointer can be found.
+async fn failed_without_registry() -> BTreeSet<&'static str> {
+    let (mut stack, _dir) = support::stack(None).await;
+    stack.stop_registry().await;
+    let report = support::run(support::through_proxy(&stack)).await;
+    stack.stop().await;
+    report.failed().into_iter().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pointers_that_never_appear_fail_the_pointer_check() {
+    let failed = failed_without_registry().await;
+    assert!(failed.contains("REC-PTR-001"), "{failed:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_check_fails_under_some_fault() {
-    let mut failed = BTreeSet::new();
+    let mut failed = failed_without_registry().await;
     for fault in ALL_FAULTS {
         failed.extend(failed_under(*fault).await.0);
     }

@@ -22,7 +22,7 @@ pub const SERVICE: &str = "2000011111";
 pub const PATIENT: &str = "9434765919";
 pub const SENDER_ODS: &str = "A1001";
 
-/// Tomorrow, every 10 minutes 08:00-12:00 UTC: 24 slots, enough for a whole run.
+/// Tomorrow, every 5 minutes 06:00-18:00 UTC: 144 slots, enough for a whole run.
 fn plan(service: &str, window: &Window) -> SlotPlan {
     let d = window.first;
     SlotPlan {
@@ -30,10 +30,10 @@ fn plan(service: &str, window: &Window) -> SlotPlan {
         schedule_id: None,
         from: jiff::civil::date(d.year() as i16, u8::from(d.month()) as i8, d.day() as i8),
         days: 1,
-        every_minutes: 10,
+        every_minutes: 5,
         length_minutes: None,
-        day_start: jiff::civil::time(8, 0, 0, 0),
-        day_end: jiff::civil::time(12, 0, 0, 0),
+        day_start: jiff::civil::time(6, 0, 0, 0),
+        day_end: jiff::civil::time(18, 0, 0, 0),
         weekdays_only: false,
         zone: jiff::tz::TimeZone::UTC,
     }
@@ -107,6 +107,16 @@ pub async fn run(wire: Wire) -> Report {
     )
     .await;
     bars_conformance::run(&ctx, |_, _, _| {}).await
+}
+
+/// The ids a report skipped.
+pub fn skipped(report: &Report) -> Vec<&'static str> {
+    report
+        .results
+        .iter()
+        .filter(|r| r.outcome.label() == "skipped")
+        .map(|r| r.id)
+        .collect()
 }
 
 /// A report's failures with their reasons, for assertion messages.
