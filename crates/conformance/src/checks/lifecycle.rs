@@ -61,6 +61,53 @@ pub async fn replay(ctx: &Ctx) -> Verdict {
     Ok(())
 }
 
+/// Copies of one booking request sent at once in REC-IDEM-002.
+const CONCURRENT_REPLAYS: usize = 5;
+
+/// REC-IDEM-002: the same booking request sent several times at once books once; every other
+/// copy is answered 409 duplicate, or 425 while the first is still in flight.
+pub async fn concurrent_replay(ctx: &Ctx) -> Verdict {
+    let service = ctx.service()?.to_string();
+    let patient = ctx.patient()?.to_string();
+    let slot = ctx.take_slot(&service).await?;
+    let request = Request::post("/Appointment")
+        .to(&service)
+        .json(&Ctx::appointment_for(&slot, &patient));
+    let mut copies = tokio::task::JoinSet::new();
+    for _ in 0..CONCURRENT_REPLAYS {
+        let wire = std::sync::Arc::clone(&ctx.wire);
+        let request = request.clone();
+        copies.spawn(async move { wire.send(&request).await });
+    }
+    let mut booked = 0;
+    let mut others = Vec::new();
+    while let Some(joined) = copies.join_next().await {
+        let r = joined
+            .map_err(|e| Problem::Fail(format!("a sender failed: {e}")))?
+            .map_err(|e| Problem::Fail(format!("a copy got no answer: {e}")))?;
+        if ctx.remember(&service, &slot, &r).is_some() {
+            booked += 1;
+        } else {
+            others.push(r);
+        }
+    }
+    ensure!(
+        booked == 1,
+        "{CONCURRENT_REPLAYS} copies of one request booked {booked} times"
+    );
+    for r in &others {
+        let code = r.bars_code().unwrap_or_default();
+        let issue = r.issue_code().unwrap_or_default();
+        ensure!(
+            (r.status == 409 && code == "REC_CONFLICT" && issue == "duplicate")
+                || (r.status == 425 && code == "REC_TOO_EARLY"),
+            "a concurrent copy answered {}, not 409 REC_CONFLICT/duplicate or 425 REC_TOO_EARLY",
+            r.summary()
+        );
+    }
+    Ok(())
+}
+
 /// REC-CAN-001: cancelling answers the cancelled Appointment and frees its slot.
 pub async fn frees_slot(ctx: &Ctx) -> Verdict {
     let b = ctx.book_fresh().await?;

@@ -225,6 +225,16 @@ pub fn all() -> Vec<CheckDef> {
             lifecycle::replay
         ),
         check!(
+            "REC-IDEM-002",
+            Idempotency,
+            Shall,
+            "Copies of one booking sent at once book once; the others are 409 duplicate or 425",
+            "digest 3.4 step 4, 4.4 common, 5.10",
+            "IG: Transactional-integrity (retry while in flight)",
+            [SLOTS, CREATE],
+            lifecycle::concurrent_replay
+        ),
+        check!(
             "REC-CAN-001",
             Cancel,
             Shall,
