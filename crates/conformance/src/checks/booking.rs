@@ -124,10 +124,8 @@ pub async fn view(ctx: &Ctx) -> Verdict {
     Ok(())
 }
 
-/// REC-VIEW-002: searching by the patient's NHS number finds the booking.
-pub async fn search(ctx: &Ctx) -> Verdict {
-    let b = ctx.book_fresh().await?;
-    let patient = ctx.patient()?.to_string();
+/// Whether a patient search lists appointment `id`, following next links.
+async fn lists(ctx: &Ctx, service: &str, patient: &str, id: &str) -> Result<bool, Problem> {
     let mut path = Some(format!(
         "/Appointment?patient:identifier=https://fhir.nhs.uk/Id/nhs-number|{patient}"
     ));
@@ -138,7 +136,7 @@ pub async fn search(ctx: &Ctx) -> Verdict {
             pages <= 50,
             "more than 50 pages of appointments without finding the booking"
         );
-        let r = ctx.send(Request::get(p).to(&b.service)).await?;
+        let r = ctx.send(Request::get(p).to(service)).await?;
         ensure!(
             r.status == 200,
             "the patient search answered {}",
@@ -147,9 +145,9 @@ pub async fn search(ctx: &Ctx) -> Verdict {
         let body = r.json().unwrap_or(Value::Null);
         if Ctx::matches(&body, "Appointment")
             .iter()
-            .any(|a| a["id"] == b.id.as_str())
+            .any(|a| a["id"] == id)
         {
-            return Ok(());
+            return Ok(true);
         }
         path = body["link"].as_array().and_then(|ls| {
             ls.iter()
@@ -158,8 +156,33 @@ pub async fn search(ctx: &Ctx) -> Verdict {
                 .and_then(|u| u.find("/Appointment").map(|i| u[i..].to_string()))
         });
     }
-    Err(Problem::Fail(format!(
+    Ok(false)
+}
+
+/// REC-VIEW-002: searching by the patient's NHS number finds the booking.
+pub async fn search(ctx: &Ctx) -> Verdict {
+    let b = ctx.book_fresh().await?;
+    let patient = ctx.patient()?.to_string();
+    ensure!(
+        lists(ctx, &b.service, &patient, &b.id).await?,
         "the patient search does not list Appointment/{}",
         b.id
-    )))
+    );
+    Ok(())
+}
+
+/// REC-VIEW-003: another patient's search does not list the booking.
+pub async fn other_patient(ctx: &Ctx) -> Verdict {
+    let Some(other) = ctx.patients.get(1).cloned() else {
+        return Err(Problem::Skip(
+            "give a second --patient to check searches stay per patient".into(),
+        ));
+    };
+    let b = ctx.book_fresh().await?;
+    ensure!(
+        !lists(ctx, &b.service, &other, &b.id).await?,
+        "the search for another patient lists Appointment/{}",
+        b.id
+    );
+    Ok(())
 }

@@ -155,6 +155,16 @@ pub fn all() -> Vec<CheckDef> {
             booking::search
         ),
         check!(
+            "REC-VIEW-003",
+            View,
+            Shall,
+            "Another patient's search does not list the booking",
+            "digest 2.4, 4.5 (no patient data to others)",
+            "API: GET /Appointment?patient:identifier",
+            [SLOTS, CREATE, SEARCH],
+            booking::other_patient
+        ),
+        check!(
             "REC-UPD-001",
             Update,
             Shall,

@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 
 pub const SERVICE: &str = "2000011111";
 pub const PATIENT: &str = "9434765919";
+pub const OTHER_PATIENT: &str = "4409815415";
 pub const SENDER_ODS: &str = "A1001";
 
 /// Tomorrow, every 5 minutes 06:00-18:00 UTC: 144 slots, enough for a whole run.
@@ -102,7 +103,7 @@ pub async fn run(wire: Wire) -> Report {
     let ctx = Ctx::connect(
         wire,
         vec![SERVICE.into()],
-        vec![PATIENT.into()],
+        vec![PATIENT.into(), OTHER_PATIENT.into()],
         Window::tomorrow(),
     )
     .await;
@@ -196,7 +197,8 @@ pub enum Fault {
     /// Treats every request as new (no idempotency): a replay books again; a missing
     /// correlation id is made up rather than refused.
     NoIdempotency,
-    /// Sends no `ETag` and no `meta.versionId`.
+    /// Sends no `ETag` and no `meta.versionId`, and answers any patient's search with the
+    /// first test patient's appointments.
     NoVersions,
     /// Keeps a cancelled booking's slot busy, and its capability statement is not R4.
     KeepsSlotsAfterCancel,
@@ -313,6 +315,10 @@ impl Front {
                     sent["meta"] = stored["meta"].clone();
                     body = Bytes::from(sent.to_string());
                 }
+            }
+            Fault::NoVersions if path.starts_with("/Appointment?") => {
+                let path = path.replace(OTHER_PATIENT, PATIENT);
+                return self.call(&method, &path, &headers, None).await;
             }
             Fault::SloppyErrors => set(
                 &mut headers,
