@@ -314,6 +314,33 @@ impl Report {
     }
 }
 
+/// How this run differs from a saved one (`--json` output): each check whose result changed, that
+/// is new, or that the saved run had and this one has not.
+pub fn changes(saved: &serde_json::Value, report: &Report) -> Vec<String> {
+    let before: BTreeMap<&str, &str> = saved["results"]
+        .as_array()
+        .map(|rs| {
+            rs.iter()
+                .filter_map(|r| Some((r["id"].as_str()?, r["result"].as_str()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut changed = Vec::new();
+    for r in &report.results {
+        match before.get(r.id) {
+            Some(was) if *was == r.outcome.label() => {}
+            Some(was) => changed.push(format!("{}: {was} -> {}", r.id, r.outcome.label())),
+            None => changed.push(format!("{}: new, {}", r.id, r.outcome.label())),
+        }
+    }
+    for id in before.keys() {
+        if !report.results.iter().any(|r| r.id == *id) {
+            changed.push(format!("{id}: no longer checked"));
+        }
+    }
+    changed
+}
+
 /// The check list as a Markdown table (the body of docs/CONFORMANCE.md's list).
 pub fn markdown(checks: &[CheckDef]) -> String {
     let mut out = String::from(
@@ -332,4 +359,55 @@ pub fn markdown(checks: &[CheckDef]) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::Area;
+
+    fn result(id: &'static str, outcome: Outcome) -> CheckResult {
+        CheckResult {
+            id,
+            area: Area::Booking,
+            title: "t",
+            requirement: "r",
+            source: "s",
+            level: Level::Shall,
+            outcome,
+            evidence: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn changes_name_every_check_whose_result_moved() {
+        let before = Report::new(
+            "x".into(),
+            true,
+            vec![
+                result("A", Outcome::Passed),
+                result("B", Outcome::Passed),
+                result("C", Outcome::Skipped("s".into())),
+            ],
+        );
+        let saved: serde_json::Value = serde_json::from_str(&before.json()).unwrap();
+        assert!(changes(&saved, &before).is_empty());
+        let after = Report::new(
+            "x".into(),
+            true,
+            vec![
+                result("A", Outcome::Passed),
+                result("B", Outcome::Failed("f".into())),
+                result("D", Outcome::Passed),
+            ],
+        );
+        assert_eq!(
+            changes(&saved, &after),
+            [
+                "B: passed -> failed",
+                "D: new, passed",
+                "C: no longer checked"
+            ]
+        );
+    }
 }

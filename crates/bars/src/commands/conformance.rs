@@ -60,7 +60,14 @@ pub struct ReceiverArgs {
     /// exchanged messages, filterable by result.
     #[arg(long)]
     pub html: Option<PathBuf>,
+    /// A saved run (`--json` output): when any check's result differs from it, name each change
+    /// and exit with status 3.
+    #[arg(long)]
+    pub expect: Option<PathBuf>,
 }
+
+/// The exit status when a check's result changed from the saved run (`--expect`).
+pub const CHANGED: i32 = 3;
 
 pub async fn run(command: ConformanceCommand, connection: &Connection) -> anyhow::Result<()> {
     match command {
@@ -146,6 +153,13 @@ fn wire(args: &ReceiverArgs, connection: &Connection) -> anyhow::Result<Wire> {
 
 async fn receiver(args: ReceiverArgs, connection: &Connection) -> anyhow::Result<()> {
     let window = window(&args)?;
+    let expected: Option<serde_json::Value> = match &args.expect {
+        Some(path) => Some(
+            serde_json::from_str(&read(path)?)
+                .with_context(|| format!("{} is not a saved run (--json)", path.display()))?,
+        ),
+        None => None,
+    };
     let wire = wire(&args, connection)?;
     let ctx = Ctx::connect(wire, args.services.clone(), args.patients.clone(), window).await;
     let live = std::io::stderr().is_terminal();
@@ -170,6 +184,24 @@ async fn receiver(args: ReceiverArgs, connection: &Connection) -> anyhow::Result
             .with_context(|| format!("writing {}", path.display()))?;
     }
     let failed = report.failed_shall();
+    if let Some(saved) = &expected {
+        let changed = bars_conformance::report::changes(saved, &report);
+        if !changed.is_empty() {
+            for c in &changed {
+                eprintln!("changed: {c}");
+            }
+            if !failed.is_empty() {
+                eprintln!(
+                    "{} SHALL checks failed: {}",
+                    failed.len(),
+                    failed.join(", ")
+                );
+            }
+            use std::io::Write as _;
+            let _ = std::io::stdout().flush();
+            std::process::exit(CHANGED);
+        }
+    }
     if !failed.is_empty() {
         bail!(
             "{} SHALL checks failed: {}",

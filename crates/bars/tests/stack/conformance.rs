@@ -1,6 +1,6 @@
 //! `bars conformance receiver` from the command line: through the proxy with a manifest it exits
 //! 0 and reports every SHALL check passed (JSON and JUnit); against a receiver it cannot reach it
-//! exits non-zero naming the failed checks.
+//! exits 1 naming the failed checks, and 3 when compared with a saved run whose results differ.
 
 use std::process::{Command, Stdio};
 
@@ -8,6 +8,9 @@ use bars_receiver::availability::SlotPlan;
 use serde_json::Value;
 
 use crate::kit::{PATIENT, Stack};
+
+/// A second test patient: one patient's search must not list another's bookings.
+const OTHER_PATIENT: &str = "4409815415";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_kit_passes_our_stack_and_fails_what_it_cannot_reach() {
@@ -43,7 +46,15 @@ async fn the_kit_passes_our_stack_and_fails_what_it_cannot_reach() {
     let out = Command::new(env!("CARGO_BIN_EXE_bars"))
         .args(["--json", "conformance", "receiver", "--manifest"])
         .arg(&manifest)
-        .args(["--service", &service, "--patient", PATIENT, "--junit"])
+        .args([
+            "--service",
+            &service,
+            "--patient",
+            PATIENT,
+            "--patient",
+            OTHER_PATIENT,
+        ])
+        .arg("--junit")
         .arg(&junit)
         .stderr(Stdio::piped())
         .output()
@@ -55,6 +66,8 @@ async fn the_kit_passes_our_stack_and_fails_what_it_cannot_reach() {
         "no progress line on stderr: {stderr}"
     );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let saved = dir.path().join("saved.json");
+    std::fs::write(&saved, &out.stdout).unwrap();
     let results = report["results"].as_array().unwrap();
     assert!(results.iter().all(|r| r["result"] != "failed"), "{report}");
     assert!(
