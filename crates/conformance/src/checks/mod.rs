@@ -205,6 +205,16 @@ pub fn all() -> Vec<CheckDef> {
             update::partial_patch
         ),
         check!(
+            "REC-UPD-005",
+            Update,
+            Shall,
+            "Rescheduling moves the booking: the new slot taken, the old one free",
+            "digest 2.8, 5.6",
+            "API: PATCH /Appointment/{id} (reschedule)",
+            [SLOTS, CREATE, READ, PATCH],
+            update::reschedule_moves
+        ),
+        check!(
             "REC-RBW-001",
             ReadBeforeWrite,
             Shall,
@@ -353,6 +363,16 @@ pub fn all() -> Vec<CheckDef> {
             "IG: Registry (NRL) pointer; API: /DocumentReference",
             [SLOTS, CREATE, READ, UPDATE, Need::Proxy],
             pointer::lifecycle
+        ),
+        check!(
+            "REC-PTR-002",
+            Registry,
+            Shall,
+            "Rescheduling moves the Registry pointer's period",
+            "digest 2.7 side effects, 5.14",
+            "IG: Registry (NRL) pointer; API: /DocumentReference",
+            [SLOTS, CREATE, READ, PATCH, Need::Proxy],
+            pointer::follows_reschedule
         ),
         check!(
             "REC-TRN-001",

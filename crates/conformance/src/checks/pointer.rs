@@ -15,8 +15,8 @@ const BARS_IDENTIFIER: &str = "https://fhir.nhs.uk/Id/BaRS-Identifier";
 const LOOKS: u32 = 60;
 const PAUSE: Duration = Duration::from_millis(250);
 
-/// Whether the Registry holds a pointer to appointment `id` for the patient.
-async fn has_pointer(ctx: &Ctx, patient: &str, id: &str) -> Result<bool, Problem> {
+/// The start of the Registry's pointer to appointment `id` (`None` when there is none).
+async fn pointer_start(ctx: &Ctx, patient: &str, id: &str) -> Result<Option<String>, Problem> {
     let mut path = Some(format!(
         "/DocumentReference?subject:identifier=https://fhir.nhs.uk/Id/nhs-number%7C{patient}"
     ));
@@ -31,15 +31,22 @@ async fn has_pointer(ctx: &Ctx, patient: &str, id: &str) -> Result<bool, Problem
             r.summary()
         );
         let body = r.json().unwrap_or(Value::Null);
-        let found = Ctx::matches(&body, "DocumentReference").iter().any(|p| {
-            p["identifier"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|i| i["system"] == BARS_IDENTIFIER && i["value"] == id)
-        });
-        if found {
-            return Ok(true);
+        let found = Ctx::matches(&body, "DocumentReference")
+            .into_iter()
+            .find(|p| {
+                p["identifier"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|i| i["system"] == BARS_IDENTIFIER && i["value"] == id)
+            });
+        if let Some(p) = found {
+            return Ok(Some(
+                p.pointer("/context/period/start")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+            ));
         }
         path = body["link"].as_array().and_then(|ls| {
             ls.iter()
@@ -48,13 +55,18 @@ async fn has_pointer(ctx: &Ctx, patient: &str, id: &str) -> Result<bool, Problem
                 .and_then(|u| u.find("/DocumentReference?").map(|i| u[i..].to_string()))
         });
     }
-    Ok(false)
+    Ok(None)
 }
 
-/// Looks until the pointer's presence is `wanted`, a bounded number of times.
-async fn until(ctx: &Ctx, patient: &str, id: &str, wanted: bool) -> Result<bool, Problem> {
+/// Looks until `wanted` holds of the pointer, a bounded number of times.
+async fn until_pointer(
+    ctx: &Ctx,
+    patient: &str,
+    id: &str,
+    wanted: impl Fn(Option<&str>) -> bool,
+) -> Result<bool, Problem> {
     for _ in 0..LOOKS {
-        if has_pointer(ctx, patient, id).await? == wanted {
+        if wanted(pointer_start(ctx, patient, id).await?.as_deref()) {
             return Ok(true);
         }
         // Evidence of one look is enough; the repeats say nothing new.
@@ -62,6 +74,37 @@ async fn until(ctx: &Ctx, patient: &str, id: &str, wanted: bool) -> Result<bool,
         tokio::time::sleep(PAUSE).await;
     }
     Ok(false)
+}
+
+async fn until(ctx: &Ctx, patient: &str, id: &str, present: bool) -> Result<bool, Problem> {
+    until_pointer(ctx, patient, id, |p| p.is_some() == present).await
+}
+
+/// The minute of an instant (`YYYY-MM-DDTHH:MM`), to compare times written in other forms.
+fn minute(instant: &str) -> &str {
+    instant.get(..16).unwrap_or(instant)
+}
+
+/// REC-PTR-002: rescheduling changes the pointer's period to the new time.
+pub async fn follows_reschedule(ctx: &Ctx) -> Verdict {
+    let patient = ctx.patient()?.to_string();
+    let b = ctx.book_fresh().await?;
+    ensure!(
+        until(ctx, &patient, &b.id, true).await?,
+        "no Registry pointer to Appointment/{} appeared after the booking",
+        b.id
+    );
+    let slot = ctx.take_slot(&b.service).await?;
+    super::update::reschedule(ctx, &b, &slot).await?;
+    let new_start = slot["start"].as_str().unwrap_or_default().to_string();
+    ensure!(
+        until_pointer(ctx, &patient, &b.id, |p| p
+            .is_some_and(|s| minute(s) == minute(&new_start)))
+        .await?,
+        "the Registry pointer to Appointment/{} did not move to {new_start} after the reschedule",
+        b.id
+    );
+    Ok(())
 }
 
 /// REC-PTR-001: booking writes a pointer to the Registry; cancelling removes it.

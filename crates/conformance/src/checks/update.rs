@@ -84,6 +84,52 @@ pub async fn partial_patch(ctx: &Ctx) -> Verdict {
     applies(ctx, &b, request, &wanted, "a partial Appointment PATCH").await
 }
 
+/// Moves `b` to `slot` with a JSON Patch (as the SDK reschedules), `If-Match` from a fresh read.
+pub(crate) async fn reschedule(ctx: &Ctx, b: &Booked, slot: &Value) -> Verdict {
+    let (_, etag) = ctx.read(&b.service, &b.id).await?;
+    let patch = json!([
+        { "op": "test", "path": "/status", "value": "booked" },
+        { "op": "replace", "path": "/slot", "value": [{ "reference": format!("Slot/{}", slot["id"].as_str().unwrap_or_default()) }] },
+        { "op": "replace", "path": "/start", "value": slot["start"] },
+        { "op": "replace", "path": "/end", "value": slot["end"] }
+    ]);
+    let mut request = Request::patch(format!("/Appointment/{}", b.id))
+        .to(&b.service)
+        .body("application/json-patch+json", patch.to_string());
+    if let Some(tag) = &etag {
+        request = request.header("if-match", tag);
+    }
+    let r = ctx.send(request).await?;
+    ensure!(r.status == 200, "the reschedule answered {}", r.summary());
+    Ok(())
+}
+
+/// REC-UPD-005: rescheduling moves the booking: the new slot is taken, the old one free again.
+pub async fn reschedule_moves(ctx: &Ctx) -> Verdict {
+    let b = ctx.book_fresh().await?;
+    let slot = ctx.take_slot(&b.service).await?;
+    reschedule(ctx, &b, &slot).await?;
+    let (a, _) = ctx.read(&b.service, &b.id).await?;
+    ensure!(
+        a["start"] == slot["start"],
+        "after the reschedule the appointment starts {}, not {}",
+        a["start"],
+        slot["start"]
+    );
+    let free = ctx.free_slots(&b.service).await?;
+    ensure!(
+        free.iter().all(|s| s["id"] != slot["id"]),
+        "the new Slot/{} is still free",
+        slot["id"]
+    );
+    ensure!(
+        free.iter().any(|s| s["id"] == b.slot["id"]),
+        "the old Slot/{} is not free again",
+        b.slot["id"]
+    );
+    Ok(())
+}
+
 /// REC-RBW-001: a write with a stale `If-Match` is refused 412 and changes nothing.
 pub async fn stale_if_match(ctx: &Ctx) -> Verdict {
     let b = ctx.book_fresh().await?;
