@@ -15,6 +15,10 @@ const BOOKING_EXAMPLE: &str = include_str!(
 );
 const EXAMPLE_NHS_NUMBER: &str = "9476719931";
 const DOS: &str = "https://fhir.nhs.uk/Id/dos-service-id";
+const BOOKING_CANCELLED: &str =
+    "https://fhir.nhs.uk/MessageDefinition/bars-message-booking-request-cancelled";
+/// What a cancellation message carries (the cancelled MessageDefinition's focus).
+const CANCELLATION_ENTRIES: &[&str] = &["MessageHeader", "Appointment", "Patient", "Organization"];
 
 fn resource_mut<'a>(bundle: &'a mut Value, kind: &str) -> Option<&'a mut Value> {
     bundle["entry"]
@@ -110,6 +114,82 @@ pub async fn books(ctx: &Ctx) -> Verdict {
     ensure!(
         free.iter().all(|s| s["id"] != slot["id"]),
         "Slot/{} is still free after the booking message",
+        slot["id"]
+    );
+    Ok(())
+}
+
+/// The cancellation message for `booked` (the receiver's copy, read beforehand), built from the
+/// booking message that made it: reason `update`, the cancelled definition, status cancelled.
+pub fn cancellation_message(booking: &Value, booked: &Value) -> Value {
+    let mut message = booking.clone();
+    message["id"] = json!(uuid::Uuid::new_v4().to_string());
+    let participant = resource_mut(&mut message, "Appointment")
+        .map(|a| a["participant"].clone())
+        .unwrap_or(Value::Null);
+    if let Some(entries) = message["entry"].as_array_mut() {
+        entries.retain(|e| {
+            e["resource"]["resourceType"]
+                .as_str()
+                .is_some_and(|t| CANCELLATION_ENTRIES.contains(&t))
+        });
+    }
+    if let Some(h) = resource_mut(&mut message, "MessageHeader") {
+        h["reason"]["coding"][0]["code"] = json!("update");
+        h["definition"] = json!(BOOKING_CANCELLED);
+    }
+    if let Some(a) = resource_mut(&mut message, "Appointment") {
+        let mut cancelled = booked.clone();
+        cancelled["status"] = json!("cancelled");
+        cancelled["participant"] = participant;
+        *a = cancelled;
+    }
+    message
+}
+
+/// REC-MSG-005: a cancellation message cancels the booking a booking message made and frees
+/// its slot.
+pub async fn cancels(ctx: &Ctx) -> Verdict {
+    let service = ctx.service()?.to_string();
+    let patient = ctx.patient()?.to_string();
+    let slot = ctx.take_slot(&service).await?;
+    let booking = booking_message(&service, &slot, &patient)?;
+    let r = post(ctx, &service, &booking).await?;
+    ensure!(
+        r.status == 200,
+        "the booking message answered {}",
+        r.summary()
+    );
+    let Some(id) = persisted(&r.json().unwrap_or(Value::Null))
+        .and_then(|a| a["id"].as_str().map(str::to_string))
+    else {
+        return Err(Problem::Fail(
+            "the booking answer holds no Appointment id".into(),
+        ));
+    };
+    let (booked, _) = ctx.read(&service, &id).await?;
+    let fake = crate::wire::Response {
+        status: 201,
+        headers: http::HeaderMap::new(),
+        body: bytes::Bytes::from(booked.to_string()),
+    };
+    ctx.remember(&service, &slot, &fake);
+    let r = post(ctx, &service, &cancellation_message(&booking, &booked)).await?;
+    ensure!(
+        r.status == 200,
+        "the cancellation message answered {}",
+        r.summary()
+    );
+    let (after, _) = ctx.read(&service, &id).await?;
+    ensure!(
+        after["status"] == "cancelled",
+        "after the cancellation message Appointment/{id} reads {}",
+        after["status"]
+    );
+    let free = ctx.free_slots(&service).await?;
+    ensure!(
+        free.iter().any(|s| s["id"] == slot["id"]),
+        "Slot/{} is not free after the cancellation message",
         slot["id"]
     );
     Ok(())

@@ -335,6 +335,16 @@ pub fn all() -> Vec<CheckDef> {
             messaging::slot_taken
         ),
         check!(
+            "REC-MSG-005",
+            Messaging,
+            Shall,
+            "A cancellation message cancels the booking and frees the slot",
+            "digest 6.1, 6.3 step 6",
+            "IG: Bundle-Processing.page.md; MessageDefinition booking-request-cancelled",
+            [SLOTS, READ, MESSAGING],
+            messaging::cancels
+        ),
+        check!(
             "REC-MSG-003",
             Messaging,
             Shall,
