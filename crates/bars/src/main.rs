@@ -56,6 +56,9 @@ enum Command {
     /// Measure the system: starts a receiver and a proxy on loopback, seeds a million slots and
     /// reports bookings, contention, slot search and reads against their ceilings.
     Bench(commands::bench::BenchArgs),
+    /// The conformance kit: check any BaRS receiver against the requirements it must meet.
+    #[command(subcommand)]
+    Conformance(commands::conformance::ConformanceCommand),
     /// Development PKI: a CA, certificates and sender signing keys.
     #[command(subcommand)]
     Pki(PkiCommand),
@@ -151,6 +154,7 @@ fn main() -> std::process::ExitCode {
             Command::Audit(args) => commands::audit::run(args, cli.connection.json).await,
             Command::Outbox(args) => commands::outbox::run(args, cli.connection.json).await,
             Command::Bench(args) => commands::bench::run(args).await,
+            Command::Conformance(c) => commands::conformance::run(c, &cli.connection).await,
             Command::Pki(PkiCommand::Init(args)) => commands::pki::run(args),
             Command::Config(ConfigCommand::Check(args)) => settings::check::run(args),
             Command::Sender(c) => commands::sender::run(c, &cli.connection).await,

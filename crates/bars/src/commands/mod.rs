@@ -3,6 +3,7 @@
 pub mod admin_client;
 pub mod audit;
 pub mod bench;
+pub mod conformance;
 pub mod outbox;
 pub mod pki;
 pub mod sender;

@@ -23,6 +23,7 @@ pub struct Connection {
     /// A stack manifest (as `bars demo` writes); supplies everything below that is not given.
     #[arg(
         long,
+        visible_alias = "manifest",
         env = "BARS_STACK",
         default_value = "bars-demo/stack.json",
         global = true
@@ -171,8 +172,24 @@ fn manifest(path: &PathBuf) -> Option<Value> {
         .and_then(|t| serde_json::from_str(&t).ok())
 }
 
+/// What a sender needs to reach BaRS through the proxy, resolved from flags and the manifest.
+pub struct SenderParts {
+    pub http: HttpClient,
+    pub proxy_url: String,
+    pub tokens: std::sync::Arc<TokenSource>,
+    pub identity: SenderIdentity,
+}
+
 impl Connection {
     fn session(&self) -> anyhow::Result<Session> {
+        let p = self.sender()?;
+        Ok(Session {
+            client: BarsClient::new(p.http, &p.proxy_url, p.tokens, p.identity),
+            json: self.json,
+        })
+    }
+
+    pub fn sender(&self) -> anyhow::Result<SenderParts> {
         let m = manifest(&self.stack).unwrap_or(Value::Null);
         let from = |given: &Option<String>, pointer: &str| {
             given.clone().or_else(|| {
@@ -228,9 +245,11 @@ impl Connection {
         )
         .with_context(|| format!("the signing key {}", key_path.display()))?;
         let tokens = TokenSource::new(credentials, http.clone());
-        Ok(Session {
-            client: BarsClient::new(http, &proxy_url, tokens, SenderIdentity::new(&ods, &org)),
-            json: self.json,
+        Ok(SenderParts {
+            http,
+            proxy_url,
+            tokens,
+            identity: SenderIdentity::new(&ods, &org),
         })
     }
 }

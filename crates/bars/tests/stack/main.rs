@@ -9,6 +9,7 @@ mod kit;
 mod audit;
 mod cardinality;
 mod config;
+mod conformance;
 mod crash;
 mod demo;
 mod headers;

@@ -1,0 +1,213 @@
+//! `bars conformance`: the conformance kit from the command line — check a receiver through the
+//! proxy (as a sender) or directly (the kit acting as the proxy), and list the checks.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bars_client::SenderIdentity;
+use bars_conformance::{CheckResult, Ctx, Route, Window, Wire};
+use bars_http::client::HttpClient;
+
+use super::sender::Connection;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ConformanceCommand {
+    /// Check a BaRS receiver: through the proxy with the sender's credentials (the global
+    /// --proxy-url, --client-id, --key-id, --private-key, --ca, or --manifest), or directly with
+    /// --receiver-url. Exits 0 only when every SHALL check passed.
+    Receiver(Box<ReceiverArgs>),
+    /// The checks the kit runs.
+    List {
+        /// As the Markdown table of docs/CONFORMANCE.md.
+        #[arg(long)]
+        markdown: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReceiverArgs {
+    /// Check this receiver directly, the kit acting as the proxy (it sets the
+    /// NHSD-Authenticated-* headers itself).
+    #[arg(long)]
+    pub receiver_url: Option<String>,
+    /// The client certificate (PEM) the receiver trusts as the proxy's (directly only).
+    #[arg(long, requires = "receiver_url", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    #[arg(long, requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+    /// The sending application the kit names as authenticated (directly only).
+    #[arg(long, default_value = "bars-conformance")]
+    pub application: String,
+    /// A DoS service id of the receiver to check (repeatable; the first is exercised).
+    #[arg(long = "service", required = true)]
+    pub services: Vec<String>,
+    /// A test patient's NHS number (repeatable; the first is booked for).
+    #[arg(long = "patient", required = true)]
+    pub patients: Vec<String>,
+    /// The first day searched for free slots (YYYY-MM-DD, default tomorrow).
+    #[arg(long)]
+    pub date: Option<String>,
+    /// Days searched from --date.
+    #[arg(long, default_value_t = 1)]
+    pub days: u32,
+    /// Also write the results as JUnit XML (for CI dashboards).
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Also write one self-contained HTML file: each check with its requirement and the
+    /// exchanged messages, filterable by result.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+    /// A saved run (`--json` output): when any check's result differs from it, name each change
+    /// and exit with status 3.
+    #[arg(long)]
+    pub expect: Option<PathBuf>,
+}
+
+/// The exit status when a check's result changed from the saved run (`--expect`).
+pub const CHANGED: i32 = 3;
+
+pub async fn run(command: ConformanceCommand, connection: &Connection) -> anyhow::Result<()> {
+    match command {
+        ConformanceCommand::List { markdown } => {
+            let all = bars_conformance::checks::all();
+            if markdown {
+                print!("{}", bars_conformance::report::markdown(&all));
+            } else {
+                for c in &all {
+                    println!("{:<13} {:<6} {}", c.id, c.level.name(), c.title);
+                }
+            }
+            Ok(())
+        }
+        ConformanceCommand::Receiver(args) => receiver(*args, connection).await,
+    }
+}
+
+fn window(args: &ReceiverArgs) -> anyhow::Result<Window> {
+    match &args.date {
+        Some(d) => Window::starting(d, args.days).map_err(|e| anyhow::anyhow!("--date: {e}")),
+        None => Ok(Window {
+            days: args.days.max(1),
+            ..Window::tomorrow()
+        }),
+    }
+}
+
+fn read(path: &PathBuf) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn wire(args: &ReceiverArgs, connection: &Connection) -> anyhow::Result<Wire> {
+    let timeout = Duration::from_secs(40);
+    let Some(url) = &args.receiver_url else {
+        let p = connection.sender()?;
+        return Ok(Wire::new(
+            p.http.clone(),
+            &p.proxy_url,
+            Route::Proxy { tokens: p.tokens },
+            p.identity,
+        ));
+    };
+    let identity = match (&args.client_cert, &args.client_key) {
+        (Some(cert), Some(key)) => Some(bars_pki::Identity {
+            cert_pem: read(cert)?,
+            key_pem: read(key)?,
+        }),
+        _ => None,
+    };
+    let http = match &connection.ca {
+        Some(ca) => HttpClient::new(
+            Some(
+                bars_pki::tls::client_config(&read(ca)?, identity.as_ref())
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+            ),
+            timeout,
+        ),
+        None if url.starts_with("https://") => {
+            bail!(
+                "--receiver-url is https: give --ca (the CA that signed the receiver's certificate)"
+            )
+        }
+        None => HttpClient::plain(timeout),
+    };
+    let ods = connection
+        .ods_code
+        .clone()
+        .unwrap_or_else(|| "A1001".into());
+    let name = connection
+        .organisation_name
+        .clone()
+        .unwrap_or_else(|| "Sending organisation".into());
+    Ok(Wire::new(
+        http,
+        url,
+        Route::Direct {
+            application: args.application.clone(),
+        },
+        SenderIdentity::new(&ods, &name),
+    ))
+}
+
+async fn receiver(args: ReceiverArgs, connection: &Connection) -> anyhow::Result<()> {
+    let window = window(&args)?;
+    let expected: Option<serde_json::Value> = match &args.expect {
+        Some(path) => Some(
+            serde_json::from_str(&read(path)?)
+                .with_context(|| format!("{} is not a saved run (--json)", path.display()))?,
+        ),
+        None => None,
+    };
+    let wire = wire(&args, connection)?;
+    let ctx = Ctx::connect(wire, args.services.clone(), args.patients.clone(), window).await;
+    let live = std::io::stderr().is_terminal();
+    let report = bars_conformance::run(&ctx, |done, total, result: &CheckResult| {
+        if live {
+            eprint!("\r\x1b[2K");
+        }
+        eprintln!("[{done:>2}/{total}] {}", result.line());
+    })
+    .await;
+    if connection.json {
+        println!("{}", report.json());
+    } else {
+        print!("{}", report.summary());
+    }
+    if let Some(path) = &args.junit {
+        std::fs::write(path, report.junit())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.html {
+        std::fs::write(path, report.html())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let failed = report.failed_shall();
+    if let Some(saved) = &expected {
+        let changed = bars_conformance::report::changes(saved, &report);
+        if !changed.is_empty() {
+            for c in &changed {
+                eprintln!("changed: {c}");
+            }
+            if !failed.is_empty() {
+                eprintln!(
+                    "{} SHALL checks failed: {}",
+                    failed.len(),
+                    failed.join(", ")
+                );
+            }
+            use std::io::Write as _;
+            let _ = std::io::stdout().flush();
+            std::process::exit(CHANGED);
+        }
+    }
+    if !failed.is_empty() {
+        bail!(
+            "{} SHALL checks failed: {}",
+            failed.len(),
+            failed.join(", ")
+        );
+    }
+    Ok(())
+}
