@@ -110,7 +110,9 @@ pub struct Bench {
     /// Slots are handed out from the end of the layout downwards, so every booking gets a
     /// slot no one has booked.
     next_slot: AtomicUsize,
-    appointments: std::sync::Mutex<Vec<String>>,
+    /// Booked appointments as (owning service, id): a read addresses the appointment's own
+    /// service, as a receiver answers any other with 404.
+    appointments: std::sync::Mutex<Vec<(String, String)>>,
     commit_store: tokio::sync::Mutex<Option<CommitStore>>,
 }
 
@@ -216,11 +218,18 @@ impl Bench {
         Some(self.stack.layout.slot(k - 1))
     }
 
-    fn appointment_ids(&self) -> Vec<String> {
+    fn appointment_ids(&self) -> Vec<(String, String)> {
         self.appointments
             .lock()
             .map(|a| a.clone())
             .unwrap_or_default()
+    }
+
+    /// Keeps a booked appointment for the read scenarios.
+    fn remember(&self, slot: &SlotRef, id: Option<String>) {
+        if let (Some(id), Ok(mut ids)) = (id, self.appointments.lock()) {
+            ids.push((slot.service.clone(), id));
+        }
     }
 
     /// Runs one scenario once.
@@ -316,11 +325,7 @@ impl Bench {
                         return Outcome::Error;
                     };
                     let (outcome, id) = bench.book(&slot).await;
-                    if let Some(id) = id
-                        && let Ok(mut ids) = bench.appointments.lock()
-                    {
-                        ids.push(id);
-                    }
+                    bench.remember(&slot, id);
                     // A fresh slot must never be refused: a 409 here is a failure.
                     if outcome == Outcome::Refused {
                         Outcome::Error
@@ -369,9 +374,7 @@ impl Bench {
                     let (outcome, id) = bench.book(&slots[i]).await;
                     if outcome == Outcome::Ok {
                         wins[i].fetch_add(1, Ordering::Relaxed);
-                        if let (Some(id), Ok(mut ids)) = (id, bench.appointments.lock()) {
-                            ids.push(id);
-                        }
+                        bench.remember(&slots[i], id);
                     }
                     outcome
                 }
@@ -460,9 +463,7 @@ impl Bench {
                     return Outcome::Error;
                 };
                 let (outcome, id) = bench.book(&slot).await;
-                if let (Some(id), Ok(mut ids)) = (id, bench.appointments.lock()) {
-                    ids.push(id);
-                }
+                bench.remember(&slot, id);
                 outcome
             }
         })
@@ -472,18 +473,17 @@ impl Bench {
     async fn read(self: &Arc<Self>, via_proxy: bool) -> (Samples, Checks) {
         self.ensure_appointments().await;
         let ids = Arc::new(self.appointment_ids());
-        let service = Arc::new(self.stack.layout.services[0].clone());
         let bench = self.clone();
         let read = move |client: usize, n: u64| {
-            let (bench, ids, service) = (bench.clone(), ids.clone(), service.clone());
+            let (bench, ids) = (bench.clone(), ids.clone());
             async move {
-                let id = &ids[spread(client, n, ids.len())];
+                let (service, id) = &ids[spread(client, n, ids.len())];
                 let result = if via_proxy {
                     let token = match bench.stack.tokens.token().await {
                         Ok(t) => t,
                         Err(_) => return Outcome::Error,
                     };
-                    let mut headers = direct_headers(Some(&service), false);
+                    let mut headers = direct_headers(Some(service), false);
                     headers.push(("authorization", format!("Bearer {token}")));
                     let url = format!("{}/Appointment/{id}", bench.stack.proxy_url);
                     bench
@@ -492,7 +492,7 @@ impl Bench {
                         .call(Method::GET, &url, &headers, None)
                         .await
                 } else {
-                    let headers = as_proxy(direct_headers(Some(&service), false));
+                    let headers = as_proxy(direct_headers(Some(service), false));
                     let url = format!("{}/Appointment/{id}", bench.stack.receiver_url);
                     bench
                         .stack
