@@ -13,8 +13,7 @@ use http_body_util::BodyExt;
 use hyper::body::Body as _;
 
 use crate::error::ApiError;
-
-pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
+use crate::media::FHIR_JSON;
 
 /// The body size limit for FHIR requests unless a role configures another.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;

@@ -130,7 +130,7 @@ impl Proxy {
             limiter: ratelimit::RateLimiter::default(),
             config,
             metrics: Arc::default(),
-            upstream_health: health::ProbeCache::default(),
+            upstream_health: state::ProbeCache::default(),
         };
         Proxy {
             state: Arc::new(state),
