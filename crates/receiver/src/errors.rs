@@ -5,7 +5,7 @@ use bars_fhir::IssueType;
 use bars_fhir::codes::BarsCode;
 use bars_http::ApiError;
 use bars_store::{CommitError, StoreError, WithdrawError};
-use http::header;
+use http::{StatusCode, header};
 
 pub fn domain(e: DomainError) -> ApiError {
     match e {
@@ -37,11 +37,10 @@ pub fn domain(e: DomainError) -> ApiError {
         e @ (DomainError::NotCurrent { .. } | DomainError::Stale) => {
             ApiError::bars(BarsCode::RecConflict, IssueType::Conflict, e.to_string())
         }
-        e @ DomainError::PreconditionFailed { .. } => ApiError::bars(
-            BarsCode::RecPreconditionFailed,
-            IssueType::Conflict,
-            e.to_string(),
-        ),
+        e @ DomainError::PreconditionFailed { .. } => {
+            ApiError::bars(BarsCode::RecConflict, IssueType::Conflict, e.to_string())
+                .with_status(StatusCode::PRECONDITION_FAILED)
+        }
         DomainError::BusinessRule(message) => ApiError::bars(
             BarsCode::RecUnprocessableEntity,
             IssueType::BusinessRule,
