@@ -139,7 +139,7 @@ impl Proxy {
 
     /// The sender-facing API, including the token endpoint.
     pub fn router(&self) -> Router {
-        let guard_config = Arc::new(Guard::bars(None, BarsCode::ServerError));
+        let guard_config = Arc::new(Guard::proxy());
         let observer = Observer {
             fallback_route: |path| routes::route_for(path).map(|r| r.pattern),
             ..Observer::new("proxy", "api", self.state.metrics.http.clone())

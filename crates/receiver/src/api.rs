@@ -96,7 +96,7 @@ pub fn router(state: AppState, transport_rules: TransportRules) -> Router {
         .fallback(unknown_path)
         .with_state(state.clone())
         .layer(middleware::from_fn_with_state(
-            std::sync::Arc::new(Guard::bars(Some(timeout), BarsCode::RecServerError)),
+            std::sync::Arc::new(Guard::receiver(timeout)),
             guard,
         ))
         .layer(middleware::from_fn_with_state(
