@@ -15,7 +15,8 @@ use bars_fhir::outcome::{Coding, informational};
 use bars_fhir::search::{Query, Token, encode_component};
 use bars_fhir::{Instant, IssueType, NhsNumber};
 use bars_http::fhir_json::{
-    BodyKind, body_kind, fhir_json, fhir_response, parse_json_object, read_body,
+    BodyKind, body_kind, fhir_json, fhir_response, parse_json_object, parse_json_object_or_array,
+    read_body,
 };
 use bars_http::guard::{Guard, guard};
 use bars_http::observe::{Observer, observe};
@@ -636,7 +637,7 @@ async fn perform(
             let bytes = read_body(body, state.config.body_limit, BarsCode::RecBadRequest).await?;
             let document = patch_document(
                 body_kind(&headers),
-                parse_json_object(&bytes, BarsCode::RecBadRequest)?,
+                parse_json_object_or_array(&bytes, BarsCode::RecBadRequest)?,
             )?;
             let written = state
                 .bookings
