@@ -58,7 +58,7 @@ fn decoration_only() -> TransportRules {
 
 impl Proxy {
     /// A proxy whose catalogue and applications live in memory only: admin changes are lost
-    /// when it stops and other proxies never see them (tests, the in-process demo).
+    /// when it stops and other proxies never see them (tests that embed a proxy).
     /// `receivers_tls` is how the proxy reaches receivers: trusting their CA and presenting its
     /// own client certificate.
     pub fn new(

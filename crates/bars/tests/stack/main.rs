@@ -24,3 +24,4 @@ mod scope;
 mod sdk;
 mod shared_database;
 mod state_machine;
+mod wiring;
