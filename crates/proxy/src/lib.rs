@@ -162,25 +162,3 @@ impl Proxy {
         admin::router(self.state.clone(), token)
     }
 }
-
-#[cfg(test)]
-mod tests {
-    fn source(file: &str) -> String {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("src")
-            .join(file);
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    }
-
-    /// Modules that share an item take it from a module below both, never from each other:
-    /// the state holds the health probe cache itself rather than taking it from `health`
-    /// (which reads the state), and the store reads applications from `auth::applications`
-    /// rather than through `auth` (whose state holds the store).
-    #[test]
-    fn shared_items_sit_below_the_modules_that_share_them() {
-        assert!(!source("state.rs").contains("crate::health"));
-        for file in ["store/mod.rs", "store/sqlite.rs", "store/postgres.rs"] {
-            assert!(!source(file).contains("crate::auth::Application"), "{file}");
-        }
-    }
-}

@@ -9,6 +9,7 @@ mod crash;
 mod demo;
 mod headers;
 mod invariants;
+mod layering;
 mod local_time;
 mod messaging;
 mod openapi;
