@@ -4,9 +4,9 @@
 //! machines without a token would be an open door; such a configuration stops start-up.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
-use bars_http::server::ServerOptions;
 use bars_pki::Identity;
 use bars_pki::tls::{ClientAuth, server_config};
 
@@ -59,11 +59,11 @@ impl AdminListener<'_> {
         if self.tls { "https" } else { "http" }
     }
 
-    /// `base` serving the role's certificate when `admin_tls` is on. No client certificate is
-    /// asked for: operators authenticate with the token.
-    pub fn server(&self, role_tls: &TlsArgs, base: ServerOptions) -> anyhow::Result<ServerOptions> {
+    /// The role's certificate when `admin_tls` is on, `None` otherwise. No client certificate
+    /// is asked for: operators authenticate with the token.
+    pub fn tls(&self, role_tls: &TlsArgs) -> anyhow::Result<Option<Arc<rustls::ServerConfig>>> {
         if !self.tls {
-            return Ok(base);
+            return Ok(None);
         }
         let (Some(cert), Some(key)) = (&role_tls.tls_cert, &role_tls.tls_key) else {
             anyhow::bail!("admin_tls needs tls.cert and tls.key");
@@ -77,10 +77,7 @@ impl AdminListener<'_> {
         };
         let config = server_config(&identity, None, ClientAuth::None)
             .map_err(|e| anyhow::anyhow!("the admin listener's TLS: {e}"))?;
-        Ok(ServerOptions {
-            tls: Some(config),
-            ..base
-        })
+        Ok(Some(config))
     }
 }
 

@@ -1,11 +1,11 @@
 //! TLS flags shared by the roles that listen.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use bars_pki::Identity;
 use bars_pki::tls::{ClientAuth, server_config};
+use bars_stack::roles::ServerTls;
 
 use crate::settings::{Problems, Rebase, rebase_path};
 
@@ -69,18 +69,13 @@ impl TlsArgs {
     }
 }
 
-/// A TLS listener ready to use.
-pub struct Listener {
-    pub server_config: Arc<rustls::ServerConfig>,
-    pub require_client_certificate: bool,
-}
-
 fn read(path: &PathBuf) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
 impl TlsArgs {
-    pub fn listener(&self) -> anyhow::Result<Option<Listener>> {
+    /// The API listener's TLS, read from the files; `None` serves plain HTTP.
+    pub fn listener(&self) -> anyhow::Result<Option<ServerTls>> {
         let (cert, key) = match (&self.tls_cert, &self.tls_key) {
             (None, None) => {
                 if self.client_ca.is_some() || self.require_client_cert {
@@ -104,10 +99,10 @@ impl TlsArgs {
         } else {
             ClientAuth::None
         };
-        let server_config =
+        let config =
             server_config(&identity, ca.as_deref(), auth).map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(Some(Listener {
-            server_config,
+        Ok(Some(ServerTls {
+            config,
             require_client_certificate: self.require_client_cert,
         }))
     }

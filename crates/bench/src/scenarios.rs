@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use bars_fhir::Instant;
+use bars_fhir::Instant as FhirInstant;
 use bars_fhir::headers::{EndUserOrganisation, TargetIdentifier, encode_base64_json};
 use bars_receiver::ReceiverConfig;
 use bars_receiver::availability::Availability;
@@ -167,7 +167,7 @@ pub fn appointment_for(slot: &SlotRef) -> serde_json::Value {
         "slot": [{ "reference": format!("Slot/{}", slot.id) }],
         "start": slot.start,
         "end": slot.end,
-        "created": Instant::now().to_string(),
+        "created": FhirInstant::now().to_string(),
         "participant": [{
             "actor": { "identifier": { "system": "https://fhir.nhs.uk/Id/nhs-number", "value": PATIENT } },
             "status": "accepted"
@@ -344,7 +344,7 @@ impl Bench {
             self.load.contention_clients,
             self.load.contention_slots.max(1),
         );
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let mut all = Samples::default();
         let mut checks = Checks {
             passed: true,
@@ -568,10 +568,10 @@ impl Bench {
         let want = (15_000.0 * (self.load.duration + self.load.warmup).as_secs_f64()) as usize;
         let base = cs.created;
         cs.created += want;
-        let now = Instant::now();
+        let now = FhirInstant::now();
         let new: Vec<SlotRecord> = (base..base + want)
             .map(|k| {
-                let start = Instant::from_unix_nanos_trimmed(
+                let start = FhirInstant::from_unix_nanos_trimmed(
                     4_000_000_000_000_000_000 + k as i64 * 600_000_000_000,
                 );
                 SlotRecord {
@@ -580,7 +580,7 @@ impl Bench {
                     service_id: "ceiling".into(),
                     status: bars_booking::SlotStatus::Free,
                     start,
-                    end: Instant::from_unix_nanos_trimmed(start.unix_nanos() + 600_000_000_000),
+                    end: FhirInstant::from_unix_nanos_trimmed(start.unix_nanos() + 600_000_000_000),
                     version: 1,
                     last_updated: now,
                     extra: None,
@@ -632,7 +632,7 @@ impl Bench {
                         return Outcome::Error;
                     };
                     let id = uuid::Uuid::new_v4().to_string();
-                    let now = Instant::now();
+                    let now = FhirInstant::now();
                     let (request_id, correlation_id) = (
                         uuid::Uuid::new_v4().to_string(),
                         uuid::Uuid::new_v4().to_string(),

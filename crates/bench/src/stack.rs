@@ -6,11 +6,11 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use bars_client::{Credentials, TokenSource};
-use bars_fhir::Instant;
+use bars_fhir::Instant as FhirInstant;
 use bars_http::client::HttpClient;
 use bars_receiver::availability::{Availability, SlotPlan, default_schedule_id, slot_id};
 use bars_receiver::{HostedService, ReceiverConfig};
@@ -86,8 +86,8 @@ impl Layout {
                 .checked_add(jiff::SignedDuration::from_mins(m as i64))
                 .and_then(|t| t.to_zoned(jiff::tz::TimeZone::UTC))
                 .ok()
-                .and_then(|t| Instant::from_timestamp(t.timestamp()))
-                .unwrap_or_else(|| Instant::from_unix_nanos(0, 0))
+                .and_then(|t| FhirInstant::from_timestamp(t.timestamp()))
+                .unwrap_or_else(|| FhirInstant::from_unix_nanos(0, 0))
         };
         let (start, end) = (at(minute), at(minute + SLOT_MINUTES));
         SlotRef {
@@ -258,7 +258,7 @@ impl Stack {
         let pki_dir = dir.join("pki");
         let pki = DevPki::ensure(&pki_dir, SENDER, &[])?;
         let database = dir.join("receiver.db");
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let seeded = seed(&database, &layout).await?;
         eprintln!(
             "seeded {seeded} slots ({} services x {} days x {SLOTS_PER_DAY}) in {:.1} s",

@@ -7,15 +7,59 @@
 //! two 32-byte values, with `subtle`. Neither how long the token is nor how much of a guess is
 //! right shows in the time a refusal takes.
 
+use std::sync::Arc;
+
+use axum::Router;
 use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use http::header;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
+use crate::observe::{HttpMetrics, Observer, observe};
 use crate::transport::apply_security_headers;
+
+/// What a role's admin listener says of itself: its name (in metrics and logs), where its
+/// request metrics go, and its own codes for a refused token and an unknown path.
+pub struct AdminRole {
+    pub role: &'static str,
+    pub metrics: Arc<HttpMetrics>,
+    pub refused: fn() -> ApiError,
+    pub not_found: fn() -> ApiError,
+}
+
+/// A role's admin listener, put together the one way every role has it: `routes` (its admin API
+/// and `/metrics`) and any unknown path behind the token gate; `health` (`/_ping`, `/_status`)
+/// outside it, because load balancers and orchestrators call it without the token and it
+/// reveals only counts; all of it observed as the role's `admin` listener.
+pub fn router<S: Clone + Send + Sync + 'static>(
+    role: AdminRole,
+    token: Option<String>,
+    routes: Router<S>,
+    health: Router<S>,
+    state: S,
+) -> Router {
+    let AdminRole {
+        role,
+        metrics,
+        refused,
+        not_found,
+    } = role;
+    routes
+        .fallback(move || async move { not_found() })
+        .layer(middleware::from_fn_with_state(
+            AdminGate::new(token, refused),
+            admin_gate,
+        ))
+        .merge(health)
+        .layer(middleware::from_fn_with_state(
+            Arc::new(Observer::new(role, "admin", metrics)),
+            observe,
+        ))
+        .with_state(state)
+}
 
 /// The SHA-256 digest of a token.
 type TokenDigest = [u8; 32];
@@ -86,6 +130,81 @@ mod tests {
 
     fn refused() -> ApiError {
         ApiError::bars(BarsCode::SendUnauthorized, IssueType::Security, "no")
+    }
+
+    fn not_found() -> ApiError {
+        ApiError::bars(
+            BarsCode::NotFound,
+            IssueType::NotFound,
+            "no such admin path",
+        )
+    }
+
+    /// (status, BaRS code if an OperationOutcome, whether the security headers are there)
+    async fn call(app: &Router, path: &str, token: Option<&str>) -> (u16, String, bool) {
+        use tower::ServiceExt;
+        let mut request = http::Request::get(path);
+        if let Some(t) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let response = app
+            .clone()
+            .oneshot(request.body(axum::body::Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let secured = response.headers().contains_key(header::X_FRAME_OPTIONS);
+        let bytes = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        let code = body["issue"][0]["details"]["coding"][0]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        (status, code, secured)
+    }
+
+    #[tokio::test]
+    async fn an_admin_listener_gates_its_routes_and_unknown_paths_but_not_health() {
+        let metrics = Arc::new(HttpMetrics::default());
+        let role = AdminRole {
+            role: "proxy",
+            metrics: metrics.clone(),
+            refused,
+            not_found,
+        };
+        let routes =
+            Router::new().route("/admin/things", axum::routing::get(|| async { "things" }));
+        let health = Router::new().route("/_ping", axum::routing::get(|| async { "pong" }));
+        let app = router(role, Some("s3cret-admin-token".into()), routes, health, ());
+        let token = Some("s3cret-admin-token");
+        assert_eq!(
+            call(&app, "/admin/things", None).await,
+            (401, "SEND_UNAUTHORIZED".into(), true)
+        );
+        assert_eq!(
+            call(&app, "/admin/things", token).await,
+            (200, String::new(), true)
+        );
+        assert_eq!(
+            call(&app, "/admin/nothing", None).await,
+            (401, "SEND_UNAUTHORIZED".into(), true)
+        );
+        assert_eq!(
+            call(&app, "/admin/nothing", token).await,
+            (404, "NOT_FOUND".into(), true)
+        );
+        assert_eq!(call(&app, "/_ping", None).await.0, 200);
+        let mut text = crate::metrics::Exposition::default();
+        metrics.render(&mut text);
+        let text = text.into_text();
+        assert!(
+            text.contains(r#"listener="admin",route="/admin/things",method="GET",status="200""#)
+                && text.contains(r#"listener="admin",route="unmatched",method="GET",status="404""#),
+            "every request is observed as the admin listener's: {text}"
+        );
     }
 
     #[test]

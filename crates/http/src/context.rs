@@ -1,10 +1,13 @@
 //! Who is asking and under which ids: the BaRS transport headers, decoded once per request.
 
+use std::net::SocketAddr;
+
 use bars_fhir::headers::{
     EndUserOrganisation, RequestingPractitioner, RequestingSoftware, TargetIdentifier,
     decode_lenient_json,
 };
 use http::HeaderMap;
+use rustls_pki_types::CertificateDer;
 
 pub const X_REQUEST_ID: &str = "x-request-id";
 pub const X_CORRELATION_ID: &str = "x-correlation-id";
@@ -18,6 +21,16 @@ pub const AUTHENTICATED_APPLICATION: &str = "nhsd-authenticated-application";
 /// Set by the proxy with [`AUTHENTICATED_APPLICATION`]: the ODS code the authenticated
 /// application is registered for. Trusted under the same rule.
 pub const AUTHENTICATED_ORGANISATION: &str = "nhsd-authenticated-organisation";
+
+/// The connection a request arrived on, kept as a request extension by the server loop and read
+/// by the transport rules (which believe identity headers only on a verified connection).
+#[derive(Clone, Debug)]
+pub struct PeerInfo {
+    pub addr: SocketAddr,
+    /// The client's verified certificate (leaf), on a TLS connection that presented one.
+    pub client_certificate: Option<CertificateDer<'static>>,
+    pub tls: bool,
+}
 
 /// The decoded transport context of one request, kept as a request extension.
 #[derive(Debug, Clone, Default)]

@@ -7,7 +7,7 @@ use bars_fhir::outcome::{Coding, operation_outcome};
 use bars_fhir::{Issue, IssueType, Severity};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 
-use crate::fhir_json::FHIR_JSON;
+use crate::media::FHIR_JSON;
 
 /// An error on its way to the caller. Boxed so that `Result<_, ApiError>` stays small on the
 /// success path; fields are reached through `Deref`.

@@ -13,8 +13,7 @@ use http_body_util::BodyExt;
 use hyper::body::Body as _;
 
 use crate::error::ApiError;
-
-pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
+use crate::media::FHIR_JSON;
 
 /// The body size limit for FHIR requests unless a role configures another.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -91,8 +90,32 @@ fn too_large(limit: usize, code: BarsCode) -> ApiError {
     .with_status(StatusCode::PAYLOAD_TOO_LARGE)
 }
 
-/// Parses a JSON object body, or explains why not (400 `structure`).
+/// Parses a body that must be a JSON object (a resource), or explains why not (400
+/// `structure`).
 pub fn parse_json_object(bytes: &[u8], code: BarsCode) -> Result<serde_json::Value, ApiError> {
+    parse_json_body(bytes, code, serde_json::Value::is_object, "a JSON object")
+}
+
+/// Parses a body that must be a JSON object or array: a patch, which is an array in JSON Patch
+/// and an object in the other two forms. Anything else is 400 `structure`.
+pub fn parse_json_object_or_array(
+    bytes: &[u8],
+    code: BarsCode,
+) -> Result<serde_json::Value, ApiError> {
+    parse_json_body(
+        bytes,
+        code,
+        |v| v.is_object() || v.is_array(),
+        "a JSON object or array",
+    )
+}
+
+fn parse_json_body(
+    bytes: &[u8],
+    code: BarsCode,
+    wanted: fn(&serde_json::Value) -> bool,
+    what: &str,
+) -> Result<serde_json::Value, ApiError> {
     if bytes.is_empty() {
         return Err(ApiError::bars(
             code,
@@ -101,11 +124,11 @@ pub fn parse_json_object(bytes: &[u8], code: BarsCode) -> Result<serde_json::Val
         ));
     }
     match serde_json::from_slice::<serde_json::Value>(bytes) {
-        Ok(v) if v.is_object() || v.is_array() => Ok(v),
+        Ok(v) if wanted(&v) => Ok(v),
         Ok(_) => Err(ApiError::bars(
             code,
             IssueType::Structure,
-            "the request body is not a JSON object",
+            format!("the request body is not {what}"),
         )),
         Err(e) => Err(ApiError::bars(
             code,
@@ -284,6 +307,44 @@ mod tests {
         );
         assert_eq!(version_component("18446744073709551616"), u64::MAX);
         assert_eq!(version_component("beta"), 0);
+    }
+
+    #[test]
+    fn an_object_body_is_an_object_and_a_patch_body_may_be_an_array() {
+        let code = BarsCode::RecBadRequest;
+        let refusal = |r: Result<serde_json::Value, ApiError>| {
+            let e = r.err().map(|e| (e.status, e.issue, e.diagnostics.clone()));
+            e.map(|(status, issue, text)| (status.as_u16(), issue, text))
+        };
+        assert!(parse_json_object(br#"{"a": 1}"#, code).is_ok());
+        assert_eq!(
+            refusal(parse_json_object(b"[]", code)),
+            Some((
+                400,
+                IssueType::Structure,
+                "the request body is not a JSON object".into()
+            ))
+        );
+        assert!(parse_json_object_or_array(b"[]", code).is_ok());
+        assert!(parse_json_object_or_array(br#"{"a": 1}"#, code).is_ok());
+        assert_eq!(
+            refusal(parse_json_object_or_array(b"1", code)),
+            Some((
+                400,
+                IssueType::Structure,
+                "the request body is not a JSON object or array".into()
+            ))
+        );
+        for parse in [parse_json_object, parse_json_object_or_array] {
+            assert_eq!(
+                refusal(parse(b"", code)).map(|r| r.2),
+                Some("the request has no body".into())
+            );
+            assert_eq!(
+                refusal(parse(b"{", code)).map(|r| r.1),
+                Some(IssueType::Structure)
+            );
+        }
     }
 
     #[test]

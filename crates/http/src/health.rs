@@ -14,6 +14,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use bars_fhir::Instant as FhirInstant;
 use http::{HeaderValue, StatusCode, header};
 use serde_json::{Map, Value, json};
 
@@ -125,7 +126,7 @@ pub fn report(service: &str, checks: &[Check]) -> (Health, Value) {
         if let Some(output) = &check.output {
             entry.insert("output".into(), json!(output));
         }
-        entry.insert("time".into(), json!(bars_fhir::Instant::now().to_string()));
+        entry.insert("time".into(), json!(FhirInstant::now().to_string()));
         if let Some(Value::Array(list)) = named.get_mut(&check.name) {
             list.push(Value::Object(entry));
         } else {

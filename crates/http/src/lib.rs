@@ -8,6 +8,7 @@ pub mod error;
 pub mod fhir_json;
 pub mod guard;
 pub mod health;
+pub mod media;
 pub mod metrics;
 pub mod observe;
 pub mod openapi;

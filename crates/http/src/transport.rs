@@ -10,11 +10,10 @@ use bars_fhir::IssueType;
 use bars_fhir::codes::BarsCode;
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 
-use crate::context::{RequestContext, X_CORRELATION_ID, X_REQUEST_ID, header_str};
+use crate::context::{PeerInfo, RequestContext, X_CORRELATION_ID, X_REQUEST_ID, header_str};
 use crate::error::ApiError;
 use crate::fhir_json::check_accept;
 use crate::observe::Sender;
-use crate::server::PeerInfo;
 
 /// How one role applies the transport rules.
 #[derive(Debug, Clone)]

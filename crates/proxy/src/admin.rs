@@ -7,7 +7,6 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::middleware;
 use axum::response::Response;
 use axum::routing::{delete, get};
 use bars_fhir::IssueType;
@@ -15,9 +14,8 @@ use bars_fhir::codes::BarsCode;
 use bars_fhir::headers::TargetIdentifier;
 use bars_fhir::search::Query;
 use bars_http::ApiError;
-use bars_http::admin::{AdminGate, admin_gate};
+use bars_http::admin::{self, AdminRole};
 use bars_http::fhir_json::{fhir_json, parse_json_object, read_body};
-use bars_http::observe::{Observer, observe};
 use bars_store::StoreError;
 use http::StatusCode;
 use serde_json::json;
@@ -40,11 +38,23 @@ fn refused() -> ApiError {
     )
 }
 
+fn not_found() -> ApiError {
+    ApiError::bars(
+        BarsCode::NotFound,
+        IssueType::NotFound,
+        "no such admin path",
+    )
+}
+
 pub fn router(proxy: Arc<ProxyState>, token: Option<String>) -> Router {
-    let observer = Observer::new("proxy", "admin", proxy.metrics.http.clone());
+    let role = AdminRole {
+        role: "proxy",
+        metrics: proxy.metrics.http.clone(),
+        refused,
+        not_found,
+    };
     let health = crate::health::routes(&proxy);
-    let state = AdminState { proxy };
-    Router::new()
+    let routes = Router::new()
         .route("/metrics", get(metrics))
         .route(
             "/admin/endpoints",
@@ -60,21 +70,8 @@ pub fn router(proxy: Arc<ProxyState>, token: Option<String>) -> Router {
         .route(
             "/admin/applications/{client_id}",
             delete(remove_application),
-        )
-        .fallback(|| async {
-            ApiError::bars(
-                BarsCode::NotFound,
-                IssueType::NotFound,
-                "no such admin path",
-            )
-        })
-        .layer(middleware::from_fn_with_state(
-            AdminGate::new(token, refused),
-            admin_gate,
-        ))
-        .merge(health)
-        .layer(middleware::from_fn_with_state(Arc::new(observer), observe))
-        .with_state(state)
+        );
+    admin::router(role, token, routes, health, AdminState { proxy })
 }
 
 /// Prometheus text for the proxy's operators.

@@ -11,7 +11,7 @@
 //! at the others for at most that long). When the database cannot be read the proxies keep
 //! serving the copy they have, and admin changes are refused with 503.
 //!
-//! Without a store (embedded in tests and the in-process demo) changes apply to memory only.
+//! Without a store (proxies embedded in tests) changes apply to memory only.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -73,8 +73,14 @@ impl Directory {
         for application in &seed.applications {
             application.validate()?;
         }
+        // Filling a new database from the file is routine; writing the file's entries over a
+        // directory that already exists is news for operators (it may replace admin changes).
+        let fresh = store.revision().await? == 0;
         let seeded = store.seed(seed).await?;
-        if !(seeded.endpoints.is_empty() && seeded.applications.is_empty()) {
+        let wrote = !(seeded.endpoints.is_empty() && seeded.applications.is_empty());
+        if wrote && fresh {
+            tracing::debug!(endpoints = ?seeded.endpoints, applications = ?seeded.applications, "a new proxy database filled from the configuration file");
+        } else if wrote {
             tracing::info!(endpoints = ?seeded.endpoints, applications = ?seeded.applications, "configuration file entries written to the proxy database");
         }
         let directory = Directory {

@@ -7,8 +7,8 @@
 //! `/_status` (which anyone may call) cannot be turned into a flood of calls to receivers.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::Router;
@@ -22,11 +22,6 @@ use crate::state::ProxyState;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a probe's result is reused.
 const PROBE_REUSE: Duration = Duration::from_secs(5);
-
-#[derive(Default)]
-pub struct ProbeCache {
-    last: Mutex<Option<(Instant, Vec<Check>)>>,
-}
 
 struct ProxyReadiness {
     state: Arc<ProxyState>,
@@ -64,11 +59,8 @@ async fn probe(client: &HttpClient, base: &str, component: String) -> Check {
 #[async_trait]
 impl Readiness for ProxyReadiness {
     async fn checks(&self) -> Vec<Check> {
-        if let Ok(last) = self.state.upstream_health.last.lock()
-            && let Some((at, checks)) = last.as_ref()
-            && at.elapsed() < PROBE_REUSE
-        {
-            return checks.clone();
+        if let Some(checks) = self.state.upstream_health.within(PROBE_REUSE) {
+            return checks;
         }
         // One probe per receiver, named by the services it hosts (the URLs stay private).
         let mut receivers: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -111,9 +103,7 @@ impl Readiness for ProxyReadiness {
             }
         }
         checks.sort_by(|a, b| a.component_id.cmp(&b.component_id));
-        if let Ok(mut last) = self.state.upstream_health.last.lock() {
-            *last = Some((Instant::now(), checks.clone()));
-        }
+        self.state.upstream_health.keep(&checks);
         checks
     }
 }

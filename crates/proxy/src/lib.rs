@@ -58,7 +58,7 @@ fn decoration_only() -> TransportRules {
 
 impl Proxy {
     /// A proxy whose catalogue and applications live in memory only: admin changes are lost
-    /// when it stops and other proxies never see them (tests, the in-process demo).
+    /// when it stops and other proxies never see them (tests that embed a proxy).
     /// `receivers_tls` is how the proxy reaches receivers: trusting their CA and presenting its
     /// own client certificate.
     pub fn new(
@@ -130,7 +130,7 @@ impl Proxy {
             limiter: ratelimit::RateLimiter::default(),
             config,
             metrics: Arc::default(),
-            upstream_health: health::ProbeCache::default(),
+            upstream_health: state::ProbeCache::default(),
         };
         Proxy {
             state: Arc::new(state),
@@ -139,7 +139,7 @@ impl Proxy {
 
     /// The sender-facing API, including the token endpoint.
     pub fn router(&self) -> Router {
-        let guard_config = Arc::new(Guard::bars(None, BarsCode::ServerError));
+        let guard_config = Arc::new(Guard::proxy());
         let observer = Observer {
             fallback_route: |path| routes::route_for(path).map(|r| r.pattern),
             ..Observer::new("proxy", "api", self.state.metrics.http.clone())

@@ -1,9 +1,10 @@
 //! What the proxy's handlers share.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bars_http::client::HttpClient;
+use bars_http::health::Check;
 use serde_json::Value;
 
 use crate::auth::AuthState;
@@ -52,5 +53,47 @@ pub struct ProxyState {
     pub metrics: Arc<ProxyMetrics>,
     /// The last upstream health probe, reused for a few seconds so `/_status` cannot be used
     /// to flood receivers.
-    pub upstream_health: crate::health::ProbeCache,
+    pub upstream_health: ProbeCache,
+}
+
+/// The last upstream health probe and when it was made. Here, beside the state that holds it,
+/// rather than in `health` (which reads the state): the health checks and the state each need
+/// the other's type otherwise.
+#[derive(Default)]
+pub struct ProbeCache {
+    last: Mutex<Option<(Instant, Vec<Check>)>>,
+}
+
+impl ProbeCache {
+    /// The checks of the last probe, if it was made less than `reuse` ago.
+    pub fn within(&self, reuse: Duration) -> Option<Vec<Check>> {
+        let last = self.last.lock().ok()?;
+        let (at, checks) = last.as_ref()?;
+        (at.elapsed() < reuse).then(|| checks.clone())
+    }
+
+    /// Remembers `checks` as the latest probe.
+    pub fn keep(&self, checks: &[Check]) {
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some((Instant::now(), checks.to_vec()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bars_http::health::Health;
+
+    use super::*;
+
+    #[test]
+    fn a_probe_is_reused_only_within_its_time() {
+        let cache = ProbeCache::default();
+        assert!(cache.within(Duration::from_secs(5)).is_none());
+        cache.keep(&[Check::new("upstream:responseTime", Health::Warn)]);
+        let reused = cache.within(Duration::from_secs(5)).unwrap_or_default();
+        assert_eq!(reused.len(), 1);
+        assert_eq!(reused[0].status, Health::Warn);
+        assert!(cache.within(Duration::ZERO).is_none());
+    }
 }

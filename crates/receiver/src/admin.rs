@@ -5,16 +5,14 @@
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::middleware;
 use axum::response::Response;
 use axum::routing::{get, post};
 use bars_fhir::IssueType;
 use bars_fhir::codes::BarsCode;
 use bars_fhir::search::{Query, whole_number};
 use bars_http::ApiError;
-use bars_http::admin::{AdminGate, admin_gate};
+use bars_http::admin::{self, AdminRole};
 use bars_http::fhir_json::{fhir_json, fhir_response, parse_json_object, read_body};
-use bars_http::observe::{Observer, observe};
 use bars_store::AuditQuery;
 use http::{StatusCode, header};
 use serde_json::{Value, json};
@@ -36,11 +34,23 @@ fn refused() -> ApiError {
     )
 }
 
+fn not_found() -> ApiError {
+    ApiError::bars(
+        BarsCode::RecNotFound,
+        IssueType::NotFound,
+        "no such admin path",
+    )
+}
+
 pub fn router(app: AppState, token: Option<String>) -> Router {
-    let observer = Observer::new("receiver", "admin", app.metrics.http.clone());
+    let role = AdminRole {
+        role: "receiver",
+        metrics: app.metrics.http.clone(),
+        refused,
+        not_found,
+    };
     let health = crate::health::routes(&app);
-    let state = AdminState { app };
-    Router::new()
+    let routes = Router::new()
         .route("/admin/services", get(services))
         .route("/admin/schedules", post(put_schedule))
         .route("/admin/slots", post(create_slot))
@@ -49,26 +59,8 @@ pub fn router(app: AppState, token: Option<String>) -> Router {
         .route("/admin/audit", get(audit))
         .route("/admin/outbox", get(outbox))
         .route("/admin/outbox/{seq}/retry", post(retry_job))
-        .route("/metrics", get(metrics))
-        .fallback(|| async {
-            ApiError::bars(
-                BarsCode::RecNotFound,
-                IssueType::NotFound,
-                "no such admin path",
-            )
-        })
-        .layer(middleware::from_fn_with_state(
-            AdminGate::new(token, refused),
-            admin_gate,
-        ))
-        // Health checks answer without the admin token: load balancers and orchestrators
-        // call them, and they reveal only counts.
-        .merge(health)
-        .layer(middleware::from_fn_with_state(
-            std::sync::Arc::new(observer),
-            observe,
-        ))
-        .with_state(state)
+        .route("/metrics", get(metrics));
+    admin::router(role, token, routes, health, AdminState { app })
 }
 
 async fn json_body(body: Body) -> Result<Value, ApiError> {

@@ -7,7 +7,7 @@ use bars_fhir::codes::BarsCode;
 use bars_fhir::patch::PatchError;
 use bars_http::ApiError;
 use bars_store::{StoreError, WithdrawError};
-use http::header;
+use http::{StatusCode, header};
 
 use crate::access::AccessDenied;
 use crate::booking_error::{BookingError, Conflict};
@@ -123,11 +123,10 @@ fn domain(e: DomainError) -> ApiError {
         e @ (DomainError::NotCurrent { .. } | DomainError::Stale) => {
             ApiError::bars(BarsCode::RecConflict, IssueType::Conflict, e.to_string())
         }
-        e @ DomainError::PreconditionFailed { .. } => ApiError::bars(
-            BarsCode::RecPreconditionFailed,
-            IssueType::Conflict,
-            e.to_string(),
-        ),
+        e @ DomainError::PreconditionFailed { .. } => {
+            ApiError::bars(BarsCode::RecConflict, IssueType::Conflict, e.to_string())
+                .with_status(StatusCode::PRECONDITION_FAILED)
+        }
         DomainError::BusinessRule(message) => ApiError::bars(
             BarsCode::RecUnprocessableEntity,
             IssueType::BusinessRule,

@@ -6,15 +6,13 @@ use async_trait::async_trait;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::middleware;
 use axum::response::Response;
 use axum::routing::get;
 use bars_fhir::IssueType;
 use bars_http::ApiError;
-use bars_http::admin::{AdminGate, admin_gate};
+use bars_http::admin::{self, AdminRole};
 use bars_http::health::{Check, Readiness};
 use bars_http::metrics::{CONTENT_TYPE, Exposition};
-use bars_http::observe::{Observer, observe};
 use http::{HeaderValue, header};
 
 use crate::errors::{SpineCode, spine};
@@ -26,6 +24,14 @@ fn refused() -> ApiError {
         SpineCode::AccessDenied,
         IssueType::Security,
         "the admin API needs the admin bearer token",
+    )
+}
+
+fn not_found() -> ApiError {
+    spine(
+        SpineCode::ResourceNotFound,
+        IssueType::NotFound,
+        "no such admin path",
     )
 }
 
@@ -52,23 +58,14 @@ pub fn health<S: Clone + Send + Sync + 'static>(state: &RegistryState) -> Router
 }
 
 pub fn router(state: RegistryState, token: Option<String>) -> Router {
-    let observer = Observer::new("registry", "admin", state.http.clone());
-    Router::new()
-        .route("/metrics", get(metrics))
-        .fallback(|| async {
-            spine(
-                SpineCode::ResourceNotFound,
-                IssueType::NotFound,
-                "no such admin path",
-            )
-        })
-        .layer(middleware::from_fn_with_state(
-            AdminGate::new(token, refused),
-            admin_gate,
-        ))
-        .merge(health(&state))
-        .layer(middleware::from_fn_with_state(Arc::new(observer), observe))
-        .with_state(state)
+    let role = AdminRole {
+        role: "registry",
+        metrics: state.http.clone(),
+        refused,
+        not_found,
+    };
+    let routes = Router::new().route("/metrics", get(metrics));
+    admin::router(role, token, routes, health(&state), state)
 }
 
 async fn metrics(State(state): State<RegistryState>) -> Response {

@@ -71,8 +71,7 @@ pub fn router(state: RegistryState, rules: TransportRules) -> Router {
         .with_state(state.clone())
         .layer(middleware::from_fn_with_state(
             Arc::new(Guard {
-                timeout: None,
-                timeout_error: timed_out,
+                deadline: None,
                 panic_error: failed,
             }),
             guard,
@@ -82,18 +81,6 @@ pub fn router(state: RegistryState, rules: TransportRules) -> Router {
             Arc::new(Observer::new("registry", "api", state.http.clone())),
             observe,
         ))
-}
-
-fn timed_out(limit: std::time::Duration) -> ApiError {
-    spine_with_status(
-        StatusCode::REQUEST_TIMEOUT,
-        SpineCode::InternalServerError,
-        IssueType::Timeout,
-        format!(
-            "the request was not processed within {} ms",
-            limit.as_millis()
-        ),
-    )
 }
 
 fn failed() -> ApiError {

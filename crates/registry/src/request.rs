@@ -74,16 +74,7 @@ pub async fn fhir_object(headers: &HeaderMap, body: Body, limit: usize) -> Resul
     let bytes = read_body(body, limit, BarsCode::RecBadRequest)
         .await
         .map_err(|e| recode(e, SpineCode::BadRequest))?;
-    let value = parse_json_object(&bytes, BarsCode::RecBadRequest)
-        .map_err(|e| recode(e, SpineCode::BadRequest))?;
-    if !value.is_object() {
-        return Err(spine(
-            SpineCode::BadRequest,
-            IssueType::Structure,
-            "the body must be a JSON object (a DocumentReference)",
-        ));
-    }
-    Ok(value)
+    parse_json_object(&bytes, BarsCode::RecBadRequest).map_err(|e| recode(e, SpineCode::BadRequest))
 }
 
 #[cfg(test)]

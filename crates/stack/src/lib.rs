@@ -3,9 +3,14 @@
 //! senders with signed JWTs, receivers that keep their pointers through the proxy with their own
 //! credentials, and a development PKI kept in a data directory (reused when it is there).
 //!
+//! Each role is started by [`roles`], the start-up `bars receiver|proxy|registry` runs: the stack
+//! only builds each role's settings (the development PKI's certificates, loopback addresses, a
+//! database file per role in the data directory) and hands them over.
+//!
 //! `bars demo` runs it on fixed ports; the cross-role tests run it on random ones.
 
 mod pki;
+pub mod roles;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,24 +21,31 @@ use anyhow::Context;
 use bars_client::{Credentials, TokenSource};
 use bars_fhir::headers::DOS_SERVICE_SYSTEM;
 use bars_http::client::HttpClient;
-use bars_http::server::{RunningServer, ServerOptions};
-use bars_http::transport::TransportRules;
+use bars_http::server::ServerOptions;
+use bars_pki::SigningKey;
 use bars_pki::tls::{ClientAuth, client_config, server_config};
-use bars_pki::{Identity, SigningKey};
-use bars_proxy::auth::{
-    Application, Applications, AuthConfig, AuthState, BARS_PRODUCT, ProxySigningKey, TOKEN_PATH,
-};
-use bars_proxy::{Catalogue, Endpoint, Proxy, ProxyConfig};
+use bars_proxy::auth::{Application, BARS_PRODUCT, ProxySigningKey, TOKEN_PATH};
+use bars_proxy::{Endpoint, Proxy, ProxyConfig, Seed};
+use bars_receiver::ReceiverConfig;
 use bars_receiver::availability::SlotPlan;
 use bars_receiver::pointers::RegistryTarget;
 use bars_receiver::pointers::worker::Backoff;
-use bars_receiver::{Receiver, ReceiverConfig};
-use bars_registry::{Registry, RegistryConfig, SqliteRegistryStore};
+use bars_registry::RegistryConfig;
 use bars_store::Store;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 pub use pki::DevPki;
+use pki::pki_error;
+
+use roles::proxy::{ProxySettings, RunningProxy};
+use roles::receiver::{ReceiverSettings, RunningReceiver};
+use roles::registry::{RegistrySettings, RunningRegistry};
+use roles::{Listeners, ServerTls};
+
+/// How often the stack's proxy reads its database for changes: it is the only proxy on it, so
+/// this only paces the purge of used client assertions.
+const PROXY_REFRESH: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 pub struct ReceiverSpec {
@@ -73,8 +85,7 @@ pub struct StackReceiver {
     pub services: Vec<(String, String)>,
     pub store: Arc<dyn Store>,
     pub db: PathBuf,
-    receiver: Option<Receiver>,
-    servers: Vec<RunningServer>,
+    running: Option<RunningReceiver>,
 }
 
 /// The demo sender's credentials, as a sender's configuration would hold them.
@@ -101,9 +112,9 @@ pub struct LocalStack {
     pub sender: SenderCredentials,
     pub pki: DevPki,
     pub proxy: Arc<Proxy>,
-    /// The proxy's listeners and the registry's admin listener.
-    central_servers: Vec<RunningServer>,
-    registry_server: Option<RunningServer>,
+    running_proxy: Option<RunningProxy>,
+    registry: Option<RunningRegistry>,
+    registry_admin_addr: SocketAddr,
     registry_db: PathBuf,
 }
 
@@ -114,34 +125,52 @@ async fn listener(spec: &StackSpec, offset: u16) -> anyhow::Result<TcpListener> 
         .with_context(|| format!("port {port} is in use (choose another with --port)"))
 }
 
-fn mtls_server(identity: &Identity, ca: &str) -> anyhow::Result<ServerOptions> {
-    Ok(ServerOptions {
-        tls: Some(
-            server_config(identity, Some(ca), ClientAuth::Optional)
-                .map_err(|e| anyhow::anyhow!("{e}"))?,
-        ),
-        ..ServerOptions::default()
-    })
+/// A file in the data directory as a database URL.
+fn sqlite_url(path: &Path) -> anyhow::Result<String> {
+    let path = path
+        .to_str()
+        .with_context(|| format!("{} is not a UTF-8 path", path.display()))?;
+    Ok(format!("sqlite://{path}"))
 }
 
-fn registry_listener(
-    listener: TcpListener,
+/// Listeners as the stack's roles have them: the API over TLS with the development
+/// certificate, the admin listener plain and without a token (everything is on loopback).
+fn stack_listeners(
+    api: TcpListener,
+    admin: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    require_client_certificate: bool,
+) -> Listeners {
+    Listeners {
+        api,
+        admin,
+        tls: Some(ServerTls {
+            config: tls,
+            require_client_certificate,
+        }),
+        admin_tls: None,
+        admin_token: None,
+        options: ServerOptions::default(),
+    }
+}
+
+/// The registry as the stack runs it: mutual TLS with the proxy, its database in the data
+/// directory.
+fn registry_settings(
+    api: TcpListener,
+    admin: TcpListener,
     db: &Path,
     pki: &DevPki,
-) -> anyhow::Result<(RunningServer, Registry)> {
-    let store = SqliteRegistryStore::open(db).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let base = format!("https://{}", listener.local_addr()?);
-    let registry = Registry::new(RegistryConfig::new(base), Arc::new(store));
-    let rules = TransportRules {
-        require_client_certificate: true,
-        ..Registry::production_rules()
-    };
-    let server = RunningServer::start_on(
-        listener,
-        registry.router(rules),
-        mtls_server(&pki.servers, &pki.ca_pem)?,
-    );
-    Ok((server, registry))
+) -> anyhow::Result<RegistrySettings> {
+    let base = format!("https://{}", api.local_addr()?);
+    let mtls =
+        server_config(&pki.servers, Some(&pki.ca_pem), ClientAuth::Optional).map_err(pki_error)?;
+    Ok(RegistrySettings {
+        config: RegistryConfig::new(base),
+        database: sqlite_url(db)?,
+        trust_plain_proxy: false,
+        listeners: stack_listeners(api, admin, mtls, true),
+    })
 }
 
 fn application(client_id: &str, name: &str, ods: &str, key: &SigningKey) -> Application {
@@ -162,53 +191,55 @@ impl LocalStack {
             .with_context(|| format!("creating {}", spec.dir.display()))?;
         let receiver_ods: Vec<&str> = spec.receivers.iter().map(|r| r.ods.as_str()).collect();
         let pki = DevPki::ensure(&spec.dir.join("pki"), &spec.sender.client_id, &receiver_ods)?;
-        let trusting = client_config(&pki.ca_pem, None).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let trusting = client_config(&pki.ca_pem, None).map_err(pki_error)?;
+        let mtls = server_config(&pki.servers, Some(&pki.ca_pem), ClientAuth::Optional)
+            .map_err(pki_error)?;
 
         // Listeners first, so every URL is known before anything starts.
         let proxy_listener = listener(&spec, 0).await?;
         let proxy_admin_listener = listener(&spec, 1).await?;
-        let registry_listener_socket = listener(&spec, 2).await?;
+        let registry_listener = listener(&spec, 2).await?;
         let registry_admin_listener = listener(&spec, 3).await?;
         let proxy_url = format!("https://{}", proxy_listener.local_addr()?);
+        let proxy_admin_url = format!("http://{}", proxy_admin_listener.local_addr()?);
         let token_url = format!("{proxy_url}{TOKEN_PATH}");
-        let registry_addr = registry_listener_socket.local_addr()?;
+        let registry_addr = registry_listener.local_addr()?;
+        let registry_admin_addr = registry_admin_listener.local_addr()?;
         let registry_db = spec.dir.join("registry.db");
-        let (registry_server, registry) =
-            registry_listener(registry_listener_socket, &registry_db, &pki)?;
-        let registry_admin_url = format!("http://{}", registry_admin_listener.local_addr()?);
-        let registry_admin = RunningServer::start_on(
+        let registry = roles::registry::start(registry_settings(
+            registry_listener,
             registry_admin_listener,
-            registry.admin_router(None),
-            ServerOptions::default(),
-        );
+            &registry_db,
+            &pki,
+        )?)
+        .await?;
 
-        let applications = Applications::new();
         let sender_key = pki.sender_key.clone();
-        applications
-            .add(application(
+        let mut seed = Seed {
+            endpoints: Vec::new(),
+            applications: vec![application(
                 &spec.sender.client_id,
                 &spec.sender.name,
                 &spec.sender.ods,
                 &sender_key,
-            ))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            )],
+        };
         let mut receivers = Vec::new();
-        let mut endpoints = Vec::new();
         for (i, r) in spec.receivers.iter().enumerate() {
             let api = listener(&spec, 4 + 2 * i as u16).await?;
             let admin = listener(&spec, 5 + 2 * i as u16).await?;
             let url = format!("https://{}", api.local_addr()?);
+            let admin_url = format!("http://{}", admin.local_addr()?);
             let key = pki
                 .receiver_keys
                 .get(&r.ods)
                 .context("receiver key")?
                 .clone();
             let client_id = format!("receiver-{}", r.ods.to_ascii_lowercase());
-            applications
-                .add(application(&client_id, &r.name, &r.ods, &key))
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            seed.applications
+                .push(application(&client_id, &r.name, &r.ods, &key));
             for (id, name) in &r.services {
-                endpoints.push(Endpoint {
+                seed.endpoints.push(Endpoint {
                     system: DOS_SERVICE_SYSTEM.into(),
                     value: id.clone(),
                     name: name.clone(),
@@ -230,15 +261,6 @@ impl LocalStack {
             let db = spec
                 .dir
                 .join(format!("receiver-{}.db", r.ods.to_ascii_lowercase()));
-            let store: Arc<dyn Store> = match &spec.receiver_database {
-                Some(url) => bars_store::open(url)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?,
-                None => Arc::new(
-                    bars_store::sqlite::SqliteStore::open(&db)
-                        .map_err(|e| anyhow::anyhow!("{e}"))?,
-                ),
-            };
             let mut config = ReceiverConfig::new(&r.ods, &url);
             config.organisation_name = r.name.clone();
             // One process owns each database; a restart of the stack resumes its deliveries.
@@ -246,75 +268,42 @@ impl LocalStack {
             for (id, name) in &r.services {
                 config = config.with_service(id, name);
             }
-            let mut receiver = Receiver::new(config, store.clone())
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            receiver
-                .start_pointer_worker(target)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let rules = TransportRules {
-                require_client_certificate: true,
-                ..TransportRules::receiver()
-            };
-            let api_server = RunningServer::start_on(
-                api,
-                receiver.router(rules),
-                mtls_server(&pki.servers, &pki.ca_pem)?,
-            );
-            let admin_url = format!("http://{}", admin.local_addr()?);
-            let admin_server = RunningServer::start_on(
-                admin,
-                receiver.admin_router(None),
-                ServerOptions::default(),
-            );
+            let running = roles::receiver::start(ReceiverSettings {
+                config,
+                database: match &spec.receiver_database {
+                    Some(url) => url.clone(),
+                    None => sqlite_url(&db)?,
+                },
+                pointers: Some(target),
+                listeners: stack_listeners(api, admin, mtls.clone(), true),
+            })
+            .await?;
             receivers.push(StackReceiver {
                 ods: r.ods.clone(),
                 name: r.name.clone(),
                 url,
                 admin_url,
                 services: r.services.clone(),
-                store,
+                store: running.store().clone(),
                 db,
-                receiver: Some(receiver),
-                servers: vec![api_server, admin_server],
+                running: Some(running),
             });
         }
 
-        let auth = AuthState::new(
-            AuthConfig::new(&token_url, &proxy_url),
-            applications,
-            ProxySigningKey::generate().map_err(|e| anyhow::anyhow!("{e}"))?,
-        );
         let mut config = ProxyConfig::new(&proxy_url, format!("https://{registry_addr}"));
         config.receiver_timeout = spec.receiver_timeout;
-        let upstream = client_config(&pki.ca_pem, Some(&pki.proxy_client))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let catalogue = Catalogue::from_entries(endpoints).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let proxy = Arc::new(Proxy::new(
+        let upstream = client_config(&pki.ca_pem, Some(&pki.proxy_client)).map_err(pki_error)?;
+        let tls = server_config(&pki.servers, None, ClientAuth::None).map_err(pki_error)?;
+        let running_proxy = roles::proxy::start(ProxySettings {
             config,
-            catalogue,
-            auth,
-            Some(upstream.clone()),
-            Some(upstream),
-        ));
-        let tls = ServerOptions {
-            tls: Some(
-                server_config(&pki.servers, None, ClientAuth::None)
-                    .map_err(|e| anyhow::anyhow!("{e}"))?,
-            ),
-            ..ServerOptions::default()
-        };
-        let proxy_admin_url = format!("http://{}", proxy_admin_listener.local_addr()?);
-        let central_servers = vec![
-            RunningServer::start_on(proxy_listener, proxy.router(), tls),
-            RunningServer::start_on(
-                proxy_admin_listener,
-                proxy.admin_router(None),
-                ServerOptions::default(),
-            ),
-            registry_admin,
-        ];
+            database: sqlite_url(&spec.dir.join("proxy.db"))?,
+            refresh: PROXY_REFRESH,
+            seed,
+            signing_key: ProxySigningKey::generate().map_err(|e| anyhow::anyhow!("{e}"))?,
+            upstream_tls: Some(upstream),
+            listeners: stack_listeners(proxy_listener, proxy_admin_listener, tls, false),
+        })
+        .await?;
         let sender = SenderCredentials {
             client_id: spec.sender.client_id.clone(),
             key_id: sender_key.kid.clone(),
@@ -329,14 +318,15 @@ impl LocalStack {
             proxy_url,
             proxy_admin_url,
             registry_url: format!("https://{registry_addr}"),
-            registry_admin_url,
+            registry_admin_url: format!("http://{registry_admin_addr}"),
             registry_addr,
             receivers,
             sender,
             pki,
-            proxy,
-            central_servers,
-            registry_server: Some(registry_server),
+            proxy: running_proxy.role.clone(),
+            running_proxy: Some(running_proxy),
+            registry: Some(registry),
+            registry_admin_addr,
             registry_db,
         })
     }
@@ -346,9 +336,10 @@ impl LocalStack {
     pub async fn publish(&self, plan: impl Fn(&str) -> SlotPlan) -> anyhow::Result<usize> {
         let mut created = 0;
         for r in &self.receivers {
-            let receiver = r.receiver.as_ref().context("receiver stopped")?;
+            let running = r.running.as_ref().context("receiver stopped")?;
             for (id, _) in &r.services {
-                created += receiver
+                created += running
+                    .role
                     .state
                     .availability
                     .generate(&plan(id))
@@ -369,15 +360,17 @@ impl LocalStack {
 
     /// Stops the registry (its data stays on disk).
     pub async fn stop_registry(&mut self) {
-        if let Some(s) = self.registry_server.take() {
-            s.shutdown().await;
+        if let Some(registry) = self.registry.take() {
+            registry.stop().await;
         }
     }
 
-    /// Starts the registry again on its address and database.
+    /// Starts the registry again on its addresses and database.
     pub async fn restart_registry(&mut self) -> anyhow::Result<()> {
-        let socket = TcpListener::bind(self.registry_addr).await?;
-        self.registry_server = Some(registry_listener(socket, &self.registry_db, &self.pki)?.0);
+        let api = TcpListener::bind(self.registry_addr).await?;
+        let admin = TcpListener::bind(self.registry_admin_addr).await?;
+        let settings = registry_settings(api, admin, &self.registry_db, &self.pki)?;
+        self.registry = Some(roles::registry::start(settings).await?);
         Ok(())
     }
 
@@ -403,15 +396,12 @@ impl LocalStack {
     /// Stops everything cleanly: in-flight requests finish, queued audit entries and the pointer
     /// round in progress are written.
     pub async fn stop(mut self) {
-        for s in self.central_servers.drain(..) {
-            s.shutdown().await;
+        if let Some(proxy) = self.running_proxy.take() {
+            proxy.stop().await;
         }
         for mut r in self.receivers.drain(..) {
-            for s in r.servers.drain(..) {
-                s.shutdown().await;
-            }
-            if let Some(receiver) = r.receiver.take() {
-                receiver.close().await;
+            if let Some(running) = r.running.take() {
+                running.stop().await;
             }
         }
         self.stop_registry().await;

@@ -21,7 +21,7 @@ pub struct DevPki {
     pub receiver_keys: HashMap<String, SigningKey>,
 }
 
-fn e(err: bars_pki::PkiError) -> anyhow::Error {
+pub(crate) fn pki_error(err: bars_pki::PkiError) -> anyhow::Error {
     anyhow::anyhow!("{err}")
 }
 
@@ -30,10 +30,10 @@ impl DevPki {
     pub fn ensure(dir: &Path, sender: &str, receivers: &[&str]) -> anyhow::Result<DevPki> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let ca = match Identity::read(dir, "ca") {
-            Ok(id) => Ca::load(id, CA_NAME).map_err(e)?,
+            Ok(id) => Ca::load(id, CA_NAME).map_err(pki_error)?,
             Err(_) => {
-                let ca = Ca::generate(CA_NAME).map_err(e)?;
-                ca.identity().write(dir, "ca").map_err(e)?;
+                let ca = Ca::generate(CA_NAME).map_err(pki_error)?;
+                ca.identity().write(dir, "ca").map_err(pki_error)?;
                 ca
             }
         };
@@ -43,8 +43,8 @@ impl DevPki {
             match Identity::read(dir, name) {
                 Ok(id) => Ok(id),
                 Err(_) => {
-                    let id = make().map_err(e)?;
-                    id.write(dir, name).map_err(e)?;
+                    let id = make().map_err(pki_error)?;
+                    id.write(dir, name).map_err(pki_error)?;
                     Ok(id)
                 }
             }
@@ -53,8 +53,8 @@ impl DevPki {
             match SigningKey::read(dir, name) {
                 Ok(k) => Ok(k),
                 Err(_) => {
-                    let k = SigningKey::generate(alg, &format!("{name}-1")).map_err(e)?;
-                    k.write(dir, name).map_err(e)?;
+                    let k = SigningKey::generate(alg, &format!("{name}-1")).map_err(pki_error)?;
+                    k.write(dir, name).map_err(pki_error)?;
                     Ok(k)
                 }
             }

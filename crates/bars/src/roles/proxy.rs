@@ -11,23 +11,17 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use bars_http::server::{RunningServer, ServerOptions};
 use bars_pki::Identity;
-use bars_proxy::auth::{
-    Application, Applications, AuthConfig, AuthState, ProxySigningKey, TOKEN_PATH,
-};
-use bars_proxy::{Endpoint, Proxy, ProxyConfig, Seed, open_store};
-use bars_store::postgres::redact;
+use bars_proxy::auth::{Application, ProxySigningKey};
+use bars_proxy::{Endpoint, ProxyConfig, Seed};
+use bars_stack::roles::proxy::{self, ProxySettings};
 use serde::Deserialize;
 
-use crate::admin_listener::AdminListener;
+use crate::roles::{self, Role};
 use crate::settings::{self, Problems, Rebase, loopback, rebase_database, rebase_path};
 
-const DEFAULT_LISTEN: SocketAddr = loopback(9000);
-const DEFAULT_ADMIN_LISTEN: SocketAddr = loopback(9001);
 const DEFAULT_REGISTRY_URL: &str = "http://127.0.0.1:9100";
 const DEFAULT_RECEIVER_TIMEOUT: u64 = 32;
-const DEFAULT_DATABASE: &str = "sqlite://data/proxy.db";
 const DEFAULT_REFRESH_SECONDS: u64 = 2;
 
 /// The proxy's settings: its flags, and the format of its configuration file.
@@ -197,11 +191,6 @@ impl Rebase for ProxyArgs {
     }
 }
 
-pub struct RunningProxy {
-    pub api: RunningServer,
-    pub admin: RunningServer,
-}
-
 impl settings::RoleSettings for ProxyArgs {
     const ROLE: &'static str = "proxy";
 
@@ -210,14 +199,8 @@ impl settings::RoleSettings for ProxyArgs {
     }
 
     fn problems(&self) -> Problems {
-        let mut problems = Problems::default();
-        settings::check_role(&mut problems, self.role.as_deref(), "proxy");
-        if self.listen() == self.admin_listen() {
-            problems.error("admin_listen", "must differ from listen");
-        }
-        problems.url("base_url", self.base_url.as_deref());
+        let mut problems = self.common_problems();
         problems.url("registry_url", self.registry_url.as_deref());
-        problems.database("database", self.database.as_deref());
         if let Some(r) = self.database_refresh
             && !(1..=60).contains(&r)
         {
@@ -251,9 +234,6 @@ impl settings::RoleSettings for ProxyArgs {
         ] {
             problems.readable(field, path.as_ref());
         }
-        self.tls.check(&mut problems);
-        self.admin().check(&self.tls, &mut problems);
-        self.limits.check(&mut problems);
         let mut targets = std::collections::HashSet::new();
         for (i, e) in self.endpoints.iter().enumerate() {
             if e.system.is_empty() || e.value.is_empty() || e.name.is_empty() {
@@ -307,19 +287,14 @@ impl settings::RoleSettings for ProxyArgs {
     }
 }
 
+roles::role!(ProxyArgs {
+    listen: loopback(9000),
+    admin_listen: loopback(9001),
+    database: "sqlite://data/proxy.db",
+    admin_token_env: "BARS_PROXY_ADMIN_TOKEN",
+});
+
 impl ProxyArgs {
-    pub fn listen(&self) -> SocketAddr {
-        self.listen.unwrap_or(DEFAULT_LISTEN)
-    }
-
-    pub fn admin_listen(&self) -> SocketAddr {
-        self.admin_listen.unwrap_or(DEFAULT_ADMIN_LISTEN)
-    }
-
-    pub fn database(&self) -> &str {
-        self.database.as_deref().unwrap_or(DEFAULT_DATABASE)
-    }
-
     fn refresh(&self) -> Duration {
         Duration::from_secs(
             self.database_refresh
@@ -328,24 +303,11 @@ impl ProxyArgs {
         )
     }
 
-    pub fn admin(&self) -> AdminListener<'_> {
-        AdminListener {
-            listen: self.admin_listen(),
-            token: self.admin_token.as_deref(),
-            tls: self.admin_tls,
-            token_env: "BARS_PROXY_ADMIN_TOKEN",
-        }
-    }
-
-    /// Builds the proxy from its settings: opens its database and writes the file's
-    /// endpoints and applications into it (see [`Seed`] for how they combine with admin
-    /// changes).
-    pub async fn build(&self) -> anyhow::Result<Proxy> {
-        let base_url = self
-            .base_url
-            .clone()
-            .unwrap_or_else(|| format!("{}://{}", self.tls.scheme(), self.listen()));
-        let key = match &self.token_signing_key {
+    /// What the proxy starts with: its configuration, its database and the file's endpoints
+    /// and applications to seed it with, its token signing key, how it reaches receivers and
+    /// the registry, and its bound listeners.
+    pub async fn settings(&self) -> anyhow::Result<ProxySettings> {
+        let signing_key = match &self.token_signing_key {
             Some(path) => ProxySigningKey::from_pem(&read(path)?)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
             None => ProxySigningKey::generate().map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -360,11 +322,6 @@ impl ProxyArgs {
                 .map_err(|e| anyhow::anyhow!("application {}: {e}", app.client_id))?;
             seed.applications.push(app);
         }
-        let auth = AuthState::new(
-            AuthConfig::new(format!("{base_url}{TOKEN_PATH}"), base_url.clone()),
-            Applications::new(),
-            key,
-        );
         let upstream_ca = self.upstream_ca.as_ref().map(read).transpose()?;
         let identity = match (&self.client_cert, &self.client_key) {
             (Some(c), Some(k)) => Some(Identity {
@@ -373,7 +330,7 @@ impl ProxyArgs {
             }),
             _ => None,
         };
-        let tls = match &upstream_ca {
+        let upstream_tls = match &upstream_ca {
             Some(ca) => Some(
                 bars_pki::tls::client_config(ca, identity.as_ref())
                     .map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -381,61 +338,28 @@ impl ProxyArgs {
             None => None,
         };
         let mut config = ProxyConfig::new(
-            base_url,
+            self.base_url(),
             self.registry_url.as_deref().unwrap_or(DEFAULT_REGISTRY_URL),
         );
         config.receiver_timeout =
             Duration::from_secs(self.receiver_timeout.unwrap_or(DEFAULT_RECEIVER_TIMEOUT));
         config.default_rate_limit_per_minute = self.default_rate_limit;
         config.body_limit = self.limits.body_limit();
-        let database = self.database();
-        let store = open_store(database)
-            .await
-            .with_context(|| format!("opening the proxy database {}", redact(database)))?;
-        Proxy::open(config, store, seed, auth, tls.clone(), tls, self.refresh())
-            .await
-            .map_err(|e| anyhow::anyhow!("the proxy database {}: {e}", redact(database)))
-    }
-
-    pub async fn start(&self) -> anyhow::Result<RunningProxy> {
-        let proxy = self.build().await?;
-        let options = match self.tls.listener()? {
-            Some(l) => ServerOptions {
-                tls: Some(l.server_config),
-                ..self.limits.server(proxy_server())
-            },
-            None => self.limits.server(proxy_server()),
-        };
-        let api = RunningServer::start(self.listen(), proxy.router(), options)
-            .await
-            .with_context(|| format!("listening on {}", self.listen()))?;
-        let admin = RunningServer::start(
-            self.admin_listen(),
-            proxy.admin_router(self.admin_token.clone()),
-            self.admin()
-                .server(&self.tls, self.limits.server(proxy_server()))?,
-        )
-        .await
-        .with_context(|| format!("listening on {}", self.admin_listen()))?;
-        Ok(RunningProxy { api, admin })
-    }
-}
-
-/// The proxy's listeners refuse oversized heads with its own `BAD_REQUEST` code.
-fn proxy_server() -> ServerOptions {
-    ServerOptions {
-        refuse: bars_http::server::refuse_with_bars_code::PROXY,
-        ..ServerOptions::default()
+        Ok(ProxySettings {
+            config,
+            database: self.database().to_string(),
+            refresh: self.refresh(),
+            seed,
+            signing_key,
+            upstream_tls,
+            listeners: roles::listeners(self).await?,
+        })
     }
 }
 
 pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
     let args = settings::resolve(args)?;
-    let running = args.start().await?;
-    tracing::info!(api = %running.api.addr, admin = %running.admin.addr, database = %redact(args.database()), "proxy ready");
-    crate::shutdown::signal().await;
-    tracing::info!("stopping: draining in-flight requests");
-    running.api.shutdown().await;
-    running.admin.shutdown().await;
+    let running = proxy::start(args.settings().await?).await?;
+    roles::until_signal("proxy", running, args.database()).await;
     Ok(())
 }

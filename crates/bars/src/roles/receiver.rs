@@ -10,21 +10,16 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bars_client::{Credentials, TokenSource};
-use bars_http::server::{RunningServer, ServerOptions};
-use bars_http::transport::TransportRules;
 use bars_receiver::access::AccessPolicy;
 use bars_receiver::pointers::content::Code;
 use bars_receiver::pointers::{RegistryTarget, UrlForm};
-use bars_receiver::{HostedService, Receiver, ReceiverConfig};
-use bars_store::postgres::redact;
+use bars_receiver::{HostedService, ReceiverConfig};
+use bars_stack::roles::receiver::{self, ReceiverSettings};
 use serde::Deserialize;
 
-use crate::admin_listener::AdminListener;
+use crate::roles::{self, Role};
 use crate::settings::{self, Problems, Rebase, loopback, rebase_database, rebase_path};
 
-const DEFAULT_LISTEN: SocketAddr = loopback(8080);
-const DEFAULT_ADMIN_LISTEN: SocketAddr = loopback(8081);
-const DEFAULT_DATABASE: &str = "sqlite://data/receiver.db";
 const DEFAULT_POINTER_TYPE: &str =
     "http://snomed.info/sct|749001000000101|Appointment (record artifact)";
 const DEFAULT_POINTER_CATEGORY: &str = "http://snomed.info/sct|419891008|Record artifact";
@@ -441,8 +436,7 @@ impl settings::RoleSettings for ReceiverArgs {
     }
 
     fn problems(&self) -> Problems {
-        let mut problems = Problems::default();
-        settings::check_role(&mut problems, self.role.as_deref(), "receiver");
+        let mut problems = self.common_problems();
         match self.ods_code.as_deref().map(str::trim) {
             None | Some("") => problems.error(
                 "ods_code",
@@ -468,14 +462,6 @@ impl settings::RoleSettings for ReceiverArgs {
                 );
             }
         }
-        if self.listen() == self.admin_listen() {
-            problems.error("admin_listen", "must differ from listen");
-        }
-        problems.url("base_url", self.base_url.as_deref());
-        problems.database("database", self.database.as_deref());
-        self.tls.check(&mut problems);
-        self.admin().check(&self.tls, &mut problems);
-        self.limits.check(&mut problems);
         if self
             .instance_id
             .as_deref()
@@ -488,34 +474,28 @@ impl settings::RoleSettings for ReceiverArgs {
     }
 }
 
+roles::role!(ReceiverArgs {
+    listen: loopback(8080),
+    admin_listen: loopback(8081),
+    database: "sqlite://data/receiver.db",
+    admin_token_env: "BARS_ADMIN_TOKEN",
+});
+
 impl ReceiverArgs {
-    pub fn listen(&self) -> SocketAddr {
-        self.listen.unwrap_or(DEFAULT_LISTEN)
-    }
-
-    pub fn admin_listen(&self) -> SocketAddr {
-        self.admin_listen.unwrap_or(DEFAULT_ADMIN_LISTEN)
-    }
-
-    pub fn admin(&self) -> AdminListener<'_> {
-        AdminListener {
-            listen: self.admin_listen(),
-            token: self.admin_token.as_deref(),
-            tls: self.admin_tls,
-            token_env: "BARS_ADMIN_TOKEN",
-        }
-    }
-
-    pub fn database(&self) -> &str {
-        self.database.as_deref().unwrap_or(DEFAULT_DATABASE)
+    /// What the receiver starts with: its configuration, database, pointer target and bound
+    /// listeners.
+    pub async fn settings(&self) -> anyhow::Result<ReceiverSettings> {
+        Ok(ReceiverSettings {
+            config: self.config()?,
+            database: self.database().to_string(),
+            pointers: self.pointers.target()?,
+            listeners: roles::listeners(self).await?,
+        })
     }
 
     pub fn config(&self) -> anyhow::Result<ReceiverConfig> {
         let listen = self.listen();
-        let base = self
-            .base_url
-            .clone()
-            .unwrap_or_else(|| format!("{}://{listen}", self.tls.scheme()));
+        let base = self.base_url();
         let ods = self.ods_code.as_deref().context("ods_code is required")?;
         let mut config = ReceiverConfig::new(ods.trim(), base);
         if let Some(name) = &self.organisation_name {
@@ -554,91 +534,18 @@ fn hostname() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-/// A receiver serving its two listeners.
-pub struct RunningReceiver {
-    pub api: RunningServer,
-    pub admin: RunningServer,
-    receiver: Receiver,
-}
-
-impl RunningReceiver {
-    /// Opens the database and starts both listeners (and the pointer worker) as `args` say.
-    pub async fn start(args: &ReceiverArgs) -> anyhow::Result<Self> {
-        let (config, database) = (args.config()?, args.database());
-        let (listen, admin_listen) = (args.listen(), args.admin_listen());
-        let (tls, pointers) = (args.tls.listener()?, args.pointers.target()?);
-        let server = args.limits.server(ServerOptions::default());
-        let admin_options = args.admin().server(
-            &args.tls,
-            ServerOptions {
-                drain_timeout: Duration::from_secs(5),
-                ..server.clone()
-            },
-        )?;
-        let store = bars_store::open(database)
-            .await
-            .with_context(|| format!("opening the database {}", redact(database)))?;
-        let mut receiver = Receiver::new(config, store)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        if let Some(target) = pointers {
-            receiver
-                .start_pointer_worker(target)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-        }
-        let (options, rules) = match &tls {
-            Some(l) => (
-                ServerOptions {
-                    tls: Some(l.server_config.clone()),
-                    ..server.clone()
-                },
-                TransportRules {
-                    require_client_certificate: l.require_client_certificate,
-                    ..TransportRules::receiver()
-                },
-            ),
-            None => (server.clone(), TransportRules::receiver()),
-        };
-        let api = RunningServer::start(listen, receiver.router(rules), options)
-            .await
-            .with_context(|| format!("listening on {listen}"))?;
-        let admin = RunningServer::start(
-            admin_listen,
-            receiver.admin_router(args.admin_token.clone()),
-            admin_options,
-        )
-        .await
-        .with_context(|| format!("listening on {admin_listen}"))?;
-        Ok(RunningReceiver {
-            api,
-            admin,
-            receiver,
-        })
-    }
-
-    /// Stops accepting, lets in-flight requests finish, writes queued audit entries.
-    pub async fn stop(self) {
-        self.api.shutdown().await;
-        self.admin.shutdown().await;
-        self.receiver.close().await;
-    }
-}
-
 pub async fn run(args: ReceiverArgs) -> anyhow::Result<()> {
     let args = settings::resolve(args)?;
-    let config = args.config()?;
-    let services: Vec<String> = config
+    let settings = args.settings().await?;
+    let services: Vec<String> = settings
+        .config
         .services
         .iter()
         .map(|s| format!("{} ({})", s.id, s.name))
         .collect();
-    let running = RunningReceiver::start(&args).await?;
-    tracing::info!(api = %running.api.addr, admin = %running.admin.addr, database = %redact(args.database()), services = ?services, "receiver ready");
-    crate::shutdown::signal().await;
-    tracing::info!("stopping: draining in-flight requests");
-    running.stop().await;
-    tracing::info!("stopped");
+    tracing::info!(services = ?services, "receiver hosting");
+    let running = receiver::start(settings).await?;
+    roles::until_signal("receiver", running, args.database()).await;
     Ok(())
 }
 

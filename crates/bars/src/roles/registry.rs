@@ -6,19 +6,12 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-use bars_http::server::{RunningServer, ServerOptions};
-use bars_http::transport::Trust;
-use bars_registry::{Registry, RegistryConfig};
-use bars_store::postgres::redact;
+use bars_registry::RegistryConfig;
+use bars_stack::roles::registry::{self, RegistrySettings};
 use serde::Deserialize;
 
-use crate::admin_listener::AdminListener;
+use crate::roles::{self, Role};
 use crate::settings::{self, Problems, Rebase, loopback, rebase_database};
-
-const DEFAULT_LISTEN: SocketAddr = loopback(9100);
-const DEFAULT_ADMIN_LISTEN: SocketAddr = loopback(9101);
-const DEFAULT_DATABASE: &str = "sqlite://data/registry.db";
 
 /// The registry's settings: its flags, and the format of its configuration file.
 #[derive(Debug, Clone, Default, clap::Args, Deserialize)]
@@ -84,11 +77,6 @@ impl Rebase for RegistryArgs {
     }
 }
 
-pub struct RunningRegistry {
-    pub api: RunningServer,
-    pub admin: RunningServer,
-}
-
 impl settings::RoleSettings for RegistryArgs {
     const ROLE: &'static str = "registry";
 
@@ -97,104 +85,41 @@ impl settings::RoleSettings for RegistryArgs {
     }
 
     fn problems(&self) -> Problems {
-        let mut problems = Problems::default();
-        settings::check_role(&mut problems, self.role.as_deref(), "registry");
-        if self.listen() == self.admin_listen() {
-            problems.error("admin_listen", "must differ from listen");
-        }
-        problems.url("base_url", self.base_url.as_deref());
-        problems.database("database", self.database.as_deref());
+        let mut problems = self.common_problems();
         if self.trust_plain_proxy && self.tls.tls_cert.is_some() {
             problems.error(
                 "trust_plain_proxy",
                 "is for plain development networks; with TLS the proxy is recognised by its certificate",
             );
         }
-        self.tls.check(&mut problems);
-        self.admin().check(&self.tls, &mut problems);
-        self.limits.check(&mut problems);
         problems
     }
 }
 
+roles::role!(RegistryArgs {
+    listen: loopback(9100),
+    admin_listen: loopback(9101),
+    database: "sqlite://data/registry.db",
+    admin_token_env: "BARS_REGISTRY_ADMIN_TOKEN",
+});
+
 impl RegistryArgs {
-    pub fn listen(&self) -> SocketAddr {
-        self.listen.unwrap_or(DEFAULT_LISTEN)
-    }
-
-    pub fn admin_listen(&self) -> SocketAddr {
-        self.admin_listen.unwrap_or(DEFAULT_ADMIN_LISTEN)
-    }
-
-    pub fn admin(&self) -> AdminListener<'_> {
-        AdminListener {
-            listen: self.admin_listen(),
-            token: self.admin_token.as_deref(),
-            tls: self.admin_tls,
-            token_env: "BARS_REGISTRY_ADMIN_TOKEN",
-        }
-    }
-
-    pub fn database(&self) -> &str {
-        self.database.as_deref().unwrap_or(DEFAULT_DATABASE)
-    }
-
-    pub async fn start(&self) -> anyhow::Result<RunningRegistry> {
-        let database = self.database();
-        let store = bars_registry::open_store(database)
-            .await
-            .with_context(|| format!("opening {}", redact(database)))?;
-        let base = self
-            .base_url
-            .clone()
-            .unwrap_or_else(|| format!("{}://{}", self.tls.scheme(), self.listen()));
-        let mut config = RegistryConfig::new(base);
+    /// What the registry starts with: its configuration, database and bound listeners.
+    pub async fn settings(&self) -> anyhow::Result<RegistrySettings> {
+        let mut config = RegistryConfig::new(self.base_url());
         config.body_limit = self.limits.body_limit();
-        let registry = Registry::new(config, store);
-        let mut rules = Registry::production_rules();
-        if self.trust_plain_proxy {
-            rules.trust_application_header = Trust::Always;
-        }
-        let options = match self.tls.listener()? {
-            Some(l) => {
-                rules.require_client_certificate = l.require_client_certificate;
-                ServerOptions {
-                    tls: Some(l.server_config),
-                    ..self.limits.server(registry_server())
-                }
-            }
-            None => self.limits.server(registry_server()),
-        };
-        let api = RunningServer::start(self.listen(), registry.router(rules), options)
-            .await
-            .with_context(|| format!("listening on {}", self.listen()))?;
-        let admin = RunningServer::start(
-            self.admin_listen(),
-            registry.admin_router(self.admin_token.clone()),
-            self.admin()
-                .server(&self.tls, self.limits.server(registry_server()))?,
-        )
-        .await
-        .with_context(|| format!("listening on {}", self.admin_listen()))?;
-        Ok(RunningRegistry { api, admin })
-    }
-}
-
-/// The Registry's listeners refuse oversized heads with its own (Spine) codes.
-fn registry_server() -> ServerOptions {
-    ServerOptions {
-        refuse: bars_registry::errors::REFUSE,
-        ..ServerOptions::default()
+        Ok(RegistrySettings {
+            config,
+            database: self.database().to_string(),
+            trust_plain_proxy: self.trust_plain_proxy,
+            listeners: roles::listeners(self).await?,
+        })
     }
 }
 
 pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
     let args = settings::resolve(args)?;
-    let running = args.start().await?;
-    tracing::info!(api = %running.api.addr, admin = %running.admin.addr, database = %redact(args.database()), "registry ready");
-    crate::shutdown::signal().await;
-    tracing::info!("stopping: draining in-flight requests");
-    running.api.shutdown().await;
-    running.admin.shutdown().await;
+    let running = registry::start(args.settings().await?).await?;
+    roles::until_signal("registry", running, args.database()).await;
     Ok(())
 }

@@ -3,7 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
+use bars_store::postgres::redact;
+
 use super::{Problems, RoleSettings};
+use crate::roles::Role;
 use crate::roles::{proxy::ProxyArgs, receiver::ReceiverArgs, registry::RegistryArgs};
 
 #[derive(Debug, clap::Args)]
@@ -25,37 +28,31 @@ fn summary(path: &Path) -> anyhow::Result<(Problems, String)> {
         "receiver" => {
             let s: ReceiverArgs = super::read(path)?;
             let line = format!(
-                "receiver {} serving {} service(s) on {} (admin {}://{}), database {}",
+                "receiver {} serving {} service(s) {}, database {}",
                 s.ods_code.as_deref().unwrap_or("?"),
                 s.services.len(),
-                s.listen(),
-                s.admin().scheme(),
-                s.admin_listen(),
-                bars_store::postgres::redact(s.database()),
+                s.listening(),
+                redact(s.database()),
             );
             (s.problems(), line)
         }
         "proxy" => {
             let s: ProxyArgs = super::read(path)?;
             let line = format!(
-                "proxy on {} (admin {}://{}) seeding {} endpoint(s) and {} application(s), database {}",
-                s.listen(),
-                s.admin().scheme(),
-                s.admin_listen(),
+                "proxy {} seeding {} endpoint(s) and {} application(s), database {}",
+                s.listening(),
                 s.endpoints.len(),
                 s.applications.len(),
-                bars_store::postgres::redact(s.database())
+                redact(s.database())
             );
             (s.problems(), line)
         }
         "registry" => {
             let s: RegistryArgs = super::read(path)?;
             let line = format!(
-                "registry on {} (admin {}://{}), database {}",
-                s.listen(),
-                s.admin().scheme(),
-                s.admin_listen(),
-                bars_store::postgres::redact(s.database())
+                "registry {}, database {}",
+                s.listening(),
+                redact(s.database())
             );
             (s.problems(), line)
         }

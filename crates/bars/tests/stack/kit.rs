@@ -1,6 +1,7 @@
 //! The whole BaRS stack in one test process (`bars-stack`, as `bars demo` runs it) with the
 //! conveniences the cross-role tests share.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,6 +49,37 @@ impl std::ops::DerefMut for Stack {
     }
 }
 
+/// The stack the tests run, in `dir`: `receivers` receivers (RX001, RX002, ...) of two services
+/// each, on random ports.
+pub fn spec(dir: &Path, receivers: usize, receiver_database: Option<String>) -> StackSpec {
+    StackSpec {
+        dir: dir.to_path_buf(),
+        base_port: None,
+        receivers: (0..receivers)
+            .map(|i| ReceiverSpec {
+                ods: format!("RX{:03}", i + 1),
+                name: format!("Receiver {}", i + 1),
+                services: (1..=2)
+                    .map(|s| {
+                        (
+                            format!("20000{}000{s}", i + 1),
+                            format!("Service 20000{}000{s}", i + 1),
+                        )
+                    })
+                    .collect(),
+            })
+            .collect(),
+        sender: SenderSpec {
+            client_id: SENDER.into(),
+            ods: SENDER_ODS.into(),
+            name: "Demo GP Practice".into(),
+        },
+        pointer_backoff: TEST_BACKOFF,
+        receiver_timeout: Duration::from_secs(3),
+        receiver_database,
+    }
+}
+
 impl Stack {
     /// A stack with `receivers` receivers (RX001, RX002, ...) of two services each, with
     /// tomorrow's slots published.
@@ -59,32 +91,7 @@ impl Stack {
     /// of a SQLite file each.
     pub async fn start_on(receivers: usize, receiver_database: Option<String>) -> Stack {
         let dir = tempfile::tempdir().unwrap();
-        let spec = StackSpec {
-            dir: dir.path().to_path_buf(),
-            base_port: None,
-            receivers: (0..receivers)
-                .map(|i| ReceiverSpec {
-                    ods: format!("RX{:03}", i + 1),
-                    name: format!("Receiver {}", i + 1),
-                    services: (1..=2)
-                        .map(|s| {
-                            (
-                                format!("20000{}000{s}", i + 1),
-                                format!("Service 20000{}000{s}", i + 1),
-                            )
-                        })
-                        .collect(),
-                })
-                .collect(),
-            sender: SenderSpec {
-                client_id: SENDER.into(),
-                ods: SENDER_ODS.into(),
-                name: "Demo GP Practice".into(),
-            },
-            pointer_backoff: TEST_BACKOFF,
-            receiver_timeout: Duration::from_secs(3),
-            receiver_database,
-        };
+        let spec = spec(dir.path(), receivers, receiver_database);
         let inner = LocalStack::start(spec).await.unwrap();
         let day = jiff::Timestamp::now()
             .to_zoned(jiff::tz::TimeZone::UTC)

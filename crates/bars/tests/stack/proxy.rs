@@ -697,10 +697,7 @@ async fn senders_discover_services_through_the_proxy() {
 /// (the same guard as in `Proxy::router`).
 #[tokio::test]
 async fn an_unhandled_proxy_failure_is_a_server_error_outcome() {
-    let guard = std::sync::Arc::new(bars_http::guard::Guard::bars(
-        None,
-        bars_fhir::codes::BarsCode::ServerError,
-    ));
+    let guard = std::sync::Arc::new(bars_http::guard::Guard::proxy());
     let app = Router::new()
         .route(
             "/boom",

@@ -23,10 +23,11 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use rustls_pki_types::CertificateDer;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
+
+use crate::context::PeerInfo;
 
 /// How a listener behaves.
 #[derive(Clone)]
@@ -62,15 +63,6 @@ impl Default for ServerOptions {
             linger: Linger::default(),
         }
     }
-}
-
-/// The connection a request arrived on, kept as a request extension.
-#[derive(Clone, Debug)]
-pub struct PeerInfo {
-    pub addr: SocketAddr,
-    /// The client's verified certificate (leaf), on a TLS connection that presented one.
-    pub client_certificate: Option<CertificateDer<'static>>,
-    pub tls: bool,
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains.

@@ -10,7 +10,14 @@ use std::sync::{Arc, PoisonError, RwLock};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{BARS_PRODUCT, BARS_SCOPE, jwk};
+use super::jwk;
+
+/// The API product an application must have to call BaRS (the Apigee product name).
+pub const BARS_PRODUCT: &str = "booking-and-referral";
+
+/// The scope the live proxy verifies on every BaRS call
+/// (`OAuthV2.VerifyAccessToken.xml`); granted only to applications with [`BARS_PRODUCT`].
+pub const BARS_SCOPE: &str = "urn:nhsd:apim:app:level3:booking-and-referral";
 
 /// A sending application as onboarded (the NHS developer-portal "app").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

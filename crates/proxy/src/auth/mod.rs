@@ -38,7 +38,7 @@ pub(crate) mod testkit;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use applications::{Application, ApplicationError, Applications};
+pub use applications::{Application, ApplicationError, Applications, BARS_PRODUCT, BARS_SCOPE};
 pub use assertion::{AssertionFailure, VerifiedAssertion, verify_client_assertion};
 pub use bars_client::assertion as client_assertion;
 pub use bars_client::{AssertionError, sign_client_assertion};
@@ -46,13 +46,6 @@ pub use bearer::authenticate;
 pub use endpoint::{TOKEN_PATH, router};
 pub use replay::{ReplayCache, ReplayError};
 pub use tokens::{AuthError, IssuedToken, KeyError, Principal, ProxySigningKey, TokenService};
-
-/// The API product an application must have to call BaRS (the Apigee product name).
-pub const BARS_PRODUCT: &str = "booking-and-referral";
-
-/// The scope the live proxy verifies on every BaRS call
-/// (`OAuthV2.VerifyAccessToken.xml`); granted only to applications with [`BARS_PRODUCT`].
-pub const BARS_SCOPE: &str = "urn:nhsd:apim:app:level3:booking-and-referral";
 
 /// The `aud` of the access tokens the proxy issues: they are good for BaRS calls only.
 pub const ACCESS_TOKEN_AUDIENCE: &str = "bars";

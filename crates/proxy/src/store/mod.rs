@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use bars_store::StoreError;
 use bars_store::sqlite::migrate::Migrations;
 
-use crate::auth::Application;
+use crate::auth::applications::Application;
 use crate::catalogue::Endpoint;
 
 pub use postgres::PgProxyStore;

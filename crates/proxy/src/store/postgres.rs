@@ -13,7 +13,7 @@ use super::{
     MIGRATIONS, ProxyStore, Seed, Seeded, Snapshot, application_from, application_text,
     endpoint_key, entry_text,
 };
-use crate::auth::Application;
+use crate::auth::applications::Application;
 use crate::catalogue::Endpoint;
 
 const BUMP: &str = "UPDATE proxy_revision SET revision = revision + 1 WHERE id = 1";

@@ -13,7 +13,7 @@ use super::{
     MIGRATIONS, ProxyStore, Seed, Seeded, Snapshot, application_from, application_text,
     endpoint_key, entry_text,
 };
-use crate::auth::Application;
+use crate::auth::applications::Application;
 use crate::catalogue::Endpoint;
 
 /// Bumps the change counter; every directory write runs it in its own transaction.

@@ -166,7 +166,7 @@ pub fn router(state: AppState, transport_rules: TransportRules) -> Router {
         .fallback(unknown_path)
         .with_state(state.clone())
         .layer(middleware::from_fn_with_state(
-            Arc::new(Guard::bars(Some(timeout), BarsCode::RecServerError)),
+            Arc::new(Guard::receiver(timeout)),
             guard,
         ))
         .layer(middleware::from_fn_with_state(

@@ -11,7 +11,8 @@ use bars_fhir::codes::BarsCode;
 use bars_fhir::outcome::{Coding, informational};
 use bars_http::ApiError;
 use bars_http::fhir_json::{
-    BodyKind, body_kind, fhir_json, fhir_response, parse_json_object, read_body,
+    BodyKind, body_kind, fhir_json, fhir_response, parse_json_object, parse_json_object_or_array,
+    read_body,
 };
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::Value;
@@ -163,7 +164,7 @@ async fn perform(
             let bytes = read_body(body, state.config.body_limit, BarsCode::RecBadRequest).await?;
             let document = patch_document(
                 body_kind(headers),
-                parse_json_object(&bytes, BarsCode::RecBadRequest)?,
+                parse_json_object_or_array(&bytes, BarsCode::RecBadRequest)?,
             )?;
             let edit = Edit::Patch(document);
             (

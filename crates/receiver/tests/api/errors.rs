@@ -353,10 +353,7 @@ on_both! {
                 get(|| async { if true { panic!("deliberate") } else { "never" } }),
             )
             .layer(axum::middleware::from_fn_with_state(
-                std::sync::Arc::new(bars_http::guard::Guard::bars(
-                    Some(Duration::from_secs(5)),
-                    bars_fhir::codes::BarsCode::RecServerError,
-                )),
+                std::sync::Arc::new(bars_http::guard::Guard::receiver(Duration::from_secs(5))),
                 bars_http::guard::guard,
             ));
         let server = bars_http::server::RunningServer::start(
