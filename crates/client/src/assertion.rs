@@ -9,41 +9,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 
+pub use crate::key::AssertionError;
 use crate::key::{RS512, resolve_algorithm};
 
 /// The `client_assertion_type` that goes with the assertion (RFC 7523 §2.2).
 pub const JWT_BEARER_ASSERTION_TYPE: &str =
     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-
-/// Why no assertion was produced. Never carries key material.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AssertionError {
-    #[error("unsupported algorithm {0:?}: use RS512 or ES256")]
-    UnsupportedAlgorithm(String),
-    #[error("the private key is not a PKCS#8 PEM key for {0}")]
-    InvalidKey(&'static str),
-    #[error("the private key is not a PEM private key (-----BEGIN PRIVATE KEY-----)")]
-    NotAPrivateKey,
-    #[error("the private key is neither an RSA nor an EC P-256 key in PKCS#8 PEM")]
-    UnsupportedKey,
-    #[error(
-        "{requested} was asked for, but the private key is an {key} ({}) key: \
-         leave the algorithm out or give the matching key",
-        if *key == crate::key::RS512 { "RSA" } else { "EC P-256" }
-    )]
-    AlgorithmMismatch {
-        requested: String,
-        key: &'static str,
-    },
-    #[error("client_id, kid and audience must not be empty")]
-    MissingField,
-    #[error("the lifetime must be at least one second")]
-    InvalidLifetime,
-    #[error("the system clock is before 1970")]
-    Clock,
-    #[error("signing failed: {0}")]
-    Signing(String),
-}
 
 /// The claims RFC 7523 §3 and the NHS pattern require.
 #[derive(Serialize)]

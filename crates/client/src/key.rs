@@ -10,12 +10,42 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
 
-use crate::assertion::AssertionError;
-
 /// RSASSA-PKCS1-v1_5 with SHA-512: what an RSA key signs with.
 pub const RS512: &str = "RS512";
 /// ECDSA on P-256 with SHA-256: what an EC P-256 key signs with.
 pub const ES256: &str = "ES256";
+
+/// Why no assertion was produced. Never carries key material. It is declared here, beside the
+/// key rules that raise most of its variants, so that reading a key depends on nothing else in
+/// the crate; `assertion` re-exports it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AssertionError {
+    #[error("unsupported algorithm {0:?}: use RS512 or ES256")]
+    UnsupportedAlgorithm(String),
+    #[error("the private key is not a PKCS#8 PEM key for {0}")]
+    InvalidKey(&'static str),
+    #[error("the private key is not a PEM private key (-----BEGIN PRIVATE KEY-----)")]
+    NotAPrivateKey,
+    #[error("the private key is neither an RSA nor an EC P-256 key in PKCS#8 PEM")]
+    UnsupportedKey,
+    #[error(
+        "{requested} was asked for, but the private key is an {key} ({}) key: \
+         leave the algorithm out or give the matching key",
+        if *key == RS512 { "RSA" } else { "EC P-256" }
+    )]
+    AlgorithmMismatch {
+        requested: String,
+        key: &'static str,
+    },
+    #[error("client_id, kid and audience must not be empty")]
+    MissingField,
+    #[error("the lifetime must be at least one second")]
+    InvalidLifetime,
+    #[error("the system clock is before 1970")]
+    Clock,
+    #[error("signing failed: {0}")]
+    Signing(String),
+}
 
 /// The algorithm `private_pem` signs with: `ES256` for an EC P-256 key in PKCS#8, `RS512` for
 /// an RSA key in PKCS#8 (or PKCS#1 `RSA PRIVATE KEY`). The key is parsed by the same library

@@ -99,13 +99,7 @@ impl Outcome {
     }
 }
 
-/// Why a check did not pass.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Problem {
-    Fail(String),
-    /// The check could not be run (no free slot, no test patient); never used to hide a failure.
-    Skip(String),
-}
+pub use crate::ctx::Problem;
 
 pub type Verdict = Result<(), Problem>;
 pub type Body = for<'a> fn(&'a Ctx) -> Pin<Box<dyn Future<Output = Verdict> + 'a>>;

@@ -7,8 +7,16 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
-use crate::check::Problem;
 use crate::wire::{Request, Response, Wire};
+
+/// Why a check did not pass. Declared beside the context the checks run in (which raises
+/// `Skip` when it has no free slot or patient), so the context needs nothing from `check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    Fail(String),
+    /// The check could not be run (no free slot, no test patient); never used to hide a failure.
+    Skip(String),
+}
 
 /// The days searched for slots: `first` (YYYY-MM-DD) and the `days` after it.
 #[derive(Debug, Clone)]

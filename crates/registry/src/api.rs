@@ -23,16 +23,13 @@ use serde_json::Value;
 
 use crate::access;
 use crate::errors::{self, SpineCode, spine, spine_with_status};
+use crate::openapi::{ALLOW_COLLECTION, ALLOW_POINTER};
 use crate::request::{context, fhir_object, if_match, path_id, query};
 use crate::responses;
 use crate::rules;
 use crate::search::PointerSearch;
 use crate::state::RegistryState;
 use crate::store::{NewPointer, StoredPointer, WriteError};
-
-/// The methods each path accepts; 405 answers name them in `Allow`.
-pub const ALLOW_COLLECTION: &str = "GET, POST";
-pub const ALLOW_POINTER: &str = "GET, PUT, DELETE";
 
 /// Times a write is tried when other requests keep changing the pointer between our read and our
 /// guarded write (only without `If-Match`; with it, the caller asked to be told instead). Every

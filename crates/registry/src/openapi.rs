@@ -4,8 +4,11 @@
 use bars_http::openapi::{Document, Operation, health_operations};
 use serde_json::{Value, json};
 
-use crate::api::{ALLOW_COLLECTION, ALLOW_POINTER};
 use crate::search::{CATEGORY, CUSTODIAN, NEXT_PAGE_TOKEN, SUBJECT, TYPE};
+
+/// The methods each path accepts; 405 answers name them in `Allow`.
+pub const ALLOW_COLLECTION: &str = "GET, POST";
+pub const ALLOW_POINTER: &str = "GET, PUT, DELETE";
 
 /// The paths of the API and the methods each accepts, as the router declares them.
 pub const PATHS: &[(&str, &str)] = &[
