@@ -100,7 +100,11 @@ impl Bookings {
             .get_appointment(id)
             .await?
             .filter(|record| scope.admits(record.service_id.as_deref()));
-        if let Some(record) = &found {
+        // The owner's policy, when the owner is not the service already checked (an unaddressed
+        // request): an admitted record of an addressed request is that service's own.
+        if let Some(record) = &found
+            && record.service_id.as_deref() != scope.service()
+        {
             access::check_owner(&self.config, ctx, record.service_id.as_deref())?;
         }
         Ok(found)
