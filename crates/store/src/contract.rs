@@ -18,6 +18,7 @@ use tracing::Instrument;
 
 use crate::error::{CommitError, PutError, StoreError, WithdrawError};
 use crate::model::*;
+use crate::provider_model::*;
 
 #[doc(hidden)]
 pub use async_trait::async_trait as __async_trait;
@@ -198,6 +199,55 @@ crate::traced_contract! {
         /// Undelivered jobs (pending and failed), oldest first.
         async fn undelivered_pointer_jobs(&self, limit: usize) -> Result<Vec<PointerJob>, StoreError>;
         async fn outbox_stats(&self) -> Result<OutboxStats, StoreError>;
+
+        // --- the provider's side (events and their deliveries, the day list, slot sync)
+        /// Events after a sequence number, oldest first.
+        async fn events_after(&self, query: EventQuery) -> Result<Vec<EventRecord>, StoreError>;
+        /// Adds a subscriber or replaces the one with its id.
+        async fn put_subscriber(&self, subscriber: Subscriber) -> Result<(), StoreError>;
+        /// Removes a subscriber and the deliveries still owed to it; false if there was none.
+        async fn remove_subscriber(&self, id: &str) -> Result<bool, StoreError>;
+        async fn list_subscribers(&self) -> Result<Vec<Subscriber>, StoreError>;
+        /// Leases deliverable webhook deliveries as [`Store::claim_pointer_jobs`] leases pointer
+        /// jobs: per subscriber and appointment only the oldest undelivered one, when due.
+        async fn claim_deliveries(
+            &self,
+            owner: &str,
+            limit: usize,
+            now: Instant,
+            lease_until: Instant,
+        ) -> Result<Vec<Delivery>, StoreError>;
+        async fn finish_delivery(&self, subscriber: &str, seq: i64, owner: &str) -> Result<(), StoreError>;
+        /// Records a failed attempt: retried at `next_attempt`, or parked as failed when `give_up`.
+        async fn postpone_delivery(
+            &self,
+            subscriber: &str,
+            seq: i64,
+            owner: &str,
+            error: &str,
+            next_attempt: Instant,
+            give_up: bool,
+        ) -> Result<(), StoreError>;
+        /// Frees every delivery lease; for a store only one process uses, at start-up.
+        async fn release_delivery_leases(&self) -> Result<usize, StoreError>;
+        /// Puts failed deliveries of a subscriber back in the queue (one event's, or all);
+        /// returns how many.
+        async fn requeue_deliveries(&self, subscriber: &str, seq: Option<i64>) -> Result<usize, StoreError>;
+        /// Pending and failed deliveries (one subscriber's, or all), oldest first.
+        async fn undelivered_events(
+            &self,
+            subscriber: Option<String>,
+            limit: usize,
+        ) -> Result<Vec<Delivery>, StoreError>;
+        /// One page of a service's appointments in a time window (the day list).
+        async fn appointments_for_day(&self, query: DayQuery) -> Result<DayPage, StoreError>;
+        /// Applies a scheduling system's slots, each on its own: one failing leaves the others.
+        async fn sync_slots(
+            &self,
+            service_id: &str,
+            slots: Vec<SlotSync>,
+            now: Instant,
+        ) -> Result<Vec<SlotSyncOutcome>, StoreError>;
 
         // --- health
         /// Succeeds when the database answers and its schema is current.

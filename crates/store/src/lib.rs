@@ -12,6 +12,7 @@ pub mod contract;
 pub mod error;
 pub mod model;
 pub mod postgres;
+pub mod provider_model;
 pub mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 pub use contract::Store;
 pub use error::{CommitError, PutError, StoreError, WithdrawError};
 pub use model::*;
+pub use provider_model::*;
 
 /// Opens the store a database URL names: `sqlite://path`, `sqlite:path` or a bare file path
 /// (SQLite, created if missing), or `postgres://...` / `postgresql://...` (PostgreSQL, with the

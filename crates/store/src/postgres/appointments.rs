@@ -214,6 +214,7 @@ pub(super) async fn commit(
         .map_err(db)?;
     }
     audit::append(tx, std::slice::from_ref(&ch.audit)).await?;
+    super::events::record(tx, ch).await?;
     Ok(())
 }
 

@@ -11,8 +11,10 @@ mod audit;
 pub mod config;
 mod database;
 pub mod errors;
+mod events;
 pub mod migrate;
 mod outbox;
+mod provider;
 mod requests;
 mod resources;
 pub mod schema;
@@ -25,6 +27,7 @@ use bars_fhir::Instant;
 use crate::contract::Backend;
 use crate::error::{CommitError, PutError, StoreError, WithdrawError};
 use crate::model::*;
+use crate::provider_model::*;
 pub use config::{PgOptions, redact};
 pub use database::{BoxFuture, PgDatabase, connect_client};
 
@@ -42,7 +45,7 @@ impl PgStore {
     /// Connects and brings the receiver's schema up to date.
     pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
         Ok(PgStore {
-            db: PgDatabase::connect(url, &[&schema::RECEIVER]).await?,
+            db: PgDatabase::connect(url, &[&schema::RECEIVER, &schema::PROVIDER]).await?,
         })
     }
 }
@@ -317,13 +320,163 @@ impl Backend for PgStore {
             .await
     }
 
+    async fn events_after(&self, query: EventQuery) -> Result<Vec<EventRecord>, StoreError> {
+        self.db
+            .autocommit(query, |c, q| Box::pin(events::after(c, q)))
+            .await
+    }
+
+    async fn put_subscriber(&self, subscriber: Subscriber) -> Result<(), StoreError> {
+        self.db
+            .autocommit(subscriber, |c, s| Box::pin(events::put_subscriber(c, s)))
+            .await
+    }
+
+    async fn remove_subscriber(&self, id: &str) -> Result<bool, StoreError> {
+        self.db
+            .write(id.to_string(), |tx, id| {
+                Box::pin(events::remove_subscriber(tx, id))
+            })
+            .await
+    }
+
+    async fn list_subscribers(&self) -> Result<Vec<Subscriber>, StoreError> {
+        self.db
+            .autocommit((), |c, _| Box::pin(events::subscribers(c)))
+            .await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        limit: usize,
+        now: Instant,
+        lease_until: Instant,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.db
+            .write(
+                (owner.to_string(), limit, now, lease_until),
+                |tx, (owner, limit, now, lease_until)| {
+                    Box::pin(events::claim(tx, owner, *limit, *now, *lease_until))
+                },
+            )
+            .await
+    }
+
+    async fn finish_delivery(
+        &self,
+        subscriber: &str,
+        seq: i64,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        let data = (
+            subscriber.to_string(),
+            seq,
+            owner.to_string(),
+            Instant::now(),
+        );
+        self.db
+            .autocommit(data, |c, (subscriber, seq, owner, now)| {
+                Box::pin(events::finish(c, subscriber, *seq, owner, *now))
+            })
+            .await
+    }
+
+    async fn postpone_delivery(
+        &self,
+        subscriber: &str,
+        seq: i64,
+        owner: &str,
+        error: &str,
+        next_attempt: Instant,
+        give_up: bool,
+    ) -> Result<(), StoreError> {
+        let data = (
+            subscriber.to_string(),
+            seq,
+            owner.to_string(),
+            error.to_string(),
+            next_attempt,
+            give_up,
+        );
+        self.db
+            .autocommit(
+                data,
+                |c, (subscriber, seq, owner, error, next_attempt, give_up)| {
+                    Box::pin(events::postpone(
+                        c,
+                        subscriber,
+                        *seq,
+                        owner,
+                        error,
+                        *next_attempt,
+                        *give_up,
+                    ))
+                },
+            )
+            .await
+    }
+
+    async fn release_delivery_leases(&self) -> Result<usize, StoreError> {
+        self.db
+            .autocommit((), |c, _| Box::pin(events::release_leases(c)))
+            .await
+    }
+
+    async fn requeue_deliveries(
+        &self,
+        subscriber: &str,
+        seq: Option<i64>,
+    ) -> Result<usize, StoreError> {
+        self.db
+            .autocommit(
+                (subscriber.to_string(), seq, Instant::now()),
+                |c, (subscriber, seq, now)| Box::pin(events::requeue(c, subscriber, *seq, *now)),
+            )
+            .await
+    }
+
+    async fn undelivered_events(
+        &self,
+        subscriber: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.db
+            .autocommit((subscriber, limit), |c, (subscriber, limit)| {
+                Box::pin(events::undelivered(c, subscriber.as_deref(), *limit))
+            })
+            .await
+    }
+
+    async fn appointments_for_day(&self, query: DayQuery) -> Result<DayPage, StoreError> {
+        self.db
+            .snapshot(query, |tx, q| Box::pin(provider::day(tx, q)))
+            .await
+    }
+
+    async fn sync_slots(
+        &self,
+        service_id: &str,
+        slots: Vec<SlotSync>,
+        now: Instant,
+    ) -> Result<Vec<SlotSyncOutcome>, StoreError> {
+        self.db
+            .write(
+                (service_id.to_string(), slots, now),
+                |tx, (service_id, slots, now)| {
+                    Box::pin(provider::sync(tx, service_id, slots, *now))
+                },
+            )
+            .await
+    }
+
     /// Other instances share the outbox: their leases are theirs until they expire.
     fn is_embedded(&self) -> bool {
         false
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.db.ping(&[&schema::RECEIVER]).await
+        self.db.ping(&[&schema::RECEIVER, &schema::PROVIDER]).await
     }
 
     fn pool_status(&self) -> Vec<crate::PoolStatus> {

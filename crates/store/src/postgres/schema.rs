@@ -144,3 +144,62 @@ const STEPS: &[&str] = &[
         FOR EACH STATEMENT EXECUTE FUNCTION audit_is_append_only();
     "#,
 ];
+
+/// The provider's side, a component of its own (see the SQLite schema's `PROVIDER`).
+pub const PROVIDER: Migrations = Migrations {
+    component: "receiver-provider",
+    steps: PROVIDER_STEPS,
+};
+
+const PROVIDER_STEPS: &[&str] = &[
+    // 1: appointment events and their webhook deliveries, external slot ids, the day list's index.
+    r#"
+    -- seq is taken under a lock held until commit (see events.rs), so it orders events as
+    -- their changes committed: a feed reader resuming after a seq misses none.
+    CREATE TABLE appointment_event (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        appointment_id TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        service_id TEXT,
+        action TEXT NOT NULL,
+        status TEXT NOT NULL,
+        actor_ods TEXT,
+        at_ns BIGINT NOT NULL,
+        UNIQUE (appointment_id, version)
+    );
+    CREATE INDEX event_by_service ON appointment_event (service_id, seq);
+
+    CREATE TABLE event_subscriber (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        service_id TEXT NOT NULL,
+        url TEXT NOT NULL,
+        secret TEXT NOT NULL
+    );
+    CREATE INDEX subscriber_by_service ON event_subscriber (service_id);
+
+    CREATE TABLE event_delivery (
+        subscriber_id TEXT COLLATE "C" NOT NULL,
+        event_seq BIGINT NOT NULL,
+        appointment_id TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_ns BIGINT NOT NULL,
+        last_error TEXT,
+        leased_by TEXT,
+        leased_until_ns BIGINT,
+        done_ns BIGINT,
+        PRIMARY KEY (subscriber_id, event_seq)
+    );
+    CREATE INDEX delivery_queue ON event_delivery (subscriber_id, appointment_id, event_seq) WHERE state <> 'done';
+    CREATE INDEX delivery_pending ON event_delivery (event_seq) WHERE state = 'pending';
+
+    CREATE TABLE slot_external (
+        service_id TEXT NOT NULL,
+        external_id TEXT COLLATE "C" NOT NULL,
+        slot_id TEXT COLLATE "C" NOT NULL UNIQUE,
+        PRIMARY KEY (service_id, external_id)
+    );
+
+    CREATE INDEX appointment_by_service_start ON appointment (service_id, start_ns, id);
+    "#,
+];

@@ -192,6 +192,7 @@ pub(super) fn commit(c: &Connection, ch: &AppointmentChange) -> Result<(), Commi
         .map_err(unavailable)?;
     }
     audit::append(c, std::slice::from_ref(&ch.audit))?;
+    super::events::record(c, ch)?;
     Ok(())
 }
 

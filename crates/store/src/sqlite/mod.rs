@@ -5,8 +5,10 @@
 mod appointments;
 mod audit;
 mod database;
+mod events;
 pub mod migrate;
 mod outbox;
+mod provider;
 mod readers;
 mod requests;
 mod resources;
@@ -22,6 +24,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use crate::contract::Backend;
 use crate::error::{CommitError, PutError, StoreError, WithdrawError};
 use crate::model::*;
+use crate::provider_model::*;
 pub use database::{Database, SqliteOptions};
 
 /// Classifies a SQLite failure: lock contention, I/O and a full disk may pass (503, retry);
@@ -101,7 +104,7 @@ impl SqliteStore {
         options: SqliteOptions,
     ) -> Result<SqliteStore, StoreError> {
         Ok(SqliteStore {
-            db: Database::open(path, options, &[&schema::RECEIVER])?,
+            db: Database::open(path, options, &[&schema::RECEIVER, &schema::PROVIDER])?,
         })
     }
 
@@ -321,8 +324,104 @@ impl Backend for SqliteStore {
         self.read(outbox::stats).await
     }
 
+    async fn events_after(&self, query: EventQuery) -> Result<Vec<EventRecord>, StoreError> {
+        self.read(move |c| events::after(c, &query)).await
+    }
+
+    async fn put_subscriber(&self, subscriber: Subscriber) -> Result<(), StoreError> {
+        self.write(move |c| events::put_subscriber(c, &subscriber))
+            .await
+    }
+
+    async fn remove_subscriber(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.write(move |c| events::remove_subscriber(c, &id)).await
+    }
+
+    async fn list_subscribers(&self) -> Result<Vec<Subscriber>, StoreError> {
+        self.read(events::subscribers).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        limit: usize,
+        now: Instant,
+        lease_until: Instant,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let owner = owner.to_string();
+        self.write(move |c| events::claim(c, &owner, limit, now, lease_until))
+            .await
+    }
+
+    async fn finish_delivery(
+        &self,
+        subscriber: &str,
+        seq: i64,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        let (subscriber, owner) = (subscriber.to_string(), owner.to_string());
+        self.write(move |c| events::finish(c, &subscriber, seq, &owner, Instant::now()))
+            .await
+    }
+
+    async fn postpone_delivery(
+        &self,
+        subscriber: &str,
+        seq: i64,
+        owner: &str,
+        error: &str,
+        next_attempt: Instant,
+        give_up: bool,
+    ) -> Result<(), StoreError> {
+        let (subscriber, owner, error) =
+            (subscriber.to_string(), owner.to_string(), error.to_string());
+        self.write(move |c| {
+            events::postpone(c, &subscriber, seq, &owner, &error, next_attempt, give_up)
+        })
+        .await
+    }
+
+    async fn release_delivery_leases(&self) -> Result<usize, StoreError> {
+        self.write(events::release_leases).await
+    }
+
+    async fn requeue_deliveries(
+        &self,
+        subscriber: &str,
+        seq: Option<i64>,
+    ) -> Result<usize, StoreError> {
+        let subscriber = subscriber.to_string();
+        self.write(move |c| events::requeue(c, &subscriber, seq, Instant::now()))
+            .await
+    }
+
+    async fn undelivered_events(
+        &self,
+        subscriber: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.read(move |c| events::undelivered(c, subscriber.as_deref(), limit))
+            .await
+    }
+
+    async fn appointments_for_day(&self, query: DayQuery) -> Result<DayPage, StoreError> {
+        self.read(move |c| provider::day(c, &query)).await
+    }
+
+    async fn sync_slots(
+        &self,
+        service_id: &str,
+        slots: Vec<SlotSync>,
+        now: Instant,
+    ) -> Result<Vec<SlotSyncOutcome>, StoreError> {
+        let service_id = service_id.to_string();
+        self.write(move |c| provider::sync(c, &service_id, &slots, now))
+            .await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
-        self.db.ping(&[&schema::RECEIVER]).await
+        self.db.ping(&[&schema::RECEIVER, &schema::PROVIDER]).await
     }
 
     fn is_embedded(&self) -> bool {

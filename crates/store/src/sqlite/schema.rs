@@ -137,3 +137,61 @@ const STEPS: &[&str] = &[
     ALTER TABLE outbox ADD COLUMN leased_until_ns INTEGER;
     "#,
 ];
+
+/// The provider's side, a component of its own so that its steps never interleave with the
+/// booking tables' (see [`PROVIDER_STEPS`]).
+pub const PROVIDER: Migrations = Migrations {
+    component: "receiver-provider",
+    steps: PROVIDER_STEPS,
+};
+
+const PROVIDER_STEPS: &[&str] = &[
+    // 1: appointment events and their webhook deliveries, external slot ids, the day list's index.
+    r#"
+    CREATE TABLE appointment_event (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        appointment_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        service_id TEXT,
+        action TEXT NOT NULL,
+        status TEXT NOT NULL,
+        actor_ods TEXT,
+        at_ns INTEGER NOT NULL,
+        UNIQUE (appointment_id, version)
+    );
+    CREATE INDEX event_by_service ON appointment_event (service_id, seq);
+
+    CREATE TABLE event_subscriber (
+        id TEXT PRIMARY KEY,
+        service_id TEXT NOT NULL,
+        url TEXT NOT NULL,
+        secret TEXT NOT NULL
+    );
+    CREATE INDEX subscriber_by_service ON event_subscriber (service_id);
+
+    CREATE TABLE event_delivery (
+        subscriber_id TEXT NOT NULL,
+        event_seq INTEGER NOT NULL,
+        appointment_id TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_ns INTEGER NOT NULL,
+        last_error TEXT,
+        leased_by TEXT,
+        leased_until_ns INTEGER,
+        done_ns INTEGER,
+        PRIMARY KEY (subscriber_id, event_seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX delivery_queue ON event_delivery (subscriber_id, appointment_id, state, event_seq);
+    CREATE INDEX delivery_due ON event_delivery (state, next_attempt_ns);
+
+    CREATE TABLE slot_external (
+        service_id TEXT NOT NULL,
+        external_id TEXT NOT NULL,
+        slot_id TEXT NOT NULL UNIQUE,
+        PRIMARY KEY (service_id, external_id)
+    ) WITHOUT ROWID;
+
+    CREATE INDEX appointment_by_service_start ON appointment (service_id, start_ns, id);
+    "#,
+];
