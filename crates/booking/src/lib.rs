@@ -8,6 +8,7 @@
 pub mod decide;
 pub mod error;
 pub mod model;
+pub mod provider;
 pub mod scope;
 pub mod status;
 
