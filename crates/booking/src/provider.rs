@@ -74,7 +74,9 @@ impl StaffAction {
             StaffAction::Arrived => matches!(from, Booked | CheckedIn),
             StaffAction::Fulfilled => matches!(from, Arrived | CheckedIn),
             StaffAction::Noshow => from == Booked,
-            StaffAction::Cancel => matches!(from, Booked | Arrived | CheckedIn) || from.is_placeholder(),
+            StaffAction::Cancel => {
+                matches!(from, Booked | Arrived | CheckedIn) || from.is_placeholder()
+            }
             StaffAction::EnteredInError => from != EnteredInError,
         }
     }
@@ -206,8 +208,8 @@ mod tests {
     fn ending_gives_the_slot_back_and_attendance_keeps_it() {
         let scope = Scope::Service("svc".into());
         let booked = current(AppointmentStatus::Booked);
-        let cancel = decide_staff(&scope, &booked, StaffAction::Cancel, Some("clinic closed"))
-            .unwrap();
+        let cancel =
+            decide_staff(&scope, &booked, StaffAction::Cancel, Some("clinic closed")).unwrap();
         assert_eq!(
             (cancel.release, cancel.held, cancel.pointer),
             (vec!["s1".to_string()], vec![], Some(PointerAction::Delete))
@@ -228,12 +230,22 @@ mod tests {
         let booked = current(AppointmentStatus::Booked);
         for reason in [None, Some(""), Some("   ")] {
             assert!(matches!(
-                decide_staff(&Scope::Service("svc".into()), &booked, StaffAction::Cancel, reason),
+                decide_staff(
+                    &Scope::Service("svc".into()),
+                    &booked,
+                    StaffAction::Cancel,
+                    reason
+                ),
                 Err(DomainError::Invalid { .. })
             ));
         }
         assert!(matches!(
-            decide_staff(&Scope::Service("other".into()), &booked, StaffAction::Arrived, None),
+            decide_staff(
+                &Scope::Service("other".into()),
+                &booked,
+                StaffAction::Arrived,
+                None
+            ),
             Err(DomainError::NotFound { .. })
         ));
     }

@@ -22,8 +22,8 @@ use crate::errors;
 use crate::state::AppState;
 
 #[derive(Clone)]
-struct AdminState {
-    app: AppState,
+pub(crate) struct AdminState {
+    pub(crate) app: AppState,
 }
 
 fn refused() -> ApiError {
@@ -59,7 +59,8 @@ pub fn router(app: AppState, token: Option<String>) -> Router {
         .route("/admin/audit", get(audit))
         .route("/admin/outbox", get(outbox))
         .route("/admin/outbox/{seq}/retry", post(retry_job))
-        .route("/metrics", get(metrics));
+        .route("/metrics", get(metrics))
+        .merge(crate::provider::admin::routes());
     admin::router(role, token, routes, health, AdminState { app })
 }
 

@@ -56,6 +56,8 @@ pub struct ReceiverConfig {
     /// jobs under it, so an instance restarted after a crash takes back at once the jobs it
     /// held; under a random name (`None`) they would wait for their leases to run out.
     pub instance: Option<String>,
+    /// How the provider's own systems hear of appointment changes (webhooks, the feed).
+    pub events: crate::provider::EventSettings,
 }
 
 impl ReceiverConfig {
@@ -75,6 +77,7 @@ impl ReceiverConfig {
             access: AccessPolicy::default(),
             service_access: BTreeMap::new(),
             instance: None,
+            events: crate::provider::EventSettings::default(),
         }
     }
 

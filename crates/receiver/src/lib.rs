@@ -25,6 +25,7 @@ pub mod openapi;
 pub mod opening_hours;
 pub mod paging;
 pub mod pointers;
+pub mod provider;
 pub mod requests;
 pub mod scope;
 pub mod service;
@@ -49,6 +50,8 @@ pub enum StartError {
     Publish { service: String, source: StoreError },
     #[error("releasing the pointer leases of a previous run: {0}")]
     PointerLeases(StoreError),
+    #[error("writing the configured event subscribers: {0}")]
+    Subscribers(StoreError),
 }
 
 /// A receiver ready to serve: its state and background tasks.
@@ -57,6 +60,7 @@ pub struct Receiver {
     audit_flusher: JoinHandle<()>,
     housekeeping: JoinHandle<()>,
     pointer_worker: Option<(tokio::sync::watch::Sender<bool>, JoinHandle<()>)>,
+    event_worker: (tokio::sync::watch::Sender<bool>, JoinHandle<()>),
 }
 
 impl Receiver {
@@ -82,6 +86,10 @@ impl Receiver {
                 config: config.clone(),
             },
             inflight: requests::InFlight::default(),
+            provider: provider::Provider {
+                settings: config.events.clone(),
+                wake: Arc::new(tokio::sync::Notify::new()),
+            },
             store,
             config,
             metrics,
@@ -100,11 +108,15 @@ impl Receiver {
             state.store.clone(),
             state.config.idempotency_retention,
         ));
+        let event_worker = start_event_worker(&state)
+            .await
+            .map_err(StartError::Subscribers)?;
         Ok(Receiver {
             state,
             audit_flusher,
             housekeeping,
             pointer_worker: None,
+            event_worker,
         })
     }
 
@@ -165,8 +177,11 @@ impl Receiver {
             audit_flusher,
             housekeeping,
             pointer_worker,
+            event_worker,
         } = self;
         housekeeping.abort();
+        let _ = event_worker.0.send(true);
+        let _ = event_worker.1.await;
         if let Some((stop, worker)) = pointer_worker {
             let _ = stop.send(true);
             let _ = worker.await;
@@ -174,4 +189,31 @@ impl Receiver {
         drop(state);
         let _ = audit_flusher.await;
     }
+}
+
+/// Writes the configured subscribers and starts sending events to every subscriber.
+async fn start_event_worker(
+    state: &AppState,
+) -> Result<(tokio::sync::watch::Sender<bool>, JoinHandle<()>), StoreError> {
+    for subscriber in &state.config.events.subscribers {
+        state.store.put_subscriber(subscriber.clone()).await?;
+    }
+    if state.store.is_embedded() {
+        // Leases in an embedded database can only be this process's previous run's.
+        state.store.release_delivery_leases().await?;
+    }
+    let settings = state.config.events.clone();
+    let worker = Arc::new(provider::worker::EventWorker {
+        store: state.store.clone(),
+        http: bars_http::client::HttpClient::plain(settings.timeout),
+        owner: state
+            .config
+            .instance
+            .clone()
+            .unwrap_or_else(|| format!("receiver-{}", uuid::Uuid::new_v4())),
+        wake: state.provider.wake.clone(),
+        settings,
+    });
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    Ok((stop, tokio::spawn(worker.run(stopped))))
 }

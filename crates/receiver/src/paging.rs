@@ -119,7 +119,7 @@ pub fn history_cursor(query: &Query) -> Result<Option<u64>, ApiError> {
     version.map(Some).ok_or_else(not_ours)
 }
 
-fn not_ours() -> ApiError {
+pub(crate) fn not_ours() -> ApiError {
     bad(
         IssueType::Value,
         format!("{PAGE_AFTER} is not a page token this server issued for this search; start again without it"),
@@ -127,7 +127,7 @@ fn not_ours() -> ApiError {
     .at(PAGE_AFTER)
 }
 
-fn single_token(query: &Query) -> Result<Option<&str>, ApiError> {
+pub(crate) fn single_token(query: &Query) -> Result<Option<&str>, ApiError> {
     match query.all(&[PAGE_AFTER]).as_slice() {
         [] => Ok(None),
         [one] => Ok(Some(one)),
@@ -140,7 +140,7 @@ fn single_token(query: &Query) -> Result<Option<&str>, ApiError> {
 }
 
 /// `kind|field|field` as unpadded base64url: opaque to senders and safe in a query string.
-fn encode(kind: &str, fields: &[&str]) -> String {
+pub(crate) fn encode(kind: &str, fields: &[&str]) -> String {
     let mut text = kind.to_string();
     for f in fields {
         text.push('|');
@@ -150,7 +150,7 @@ fn encode(kind: &str, fields: &[&str]) -> String {
 }
 
 /// The fields of a token of `kind`; `None` for anything this server did not issue.
-fn decode(token: &str, kind: &str) -> Option<Vec<String>> {
+pub(crate) fn decode(token: &str, kind: &str) -> Option<Vec<String>> {
     if token.len() > MAX_TOKEN_LEN {
         return None;
     }

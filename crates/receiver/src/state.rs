@@ -21,4 +21,6 @@ pub struct AppState {
     /// The CapabilityStatement, built once at start-up.
     pub capability: Arc<Value>,
     pub metrics: Arc<ReceiverMetrics>,
+    /// The provider's side: event settings and the wake-up of its worker and feed readers.
+    pub provider: crate::provider::Provider,
 }
