@@ -81,16 +81,16 @@ pub fn compose(event: &EventRecord, appointment: Value, before: Option<&Value>) 
 }
 
 /// The top-level elements that differ between two versions (`meta` aside, which always
-/// does), each with its value before and after; everything, from nothing, for a first version.
+/// does), by name, each with its value before and after; everything, from nothing, for a
+/// first version.
 pub fn changes(before: Option<&Value>, after: &Value) -> Vec<Value> {
     let empty = Map::new();
     let before = before.and_then(Value::as_object).unwrap_or(&empty);
     let after = after.as_object().unwrap_or(&empty);
-    let names: Vec<&String> = after.keys().chain(before.keys()).collect();
-    let mut seen = std::collections::BTreeSet::new();
+    let names: std::collections::BTreeSet<&String> = after.keys().chain(before.keys()).collect();
     names
         .into_iter()
-        .filter(|n| n.as_str() != "meta" && seen.insert(n.as_str()))
+        .filter(|n| n.as_str() != "meta")
         .filter(|n| before.get(n.as_str()) != after.get(n.as_str()))
         .map(|n| {
             json!({
@@ -134,9 +134,9 @@ mod tests {
             .iter()
             .map(|c| c["element"].as_str().unwrap())
             .collect();
-        assert_eq!(changed, ["status", "cancelationReason", "slot"]);
-        assert_eq!(body["data"]["changes"][0]["before"], "booked");
-        assert_eq!(body["data"]["changes"][2]["after"], Value::Null);
+        assert_eq!(changed, ["cancelationReason", "slot", "status"]);
+        assert_eq!(body["data"]["changes"][2]["before"], "booked");
+        assert_eq!(body["data"]["changes"][1]["after"], Value::Null);
         assert_eq!(event_type("book"), "appointment.booked");
         assert_eq!(event_type("noshow"), "appointment.noshow");
     }

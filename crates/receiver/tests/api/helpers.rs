@@ -115,6 +115,26 @@ pub async fn start_in(
 }
 
 impl TestReceiver {
+    /// A client's view of a receiver started elsewhere (at `base`, admin at `admin`) over
+    /// `db`; stopping it stops nothing but hands `db` back.
+    pub fn view(base: &str, admin: &str, client: HttpClient, db: TestDatabase) -> TestReceiver {
+        TestReceiver {
+            base: base.to_string(),
+            admin: admin.to_string(),
+            client,
+            db,
+            servers: Vec::new(),
+            receiver: None,
+        }
+    }
+
+    /// The same view, of a receiver started again at other addresses.
+    pub fn moved_to(mut self, base: &str, admin: &str) -> TestReceiver {
+        self.base = base.to_string();
+        self.admin = admin.to_string();
+        self
+    }
+
     pub fn req(&self, method: Method, path: &str) -> Req {
         Req::new(
             self.client.clone(),

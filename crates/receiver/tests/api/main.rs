@@ -20,5 +20,6 @@ mod local_time;
 mod messaging;
 mod mtls;
 mod paging;
+mod provider;
 mod restart;
 mod scope;
