@@ -93,13 +93,21 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             zone: uk_time_zone(),
         })
         .await?;
+    let mut event_logs = Vec::new();
+    for receiver in &stack.receivers {
+        event_logs.push(crate::demo_events::EventLog::start(&args.data_dir, receiver).await?);
+    }
     let manifest = stack.manifest(&DEMO_PATIENTS);
     let manifest_path = args.data_dir.join("stack.json");
     std::fs::write(&manifest_path, serde_json::to_string_pretty(&manifest)?)
         .with_context(|| format!("writing {}", manifest_path.display()))?;
     print_walkthrough(&manifest, &manifest_path, created);
+    print_clinic_side(&manifest, &event_logs);
     stop.await;
     println!("\nStopping: finishing requests in flight...");
+    for log in event_logs {
+        log.stop().await;
+    }
     stack.stop().await;
     println!(
         "Stopped. The data stays in {}; run `bars demo` again to carry on.",
@@ -169,4 +177,30 @@ fn print_walkthrough(m: &Value, manifest: &std::path::Path, created: usize) {
     println!("  bars cancel --service {service} --appointment APPOINTMENT");
     println!("  bars rebook --service {service} --appointment APPOINTMENT --slot OTHER_SLOT");
     println!("\nAdd --json to any of them for machine-readable output.");
+}
+
+/// How to watch the clinic's side: the event logs the demo's subscribers write, the feed,
+/// the day list and the staff actions.
+fn print_clinic_side(m: &Value, logs: &[crate::demo_events::EventLog]) {
+    let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+    let admin = s(&m["receivers"][0]["adminUrl"]);
+    let service = s(&m["receivers"][0]["services"][0]["value"]);
+    let today = crate::commands::uk_time::today();
+    let tomorrow = today.tomorrow().unwrap_or(today).to_string();
+    println!(
+        "\nThe clinic's side: each receiver's events go to a small subscriber that logs them.\n"
+    );
+    for log in logs {
+        println!("  tail -f {}", log.log.display());
+    }
+    println!(
+        "  bars events --follow --admin-url {admin}                 # the same events, as a feed"
+    );
+    println!("  bars appointments --service {service} --date {tomorrow} --admin-url {admin}");
+    println!(
+        "  bars clinic arrived APPOINTMENT --admin-url {admin}      # also fulfilled, noshow, cancel --reason"
+    );
+    println!(
+        "  bars events deliveries --admin-url {admin}               # anything not yet delivered"
+    );
 }

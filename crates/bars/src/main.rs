@@ -3,6 +3,7 @@
 mod admin_listener;
 mod commands;
 mod demo;
+mod demo_events;
 mod limit_args;
 mod roles;
 mod settings;
@@ -53,6 +54,13 @@ enum Command {
     Audit(commands::audit::AuditArgs),
     /// Registry pointer jobs not yet delivered (staff).
     Outbox(commands::outbox::OutboxArgs),
+    /// A service's appointments for a day, NHS numbers masked unless asked for (staff).
+    Appointments(commands::provider::AppointmentsArgs),
+    /// Record what happened to an appointment, or cancel it for the provider (staff).
+    #[command(subcommand)]
+    Clinic(commands::provider::ClinicCommand),
+    /// Appointment events: the feed, webhook subscribers and their deliveries (staff).
+    Events(commands::provider::EventsArgs),
     /// Measure the system: starts a receiver and a proxy on loopback, seeds a million slots and
     /// reports bookings, contention, slot search and reads against their ceilings.
     Bench(commands::bench::BenchArgs),
@@ -153,6 +161,11 @@ fn main() -> std::process::ExitCode {
             Command::Schedules(c) => commands::slots::run_schedules(c).await,
             Command::Audit(args) => commands::audit::run(args, cli.connection.json).await,
             Command::Outbox(args) => commands::outbox::run(args, cli.connection.json).await,
+            Command::Appointments(args) => {
+                commands::provider::appointments(args, cli.connection.json).await
+            }
+            Command::Clinic(c) => commands::provider::clinic(c, cli.connection.json).await,
+            Command::Events(args) => commands::provider::events(args, cli.connection.json).await,
             Command::Bench(args) => commands::bench::run(args).await,
             Command::Conformance(c) => commands::conformance::run(c, &cli.connection).await,
             Command::Pki(PkiCommand::Init(args)) => commands::pki::run(args),

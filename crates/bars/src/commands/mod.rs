@@ -6,6 +6,7 @@ pub mod bench;
 pub mod conformance;
 pub mod outbox;
 pub mod pki;
+pub mod provider;
 pub mod sender;
 pub mod slots;
 pub mod uk_time;

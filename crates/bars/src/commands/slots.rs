@@ -26,6 +26,8 @@ pub enum SlotsCommand {
     Generate(GenerateArgs),
     /// Publish one free slot.
     Add(AddArgs),
+    /// Apply the provider's scheduling system's slots by its own ids (create, move, withdraw).
+    Sync(super::provider::SyncArgs),
     /// Take a free slot out of availability.
     Withdraw {
         /// The slot id.
@@ -157,6 +159,7 @@ async fn generate_in_database(url: &str, body: &Value) -> anyhow::Result<(usize,
 
 pub async fn run(command: SlotsCommand, json: bool) -> anyhow::Result<()> {
     match command {
+        SlotsCommand::Sync(args) => super::provider::sync(args, json).await?,
         SlotsCommand::Generate(args) => {
             let body = plan_body(&args);
             let (created, planned) = match &args.database {

@@ -107,6 +107,21 @@ pub struct ReceiverArgs {
     pub limits: crate::limit_args::LimitArgs,
     #[command(flatten)]
     pub pointers: PointerArgs,
+    /// Systems of the provider's sent each appointment change of a service as a signed
+    /// webhook (`[[subscribers]]` in the file; the admin API adds others).
+    #[arg(skip)]
+    pub subscribers: Vec<SubscriberEntry>,
+}
+
+/// A webhook subscriber in the configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriberEntry {
+    pub id: String,
+    pub service: String,
+    pub url: String,
+    /// `whsec_<base64>`; prefer a file readable only by the receiver.
+    pub secret: String,
 }
 
 crate::layered!(ReceiverArgs {
@@ -130,6 +145,7 @@ crate::layered!(ReceiverArgs {
     tls,
     limits,
     pointers,
+    subscribers,
 });
 
 /// A hosted service: `ID=Name[=usecase,usecase]` on the command line, a table in a file. A
@@ -470,6 +486,26 @@ impl settings::RoleSettings for ReceiverArgs {
             problems.error("instance_id", "must not be empty");
         }
         self.pointers.check(&mut problems);
+        for (i, sub) in self.subscribers.iter().enumerate() {
+            let at = |field: &str| format!("subscribers[{i}].{field}");
+            if sub.id.trim().is_empty() {
+                problems.error(at("id"), "must not be empty");
+            }
+            if !self.services.iter().any(|s| s.0.id == sub.service) {
+                problems.error(
+                    at("service"),
+                    format!("{} is not a hosted service", sub.service),
+                );
+            }
+            if !(sub.url.starts_with("http://") || sub.url.starts_with("https://"))
+                || sub.url.parse::<http::Uri>().is_err()
+            {
+                problems.error(at("url"), "must be an http:// or https:// URL");
+            }
+            if let Err(e) = bars_receiver::provider::signing::secret_key(&sub.secret) {
+                problems.error(at("secret"), e.to_string());
+            }
+        }
         problems
     }
 }
@@ -515,6 +551,16 @@ impl ReceiverArgs {
         };
         config.rules.appointment_within_slot = !self.lenient_slot_times;
         config.body_limit = self.limits.body_limit();
+        config.events.subscribers = self
+            .subscribers
+            .iter()
+            .map(|s| bars_store::Subscriber {
+                id: s.id.clone(),
+                service_id: s.service.clone(),
+                url: s.url.clone(),
+                secret: s.secret.clone(),
+            })
+            .collect();
         config.instance = Some(
             self.instance_id
                 .clone()
