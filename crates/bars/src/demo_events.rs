@@ -86,7 +86,9 @@ async fn receive(State(l): State<Arc<Listener>>, headers: HeaderMap, body: Bytes
         .parse::<i64>()
         .is_ok_and(|ts| signing::verify(&l.key, id, ts, &body, header("webhook-signature")));
     if !verified {
-        tracing::warn!(receiver = %l.ods, "demo event log: a delivery with a bad signature was refused");
+        tracing::info_span!("event_delivery", event_id = %id).in_scope(|| {
+            tracing::warn!(receiver = %l.ods, "demo event log: a delivery with a bad signature was refused")
+        });
         return StatusCode::UNAUTHORIZED;
     }
     let first_time = l
@@ -97,7 +99,8 @@ async fn receive(State(l): State<Arc<Listener>>, headers: HeaderMap, body: Bytes
     if first_time {
         let event: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
         let line = crate::commands::provider::describe(&event);
-        tracing::info!(receiver = %l.ods, "clinic system heard: {line}");
+        tracing::info_span!("event_delivery", event_id = %id)
+            .in_scope(|| tracing::info!(receiver = %l.ods, "clinic system heard: {line}"));
         let written = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

@@ -417,13 +417,15 @@ async fn the_request_log_carries_the_ids_and_no_patient_data() {
         .collect();
     assert!(!inside.is_empty());
     assert!(inside.iter().all(|l| l["span"]["request_id"].is_string()));
-    // Every line can be traced: to a request by its ids, or, for the pointer worker's lines,
-    // by the correlation id it sent to the Registry with.
+    // Every line can be traced: to a request by its ids, for the pointer worker's lines by
+    // the correlation id it sent to the Registry with, and for an event delivery's (the
+    // worker's and the demo subscriber's) by the event's id.
     for line in &lines {
         let traced = line["request_id"].is_string()
             || line["span"]["request_id"].is_string()
             || (line["span"]["name"] == "pointer_job"
-                && line["span"]["correlation_id"].is_string());
+                && line["span"]["correlation_id"].is_string())
+            || (line["span"]["name"] == "event_delivery" && line["span"]["event_id"].is_string());
         assert!(traced, "a line without ids: {line}");
     }
 

@@ -18,6 +18,7 @@ use bytes::Bytes;
 use http::Method;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use super::config::EventSettings;
 use super::{payload, signing};
@@ -101,7 +102,19 @@ impl EventWorker {
         Ok((deliveries, subscribers))
     }
 
+    /// Sends one delivery and records the outcome; its log lines carry the event's id.
     async fn settle(&self, delivery: Delivery, subscriber: Option<Subscriber>) {
+        let span = tracing::info_span!(
+            "event_delivery",
+            event_id = %payload::event_id(&delivery.event),
+            subscriber = %delivery.subscriber_id,
+        );
+        self.settle_traced(delivery, subscriber)
+            .instrument(span)
+            .await
+    }
+
+    async fn settle_traced(&self, delivery: Delivery, subscriber: Option<Subscriber>) {
         let id = payload::event_id(&delivery.event);
         let outcome = match &subscriber {
             Some(s) => self.send(s, &delivery).await,
