@@ -72,7 +72,7 @@ pub async fn seed(store: &dyn Store, slots: usize) -> Vec<String> {
     (0..slots).map(|i| format!("slot-{i:03}")).collect()
 }
 
-fn change(
+pub fn change(
     id: &str,
     version: u64,
     expected: Option<u64>,

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cases;
+mod events;
 mod required;
 mod shared;
 mod sql_source;
