@@ -378,3 +378,89 @@ async fn the_demo_runs_the_four_functions_through_the_cli() {
     registry_lists(dir, &[&new_id, &first_id]).await;
     demo.interrupt_and_wait();
 }
+
+/// The clinic's side of the demo: a booking made through the sender's CLI reaches the demo's
+/// event subscriber (its log file), the day list, and the staff's commands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clinic_sees_a_booking_made_through_the_cli() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
+    let (demo, port) = start_demo(dir, None, &[]).await;
+    let admin = format!("http://127.0.0.1:{}", port + 5);
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("demo/stack.json")).unwrap())
+            .unwrap();
+    let service = manifest["receivers"][0]["services"][0]["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let free = slot_ids(dir, &service, "free");
+    let booked = bars(
+        dir,
+        &[
+            "book",
+            "--service",
+            &service,
+            "--slot",
+            &free[0],
+            "--patient",
+            PATIENT,
+            "--reason",
+            "Sprained ankle",
+        ],
+    );
+    let id = booked["id"].as_str().unwrap().to_string();
+
+    let log = dir.join("demo/events-RXR01.log");
+    let heard = |what: &str| {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.contains(&id) && l.contains(what))
+    };
+    for _ in 0..400 {
+        if heard("appointment.booked") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        heard("appointment.booked"),
+        "the demo's subscriber logged the booking"
+    );
+
+    let day = bars(
+        dir,
+        &[
+            "appointments",
+            "--service",
+            &service,
+            "--date",
+            &tomorrow(),
+            "--admin-url",
+            &admin,
+        ],
+    );
+    let line = &day["appointments"][0];
+    assert_eq!(
+        (line["id"].as_str(), line["patient"].as_str()),
+        (Some(id.as_str()), Some("*******919"))
+    );
+    assert_eq!(line["reason"], "Sprained ankle");
+
+    let arrived = bars(dir, &["clinic", "arrived", &id, "--admin-url", &admin]);
+    assert_eq!(arrived["status"], "arrived");
+    for _ in 0..400 {
+        if heard("appointment.arrived") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        heard("appointment.arrived"),
+        "the demo's subscriber logged the arrival"
+    );
+    let deliveries = bars(dir, &["events", "deliveries", "--admin-url", &admin]);
+    assert_eq!(deliveries["failed"], 0);
+    demo.interrupt_and_wait();
+}
