@@ -655,4 +655,47 @@ mod tests {
             Some("rx-a")
         );
     }
+
+    #[test]
+    fn subscribers_in_the_file_are_checked_and_reach_the_configuration() {
+        #[derive(Deserialize)]
+        struct File {
+            services: Vec<ServiceSpec>,
+            subscribers: Vec<SubscriberEntry>,
+        }
+        let file: File = toml::from_str(
+            r#"
+            [[services]]
+            id = "2000011111"
+            name = "Open"
+            [[subscribers]]
+            id = "pas"
+            service = "2000011111"
+            url = "https://pas.example/bars"
+            secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+            [[subscribers]]
+            id = "rota"
+            service = "2000099999"
+            url = "ftp://rota.example"
+            secret = "plain"
+            "#,
+        )
+        .unwrap();
+        let mut settings = args(None);
+        settings.services = file.services;
+        settings.subscribers = file.subscribers;
+        let problems = format!("{:?}", settings::RoleSettings::problems(&settings));
+        for named in [
+            "subscribers[1].service",
+            "subscribers[1].url",
+            "subscribers[1].secret",
+        ] {
+            assert!(problems.contains(named), "{named} in {problems}");
+        }
+        assert!(!problems.contains("subscribers[0]"), "{problems}");
+        settings.subscribers.truncate(1);
+        let config = settings.config().unwrap();
+        assert_eq!(config.events.subscribers.len(), 1);
+        assert_eq!(config.events.subscribers[0].service_id, "2000011111");
+    }
 }
