@@ -212,6 +212,7 @@ async fn start_event_worker(
             .clone()
             .unwrap_or_else(|| format!("receiver-{}", uuid::Uuid::new_v4())),
         wake: state.provider.wake.clone(),
+        metrics: state.metrics.clone(),
         settings,
     });
     let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -56,6 +56,11 @@ struct DeliveryLabels {
     result: DeliveryResult,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct WebhookLabels {
+    result: DeliveryResult,
+}
+
 #[derive(Default)]
 pub struct ReceiverMetrics {
     /// Requests on both listeners (the sender-facing API and the admin API).
@@ -69,6 +74,8 @@ pub struct ReceiverMetrics {
     replays: Family<ReplayLabels, Counter>,
     /// Registry pointer deliveries, by action and result.
     pointer_deliveries: Family<DeliveryLabels, Counter>,
+    /// Webhook deliveries of appointment events to the provider's subscribers, by result.
+    webhook_deliveries: Family<WebhookLabels, Counter>,
 }
 
 impl ReceiverMetrics {
@@ -110,6 +117,13 @@ impl ReceiverMetrics {
             .inc();
     }
 
+    /// Counts one attempt to deliver an appointment event to a subscriber.
+    pub fn webhook_delivery(&self, result: DeliveryResult) {
+        self.webhook_deliveries
+            .get_or_create(&WebhookLabels { result })
+            .inc();
+    }
+
     /// The whole exposition, with the values only the store knows at scrape time.
     pub fn render(&self, outbox: &OutboxStats, pools: &[PoolStatus]) -> String {
         let mut out = Exposition::default();
@@ -133,6 +147,11 @@ impl ReceiverMetrics {
             "bars_pointer_deliveries",
             "Registry pointer job attempts, by action (create, update, delete) and result (delivered, retry, failed).",
             self.pointer_deliveries.clone(),
+        );
+        out.register(
+            "bars_webhook_deliveries",
+            "Appointment event deliveries to the provider's subscribers, by result (delivered, retry, failed: parked for an operator).",
+            self.webhook_deliveries.clone(),
         );
         outbox_gauges(&mut out, outbox);
         out.connection_pools(&pools.iter().map(PoolStatus::as_tuple).collect::<Vec<_>>());

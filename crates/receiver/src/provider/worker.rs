@@ -22,6 +22,7 @@ use tracing::Instrument;
 
 use super::config::EventSettings;
 use super::{payload, signing};
+use crate::metrics::DeliveryResult;
 
 /// Deliveries taken per round; they belong to different (subscriber, appointment) queues and
 /// are sent concurrently.
@@ -38,6 +39,7 @@ pub struct EventWorker {
     pub owner: String,
     /// Wakes the worker when this instance has written an event.
     pub wake: Arc<Notify>,
+    pub metrics: Arc<crate::metrics::ReceiverMetrics>,
 }
 
 /// Why a delivery did not land.
@@ -121,14 +123,19 @@ impl EventWorker {
             None => Err(Failure("the subscriber was removed".into())),
         };
         let (sub, seq) = (&delivery.subscriber_id, delivery.event.seq);
+        let attempts = delivery.attempts + 1;
+        let give_up = attempts >= self.settings.max_attempts;
+        self.metrics.webhook_delivery(match &outcome {
+            Ok(()) => DeliveryResult::Delivered,
+            Err(_) if give_up => DeliveryResult::Failed,
+            Err(_) => DeliveryResult::Retry,
+        });
         let recorded = match outcome {
             Ok(()) => {
                 tracing::info!(subscriber = %sub, event = %id, "event delivered");
                 self.store.finish_delivery(sub, seq, &self.owner).await
             }
             Err(Failure(why)) => {
-                let attempts = delivery.attempts + 1;
-                let give_up = attempts >= self.settings.max_attempts;
                 let next = Instant::now()
                     .plus_nanos(self.settings.backoff.delay(delivery.attempts).as_nanos() as i64);
                 if give_up {

@@ -109,6 +109,14 @@ on_both! {
         })
         .await;
         assert_eq!(sub.received().len(), 2, "two attempts, then parked");
+        let metrics = admin_call(&rx, Method::GET, "/metrics", None).await;
+        let metrics = String::from_utf8_lossy(&metrics.body).into_owned();
+        for line in [
+            r#"bars_webhook_deliveries_total{result="retry"} 1"#,
+            r#"bars_webhook_deliveries_total{result="failed"} 1"#,
+        ] {
+            assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+        }
         // The appointment's next event waits behind the parked one, even now that the
         // subscriber is well again: it must not arrive first.
         sub.set_mode(Mode::Accept);
