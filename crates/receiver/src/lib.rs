@@ -205,7 +205,7 @@ async fn start_event_worker(
     let settings = state.config.events.clone();
     let worker = Arc::new(provider::worker::EventWorker {
         store: state.store.clone(),
-        http: bars_http::client::HttpClient::plain(settings.timeout),
+        http: bars_http::client::HttpClient::new(Some(webhook_tls()), settings.timeout),
         owner: state
             .config
             .instance
@@ -217,4 +217,14 @@ async fn start_event_worker(
     });
     let (stop, stopped) = tokio::sync::watch::channel(false);
     Ok((stop, tokio::spawn(worker.run(stopped))))
+}
+
+/// Subscribers are the provider's own systems, reached over plain HTTP or HTTPS verified
+/// against the platform's trust store (as a browser would).
+fn webhook_tls() -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth()
 }
