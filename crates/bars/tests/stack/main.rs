@@ -12,6 +12,7 @@ mod config;
 mod conformance;
 mod crash;
 mod demo;
+mod event_crash;
 mod headers;
 mod invariants;
 mod layering;
