@@ -146,7 +146,8 @@ impl Backend for SqliteStore {
         id: &str,
     ) -> Result<Option<StoredResource>, StoreError> {
         let (rt, id) = (resource_type.to_string(), id.to_string());
-        self.read(move |c| resources::get_resource(c, &rt, &id))
+        self.db
+            .point_read(move |c| resources::get_resource(c, &rt, &id))
             .await
     }
 
@@ -209,7 +210,7 @@ impl Backend for SqliteStore {
 
     async fn get_appointment(&self, id: &str) -> Result<Option<AppointmentRecord>, StoreError> {
         let id = id.to_string();
-        self.read(move |c| appointments::get(c, &id)).await
+        self.db.point_read(move |c| appointments::get(c, &id)).await
     }
 
     async fn get_appointments(&self, ids: &[String]) -> Result<Vec<AppointmentRecord>, StoreError> {
@@ -223,7 +224,8 @@ impl Backend for SqliteStore {
         version: u64,
     ) -> Result<Option<AppointmentVersion>, StoreError> {
         let id = id.to_string();
-        self.read(move |c| appointments::get_version(c, &id, version))
+        self.db
+            .point_read(move |c| appointments::get_version(c, &id, version))
             .await
     }
 
