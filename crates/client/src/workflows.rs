@@ -94,8 +94,16 @@ impl BarsClient {
                 tokens,
                 identity,
                 retry: RetryPolicy::default(),
+                recorder: None,
             },
         }
+    }
+
+    /// Tells `recorder` of every exchange this client's calls make (the token source has its
+    /// own: [`TokenSource::recorded`]).
+    pub fn with_recorder(mut self, recorder: Arc<dyn crate::record::Recorder>) -> BarsClient {
+        self.transport.recorder = Some(recorder);
+        self
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> BarsClient {
