@@ -313,6 +313,35 @@ impl BarsClient {
         })
     }
 
+    /// Every version of an appointment, oldest first (`_history`), following pages.
+    pub async fn history(
+        &self,
+        service: &TargetIdentifier,
+        id: &str,
+    ) -> Result<Vec<Value>, BarsError> {
+        let mut path = format!("/Appointment/{}/_history", encode_component(id));
+        let mut versions = Vec::new();
+        for _ in 0..100 {
+            let bundle = self
+                .send(&Call::new(Method::GET, path.clone()).to(service))
+                .await?
+                .json()?;
+            versions.extend(resources(&bundle).cloned());
+            match next_path(&bundle, "/Appointment/") {
+                Some(p) => path = p,
+                None => break,
+            }
+        }
+        let version = |v: &Value| {
+            v.pointer("/meta/versionId")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        versions.sort_by_key(version);
+        Ok(versions)
+    }
+
     /// Read, change, write with `If-Match`; on a newer version, read again and redo the change.
     pub async fn update(
         &self,
