@@ -85,7 +85,9 @@ pub fn router(app: Arc<App>, secret: Option<AccessSecret>) -> Router {
         .layer(middleware::map_response(security_headers))
 }
 
-/// Pages load only their own files: no inline script, nothing from another origin.
+/// Pages load only their own files: no inline script, nothing from another origin. The
+/// referrer policy keeps `Origin` on the workbench's own form posts (`no-referrer` would make it
+/// `null`, which the cross-site check refuses).
 async fn security_headers(mut response: Response) -> Response {
     let h = response.headers_mut();
     h.insert(
@@ -100,7 +102,7 @@ async fn security_headers(mut response: Response) -> Response {
     );
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
