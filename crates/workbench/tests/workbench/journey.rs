@@ -111,7 +111,10 @@ async fn a_person_books_reschedules_rebooks_and_cancels_in_a_browser() {
     b.check_accessibility("a refused booking").await;
     b.screenshot("refused").await;
     b.client
-        .execute("document.querySelector('.exchange.failed .outcome').scrollIntoView();", vec![])
+        .execute(
+            "document.querySelector('.exchange.failed .outcome').scrollIntoView();",
+            vec![],
+        )
         .await
         .unwrap();
     b.screenshot("inspector").await;

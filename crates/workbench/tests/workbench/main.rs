@@ -2,6 +2,9 @@
 //! rules and pages over HTTP, and the whole flow in headless Chromium through WebDriver, with
 //! axe-core checking every page.
 
+// Helpers shared by the tests panic as the tests do: a failure there is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod access;
 mod browser;
 mod harness;
