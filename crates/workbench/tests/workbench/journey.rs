@@ -112,7 +112,7 @@ async fn a_person_books_reschedules_rebooks_and_cancels_in_a_browser() {
     b.screenshot("refused").await;
     b.client
         .execute(
-            "document.querySelector('.exchange.failed .outcome').scrollIntoView();",
+            "document.querySelector('.exchange.failed').scrollIntoView();",
             vec![],
         )
         .await
