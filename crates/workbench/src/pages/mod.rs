@@ -79,7 +79,8 @@ impl<'a> Page<'a> {
                             h2 id="inspector-heading" { "Inspector: what this page sent and received" }
                             p class="hint" {
                                 "Every HTTP exchange the page's action caused, in order. Open one to see its headers "
-                                "(BaRS headers decoded), bodies and a curl command that repeats it. Secrets are cut short."
+                                "(BaRS headers decoded), bodies and a curl command that repeats it. Secrets are cut short. "
+                                "The access token is kept until shortly before it expires, so only some actions ask for one."
                             }
                             @for a in &self.actions {
                                 (inspector::action(a))

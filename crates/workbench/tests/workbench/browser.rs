@@ -35,6 +35,11 @@ impl Drop for Browser {
 /// A fresh headless Chromium, or `None` (the test then says it was skipped) when it is not
 /// installed and BARS_REQUIRE_BROWSER is not set.
 pub async fn start() -> Option<Browser> {
+    start_with(true).await
+}
+
+/// A fresh headless Chromium with JavaScript on or off.
+pub async fn start_with(javascript: bool) -> Option<Browser> {
     let chromium = on_path(&["chromium", "chromium-browser", "google-chrome"]);
     let driver = on_path(&["chromedriver"]);
     let (Some(chromium), Some(driver)) = (chromium, driver) else {
@@ -60,18 +65,25 @@ pub async fn start() -> Option<Browser> {
         .spawn()
         .expect("chromedriver did not start");
     let profile = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "--headless".to_string(),
+        "--no-sandbox".into(),
+        "--disable-gpu".into(),
+        "--disable-quic".into(),
+        "--no-first-run".into(),
+        "--disable-background-networking".into(),
+        "--disable-component-update".into(),
+        "--disable-sync".into(),
+        "--disable-dev-shm-usage".into(),
+        format!("--user-data-dir={}", profile.path().display()),
+        "--window-size=1280,1000".into(),
+    ];
+    if !javascript {
+        args.push("--blink-settings=scriptEnabled=false".into());
+    }
     let capabilities = json!({
         "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": chromium,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage",
-                format!("--user-data-dir={}", profile.path().display()),
-                "--window-size=1280,1000",
-            ]
-        }
+        "goog:chromeOptions": { "binary": chromium, "args": args }
     });
     let Value::Object(capabilities) = capabilities else {
         unreachable!()

@@ -94,6 +94,23 @@ async fn a_person_books_reschedules_rebooks_and_cancels_in_a_browser() {
     b.check_accessibility("the appointment").await;
     b.screenshot("appointment").await;
 
+    // Update the details: a new version, and what changed.
+    b.type_into("#description", "Swelling worse").await;
+    b.type_into("#comment", "Can walk with difficulty").await;
+    b.click_to_next_page("#update").await;
+    assert_eq!(b.text("[data-field=description]").await, "Swelling worse");
+    assert_eq!(b.text("[data-field=version]").await, "2");
+    let stored = store.get_appointment(&id).await.unwrap().unwrap();
+    assert_eq!(stored.version, 2);
+    assert!(
+        stored.body.contains("Swelling worse") && stored.body.contains("Can walk with difficulty")
+    );
+    let versions = b.text(".versions").await;
+    assert!(
+        versions.contains("/description") && versions.contains("/comment"),
+        "{versions}"
+    );
+
     // The same slot again, from the week view as it was before: refused, explained, coded.
     b.goto(&format!("{base}{book_link}")).await;
     b.type_into("#nhs", OTHER_PATIENT).await;
@@ -161,7 +178,7 @@ async fn a_person_books_reschedules_rebooks_and_cancels_in_a_browser() {
         .await;
     assert_eq!(appointment_id(&b.url().await), id);
     assert_eq!(b.text("[data-field=slot]").await, other);
-    assert_eq!(b.text("[data-field=version]").await, "2");
+    assert_eq!(b.text("[data-field=version]").await, "3");
     assert_eq!(
         held(&*store, &id).await,
         ("booked".into(), vec![other.clone()])
@@ -241,6 +258,39 @@ async fn a_person_books_reschedules_rebooks_and_cancels_in_a_browser() {
     );
     b.screenshot("tablet").await;
 
+    b.close().await;
+    bench.stop().await;
+}
+
+/// With JavaScript off the same pages still book: plain links and forms, checked on the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_work_with_javascript_off() {
+    let Some(b) = browser::start_with(false).await else {
+        return;
+    };
+    let bench = Bench::start().await;
+    let store = bench.stack.receivers[0].store.clone();
+    b.goto(&format!("{}/services/{SERVICE}/week", bench.workbench.url))
+        .await;
+    let slot = b
+        .find("a.slot.free")
+        .await
+        .attr("data-slot")
+        .await
+        .unwrap()
+        .unwrap();
+    b.click_to_next_page(&format!("a.slot.free[data-slot='{slot}']"))
+        .await;
+    // No script ran: the NHS number is checked by the server instead.
+    b.type_into("#nhs", "9434765918").await;
+    assert_eq!(b.text("#nhs-check").await, "");
+    b.click_to_next_page("#book").await;
+    assert!(b.text("#nhs-error").await.contains("check digit"));
+    b.type_into("#nhs", PATIENT).await;
+    b.click_to_next_page("#book").await;
+    let id = appointment_id(&b.url().await);
+    assert_eq!(b.text("[data-field=status]").await, "booked");
+    assert_eq!(held(&*store, &id).await, ("booked".into(), vec![slot]));
     b.close().await;
     bench.stop().await;
 }
