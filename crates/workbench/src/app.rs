@@ -8,26 +8,20 @@ use axum::extract::{Form, Path, Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Router, middleware};
-use bars_client::{BarsClient, BarsError, BookingDetails, Recorder, Slot, TokenSource};
+use bars_client::{BarsClient, BarsError, BookingDetails, Recorder, TokenSource};
 use bars_fhir::NhsNumber;
 use bars_fhir::headers::TargetIdentifier;
-use bars_fhir::search::encode_component;
 use http::{HeaderValue, StatusCode, header};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::access::{self, AccessSecret};
+use crate::choice::{Choosing, ChosenSlot};
 use crate::journal::{Journal, ToCurrentAction};
-use crate::pages::{self, Page};
-use crate::{Sender, assets, uk_time};
-
-/// Who the workbench acts as, for the page header.
-pub struct SenderSummary {
-    pub organisation: String,
-    pub ods_code: String,
-    pub client_id: String,
-    pub proxy_url: String,
-}
+use crate::links::appointment_path;
+use crate::pages::{self, Page, SenderSummary};
+use crate::sender::Sender;
+use crate::{assets, uk_time};
 
 pub struct App {
     pub client: BarsClient,
@@ -117,23 +111,6 @@ fn target(service: &str) -> Option<TargetIdentifier> {
     TargetIdentifier::parse_token(service)
 }
 
-/// The path segment for a service.
-pub fn service_segment(t: &TargetIdentifier) -> String {
-    if t.system == bars_fhir::headers::DOS_SERVICE_SYSTEM {
-        encode_component(&t.value)
-    } else {
-        encode_component(&t.token())
-    }
-}
-
-pub fn appointment_path(t: &TargetIdentifier, id: &str) -> String {
-    format!(
-        "/services/{}/appointments/{}",
-        service_segment(t),
-        encode_component(id)
-    )
-}
-
 fn refusal_status(e: &BarsError) -> StatusCode {
     e.status()
         .and_then(|s| StatusCode::from_u16(s).ok())
@@ -144,14 +121,14 @@ fn refusal_status(e: &BarsError) -> StatusCode {
 async fn not_found(State(app): Shared) -> Response {
     html(
         StatusCode::NOT_FOUND,
-        Page::new(&app, "Not found", pages::not_found()),
+        Page::new(&app.sender, "Not found", pages::not_found()),
     )
 }
 
 fn bad_service(app: &App) -> Response {
     html(
         StatusCode::BAD_REQUEST,
-        Page::new(app, "Not a service", pages::bad_service()),
+        Page::new(&app.sender, "Not a service", pages::bad_service()),
     )
 }
 
@@ -167,7 +144,7 @@ async fn directory(State(app): Shared) -> Response {
         .map_or(StatusCode::OK, refusal_status);
     html(
         status,
-        Page::new(&app, "Services you can book with", body).action(action),
+        Page::new(&app.sender, "Services you can book with", body).action(action),
     )
 }
 
@@ -178,14 +155,6 @@ pub struct WeekQuery {
     pub mode: Option<String>,
     pub appointment: Option<String>,
     pub name: Option<String>,
-}
-
-/// What choosing a slot on the week view does.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Choosing {
-    Book,
-    Reschedule(String),
-    Rebook(String),
 }
 
 async fn week(
@@ -226,32 +195,8 @@ async fn week(
     });
     html(
         status,
-        Page::new(&app, "A week of slots", body).action(action),
+        Page::new(&app.sender, "A week of slots", body).action(action),
     )
-}
-
-/// A slot as the week view hands it on: its id and times (the receiver checks they agree).
-#[derive(Debug, Deserialize, Default, Clone)]
-pub struct ChosenSlot {
-    #[serde(default)]
-    pub slot: String,
-    #[serde(default)]
-    pub start: String,
-    #[serde(default)]
-    pub end: String,
-    pub name: Option<String>,
-}
-
-impl ChosenSlot {
-    fn slot(&self) -> Slot {
-        Slot {
-            id: self.slot.clone(),
-            start: self.start.clone(),
-            end: self.end.clone(),
-            status: "free".into(),
-            resource: Value::Null,
-        }
-    }
 }
 
 async fn book_form(
@@ -263,7 +208,10 @@ async fn book_form(
         return bad_service(&app);
     };
     let body = pages::book::render(&t, &chosen, &pages::book::Entered::default(), None);
-    html(StatusCode::OK, Page::new(&app, "Book an appointment", body))
+    html(
+        StatusCode::OK,
+        Page::new(&app.sender, "Book an appointment", body),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -316,7 +264,7 @@ async fn book(
             let body = pages::book::render(&t, &chosen, &entered, None);
             return html(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                Page::new(&app, "Book an appointment", body),
+                Page::new(&app.sender, "Book an appointment", body),
             );
         }
     };
@@ -339,7 +287,7 @@ async fn book(
             let body = pages::book::render(&t, &chosen, &entered, Some(&e));
             html(
                 refusal_status(&e),
-                Page::new(&app, "Book an appointment", body).action(action),
+                Page::new(&app.sender, "Book an appointment", body).action(action),
             )
         }
     }
@@ -361,7 +309,7 @@ async fn patient(State(app): Shared, Query(q): Query<PatientQuery>) -> Response 
         let body = pages::patient::render("", None, None);
         return html(
             StatusCode::OK,
-            Page::new(&app, "A patient's appointments", body),
+            Page::new(&app.sender, "A patient's appointments", body),
         );
     };
     let nhs = match nhs_number(&entered) {
@@ -370,7 +318,7 @@ async fn patient(State(app): Shared, Query(q): Query<PatientQuery>) -> Response 
             let body = pages::patient::render(&entered, Some(pages::nhs_problem(e)), None);
             return html(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                Page::new(&app, "A patient's appointments", body),
+                Page::new(&app.sender, "A patient's appointments", body),
             );
         }
     };
@@ -385,7 +333,7 @@ async fn patient(State(app): Shared, Query(q): Query<PatientQuery>) -> Response 
     let body = pages::patient::render(&entered, None, Some(&listed));
     html(
         status,
-        Page::new(&app, "A patient's appointments", body).action(action),
+        Page::new(&app.sender, "A patient's appointments", body).action(action),
     )
 }
 
@@ -412,7 +360,7 @@ async fn appointment(
         .await;
     let status = read.as_ref().err().map_or(StatusCode::OK, refusal_status);
     let body = pages::appointment::render(&t, &id, &read);
-    let mut page = Page::new(&app, "Appointment", body);
+    let mut page = Page::new(&app.sender, "Appointment", body);
     if let Some(before) = q.after.and_then(|a| app.journal.get(a)) {
         page = page.action(before);
     }
@@ -430,7 +378,7 @@ fn refused(
     let body = pages::refused(&appointment_path(t, id), e);
     html(
         refusal_status(e),
-        Page::new(app, "Not done", body).action(action),
+        Page::new(&app.sender, "Not done", body).action(action),
     )
 }
 
@@ -550,7 +498,7 @@ async fn rebook(
 
 async fn inspector(State(app): Shared) -> Response {
     let body = pages::inspector::history(&app.journal.recent());
-    html(StatusCode::OK, Page::new(&app, "Inspector", body))
+    html(StatusCode::OK, Page::new(&app.sender, "Inspector", body))
 }
 
 async fn inspector_action(State(app): Shared, Path(action): Path<u64>) -> Response {
@@ -560,7 +508,7 @@ async fn inspector_action(State(app): Shared, Path(action): Path<u64>) -> Respon
             html(
                 StatusCode::OK,
                 Page::new(
-                    &app,
+                    &app.sender,
                     &format!("Inspector: {title}"),
                     pages::inspector::back(),
                 )
@@ -574,6 +522,6 @@ async fn inspector_action(State(app): Shared, Path(action): Path<u64>) -> Respon
 async fn clinic(State(app): Shared) -> Response {
     html(
         StatusCode::OK,
-        Page::new(&app, "The clinic's side", pages::clinic::render()),
+        Page::new(&app.sender, "The clinic's side", pages::clinic::render()),
     )
 }

@@ -10,28 +10,22 @@
 pub mod access;
 mod app;
 mod assets;
+mod choice;
 mod diff;
 mod inspect;
 mod journal;
+mod links;
 mod pages;
+mod sender;
 mod uk_time;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bars_client::{Credentials, SenderIdentity};
-use bars_http::client::HttpClient;
 use tokio::net::TcpListener;
 
 pub use access::{AccessError, AccessSecret};
-
-/// The sender the workbench acts as: what the CLI resolves from its flags or a stack manifest.
-pub struct Sender {
-    pub http: HttpClient,
-    pub proxy_url: String,
-    pub credentials: Credentials,
-    pub identity: SenderIdentity,
-}
+pub use sender::Sender;
 
 /// A workbench serving on a listener until stopped.
 pub struct RunningWorkbench {

@@ -36,6 +36,8 @@ pub async fn run(args: WorkbenchArgs, connection: &Connection) -> anyhow::Result
         .as_deref()
         .map(AccessSecret::new)
         .transpose()?;
+    // Refused before anything else is read: the address alone decides it.
+    bars_workbench::access::check_bind(args.listen, secret.as_ref())?;
     let running = RunningWorkbench::start(args.listen, secret, sender(connection)?).await?;
     println!("BaRS workbench on {} (press Ctrl-C to stop)", running.url);
     stop.await;

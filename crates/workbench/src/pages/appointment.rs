@@ -7,7 +7,7 @@ use bars_fhir::search::encode_component;
 use maud::{Markup, html};
 use serde_json::Value;
 
-use crate::app::{appointment_path, service_segment};
+use crate::links::{appointment_path, service_segment};
 use crate::{diff, uk_time};
 
 fn text<'a>(a: &'a Value, pointer: &str) -> Option<&'a str> {

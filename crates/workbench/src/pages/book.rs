@@ -6,7 +6,8 @@ use bars_fhir::headers::TargetIdentifier;
 use bars_fhir::search::encode_component;
 use maud::{Markup, html};
 
-use crate::app::{ChosenSlot, service_segment};
+use crate::choice::ChosenSlot;
+use crate::links::service_segment;
 use crate::uk_time;
 
 #[derive(Debug, Default)]

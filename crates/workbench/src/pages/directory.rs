@@ -4,7 +4,7 @@ use bars_client::{BarsError, Service};
 use bars_fhir::search::encode_component;
 use maud::{Markup, html};
 
-use crate::app::service_segment;
+use crate::links::service_segment;
 
 pub fn render(services: &Result<Vec<Service>, BarsError>) -> Markup {
     html! {

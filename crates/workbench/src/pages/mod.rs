@@ -15,21 +15,28 @@ use bars_client::BarsError;
 use bars_fhir::nhs_number::NhsNumberError;
 use maud::{DOCTYPE, Markup, html};
 
-use crate::app::App;
 use crate::journal::Action;
+
+/// Who the workbench acts as, for the page header.
+pub struct SenderSummary {
+    pub organisation: String,
+    pub ods_code: String,
+    pub client_id: String,
+    pub proxy_url: String,
+}
 
 /// A page: its title, body and the actions whose exchanges it shows, oldest first.
 pub struct Page<'a> {
-    app: &'a App,
+    sender: &'a SenderSummary,
     title: String,
     body: Markup,
     actions: Vec<Arc<Action>>,
 }
 
 impl<'a> Page<'a> {
-    pub fn new(app: &'a App, title: &str, body: Markup) -> Page<'a> {
+    pub fn new(sender: &'a SenderSummary, title: &str, body: Markup) -> Page<'a> {
         Page {
-            app,
+            sender,
             title: title.to_string(),
             body,
             actions: Vec::new(),
@@ -42,7 +49,7 @@ impl<'a> Page<'a> {
     }
 
     pub fn render(&self) -> Markup {
-        let s = &self.app.sender;
+        let s = self.sender;
         html! {
             (DOCTYPE)
             html lang="en-GB" {

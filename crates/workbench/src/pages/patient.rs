@@ -5,7 +5,7 @@ use bars_client::{BarsError, Listed};
 use bars_fhir::headers::TargetIdentifier;
 use maud::{Markup, html};
 
-use crate::app::appointment_path;
+use crate::links::appointment_path;
 use crate::uk_time;
 
 pub fn render(

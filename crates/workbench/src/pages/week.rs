@@ -7,7 +7,8 @@ use bars_fhir::search::encode_component;
 use jiff::civil::Date;
 use maud::{Markup, html};
 
-use crate::app::{Choosing, appointment_path, service_segment};
+use crate::choice::Choosing;
+use crate::links::{appointment_path, service_segment};
 use crate::uk_time;
 
 pub struct Week<'a> {
