@@ -100,7 +100,11 @@ pub fn render(w: &Week) -> Markup {
         ul class="legend" aria-label="Key" {
             li { span class="slot free" { "09:00" } " free: choose it" }
             li { span class="slot busy" { "09:00" } " busy: already booked" }
-            li { span class="slot withdrawn" { "09:00" } " withdrawn by the service (shown when the service lists them)" }
+            li { span class="slot withdrawn" { "09:00" } " withdrawn by the service" }
+        }
+        p class="hint" {
+            "A BaRS slot search asks for free and busy slots only, so a slot the service has withdrawn "
+            "is usually just missing here; it is shown struck through when a service does list it."
         }
         @match w.slots {
             Err(e) => (super::refusal(e)),
