@@ -21,6 +21,8 @@ pub struct Action {
     pub id: u64,
     pub title: String,
     pub at: SystemTime,
+    /// How long the whole action took, exchanges and waits between them (retries back off).
+    pub millis: f64,
     pub exchanges: Vec<Shown>,
 }
 
@@ -54,12 +56,15 @@ impl Journal {
     pub async fn run<T>(&self, title: &str, work: impl Future<Output = T>) -> (Arc<Action>, T) {
         let log = Arc::new(Mutex::new(Vec::new()));
         let at = SystemTime::now();
+        let clock = std::time::Instant::now();
         let out = CURRENT.scope(log.clone(), work).await;
+        let millis = clock.elapsed().as_secs_f64() * 1000.0;
         let exchanges = log.lock().map(|l| l.clone()).unwrap_or_default();
         let action = Arc::new(Action {
             id: self.next.fetch_add(1, Ordering::Relaxed) + 1,
             title: title.to_string(),
             at,
+            millis,
             exchanges,
         });
         if let Ok(mut actions) = self.actions.lock() {

@@ -154,6 +154,15 @@ pub fn render(
                     p class="hint" { "The service keeps every version; each write names the version it changes (If-Match), so two people cannot overwrite each other." }
                     (versions(history))
                 }
+                // The clinic's side of this appointment (its day list entry, the events the
+                // service's systems received) goes here beside the sender's view: pages/clinic.rs.
+                section aria-labelledby="clinic-heading" class="clinic-side" {
+                    h2 id="clinic-heading" { "The clinic's side" }
+                    p class="hint" {
+                        "What the service's own systems saw of this appointment will show here, beside the sender's view, "
+                        "when the receiver's provider features arrive. " a href="/clinic" { "About the clinic's side" }
+                    }
+                }
                 @if let Some(p) = patient(&now.resource) {
                     p { a href=(format!("/patients?nhs={p}")) { "This patient's appointments at every service" } }
                 }

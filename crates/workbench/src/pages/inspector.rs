@@ -124,7 +124,10 @@ pub fn action(a: &Action) -> Markup {
         section class="action" data-action=(a.id) aria-labelledby=(format!("action-{}", a.id)) {
             h3 id=(format!("action-{}", a.id)) {
                 a href=(format!("/inspector/{}", a.id)) { (a.title) }
-                span class="time" { " at " (clock(a.at)) ", " (a.exchanges.len()) " exchanges" }
+                span class="time" {
+                    " at " (clock(a.at)) ", " (a.exchanges.len()) " exchanges, "
+                    (format!("{:.1}", a.millis)) " ms in all"
+                }
             }
             @if a.exchanges.is_empty() {
                 p { "No exchange: nothing was sent." }

@@ -159,6 +159,22 @@ impl Browser {
             .unwrap_or_else(|e| panic!("clicking {css} led nowhere: {e}"));
     }
 
+    /// Presses a key in the focused element and waits for the next page.
+    pub async fn press_to_next_page(&self, key: &str) {
+        self.client
+            .execute("document.documentElement.dataset.leaving = '1';", vec![])
+            .await
+            .unwrap();
+        let focused = self.client.active_element().await.unwrap();
+        focused.send_keys(key).await.unwrap();
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(60))
+            .for_element(Locator::Css("html:not([data-leaving]) body"))
+            .await
+            .unwrap_or_else(|e| panic!("the key led nowhere: {e}"));
+    }
+
     pub async fn type_into(&self, css: &str, text: &str) {
         let input = self.find(css).await;
         input.clear().await.unwrap();

@@ -26,6 +26,9 @@ async fn slot_status(store: &dyn Store, id: &str) -> String {
         .to_string()
 }
 
+const TAB: &str = "\u{E004}";
+const ENTER: &str = "\u{E007}";
+
 fn appointment_id(url: &str) -> String {
     let path = url.split('?').next().unwrap();
     path.rsplit('/').next().unwrap().to_string()
@@ -262,9 +265,10 @@ async fn a_person_books_reschedules_rebooks_and_cancels_in_a_browser() {
     bench.stop().await;
 }
 
-/// With JavaScript off the same pages still book: plain links and forms, checked on the server.
+/// With JavaScript off, and with the keyboard alone, the same pages still book: plain links
+/// and forms, the NHS number checked on the server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_pages_work_with_javascript_off() {
+async fn the_pages_work_with_javascript_off_and_the_keyboard_alone() {
     let Some(b) = browser::start_with(false).await else {
         return;
     };
@@ -272,22 +276,28 @@ async fn the_pages_work_with_javascript_off() {
     let store = bench.stack.receivers[0].store.clone();
     b.goto(&format!("{}/services/{SERVICE}/week", bench.workbench.url))
         .await;
-    let slot = b
-        .find("a.slot.free")
-        .await
-        .attr("data-slot")
-        .await
-        .unwrap()
-        .unwrap();
-    b.click_to_next_page(&format!("a.slot.free[data-slot='{slot}']"))
-        .await;
-    // No script ran: the NHS number is checked by the server instead.
+    // Tab from the top of the page to the first free slot, and choose it with Enter.
+    let mut slot = None;
+    for _ in 0..40 {
+        let focused = b.client.active_element().await.unwrap();
+        focused.send_keys(TAB).await.unwrap();
+        let focused = b.client.active_element().await.unwrap();
+        if focused.attr("class").await.unwrap().as_deref() == Some("slot free") {
+            slot = focused.attr("data-slot").await.unwrap();
+            break;
+        }
+    }
+    let slot = slot.expect("Tab never reached a free slot");
+    b.press_to_next_page(ENTER).await;
+    assert!(b.url().await.contains(&format!("slot={slot}")));
+    // No script ran: the NHS number is checked by the server instead. Enter in the field
+    // sends the form.
     b.type_into("#nhs", "9434765918").await;
     assert_eq!(b.text("#nhs-check").await, "");
-    b.click_to_next_page("#book").await;
+    b.press_to_next_page(ENTER).await;
     assert!(b.text("#nhs-error").await.contains("check digit"));
     b.type_into("#nhs", PATIENT).await;
-    b.click_to_next_page("#book").await;
+    b.press_to_next_page(ENTER).await;
     let id = appointment_id(&b.url().await);
     assert_eq!(b.text("[data-field=status]").await, "booked");
     assert_eq!(held(&*store, &id).await, ("booked".into(), vec![slot]));
