@@ -3,6 +3,7 @@
 //! target/workbench-screenshots. Without a browser the tests say they were skipped, unless
 //! BARS_REQUIRE_BROWSER=1 (as CI sets), when they fail.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -25,8 +26,12 @@ pub struct Browser {
     _profile: tempfile::TempDir,
 }
 
+/// chromedriver runs in a process group of its own, with the Chromium it starts: a test that
+/// fails before closing its session still leaves no browser behind.
 impl Drop for Browser {
     fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -59,6 +64,7 @@ pub async fn start_with(javascript: bool) -> Option<Browser> {
         .unwrap()
         .port();
     let driver = Command::new(driver)
+        .process_group(0)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
