@@ -15,6 +15,7 @@ mod diff;
 mod inspect;
 mod journal;
 mod links;
+mod nhs;
 mod pages;
 mod sender;
 mod uk_time;
