@@ -9,6 +9,7 @@ use bars_fhir::headers::decode_lenient_json;
 use bars_fhir::outcome::{OutcomeSummary, summarise};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use percent_encoding::percent_decode_str;
 use serde_json::Value;
 
 /// Headers whose value is Base64 JSON (BaRS 3.1-3.2).
@@ -126,29 +127,14 @@ fn form_fields(body: &str) -> Vec<(String, String)> {
     body.split('&')
         .filter_map(|pair| {
             let (k, v) = pair.split_once('=')?;
-            let decode = |s: &str| percent_decode(&s.replace('+', " "));
+            let decode = |s: &str| {
+                percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
             Some((decode(k), decode(v)))
         })
         .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(hex) = s.get(i + 1..i + 3)
-            && let Ok(b) = u8::from_str_radix(hex, 16)
-        {
-            out.push(b);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A response body fit to show: JSON pretty-printed, an access token cut short.
