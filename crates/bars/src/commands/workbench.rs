@@ -3,6 +3,8 @@
 
 use std::net::SocketAddr;
 
+use anyhow::Context;
+
 use bars_workbench::{AccessSecret, RunningWorkbench, Sender};
 
 use super::sender::Connection;
@@ -38,7 +40,9 @@ pub async fn run(args: WorkbenchArgs, connection: &Connection) -> anyhow::Result
         .transpose()?;
     // Refused before anything else is read: the address alone decides it.
     bars_workbench::access::check_bind(args.listen, secret.as_ref())?;
-    let running = RunningWorkbench::start(args.listen, secret, sender(connection)?).await?;
+    let running = RunningWorkbench::start(args.listen, secret, sender(connection)?)
+        .await
+        .context("(`bars demo` already serves a workbench on its ninth port; choose another with --listen)")?;
     println!("BaRS workbench on {} (press Ctrl-C to stop)", running.url);
     stop.await;
     running.stop().await;

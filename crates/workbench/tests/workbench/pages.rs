@@ -105,3 +105,42 @@ async fn a_refusal_is_explained_with_its_bars_code_and_the_outcome_is_picked_out
     );
     bench.stop().await;
 }
+
+/// A sender the proxy does not know: the page says so in plain words, and the inspector shows
+/// the token request and the proxy's refusal of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_sign_in_is_explained_and_its_token_request_shown() {
+    let bench = Bench::start().await;
+    let mut sender = crate::harness::sender(&bench.stack);
+    sender.credentials.kid = "a-key-the-proxy-never-saw".into();
+    let stranger =
+        bars_workbench::RunningWorkbench::start("127.0.0.1:0".parse().unwrap(), None, sender)
+            .await
+            .unwrap();
+    let page = bench
+        .http
+        .call(http::Method::GET, &format!("{}/", stranger.url), &[], None)
+        .await
+        .unwrap();
+    assert_eq!(page.status, 502);
+    let page = text(&page);
+    assert!(
+        page.contains("This system could not sign in to BaRS. Check its credentials."),
+        "{page}"
+    );
+    assert!(page.contains("Token request"));
+    assert!(
+        page.contains("a-key-the-proxy-never-saw"),
+        "the assertion's header is not shown"
+    );
+    assert!(
+        page.contains("data-status=\"400\"") || page.contains("data-status=\"401\""),
+        "{page}"
+    );
+    assert!(
+        !page.contains("GET /HealthcareService"),
+        "a call was made without a token"
+    );
+    stranger.stop().await;
+    bench.stop().await;
+}
