@@ -42,7 +42,7 @@ pub async fn run(args: WorkbenchArgs, connection: &Connection) -> anyhow::Result
     bars_workbench::access::check_bind(args.listen, secret.as_ref())?;
     let running = RunningWorkbench::start(args.listen, secret, sender(connection)?)
         .await
-        .context("(`bars demo` already serves a workbench on its ninth port; choose another with --listen)")?;
+        .context("starting the workbench (a running `bars demo` already serves one on 127.0.0.1:8088; choose another address with --listen)")?;
     println!("BaRS workbench on {} (press Ctrl-C to stop)", running.url);
     stop.await;
     running.stop().await;
