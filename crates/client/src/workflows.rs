@@ -94,8 +94,16 @@ impl BarsClient {
                 tokens,
                 identity,
                 retry: RetryPolicy::default(),
+                recorder: None,
             },
         }
+    }
+
+    /// Tells `recorder` of every exchange this client's calls make (the token source has its
+    /// own: [`TokenSource::recorded`]).
+    pub fn with_recorder(mut self, recorder: Arc<dyn crate::record::Recorder>) -> BarsClient {
+        self.transport.recorder = Some(recorder);
+        self
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> BarsClient {
@@ -303,6 +311,35 @@ impl BarsClient {
             etag: reply.etag(),
             resource: reply.json()?,
         })
+    }
+
+    /// Every version of an appointment, oldest first (`_history`), following pages.
+    pub async fn history(
+        &self,
+        service: &TargetIdentifier,
+        id: &str,
+    ) -> Result<Vec<Value>, BarsError> {
+        let mut path = format!("/Appointment/{}/_history", encode_component(id));
+        let mut versions = Vec::new();
+        for _ in 0..100 {
+            let bundle = self
+                .send(&Call::new(Method::GET, path.clone()).to(service))
+                .await?
+                .json()?;
+            versions.extend(resources(&bundle).cloned());
+            match next_path(&bundle, "/Appointment/") {
+                Some(p) => path = p,
+                None => break,
+            }
+        }
+        let version = |v: &Value| {
+            v.pointer("/meta/versionId")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        versions.sort_by_key(version);
+        Ok(versions)
     }
 
     /// Read, change, write with `If-Match`; on a newer version, read again and redo the change.

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use bars_client::{Credentials, TokenSource};
+use bars_client::{Credentials, SenderIdentity, TokenSource};
 use bars_fhir::headers::DOS_SERVICE_SYSTEM;
 use bars_http::client::HttpClient;
 use bars_http::server::ServerOptions;
@@ -99,6 +99,25 @@ pub struct SenderCredentials {
     pub token_url: String,
     pub ods: String,
     pub name: String,
+}
+
+impl SenderCredentials {
+    /// The credentials a sender's SDK signs its client assertions with.
+    pub fn credentials(&self) -> anyhow::Result<Credentials> {
+        Credentials::from_key(
+            &self.client_id,
+            &self.key_id,
+            self.private_pem.clone(),
+            &self.token_url,
+            Some(&self.algorithm),
+        )
+        .map_err(|e| anyhow::anyhow!("the demo sender's key: {e}"))
+    }
+
+    /// The access-control headers' organisation: the registered sender's.
+    pub fn identity(&self) -> SenderIdentity {
+        SenderIdentity::new(&self.ods, &self.name)
+    }
 }
 
 pub struct LocalStack {

@@ -9,3 +9,4 @@ pub mod pki;
 pub mod sender;
 pub mod slots;
 pub mod uk_time;
+pub mod workbench;

@@ -31,3 +31,4 @@ mod sdk;
 mod shared_database;
 mod state_machine;
 mod wiring;
+mod workbench;
