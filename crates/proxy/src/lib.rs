@@ -10,6 +10,7 @@ pub mod auth;
 pub mod capability;
 pub mod catalogue;
 pub mod directory;
+pub mod epc;
 pub mod forward;
 pub mod health;
 pub mod metrics;
