@@ -108,10 +108,16 @@ fn may_change(caller: &Caller, owned: impl Fn(&str) -> bool, what: &str) -> Resu
 
 fn may_create(
     caller: &Caller,
+    owners: &[String],
     owned: impl Fn(&str) -> bool,
     element: &str,
 ) -> Result<(), EpcError> {
     match caller {
+        Caller::Organisation(_) if owners.is_empty() => Err(EpcError::element(
+            IssueType::Required,
+            element,
+            format!("{element} is required: it names the record's owner."),
+        )),
         Caller::Organisation(ods) if !owned(ods) => Err(EpcError::Forbidden(format!(
             "{element} does not name your organisation ({ods}): a record is created by its owner."
         ))),
@@ -126,7 +132,7 @@ fn fresh(stored: &Meta, claims: &Claims, if_match: Option<&str>) -> Result<(), E
     let current = stored.version.to_string();
     if let Some(tag) = if_match {
         let named = tag.trim().trim_start_matches("W/").trim_matches('"');
-        if named != current {
+        if named != "*" && named != current {
             return Err(EpcError::Conflict(format!(
                 "If-Match {tag} is not the current version ({}): read the record again and reapply the change.",
                 stored.etag()
@@ -272,6 +278,7 @@ fn put_service(
     match stored {
         None => may_create(
             caller,
+            &record.provided_by,
             |ods| record.owned_by(ods),
             "HealthcareService.providedBy",
         )?,
@@ -332,6 +339,7 @@ fn put_endpoint(
     match stored {
         None => may_create(
             caller,
+            &record.managing,
             |ods| record.owned_by(ods),
             "Endpoint.managingOrganization",
         )?,

@@ -150,13 +150,8 @@ fn owners(v: &Value, path: &str) -> Result<Vec<String>, EpcError> {
             }
         }
     }
-    if out.is_empty() {
-        return Err(EpcError::element(
-            IssueType::Required,
-            path,
-            format!("{path} is required: it names the record's owner"),
-        ));
-    }
+    // None is read as none: records configured without an ODS code have no owner (only the
+    // admin API changes them); the API refuses to create one (`rules`).
     Ok(out)
 }
 

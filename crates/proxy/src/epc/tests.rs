@@ -502,6 +502,9 @@ on_both! {
         let mut no_name = endpoint("RX1", "5002", "https://x.example");
         no_name.as_object_mut().unwrap().remove("name");
         epc.call(Method::POST, "/Endpoint", "RX1", Some(&no_name)).await.refused(400, "SEND_BAD_REQUEST", "required");
+        let mut ownerless = endpoint("RX1", "5003", "https://x.example");
+        ownerless.as_object_mut().unwrap().remove("managingOrganization");
+        epc.call(Method::POST, "/Endpoint", "RX1", Some(&ownerless)).await.refused(400, "SEND_BAD_REQUEST", "required");
         epc.call(Method::POST, "/Endpoint", "RX1", Some(&json!({"resourceType": "Patient"}))).await.refused(400, "SEND_BAD_REQUEST", "structure");
     }
 }
