@@ -3,6 +3,7 @@
 //! surviving a restart. Two organisations are registered: `RX1` (the owner in most tests) and
 //! `RX2`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -746,4 +747,50 @@ fn the_ig_shape_is_read_and_the_oas_shape_written() {
     let parsed = super::shape::service(&r4).unwrap().record;
     assert_eq!(parsed.endpoints, ["e1", "e2"]);
     assert_eq!(parsed.body()["providedBy"][0]["identifier"]["value"], "RX1");
+}
+
+on_both! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_proxies_racing_never_leave_a_service_without_its_endpoint(backend: Backend) {
+        let db = database(backend).await;
+        let here = Arc::new(Epc::open(&db, Seed::default()).await);
+        let there = Arc::new(Epc::open(&db, Seed::default()).await);
+        for round in 0..8 {
+            let service = format!("90{round:02}");
+            let e = here
+                .call(Method::POST, "/Endpoint", "RX1", Some(&endpoint("RX1", &service, "https://rx.example")))
+                .await;
+            let eid = e.ok(201)["id"].as_str().unwrap().to_string();
+            // One proxy deletes the endpoint while the other lists a service that uses it.
+            let barrier = Arc::new(tokio::sync::Barrier::new(2));
+            let delete = {
+                let (epc, barrier, eid) = (here.clone(), barrier.clone(), eid.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    epc.call(Method::DELETE, &format!("/Endpoint/{eid}"), "RX1", None).await.status
+                })
+            };
+            let create = {
+                let (epc, barrier) = (there.clone(), barrier.clone());
+                let body = healthcare_service("RX1", &service, &[&eid]);
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    epc.call(Method::POST, "/HealthcareService", "RX1", Some(&body)).await.status
+                })
+            };
+            let (deleted, created) = (delete.await.unwrap(), create.await.unwrap());
+            assert!(
+                deleted.is_success() != created.is_success(),
+                "round {round}: exactly one of the two may win (deleted {deleted}, created {created})"
+            );
+            // Whatever won, the catalogue holds together: a service's endpoint exists.
+            let found = here
+                .call(Method::GET, &format!("/HealthcareService?HealthcareService.identifier={service}"), "RX1", None)
+                .await;
+            for s in entries(found.ok(200)) {
+                let reference = s["endpoint"][0]["reference"].as_str().unwrap();
+                here.call(Method::GET, &format!("/{reference}"), "RX1", None).await.ok(200);
+            }
+        }
+    }
 }
