@@ -115,6 +115,7 @@ async fn route(
                 &parts,
                 Body::new(body),
                 route.pattern,
+                &principal.client_id,
                 &principal.ods_code,
             )
             .await;

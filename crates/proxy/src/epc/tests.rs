@@ -72,7 +72,12 @@ fn auth() -> AuthState {
     };
     AuthState::new(
         AuthConfig::new(format!("{BASE}/oauth2/token"), BASE),
-        Applications::from_list([app("rx1-app", "RX1"), app("rx2-app", "RX2")]).unwrap(),
+        Applications::from_list([
+            app("rx1-app", "RX1"),
+            app("rx2-app", "RX2"),
+            app("nhse-app", "NHSE"),
+        ])
+        .unwrap(),
         ProxySigningKey::generate().unwrap(),
     )
 }
@@ -84,12 +89,16 @@ async fn database(backend: Backend) -> TestDatabase {
 }
 
 impl Epc {
-    async fn open(db: &TestDatabase, mut seed: Seed) -> Epc {
+    async fn open(db: &TestDatabase, seed: Seed) -> Epc {
+        Self::open_with(db, seed, ProxyConfig::new(BASE, "http://registry.invalid")).await
+    }
+
+    async fn open_with(db: &TestDatabase, mut seed: Seed, config: ProxyConfig) -> Epc {
         let auth = auth();
         // The applications live in the proxy's database like the catalogue.
         seed.applications = auth.applications.list();
         let proxy = Proxy::open(
-            ProxyConfig::new(BASE, "http://registry.invalid"),
+            config,
             open_store(&db.url()).await.unwrap(),
             seed,
             auth.clone(),
@@ -792,5 +801,31 @@ on_both! {
                 here.call(Method::GET, &format!("/{reference}"), "RX1", None).await.ok(200);
             }
         }
+    }
+}
+
+on_both! {
+    #[tokio::test]
+    async fn a_catalogue_admin_application_changes_any_record(backend: Backend) {
+        let db = database(backend).await;
+        let mut config = ProxyConfig::new(BASE, "http://registry.invalid");
+        config.catalogue_admins = vec!["nhse-app".into()];
+        let epc = Epc::open_with(&db, Seed::default(), config).await;
+        let mut private = endpoint("RX1", "9901", "https://rx1.example");
+        private["header"] = json!("private");
+        let eid = epc.call(Method::POST, "/Endpoint", "RX1", Some(&private)).await.ok(201)["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // The admin reads the private address and changes the record it does not own...
+        let mut read = epc.call(Method::GET, &format!("/Endpoint/{eid}"), "NHSE", None).await;
+        assert_eq!(read.ok(200)["address"], "https://rx1.example");
+        read.body["address"] = json!("https://moved.example");
+        epc.call(Method::PUT, &format!("/Endpoint/{eid}"), "NHSE", Some(&read.body)).await.ok(200);
+        // ...which another organisation's application may not.
+        let mut theirs = epc.call(Method::GET, &format!("/Endpoint/{eid}"), "RX2", None).await.body;
+        theirs["name"] = json!("not theirs");
+        epc.call(Method::PUT, &format!("/Endpoint/{eid}"), "RX2", Some(&theirs)).await.refused(403, "SEND_FORBIDDEN", "forbidden");
+        epc.call(Method::DELETE, &format!("/Endpoint/{eid}"), "NHSE", None).await.ok(200);
     }
 }
