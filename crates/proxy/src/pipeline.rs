@@ -94,9 +94,17 @@ async fn route(
     // Row 3: the BaRS version asked for (the highest given; 1.0.0 when none is).
     let version = accept_version(headers);
     // Row 4: the request ids.
-    if header_str(headers, X_REQUEST_ID).is_none()
-        || header_str(headers, X_CORRELATION_ID).is_none()
-    {
+    let ids_missing = header_str(headers, X_REQUEST_ID).is_none()
+        || header_str(headers, X_CORRELATION_ID).is_none();
+    // The Endpoint Catalogue's table (delta 6.7): a missing header is the sender's error.
+    if ids_missing && route.destination == Destination::Proxy {
+        return Err(ApiError::bars(
+            BarsCode::SendBadRequest,
+            IssueType::Required,
+            "X-Request-Id and X-Correlation-Id are required on Endpoint Catalogue requests.",
+        ));
+    }
+    if ids_missing {
         return Err(ApiError::bars(
             BarsCode::BadRequest,
             IssueType::Invalid,
