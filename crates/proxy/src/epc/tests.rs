@@ -542,6 +542,9 @@ async fn the_request_headers_of_the_catalogue_are_checked() {
     epc.call_with(Method::GET, path, "RX1", None, without("accept"))
         .await
         .refused(400, "SEND_BAD_REQUEST", "required");
+    epc.call_with(Method::GET, path, "RX1", None, without("x-correlation-id"))
+        .await
+        .refused(400, "SEND_BAD_REQUEST", "required");
     epc.call_with(Method::GET, path, "RX1", None, |h| {
         h.insert("accept", "text/xml".parse().unwrap());
     })
