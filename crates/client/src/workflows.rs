@@ -115,11 +115,15 @@ impl BarsClient {
         self.transport.send(call).await
     }
 
-    /// Services in the proxy's directory, optionally those whose name contains `name`.
+    /// Active services in the proxy's Endpoint Catalogue, optionally those whose name contains
+    /// `name`. (The catalogue refuses a search without parameters, so "all" is `active=true`.)
     pub async fn services(&self, name: Option<&str>) -> Result<Vec<Service>, BarsError> {
         let path = match name {
-            Some(n) => format!("/HealthcareService?name={}", encode_component(n)),
-            None => "/HealthcareService".to_string(),
+            Some(n) => format!(
+                "/HealthcareService?active=true&name={}",
+                encode_component(n)
+            ),
+            None => "/HealthcareService?active=true".to_string(),
         };
         let bundle = self.send(&Call::new(Method::GET, path)).await?.json()?;
         Ok(resources(&bundle)
@@ -129,8 +133,10 @@ impl BarsClient {
                     system: id["system"].as_str()?.to_string(),
                     value: id["value"].as_str()?.to_string(),
                     name: hs["name"].as_str().unwrap_or("").to_string(),
+                    // OAS14 sends providedBy as an array, base R4 as one reference.
                     ods_code: hs
-                        .pointer("/providedBy/identifier/value")
+                        .pointer("/providedBy/0/identifier/value")
+                        .or_else(|| hs.pointer("/providedBy/identifier/value"))
                         .and_then(Value::as_str)
                         .map(str::to_string),
                 })

@@ -8,6 +8,7 @@ mod kit;
 
 mod audit;
 mod cardinality;
+mod catalogue;
 mod config;
 mod conformance;
 mod crash;
