@@ -7,6 +7,7 @@ pub mod check;
 pub mod checks;
 pub mod ctx;
 pub mod report;
+pub mod sender;
 pub mod wire;
 
 pub use check::{Area, CheckDef, Level, Outcome, Problem, Verdict};

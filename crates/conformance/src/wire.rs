@@ -176,7 +176,7 @@ pub struct Exchange {
     pub error: Option<String>,
 }
 
-fn redact_header(name: &str, value: &str) -> String {
+pub fn redact_header(name: &str, value: &str) -> String {
     if SECRET_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
         "[redacted]".into()
     } else {
