@@ -102,6 +102,10 @@ pub struct ReceiverArgs {
     /// Days searched from --date.
     #[arg(long, default_value_t = 1)]
     pub days: u32,
+    /// An organisation (ODS code) the receiver's access policy refuses: the 401 row is checked
+    /// with it (skipped without).
+    #[arg(long)]
+    pub refused_organisation: Option<String>,
     #[command(flatten)]
     pub outputs: Outputs,
 }
@@ -210,7 +214,9 @@ async fn receiver(args: ReceiverArgs, connection: &Connection) -> anyhow::Result
     let window = window(&args)?;
     let expected = expected(&args.outputs)?;
     let wire = wire(&args, connection)?;
-    let ctx = Ctx::connect(wire, args.services.clone(), args.patients.clone(), window).await;
+    let ctx = Ctx::connect(wire, args.services.clone(), args.patients.clone(), window)
+        .await
+        .with_refused_organisation(args.refused_organisation.clone());
     let live = std::io::stderr().is_terminal();
     let report = bars_conformance::run(&ctx, |done, total, result: &CheckResult| {
         if live {

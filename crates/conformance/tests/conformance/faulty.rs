@@ -90,3 +90,28 @@ async fn every_check_fails_under_some_fault() {
 async fn a_receiver_without_idempotency_fails_the_replays() {
     expect(Fault::NoIdempotency, &["REC-IDEM-001", "REC-IDEM-002"]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_acknowledging_messages_unprocessed_fails_the_message_checks() {
+    expect(
+        Fault::IgnoresWrites,
+        &[
+            "REC-MSG-006",
+            "REC-MSG-007",
+            "REC-MSG-008",
+            "REC-MSG-009",
+            "REC-MSG-010",
+            "REC-MSG-011",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_answering_every_error_400_fails_the_401_row() {
+    expect(
+        Fault::SloppyErrors,
+        &["ERR-AUTH-001", "REC-MSG-007", "REC-MSG-010", "REC-MSG-011"],
+    )
+    .await;
+}

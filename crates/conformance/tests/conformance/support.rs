@@ -22,6 +22,8 @@ pub const SERVICE: &str = "2000011111";
 pub const PATIENT: &str = "9434765919";
 pub const OTHER_PATIENT: &str = "4409815415";
 pub const SENDER_ODS: &str = "A1001";
+/// An organisation our test receiver's access policy refuses (it admits only the kit's).
+pub const REFUSED_ODS: &str = "Z9999";
 
 /// Tomorrow, every 5 minutes 06:00-18:00 UTC: 144 slots, enough for a whole run.
 fn plan(service: &str, window: &Window) -> SlotPlan {
@@ -57,8 +59,9 @@ impl OwnReceiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
-        let config =
+        let mut config =
             ReceiverConfig::new("RX001", &base).with_service(SERVICE, "Minor Injuries Unit");
+        config.access.organisations = vec![SENDER_ODS.into()];
         let receiver = Receiver::new(config, store).await.unwrap();
         receiver
             .state
@@ -98,15 +101,18 @@ pub fn direct(base: &str) -> Wire {
     )
 }
 
-/// Runs every check against what `wire` reaches, for our service and patient.
+/// Runs every check against what `wire` reaches, for our service and patient. Directly, the
+/// receiver is ours with its policy refusing [`REFUSED_ODS`]; the stack's receivers have none.
 pub async fn run(wire: Wire) -> Report {
+    let refused = wire.is_direct().then(|| REFUSED_ODS.to_string());
     let ctx = Ctx::connect(
         wire,
         vec![SERVICE.into()],
         vec![PATIENT.into(), OTHER_PATIENT.into()],
         Window::tomorrow(),
     )
-    .await;
+    .await
+    .with_refused_organisation(refused);
     bars_conformance::run(&ctx, |_, _, _| {}).await
 }
 
