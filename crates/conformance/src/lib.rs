@@ -6,6 +6,7 @@
 pub mod check;
 pub mod checks;
 pub mod ctx;
+pub mod held;
 pub mod report;
 pub mod sender;
 pub mod wire;

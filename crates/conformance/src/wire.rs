@@ -231,6 +231,8 @@ pub struct Wire {
     route: Route,
     identity: SenderIdentity,
     log: Mutex<Vec<Exchange>>,
+    /// The TLS settings of `http`, for the requests the kit holds in flight itself (`held`).
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Wire {
@@ -241,7 +243,19 @@ impl Wire {
             route,
             identity,
             log: Mutex::new(Vec::new()),
+            tls: None,
         }
+    }
+
+    /// The TLS settings `http` was built with, for requests held in flight (an https receiver
+    /// without them skips the in-flight check).
+    pub fn with_tls(mut self, tls: rustls::ClientConfig) -> Wire {
+        self.tls = Some(Arc::new(tls));
+        self
+    }
+
+    pub fn tls(&self) -> Option<Arc<rustls::ClientConfig>> {
+        self.tls.clone()
     }
 
     pub fn base(&self) -> &str {
@@ -260,16 +274,17 @@ impl Wire {
         }
     }
 
-    fn record(&self, exchange: Exchange) {
+    /// Adds an exchange the kit made outside [`Wire::send`] to the evidence.
+    pub fn record(&self, exchange: Exchange) {
         match self.log.lock() {
             Ok(mut log) => log.push(exchange),
             Err(poisoned) => poisoned.into_inner().push(exchange),
         }
     }
 
-    /// Sends `request` once (no retries: a check sees exactly what the receiver answered) and
-    /// records the exchange. `Err` means no answer at all.
-    pub async fn send(&self, request: &Request) -> Result<Response, String> {
+    /// The headers `request` leaves with: the route's (a token, or the identity the kit
+    /// vouches for), the sender's, the target, the content type, then the check's own.
+    pub async fn headers_for(&self, request: &Request) -> Result<Vec<(String, String)>, String> {
         let mut headers: Vec<(String, String)> = Vec::new();
         match &self.route {
             Route::Proxy { tokens } => {
@@ -308,6 +323,21 @@ impl Wire {
                 headers.push((name.clone(), value.clone()));
             }
         }
+        Ok(headers)
+    }
+
+    /// Redacted request headers, as evidence shows them.
+    pub fn shown(headers: &[(String, String)]) -> Vec<(String, String)> {
+        headers
+            .iter()
+            .map(|(k, v)| (k.clone(), redact_header(k, v)))
+            .collect()
+    }
+
+    /// Sends `request` once (no retries: a check sees exactly what the receiver answered) and
+    /// records the exchange. `Err` means no answer at all.
+    pub async fn send(&self, request: &Request) -> Result<Response, String> {
+        let headers = self.headers_for(request).await?;
         let url = format!("{}{}", self.base, request.path);
         let refs: Vec<(&str, String)> = headers
             .iter()
@@ -325,10 +355,7 @@ impl Wire {
         let mut exchange = Exchange {
             method: request.method.to_string(),
             url,
-            request_headers: headers
-                .iter()
-                .map(|(k, v)| (k.clone(), redact_header(k, v)))
-                .collect(),
+            request_headers: Wire::shown(&headers),
             request_body: request.body.as_ref().and_then(|(_, b)| evidence_body(b)),
             status: None,
             response_headers: Vec::new(),

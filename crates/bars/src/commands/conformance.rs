@@ -177,14 +177,15 @@ fn wire(args: &ReceiverArgs, connection: &Connection) -> anyhow::Result<Wire> {
         }),
         _ => None,
     };
-    let http = match &connection.ca {
-        Some(ca) => HttpClient::new(
-            Some(
-                bars_pki::tls::client_config(&read(ca)?, identity.as_ref())
-                    .map_err(|e| anyhow::anyhow!("{e}"))?,
-            ),
-            timeout,
+    let tls = match &connection.ca {
+        Some(ca) => Some(
+            bars_pki::tls::client_config(&read(ca)?, identity.as_ref())
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
         ),
+        None => None,
+    };
+    let http = match &tls {
+        Some(config) => HttpClient::new(Some(config.clone()), timeout),
         None if url.starts_with("https://") => {
             bail!(
                 "--receiver-url is https: give --ca (the CA that signed the receiver's certificate)"
@@ -200,14 +201,19 @@ fn wire(args: &ReceiverArgs, connection: &Connection) -> anyhow::Result<Wire> {
         .organisation_name
         .clone()
         .unwrap_or_else(|| "Sending organisation".into());
-    Ok(Wire::new(
+    let wire = Wire::new(
         http,
         url,
         Route::Direct {
             application: args.application.clone(),
         },
         SenderIdentity::new(&ods, &name),
-    ))
+    );
+    // Requests the kit holds in flight itself speak TLS with the same settings.
+    Ok(match tls {
+        Some(config) => wire.with_tls(config),
+        None => wire,
+    })
 }
 
 async fn receiver(args: ReceiverArgs, connection: &Connection) -> anyhow::Result<()> {

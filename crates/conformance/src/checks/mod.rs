@@ -256,6 +256,16 @@ pub fn all() -> Vec<CheckDef> {
             lifecycle::concurrent_replay
         ),
         check!(
+            "REC-IDEM-003",
+            Idempotency,
+            Shall,
+            "A copy arriving while the original is in flight is 425 REC_TOO_EARLY; the original books once",
+            "digest 3.4 step 4, 4.4 common, 5.10",
+            "IG: Transactional-integrity (retry while in flight)",
+            [SLOTS, CREATE, READ, Need::Direct],
+            lifecycle::in_flight
+        ),
+        check!(
             "REC-CAN-001",
             Cancel,
             Shall,

@@ -88,7 +88,11 @@ async fn every_check_fails_under_some_fault() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_without_idempotency_fails_the_replays() {
-    expect(Fault::NoIdempotency, &["REC-IDEM-001", "REC-IDEM-002"]).await;
+    expect(
+        Fault::NoIdempotency,
+        &["REC-IDEM-001", "REC-IDEM-002", "REC-IDEM-003"],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
