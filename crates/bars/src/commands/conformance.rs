@@ -40,7 +40,8 @@ pub struct SenderArgs {
     #[arg(long, default_value = "bars-conformance-sender")]
     pub data_dir: PathBuf,
     /// The first of the eight consecutive ports the stack uses (proxy, proxy admin, registry,
-    /// registry admin, then API and admin of each receiver).
+    /// registry admin, then API and admin of each receiver); 0 for free ports of the system's
+    /// choosing (stack.json names them).
     #[arg(long, default_value_t = 8090)]
     pub port: u16,
     /// Days of slots to publish from today.

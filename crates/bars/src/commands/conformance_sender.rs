@@ -17,7 +17,7 @@ pub async fn run(args: SenderArgs, connection: &Connection) -> anyhow::Result<()
     let expected = expected(&args.outputs)?;
     let stop = crate::shutdown::listen();
     let mut spec = SenderStackSpec::new(args.data_dir.clone(), super::uk_time::today());
-    spec.base_port = Some(args.port);
+    spec.base_port = (args.port != 0).then_some(args.port);
     spec.days = args.days.clamp(1, 90);
     let stack = SenderStack::start(spec).await?;
     let manifest = stack.manifest();
