@@ -28,6 +28,9 @@ pub const TOKEN_PATH: &str = "/oauth2/token";
 /// Bodies larger than this are refused before the proxy sees them (the proxy's own limit is
 /// 1 MiB), so that recording never holds more than this per request.
 const BODY_LIMIT: usize = 4 * 1024 * 1024;
+/// Answers are buffered whole to be recorded; the proxy's own upstream client refuses answers
+/// over 16 MiB, so nothing it passes on is larger than this.
+const ANSWER_LIMIT: usize = 32 * 1024 * 1024;
 /// Exchanges kept; a session longer than this is graded on its first exchanges and says so.
 pub const MAX_RECORDED: usize = 20_000;
 
@@ -186,9 +189,14 @@ impl Recorder {
             .run(Request::from_parts(parts, Body::from(body.clone())))
             .await;
         let (parts, answer) = response.into_parts();
-        let answer = axum::body::to_bytes(answer, BODY_LIMIT)
-            .await
-            .unwrap_or_default();
+        let Ok(answer) = axum::body::to_bytes(answer, ANSWER_LIMIT).await else {
+            return ApiError::bars(
+                BarsCode::RecServerError,
+                IssueType::TooLong,
+                format!("the conformance recorder cannot hold an answer over {ANSWER_LIMIT} bytes"),
+            )
+            .into_response();
+        };
         let recorded = Recorded {
             seq: 0,
             at,
