@@ -233,6 +233,8 @@ pub struct Wire {
     log: Mutex<Vec<Exchange>>,
     /// The TLS settings of `http`, for the requests the kit holds in flight itself (`held`).
     tls: Option<Arc<rustls::ClientConfig>>,
+    /// A client trusting the same CA but presenting no client certificate (the TLS-MA row).
+    anonymous: Option<HttpClient>,
 }
 
 impl Wire {
@@ -244,6 +246,27 @@ impl Wire {
             identity,
             log: Mutex::new(Vec::new()),
             tls: None,
+            anonymous: None,
+        }
+    }
+
+    /// A client like the wire's own but without its client certificate, to check that the
+    /// receiver refuses a connection that does not authenticate (directly over https only).
+    pub fn with_anonymous(mut self, http: HttpClient) -> Wire {
+        self.anonymous = Some(http);
+        self
+    }
+
+    pub fn has_anonymous(&self) -> bool {
+        self.anonymous.is_some()
+    }
+
+    /// [`Wire::send`] without the client certificate (`Err` too when the wire has no such
+    /// client).
+    pub async fn send_anonymously(&self, request: &Request) -> Result<Response, String> {
+        match &self.anonymous {
+            Some(http) => self.send_via(http, request).await,
+            None => Err("no client without a certificate".into()),
         }
     }
 
@@ -337,14 +360,17 @@ impl Wire {
     /// Sends `request` once (no retries: a check sees exactly what the receiver answered) and
     /// records the exchange. `Err` means no answer at all.
     pub async fn send(&self, request: &Request) -> Result<Response, String> {
+        self.send_via(&self.http, request).await
+    }
+
+    async fn send_via(&self, http: &HttpClient, request: &Request) -> Result<Response, String> {
         let headers = self.headers_for(request).await?;
         let url = format!("{}{}", self.base, request.path);
         let refs: Vec<(&str, String)> = headers
             .iter()
             .map(|(k, v)| (k.as_str(), v.clone()))
             .collect();
-        let answer = self
-            .http
+        let answer = http
             .call(
                 request.method.clone(),
                 &url,

@@ -185,6 +185,17 @@ fn wire(args: &ReceiverArgs, connection: &Connection) -> anyhow::Result<Wire> {
         ),
         None => None,
     };
+    // The same trust without the client certificate: the TLS-MA row connects with it.
+    let anonymous = match &connection.ca {
+        Some(ca) => Some(HttpClient::new(
+            Some(
+                bars_pki::tls::client_config(&read(ca)?, None)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+            ),
+            timeout,
+        )),
+        None => None,
+    };
     let http = match &tls {
         Some(config) => HttpClient::new(Some(config.clone()), timeout),
         None if url.starts_with("https://") => {
@@ -211,8 +222,12 @@ fn wire(args: &ReceiverArgs, connection: &Connection) -> anyhow::Result<Wire> {
         SenderIdentity::new(&ods, &name),
     );
     // Requests the kit holds in flight itself speak TLS with the same settings.
-    Ok(match tls {
+    let wire = match tls {
         Some(config) => wire.with_tls(config),
+        None => wire,
+    };
+    Ok(match anonymous {
+        Some(http) => wire.with_anonymous(http),
         None => wire,
     })
 }

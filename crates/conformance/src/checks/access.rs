@@ -41,3 +41,34 @@ pub async fn refused_organisation(ctx: &Ctx) -> Verdict {
     );
     Ok(())
 }
+
+/// ERR-TLS-001: a connection that presents no client certificate is refused: 403
+/// `REC_FORBIDDEN`, or no answer at all (the TLS handshake refused).
+pub async fn no_client_certificate(ctx: &Ctx) -> Verdict {
+    if !ctx.wire.base().starts_with("https://") {
+        return Err(Problem::Skip(
+            "the receiver is reached over plain HTTP: there is no TLS-MA to check".into(),
+        ));
+    }
+    if !ctx.wire.has_anonymous() {
+        return Err(Problem::Skip(
+            "the kit has no TLS settings for this receiver: give --ca".into(),
+        ));
+    }
+    let service = ctx.service()?.to_string();
+    let request = Request::get(ctx.slot_query(&service, "free")).to(&service);
+    match ctx.wire.send_anonymously(&request).await {
+        // Refused at the handshake: the receiver never saw the request.
+        Err(_) => Ok(()),
+        Ok(r) => {
+            ensure!(
+                r.status == 403
+                    && r.bars_code().as_deref() == Some("REC_FORBIDDEN")
+                    && matches!(r.issue_code().as_deref(), Some("forbidden" | "security")),
+                "a slot search over a connection without a client certificate answered {}, not 403 REC_FORBIDDEN",
+                r.summary()
+            );
+            Ok(())
+        }
+    }
+}

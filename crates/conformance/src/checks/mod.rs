@@ -546,6 +546,16 @@ pub fn all() -> Vec<CheckDef> {
             access::refused_organisation
         ),
         check!(
+            "ERR-TLS-001",
+            Errors,
+            Shall,
+            "A connection without the client certificate (TLS-MA): 403 REC_FORBIDDEN or no handshake",
+            "digest 1.2, 3.4 step 1, 4.4 common",
+            "IG: Security-and-Authorisation/Receiver.page.md",
+            [Need::Direct],
+            access::no_client_certificate
+        ),
+        check!(
             "ERR-SLOT-001",
             Errors,
             Shall,
