@@ -12,6 +12,8 @@ use super::sender::Connection;
 
 /// How often the idle watch looks at the recorder.
 const IDLE_POLL: Duration = Duration::from_millis(250);
+/// How often the live line is redrawn.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 pub async fn run(args: SenderArgs, connection: &Connection) -> anyhow::Result<()> {
     let expected = expected(&args.outputs)?;
@@ -46,10 +48,23 @@ pub async fn run(args: SenderArgs, connection: &Connection) -> anyhow::Result<()
             None => std::future::pending().await,
         }
     };
+    // A live line on a terminal: how much of the sender the stack has seen.
+    let live = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let progress = async {
+        if !live {
+            return std::future::pending().await;
+        }
+        loop {
+            tokio::time::sleep(PROGRESS_EVERY).await;
+            let (all, tokens) = recorder.counts();
+            eprint!("\r\x1b[2Krecorded {all} requests from the sender ({tokens} for tokens)");
+        }
+    };
     tokio::select! {
+        _ = progress => {},
         _ = stop => eprintln!("\nStopped: grading what the sender did..."),
-        _ = idle => eprintln!("The sender has been quiet: grading what it did..."),
-        _ = deadline => eprintln!("Time is up: grading what the sender did..."),
+        _ = idle => eprintln!("\nThe sender has been quiet: grading what it did..."),
+        _ = deadline => eprintln!("\nTime is up: grading what the sender did..."),
     }
     let sender = stack.stack.sender.clone();
     let report =

@@ -141,6 +141,18 @@ impl Recorder {
             .collect()
     }
 
+    /// How many graded requests were recorded, and how many of them were token requests.
+    pub fn counts(&self) -> (usize, usize) {
+        let state = lock(&self.state);
+        let graded = state
+            .recorded
+            .iter()
+            .filter(|r| !self.ignores(r.client.as_deref()));
+        graded.fold((0, 0), |(all, tokens), r| {
+            (all + 1, tokens + usize::from(r.is_token_request()))
+        })
+    }
+
     /// Exchanges not kept because the session was longer than [`MAX_RECORDED`].
     pub fn dropped(&self) -> usize {
         lock(&self.state).dropped
