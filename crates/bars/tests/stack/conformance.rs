@@ -108,7 +108,7 @@ async fn the_sender_mode_grades_our_cli() {
     let data = dir.path().join("run");
     let report = dir.path().join("grade.json");
     let mut run = tokio::process::Command::new(env!("CARGO_BIN_EXE_bars"))
-        .args(["conformance", "sender", "--port", "0", "--until-idle", "3"])
+        .args(["conformance", "sender", "--port", "0", "--until-idle", "8"])
         .arg("--data-dir")
         .arg(&data)
         .arg("--report")
