@@ -23,8 +23,22 @@ use crate::paging;
 use crate::slots::{SlotSearch, search as slot_search};
 use crate::state::AppState;
 
-pub async fn metadata(State(state): State<AppState>) -> Response {
-    fhir_json(StatusCode::OK, &state.capability)
+/// The CapabilityStatement of the version the request selects.
+pub async fn metadata(
+    State(state): State<AppState>,
+    Addressed { ctx, scope }: Addressed,
+) -> Result<Response, ApiError> {
+    let version = state
+        .config
+        .version_for(ctx.accept_version.as_deref(), scope.service());
+    let statement = state.capability.of(version).ok_or_else(|| {
+        ApiError::bars(
+            BarsCode::RecServerError,
+            IssueType::Exception,
+            "this receiver is configured to serve no BaRS version",
+        )
+    })?;
+    Ok(fhir_json(StatusCode::OK, statement))
 }
 
 pub async fn search_slots(
