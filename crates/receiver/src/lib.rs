@@ -16,6 +16,7 @@ pub mod booking_error;
 pub mod capability;
 pub mod catalog;
 pub mod config;
+pub mod demographics;
 pub mod errors;
 pub mod health;
 pub mod mapping;
