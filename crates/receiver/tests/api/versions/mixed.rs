@@ -142,7 +142,7 @@ on_both! {
         }
         // Both senders did move bookings, so the check below is about something.
         for version in [V116, V150] {
-            assert!(tally.get(&(version, Move::Reschedule, 200)).is_some(), "no {version} reschedule succeeded: {tally:?}");
+            assert!(tally.contains_key(&(version, Move::Reschedule, 200)), "no {version} reschedule succeeded: {tally:?}");
         }
         // Slot states agree with the appointments that hold them.
         let search = rx
