@@ -22,3 +22,4 @@ mod mtls;
 mod paging;
 mod restart;
 mod scope;
+mod versions;

@@ -241,6 +241,13 @@ impl Backend for SqliteStore {
             .await
     }
 
+    async fn scan_appointments(
+        &self,
+        scan: AppointmentScan,
+    ) -> Result<Vec<AppointmentRecord>, StoreError> {
+        self.read(move |c| appointments::scan(c, &scan)).await
+    }
+
     async fn commit_appointment(&self, change: AppointmentChange) -> Result<(), CommitError> {
         self.write(move |c| appointments::commit(c, &change)).await
     }
