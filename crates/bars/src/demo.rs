@@ -16,8 +16,8 @@ pub struct DemoArgs {
     /// Where the demo keeps its databases, keys and `stack.json`; reused on the next run.
     #[arg(long, env = "BARS_DEMO_DIR", default_value = "bars-demo")]
     pub data_dir: PathBuf,
-    /// The first of the eight consecutive ports the demo uses (proxy, proxy admin, registry,
-    /// registry admin, then API and admin of each receiver).
+    /// The first of the nine consecutive ports the demo uses (proxy, proxy admin, registry,
+    /// registry admin, API and admin of each receiver, then the web workbench).
     #[arg(long, env = "BARS_DEMO_PORT", default_value_t = 8080)]
     pub port: u16,
     /// Days of slots to publish from today.
@@ -97,7 +97,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     for receiver in &stack.receivers {
         event_logs.push(crate::demo_events::EventLog::start(&args.data_dir, receiver).await?);
     }
-    let manifest = stack.manifest(&DEMO_PATIENTS);
+    let mut manifest = stack.manifest(&DEMO_PATIENTS);
+    let workbench = start_workbench(&stack, args.port).await?;
+    manifest["workbench"] = serde_json::json!({ "url": workbench.url });
     let manifest_path = args.data_dir.join("stack.json");
     std::fs::write(&manifest_path, serde_json::to_string_pretty(&manifest)?)
         .with_context(|| format!("writing {}", manifest_path.display()))?;
@@ -108,12 +110,32 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     for log in event_logs {
         log.stop().await;
     }
+    workbench.stop().await;
     stack.stop().await;
     println!(
         "Stopped. The data stays in {}; run `bars demo` again to carry on.",
         args.data_dir.display()
     );
     Ok(())
+}
+
+/// The web workbench on the port after the stack's, acting as the demo sender (loopback only).
+async fn start_workbench(
+    stack: &LocalStack,
+    port: u16,
+) -> anyhow::Result<bars_workbench::RunningWorkbench> {
+    let sender = bars_workbench::Sender {
+        http: stack.http(Duration::from_secs(40))?,
+        proxy_url: stack.proxy_url.clone(),
+        credentials: stack.sender.credentials()?,
+        identity: stack.sender.identity(),
+    };
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port.saturating_add(8)));
+    bars_workbench::RunningWorkbench::start(addr, None, sender)
+        .await
+        .with_context(|| {
+            format!("starting the workbench on {addr} (choose other ports with --port)")
+        })
 }
 
 fn print_walkthrough(m: &Value, manifest: &std::path::Path, created: usize) {
@@ -152,6 +174,11 @@ fn print_walkthrough(m: &Value, manifest: &std::path::Path, created: usize) {
         manifest.display()
     );
     println!("  operators  every admin URL serves /metrics (Prometheus), /_ping and /_status");
+    println!(
+        "\n  workbench  {}   open it in a browser: book as {} and see every exchange",
+        s(&m["workbench"]["url"]),
+        s(&m["sender"]["organisationName"])
+    );
     let service = s(&m["receivers"][0]["services"][0]["value"]);
     let patient = s(&m["patients"][0]);
     let today = crate::commands::uk_time::today();

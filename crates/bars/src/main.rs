@@ -73,6 +73,8 @@ enum Command {
     /// Role configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// The web workbench: walk the BaRS flow in a browser as this sender, seeing every exchange.
+    Workbench(commands::workbench::WorkbenchArgs),
     #[command(flatten)]
     Sender(commands::sender::SenderCommand),
 }
@@ -94,7 +96,11 @@ impl Command {
     fn is_server(&self) -> bool {
         matches!(
             self,
-            Command::Demo(_) | Command::Receiver(_) | Command::Proxy(_) | Command::Registry(_)
+            Command::Demo(_)
+                | Command::Receiver(_)
+                | Command::Proxy(_)
+                | Command::Registry(_)
+                | Command::Workbench(_)
         )
     }
 }
@@ -170,6 +176,7 @@ fn main() -> std::process::ExitCode {
             Command::Conformance(c) => commands::conformance::run(c, &cli.connection).await,
             Command::Pki(PkiCommand::Init(args)) => commands::pki::run(args),
             Command::Config(ConfigCommand::Check(args)) => settings::check::run(args),
+            Command::Workbench(args) => commands::workbench::run(args, &cli.connection).await,
             Command::Sender(c) => commands::sender::run(c, &cli.connection).await,
         }
     });

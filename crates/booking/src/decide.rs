@@ -8,10 +8,12 @@ use std::collections::BTreeSet;
 
 use bars_fhir::Instant;
 
+use crate::edit::{EditKind, EditRequest, check_edit, same_slots};
 use crate::error::{DomainError, Fault};
 use crate::model::{Current, Requested, Rules, SlotView};
 use crate::scope::Scope;
 use crate::status::{AppointmentStatus, SlotStatus};
+use crate::version::CoreVersion;
 
 /// What happened to the appointment, for the audit log, metrics and the pointer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +83,9 @@ pub struct Plan {
     pub held: Vec<String>,
     pub service_id: Option<String>,
     pub pointer: Option<PointerAction>,
+    /// The appointment's new start and end when the receiver derived them from its new slots
+    /// (a 1.5.0 reschedule that named only the slot); `None`: as the sender wrote them.
+    pub times: Option<(Instant, Instant)>,
 }
 
 /// BaRS read-before-write: the sender must have worked on the current version.
@@ -107,12 +112,14 @@ pub fn check_freshness(
     Ok(())
 }
 
-/// Decides a new appointment (REST create or a `booking-request` with reason `new`).
+/// Decides a new appointment (REST create or a `booking-request` with reason `new`) under the
+/// rules of `version`.
 ///
 /// Slots and replaced appointments outside `scope` are treated as absent; a placeholder
 /// belongs to the service `scope` names.
 pub fn decide_create(
     scope: &Scope,
+    version: CoreVersion,
     req: &Requested,
     slots: &[SlotView],
     replaced: &[Current],
@@ -120,6 +127,19 @@ pub fn decide_create(
     rules: Rules,
 ) -> Result<Plan, DomainError> {
     require_patient(req)?;
+    if req.status.is_placeholder()
+        && !version.allows_placeholders()
+        && !rules.placeholders_under_1_5
+    {
+        return Err(DomainError::invalid_at(
+            Fault::Invariant,
+            format!(
+                "under BaRS {version} a new appointment must be booked, not {}",
+                req.status
+            ),
+            "Appointment.status",
+        ));
+    }
     if !(req.status == AppointmentStatus::Booked || req.status.is_placeholder()) {
         return Err(DomainError::invalid_at(
             Fault::Invariant,
@@ -145,6 +165,7 @@ pub fn decide_create(
             held: wanted,
             service_id,
             pointer: Some(PointerAction::Create),
+            times: None,
         }
     } else {
         Plan {
@@ -154,16 +175,20 @@ pub fn decide_create(
             held: vec![],
             service_id,
             pointer: None,
+            times: None,
         }
     })
 }
 
-/// Decides a change to a stored appointment (PUT, PATCH, DELETE or a `booking-request` update).
+/// Decides a change to a stored appointment (PUT, PATCH, DELETE or a `booking-request` update)
+/// under the rules of the version the edit was made under ([`crate::edit`]).
 ///
 /// An appointment outside `scope` is not found, and slots and replaced appointments outside
 /// it are treated as absent.
+#[allow(clippy::too_many_arguments)]
 pub fn decide_update(
     scope: &Scope,
+    edit: &EditRequest<'_>,
     current: &Current,
     req: &Requested,
     slots: &[SlotView],
@@ -197,6 +222,7 @@ pub fn decide_update(
         ));
     }
     require_patient(req)?;
+    check_edit(edit, current, req)?;
     if current.patient.is_some() && req.patient != current.patient {
         return Err(DomainError::BusinessRule(
             "the patient of an appointment cannot be changed".into(),
@@ -211,6 +237,7 @@ pub fn decide_update(
             held: vec![],
             service_id: current.service_id.clone(),
             pointer: (current.status == AppointmentStatus::Booked).then_some(PointerAction::Delete),
+            times: None,
         });
     }
 
@@ -233,18 +260,35 @@ pub fn decide_update(
             held: vec![],
             service_id: current.service_id.clone(),
             pointer: None,
+            times: None,
         });
     }
 
     // The request is `booked`: a placeholder being booked, or a booking being updated or moved.
     let wanted = distinct_slots(req)?;
+    let times = derived_times(edit, current, req, &wanted, slots);
+    let derived;
+    let req = match times {
+        Some((start, end)) => {
+            derived = Requested {
+                start: Some(start),
+                end: Some(end),
+                ..req.clone()
+            };
+            &derived
+        }
+        None => req,
+    };
     let service_id = check_bookable(scope, req, &wanted, slots, now, rules, &current.held_slots)?;
     if let Some(existing) = &current.service_id
         && *existing != service_id
     {
-        return Err(DomainError::BusinessRule(
-            "an appointment cannot move to a slot of another service".into(),
-        ));
+        let message = "an appointment cannot move to a slot of another service";
+        return Err(if edit.version.restricts_edits() {
+            DomainError::invalid_at(Fault::Invariant, message, "Appointment.slot")
+        } else {
+            DomainError::BusinessRule(message.into())
+        });
     }
     check_replaces(scope, req, replaced, Some(&service_id))?;
     let claim: Vec<String> = wanted
@@ -276,7 +320,34 @@ pub fn decide_update(
         held: wanted,
         service_id: Some(service_id),
         pointer,
+        times,
     })
+}
+
+/// A 1.5.0 reschedule that names a new slot but leaves the times as they were takes the new
+/// slots' period: the receiver derives `start` and `end` from the slot (delta section 2.6).
+/// `None` when nothing is derived (another edit, other times given, unknown slots).
+fn derived_times(
+    edit: &EditRequest<'_>,
+    current: &Current,
+    req: &Requested,
+    wanted: &[String],
+    slots: &[SlotView],
+) -> Option<(Instant, Instant)> {
+    if !(edit.version.restricts_edits() && edit.kind == EditKind::Reschedule)
+        || same_slots(&current.held_slots, wanted)
+        || req.start != current.start
+        || req.end != current.end
+    {
+        return None;
+    }
+    let found: Vec<&SlotView> = wanted
+        .iter()
+        .map(|id| slots.iter().find(|s| &s.id == id))
+        .collect::<Option<_>>()?;
+    let start = found.iter().map(|s| s.start).min()?;
+    let end = found.iter().map(|s| s.end).max()?;
+    Some((start, end))
 }
 
 fn require_patient(req: &Requested) -> Result<(), DomainError> {

@@ -49,6 +49,9 @@ pub struct Rules {
     pub appointment_within_slot: bool,
     /// A slot that has already started cannot be booked.
     pub refuse_started_slots: bool,
+    /// Placeholders (waitlist, proposed, pending) may be created under Core 1.5.0 too, which
+    /// removed them (decision D4: off unless configured).
+    pub placeholders_under_1_5: bool,
 }
 
 impl Default for Rules {
@@ -56,6 +59,7 @@ impl Default for Rules {
         Rules {
             appointment_within_slot: true,
             refuse_started_slots: true,
+            placeholders_under_1_5: false,
         }
     }
 }

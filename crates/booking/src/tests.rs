@@ -94,6 +94,7 @@ fn current(status: AppointmentStatus, held: &[&str]) -> Current {
 fn booking_a_free_slot_claims_it_and_creates_a_pointer() {
     let plan = decide_create(
         &Scope::Receiver,
+        CoreVersion::V1_1_6,
         &booked_in("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z"),
         &free_slots(),
         &[],
@@ -117,6 +118,7 @@ fn slots_that_are_not_free_or_have_started_cannot_be_booked() {
     ] {
         let err = decide_create(
             &Scope::Receiver,
+            CoreVersion::V1_1_6,
             &booked_in(id, start, end),
             &free_slots(),
             &[],
@@ -135,6 +137,7 @@ fn slots_that_are_not_free_or_have_started_cannot_be_booked() {
     };
     decide_create(
         &Scope::Receiver,
+        CoreVersion::V1_1_6,
         &booked_in("past", "2030-01-01T07:00:00Z", "2030-01-01T07:10:00Z"),
         &free_slots(),
         &[],
@@ -148,6 +151,7 @@ fn slots_that_are_not_free_or_have_started_cannot_be_booked() {
 fn unknown_slot_is_not_found() {
     let err = decide_create(
         &Scope::Receiver,
+        CoreVersion::V1_1_6,
         &booked_in("nope", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z"),
         &free_slots(),
         &[],
@@ -168,6 +172,7 @@ fn the_appointment_must_lie_within_its_slot_unless_relaxed() {
     let req = booked_in("s1", "2030-01-01T09:05:00Z", "2030-01-01T09:15:00Z");
     let err = decide_create(
         &Scope::Receiver,
+        CoreVersion::V1_1_6,
         &req,
         &free_slots(),
         &[],
@@ -186,7 +191,16 @@ fn the_appointment_must_lie_within_its_slot_unless_relaxed() {
         appointment_within_slot: false,
         ..Rules::default()
     };
-    decide_create(&Scope::Receiver, &req, &free_slots(), &[], now(), lenient).unwrap();
+    decide_create(
+        &Scope::Receiver,
+        CoreVersion::V1_1_6,
+        &req,
+        &free_slots(),
+        &[],
+        now(),
+        lenient,
+    )
+    .unwrap();
 }
 
 #[test]
@@ -195,6 +209,7 @@ fn a_booking_spanning_two_adjacent_slots_is_within_them() {
     req.slots.push("s2".into());
     let plan = decide_create(
         &Scope::Receiver,
+        CoreVersion::V1_1_6,
         &req,
         &free_slots(),
         &[],
@@ -207,6 +222,7 @@ fn a_booking_spanning_two_adjacent_slots_is_within_them() {
     assert!(matches!(
         decide_create(
             &Scope::Receiver,
+            CoreVersion::V1_1_6,
             &req,
             &free_slots(),
             &[],
@@ -232,6 +248,7 @@ fn a_new_appointment_must_be_booked_or_a_placeholder() {
         req.status = status;
         let err = decide_create(
             &Scope::Receiver,
+            CoreVersion::V1_1_6,
             &req,
             &free_slots(),
             &[],
@@ -260,6 +277,7 @@ fn a_new_appointment_must_be_booked_or_a_placeholder() {
     };
     let plan = decide_create(
         &Scope::Receiver,
+        CoreVersion::V1_1_6,
         &waitlist,
         &[],
         &[],
@@ -278,6 +296,7 @@ fn a_patient_without_an_nhs_number_is_refused() {
     assert!(matches!(
         decide_create(
             &Scope::Receiver,
+            CoreVersion::V1_1_6,
             &req,
             &free_slots(),
             &[],
@@ -296,6 +315,7 @@ fn rebook_provenance_is_checked() {
     for status in [AppointmentStatus::Booked, AppointmentStatus::Cancelled] {
         decide_create(
             &Scope::Receiver,
+            CoreVersion::V1_1_6,
             &req,
             &free_slots(),
             &[current(status, &["s1"])],
@@ -306,6 +326,7 @@ fn rebook_provenance_is_checked() {
     }
     let err = decide_create(
         &Scope::Receiver,
+        CoreVersion::V1_1_6,
         &req,
         &free_slots(),
         &[],
@@ -325,6 +346,7 @@ fn rebook_provenance_is_checked() {
     assert!(
         decide_create(
             &Scope::Receiver,
+            CoreVersion::V1_1_6,
             &req,
             &free_slots(),
             &[other_patient],
@@ -338,6 +360,7 @@ fn rebook_provenance_is_checked() {
     assert!(
         decide_create(
             &Scope::Receiver,
+            CoreVersion::V1_1_6,
             &req,
             &free_slots(),
             &[other_service],
@@ -349,6 +372,7 @@ fn rebook_provenance_is_checked() {
     assert!(
         decide_create(
             &Scope::Receiver,
+            CoreVersion::V1_1_6,
             &req,
             &free_slots(),
             &[current(AppointmentStatus::EnteredInError, &[])],
@@ -369,6 +393,7 @@ fn cancelling_a_booking_releases_its_slots_and_deletes_the_pointer() {
         req.status = status;
         let plan = decide_update(
             &Scope::Receiver,
+            &EditRequest::new(CoreVersion::V1_1_6, EditKind::Update, &[]),
             &current(AppointmentStatus::Booked, &["s1"]),
             &req,
             &free_slots(),
@@ -390,6 +415,7 @@ fn cancelling_a_placeholder_touches_no_pointer() {
     req.status = AppointmentStatus::Cancelled;
     let plan = decide_update(
         &Scope::Receiver,
+        &EditRequest::new(CoreVersion::V1_1_6, EditKind::Update, &[]),
         &current(AppointmentStatus::Waitlist, &[]),
         &req,
         &[],
@@ -406,6 +432,7 @@ fn rescheduling_moves_slots_and_updates_the_pointer() {
     let req = booked_in("s2", "2030-01-01T09:10:00Z", "2030-01-01T09:20:00Z");
     let plan = decide_update(
         &Scope::Receiver,
+        &EditRequest::new(CoreVersion::V1_1_6, EditKind::Update, &[]),
         &current(AppointmentStatus::Booked, &["s1"]),
         &req,
         &free_slots(),
@@ -427,6 +454,7 @@ fn updating_details_in_the_same_slot_needs_no_slot_change() {
     let req = booked_in("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z");
     let plan = decide_update(
         &Scope::Receiver,
+        &EditRequest::new(CoreVersion::V1_1_6, EditKind::Update, &[]),
         &current(AppointmentStatus::Booked, &["s1"]),
         &req,
         &slots,
@@ -445,6 +473,7 @@ fn moving_to_a_taken_slot_conflicts() {
     let req = booked_in("taken", "2030-01-01T09:20:00Z", "2030-01-01T09:30:00Z");
     let err = decide_update(
         &Scope::Receiver,
+        &EditRequest::new(CoreVersion::V1_1_6, EditKind::Update, &[]),
         &current(AppointmentStatus::Booked, &["s1"]),
         &req,
         &free_slots(),
@@ -461,6 +490,7 @@ fn booking_a_placeholder_claims_and_creates_the_pointer() {
     let req = booked_in("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z");
     let plan = decide_update(
         &Scope::Receiver,
+        &EditRequest::new(CoreVersion::V1_1_6, EditKind::Update, &[]),
         &current(AppointmentStatus::Waitlist, &[]),
         &req,
         &free_slots(),
@@ -487,6 +517,7 @@ fn ended_and_attended_appointments_are_not_current() {
     ] {
         let err = decide_update(
             &Scope::Receiver,
+            &EditRequest::new(CoreVersion::V1_1_6, EditKind::Update, &[]),
             &current(status, &[]),
             &req,
             &free_slots(),
@@ -513,6 +544,7 @@ fn senders_cannot_request_attendance_or_step_back_to_a_placeholder() {
         req.status = status;
         let err = decide_update(
             &Scope::Receiver,
+            &EditRequest::new(CoreVersion::V1_1_6, EditKind::Update, &[]),
             &booked,
             &req,
             &free_slots(),
@@ -540,6 +572,7 @@ fn the_patient_cannot_change() {
     req.patient = Some(NhsNumber::parse("4409815415").unwrap());
     let err = decide_update(
         &Scope::Receiver,
+        &EditRequest::new(CoreVersion::V1_1_6, EditKind::Update, &[]),
         &current(AppointmentStatus::Booked, &["s1"]),
         &req,
         &free_slots(),
@@ -576,6 +609,7 @@ fn another_services_slot_is_answered_as_an_unknown_slot() {
     let req = booked_in("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z");
     let unknown = decide_create(
         &addressed_to("2000099999"),
+        CoreVersion::V1_1_6,
         &booked_in("nope", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z"),
         &free_slots(),
         &[],
@@ -585,6 +619,7 @@ fn another_services_slot_is_answered_as_an_unknown_slot() {
     .unwrap_err();
     let foreign = decide_create(
         &addressed_to("elsewhere"),
+        CoreVersion::V1_1_6,
         &req,
         &free_slots(),
         &[],
@@ -604,6 +639,7 @@ fn another_services_slot_is_answered_as_an_unknown_slot() {
     theirs[1].service_id = "elsewhere".into();
     let err = decide_update(
         &addressed_to("2000099999"),
+        &EditRequest::new(CoreVersion::V1_1_6, EditKind::Update, &[]),
         &current(AppointmentStatus::Booked, &["s1"]),
         &booked_in("s2", "2030-01-01T09:10:00Z", "2030-01-01T09:20:00Z"),
         &theirs,
@@ -620,6 +656,7 @@ fn another_services_slot_is_answered_as_an_unknown_slot() {
     );
     decide_create(
         &addressed_to("2000099999"),
+        CoreVersion::V1_1_6,
         &req,
         &free_slots(),
         &[],
@@ -637,6 +674,7 @@ fn another_services_appointment_is_not_found() {
     for r in [&req, &cancel] {
         let err = decide_update(
             &addressed_to("elsewhere"),
+            &EditRequest::new(CoreVersion::V1_1_6, EditKind::Update, &[]),
             &current(AppointmentStatus::Booked, &["s1"]),
             r,
             &free_slots(),
@@ -655,6 +693,7 @@ fn another_services_appointment_is_not_found() {
     // A placeholder created unaddressed has no owner: no service can see it.
     let err = decide_update(
         &addressed_to("2000099999"),
+        &EditRequest::new(CoreVersion::V1_1_6, EditKind::Update, &[]),
         &current(AppointmentStatus::Waitlist, &[]),
         &cancel,
         &[],
@@ -678,6 +717,7 @@ fn a_placeholder_belongs_to_the_service_it_was_addressed_to() {
     };
     let plan = decide_create(
         &addressed_to("2000099999"),
+        CoreVersion::V1_1_6,
         &waitlist,
         &[],
         &[],
@@ -693,6 +733,7 @@ fn a_placeholder_belongs_to_the_service_it_was_addressed_to() {
     proposed.status = AppointmentStatus::Proposed;
     let plan = decide_update(
         &addressed_to("2000099999"),
+        &EditRequest::new(CoreVersion::V1_1_6, EditKind::Update, &[]),
         &owned,
         &proposed,
         &[],
@@ -712,6 +753,7 @@ fn another_services_appointment_cannot_be_replaced() {
     theirs.service_id = Some("elsewhere".into());
     let foreign = decide_create(
         &addressed_to("2000099999"),
+        CoreVersion::V1_1_6,
         &req,
         &free_slots(),
         &[theirs],
@@ -721,6 +763,7 @@ fn another_services_appointment_cannot_be_replaced() {
     .unwrap_err();
     let absent = decide_create(
         &addressed_to("2000099999"),
+        CoreVersion::V1_1_6,
         &req,
         &free_slots(),
         &[],
@@ -729,4 +772,333 @@ fn another_services_appointment_cannot_be_replaced() {
     )
     .unwrap_err();
     assert_eq!(foreign, absent);
+}
+
+// ---- Core 1.5.0 rules (delta section 2), beside the 1.1.6 behaviour they replace ----
+
+fn edit(version: CoreVersion, kind: EditKind, changed: &[String]) -> EditRequest<'_> {
+    EditRequest::new(version, kind, changed)
+}
+
+fn update_under(
+    version: CoreVersion,
+    kind: EditKind,
+    changed: &[String],
+    current_status: AppointmentStatus,
+    req: &Requested,
+) -> Result<Plan, DomainError> {
+    let held: &[&str] = if current_status.holds_slot() {
+        &["s1"]
+    } else {
+        &[]
+    };
+    decide_update(
+        &Scope::Receiver,
+        &edit(version, kind, changed),
+        &current(current_status, held),
+        req,
+        &free_slots(),
+        &[],
+        now(),
+        Rules::default(),
+    )
+}
+
+fn invariant_at(result: Result<Plan, DomainError>, at: &str) {
+    match result {
+        Err(DomainError::Invalid {
+            fault: Fault::Invariant,
+            expression: Some(x),
+            ..
+        }) => assert_eq!(x, at),
+        other => panic!("expected 400 invariant at {at}, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_placeholder_is_created_under_1_1_6_only() {
+    let waitlist = Requested {
+        status: AppointmentStatus::Waitlist,
+        slots: vec![],
+        start: None,
+        end: None,
+        patient: patient(),
+        replaces: vec![],
+    };
+    let create = |version, rules| {
+        decide_create(&Scope::Receiver, version, &waitlist, &[], &[], now(), rules)
+    };
+    assert!(create(CoreVersion::V1_1_6, Rules::default()).is_ok());
+    invariant_at(
+        create(CoreVersion::V1_5_0, Rules::default()),
+        "Appointment.status",
+    );
+    let flagged = Rules {
+        placeholders_under_1_5: true,
+        ..Rules::default()
+    };
+    assert!(create(CoreVersion::V1_5_0, flagged).is_ok());
+}
+
+#[test]
+fn a_1_5_0_put_changes_status_and_reason_only() {
+    let same = booked_in("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z");
+    let reason = vec!["reasonCode".to_string()];
+    let plan = update_under(
+        CoreVersion::V1_5_0,
+        EditKind::Update,
+        &reason,
+        AppointmentStatus::Booked,
+        &same,
+    )
+    .unwrap();
+    assert_eq!((plan.event, plan.pointer), (Event::Updated, None));
+
+    let moved = booked_in("s2", "2030-01-01T09:10:00Z", "2030-01-01T09:20:00Z");
+    invariant_at(
+        update_under(
+            CoreVersion::V1_5_0,
+            EditKind::Update,
+            &[],
+            AppointmentStatus::Booked,
+            &moved,
+        ),
+        "Appointment.slot",
+    );
+    let described = vec!["description".to_string()];
+    invariant_at(
+        update_under(
+            CoreVersion::V1_5_0,
+            EditKind::Update,
+            &described,
+            AppointmentStatus::Booked,
+            &same,
+        ),
+        "Appointment.description",
+    );
+    // Under 1.1.6 the same PUTs are a reschedule and a plain update.
+    let plan = update_under(
+        CoreVersion::V1_1_6,
+        EditKind::Update,
+        &described,
+        AppointmentStatus::Booked,
+        &moved,
+    )
+    .unwrap();
+    assert_eq!(plan.event, Event::Rescheduled);
+}
+
+#[test]
+fn a_1_5_0_cancel_may_give_a_reason_and_nothing_else() {
+    let mut cancel = booked_in("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z");
+    cancel.status = AppointmentStatus::Cancelled;
+    let reasons = vec!["reasonCode".to_string(), "cancelationReason".to_string()];
+    let plan = update_under(
+        CoreVersion::V1_5_0,
+        EditKind::Update,
+        &reasons,
+        AppointmentStatus::Booked,
+        &cancel,
+    )
+    .unwrap();
+    assert_eq!(plan.event, Event::Cancelled);
+    assert_eq!(plan.pointer, Some(PointerAction::Delete));
+    let participant = vec!["participant".to_string()];
+    invariant_at(
+        update_under(
+            CoreVersion::V1_5_0,
+            EditKind::Update,
+            &participant,
+            AppointmentStatus::Booked,
+            &cancel,
+        ),
+        "Appointment.participant",
+    );
+    // cancelationReason belongs to a cancellation only.
+    let same = booked_in("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z");
+    let why = vec!["cancelationReason".to_string()];
+    invariant_at(
+        update_under(
+            CoreVersion::V1_5_0,
+            EditKind::Update,
+            &why,
+            AppointmentStatus::Booked,
+            &same,
+        ),
+        "Appointment.cancelationReason",
+    );
+}
+
+#[test]
+fn under_1_5_0_only_a_booked_appointment_is_current() {
+    let same = booked_in("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z");
+    for kind in [EditKind::Update, EditKind::Reschedule, EditKind::Cancel] {
+        let err = update_under(
+            CoreVersion::V1_5_0,
+            kind,
+            &[],
+            AppointmentStatus::Waitlist,
+            &same,
+        )
+        .unwrap_err();
+        assert!(matches!(err, DomainError::NotCurrent { .. }), "{kind:?}");
+    }
+    // 1.1.6 books a waitlist placeholder by PUT.
+    let plan = update_under(
+        CoreVersion::V1_1_6,
+        EditKind::Update,
+        &[],
+        AppointmentStatus::Waitlist,
+        &same,
+    )
+    .unwrap();
+    assert_eq!(plan.event, Event::Booked);
+}
+
+#[test]
+fn a_1_5_0_put_may_not_set_another_status() {
+    let mut proposed = booked_in("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z");
+    proposed.status = AppointmentStatus::Proposed;
+    invariant_at(
+        update_under(
+            CoreVersion::V1_5_0,
+            EditKind::Update,
+            &[],
+            AppointmentStatus::Booked,
+            &proposed,
+        ),
+        "Appointment.status",
+    );
+}
+
+#[test]
+fn a_1_5_0_reschedule_derives_its_times_from_the_new_slot() {
+    // The sender named the new slot only: the times are still the old slot's.
+    let only_slot = booked_in("s2", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z");
+    let plan = update_under(
+        CoreVersion::V1_5_0,
+        EditKind::Reschedule,
+        &[],
+        AppointmentStatus::Booked,
+        &only_slot,
+    )
+    .unwrap();
+    assert_eq!(plan.event, Event::Rescheduled);
+    assert_eq!(
+        (plan.claim.clone(), plan.release.clone()),
+        (vec!["s2".into()], vec!["s1".into()])
+    );
+    assert_eq!(
+        plan.times,
+        Some((at("2030-01-01T09:10:00Z"), at("2030-01-01T09:20:00Z")))
+    );
+    assert_eq!(plan.pointer, Some(PointerAction::Update));
+    // Under 1.1.6 the old times are outside the new slot.
+    invariant_at(
+        update_under(
+            CoreVersion::V1_1_6,
+            EditKind::Reschedule,
+            &[],
+            AppointmentStatus::Booked,
+            &only_slot,
+        ),
+        "Appointment.start",
+    );
+    // Times given must lie within the new slot.
+    let outside = booked_in("s2", "2030-01-01T09:00:00Z", "2030-01-01T09:20:00Z");
+    invariant_at(
+        update_under(
+            CoreVersion::V1_5_0,
+            EditKind::Reschedule,
+            &[],
+            AppointmentStatus::Booked,
+            &outside,
+        ),
+        "Appointment.start",
+    );
+}
+
+#[test]
+fn a_1_5_0_reschedule_changes_nothing_but_the_slot() {
+    let moved = booked_in("s2", "2030-01-01T09:10:00Z", "2030-01-01T09:20:00Z");
+    let duration = vec!["minutesDuration".to_string()];
+    assert!(
+        update_under(
+            CoreVersion::V1_5_0,
+            EditKind::Reschedule,
+            &duration,
+            AppointmentStatus::Booked,
+            &moved,
+        )
+        .is_ok()
+    );
+    let reason = vec!["reasonCode".to_string()];
+    invariant_at(
+        update_under(
+            CoreVersion::V1_5_0,
+            EditKind::Reschedule,
+            &reason,
+            AppointmentStatus::Booked,
+            &moved,
+        ),
+        "Appointment.reasonCode",
+    );
+    let mut cancel = moved.clone();
+    cancel.status = AppointmentStatus::Cancelled;
+    invariant_at(
+        update_under(
+            CoreVersion::V1_5_0,
+            EditKind::Reschedule,
+            &[],
+            AppointmentStatus::Booked,
+            &cancel,
+        ),
+        "Appointment.status",
+    );
+    // A PATCH that changes nothing is a no-op update.
+    let same = booked_in("s1", "2030-01-01T09:00:00Z", "2030-01-01T09:10:00Z");
+    let plan = update_under(
+        CoreVersion::V1_5_0,
+        EditKind::Reschedule,
+        &[],
+        AppointmentStatus::Booked,
+        &same,
+    )
+    .unwrap();
+    assert_eq!(
+        (plan.event, plan.pointer, plan.times),
+        (Event::Updated, None, None)
+    );
+}
+
+#[test]
+fn a_1_5_0_move_to_another_service_is_an_invariant_error() {
+    let mut slots = free_slots();
+    slots.push(SlotView {
+        service_id: "2000088888".into(),
+        ..slot(
+            "elsewhere",
+            "2030-01-01T09:10:00Z",
+            "2030-01-01T09:20:00Z",
+            SlotStatus::Free,
+        )
+    });
+    let req = booked_in("elsewhere", "2030-01-01T09:10:00Z", "2030-01-01T09:20:00Z");
+    let run = |version| {
+        decide_update(
+            &Scope::Receiver,
+            &edit(version, EditKind::Reschedule, &[]),
+            &current(AppointmentStatus::Booked, &["s1"]),
+            &req,
+            &slots,
+            &[],
+            now(),
+            Rules::default(),
+        )
+    };
+    invariant_at(run(CoreVersion::V1_5_0), "Appointment.slot");
+    assert!(matches!(
+        run(CoreVersion::V1_1_6),
+        Err(DomainError::BusinessRule(_))
+    ));
 }

@@ -6,6 +6,7 @@ pub mod assertion;
 pub mod error;
 pub mod identity;
 pub mod key;
+pub mod record;
 pub mod token;
 pub mod transport;
 pub mod workflows;
@@ -14,6 +15,7 @@ pub use assertion::{AssertionError, JWT_BEARER_ASSERTION_TYPE, sign_client_asser
 pub use error::BarsError;
 pub use identity::SenderIdentity;
 pub use key::{key_algorithm, resolve_algorithm};
+pub use record::{Exchange, Recorder};
 pub use token::{Credentials, TokenError, TokenSource};
 pub use transport::{Call, Reply, RetryPolicy};
 pub use workflows::{BarsClient, BookingDetails, Listed, Service, Slot, Versioned};

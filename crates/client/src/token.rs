@@ -11,6 +11,7 @@ use tokio::sync::Mutex;
 
 use crate::assertion::{AssertionError, JWT_BEARER_ASSERTION_TYPE, sign_client_assertion};
 use crate::key::resolve_algorithm;
+use crate::record::{self, Recorder};
 
 /// What a sending application is registered with at the proxy.
 #[derive(Clone)]
@@ -86,14 +87,25 @@ pub struct TokenSource {
     credentials: Credentials,
     http: HttpClient,
     cached: Mutex<Option<Cached>>,
+    recorder: Option<Arc<dyn Recorder>>,
 }
 
 impl TokenSource {
     pub fn new(credentials: Credentials, http: HttpClient) -> Arc<TokenSource> {
+        TokenSource::recorded(credentials, http, None)
+    }
+
+    /// A token source that tells `recorder` of every token request it makes.
+    pub fn recorded(
+        credentials: Credentials,
+        http: HttpClient,
+        recorder: Option<Arc<dyn Recorder>>,
+    ) -> Arc<TokenSource> {
         Arc::new(TokenSource {
             credentials,
             http,
             cached: Mutex::new(None),
+            recorder,
         })
     }
 
@@ -145,16 +157,16 @@ impl TokenSource {
             ),
             assertion
         );
-        let r = self
-            .http
-            .call(
-                Method::POST,
-                &c.token_url,
-                &[("content-type", "application/x-www-form-urlencoded".into())],
-                Some(Bytes::from(form)),
-            )
-            .await
-            .map_err(|e| TokenError::Unreachable(e.to_string()))?;
+        let r = record::call(
+            &self.http,
+            self.recorder.as_deref(),
+            Method::POST,
+            &c.token_url,
+            &[("content-type", "application/x-www-form-urlencoded".into())],
+            Some(Bytes::from(form)),
+        )
+        .await
+        .map_err(|e| TokenError::Unreachable(e.to_string()))?;
         let body = r.json().ok_or(TokenError::Malformed)?;
         if !r.status.is_success() {
             return Err(TokenError::Refused {

@@ -12,6 +12,7 @@ use http::{HeaderMap, Method, StatusCode};
 
 use crate::error::BarsError;
 use crate::identity::SenderIdentity;
+use crate::record::{self, Recorder};
 use crate::token::TokenSource;
 
 /// The BaRS Core version this client speaks.
@@ -122,6 +123,8 @@ pub struct Transport {
     pub tokens: Arc<TokenSource>,
     pub identity: SenderIdentity,
     pub retry: RetryPolicy,
+    /// Told of every attempt's exchange, when set.
+    pub recorder: Option<Arc<dyn Recorder>>,
 }
 
 /// Whether a refusal is worth repeating unchanged (BaRS 4.6).
@@ -174,15 +177,15 @@ impl Transport {
                 headers.push(("if-match", tag.clone()));
             }
             let url = format!("{}{}", self.base.trim_end_matches('/'), call.path);
-            let answer = self
-                .http
-                .call(
-                    call.method.clone(),
-                    &url,
-                    &headers,
-                    call.body.as_ref().map(|(_, b)| b.clone()),
-                )
-                .await;
+            let answer = record::call(
+                &self.http,
+                self.recorder.as_deref(),
+                call.method.clone(),
+                &url,
+                &headers,
+                call.body.as_ref().map(|(_, b)| b.clone()),
+            )
+            .await;
             let r = match answer {
                 Ok(r) => r,
                 Err(e) => {

@@ -94,8 +94,16 @@ impl BarsClient {
                 tokens,
                 identity,
                 retry: RetryPolicy::default(),
+                recorder: None,
             },
         }
+    }
+
+    /// Tells `recorder` of every exchange this client's calls make (the token source has its
+    /// own: [`TokenSource::recorded`]).
+    pub fn with_recorder(mut self, recorder: Arc<dyn crate::record::Recorder>) -> BarsClient {
+        self.transport.recorder = Some(recorder);
+        self
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> BarsClient {
@@ -107,11 +115,15 @@ impl BarsClient {
         self.transport.send(call).await
     }
 
-    /// Services in the proxy's directory, optionally those whose name contains `name`.
+    /// Active services in the proxy's Endpoint Catalogue, optionally those whose name contains
+    /// `name`. (The catalogue refuses a search without parameters, so "all" is `active=true`.)
     pub async fn services(&self, name: Option<&str>) -> Result<Vec<Service>, BarsError> {
         let path = match name {
-            Some(n) => format!("/HealthcareService?name={}", encode_component(n)),
-            None => "/HealthcareService".to_string(),
+            Some(n) => format!(
+                "/HealthcareService?active=true&name={}",
+                encode_component(n)
+            ),
+            None => "/HealthcareService?active=true".to_string(),
         };
         let bundle = self.send(&Call::new(Method::GET, path)).await?.json()?;
         Ok(resources(&bundle)
@@ -121,8 +133,10 @@ impl BarsClient {
                     system: id["system"].as_str()?.to_string(),
                     value: id["value"].as_str()?.to_string(),
                     name: hs["name"].as_str().unwrap_or("").to_string(),
+                    // OAS14 sends providedBy as an array, base R4 as one reference.
                     ods_code: hs
-                        .pointer("/providedBy/identifier/value")
+                        .pointer("/providedBy/0/identifier/value")
+                        .or_else(|| hs.pointer("/providedBy/identifier/value"))
                         .and_then(Value::as_str)
                         .map(str::to_string),
                 })
@@ -290,19 +304,59 @@ impl BarsClient {
 
     /// Reads an appointment at the service that holds it (View).
     pub async fn view(&self, service: &TargetIdentifier, id: &str) -> Result<Versioned, BarsError> {
+        self.view_in(service, id, &new_conversation()).await
+    }
+
+    /// [`BarsClient::view`] as a step of a workflow: under the workflow's correlation id.
+    async fn view_in(
+        &self,
+        service: &TargetIdentifier,
+        id: &str,
+        conversation: &str,
+    ) -> Result<Versioned, BarsError> {
         let reply = self
             .send(
                 &Call::new(
                     Method::GET,
                     format!("/Appointment/{}", encode_component(id)),
                 )
-                .to(service),
+                .to(service)
+                .in_conversation(conversation),
             )
             .await?;
         Ok(Versioned {
             etag: reply.etag(),
             resource: reply.json()?,
         })
+    }
+
+    /// Every version of an appointment, oldest first (`_history`), following pages.
+    pub async fn history(
+        &self,
+        service: &TargetIdentifier,
+        id: &str,
+    ) -> Result<Vec<Value>, BarsError> {
+        let mut path = format!("/Appointment/{}/_history", encode_component(id));
+        let mut versions = Vec::new();
+        for _ in 0..100 {
+            let bundle = self
+                .send(&Call::new(Method::GET, path.clone()).to(service))
+                .await?
+                .json()?;
+            versions.extend(resources(&bundle).cloned());
+            match next_path(&bundle, "/Appointment/") {
+                Some(p) => path = p,
+                None => break,
+            }
+        }
+        let version = |v: &Value| {
+            v.pointer("/meta/versionId")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        versions.sort_by_key(version);
+        Ok(versions)
     }
 
     /// Read, change, write with `If-Match`; on a newer version, read again and redo the change.
@@ -312,7 +366,18 @@ impl BarsClient {
         id: &str,
         change: impl Fn(&mut Value),
     ) -> Result<Value, BarsError> {
-        self.guarded(service, id, |current| {
+        self.update_in(service, id, &new_conversation(), change)
+            .await
+    }
+
+    async fn update_in(
+        &self,
+        service: &TargetIdentifier,
+        id: &str,
+        conversation: &str,
+        change: impl Fn(&mut Value),
+    ) -> Result<Value, BarsError> {
+        self.guarded(service, id, conversation, |current| {
             let mut resource = current.resource.clone();
             change(&mut resource);
             Call::new(
@@ -337,7 +402,7 @@ impl BarsClient {
             { "op": "replace", "path": "/start", "value": slot.start },
             { "op": "replace", "path": "/end", "value": slot.end }
         ]);
-        self.guarded(service, id, |_| {
+        self.guarded(service, id, &new_conversation(), |_| {
             Call::new(
                 Method::PATCH,
                 format!("/Appointment/{}", encode_component(id)),
@@ -349,17 +414,23 @@ impl BarsClient {
 
     /// The read-before-write loop every change shares: read the appointment, send the write
     /// `write` builds from it with `If-Match`, and on 412 (someone else wrote first) read again
-    /// and rebuild; a duplicate answer means an earlier attempt already took effect.
+    /// and rebuild; a duplicate answer means an earlier attempt already took effect. The reads
+    /// and the write are one conversation: they share `conversation` as their correlation id
+    /// (BaRS 5.10).
     async fn guarded(
         &self,
         service: &TargetIdentifier,
         id: &str,
+        conversation: &str,
         write: impl Fn(&Versioned) -> Call,
     ) -> Result<Value, BarsError> {
         let mut last = None;
         for _ in 0..GUARDED_ATTEMPTS {
-            let current = self.view(service, id).await?;
-            let call = write(&current).to(service).if_match(current.etag.clone());
+            let current = self.view_in(service, id, conversation).await?;
+            let call = write(&current)
+                .to(service)
+                .if_match(current.etag.clone())
+                .in_conversation(conversation);
             match self.send(&call).await {
                 Ok(reply) => return reply.json(),
                 Err(e) if e.status() == Some(412) => last = Some(e),
@@ -378,7 +449,19 @@ impl BarsClient {
         entered_in_error: bool,
         reason: Option<&str>,
     ) -> Result<Value, BarsError> {
-        let current = self.view(service, id).await?;
+        self.cancel_in(service, id, entered_in_error, reason, &new_conversation())
+            .await
+    }
+
+    async fn cancel_in(
+        &self,
+        service: &TargetIdentifier,
+        id: &str,
+        entered_in_error: bool,
+        reason: Option<&str>,
+        conversation: &str,
+    ) -> Result<Value, BarsError> {
+        let current = self.view_in(service, id, conversation).await?;
         let now = current.resource["status"].as_str().unwrap_or("");
         if !matches!(now, "booked" | "waitlist" | "proposed" | "pending") {
             return Err(BarsError::NotApplicable(format!(
@@ -391,7 +474,7 @@ impl BarsClient {
             "cancelled"
         };
         let reason = reason.map(str::to_string);
-        self.update(service, id, |a| {
+        self.update_in(service, id, conversation, |a| {
             a["status"] = json!(status);
             if let Some(r) = &reason
                 && status == "cancelled"
@@ -403,26 +486,40 @@ impl BarsClient {
     }
 
     /// Rebooks: books the new slot with `replaces` pointing at the old appointment, then cancels
-    /// the old one. Returns (new, cancelled old).
+    /// the old one, all under one correlation id. Returns (new, cancelled old).
     pub async fn rebook(
         &self,
         service: &TargetIdentifier,
         old_id: &str,
         slot: &Slot,
     ) -> Result<(Value, Value), BarsError> {
-        let old = self.view(service, old_id).await?;
+        let conversation = new_conversation();
+        let old = self.view_in(service, old_id, &conversation).await?;
         let patient = crate::workflows::patient_of(&old.resource)
             .ok_or_else(|| BarsError::Unexpected("the appointment has no NHS number".into()))?;
         let details = BookingDetails {
             description: old.resource["description"].as_str().map(str::to_string),
             replaces: Some(old_id.to_string()),
         };
-        let new = self.book(service, slot, &patient, &details).await?;
+        let new = self
+            .book_with(
+                service,
+                &Call::new(Method::POST, "/Appointment")
+                    .to(service)
+                    .fhir(&booking(slot, &patient, &details))
+                    .in_conversation(&conversation),
+            )
+            .await?;
         let cancelled = self
-            .cancel(service, old_id, false, Some("Rebooked"))
+            .cancel_in(service, old_id, false, Some("Rebooked"), &conversation)
             .await?;
         Ok((new, cancelled))
     }
+}
+
+/// A new conversation's correlation id (BaRS 5.10: one per workflow, kept by its every request).
+fn new_conversation() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 /// The Appointment a booking sends.

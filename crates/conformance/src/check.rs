@@ -25,6 +25,11 @@ pub enum Area {
     Errors,
     Hostile,
     Cleanup,
+    // Sender mode.
+    RequestIds,
+    Headers,
+    Retries,
+    Authentication,
 }
 
 impl Area {
@@ -45,6 +50,10 @@ impl Area {
             Area::Errors => "error rows (4.4)",
             Area::Hostile => "hostile input",
             Area::Cleanup => "cleanup",
+            Area::RequestIds => "request ids",
+            Area::Headers => "headers",
+            Area::Retries => "retries",
+            Area::Authentication => "authentication",
         }
     }
 }

@@ -83,6 +83,8 @@ pub struct Ctx {
     pub patients: Vec<String>,
     pub window: Window,
     pub capability: Value,
+    /// An organisation (ODS code) the receiver's access policy refuses, for the 401 row.
+    pub refused_organisation: Option<String>,
     used_slots: Mutex<HashSet<String>>,
     booked: Mutex<Vec<Booked>>,
 }
@@ -112,9 +114,16 @@ impl Ctx {
             patients,
             window,
             capability,
+            refused_organisation: None,
             used_slots: Mutex::new(HashSet::new()),
             booked: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Names an organisation the receiver refuses (the 401 row is skipped without one).
+    pub fn with_refused_organisation(mut self, ods: Option<String>) -> Ctx {
+        self.refused_organisation = ods;
+        self
     }
 
     pub fn direct(&self) -> bool {

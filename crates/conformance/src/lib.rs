@@ -6,7 +6,9 @@
 pub mod check;
 pub mod checks;
 pub mod ctx;
+pub mod held;
 pub mod report;
+pub mod sender;
 pub mod wire;
 
 pub use check::{Area, CheckDef, Level, Outcome, Problem, Verdict};

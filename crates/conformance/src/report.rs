@@ -51,7 +51,11 @@ impl CheckResult {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// `receiver` or `sender`: what was checked.
+    pub mode: &'static str,
+    /// Receiver mode: the receiver's (or proxy's) URL; sender mode: the application graded.
     pub receiver: String,
+    /// Receiver mode: `direct` or `proxy`; sender mode: `recorded at the proxy`.
     pub route: &'static str,
     pub results: Vec<CheckResult>,
 }
@@ -80,8 +84,19 @@ fn xml(text: &str) -> String {
 impl Report {
     pub fn new(receiver: String, direct: bool, results: Vec<CheckResult>) -> Report {
         Report {
+            mode: "receiver",
             receiver,
             route: if direct { "direct" } else { "proxy" },
+            results,
+        }
+    }
+
+    /// A sender-mode report: `subject` names the sender graded.
+    pub fn sender(subject: String, results: Vec<CheckResult>) -> Report {
+        Report {
+            mode: "sender",
+            receiver: subject,
+            route: "recorded at the proxy",
             results,
         }
     }
@@ -122,8 +137,8 @@ impl Report {
 
     pub fn summary(&self) -> String {
         let mut out = format!(
-            "BaRS receiver conformance: {} ({})\n\n{:<20} {:>6} {:>6} {:>7}\n",
-            self.receiver, self.route, "area", "passed", "failed", "skipped"
+            "BaRS {} conformance: {} ({})\n\n{:<20} {:>6} {:>6} {:>7}\n",
+            self.mode, self.receiver, self.route, "area", "passed", "failed", "skipped"
         );
         let mut all = Tally::default();
         for (area, t) in self.by_area() {
@@ -177,7 +192,8 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "  <testsuite name=\"receiver {}\" tests=\"{}\" failures=\"{}\" skipped=\"{}\">",
+            "  <testsuite name=\"{} {}\" tests=\"{}\" failures=\"{}\" skipped=\"{}\">",
+            self.mode,
             xml(&self.receiver),
             self.results.len(),
             tally.failed,
@@ -219,11 +235,12 @@ impl Report {
     /// and the exchanged messages, filterable by result.
     pub fn html(&self) -> String {
         let mut out = String::from(
-            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>BaRS receiver conformance</title>\n<style>\nbody{font-family:system-ui,sans-serif;margin:2em;max-width:80em}\ntable{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}\n.passed h3{color:#1a7f37}.failed h3{color:#cf222e}.skipped h3{color:#9a6700}\npre{background:#f6f8fa;padding:.5em;white-space:pre-wrap;word-break:break-all;font-size:85%}\nbody.only-failed .check:not(.failed),body.only-passed .check:not(.passed),body.only-skipped .check:not(.skipped){display:none}\n</style></head><body>\n",
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>BaRS conformance</title>\n<style>\nbody{font-family:system-ui,sans-serif;margin:2em;max-width:80em}\ntable{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}\n.passed h3{color:#1a7f37}.failed h3{color:#cf222e}.skipped h3{color:#9a6700}\npre{background:#f6f8fa;padding:.5em;white-space:pre-wrap;word-break:break-all;font-size:85%}\nbody.only-failed .check:not(.failed),body.only-passed .check:not(.passed),body.only-skipped .check:not(.skipped){display:none}\n</style></head><body>\n",
         );
         let _ = writeln!(
             out,
-            "<h1>BaRS receiver conformance</h1><p>{} ({}). {}</p>",
+            "<h1>BaRS {} conformance</h1><p>{} ({}). {}</p>",
+            self.mode,
             xml(&self.receiver),
             self.route,
             if self.conformant() {
@@ -343,19 +360,45 @@ pub fn changes(saved: &serde_json::Value, report: &Report) -> Vec<String> {
 
 /// The check list as a Markdown table (the body of docs/CONFORMANCE.md's list).
 pub fn markdown(checks: &[CheckDef]) -> String {
+    table(
+        checks
+            .iter()
+            .map(|c| (c.id, c.area, c.level, c.title, c.requirement, c.source)),
+    )
+}
+
+/// The sender checks as a Markdown table (docs/CONFORMANCE.md's sender list).
+pub fn sender_markdown(checks: &[crate::sender::SenderCheck]) -> String {
+    table(
+        checks
+            .iter()
+            .map(|c| (c.id, c.area, c.level, c.title, c.requirement, c.source)),
+    )
+}
+
+type Row = (
+    &'static str,
+    Area,
+    Level,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
+fn table(rows: impl Iterator<Item = Row>) -> String {
     let mut out = String::from(
         "| Id | Area | Level | Check | Requirement | Source |\n|---|---|---|---|---|---|\n",
     );
-    for c in checks {
+    for (id, area, level, title, requirement, source) in rows {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} |",
-            c.id,
-            c.area.name(),
-            c.level.name(),
-            c.title.replace('|', "\\|"),
-            c.requirement,
-            c.source.replace('|', "\\|")
+            id,
+            area.name(),
+            level.name(),
+            title.replace('|', "\\|"),
+            requirement,
+            source.replace('|', "\\|")
         );
     }
     out

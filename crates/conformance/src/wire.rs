@@ -176,7 +176,7 @@ pub struct Exchange {
     pub error: Option<String>,
 }
 
-fn redact_header(name: &str, value: &str) -> String {
+pub fn redact_header(name: &str, value: &str) -> String {
     if SECRET_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
         "[redacted]".into()
     } else {
@@ -231,6 +231,10 @@ pub struct Wire {
     route: Route,
     identity: SenderIdentity,
     log: Mutex<Vec<Exchange>>,
+    /// The TLS settings of `http`, for the requests the kit holds in flight itself (`held`).
+    tls: Option<Arc<rustls::ClientConfig>>,
+    /// A client trusting the same CA but presenting no client certificate (the TLS-MA row).
+    anonymous: Option<HttpClient>,
 }
 
 impl Wire {
@@ -241,7 +245,40 @@ impl Wire {
             route,
             identity,
             log: Mutex::new(Vec::new()),
+            tls: None,
+            anonymous: None,
         }
+    }
+
+    /// A client like the wire's own but without its client certificate, to check that the
+    /// receiver refuses a connection that does not authenticate (directly over https only).
+    pub fn with_anonymous(mut self, http: HttpClient) -> Wire {
+        self.anonymous = Some(http);
+        self
+    }
+
+    pub fn has_anonymous(&self) -> bool {
+        self.anonymous.is_some()
+    }
+
+    /// [`Wire::send`] without the client certificate (`Err` too when the wire has no such
+    /// client).
+    pub async fn send_anonymously(&self, request: &Request) -> Result<Response, String> {
+        match &self.anonymous {
+            Some(http) => self.send_via(http, request).await,
+            None => Err("no client without a certificate".into()),
+        }
+    }
+
+    /// The TLS settings `http` was built with, for requests held in flight (an https receiver
+    /// without them skips the in-flight check).
+    pub fn with_tls(mut self, tls: rustls::ClientConfig) -> Wire {
+        self.tls = Some(Arc::new(tls));
+        self
+    }
+
+    pub fn tls(&self) -> Option<Arc<rustls::ClientConfig>> {
+        self.tls.clone()
     }
 
     pub fn base(&self) -> &str {
@@ -260,16 +297,17 @@ impl Wire {
         }
     }
 
-    fn record(&self, exchange: Exchange) {
+    /// Adds an exchange the kit made outside [`Wire::send`] to the evidence.
+    pub fn record(&self, exchange: Exchange) {
         match self.log.lock() {
             Ok(mut log) => log.push(exchange),
             Err(poisoned) => poisoned.into_inner().push(exchange),
         }
     }
 
-    /// Sends `request` once (no retries: a check sees exactly what the receiver answered) and
-    /// records the exchange. `Err` means no answer at all.
-    pub async fn send(&self, request: &Request) -> Result<Response, String> {
+    /// The headers `request` leaves with: the route's (a token, or the identity the kit
+    /// vouches for), the sender's, the target, the content type, then the check's own.
+    pub async fn headers_for(&self, request: &Request) -> Result<Vec<(String, String)>, String> {
         let mut headers: Vec<(String, String)> = Vec::new();
         match &self.route {
             Route::Proxy { tokens } => {
@@ -308,13 +346,31 @@ impl Wire {
                 headers.push((name.clone(), value.clone()));
             }
         }
+        Ok(headers)
+    }
+
+    /// Redacted request headers, as evidence shows them.
+    pub fn shown(headers: &[(String, String)]) -> Vec<(String, String)> {
+        headers
+            .iter()
+            .map(|(k, v)| (k.clone(), redact_header(k, v)))
+            .collect()
+    }
+
+    /// Sends `request` once (no retries: a check sees exactly what the receiver answered) and
+    /// records the exchange. `Err` means no answer at all.
+    pub async fn send(&self, request: &Request) -> Result<Response, String> {
+        self.send_via(&self.http, request).await
+    }
+
+    async fn send_via(&self, http: &HttpClient, request: &Request) -> Result<Response, String> {
+        let headers = self.headers_for(request).await?;
         let url = format!("{}{}", self.base, request.path);
         let refs: Vec<(&str, String)> = headers
             .iter()
             .map(|(k, v)| (k.as_str(), v.clone()))
             .collect();
-        let answer = self
-            .http
+        let answer = http
             .call(
                 request.method.clone(),
                 &url,
@@ -325,10 +381,7 @@ impl Wire {
         let mut exchange = Exchange {
             method: request.method.to_string(),
             url,
-            request_headers: headers
-                .iter()
-                .map(|(k, v)| (k.clone(), redact_header(k, v)))
-                .collect(),
+            request_headers: Wire::shown(&headers),
             request_body: request.body.as_ref().and_then(|(_, b)| evidence_body(b)),
             status: None,
             response_headers: Vec::new(),

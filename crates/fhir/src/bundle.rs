@@ -14,6 +14,8 @@ use crate::instant::Instant;
 pub enum SearchMode {
     Match,
     Include,
+    /// An OperationOutcome about the search itself (a warning, say).
+    Outcome,
 }
 
 impl SearchMode {
@@ -21,6 +23,7 @@ impl SearchMode {
         match self {
             SearchMode::Match => "match",
             SearchMode::Include => "include",
+            SearchMode::Outcome => "outcome",
         }
     }
 }

@@ -65,6 +65,8 @@ bars_codes! {
     ProxyBadRequest => ("PROXY_BAD_REQUEST", 400),
     BadRequest => ("BAD_REQUEST", 400),
     ProxyNotFound => ("PROXY_NOT_FOUND", 404),
+    // The Endpoint Catalogue refusing a duplicate, an orphan or a stale update (delta D22/D23).
+    ProxyConflict => ("PROXY_CONFLICT", 409),
     NotFound => ("NOT_FOUND", 404),
     ProxyServerError => ("PROXY_SERVER_ERROR", 500),
     ServerError => ("SERVER_ERROR", 500),

@@ -16,13 +16,13 @@ use bars_fhir::search::Query;
 use bars_http::ApiError;
 use bars_http::admin::{self, AdminRole};
 use bars_http::fhir_json::{fhir_json, parse_json_object, read_body};
-use bars_store::StoreError;
 use http::StatusCode;
 use serde_json::json;
 
 use crate::auth::applications::Application;
 use crate::catalogue::{CatalogueError, Endpoint};
 use crate::directory::DirectoryError;
+use crate::epc::errors::store_error;
 use crate::state::ProxyState;
 
 #[derive(Clone)]
@@ -99,48 +99,16 @@ async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, ApiE
 
 fn directory_error(e: DirectoryError) -> ApiError {
     match e {
-        DirectoryError::Catalogue(e) => catalogue_error(e),
+        DirectoryError::Catalogue(e @ CatalogueError::Invalid) => {
+            ApiError::bars(BarsCode::BadRequest, IssueType::Invalid, e.to_string())
+        }
         DirectoryError::Application(e) => {
             ApiError::bars(BarsCode::BadRequest, IssueType::Invalid, e.to_string())
         }
         DirectoryError::Store(e) => store_error(e),
-    }
-}
-
-/// The proxy's database failed: 503 when it may pass, 500 otherwise. The detail is logged, not
-/// sent.
-fn store_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::Unavailable(detail) => {
-            tracing::error!(error = %detail, "the proxy database is unavailable");
-            ApiError::bars(
-                BarsCode::ProxyServiceUnavailable,
-                IssueType::Transient,
-                "the proxy database is temporarily unavailable; nothing was changed, retry shortly",
-            )
-            .with_header(http::header::RETRY_AFTER, "1")
-        }
-        StoreError::Internal(detail) => {
-            tracing::error!(error = %detail, "proxy database error");
-            ApiError::bars(
-                BarsCode::ProxyServerError,
-                IssueType::NoStore,
-                "the proxy database could not process the change",
-            )
-        }
-    }
-}
-
-fn catalogue_error(e: CatalogueError) -> ApiError {
-    match e {
-        // The BaRS example for an Endpoint Catalogue duplicate: 409, BAD_REQUEST, duplicate.
-        CatalogueError::Duplicate(_) => {
-            ApiError::bars(BarsCode::BadRequest, IssueType::Duplicate, e.to_string())
-                .with_status(StatusCode::CONFLICT)
-        }
-        CatalogueError::Invalid => {
-            ApiError::bars(BarsCode::BadRequest, IssueType::Invalid, e.to_string())
-        }
+        // The catalogue's own refusals, as the FHIR API gives them (a duplicate target is
+        // 409 PROXY_CONFLICT duplicate, delta D23).
+        DirectoryError::Refused(e) => e.into_api(),
     }
 }
 
@@ -195,7 +163,7 @@ async fn remove_endpoint(
         .directory
         .remove_endpoint(&TargetIdentifier::new(system, value))
         .await
-        .map_err(store_error)?
+        .map_err(directory_error)?
     {
         Ok(fhir_json(
             StatusCode::OK,

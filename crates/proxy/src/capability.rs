@@ -26,11 +26,18 @@ pub fn capability_statement(base_url: &str) -> Value {
         "rest": [
             {
                 "mode": "server",
-                "documentation": "Every call except this one needs an OAuth 2.0 access token (client credentials with a signed JWT, at /oauth2/token). Calls other than /metadata, /HealthcareService and /DocumentReference are routed by NHSD-Target-Identifier to the receiver serving that service.",
+                "documentation": "Every call except this one needs an OAuth 2.0 access token (client credentials with a signed JWT, at /oauth2/token). Calls other than /metadata, the Endpoint Catalogue (/HealthcareService, /Endpoint) and /DocumentReference are routed by NHSD-Target-Identifier to the receiver serving that service.",
                 "security": { "service": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "OAuth" }] }] },
                 "resource": [
-                    { "type": "HealthcareService", "interaction": interactions(&["search-type"]), "searchParam": [
-                        { "name": "name", "type": "string" }, { "name": "identifier", "type": "token" } ] },
+                    { "type": "HealthcareService", "documentation": "The Endpoint Catalogue (BaRS 1.5 preview): only the providing organisation changes a service.",
+                        "interaction": interactions(&["read", "update", "delete", "create", "search-type"]), "searchParam": [
+                        { "name": "HealthcareService.identifier", "type": "token" }, { "name": "HealthcareService.providedBy", "type": "token" },
+                        { "name": "name", "type": "string" }, { "name": "active", "type": "token" } ] },
+                    { "type": "Endpoint", "documentation": "The Endpoint Catalogue (BaRS 1.5 preview): only the managing organisation changes an endpoint or sees its address when it is private.",
+                        "interaction": interactions(&["read", "update", "delete", "create", "search-type"]), "searchParam": [
+                        { "name": "_has:HealthcareService.Identifier", "type": "token" }, { "name": "_has:HealthcareService.Id", "type": "token" },
+                        { "name": "Endpoint.identifier", "type": "token" } ],
+                        "operation": [{ "name": "template", "definition": "https://fhir.nhs.uk/OperationDefinition/Endpoint-template" }] },
                     { "type": "DocumentReference", "interaction": interactions(&["read", "update", "delete", "create", "search-type"]), "searchParam": [
                         { "name": "subject:identifier", "type": "token" }, { "name": "type", "type": "token" }, { "name": "custodian:identifier", "type": "token" } ] },
                     { "type": "Appointment", "interaction": interactions(&["read", "vread", "update", "patch", "delete", "history-instance", "create", "search-type"]) },

@@ -1,12 +1,21 @@
-//! The Endpoint Catalogue: which receiver serves which target identifier. Senders name a
-//! service (`NHSD-Target-Identifier`); the proxy finds where to send the request.
+//! The Endpoint Catalogue as routing reads it: the whole catalogue in memory
+//! ([`CatalogueState`]), replaced at once whenever the database changes, so a routed call never
+//! waits for a database. Senders name a service (`NHSD-Target-Identifier`); the catalogue says
+//! where to send the request (delta D24, [`CatalogueState::route`]).
+//!
+//! [`Endpoint`] is a configured entry: the TOML catalogue's shape and the admin API's, written
+//! into the catalogue as a HealthcareService and its Endpoint ([`crate::epc::seed`]).
 
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use bars_fhir::headers::TargetIdentifier;
+use bars_fhir::instant::Instant;
 use serde::{Deserialize, Serialize};
 
-/// One service and the receiver that serves it.
+use crate::epc::seed;
+use crate::epc::state::{CatalogueState, Route};
+
+/// One service and the receiver that serves it, as configured.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Endpoint {
     pub system: String,
@@ -15,7 +24,7 @@ pub struct Endpoint {
     pub name: String,
     /// The receiver's base URL; requests keep their path and query below it.
     pub url: String,
-    /// The receiving organisation's ODS code.
+    /// The receiving organisation's ODS code: the owner of the records made from the entry.
     #[serde(default)]
     pub ods_code: Option<String>,
 }
@@ -25,7 +34,6 @@ impl Endpoint {
         TargetIdentifier::new(&self.system, &self.value)
     }
 }
-
 /// The result of resolving a target identifier.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolution {
@@ -37,15 +45,13 @@ pub enum Resolution {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CatalogueError {
-    #[error("the catalogue already has an endpoint for {0}")]
-    Duplicate(String),
     #[error("an endpoint needs a system, a value, a name and an http(s) URL")]
     Invalid,
 }
 
 #[derive(Debug, Default)]
 pub struct Catalogue {
-    entries: RwLock<Vec<Endpoint>>,
+    state: RwLock<Arc<CatalogueState>>,
 }
 
 fn valid(e: &Endpoint) -> bool {
@@ -56,41 +62,67 @@ fn valid(e: &Endpoint) -> bool {
 }
 
 impl Catalogue {
-    /// A catalogue as configured. Duplicates are kept (and reported by `resolve`), because a
-    /// configuration file is the operator's to correct.
+    /// A catalogue of configured entries only (a proxy without a database). Duplicates are kept
+    /// (and reported by `resolve`), because a configuration file is the operator's to correct.
     pub fn from_entries(entries: Vec<Endpoint>) -> Result<Catalogue, CatalogueError> {
-        if entries.iter().any(|e| !valid(e)) {
-            return Err(CatalogueError::Invalid);
-        }
-        let entries = entries.into_iter().map(|mut e| {
-            e.url = e.url.trim_end_matches('/').to_string();
-            e
-        });
-        Ok(Catalogue {
-            entries: RwLock::new(entries.collect()),
-        })
+        let entries = entries
+            .into_iter()
+            .map(Self::checked)
+            .collect::<Result<Vec<_>, _>>()?;
+        let catalogue = Catalogue::default();
+        catalogue.replace_all(seed::state_of(&entries, Instant::now()));
+        Ok(catalogue)
     }
 
+    /// Where a target identifier leads now (delta D24).
     pub fn resolve(&self, target: &TargetIdentifier) -> Resolution {
-        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        let mut found = entries
-            .iter()
-            .filter(|e| e.system == target.system && e.value == target.value);
-        match (found.next(), found.next()) {
-            (None, _) => Resolution::NotFound,
-            (Some(one), None) => Resolution::One(one.clone()),
-            (Some(_), Some(_)) => Resolution::Many,
+        let state = self.state();
+        match state.route(target, Instant::now()) {
+            Route::One { address, service } => Resolution::One(Endpoint {
+                system: target.system.clone(),
+                value: target.value.clone(),
+                name: service,
+                url: address,
+                ods_code: None,
+            }),
+            Route::NotFound => Resolution::NotFound,
+            Route::Many => Resolution::Many,
         }
     }
 
-    pub fn list(&self) -> Vec<Endpoint> {
-        self.entries
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+    /// The catalogue as it is now; later changes replace it, never alter it.
+    pub fn state(&self) -> Arc<CatalogueState> {
+        self.state.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// The endpoint as the catalogue keeps it (its URL without a trailing slash), or why it
+    /// The catalogue as configured entries (the admin API's listing): each service by its
+    /// first identifier, with the address of its first BaRS endpoint.
+    pub fn list(&self) -> Vec<Endpoint> {
+        let state = self.state();
+        let mut entries: Vec<Endpoint> = state
+            .services
+            .values()
+            .filter_map(|s| {
+                let id = s.identifiers.first()?;
+                let endpoint = s
+                    .endpoints
+                    .iter()
+                    .filter_map(|e| state.endpoints.get(e))
+                    .find(|e| e.is_bars())?;
+                Some(Endpoint {
+                    system: id.system.clone(),
+                    value: id.value.clone(),
+                    name: s.name.clone(),
+                    url: endpoint.address.clone(),
+                    ods_code: s.provided_by.first().cloned(),
+                })
+            })
+            .collect();
+        entries.sort_by(|a, b| (&a.system, &a.value, &a.url).cmp(&(&b.system, &b.value, &b.url)));
+        entries
+    }
+
+    /// The entry as the catalogue keeps it (its URL without a trailing slash), or why it
     /// cannot be listed.
     pub fn checked(mut endpoint: Endpoint) -> Result<Endpoint, CatalogueError> {
         if !valid(&endpoint) {
@@ -100,40 +132,9 @@ impl Catalogue {
         Ok(endpoint)
     }
 
-    /// Replaces every entry at once, with what the proxy's database holds: readers see the old
-    /// catalogue or the new one, never a mixture.
-    pub fn replace_all(&self, entries: Vec<Endpoint>) {
-        *self.entries.write().unwrap_or_else(|p| p.into_inner()) = entries;
-    }
-
-    /// Adds an endpoint through the admin API; a second entry for one target is refused.
-    pub fn add(&self, endpoint: Endpoint) -> Result<(), CatalogueError> {
-        let endpoint = Self::checked(endpoint)?;
-        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
-        if entries
-            .iter()
-            .any(|e| e.system == endpoint.system && e.value == endpoint.value)
-        {
-            return Err(CatalogueError::Duplicate(endpoint.target().token()));
-        }
-        entries.push(endpoint);
-        Ok(())
-    }
-
-    /// Replaces the endpoint(s) for a target.
-    pub fn replace(&self, endpoint: Endpoint) -> Result<(), CatalogueError> {
-        let endpoint = Self::checked(endpoint)?;
-        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
-        entries.retain(|e| !(e.system == endpoint.system && e.value == endpoint.value));
-        entries.push(endpoint);
-        Ok(())
-    }
-
-    pub fn remove(&self, target: &TargetIdentifier) -> bool {
-        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
-        let before = entries.len();
-        entries.retain(|e| !(e.system == target.system && e.value == target.value));
-        entries.len() != before
+    /// Replaces the whole catalogue: readers see the old one or the new one, never a mixture.
+    pub fn replace_all(&self, state: CatalogueState) {
+        *self.state.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(state);
     }
 }
 
@@ -152,7 +153,7 @@ mod tests {
     }
 
     #[test]
-    fn resolves_one_none_or_many() {
+    fn configured_entries_resolve_to_one_none_or_many() {
         let c = Catalogue::from_entries(vec![
             ep("1", "http://a/"),
             ep("2", "http://b"),
@@ -169,23 +170,14 @@ mod tests {
             c.resolve(&TargetIdentifier::new("other", "1")),
             Resolution::NotFound
         );
-    }
-
-    #[test]
-    fn the_admin_api_cannot_create_duplicates() {
-        let c = Catalogue::default();
-        c.add(ep("1", "http://a")).unwrap();
-        assert!(matches!(
-            c.add(ep("1", "http://b")),
-            Err(CatalogueError::Duplicate(_))
-        ));
-        c.replace(ep("1", "http://b")).unwrap();
+        assert_eq!(c.list().len(), 3);
         assert_eq!(
-            c.resolve(&TargetIdentifier::dos("1")),
-            Resolution::One(ep("1", "http://b"))
+            Catalogue::checked(ep("", "http://a")),
+            Err(CatalogueError::Invalid)
         );
-        assert!(c.remove(&TargetIdentifier::dos("1")));
-        assert_eq!(c.add(ep("", "http://a")), Err(CatalogueError::Invalid));
-        assert_eq!(c.add(ep("9", "ftp://a")), Err(CatalogueError::Invalid));
+        assert_eq!(
+            Catalogue::checked(ep("9", "ftp://a")),
+            Err(CatalogueError::Invalid)
+        );
     }
 }

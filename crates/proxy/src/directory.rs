@@ -12,16 +12,29 @@
 //! serving the copy they have, and admin changes are refused with 503.
 //!
 //! Without a store (proxies embedded in tests) changes apply to memory only.
+//!
+//! A catalogue write (the FHIR API's or the admin API's) is decided on a fresh snapshot of the
+//! database by a pure function ([`crate::epc::rules`]) and written only if the directory is
+//! still at the snapshot's revision; otherwise it is decided again on the newer snapshot. So
+//! rules that span records (an Endpoint still referenced, two Endpoints of one type for a
+//! service) hold across every proxy sharing the database, not just within one.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bars_fhir::headers::TargetIdentifier;
+use bars_fhir::instant::Instant;
 use bars_store::StoreError;
 
 use crate::auth::applications::{Application, ApplicationError, Applications};
 use crate::catalogue::{Catalogue, CatalogueError, Endpoint};
-use crate::store::{ProxyStore, Seed, Snapshot};
+use crate::epc::errors::EpcError;
+use crate::epc::seed;
+use crate::epc::state::CatalogueState;
+use crate::store::{CatalogueChange, ProxyStore, Seed, SeedRows, Snapshot};
+
+/// How often a catalogue write is decided again when other writes keep coming first.
+const WRITE_ATTEMPTS: usize = 8;
 
 /// How often used `jti`s past their time are deleted from the database.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
@@ -35,6 +48,9 @@ pub enum DirectoryError {
     Application(#[from] ApplicationError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The catalogue's rules refused a write.
+    #[error(transparent)]
+    Refused(#[from] EpcError),
 }
 
 pub struct Directory {
@@ -44,6 +60,8 @@ pub struct Directory {
     /// The revision the copies were loaded at. Held while reloading, so two reloads never
     /// interleave and an older snapshot never overwrites a newer one.
     loaded: tokio::sync::Mutex<Option<i64>>,
+    /// Serialises catalogue writes of a proxy without a database.
+    writing: tokio::sync::Mutex<()>,
 }
 
 impl Directory {
@@ -54,6 +72,7 @@ impl Directory {
             applications,
             store: None,
             loaded: tokio::sync::Mutex::new(None),
+            writing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -61,18 +80,22 @@ impl Directory {
     /// [`Seed`] for how they combine with admin changes), then loads the copies from it.
     pub async fn open(
         store: Arc<dyn ProxyStore>,
-        mut seed: Seed,
+        seed: Seed,
         catalogue: Arc<Catalogue>,
         applications: Applications,
     ) -> Result<Directory, DirectoryError> {
-        seed.endpoints = seed
+        let endpoints = seed
             .endpoints
             .into_iter()
             .map(Catalogue::checked)
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<Vec<_>, _>>()?;
         for application in &seed.applications {
             application.validate()?;
         }
+        let seed = SeedRows {
+            endpoints: seed::seed_rows(&endpoints, Instant::now())?,
+            applications: seed.applications,
+        };
         // Filling a new database from the file is routine; writing the file's entries over a
         // directory that already exists is news for operators (it may replace admin changes).
         let fresh = store.revision().await? == 0;
@@ -88,7 +111,9 @@ impl Directory {
             applications,
             store: Some(store),
             loaded: tokio::sync::Mutex::new(None),
+            writing: tokio::sync::Mutex::new(()),
         };
+        directory.convert_legacy().await?;
         directory.reload().await?;
         Ok(directory)
     }
@@ -109,7 +134,8 @@ impl Directory {
     }
 
     fn apply(&self, snapshot: Snapshot, loaded: &mut Option<i64>) {
-        self.catalogue.replace_all(snapshot.endpoints);
+        self.catalogue
+            .replace_all(CatalogueState::from_rows(&snapshot.records));
         self.applications.replace_all(snapshot.applications);
         *loaded = Some(snapshot.revision);
     }
@@ -159,41 +185,100 @@ impl Directory {
         })
     }
 
-    pub async fn add_endpoint(&self, endpoint: Endpoint) -> Result<Endpoint, DirectoryError> {
-        let endpoint = Catalogue::checked(endpoint)?;
-        match &self.store {
-            None => self.catalogue.add(endpoint.clone())?,
-            Some(store) => {
-                if !store.add_endpoint(endpoint.clone()).await? {
-                    return Err(CatalogueError::Duplicate(endpoint.target().token()).into());
-                }
+    /// Decides a catalogue write on the current catalogue and makes it: `decide` returns the
+    /// rows to change and what to answer. With a database, decided on a fresh snapshot and
+    /// written only if nothing changed meanwhile (else decided again); without one, under a
+    /// lock on the copy in memory.
+    pub async fn change_catalogue<T>(
+        &self,
+        decide: impl Fn(&CatalogueState) -> Result<(Vec<CatalogueChange>, T), EpcError>,
+    ) -> Result<T, DirectoryError> {
+        let Some(store) = &self.store else {
+            let _writing = self.writing.lock().await;
+            let mut state = (*self.catalogue.state()).clone();
+            let (changes, answer) = decide(&state)?;
+            state.apply(&changes);
+            self.catalogue.replace_all(state);
+            return Ok(answer);
+        };
+        for _ in 0..WRITE_ATTEMPTS {
+            let snapshot = store.snapshot().await?;
+            let state = CatalogueState::from_rows(&snapshot.records);
+            let (changes, answer) = decide(&state)?;
+            if changes.is_empty() {
+                return Ok(answer);
+            }
+            if store.write_catalogue(snapshot.revision, changes).await? {
                 self.reload().await?;
+                return Ok(answer);
             }
         }
+        Err(
+            StoreError::Unavailable("the catalogue kept changing while a write was decided".into())
+                .into(),
+        )
+    }
+
+    /// A database written before the catalogue was FHIR keeps its entries in `proxy_endpoint`:
+    /// each becomes its HealthcareService and Endpoint (unless its target is already in the
+    /// catalogue) and leaves that table.
+    async fn convert_legacy(&self) -> Result<(), DirectoryError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        for _ in 0..WRITE_ATTEMPTS {
+            let snapshot = store.snapshot().await?;
+            if snapshot.legacy.is_empty() {
+                return Ok(());
+            }
+            let mut state = CatalogueState::from_rows(&snapshot.records);
+            let mut changes = Vec::new();
+            for entry in &snapshot.legacy {
+                // An entry whose target the catalogue already serves is simply retired.
+                if let Ok(rows) = seed::add(&state, entry, Instant::now()) {
+                    state.apply(&rows);
+                    changes.extend(rows);
+                }
+                changes.push(CatalogueChange::RetireLegacy {
+                    system: entry.system.clone(),
+                    value: entry.value.clone(),
+                });
+            }
+            if store.write_catalogue(snapshot.revision, changes).await? {
+                tracing::info!(
+                    entries = snapshot.legacy.len(),
+                    "the proxy database's endpoints converted into Endpoint Catalogue records"
+                );
+                return Ok(());
+            }
+        }
+        Err(
+            StoreError::Unavailable("the catalogue kept changing while it was converted".into())
+                .into(),
+        )
+    }
+
+    pub async fn add_endpoint(&self, endpoint: Endpoint) -> Result<Endpoint, DirectoryError> {
+        let endpoint = Catalogue::checked(endpoint)?;
+        self.change_catalogue(|state| Ok((seed::add(state, &endpoint, Instant::now())?, ())))
+            .await?;
         Ok(endpoint)
     }
 
     pub async fn replace_endpoint(&self, endpoint: Endpoint) -> Result<Endpoint, DirectoryError> {
         let endpoint = Catalogue::checked(endpoint)?;
-        match &self.store {
-            None => self.catalogue.replace(endpoint.clone())?,
-            Some(store) => {
-                store.put_endpoint(endpoint.clone()).await?;
-                self.reload().await?;
-            }
-        }
+        self.change_catalogue(|state| Ok((seed::replace(state, &endpoint, Instant::now()), ())))
+            .await?;
         Ok(endpoint)
     }
 
-    pub async fn remove_endpoint(&self, target: &TargetIdentifier) -> Result<bool, StoreError> {
-        match &self.store {
-            None => Ok(self.catalogue.remove(target)),
-            Some(store) => {
-                let removed = store.remove_endpoint(&target.system, &target.value).await?;
-                self.reload().await?;
-                Ok(removed)
-            }
-        }
+    pub async fn remove_endpoint(&self, target: &TargetIdentifier) -> Result<bool, DirectoryError> {
+        self.change_catalogue(|state| {
+            let changes = seed::removal(state, target);
+            let removed = !changes.is_empty();
+            Ok((changes, removed))
+        })
+        .await
     }
 
     /// Registers an application or replaces the registration of its client id.

@@ -1,15 +1,18 @@
 //! The central BaRS proxy: every sender talks to it. It authenticates the sending application,
 //! checks the transport headers in the order of BaRS section 3.3, resolves
-//! `NHSD-Target-Identifier` in its endpoint catalogue, forwards over mutual TLS, sends
-//! `/DocumentReference` to the Registry, and answers for receivers that fail to.
+//! `NHSD-Target-Identifier` in its Endpoint Catalogue, forwards over mutual TLS, sends
+//! `/DocumentReference` to the Registry, and answers for receivers that fail to. It serves the
+//! catalogue itself (`/HealthcareService`, `/Endpoint`: BaRS 1.5, [`epc`]).
 //!
-//! Read in this order: [`pipeline`], [`routes`], [`forward`], [`catalogue`], [`auth`].
+//! Read in this order: [`pipeline`], [`routes`], [`forward`], [`catalogue`], [`epc`],
+//! [`directory`], [`auth`].
 
 pub mod admin;
 pub mod auth;
 pub mod capability;
 pub mod catalogue;
 pub mod directory;
+pub mod epc;
 pub mod forward;
 pub mod health;
 pub mod metrics;

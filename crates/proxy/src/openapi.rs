@@ -35,7 +35,22 @@ fn summary(pattern: &str, method: &str) -> String {
         ("/DocumentReference/{id}", "GET") => "Read a pointer (its custodian)",
         ("/DocumentReference/{id}", "PUT") => "Replace a pointer (its custodian)",
         ("/DocumentReference/{id}", "DELETE") => "Delete a pointer (its custodian)",
-        ("/HealthcareService", _) => "Discover the services senders can book with",
+        ("/HealthcareService", "GET") => {
+            "Search the Endpoint Catalogue's services (at least one parameter)"
+        }
+        ("/HealthcareService", "POST") => "Add a service to the Endpoint Catalogue (its provider)",
+        ("/HealthcareService/{id}", "GET") => "Read a service",
+        ("/HealthcareService/{id}", "PUT") => "Update or create a service (its provider)",
+        ("/HealthcareService/{id}", "DELETE") => "Remove a service (its provider)",
+        ("/Endpoint", "GET") => "Search endpoints (a private address is shown to its owner only)",
+        ("/Endpoint", "POST") => "Add an endpoint (its managing organisation)",
+        ("/Endpoint/$template", "GET") => "Search endpoint templates",
+        ("/Endpoint/$template", "POST") => "Add an endpoint template",
+        ("/Endpoint/{id}", "GET") => "Read an endpoint",
+        ("/Endpoint/{id}", "PUT") => "Update or create an endpoint (its managing organisation)",
+        ("/Endpoint/{id}", "DELETE") => "Remove an endpoint no service uses (its owner)",
+        ("/Endpoint/{id}/$template", "PUT") => "Update or create an endpoint template (its owner)",
+        ("/Endpoint/{id}/$template", "DELETE") => "Remove an endpoint template (its owner)",
         _ => "",
     };
     format!("{what}.")
@@ -49,6 +64,50 @@ fn method_name(method: &str) -> &'static str {
         "PATCH" => "PATCH",
         _ => "DELETE",
     }
+}
+
+/// The search parameters of the catalogue's searches (BaRS 1.5 delta 6.5).
+fn catalogue_parameters(op: Operation, pattern: &str, method: &str) -> Operation {
+    let params: &[(&str, &str)] = match (pattern, method) {
+        ("/HealthcareService", "GET") => &[
+            (
+                "HealthcareService.identifier",
+                "system|value of the service (e.g. its DoS service id).",
+            ),
+            (
+                "HealthcareService.providedBy",
+                "ODS code of the providing organisation (system|value or value).",
+            ),
+            ("name", "Part of the service's name."),
+            ("active", "true or false."),
+        ],
+        ("/Endpoint", "GET") => &[
+            (
+                "_has:HealthcareService.Identifier",
+                "Endpoints of the services with this identifier.",
+            ),
+            (
+                "_has:HealthcareService.Id",
+                "Endpoints of the service with this id.",
+            ),
+            (
+                "Endpoint.identifier",
+                "system|value of the endpoint (e.g. its product id).",
+            ),
+        ],
+        ("/Endpoint/$template", "GET") => &[
+            (
+                "Endpoint.identifier",
+                "system|value of the template (e.g. its product id).",
+            ),
+            ("ConnectionType", "system|code of the connection type."),
+            ("PayloadType", "system|code of the payload type."),
+        ],
+        _ => &[],
+    };
+    params
+        .iter()
+        .fold(op, |op, (name, what)| op.query(name, what, false))
 }
 
 /// The proxy's API as OpenAPI 3.1.
@@ -66,10 +125,11 @@ pub fn document() -> Value {
             op = match route.destination {
                 Destination::Receiver => op.tag("Receivers").headers(&["TargetIdentifier"]),
                 Destination::Registry => op.tag("Registry"),
-                Destination::Proxy => op
-                    .tag("Discovery")
-                    .query("name", "Part of the service's name.", false)
-                    .query("identifier", "system|value of the service.", false),
+                Destination::Proxy => catalogue_parameters(
+                    op.tag("Endpoint Catalogue").errors(&[409]),
+                    route.pattern,
+                    method,
+                ),
             };
             if matches!(method, "PUT" | "PATCH" | "DELETE") {
                 op = op.headers(&["IfMatch"]).errors(&[409, 412]);

@@ -7,17 +7,14 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use bars_fhir::IssueType;
-use bars_fhir::bundle::{SearchEntry, SearchMode, searchset};
 use bars_fhir::codes::BarsCode;
-use bars_fhir::headers::{HeaderDecodeError, ODS_SYSTEM, TargetIdentifier};
-use bars_fhir::search::{Query, Token};
+use bars_fhir::headers::{HeaderDecodeError, TargetIdentifier};
 use bars_http::ApiError;
 use bars_http::client::ClientResponse;
 use bars_http::context::{TARGET_IDENTIFIER, X_CORRELATION_ID, X_REQUEST_ID, header_str};
 use bars_http::fhir_json::{fhir_json, read_body};
 use bars_http::observe::Sender;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
-use serde_json::json;
+use http::{HeaderMap, StatusCode, header};
 
 use crate::catalogue::Resolution;
 use crate::forward::{self, Vouched};
@@ -97,9 +94,17 @@ async fn route(
     // Row 3: the BaRS version asked for (the highest given; 1.0.0 when none is).
     let version = accept_version(headers);
     // Row 4: the request ids.
-    if header_str(headers, X_REQUEST_ID).is_none()
-        || header_str(headers, X_CORRELATION_ID).is_none()
-    {
+    let ids_missing = header_str(headers, X_REQUEST_ID).is_none()
+        || header_str(headers, X_CORRELATION_ID).is_none();
+    // The Endpoint Catalogue's table (delta 6.7): a missing header is the sender's error.
+    if ids_missing && route.destination == Destination::Proxy {
+        return Err(ApiError::bars(
+            BarsCode::SendBadRequest,
+            IssueType::Required,
+            "X-Request-Id and X-Correlation-Id are required on Endpoint Catalogue requests.",
+        ));
+    }
+    if ids_missing {
         return Err(ApiError::bars(
             BarsCode::BadRequest,
             IssueType::Invalid,
@@ -111,7 +116,18 @@ async fn route(
         ods_code: principal.ods_code.clone(),
     };
     let (base, target) = match route.destination {
-        Destination::Proxy => return discovery(state, &parts.uri),
+        // The Endpoint Catalogue, answered here.
+        Destination::Proxy => {
+            return crate::epc::api::handle(
+                state,
+                &parts,
+                Body::new(body),
+                route.pattern,
+                &principal.client_id,
+                &principal.ods_code,
+            )
+            .await;
+        }
         Destination::Registry => {
             // Row 5: the Registry needs BaRS 1.1.0 or later.
             if version < REGISTRY_MIN_VERSION {
@@ -135,11 +151,12 @@ async fn route(
                     "The target endpoint does not exist in the Endpoint Catalogue.",
                 ));
             }
+            // Delta D24: the published example is 404 NOT_FOUND multiple-matches.
             Resolution::Many => {
                 return Err(ApiError::bars(
-                    BarsCode::ProxyNotFound,
+                    BarsCode::NotFound,
                     IssueType::MultipleMatches,
-                    "The target identifier matches more than one endpoint in the Endpoint Catalogue.",
+                    "The target identifier matches more than one active endpoint in the Endpoint Catalogue.",
                 ));
             }
         },
@@ -231,74 +248,11 @@ fn relay(upstream: ClientResponse) -> Result<Response, ApiError> {
     Ok(response)
 }
 
-/// Service discovery: the catalogue's services, optionally filtered by `name` (contains,
-/// case-insensitive) and `identifier` (`system|value` or a bare value).
-fn discovery(state: &ProxyState, uri: &http::Uri) -> Result<Response, ApiError> {
-    let query = Query::parse(uri.query())
-        .map_err(|e| ApiError::bars(BarsCode::SendBadRequest, IssueType::Value, e.to_string()))?;
-    let name = query.first(&["name"]).map(str::to_ascii_lowercase);
-    let identifier = query
-        .first(&["identifier"])
-        .map(|v| {
-            Token::parse(v).ok_or_else(|| {
-                ApiError::bars(
-                    BarsCode::SendBadRequest,
-                    IssueType::Value,
-                    "identifier must be system|value or a value",
-                )
-            })
-        })
-        .transpose()?;
-    let base = &state.config.base_url;
-    let entries: Vec<SearchEntry> = state
-        .catalogue
-        .list()
-        .into_iter()
-        .filter(|e| {
-            name.as_ref()
-                .is_none_or(|n| e.name.to_ascii_lowercase().contains(n))
-        })
-        .filter(|e| {
-            identifier.as_ref().is_none_or(|t| {
-                e.value == t.code && t.system.as_ref().is_none_or(|s| *s == e.system)
-            })
-        })
-        .map(|e| {
-            let mut resource = json!({
-                "resourceType": "HealthcareService",
-                "id": e.value,
-                "identifier": [{ "system": e.system, "value": e.value }],
-                "active": true,
-                "name": e.name,
-            });
-            if let Some(ods) = &e.ods_code {
-                resource["providedBy"] =
-                    json!({ "identifier": { "system": ODS_SYSTEM, "value": ods } });
-            }
-            SearchEntry {
-                full_url: format!("{base}/HealthcareService/{}", e.value),
-                resource,
-                mode: SearchMode::Match,
-            }
-        })
-        .collect();
-    let total = entries.len() as u64;
-    let self_link = format!(
-        "{base}{}",
-        uri.path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/HealthcareService")
-    );
-    let mut response = fhir_json(StatusCode::OK, &searchset(total, &self_link, None, entries));
-    response
-        .headers_mut()
-        .insert(header::VARY, HeaderValue::from_static("authorization"));
-    Ok(response)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderValue;
+    use serde_json::json;
 
     #[test]
     fn accept_versions() {

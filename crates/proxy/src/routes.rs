@@ -47,7 +47,13 @@ pub const ROUTES: &[Route] = {
         route(Receiver, "GET, PUT, PATCH", "/ServiceRequest/{id}"),
         route(Registry, "GET, POST", "/DocumentReference"),
         route(Registry, "GET, PUT, DELETE", "/DocumentReference/{id}"),
-        route(Proxy, "GET", "/HealthcareService"),
+        // The Endpoint Catalogue (BaRS 1.5 delta section 6); `$template` before `{id}`.
+        route(Proxy, "GET, POST", "/HealthcareService"),
+        route(Proxy, "GET, PUT, DELETE", "/HealthcareService/{id}"),
+        route(Proxy, "GET, POST", "/Endpoint"),
+        route(Proxy, "GET, POST", "/Endpoint/$template"),
+        route(Proxy, "GET, PUT, DELETE", "/Endpoint/{id}"),
+        route(Proxy, "PUT, DELETE", "/Endpoint/{id}/$template"),
     ]
 };
 
@@ -97,6 +103,18 @@ mod tests {
             &http::Method::PATCH
         ));
         assert!(!allows(&route_for("/Slot").unwrap(), &http::Method::POST));
+        assert_eq!(
+            route_for("/Endpoint/$template").unwrap().pattern,
+            "/Endpoint/$template"
+        );
+        assert_eq!(
+            route_for("/Endpoint/abc/$template").unwrap().pattern,
+            "/Endpoint/{id}/$template"
+        );
+        assert_eq!(
+            route_for("/Endpoint/abc").unwrap().pattern,
+            "/Endpoint/{id}"
+        );
         assert!(route_for("/Nope").is_none());
         assert!(route_for("/Appointment/").is_none());
         assert!(route_for("/Appointment/x/y").is_none());

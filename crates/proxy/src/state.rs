@@ -24,6 +24,9 @@ pub struct ProxyConfig {
     pub body_limit: usize,
     /// The allowance for applications registered without one of their own.
     pub default_rate_limit_per_minute: Option<u32>,
+    /// Client ids of the applications that change any Endpoint Catalogue record (the IG's
+    /// "Admin"); every other application changes only its own organisation's.
+    pub catalogue_admins: Vec<String>,
 }
 
 impl ProxyConfig {
@@ -34,6 +37,7 @@ impl ProxyConfig {
             receiver_timeout: Duration::from_secs(32),
             body_limit: bars_http::fhir_json::DEFAULT_BODY_LIMIT,
             default_rate_limit_per_minute: None,
+            catalogue_admins: Vec::new(),
         }
     }
 }

@@ -42,6 +42,10 @@ pub enum BookingError {
     /// The policy of the service that owns what was read refused the sender.
     #[error(transparent)]
     Denied(#[from] AccessDenied),
+    /// A search would read more than the receiver allows (a search by demographics at a
+    /// service with very many appointments); an NHS number narrows it.
+    #[error("the search is too costly: {0}")]
+    TooCostly(String),
     /// The store failed, or holds what it should not (a body that is not JSON).
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -1,6 +1,7 @@
 //! The CapabilityStatement, generated from [`SERVED`]: the same table the router is derived
 //! from ([`crate::api::routes`]), so the statement says exactly what is served.
 
+use bars_booking::CoreVersion;
 use serde_json::{Value, json};
 
 use crate::config::ReceiverConfig;
@@ -8,6 +9,61 @@ use crate::messaging::definitions::{CONTEXT_PARAM, Kind};
 use crate::slots::{INCLUDES, SERVICE_PARAM};
 
 pub use crate::catalog::{BARS_CORE_VERSION, CAPABILITIES_DATE};
+
+/// The search parameters a Core 1.5.0 request may use on Appointment besides those of
+/// [`SERVED`] (delta section 2.3): the patient's demographics, and `status` (decision D5).
+pub const DEMOGRAPHIC_SEARCH: &[(&str, &str, &str)] = &[
+    (
+        "patient:name",
+        "string",
+        "Core 1.5.0: the patient's name (any of family, given, prefix, suffix, text; each word a prefix of a name part, case-insensitive); with patient:birthdate and patient:address-postalcode when there is no patient:identifier.",
+    ),
+    (
+        "patient:birthdate",
+        "date",
+        "Core 1.5.0: the patient's date of birth, YYYY-MM-DD or DD/MM/YYYY, optionally prefixed eq.",
+    ),
+    (
+        "patient:address-postalcode",
+        "string",
+        "Core 1.5.0: the postcode of the patient's home address (spaces and case ignored).",
+    ),
+    (
+        "status",
+        "token",
+        "Core 1.5.0: only appointments with these statuses (comma-separated); without it every status but entered-in-error.",
+    ),
+];
+
+/// The CapabilityStatement of each version served, built once at start-up: a request is
+/// answered with the statement of the version its `Accept` selects, which says which rules
+/// it will be held to and lists every version served.
+#[derive(Debug, Clone)]
+pub struct Capabilities {
+    statements: Vec<(CoreVersion, Value)>,
+}
+
+impl Capabilities {
+    pub fn new(config: &ReceiverConfig) -> Self {
+        Capabilities {
+            statements: config
+                .versions
+                .iter()
+                .map(|v| (*v, capability_statement_for(config, *v)))
+                .collect(),
+        }
+    }
+
+    /// The statement of `version`, or of the first served when it is not served (the
+    /// configuration's version choice never names one that is not).
+    pub fn of(&self, version: CoreVersion) -> Option<&Value> {
+        self.statements
+            .iter()
+            .find(|(v, _)| *v == version)
+            .or_else(|| self.statements.first())
+            .map(|(_, s)| s)
+    }
+}
 
 /// One resource type as served: its profile, FHIR interactions and search parameters.
 pub struct ServedResource {
@@ -119,7 +175,13 @@ pub fn route_of(interaction: &str) -> Option<(&'static str, &'static str)> {
     })
 }
 
+/// The statement of the version the receiver answers requests without a version by.
 pub fn capability_statement(config: &ReceiverConfig) -> Value {
+    capability_statement_for(config, config.version_for(None, None))
+}
+
+/// The statement a request answered under `version` is given.
+pub fn capability_statement_for(config: &ReceiverConfig, version: CoreVersion) -> Value {
     let resources: Vec<Value> = SERVED
         .iter()
         .map(|r| {
@@ -141,17 +203,39 @@ pub fn capability_statement(config: &ReceiverConfig) -> Value {
             if !r.includes.is_empty() {
                 v["searchInclude"] = json!(r.includes);
             }
+            let extra: &[(&str, &str, &str)] =
+                if r.resource == "Appointment" && version == CoreVersion::V1_5_0 {
+                    DEMOGRAPHIC_SEARCH
+                } else {
+                    &[]
+                };
             if !r.search_params.is_empty() {
-                v["searchParam"] = r.search_params.iter().map(|(name, ty, doc)| json!({ "name": name, "type": ty, "documentation": doc })).collect();
+                v["searchParam"] = r.search_params.iter().chain(extra).map(|(name, ty, doc)| {
+                    let doc = match (version, *name) {
+                        (CoreVersion::V1_5_0, "patient:identifier") => "The patient's NHS number as https://fhir.nhs.uk/Id/nhs-number|<number>; required unless patient:name, patient:birthdate and patient:address-postalcode are given (AND-combined when both are).",
+                        (CoreVersion::V1_5_0, "_count") => "Appointments returned, 0 to 100 (0: the total only); 100 when absent. Core 1.5.0 answers on one page, in order of start.",
+                        _ => doc,
+                    };
+                    json!({ "name": name, "type": ty, "documentation": doc })
+                }).collect();
             }
             v
         })
         .collect();
+    let served: Vec<&str> = config.versions.iter().map(|v| v.as_str()).collect();
+    let rules = match version {
+        CoreVersion::V1_1_6 => {
+            "Core 1.1.6 rules: PUT replaces the appointment, PATCH changes any element, placeholders (waitlist, proposed, pending) may be created, appointments are searched by NHS number."
+        }
+        CoreVersion::V1_5_0 => {
+            "Core 1.5.0 rules: PUT changes only status and reasonCode (cancel: status cancelled or entered-in-error), PATCH changes only the slot (reschedule; start and end follow the new slot), a new appointment is booked, appointments are searched by NHS number or by name, birth date and postcode."
+        }
+    };
     json!({
         "resourceType": "CapabilityStatement",
         "id": "bars-receiver",
         "url": config.url("metadata"),
-        "version": BARS_CORE_VERSION,
+        "version": version.as_str(),
         "name": "BaRSReceiver",
         "title": format!("BaRS Appointment Management receiver for {}", config.organisation_name),
         "status": "active",
@@ -169,6 +253,11 @@ pub fn capability_statement(config: &ReceiverConfig) -> Value {
                 "service": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "Certificates" }] }],
                 "description": "Mutual TLS with the BaRS proxy; sending organisations are authorised from the NHSD access-control headers.",
             },
+            "documentation": format!(
+                "BaRS Core versions served: {}; Accept: application/fhir+json; version=<x.y.z> selects the closest (same major, nearest minor), a request without a version is answered as {}. This statement: {rules}",
+                served.join(", "),
+                config.version_for(None, None),
+            ),
             "resource": resources,
             "operation": OPERATIONS.iter().map(|o| json!({ "name": o.name, "definition": o.definition })).collect::<Vec<_>>(),
         }],

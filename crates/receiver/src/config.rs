@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use bars_booking::Rules;
+use bars_booking::{CoreVersion, Rules};
 
 /// A healthcare service this receiver hosts, identified by its DoS service id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +58,29 @@ pub struct ReceiverConfig {
     pub instance: Option<String>,
     /// How the provider's own systems hear of appointment changes (webhooks, the feed).
     pub events: crate::provider::EventSettings,
+    /// The BaRS Core versions served (both unless configured otherwise); each request is
+    /// answered by the rules of the one its `Accept` `version=` selects ([`Self::version_for`]).
+    pub versions: Vec<CoreVersion>,
+    /// The version a request that names none is answered by, unless its service has its own.
+    /// 1.1.6 unless configured: a sender that states no version is taken for an older one.
+    pub default_version: CoreVersion,
+    /// A service's own default version, by DoS service id.
+    pub service_versions: BTreeMap<String, CoreVersion>,
+    /// What a search by demographics must give when it has no NHS number (decision D1).
+    pub demographics: DemographicsMinimum,
+    /// How many of a service's appointments a search by demographics may read before it is
+    /// refused as too costly (422 `too-costly`); a search by NHS number has no such bound.
+    pub demographic_scan_limit: usize,
+}
+
+/// The least a search by demographics must name (decision D1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DemographicsMinimum {
+    /// Name, birth date and postcode (the default: "to ensure a unique match").
+    #[default]
+    NameBirthDatePostcode,
+    /// Name and birth date (the sequence diagram's "and/or").
+    NameBirthDate,
 }
 
 impl ReceiverConfig {
@@ -78,7 +101,30 @@ impl ReceiverConfig {
             service_access: BTreeMap::new(),
             instance: None,
             events: crate::provider::EventSettings::default(),
+            versions: CoreVersion::ALL.to_vec(),
+            default_version: CoreVersion::V1_1_6,
+            service_versions: BTreeMap::new(),
+            demographics: DemographicsMinimum::default(),
+            demographic_scan_limit: 10_000,
         }
+    }
+
+    /// The version a request is answered by: the served version closest to the one it asked
+    /// for in `Accept` (same major, nearest minor), else the default of the service it is
+    /// addressed to, else the receiver's. A default that is not served gives way to the
+    /// closest served one, so the answer is always a version this receiver serves.
+    pub fn version_for(&self, asked: Option<&str>, service: Option<&str>) -> CoreVersion {
+        if let Some(v) = asked.and_then(|a| CoreVersion::negotiate(a, &self.versions)) {
+            return v;
+        }
+        let default = service
+            .and_then(|s| self.service_versions.get(s))
+            .copied()
+            .unwrap_or(self.default_version);
+        if self.versions.contains(&default) {
+            return default;
+        }
+        CoreVersion::negotiate(default.as_str(), &self.versions).unwrap_or(default)
     }
 
     pub fn with_service(mut self, id: impl Into<String>, name: impl Into<String>) -> Self {

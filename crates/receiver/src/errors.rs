@@ -57,6 +57,9 @@ impl From<BookingError> for ApiError {
                 IssueType::NotFound,
                 format!("Appointment/{id} has no version {version}"),
             ),
+            BookingError::TooCostly(why) => {
+                ApiError::bars(BarsCode::RecUnprocessableEntity, IssueType::TooCostly, why)
+            }
             BookingError::Denied(e) => e.into(),
             BookingError::Store(e) => store(e),
         }

@@ -16,6 +16,7 @@ pub mod booking_error;
 pub mod capability;
 pub mod catalog;
 pub mod config;
+pub mod demographics;
 pub mod errors;
 pub mod health;
 pub mod mapping;
@@ -39,7 +40,8 @@ use bars_http::transport::TransportRules;
 use bars_store::{Store, StoreError};
 use tokio::task::JoinHandle;
 
-pub use config::{HostedService, ReceiverConfig};
+pub use bars_booking::CoreVersion;
+pub use config::{DemographicsMinimum, HostedService, ReceiverConfig};
 pub use state::AppState;
 
 /// Why a receiver could not start: it publishes its services and takes back its pointer
@@ -73,7 +75,7 @@ impl Receiver {
         let (audit, audit_flusher) = audit::AuditSink::start(store.clone());
         let metrics = Arc::new(metrics::ReceiverMetrics::default());
         let state = AppState {
-            capability: Arc::new(capability::capability_statement(&config)),
+            capability: Arc::new(capability::Capabilities::new(&config)),
             bookings: service::Bookings {
                 store: store.clone(),
                 config: config.clone(),

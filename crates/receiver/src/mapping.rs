@@ -61,17 +61,28 @@ fn slot_ids(resource: &Value) -> Result<Vec<String>, DomainError> {
         .map(|(i, s)| {
             s.get("reference")
                 .and_then(Value::as_str)
-                .and_then(|r| reference_id(r, "Slot"))
+                .and_then(slot_id)
                 .map(str::to_string)
                 .ok_or_else(|| {
                     DomainError::invalid_at(
                         Fault::Value,
-                        "a slot reference must be Slot/<id> of a slot at this receiver",
+                        "a slot reference must be Slot/<id>, <base>/Slot/<id> or urn:uuid:<id> of a slot at this receiver",
                         format!("Appointment.slot[{i}]"),
                     )
                 })
         })
         .collect()
+}
+
+/// The slot id a reference names, in each form the specifications use (decision D3): the
+/// guide's `Slot/<id>`, an absolute `<base>/Slot/<id>`, and the API's `urn:uuid:<id>` (whose
+/// "uuid" is the slot id the receiver returned from `GET /Slot`, taken as it is: this
+/// receiver's slot ids are readable ids, not UUIDs).
+fn slot_id(reference: &str) -> Option<&str> {
+    match reference.strip_prefix("urn:uuid:") {
+        Some(id) => (!id.is_empty() && !id.contains(['/', ':'])).then_some(id),
+        None => reference_id(reference, "Slot"),
+    }
 }
 
 fn replaced_ids(resource: &Value) -> Result<Vec<String>, DomainError> {
@@ -179,6 +190,19 @@ pub fn normalise_times(resource: &mut Value, start: Option<Instant>, end: Option
     }
 }
 
+/// Sets `start` and `end` the receiver derived (from a new slot), in UTC, and
+/// `minutesDuration`, when the appointment states one, to match them.
+pub fn set_times(resource: &mut Value, start: Instant, end: Instant) {
+    if let Some(obj) = resource.as_object_mut() {
+        obj.insert("start".into(), Value::String(start.to_string()));
+        obj.insert("end".into(), Value::String(end.to_string()));
+        if obj.contains_key("minutesDuration") {
+            let minutes = (end.unix_nanos() - start.unix_nanos()) / 60_000_000_000;
+            obj.insert("minutesDuration".into(), Value::from(minutes));
+        }
+    }
+}
+
 /// Sets `created`, which only the receiver may write.
 pub fn set_created(resource: &mut Value, created: Instant) {
     if let Some(obj) = resource.as_object_mut() {
@@ -232,16 +256,38 @@ mod tests {
     }
 
     #[test]
+    fn slot_references_in_every_form_name_the_slot() {
+        let mut a = appointment(json!({"reference": "#p"}));
+        for form in [
+            "urn:uuid:deb4c4b3-870b-4599-84df-5e54cef7afda",
+            "Slot/deb4c4b3-870b-4599-84df-5e54cef7afda",
+            "https://rx.example/fhir/Slot/deb4c4b3-870b-4599-84df-5e54cef7afda",
+        ] {
+            a["slot"] = json!([{ "reference": form }]);
+            assert_eq!(
+                requested(&a).unwrap().slots,
+                ["deb4c4b3-870b-4599-84df-5e54cef7afda"],
+                "{form}"
+            );
+        }
+    }
+
+    #[test]
     fn foreign_slot_references_are_refused() {
         let mut a = appointment(json!({"reference": "#p"}));
-        a["slot"] = json!([{"reference": "urn:uuid:deb4c4b3-870b-4599-84df-5e54cef7afda"}]);
-        assert!(matches!(
-            requested(&a),
-            Err(DomainError::Invalid {
-                fault: Fault::Value,
-                ..
-            })
-        ));
+        for form in ["Schedule/s1", "urn:uuid:", "urn:oid:1.2.3", "urn:uuid:a/b"] {
+            a["slot"] = json!([{ "reference": form }]);
+            assert!(
+                matches!(
+                    requested(&a),
+                    Err(DomainError::Invalid {
+                        fault: Fault::Value,
+                        ..
+                    })
+                ),
+                "{form}"
+            );
+        }
     }
 
     #[test]

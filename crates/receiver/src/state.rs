@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use bars_store::Store;
-use serde_json::Value;
 
 use crate::availability::Availability;
+use crate::capability::Capabilities;
 use crate::config::ReceiverConfig;
 use crate::metrics::ReceiverMetrics;
 use crate::requests::InFlight;
@@ -18,8 +18,8 @@ pub struct AppState {
     pub bookings: Bookings,
     pub availability: Availability,
     pub inflight: InFlight,
-    /// The CapabilityStatement, built once at start-up.
-    pub capability: Arc<Value>,
+    /// The CapabilityStatement of each version served, built once at start-up.
+    pub capability: Arc<Capabilities>,
     pub metrics: Arc<ReceiverMetrics>,
     /// The provider's side: event settings and the wake-up of its worker and feed readers.
     pub provider: crate::provider::Provider,

@@ -139,7 +139,8 @@ async fn create(
     let (parts, body) = request.into_parts();
     let caller = access::caller(&context(&parts))?;
     let resource = fhir_object(&parts.headers, body, state.config.body_limit).await?;
-    let checked = rules::check(&resource).map_err(|issues| errors::validation(&issues))?;
+    let checked = rules::check_as(&resource, pointer_rules(&parts.headers))
+        .map_err(|issues| errors::validation(&issues))?;
     access::ensure_custodian(&caller, &checked.keys.custodian, "create")?;
     if let Some(old) = &checked.replaces {
         access::ensure_own_id(&caller, old, "supersede")
@@ -165,6 +166,15 @@ async fn create(
         &stored,
         checked.replaces.as_deref(),
     ))
+}
+
+/// The rules a write is held to, by the version its `Accept` names (an `Accept` the transport
+/// let through; one it cannot read is held to the older rules).
+fn pointer_rules(headers: &http::HeaderMap) -> rules::PointerRules {
+    let version = bars_http::fhir_json::check_accept(headers, 1)
+        .ok()
+        .flatten();
+    rules::PointerRules::for_accept(version.as_deref())
 }
 
 /// The pointer as the custodian may see it: 404 if absent, 403 if someone else's.
@@ -228,7 +238,8 @@ async fn update(
     let wanted = if_match(&parts.headers)?;
     let resource = fhir_object(&parts.headers, body, state.config.body_limit).await?;
     check_body_id(&resource, &id)?;
-    let checked = rules::check(&resource).map_err(|issues| errors::validation(&issues))?;
+    let checked = rules::check_as(&resource, pointer_rules(&parts.headers))
+        .map_err(|issues| errors::validation(&issues))?;
     for _ in 0..WRITE_ATTEMPTS {
         let current = own_pointer(&state, &caller, &id, "update").await?;
         let changes = rules::immutable_changes(&current.keys, &checked.keys);

@@ -17,6 +17,51 @@ use crate::store::PointerKeys;
 /// The identifier system of the BaRS appointment a pointer points at.
 pub const BARS_IDENTIFIER_SYSTEM: &str = "https://fhir.nhs.uk/Id/BaRS-Identifier";
 
+/// The identifier system of the service that holds the appointment (its DoS service id).
+pub const DOS_SERVICE_SYSTEM: &str = "https://fhir.nhs.uk/Id/dos-service-id";
+/// SNOMED CT, as pointers name their type.
+pub const SNOMED: &str = "http://snomed.info/sct";
+/// The misspelling of [`SNOMED`] the BaRS guides print (1.1.6 and 1.5.0 alike); pointers that
+/// use it are the same type (delta section 3.2).
+pub const SNOMED_MISPRINT: &str = "https://snomed.info/ict";
+
+/// Which BaRS Core version's pointer rules a write is held to, by the `Accept` version of the
+/// request that carries it: BaRS made a pointer's identifiers and period mandatory in Core
+/// 1.3 (delta section 3.2), so a 1.1.x writer is held to the rules it was written for and a
+/// newer one to the newer rules; both are stored and served alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PointerRules {
+    /// Core 1.1.6: NRL's rules.
+    Core116,
+    /// Core 1.5.0: also `identifier` BaRS-Identifier and dos-service-id, and
+    /// `context.period` with `start` and `end`.
+    Core150,
+}
+
+impl PointerRules {
+    /// The rules of the version an `Accept` `version=` names (the closest of the two); a
+    /// request without one is held to the older rules.
+    pub fn for_accept(version: Option<&str>) -> PointerRules {
+        let newer = version
+            .and_then(|v| bars_booking::CoreVersion::negotiate(v, &bars_booking::CoreVersion::ALL))
+            .is_some_and(|v| v == bars_booking::CoreVersion::V1_5_0);
+        if newer {
+            PointerRules::Core150
+        } else {
+            PointerRules::Core116
+        }
+    }
+}
+
+/// A type system as the Registry keys it: the guides' misprint read as SNOMED CT.
+pub fn normalise_type_system(system: &str) -> &str {
+    if system.eq_ignore_ascii_case(SNOMED_MISPRINT) {
+        SNOMED
+    } else {
+        system
+    }
+}
+
 /// The `relatesTo.code` values NRL accepts (R4's four plus R5's `incorporates`, `summarizes`).
 pub const RELATES_TO_CODES: [&str; 6] = [
     "replaces",
@@ -43,6 +88,11 @@ pub struct CheckedPointer {
 /// Checks a pointer against the base R4 structure and the NRL rules; on failure returns every
 /// finding, base structure first.
 pub fn check(resource: &Value) -> Result<CheckedPointer, Vec<Issue>> {
+    check_as(resource, PointerRules::Core116)
+}
+
+/// [`check`] under the rules of a version.
+pub fn check_as(resource: &Value, version: PointerRules) -> Result<CheckedPointer, Vec<Issue>> {
     let mut issues: Vec<Issue> = validate::document_reference(resource)
         .into_iter()
         .filter(Issue::is_error)
@@ -55,6 +105,9 @@ pub fn check(resource: &Value) -> Result<CheckedPointer, Vec<Issue>> {
     require_present(resource, "status", &mut nrl);
     require_content(resource, &mut nrl);
     let replaces = relates_to(resource, &mut nrl);
+    if version == PointerRules::Core150 {
+        core_150(resource, &mut nrl);
+    }
     // The base walker already reports some of the same elements (content, relatesTo.code):
     // keep one finding per element.
     for issue in nrl {
@@ -241,7 +294,51 @@ fn type_token(resource: &Value, issues: &mut Vec<Issue>) -> Option<String> {
         issues.push(required("type.coding"));
         return None;
     };
-    coding_token(first, "type.coding[0]", issues)
+    let token = coding_token(first, "type.coding[0]", issues)?;
+    let (system, code) = token.split_once('|')?;
+    Some(format!("{}|{code}", normalise_type_system(system)))
+}
+
+/// What Core 1.5.0 adds (delta section 3.2): the BaRS-Identifier (the appointment's id) and
+/// the dos-service-id (the service holding it, which senders route by), and a period with the
+/// appointment's start and end.
+fn core_150(resource: &Value, issues: &mut Vec<Issue>) {
+    let identifiers: Vec<&Value> = resource
+        .get("identifier")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .collect();
+    for system in [BARS_IDENTIFIER_SYSTEM, DOS_SERVICE_SYSTEM] {
+        let present = identifiers.iter().any(|i| {
+            i.get("system")
+                .and_then(Value::as_str)
+                .is_some_and(|s| s.eq_ignore_ascii_case(system))
+                && non_empty_str(i.get("value")).is_some()
+        });
+        if !present {
+            issues.push(
+                Issue::error(
+                    IssueType::Required,
+                    format!("BaRS 1.5.0: an identifier with the system {system} is required"),
+                )
+                .at(format!("{ROOT}.identifier")),
+            );
+        }
+    }
+    for bound in ["start", "end"] {
+        if non_empty_str(resource.pointer(&format!("/context/period/{bound}"))).is_none() {
+            issues.push(
+                Issue::error(
+                    IssueType::Required,
+                    format!(
+                        "BaRS 1.5.0: context.period.{bound} (the appointment's {bound}) is required"
+                    ),
+                )
+                .at(format!("{ROOT}.context.period.{bound}")),
+            );
+        }
+    }
 }
 
 /// NRL: exactly one category, carrying exactly one coding.

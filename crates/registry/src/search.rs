@@ -118,7 +118,13 @@ impl PointerSearch {
         };
         let type_token = single(query, TYPE)?
             .map(|raw| coded(TYPE, raw))
-            .transpose()?;
+            .transpose()?
+            .map(|token| match token.split_once('|') {
+                Some((system, code)) => {
+                    format!("{}|{code}", crate::rules::normalise_type_system(system))
+                }
+                None => token,
+            });
         let category_token = single(query, CATEGORY)?
             .map(|raw| coded(CATEGORY, raw))
             .transpose()?;

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use bars_client::{Credentials, TokenSource};
+use bars_client::{Credentials, SenderIdentity, TokenSource};
 use bars_fhir::headers::DOS_SERVICE_SYSTEM;
 use bars_http::client::HttpClient;
 use bars_http::server::ServerOptions;
@@ -35,6 +35,8 @@ use bars_store::Store;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
+pub use bars_receiver::availability::SlotPlan as StackSlotPlan;
+pub use bars_receiver::pointers::worker::Backoff as PointerBackoff;
 pub use pki::DevPki;
 use pki::pki_error;
 
@@ -79,6 +81,8 @@ pub struct StackSpec {
 
 pub struct StackReceiver {
     pub ods: String,
+    /// The application the receiver is registered as at the proxy (it writes pointers with it).
+    pub client_id: String,
     pub name: String,
     pub url: String,
     pub admin_url: String,
@@ -99,6 +103,25 @@ pub struct SenderCredentials {
     pub token_url: String,
     pub ods: String,
     pub name: String,
+}
+
+impl SenderCredentials {
+    /// The credentials a sender's SDK signs its client assertions with.
+    pub fn credentials(&self) -> anyhow::Result<Credentials> {
+        Credentials::from_key(
+            &self.client_id,
+            &self.key_id,
+            self.private_pem.clone(),
+            &self.token_url,
+            Some(&self.algorithm),
+        )
+        .map_err(|e| anyhow::anyhow!("the demo sender's key: {e}"))
+    }
+
+    /// The access-control headers' organisation: the registered sender's.
+    pub fn identity(&self) -> SenderIdentity {
+        SenderIdentity::new(&self.ods, &self.name)
+    }
 }
 
 pub struct LocalStack {
@@ -184,8 +207,33 @@ fn application(client_id: &str, name: &str, ods: &str, key: &SigningKey) -> Appl
     }
 }
 
+/// Wraps a role's API router before it is served: a layer in front of the role.
+pub type RouterWrap = Arc<dyn Fn(axum::Router) -> axum::Router + Send + Sync>;
+
+/// Layers put in front of the stack's roles, their code unchanged (the conformance kit's sender
+/// mode records at the proxy and answers the toolkit's sentinel values in front of receivers).
+#[derive(Clone, Default)]
+pub struct StackLayers {
+    /// In front of the proxy's API (everything a sender sends passes it).
+    pub proxy: Option<RouterWrap>,
+    /// In front of every receiver's API.
+    pub receivers: Option<RouterWrap>,
+}
+
+fn wrap_with(layer: &Option<RouterWrap>) -> impl FnOnce(axum::Router) -> axum::Router + '_ {
+    move |api| match layer {
+        Some(wrap) => wrap(api),
+        None => api,
+    }
+}
+
 impl LocalStack {
     pub async fn start(spec: StackSpec) -> anyhow::Result<LocalStack> {
+        LocalStack::start_with(spec, StackLayers::default()).await
+    }
+
+    /// [`LocalStack::start`], with `layers` in front of the proxy and the receivers.
+    pub async fn start_with(spec: StackSpec, layers: StackLayers) -> anyhow::Result<LocalStack> {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         std::fs::create_dir_all(&spec.dir)
             .with_context(|| format!("creating {}", spec.dir.display()))?;
@@ -251,7 +299,7 @@ impl LocalStack {
             target.tls = Some(trusting.clone());
             target.backoff = spec.pointer_backoff;
             let credentials = Credentials {
-                client_id,
+                client_id: client_id.clone(),
                 kid: key.kid.clone(),
                 algorithm: key.algorithm.as_str().into(),
                 private_pem: key.private_pem.clone(),
@@ -268,18 +316,22 @@ impl LocalStack {
             for (id, name) in &r.services {
                 config = config.with_service(id, name);
             }
-            let running = roles::receiver::start(ReceiverSettings {
-                config,
-                database: match &spec.receiver_database {
-                    Some(url) => url.clone(),
-                    None => sqlite_url(&db)?,
+            let running = roles::receiver::start_wrapped(
+                ReceiverSettings {
+                    config,
+                    database: match &spec.receiver_database {
+                        Some(url) => url.clone(),
+                        None => sqlite_url(&db)?,
+                    },
+                    pointers: Some(target),
+                    listeners: stack_listeners(api, admin, mtls.clone(), true),
                 },
-                pointers: Some(target),
-                listeners: stack_listeners(api, admin, mtls.clone(), true),
-            })
+                wrap_with(&layers.receivers),
+            )
             .await?;
             receivers.push(StackReceiver {
                 ods: r.ods.clone(),
+                client_id: client_id.clone(),
                 name: r.name.clone(),
                 url,
                 admin_url,
@@ -294,15 +346,18 @@ impl LocalStack {
         config.receiver_timeout = spec.receiver_timeout;
         let upstream = client_config(&pki.ca_pem, Some(&pki.proxy_client)).map_err(pki_error)?;
         let tls = server_config(&pki.servers, None, ClientAuth::None).map_err(pki_error)?;
-        let running_proxy = roles::proxy::start(ProxySettings {
-            config,
-            database: sqlite_url(&spec.dir.join("proxy.db"))?,
-            refresh: PROXY_REFRESH,
-            seed,
-            signing_key: ProxySigningKey::generate().map_err(|e| anyhow::anyhow!("{e}"))?,
-            upstream_tls: Some(upstream),
-            listeners: stack_listeners(proxy_listener, proxy_admin_listener, tls, false),
-        })
+        let running_proxy = roles::proxy::start_wrapped(
+            ProxySettings {
+                config,
+                database: sqlite_url(&spec.dir.join("proxy.db"))?,
+                refresh: PROXY_REFRESH,
+                seed,
+                signing_key: ProxySigningKey::generate().map_err(|e| anyhow::anyhow!("{e}"))?,
+                upstream_tls: Some(upstream),
+                listeners: stack_listeners(proxy_listener, proxy_admin_listener, tls, false),
+            },
+            wrap_with(&layers.proxy),
+        )
         .await?;
         let sender = SenderCredentials {
             client_id: spec.sender.client_id.clone(),

@@ -145,6 +145,11 @@ crate::traced_contract! {
             &self,
             query: AppointmentQuery,
         ) -> Result<AppointmentPage, StoreError>;
+        /// Up to `limit` appointments of a scan in booking order (see [`AppointmentScan`]).
+        async fn scan_appointments(
+            &self,
+            scan: AppointmentScan,
+        ) -> Result<Vec<AppointmentRecord>, StoreError>;
         /// Applies one appointment change atomically, or nothing of it.
         async fn commit_appointment(&self, change: AppointmentChange) -> Result<(), CommitError>;
 

@@ -107,6 +107,19 @@ pub struct AppointmentQuery {
     pub limit: usize,
 }
 
+/// A walk through the appointments of one service (or of all, `service: None`) in booking
+/// order, after a cursor: what a search by demographics reads, since the receiver keeps no
+/// demographic columns. `body_contains` keeps only appointments whose stored text contains
+/// it (an exact text the caller knows the stored form of, such as `"birthDate":"1932-10-29"`),
+/// so that the database, not the caller, passes over the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppointmentScan {
+    pub service: Option<String>,
+    pub body_contains: Option<String>,
+    pub after: Option<AppointmentCursor>,
+    pub limit: usize,
+}
+
 /// Where a page of appointments ended: resume strictly after this (created, id).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppointmentCursor {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bars_client::SenderIdentity;
-use bars_conformance::{CheckResult, Ctx, Route, Window, Wire};
+use bars_conformance::{CheckResult, Ctx, Report, Route, Window, Wire};
 use bars_http::client::HttpClient;
 
 use super::sender::Connection;
@@ -18,12 +18,62 @@ pub enum ConformanceCommand {
     /// --proxy-url, --client-id, --key-id, --private-key, --ca, or --manifest), or directly with
     /// --receiver-url. Exits 0 only when every SHALL check passed.
     Receiver(Box<ReceiverArgs>),
+    /// Check a BaRS sender: start a local stack (as `bars demo` does) that records every request
+    /// the sender makes at its proxy and answers the toolkit's sentinel values, point the sender
+    /// at it (stack.json), and grade what it did when stopped (Ctrl-C, --for or --until-idle).
+    /// Exits 0 only when every SHALL check passed.
+    Sender(Box<SenderArgs>),
     /// The checks the kit runs.
     List {
         /// As the Markdown table of docs/CONFORMANCE.md.
         #[arg(long)]
         markdown: bool,
+        /// The sender checks instead of the receiver checks.
+        #[arg(long)]
+        sender: bool,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SenderArgs {
+    /// Where the stack keeps its databases, keys and `stack.json`.
+    #[arg(long, default_value = "bars-conformance-sender")]
+    pub data_dir: PathBuf,
+    /// The first of the eight consecutive ports the stack uses (proxy, proxy admin, registry,
+    /// registry admin, then API and admin of each receiver); 0 for free ports of the system's
+    /// choosing (stack.json names them).
+    #[arg(long, default_value_t = 8090)]
+    pub port: u16,
+    /// Days of slots to publish from today.
+    #[arg(long, default_value_t = 14)]
+    pub days: u32,
+    /// Grade after this many seconds.
+    #[arg(long = "for", value_name = "SECONDS")]
+    pub for_seconds: Option<u64>,
+    /// Grade once the sender has been quiet this many seconds after its first request.
+    #[arg(long, value_name = "SECONDS")]
+    pub until_idle: Option<u64>,
+    /// Write the grade with its evidence as JSON to this file.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub outputs: Outputs,
+}
+
+/// The files a run writes besides its summary.
+#[derive(Debug, clap::Args)]
+pub struct Outputs {
+    /// Also write the results as JUnit XML (for CI dashboards).
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Also write one self-contained HTML file: each check with its requirement and the
+    /// exchanged messages, filterable by result.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+    /// A saved run (`--json` output): when any check's result differs from it, name each change
+    /// and exit with status 3.
+    #[arg(long)]
+    pub expect: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -53,17 +103,12 @@ pub struct ReceiverArgs {
     /// Days searched from --date.
     #[arg(long, default_value_t = 1)]
     pub days: u32,
-    /// Also write the results as JUnit XML (for CI dashboards).
+    /// An organisation (ODS code) the receiver's access policy refuses: the 401 row is checked
+    /// with it (skipped without).
     #[arg(long)]
-    pub junit: Option<PathBuf>,
-    /// Also write one self-contained HTML file: each check with its requirement and the
-    /// exchanged messages, filterable by result.
-    #[arg(long)]
-    pub html: Option<PathBuf>,
-    /// A saved run (`--json` output): when any check's result differs from it, name each change
-    /// and exit with status 3.
-    #[arg(long)]
-    pub expect: Option<PathBuf>,
+    pub refused_organisation: Option<String>,
+    #[command(flatten)]
+    pub outputs: Outputs,
 }
 
 /// The exit status when a check's result changed from the saved run (`--expect`).
@@ -71,7 +116,21 @@ pub const CHANGED: i32 = 3;
 
 pub async fn run(command: ConformanceCommand, connection: &Connection) -> anyhow::Result<()> {
     match command {
-        ConformanceCommand::List { markdown } => {
+        ConformanceCommand::List {
+            markdown,
+            sender: true,
+        } => {
+            let all = bars_conformance::sender::checks::all();
+            if markdown {
+                print!("{}", bars_conformance::report::sender_markdown(&all));
+            } else {
+                for c in &all {
+                    println!("{:<13} {:<6} {}", c.id, c.level.name(), c.title);
+                }
+            }
+            Ok(())
+        }
+        ConformanceCommand::List { markdown, .. } => {
             let all = bars_conformance::checks::all();
             if markdown {
                 print!("{}", bars_conformance::report::markdown(&all));
@@ -83,6 +142,7 @@ pub async fn run(command: ConformanceCommand, connection: &Connection) -> anyhow
             Ok(())
         }
         ConformanceCommand::Receiver(args) => receiver(*args, connection).await,
+        ConformanceCommand::Sender(args) => super::conformance_sender::run(*args, connection).await,
     }
 }
 
@@ -118,14 +178,26 @@ fn wire(args: &ReceiverArgs, connection: &Connection) -> anyhow::Result<Wire> {
         }),
         _ => None,
     };
-    let http = match &connection.ca {
-        Some(ca) => HttpClient::new(
+    let tls = match &connection.ca {
+        Some(ca) => Some(
+            bars_pki::tls::client_config(&read(ca)?, identity.as_ref())
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        ),
+        None => None,
+    };
+    // The same trust without the client certificate: the TLS-MA row connects with it.
+    let anonymous = match &connection.ca {
+        Some(ca) => Some(HttpClient::new(
             Some(
-                bars_pki::tls::client_config(&read(ca)?, identity.as_ref())
+                bars_pki::tls::client_config(&read(ca)?, None)
                     .map_err(|e| anyhow::anyhow!("{e}"))?,
             ),
             timeout,
-        ),
+        )),
+        None => None,
+    };
+    let http = match &tls {
+        Some(config) => HttpClient::new(Some(config.clone()), timeout),
         None if url.starts_with("https://") => {
             bail!(
                 "--receiver-url is https: give --ca (the CA that signed the receiver's certificate)"
@@ -141,27 +213,32 @@ fn wire(args: &ReceiverArgs, connection: &Connection) -> anyhow::Result<Wire> {
         .organisation_name
         .clone()
         .unwrap_or_else(|| "Sending organisation".into());
-    Ok(Wire::new(
+    let wire = Wire::new(
         http,
         url,
         Route::Direct {
             application: args.application.clone(),
         },
         SenderIdentity::new(&ods, &name),
-    ))
+    );
+    // Requests the kit holds in flight itself speak TLS with the same settings.
+    let wire = match tls {
+        Some(config) => wire.with_tls(config),
+        None => wire,
+    };
+    Ok(match anonymous {
+        Some(http) => wire.with_anonymous(http),
+        None => wire,
+    })
 }
 
 async fn receiver(args: ReceiverArgs, connection: &Connection) -> anyhow::Result<()> {
     let window = window(&args)?;
-    let expected: Option<serde_json::Value> = match &args.expect {
-        Some(path) => Some(
-            serde_json::from_str(&read(path)?)
-                .with_context(|| format!("{} is not a saved run (--json)", path.display()))?,
-        ),
-        None => None,
-    };
+    let expected = expected(&args.outputs)?;
     let wire = wire(&args, connection)?;
-    let ctx = Ctx::connect(wire, args.services.clone(), args.patients.clone(), window).await;
+    let ctx = Ctx::connect(wire, args.services.clone(), args.patients.clone(), window)
+        .await
+        .with_refused_organisation(args.refused_organisation.clone());
     let live = std::io::stderr().is_terminal();
     let report = bars_conformance::run(&ctx, |done, total, result: &CheckResult| {
         if live {
@@ -170,22 +247,43 @@ async fn receiver(args: ReceiverArgs, connection: &Connection) -> anyhow::Result
         eprintln!("[{done:>2}/{total}] {}", result.line());
     })
     .await;
-    if connection.json {
+    finish(&report, &args.outputs, expected.as_ref(), connection.json)
+}
+
+/// The saved run `--expect` names, read before anything runs.
+pub fn expected(outputs: &Outputs) -> anyhow::Result<Option<serde_json::Value>> {
+    match &outputs.expect {
+        Some(path) => Ok(Some(serde_json::from_str(&read(path)?).with_context(
+            || format!("{} is not a saved run (--json)", path.display()),
+        )?)),
+        None => Ok(None),
+    }
+}
+
+/// Prints the summary (or the JSON), writes the files asked for, and ends with the run's exit
+/// status: 3 when a check changed from the saved run, an error when a SHALL check failed.
+pub fn finish(
+    report: &Report,
+    outputs: &Outputs,
+    expected: Option<&serde_json::Value>,
+    json: bool,
+) -> anyhow::Result<()> {
+    if json {
         println!("{}", report.json());
     } else {
         print!("{}", report.summary());
     }
-    if let Some(path) = &args.junit {
+    if let Some(path) = &outputs.junit {
         std::fs::write(path, report.junit())
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    if let Some(path) = &args.html {
+    if let Some(path) = &outputs.html {
         std::fs::write(path, report.html())
             .with_context(|| format!("writing {}", path.display()))?;
     }
     let failed = report.failed_shall();
-    if let Some(saved) = &expected {
-        let changed = bars_conformance::report::changes(saved, &report);
+    if let Some(saved) = expected {
+        let changed = bars_conformance::report::changes(saved, report);
         if !changed.is_empty() {
             for c in &changed {
                 eprintln!("changed: {c}");

@@ -178,6 +178,8 @@ pub struct SenderParts {
     pub proxy_url: String,
     pub tokens: std::sync::Arc<TokenSource>,
     pub identity: SenderIdentity,
+    /// What `tokens` signs with, for a caller that needs a token source of its own.
+    pub credentials: Credentials,
 }
 
 impl Connection {
@@ -244,12 +246,13 @@ impl Connection {
             algorithm.as_deref(),
         )
         .with_context(|| format!("the signing key {}", key_path.display()))?;
-        let tokens = TokenSource::new(credentials, http.clone());
+        let tokens = TokenSource::new(credentials.clone(), http.clone());
         Ok(SenderParts {
             http,
             proxy_url,
             tokens,
             identity: SenderIdentity::new(&ods, &org),
+            credentials,
         })
     }
 }

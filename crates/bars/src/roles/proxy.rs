@@ -90,6 +90,14 @@ pub struct ProxyArgs {
     pub tls: crate::tls_args::TlsArgs,
     #[command(flatten)]
     pub limits: crate::limit_args::LimitArgs,
+    /// Applications (client ids) that may change any Endpoint Catalogue record through the
+    /// FHIR API, as the IG's "Admin" writer; others change only their organisation's. Repeatable.
+    #[arg(
+        long = "catalogue-admin",
+        env = "BARS_CATALOGUE_ADMINS",
+        value_delimiter = ','
+    )]
+    pub catalogue_admins: Vec<String>,
     /// The endpoint catalogue (file only).
     #[arg(skip)]
     pub endpoints: Vec<Endpoint>,
@@ -117,6 +125,7 @@ crate::layered!(ProxyArgs {
     admin_tls,
     tls,
     limits,
+    catalogue_admins,
     endpoints,
     applications,
 });
@@ -344,6 +353,7 @@ impl ProxyArgs {
         config.receiver_timeout =
             Duration::from_secs(self.receiver_timeout.unwrap_or(DEFAULT_RECEIVER_TIMEOUT));
         config.default_rate_limit_per_minute = self.default_rate_limit;
+        config.catalogue_admins = self.catalogue_admins.clone();
         config.body_limit = self.limits.body_limit();
         Ok(ProxySettings {
             config,

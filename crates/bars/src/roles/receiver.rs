@@ -13,7 +13,7 @@ use bars_client::{Credentials, TokenSource};
 use bars_receiver::access::AccessPolicy;
 use bars_receiver::pointers::content::Code;
 use bars_receiver::pointers::{RegistryTarget, UrlForm};
-use bars_receiver::{HostedService, ReceiverConfig};
+use bars_receiver::{CoreVersion, DemographicsMinimum, HostedService, ReceiverConfig};
 use bars_stack::roles::receiver::{self, ReceiverSettings};
 use serde::Deserialize;
 
@@ -95,6 +95,27 @@ pub struct ReceiverArgs {
     /// Accept appointments whose times fall outside their slot.
     #[arg(long, env = "BARS_LENIENT_SLOT_TIMES")]
     pub lenient_slot_times: bool,
+    /// BaRS Core versions served, 1.1.6 and/or 1.5.0; each request is answered by the one its
+    /// Accept version= selects [default: both].
+    #[arg(long = "bars-version", env = "BARS_VERSIONS", value_delimiter = ',')]
+    pub versions: Vec<String>,
+    /// The version a request without Accept version= is answered by [default: 1.1.6].
+    #[arg(long, env = "BARS_DEFAULT_VERSION")]
+    pub default_version: Option<String>,
+    /// A service's own default version, as ID=VERSION. Repeatable.
+    #[arg(
+        long = "service-version",
+        env = "BARS_SERVICE_VERSIONS",
+        value_delimiter = ';'
+    )]
+    pub service_versions: Vec<String>,
+    /// What a 1.5.0 search by demographics needs without an NHS number:
+    /// name+birthdate+postcode or name+birthdate [default: name+birthdate+postcode].
+    #[arg(long, env = "BARS_DEMOGRAPHICS_MINIMUM")]
+    pub demographics_minimum: Option<String>,
+    /// Accept placeholder appointments (waitlist, proposed, pending) under 1.5.0 too.
+    #[arg(long, env = "BARS_PLACEHOLDERS_UNDER_1_5")]
+    pub placeholders_under_1_5: bool,
     /// This instance's name, unique among receivers sharing a database and the same across its
     /// restarts, so that after a crash it resumes the pointer deliveries it had started
     /// [default: <hostname>/<listen>].
@@ -141,6 +162,11 @@ crate::layered!(ReceiverArgs {
     practitioner_details_for,
     require_organisation,
     lenient_slot_times,
+    versions,
+    default_version,
+    service_versions,
+    demographics_minimum,
+    placeholders_under_1_5,
     instance_id,
     tls,
     limits,
@@ -485,6 +511,35 @@ impl settings::RoleSettings for ReceiverArgs {
         {
             problems.error("instance_id", "must not be empty");
         }
+        for (i, v) in self.versions.iter().enumerate() {
+            if CoreVersion::parse(v).is_none() {
+                problems.error(format!("versions[{i}]"), format!("{v:?}: 1.1.6 or 1.5.0"));
+            }
+        }
+        if let Some(v) = &self.default_version
+            && CoreVersion::parse(v).is_none()
+        {
+            problems.error("default_version", format!("{v:?}: 1.1.6 or 1.5.0"));
+        }
+        for (i, entry) in self.service_versions.iter().enumerate() {
+            let known = entry.split_once('=').is_some_and(|(id, v)| {
+                self.services.iter().any(|s| s.0.id == id.trim()) && CoreVersion::parse(v).is_some()
+            });
+            if !known {
+                problems.error(
+                    format!("service_versions[{i}]"),
+                    format!("{entry:?}: ID=VERSION, ID a hosted service, VERSION 1.1.6 or 1.5.0"),
+                );
+            }
+        }
+        if let Some(m) = &self.demographics_minimum
+            && demographics_minimum(m).is_none()
+        {
+            problems.error(
+                "demographics_minimum",
+                format!("{m:?}: name+birthdate+postcode or name+birthdate"),
+            );
+        }
         self.pointers.check(&mut problems);
         for (i, sub) in self.subscribers.iter().enumerate() {
             let at = |field: &str| format!("subscribers[{i}].{field}");
@@ -507,6 +562,14 @@ impl settings::RoleSettings for ReceiverArgs {
             }
         }
         problems
+    }
+}
+
+fn demographics_minimum(text: &str) -> Option<DemographicsMinimum> {
+    match text.trim() {
+        "name+birthdate+postcode" => Some(DemographicsMinimum::NameBirthDatePostcode),
+        "name+birthdate" => Some(DemographicsMinimum::NameBirthDate),
+        _ => None,
     }
 }
 
@@ -550,6 +613,32 @@ impl ReceiverArgs {
             practitioner_details_for: self.practitioner_details_for.clone(),
         };
         config.rules.appointment_within_slot = !self.lenient_slot_times;
+        config.rules.placeholders_under_1_5 = self.placeholders_under_1_5;
+        if !self.versions.is_empty() {
+            config.versions = self
+                .versions
+                .iter()
+                .filter_map(|v| CoreVersion::parse(v))
+                .collect();
+        }
+        if let Some(v) = self.default_version.as_deref().and_then(CoreVersion::parse) {
+            config.default_version = v;
+        }
+        config.service_versions = self
+            .service_versions
+            .iter()
+            .filter_map(|e| {
+                let (id, v) = e.split_once('=')?;
+                Some((id.trim().to_string(), CoreVersion::parse(v)?))
+            })
+            .collect();
+        if let Some(m) = self
+            .demographics_minimum
+            .as_deref()
+            .and_then(demographics_minimum)
+        {
+            config.demographics = m;
+        }
         config.body_limit = self.limits.body_limit();
         config.events.subscribers = self
             .subscribers

@@ -9,9 +9,9 @@ use serde_json::Value;
 use crate::kit::{PATIENT, tomorrow};
 use crate::processes::Proc;
 
-/// The ports the demo uses: proxy, proxy admin, registry, registry admin, then API and admin
-/// of each of its two receivers.
-const DEMO_PORTS: u16 = 8;
+/// The ports the demo uses: proxy, proxy admin, registry, registry admin, API and admin of
+/// each of its two receivers, then the web workbench.
+const DEMO_PORTS: u16 = 9;
 
 /// Consecutive free ports for the demo.
 fn free_ports() -> u16 {
@@ -198,6 +198,19 @@ async fn the_demo_runs_the_four_functions_through_the_cli() {
     // Discover, check capabilities.
     let services = bars(dir, &["services"]);
     assert_eq!(services.as_array().unwrap().len(), 4);
+    // The demo also serves the web workbench, as the same sender, at the URL it records.
+    let workbench = manifest["workbench"]["url"].as_str().unwrap();
+    assert_eq!(workbench, format!("http://127.0.0.1:{}", port + 8));
+    let page = bars_http::client::HttpClient::plain(Duration::from_secs(30))
+        .call(http::Method::GET, &format!("{workbench}/"), &[], None)
+        .await
+        .unwrap();
+    assert_eq!(page.status, 200);
+    let page = String::from_utf8_lossy(&page.body);
+    assert!(page.contains("Hillside Medical Practice"), "{page}");
+    for s in services.as_array().unwrap() {
+        assert!(page.contains(s["name"].as_str().unwrap()), "{page}");
+    }
     let service = services[0]["value"].as_str().unwrap().to_string();
     assert_eq!(
         bars(dir, &["capabilities", "--service", &service])["resourceType"],

@@ -90,6 +90,21 @@ pub fn check_pointers(appointments: &[Value], pointers: &[Value]) -> Result<(), 
         if found.len() != 1 {
             return Err(format!("{} pointers to {id}", found.len()));
         }
+        // Core 1.5.0 (delta section 3.2): the appointment's id and its service identify it.
+        let systems: Vec<&str> = found[0]["identifier"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i["system"].as_str())
+            .collect();
+        for system in [
+            "https://fhir.nhs.uk/Id/BaRS-Identifier",
+            "https://fhir.nhs.uk/Id/dos-service-id",
+        ] {
+            if !systems.contains(&system) {
+                return Err(format!("the pointer to {id} has no {system} identifier"));
+            }
+        }
         let period = &found[0]["context"]["period"];
         if instant(&period["start"]) != instant(&a["start"])
             || instant(&period["end"]) != instant(&a["end"])

@@ -8,6 +8,7 @@ mod kit;
 
 mod audit;
 mod cardinality;
+mod catalogue;
 mod config;
 mod conformance;
 mod crash;
@@ -32,3 +33,4 @@ mod sdk;
 mod shared_database;
 mod state_machine;
 mod wiring;
+mod workbench;

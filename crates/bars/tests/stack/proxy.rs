@@ -368,7 +368,7 @@ async fn rate_limits_two_matches_and_an_application_without_bars() {
         )
         .await
         .unwrap();
-    assert_outcome(&r, 409, "duplicate", "BAD_REQUEST");
+    assert_outcome(&r, 409, "duplicate", "PROXY_CONFLICT");
     // ...but a configured catalogue may list one twice, and then the proxy cannot choose (row 8).
     let endpoints = vec![
         bars_proxy::Endpoint {
@@ -407,12 +407,7 @@ async fn rate_limits_two_matches_and_an_application_without_bars() {
     .unwrap();
     let mut req = stack.request(Method::GET, "/metadata", Some("2"));
     req.url = format!("http://{}/metadata", server.addr);
-    assert_outcome(
-        &req.send().await,
-        404,
-        "multiple-matches",
-        "PROXY_NOT_FOUND",
-    );
+    assert_outcome(&req.send().await, 404, "multiple-matches", "NOT_FOUND");
     server.shutdown().await;
     stack.stop().await;
 }
@@ -644,8 +639,18 @@ async fn credentials_never_reach_a_receiver_and_request_ids_survive_the_round_tr
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn senders_discover_services_through_the_proxy() {
     let stack = Stack::start(2).await;
+    // The Endpoint Catalogue refuses a search without parameters (delta D18).
+    assert_outcome(
+        &stack
+            .request(Method::GET, "/HealthcareService", None)
+            .send()
+            .await,
+        400,
+        "required",
+        "SEND_BAD_REQUEST",
+    );
     let all = stack
-        .request(Method::GET, "/HealthcareService", None)
+        .request(Method::GET, "/HealthcareService?active=true", None)
         .send()
         .await;
     assert_eq!(all.status, 200);
@@ -667,7 +672,7 @@ async fn senders_discover_services_through_the_proxy() {
     assert_eq!(by_id["total"], 1);
     let found = &by_id["entry"][0]["resource"];
     assert_eq!(found["identifier"][0]["value"], wanted.as_str());
-    assert_eq!(found["providedBy"]["identifier"]["value"], "RX002");
+    assert_eq!(found["providedBy"][0]["identifier"]["value"], "RX002");
     let by_name = stack
         .request(
             Method::GET,

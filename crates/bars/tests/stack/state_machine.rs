@@ -2,7 +2,10 @@
 //! book, reschedule (PATCH or PUT to another slot), cancel, rebook (a new appointment that
 //! `replaces` the old, then the old cancelled), view, resend their last request with the same
 //! ids, and send a booking twice at once with the same ids, through the proxy of the
-//! in-process stack. After each case:
+//! in-process stack. Each step is sent as a BaRS Core 1.1.6 or 1.5.0 sender, chosen per step
+//! (issue 16): under 1.5.0 a reschedule is a PATCH of the slot alone (its times follow the
+//! slot) or a PUT that tries to move the booking and must be refused, and a rebook is cancel
+//! then book without `replaces`. After each case:
 //!
 //! - a busy slot is held by exactly one booking, a free slot by none (so never two);
 //! - versions only grow: every read a sender makes shows a `versionId` no lower than the last
@@ -34,23 +37,47 @@ const SLOTS: usize = 4;
 /// Indexes into the appointments booked so far in a case (taken modulo their number).
 const PICK: usize = 8;
 
+/// Which BaRS Core version a step is sent under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Core {
+    V116,
+    V150,
+}
+
+impl Core {
+    fn accept(self) -> &'static str {
+        match self {
+            Core::V116 => "application/fhir+json; version=1.1.0",
+            Core::V150 => "application/fhir+json; version=1.5.0",
+        }
+    }
+}
+
+fn core() -> impl Strategy<Value = Core> {
+    prop_oneof![Just(Core::V116), Just(Core::V150)]
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Book {
         slot: usize,
+        core: Core,
     },
     Reschedule {
         pick: usize,
         slot: usize,
         patch: bool,
+        core: Core,
     },
     Cancel {
         pick: usize,
         delete: bool,
+        core: Core,
     },
     Rebook {
         pick: usize,
         slot: usize,
+        core: Core,
     },
     View {
         pick: usize,
@@ -65,11 +92,12 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        3 => (0..SLOTS).prop_map(|slot| Op::Book { slot }),
-        2 => (0..PICK, 0..SLOTS, any::<bool>())
-            .prop_map(|(pick, slot, patch)| Op::Reschedule { pick, slot, patch }),
-        2 => (0..PICK, any::<bool>()).prop_map(|(pick, delete)| Op::Cancel { pick, delete }),
-        2 => (0..PICK, 0..SLOTS).prop_map(|(pick, slot)| Op::Rebook { pick, slot }),
+        3 => (0..SLOTS, core()).prop_map(|(slot, core)| Op::Book { slot, core }),
+        2 => (0..PICK, 0..SLOTS, any::<bool>(), core())
+            .prop_map(|(pick, slot, patch, core)| Op::Reschedule { pick, slot, patch, core }),
+        2 => (0..PICK, any::<bool>(), core())
+            .prop_map(|(pick, delete, core)| Op::Cancel { pick, delete, core }),
+        2 => (0..PICK, 0..SLOTS, core()).prop_map(|(pick, slot, core)| Op::Rebook { pick, slot, core }),
         1 => (0..PICK).prop_map(|pick| Op::View { pick }),
         2 => Just(Op::Retry),
         1 => (0..SLOTS).prop_map(|slot| Op::BookTwiceAtOnce { slot }),
@@ -184,6 +212,11 @@ impl Case<'_> {
         self.stack.request(method, path, Some(&self.service))
     }
 
+    /// A request of a sender speaking `core`.
+    fn request_as(&self, core: Core, method: Method, path: &str) -> SenderRequest {
+        self.request(method, path).header("accept", core.accept())
+    }
+
     /// Reads an appointment: (its body, its ETag) when it is there.
     async fn read(&self, sender: &mut Sender, id: &str) -> Result<Option<(Value, String)>, String> {
         let r = self
@@ -203,6 +236,7 @@ impl Case<'_> {
     async fn book(
         &self,
         sender: &mut Sender,
+        core: Core,
         slot: usize,
         replaces: Option<&str>,
     ) -> Result<(), String> {
@@ -213,7 +247,8 @@ impl Case<'_> {
         let r = self
             .send(
                 sender,
-                self.request(Method::POST, "/Appointment").json(&body),
+                self.request_as(core, Method::POST, "/Appointment")
+                    .json(&body),
             )
             .await?;
         if r.status == 201 {
@@ -223,16 +258,22 @@ impl Case<'_> {
         Ok(())
     }
 
-    async fn cancel(&self, sender: &mut Sender, id: &str, delete: bool) -> Result<(), String> {
+    async fn cancel(
+        &self,
+        sender: &mut Sender,
+        core: Core,
+        id: &str,
+        delete: bool,
+    ) -> Result<(), String> {
         let Some((mut current, etag)) = self.read(sender, id).await? else {
             return Ok(());
         };
         let path = format!("/Appointment/{id}");
         let request = if delete {
-            self.request(Method::DELETE, &path)
+            self.request_as(core, Method::DELETE, &path)
         } else {
             current["status"] = json!("cancelled");
-            self.request(Method::PUT, &path).json(&current)
+            self.request_as(core, Method::PUT, &path).json(&current)
         };
         self.send(sender, request.header("if-match", &etag)).await?;
         Ok(())
@@ -240,8 +281,13 @@ impl Case<'_> {
 
     async fn run(&self, sender: &mut Sender, op: &Op) -> Result<(), String> {
         match *op {
-            Op::Book { slot } => self.book(sender, slot, None).await,
-            Op::Reschedule { pick, slot, patch } => {
+            Op::Book { slot, core } => self.book(sender, core, slot, None).await,
+            Op::Reschedule {
+                pick,
+                slot,
+                patch,
+                core,
+            } => {
                 let Some(id) = self.pick(pick) else {
                     return Ok(());
                 };
@@ -251,37 +297,69 @@ impl Case<'_> {
                 let target = &self.slots[slot];
                 let reference = format!("Slot/{}", target["id"].as_str().unwrap());
                 let path = format!("/Appointment/{id}");
-                let request = if patch {
-                    let ops = json!([
-                        { "op": "replace", "path": "/slot", "value": [{ "reference": reference }] },
-                        { "op": "replace", "path": "/start", "value": target["start"] },
-                        { "op": "replace", "path": "/end", "value": target["end"] }
-                    ]);
-                    self.request(Method::PATCH, &path)
-                        .body_as("application/json-patch+json", ops.to_string())
-                } else {
-                    current["slot"] = json!([{ "reference": reference }]);
-                    current["start"] = target["start"].clone();
-                    current["end"] = target["end"].clone();
-                    self.request(Method::PUT, &path).json(&current)
+                let moves = current_slot(&current) != Some(reference.as_str());
+                let request = match (patch, core) {
+                    (true, Core::V116) => {
+                        let ops = json!([
+                            { "op": "replace", "path": "/slot", "value": [{ "reference": reference }] },
+                            { "op": "replace", "path": "/start", "value": target["start"] },
+                            { "op": "replace", "path": "/end", "value": target["end"] }
+                        ]);
+                        self.request_as(core, Method::PATCH, &path)
+                            .body_as("application/json-patch+json", ops.to_string())
+                    }
+                    // 1.5.0: the slot alone; the receiver derives the times.
+                    (true, Core::V150) => {
+                        let ops = json!([
+                            { "op": "replace", "path": "/slot", "value": [{ "reference": reference }] }
+                        ]);
+                        self.request_as(core, Method::PATCH, &path)
+                            .body_as("application/json-patch+json", ops.to_string())
+                    }
+                    (false, _) => {
+                        current["slot"] = json!([{ "reference": reference }]);
+                        current["start"] = target["start"].clone();
+                        current["end"] = target["end"].clone();
+                        self.request_as(core, Method::PUT, &path).json(&current)
+                    }
                 };
-                self.send(sender, request.header("if-match", &etag)).await?;
+                let r = self.send(sender, request.header("if-match", &etag)).await?;
+                // A 1.5.0 PUT may not move a booking: refused whenever it would.
+                if core == Core::V150 && !patch && moves && r.status.is_success() {
+                    return Err(format!("a 1.5.0 PUT moved {id}: {}", r.status));
+                }
                 Ok(())
             }
-            Op::Cancel { pick, delete } => match self.pick(pick) {
-                Some(id) => self.cancel(sender, &id, delete).await,
+            Op::Cancel { pick, delete, core } => match self.pick(pick) {
+                Some(id) => self.cancel(sender, core, &id, delete).await,
                 None => Ok(()),
             },
-            Op::Rebook { pick, slot } => {
+            Op::Rebook {
+                pick,
+                slot,
+                core: Core::V116,
+            } => {
                 let Some(old) = self.pick(pick) else {
                     return Ok(());
                 };
                 let before = self.booked.lock().unwrap().len();
-                self.book(sender, slot, Some(&old)).await?;
+                self.book(sender, Core::V116, slot, Some(&old)).await?;
                 if self.booked.lock().unwrap().len() > before {
-                    self.cancel(sender, &old, true).await?;
+                    self.cancel(sender, Core::V116, &old, true).await?;
                 }
                 Ok(())
+            }
+            // 1.5.0: cancel the old booking (PUT), then book, without `replaces`.
+            Op::Rebook {
+                pick,
+                slot,
+                core: Core::V150,
+            } => {
+                let Some(old) = self.pick(pick) else {
+                    return Ok(());
+                };
+                self.cancel(sender, Core::V150, &old, false).await?;
+                self.book(sender, Core::V150, slot, None).await
             }
             Op::View { pick } => {
                 if let Some(id) = self.pick(pick) {
@@ -403,6 +481,11 @@ impl Case<'_> {
         let pointers = self.stack.pointers(&self.patient).await;
         check_pointers(&appointments, &pointers)
     }
+}
+
+/// The slot id an appointment's first slot reference names.
+fn current_slot(appointment: &Value) -> Option<&str> {
+    appointment["slot"][0]["reference"].as_str()
 }
 
 async fn run_case(

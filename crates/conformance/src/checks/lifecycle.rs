@@ -176,3 +176,138 @@ pub async fn cleanup(ctx: &Ctx) -> Verdict {
     ensure!(left.is_empty(), "still booked after cleanup: {left:?}");
     Ok(())
 }
+
+/// How long the kit waits for `100 Continue` before concluding the receiver does not send it.
+const CONTINUE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Remembers the booking a `201` with `Location` made, read back, so that cleanup cancels it.
+async fn remember_located(ctx: &Ctx, service: &str, slot: &serde_json::Value, location: &str) {
+    let Some(id) = location
+        .rsplit("/Appointment/")
+        .next()
+        .map(|rest| rest.split(['/', '?']).next().unwrap_or(rest).to_string())
+    else {
+        return;
+    };
+    if let Ok(r) = ctx
+        .send(Request::get(format!("/Appointment/{id}")).to(service))
+        .await
+        && r.status == 200
+    {
+        let created = crate::wire::Response { status: 201, ..r };
+        ctx.remember(service, slot, &created);
+    }
+}
+
+/// REC-IDEM-003: a copy that arrives while the original is in flight is answered 425, and the
+/// original then books once. The original is held in flight deterministically: its head goes
+/// with `Expect: 100-continue`, and the copy is sent once the receiver asks for the body (it
+/// has admitted the request ids by then).
+pub async fn in_flight(ctx: &Ctx) -> Verdict {
+    let service = ctx.service()?.to_string();
+    let patient = ctx.patient()?.to_string();
+    let slot = ctx.take_slot(&service).await?;
+    let request = Request::post("/Appointment")
+        .to(&service)
+        .json(&Ctx::appointment_for(&slot, &patient));
+    let headers = ctx
+        .wire
+        .headers_for(&request)
+        .await
+        .map_err(Problem::Fail)?;
+    let body = request
+        .body
+        .as_ref()
+        .map(|(_, b)| b.to_vec())
+        .unwrap_or_default();
+    let mut held = crate::held::Held::send_head(
+        ctx.wire.base(),
+        ctx.wire.tls(),
+        "POST",
+        "/Appointment",
+        &headers,
+        body.clone(),
+    )
+    .await
+    .map_err(Problem::Skip)?;
+    let evidence =
+        |status: Option<u16>, answer: Vec<(String, String)>, answered: &[u8], note: &str| {
+            ctx.wire.record(crate::wire::Exchange {
+                method: format!("POST (held in flight: {note})"),
+                url: format!("{}/Appointment", ctx.wire.base()),
+                request_headers: crate::wire::Wire::shown(&headers),
+                request_body: crate::wire::evidence_body(&body),
+                status,
+                response_headers: answer,
+                response_body: crate::wire::evidence_body(answered),
+                error: None,
+            });
+        };
+    match tokio::time::timeout(CONTINUE_WAIT, held.read_head()).await {
+        Ok(Ok(head)) if head.status == 100 => {}
+        Ok(Ok(head)) => {
+            evidence(
+                Some(head.status),
+                head.headers,
+                &[],
+                "answered before its body",
+            );
+            return Err(Problem::Skip(format!(
+                "the receiver answered {} to the original's head before reading its body, so no copy can meet it in flight",
+                head.status
+            )));
+        }
+        Ok(Err(e)) => return Err(Problem::Fail(format!("the original got no answer: {e}"))),
+        Err(_) => {
+            return Err(Problem::Skip(format!(
+                "the receiver did not answer Expect: 100-continue within {CONTINUE_WAIT:?}, so the original cannot be held in flight"
+            )));
+        }
+    }
+    let copy = ctx.send(request.clone()).await?;
+    if let Some(location) = copy.header("location").filter(|_| copy.status == 201) {
+        remember_located(ctx, &service, &slot, location).await;
+    }
+    let done = held.release().await.map_err(Problem::Fail)?;
+    evidence(
+        Some(done.status),
+        done.headers.clone(),
+        &done.body,
+        "completed after the copy",
+    );
+    if let Some(location) = done.header("location").filter(|_| done.status == 201) {
+        remember_located(ctx, &service, &slot, location).await;
+    }
+    let done_answer = crate::wire::Response {
+        status: done.status,
+        headers: http::HeaderMap::new(),
+        body: bytes::Bytes::from(done.body.clone()),
+    };
+    let done_duplicate =
+        done.status == 409 && done_answer.issue_code().as_deref() == Some("duplicate");
+    if copy.status == 201 && done_duplicate {
+        return Err(Problem::Skip(
+            "the receiver read the original's body before admitting its ids, so the copy was processed first and the original answered duplicate: in flight cannot be placed (REC-IDEM-002 covers copies sent at once)"
+                .into(),
+        ));
+    }
+    ensure!(
+        copy.status == 425 && copy.bars_code().as_deref() == Some("REC_TOO_EARLY"),
+        "a copy sent while the original was in flight answered {}, not 425 REC_TOO_EARLY",
+        copy.summary()
+    );
+    ensure!(
+        done.status == 201,
+        "the original, completed after its copy was refused, answered {}, not 201",
+        done.status
+    );
+    let again = ctx.send(request).await?;
+    ensure!(
+        again.status == 409
+            && again.bars_code().as_deref() == Some("REC_CONFLICT")
+            && again.issue_code().as_deref() == Some("duplicate"),
+        "a copy sent after the original completed answered {}, not 409 REC_CONFLICT/duplicate",
+        again.summary()
+    );
+    Ok(())
+}

@@ -288,3 +288,200 @@ pub async fn booking_response(ctx: &Ctx) -> Verdict {
     )
     .await
 }
+
+/// Books with the example message and reads the booking back: (the message, the receiver's
+/// copy). The booking is remembered, so cleanup cancels it.
+async fn booked_by_message(ctx: &Ctx) -> Result<(String, Value, Value), Problem> {
+    let service = ctx.service()?.to_string();
+    let patient = ctx.patient()?.to_string();
+    let slot = ctx.take_slot(&service).await?;
+    let booking = booking_message(&service, &slot, &patient)?;
+    let r = post(ctx, &service, &booking).await?;
+    ensure!(
+        r.status == 200,
+        "the booking message answered {}",
+        r.summary()
+    );
+    let Some(id) = persisted(&r.json().unwrap_or(Value::Null))
+        .and_then(|a| a["id"].as_str().map(str::to_string))
+    else {
+        return Err(Problem::Fail(
+            "the booking answer holds no Appointment id".into(),
+        ));
+    };
+    let (booked, _) = ctx.read(&service, &id).await?;
+    let fake = crate::wire::Response {
+        status: 201,
+        headers: http::HeaderMap::new(),
+        body: bytes::Bytes::from(booked.to_string()),
+    };
+    ctx.remember(&service, &slot, &fake);
+    Ok((service, booking, booked))
+}
+
+/// An update message (reason `update`, the booking-request definition) carrying `appointment`.
+fn update_message(booking: &Value, appointment: &Value) -> Value {
+    let mut message = booking.clone();
+    message["id"] = json!(uuid::Uuid::new_v4().to_string());
+    let participant = resource_mut(&mut message, "Appointment")
+        .map(|a| a["participant"].clone())
+        .unwrap_or(Value::Null);
+    if let Some(h) = resource_mut(&mut message, "MessageHeader") {
+        h["reason"]["coding"][0]["code"] = json!("update");
+    }
+    if let Some(a) = resource_mut(&mut message, "Appointment") {
+        let mut changed = appointment.clone();
+        changed["participant"] = participant;
+        *a = changed;
+    }
+    message
+}
+
+/// REC-MSG-006: an update message (reason update, Appointment booked) updates the booking.
+pub async fn updates(ctx: &Ctx) -> Verdict {
+    let (service, booking, booked) = booked_by_message(ctx).await?;
+    let id = booked["id"].as_str().unwrap_or_default().to_string();
+    let wanted = format!("conformance message update {}", uuid::Uuid::new_v4());
+    let mut changed = booked.clone();
+    changed["description"] = json!(wanted);
+    let r = post(ctx, &service, &update_message(&booking, &changed)).await?;
+    ensure!(
+        r.status == 200,
+        "the update message answered {}",
+        r.summary()
+    );
+    let (after, _) = ctx.read(&service, &id).await?;
+    ensure!(
+        after["description"] == wanted,
+        "after the update message Appointment/{id}'s description reads {}",
+        after["description"]
+    );
+    ensure!(
+        after["status"] == "booked",
+        "after the update message Appointment/{id} reads {}",
+        after["status"]
+    );
+    ensure!(
+        after.pointer("/meta/versionId") != booked.pointer("/meta/versionId"),
+        "the update message left meta.versionId unchanged"
+    );
+    Ok(())
+}
+
+/// REC-MSG-007: a cancellation of an appointment the receiver does not hold is refused: 404
+/// not-found (Core 1.1.6), or 400 invariant as BaRS 1.5 (delta D15) reads it.
+pub async fn cancel_unknown(ctx: &Ctx) -> Verdict {
+    let service = ctx.service()?.to_string();
+    let patient = ctx.patient()?.to_string();
+    let slot = ctx
+        .free_slots(&service)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Problem::Skip("no free slot".into()))?;
+    let booking = booking_message(&service, &slot, &patient)?;
+    let mut unknown = resource_mut(&mut booking.clone(), "Appointment")
+        .cloned()
+        .unwrap_or(Value::Null);
+    unknown["id"] = json!(uuid::Uuid::new_v4().to_string());
+    let r = post(ctx, &service, &cancellation_message(&booking, &unknown)).await?;
+    let code = (r.status, r.bars_code(), r.issue_code());
+    ensure!(
+        matches!(
+            (code.0, code.1.as_deref(), code.2.as_deref()),
+            (404, Some("REC_NOT_FOUND"), Some("not-found"))
+                | (400, Some("REC_BAD_REQUEST"), Some("invariant"))
+        ),
+        "a cancellation of an unknown appointment answered {}, not 404 REC_NOT_FOUND/not-found (or 400 REC_BAD_REQUEST/invariant)",
+        r.summary()
+    );
+    Ok(())
+}
+
+/// REC-MSG-008: a cancellation of an appointment already cancelled is 409 conflict.
+pub async fn cancel_twice(ctx: &Ctx) -> Verdict {
+    let (service, booking, booked) = booked_by_message(ctx).await?;
+    let id = booked["id"].as_str().unwrap_or_default().to_string();
+    let r = post(ctx, &service, &cancellation_message(&booking, &booked)).await?;
+    ensure!(
+        r.status == 200,
+        "the first cancellation message answered {}",
+        r.summary()
+    );
+    let (cancelled, _) = ctx.read(&service, &id).await?;
+    let r = post(ctx, &service, &cancellation_message(&booking, &cancelled)).await?;
+    ensure!(
+        r.status == 409
+            && r.bars_code().as_deref() == Some("REC_CONFLICT")
+            && r.issue_code().as_deref() == Some("conflict"),
+        "cancelling the cancelled Appointment/{id} again answered {}, not 409 REC_CONFLICT/conflict",
+        r.summary()
+    );
+    Ok(())
+}
+
+/// REC-MSG-009: an update message whose Appointment is neither booked nor cancelled is 400
+/// invariant.
+pub async fn update_other_status(ctx: &Ctx) -> Verdict {
+    let (service, booking, booked) = booked_by_message(ctx).await?;
+    let mut proposed = booked.clone();
+    proposed["status"] = json!("proposed");
+    let r = post(ctx, &service, &update_message(&booking, &proposed)).await?;
+    ensure!(
+        r.status == 400
+            && r.bars_code().as_deref() == Some("REC_BAD_REQUEST")
+            && r.issue_code().as_deref() == Some("invariant"),
+        "an update message with status proposed answered {}, not 400 REC_BAD_REQUEST/invariant",
+        r.summary()
+    );
+    Ok(())
+}
+
+/// REC-MSG-010: a message of a version the receiver does not support is 422 not-supported.
+pub async fn unsupported_version(ctx: &Ctx) -> Verdict {
+    refused(
+        ctx,
+        |m| m["meta"]["versionId"] = json!("9.0.0"),
+        422,
+        "REC_UNPROCESSABLE_ENTITY",
+        "not-supported",
+        "a message of version 9.0.0",
+    )
+    .await
+}
+
+/// REC-MSG-011: a message for another receiving organisation is 422 not-supported.
+pub async fn other_receiver(ctx: &Ctx) -> Verdict {
+    refused(
+        ctx,
+        |m| {
+            let Some(entries) = m["entry"].as_array_mut() else {
+                return;
+            };
+            let receiver = entries
+                .iter()
+                .find(|e| e["resource"]["resourceType"] == "MessageHeader")
+                .and_then(|e| e["resource"]["destination"][0]["receiver"]["reference"].as_str())
+                .map(str::to_string)
+                .unwrap_or_default();
+            for e in entries.iter_mut() {
+                let named = e["fullUrl"].as_str() == Some(receiver.as_str())
+                    || receiver.ends_with(&format!(
+                        "Organization/{}",
+                        e["resource"]["id"].as_str().unwrap_or("-")
+                    ));
+                if e["resource"]["resourceType"] == "Organization" && named {
+                    e["resource"]["identifier"] = json!([{
+                        "system": "https://fhir.nhs.uk/Id/ods-organization-code",
+                        "value": "ZZ999"
+                    }]);
+                }
+            }
+        },
+        422,
+        "REC_UNPROCESSABLE_ENTITY",
+        "not-supported",
+        "a message for the receiving organisation ZZ999",
+    )
+    .await
+}

@@ -1,6 +1,7 @@
 //! Every check, in the order they run (cleanup last). Ids are stable: reports and saved runs
 //! refer to them, so a check is never renumbered, only added.
 
+pub mod access;
 pub mod booking;
 pub mod capabilities;
 pub mod errors;
@@ -255,6 +256,16 @@ pub fn all() -> Vec<CheckDef> {
             lifecycle::concurrent_replay
         ),
         check!(
+            "REC-IDEM-003",
+            Idempotency,
+            Shall,
+            "A copy arriving while the original is in flight is 425 REC_TOO_EARLY; the original books once",
+            "digest 3.4 step 4, 4.4 common, 5.10",
+            "IG: Transactional-integrity (retry while in flight)",
+            [SLOTS, CREATE, READ, Need::Direct],
+            lifecycle::in_flight
+        ),
+        check!(
             "REC-CAN-001",
             Cancel,
             Shall,
@@ -365,6 +376,66 @@ pub fn all() -> Vec<CheckDef> {
             messaging::booking_response
         ),
         check!(
+            "REC-MSG-006",
+            Messaging,
+            Shall,
+            "An update message (reason update, Appointment booked) updates the booking",
+            "digest 6.3 step 6",
+            "IG: Bundle-Processing.page.md; MessageDefinition booking-request",
+            [SLOTS, READ, MESSAGING],
+            messaging::updates
+        ),
+        check!(
+            "REC-MSG-007",
+            Messaging,
+            Shall,
+            "A cancellation message for an unknown appointment is refused 404 (400 invariant under 1.5)",
+            "digest 6.3 step 6; delta D15",
+            "IG: Bundle-Processing.page.md",
+            [SLOTS, MESSAGING],
+            messaging::cancel_unknown
+        ),
+        check!(
+            "REC-MSG-008",
+            Messaging,
+            Shall,
+            "A cancellation message for an appointment no longer booked is 409 conflict",
+            "digest 6.3 step 6, 5.3",
+            "IG: Bundle-Processing.page.md",
+            [SLOTS, READ, MESSAGING],
+            messaging::cancel_twice
+        ),
+        check!(
+            "REC-MSG-009",
+            Messaging,
+            Shall,
+            "An update message whose Appointment is neither booked nor cancelled is 400 invariant",
+            "digest 6.3 step 6",
+            "IG: Bundle-Processing.page.md",
+            [SLOTS, READ, MESSAGING],
+            messaging::update_other_status
+        ),
+        check!(
+            "REC-MSG-010",
+            Messaging,
+            Shall,
+            "A message of an unsupported Bundle.meta.versionId is 422 not-supported",
+            "digest 6.3 step 2",
+            "IG: Bundle-Processing.page.md",
+            [SLOTS, MESSAGING],
+            messaging::unsupported_version
+        ),
+        check!(
+            "REC-MSG-011",
+            Messaging,
+            Should,
+            "A message for another receiving organisation is 422 not-supported",
+            "digest 6.3 step 3 [DECISION]",
+            "IG: Bundle-Processing.page.md",
+            [SLOTS, MESSAGING],
+            messaging::other_receiver
+        ),
+        check!(
             "REC-PTR-001",
             Registry,
             Shall,
@@ -463,6 +534,26 @@ pub fn all() -> Vec<CheckDef> {
             "API: /Slot",
             [SLOTS, Need::Direct],
             errors::verb_not_allowed
+        ),
+        check!(
+            "ERR-AUTH-001",
+            Errors,
+            Shall,
+            "An organisation the receiver does not admit: 401 REC_UNAUTHORIZED",
+            "digest 1.3, 3.4 step 3, 4.4 common",
+            "IG: Security-and-Authorisation/Authorisation.page.md",
+            [SLOTS],
+            access::refused_organisation
+        ),
+        check!(
+            "ERR-TLS-001",
+            Errors,
+            Shall,
+            "A connection without the client certificate (TLS-MA): 403 REC_FORBIDDEN or no handshake",
+            "digest 1.2, 3.4 step 1, 4.4 common",
+            "IG: Security-and-Authorisation/Receiver.page.md",
+            [Need::Direct],
+            access::no_client_certificate
         ),
         check!(
             "ERR-SLOT-001",

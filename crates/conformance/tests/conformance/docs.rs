@@ -18,8 +18,31 @@ fn the_documented_check_list_is_the_kits() {
 }
 
 #[test]
+fn the_documented_sender_check_list_is_the_kits() {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/CONFORMANCE.md"
+    ))
+    .expect("docs/CONFORMANCE.md");
+    let table = bars_conformance::report::sender_markdown(&bars_conformance::sender::checks::all());
+    assert!(
+        doc.contains(&table),
+        "docs/CONFORMANCE.md's sender check list is out of date: regenerate it with `bars conformance list --sender --markdown`"
+    );
+}
+
+#[test]
 fn check_ids_are_unique() {
     let all = bars_conformance::checks::all();
-    let ids: BTreeSet<&str> = all.iter().map(|c| c.id).collect();
-    assert_eq!(ids.len(), all.len(), "two checks share an id");
+    let sender = bars_conformance::sender::checks::all();
+    let ids: BTreeSet<&str> = all
+        .iter()
+        .map(|c| c.id)
+        .chain(sender.iter().map(|c| c.id))
+        .collect();
+    assert_eq!(
+        ids.len(),
+        all.len() + sender.len(),
+        "two checks share an id"
+    );
 }

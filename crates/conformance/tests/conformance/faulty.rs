@@ -69,9 +69,25 @@ async fn pointers_that_never_appear_fail_the_pointer_check() {
     assert!(failed.contains("REC-PTR-001"), "{failed:?}");
 }
 
+/// Our receiver over TLS letting in connections without a client certificate.
+async fn failed_without_tls_ma() -> BTreeSet<&'static str> {
+    let (receiver, wire, _pki) =
+        support::over_tls(bars_store::testing::Backend::Sqlite, false).await;
+    let report = support::run(wire).await;
+    receiver.stop().await;
+    report.failed().into_iter().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_without_tls_ma_fails_the_403_row() {
+    let failed = failed_without_tls_ma().await;
+    assert!(failed.contains("ERR-TLS-001"), "{failed:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_check_fails_under_some_fault() {
     let mut failed = failed_without_registry().await;
+    failed.extend(failed_without_tls_ma().await);
     for fault in ALL_FAULTS {
         failed.extend(failed_under(*fault).await.0);
     }
@@ -88,5 +104,34 @@ async fn every_check_fails_under_some_fault() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_without_idempotency_fails_the_replays() {
-    expect(Fault::NoIdempotency, &["REC-IDEM-001", "REC-IDEM-002"]).await;
+    expect(
+        Fault::NoIdempotency,
+        &["REC-IDEM-001", "REC-IDEM-002", "REC-IDEM-003"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_acknowledging_messages_unprocessed_fails_the_message_checks() {
+    expect(
+        Fault::IgnoresWrites,
+        &[
+            "REC-MSG-006",
+            "REC-MSG-007",
+            "REC-MSG-008",
+            "REC-MSG-009",
+            "REC-MSG-010",
+            "REC-MSG-011",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_answering_every_error_400_fails_the_401_row() {
+    expect(
+        Fault::SloppyErrors,
+        &["ERR-AUTH-001", "REC-MSG-007", "REC-MSG-010", "REC-MSG-011"],
+    )
+    .await;
 }

@@ -10,4 +10,5 @@ mod docs;
 mod faulty;
 mod own;
 mod reports;
+mod sender;
 mod support;

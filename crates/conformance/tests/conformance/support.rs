@@ -22,6 +22,8 @@ pub const SERVICE: &str = "2000011111";
 pub const PATIENT: &str = "9434765919";
 pub const OTHER_PATIENT: &str = "4409815415";
 pub const SENDER_ODS: &str = "A1001";
+/// An organisation our test receiver's access policy refuses (it admits only the kit's).
+pub const REFUSED_ODS: &str = "Z9999";
 
 /// Tomorrow, every 5 minutes 06:00-18:00 UTC: 144 slots, enough for a whole run.
 fn plan(service: &str, window: &Window) -> SlotPlan {
@@ -48,17 +50,30 @@ pub struct OwnReceiver {
     receiver: Receiver,
 }
 
+/// How our receiver is reached over TLS: the server's settings and whether it refuses a
+/// connection without a client certificate (TLS-MA).
+pub struct ServeTls {
+    pub config: Arc<rustls::ServerConfig>,
+    pub require_client_certificate: bool,
+}
+
 impl OwnReceiver {
     pub async fn start(backend: Backend) -> OwnReceiver {
+        OwnReceiver::start_with(backend, None).await
+    }
+
+    pub async fn start_with(backend: Backend, tls: Option<ServeTls>) -> OwnReceiver {
         let db = TestDatabase::new(backend, "receiver.db")
             .await
             .expect("a test database");
         let store = bars_store::open(&db.url()).await.expect("the store");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
-        let base = format!("http://{addr}");
-        let config =
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let base = format!("{scheme}://{addr}");
+        let mut config =
             ReceiverConfig::new("RX001", &base).with_service(SERVICE, "Minor Injuries Unit");
+        config.access.organisations = vec![SENDER_ODS.into()];
         let receiver = Receiver::new(config, store).await.unwrap();
         receiver
             .state
@@ -67,10 +82,17 @@ impl OwnReceiver {
             .await
             .map_err(|e| e.diagnostics.clone())
             .unwrap();
+        let rules = TransportRules {
+            require_client_certificate: tls.as_ref().is_some_and(|t| t.require_client_certificate),
+            ..TransportRules::receiver()
+        };
         let server = RunningServer::start_on(
             listener,
-            receiver.router(TransportRules::receiver()),
-            ServerOptions::default(),
+            receiver.router(rules),
+            ServerOptions {
+                tls: tls.map(|t| t.config),
+                ..ServerOptions::default()
+            },
         );
         OwnReceiver {
             base,
@@ -86,6 +108,45 @@ impl OwnReceiver {
     }
 }
 
+/// Our receiver over mutual TLS with a development PKI, and a wire to it presenting the
+/// proxy's client certificate (with a client without it, for the TLS-MA row). With
+/// `require_client_certificate` false the receiver lets anyone in: a TLS-MA fault.
+pub async fn over_tls(
+    backend: Backend,
+    require_client_certificate: bool,
+) -> (OwnReceiver, Wire, tempfile::TempDir) {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = bars_stack::DevPki::ensure(dir.path(), "conformance-sender", &["RX001"]).unwrap();
+    let server = bars_pki::tls::server_config(
+        &pki.servers,
+        Some(&pki.ca_pem),
+        bars_pki::tls::ClientAuth::Optional,
+    )
+    .unwrap();
+    let own = OwnReceiver::start_with(
+        backend,
+        Some(ServeTls {
+            config: server,
+            require_client_certificate,
+        }),
+    )
+    .await;
+    let with_cert = bars_pki::tls::client_config(&pki.ca_pem, Some(&pki.proxy_client)).unwrap();
+    let without = bars_pki::tls::client_config(&pki.ca_pem, None).unwrap();
+    let wire = Wire::new(
+        HttpClient::new(Some(with_cert.clone()), Duration::from_secs(30)),
+        &own.base,
+        Route::Direct {
+            application: "conformance-kit".into(),
+        },
+        SenderIdentity::new(SENDER_ODS, "Conformance Practice"),
+    )
+    .with_tls(with_cert)
+    .with_anonymous(HttpClient::new(Some(without), Duration::from_secs(30)));
+    (own, wire, dir)
+}
+
 /// A wire straight to `base`, the kit acting as the proxy.
 pub fn direct(base: &str) -> Wire {
     Wire::new(
@@ -98,15 +159,18 @@ pub fn direct(base: &str) -> Wire {
     )
 }
 
-/// Runs every check against what `wire` reaches, for our service and patient.
+/// Runs every check against what `wire` reaches, for our service and patient. Directly, the
+/// receiver is ours with its policy refusing [`REFUSED_ODS`]; the stack's receivers have none.
 pub async fn run(wire: Wire) -> Report {
+    let refused = wire.is_direct().then(|| REFUSED_ODS.to_string());
     let ctx = Ctx::connect(
         wire,
         vec![SERVICE.into()],
         vec![PATIENT.into(), OTHER_PATIENT.into()],
         Window::tomorrow(),
     )
-    .await;
+    .await
+    .with_refused_organisation(refused);
     bars_conformance::run(&ctx, |_, _, _| {}).await
 }
 

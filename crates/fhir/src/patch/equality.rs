@@ -7,7 +7,7 @@
 use serde_json::{Number, Value};
 
 /// Structural equality with numbers compared by value and object member order ignored.
-pub(super) fn json_equal(a: &Value, b: &Value) -> bool {
+pub fn json_equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => numbers_equal(x, y),
         (Value::Array(x), Value::Array(y)) => {

@@ -27,6 +27,7 @@ mod rfc6902;
 #[cfg(test)]
 mod tests;
 
+pub use equality::json_equal;
 pub use fhirpath_patch::fhirpath_patch;
 pub use partial::partial_resource;
 pub use rfc6902::json_patch;

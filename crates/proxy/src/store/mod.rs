@@ -7,7 +7,13 @@
 //! `bars_store::sqlite::Database` (one proxy), [`postgres`] on `PgDatabase` (several), chosen by
 //! [`open_store`]. Both keep the same tables:
 //!
-//! * `proxy_endpoint`, `proxy_application`: the directory; an application is its JSON.
+//! * `proxy_catalogue`: the Endpoint Catalogue, one row per HealthcareService, Endpoint and
+//!   Endpoint template: its id, version, `lastUpdated` and body (OAS14 JSON without `meta`).
+//!   Searches and routing read the whole catalogue from memory, so the rows carry no search
+//!   columns.
+//! * `proxy_application`: the registered sender applications, each its JSON.
+//! * `proxy_endpoint`: the catalogue before it was FHIR (one URL per target); a proxy that finds
+//!   rows there converts them into catalogue records at start-up and empties it.
 //! * `proxy_revision`: one counter that every change to the directory increases in the same
 //!   transaction, so a proxy learns whether its copy is current from one small read.
 //! * `proxy_seed`: each configuration-file entry as last written to the directory (see
@@ -33,7 +39,8 @@ pub use sqlite::SqliteProxyStore;
 /// `BIGINT` as an integer).
 pub static MIGRATIONS: Migrations = Migrations {
     component: "proxy",
-    steps: &["CREATE TABLE proxy_endpoint (
+    steps: &[
+        "CREATE TABLE proxy_endpoint (
             system TEXT NOT NULL,
             value TEXT NOT NULL,
             name TEXT NOT NULL,
@@ -62,7 +69,16 @@ pub static MIGRATIONS: Migrations = Migrations {
             remember_until BIGINT NOT NULL,
             PRIMARY KEY (client_id, jti)
         );
-        CREATE INDEX proxy_replay_by_time ON proxy_replay (remember_until);"],
+        CREATE INDEX proxy_replay_by_time ON proxy_replay (remember_until);",
+        "CREATE TABLE proxy_catalogue (
+            kind TEXT NOT NULL,
+            id TEXT NOT NULL,
+            version BIGINT NOT NULL,
+            last_updated TEXT NOT NULL,
+            body TEXT NOT NULL,
+            PRIMARY KEY (kind, id)
+        );",
+    ],
 };
 
 /// The directory as one proxy last read it.
@@ -71,7 +87,53 @@ pub struct Snapshot {
     /// The change counter, read before the tables: a change committed meanwhile shows as a
     /// newer revision at the next look, never as a missed one.
     pub revision: i64,
-    pub endpoints: Vec<Endpoint>,
+    /// The Endpoint Catalogue's records.
+    pub records: Vec<StoredRecord>,
+    /// Entries of the pre-FHIR catalogue still waiting to be converted.
+    pub legacy: Vec<Endpoint>,
+    pub applications: Vec<Application>,
+}
+
+/// One catalogue record as stored: the store keeps the text it is given and never reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// `HealthcareService`, `Endpoint` or `EndpointTemplate`.
+    pub kind: String,
+    pub id: String,
+    pub version: i64,
+    pub last_updated: String,
+    pub body: String,
+}
+
+/// One row change of a catalogue write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatalogueChange {
+    /// Inserts the record, or replaces the one with its kind and id.
+    Put(StoredRecord),
+    Delete {
+        kind: String,
+        id: String,
+    },
+    /// Removes a pre-FHIR entry once it has been converted.
+    RetireLegacy {
+        system: String,
+        value: String,
+    },
+}
+
+/// A configuration-file endpoint as the catalogue records it describes, remembered by `key`
+/// and `text` in `proxy_seed`. Written with the stored version plus one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeedRecords {
+    pub key: String,
+    pub text: String,
+    pub records: Vec<StoredRecord>,
+}
+
+/// What a seed writes: the file's endpoints (as catalogue records) and applications.
+#[derive(Debug, Clone, Default)]
+pub struct SeedRows {
+    pub endpoints: Vec<SeedRecords>,
     pub applications: Vec<Application>,
 }
 
@@ -96,12 +158,16 @@ pub struct Seeded {
 }
 
 /// The seed key of an endpoint: its target, `system|value`.
-pub(crate) fn endpoint_key(system: &str, value: &str) -> String {
+pub fn endpoint_key(system: &str, value: &str) -> String {
     format!("{system}|{value}")
 }
 
+/// The `proxy_seed` kind of a file endpoint. Not `endpoint`, the kind of the pre-FHIR
+/// catalogue: a database from before the catalogue records gets every file entry written once.
+pub(crate) const SEED_KIND_CATALOGUE: &str = "catalogue";
+
 /// The text a seed entry is remembered by: its JSON, so any edit in the file shows.
-pub(crate) fn entry_text<T: serde::Serialize>(entry: &T) -> Result<String, StoreError> {
+pub fn entry_text<T: serde::Serialize>(entry: &T) -> Result<String, StoreError> {
     serde_json::to_string(entry)
         .map_err(|e| StoreError::Internal(format!("cannot serialise a seed entry: {e}")))
 }
@@ -126,17 +192,18 @@ pub trait ProxyStore: Send + Sync {
     /// The directory's change counter.
     async fn revision(&self) -> Result<i64, StoreError>;
 
-    /// The whole directory (endpoints by target, applications by client id).
+    /// The whole directory (catalogue records by kind and id, applications by client id).
     async fn snapshot(&self) -> Result<Snapshot, StoreError>;
 
-    /// Adds an endpoint; false (and nothing changed) when its target is already listed.
-    async fn add_endpoint(&self, endpoint: Endpoint) -> Result<bool, StoreError>;
-
-    /// Adds or replaces the endpoint of its target.
-    async fn put_endpoint(&self, endpoint: Endpoint) -> Result<(), StoreError>;
-
-    /// Removes the endpoint of a target; false when there was none.
-    async fn remove_endpoint(&self, system: &str, value: &str) -> Result<bool, StoreError>;
+    /// Applies `changes` in one transaction if the directory is still at `revision` (moving it
+    /// on); false, and nothing changed, when another write came first. Every catalogue write is
+    /// decided on a snapshot and written through here, so two proxies deciding at once cannot
+    /// both succeed on what became a stale catalogue.
+    async fn write_catalogue(
+        &self,
+        revision: i64,
+        changes: Vec<CatalogueChange>,
+    ) -> Result<bool, StoreError>;
 
     /// Adds or replaces an application (checked by the caller).
     async fn put_application(&self, application: Application) -> Result<(), StoreError>;
@@ -146,7 +213,7 @@ pub trait ProxyStore: Send + Sync {
 
     /// Writes the file's entries that are new or changed since they were last written (see
     /// [`Seed`]), in one transaction.
-    async fn seed(&self, seed: Seed) -> Result<Seeded, StoreError>;
+    async fn seed(&self, seed: SeedRows) -> Result<Seeded, StoreError>;
 
     /// Records `(client_id, jti)` until `remember_until` (seconds since the epoch) unless it is
     /// recorded and not yet past its time at `now`. True when it was recorded now: the

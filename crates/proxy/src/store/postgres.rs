@@ -10,8 +10,8 @@ use bars_store::postgres::{PgDatabase, sql};
 use deadpool_postgres::{GenericClient, Transaction};
 
 use super::{
-    MIGRATIONS, ProxyStore, Seed, Seeded, Snapshot, application_from, application_text,
-    endpoint_key, entry_text,
+    CatalogueChange, MIGRATIONS, ProxyStore, SEED_KIND_CATALOGUE, SeedRows, Seeded, Snapshot,
+    StoredRecord, application_from, application_text, entry_text,
 };
 use crate::auth::applications::Application;
 use crate::catalogue::Endpoint;
@@ -27,10 +27,21 @@ const SEED: &str = "INSERT INTO proxy_seed (kind, key, entry) VALUES ($1, $2, $3
     ON CONFLICT (kind, key) DO UPDATE SET entry = excluded.entry
     WHERE proxy_seed.entry <> excluded.entry";
 
-const PUT_ENDPOINT: &str = "INSERT INTO proxy_endpoint (system, value, name, url, ods_code)
+/// Moves the counter on only from the revision a catalogue write was decided at. Run first in
+/// the transaction: a concurrent write holds the row until it commits, after which this one
+/// re-reads it at READ COMMITTED, finds the revision moved, and changes nothing.
+const GUARDED_BUMP: &str =
+    "UPDATE proxy_revision SET revision = revision + 1 WHERE id = 1 AND revision = $1";
+
+const PUT_RECORD: &str = "INSERT INTO proxy_catalogue (kind, id, version, last_updated, body)
     VALUES ($1, $2, $3, $4, $5)
-    ON CONFLICT (system, value) DO UPDATE SET name = excluded.name, url = excluded.url,
-        ods_code = excluded.ods_code";
+    ON CONFLICT (kind, id) DO UPDATE SET version = excluded.version,
+        last_updated = excluded.last_updated, body = excluded.body";
+
+const SEED_RECORD: &str = "INSERT INTO proxy_catalogue (kind, id, version, last_updated, body)
+    VALUES ($1, $2, 1, $3, $4)
+    ON CONFLICT (kind, id) DO UPDATE SET version = proxy_catalogue.version + 1,
+        last_updated = excluded.last_updated, body = excluded.body";
 
 const PUT_APPLICATION: &str = "INSERT INTO proxy_application (client_id, body) VALUES ($1, $2)
     ON CONFLICT (client_id) DO UPDATE SET body = excluded.body";
@@ -56,13 +67,33 @@ async fn exec<C: GenericClient>(
     sql::exec(c, statement, params).await.map_err(db)
 }
 
-async fn put_endpoint(tx: &Transaction<'_>, e: &Endpoint) -> Result<(), StoreError> {
-    exec(
-        tx,
-        PUT_ENDPOINT,
-        &[&e.system, &e.value, &e.name, &e.url, &e.ods_code],
-    )
-    .await?;
+async fn apply_change(tx: &Transaction<'_>, change: &CatalogueChange) -> Result<(), StoreError> {
+    match change {
+        CatalogueChange::Put(r) => {
+            exec(
+                tx,
+                PUT_RECORD,
+                &[&r.kind, &r.id, &r.version, &r.last_updated, &r.body],
+            )
+            .await?
+        }
+        CatalogueChange::Delete { kind, id } => {
+            exec(
+                tx,
+                "DELETE FROM proxy_catalogue WHERE kind = $1 AND id = $2",
+                &[kind, id],
+            )
+            .await?
+        }
+        CatalogueChange::RetireLegacy { system, value } => {
+            exec(
+                tx,
+                "DELETE FROM proxy_endpoint WHERE system = $1 AND value = $2",
+                &[system, value],
+            )
+            .await?
+        }
+    };
     Ok(())
 }
 
@@ -86,7 +117,23 @@ async fn revision<C: GenericClient>(c: &C) -> Result<i64, StoreError> {
 
 async fn snapshot(tx: &Transaction<'_>) -> Result<Snapshot, StoreError> {
     let revision = revision(tx).await?;
-    let endpoints = sql::rows(
+    let records = sql::rows(
+        tx,
+        "SELECT kind, id, version, last_updated, body FROM proxy_catalogue ORDER BY kind, id",
+        &[],
+    )
+    .await
+    .map_err(db)?
+    .iter()
+    .map(|r| StoredRecord {
+        kind: r.get(0),
+        id: r.get(1),
+        version: r.get(2),
+        last_updated: r.get(3),
+        body: r.get(4),
+    })
+    .collect();
+    let legacy = sql::rows(
         tx,
         "SELECT system, value, name, url, ods_code FROM proxy_endpoint ORDER BY system, value",
         &[],
@@ -114,18 +161,20 @@ async fn snapshot(tx: &Transaction<'_>) -> Result<Snapshot, StoreError> {
     .collect::<Result<_, _>>()?;
     Ok(Snapshot {
         revision,
-        endpoints,
+        records,
+        legacy,
         applications,
     })
 }
 
-async fn seed(tx: &Transaction<'_>, seed: &Seed) -> Result<Seeded, StoreError> {
+async fn seed(tx: &Transaction<'_>, seed: &SeedRows) -> Result<Seeded, StoreError> {
     let mut seeded = Seeded::default();
     for e in &seed.endpoints {
-        let key = endpoint_key(&e.system, &e.value);
-        if exec(tx, SEED, &[&"endpoint", &key, &entry_text(e)?]).await? == 1 {
-            put_endpoint(tx, e).await?;
-            seeded.endpoints.push(key);
+        if exec(tx, SEED, &[&SEED_KIND_CATALOGUE, &e.key, &e.text]).await? == 1 {
+            for r in &e.records {
+                exec(tx, SEED_RECORD, &[&r.kind, &r.id, &r.last_updated, &r.body]).await?;
+            }
+            seeded.endpoints.push(e.key.clone());
         }
     }
     for app in &seed.applications {
@@ -171,44 +220,21 @@ impl ProxyStore for PgProxyStore {
         self.db.snapshot((), |tx, _| Box::pin(snapshot(tx))).await
     }
 
-    async fn add_endpoint(&self, endpoint: Endpoint) -> Result<bool, StoreError> {
+    async fn write_catalogue(
+        &self,
+        revision: i64,
+        changes: Vec<CatalogueChange>,
+    ) -> Result<bool, StoreError> {
         self.db
-            .write(endpoint, |tx, e| {
+            .write((revision, changes), |tx, (revision, changes)| {
                 Box::pin(async move {
-                    change(
-                        tx,
-                        "INSERT INTO proxy_endpoint (system, value, name, url, ods_code)
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (system, value) DO NOTHING",
-                        &[&e.system, &e.value, &e.name, &e.url, &e.ods_code],
-                    )
-                    .await
-                })
-            })
-            .await
-    }
-
-    async fn put_endpoint(&self, endpoint: Endpoint) -> Result<(), StoreError> {
-        self.db
-            .write(endpoint, |tx, e| {
-                Box::pin(async move {
-                    put_endpoint(tx, e).await?;
-                    exec(tx, BUMP, &[]).await?;
-                    Ok(())
-                })
-            })
-            .await
-    }
-
-    async fn remove_endpoint(&self, system: &str, value: &str) -> Result<bool, StoreError> {
-        self.db
-            .write((system.to_string(), value.to_string()), |tx, (s, v)| {
-                Box::pin(async move {
-                    change(
-                        tx,
-                        "DELETE FROM proxy_endpoint WHERE system = $1 AND value = $2",
-                        &[s, v],
-                    )
-                    .await
+                    if exec(tx, GUARDED_BUMP, &[revision]).await? == 0 {
+                        return Ok(false);
+                    }
+                    for ch in changes.iter() {
+                        apply_change(tx, ch).await?;
+                    }
+                    Ok(true)
                 })
             })
             .await
@@ -241,7 +267,7 @@ impl ProxyStore for PgProxyStore {
             .await
     }
 
-    async fn seed(&self, entries: Seed) -> Result<Seeded, StoreError> {
+    async fn seed(&self, entries: SeedRows) -> Result<Seeded, StoreError> {
         self.db.write(entries, |tx, s| Box::pin(seed(tx, s))).await
     }
 

@@ -10,8 +10,8 @@ use bars_store::sqlite::{Database, SqliteOptions, classify};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    MIGRATIONS, ProxyStore, Seed, Seeded, Snapshot, application_from, application_text,
-    endpoint_key, entry_text,
+    CatalogueChange, MIGRATIONS, ProxyStore, SEED_KIND_CATALOGUE, SeedRows, Seeded, Snapshot,
+    StoredRecord, application_from, application_text, entry_text,
 };
 use crate::auth::applications::Application;
 use crate::catalogue::Endpoint;
@@ -29,10 +29,20 @@ const SEED: &str = "INSERT INTO proxy_seed (kind, key, entry) VALUES (?1, ?2, ?3
     ON CONFLICT (kind, key) DO UPDATE SET entry = excluded.entry
     WHERE proxy_seed.entry <> excluded.entry";
 
-const PUT_ENDPOINT: &str = "INSERT INTO proxy_endpoint (system, value, name, url, ods_code)
+/// Moves the counter on only from the revision a catalogue write was decided at.
+const GUARDED_BUMP: &str =
+    "UPDATE proxy_revision SET revision = revision + 1 WHERE id = 1 AND revision = ?1";
+
+const PUT_RECORD: &str = "INSERT INTO proxy_catalogue (kind, id, version, last_updated, body)
     VALUES (?1, ?2, ?3, ?4, ?5)
-    ON CONFLICT (system, value) DO UPDATE SET name = excluded.name, url = excluded.url,
-        ods_code = excluded.ods_code";
+    ON CONFLICT (kind, id) DO UPDATE SET version = excluded.version,
+        last_updated = excluded.last_updated, body = excluded.body";
+
+/// A seeded record replaces what is there as its next version.
+const SEED_RECORD: &str = "INSERT INTO proxy_catalogue (kind, id, version, last_updated, body)
+    VALUES (?1, ?2, 1, ?3, ?4)
+    ON CONFLICT (kind, id) DO UPDATE SET version = proxy_catalogue.version + 1,
+        last_updated = excluded.last_updated, body = excluded.body";
 
 const PUT_APPLICATION: &str = "INSERT INTO proxy_application (client_id, body) VALUES (?1, ?2)
     ON CONFLICT (client_id) DO UPDATE SET body = excluded.body";
@@ -70,12 +80,24 @@ fn exec(c: &Connection, sql: &str, values: impl rusqlite::Params) -> Result<usiz
         .map_err(run)
 }
 
-fn put_endpoint(c: &Connection, e: &Endpoint) -> Result<(), StoreError> {
-    exec(
-        c,
-        PUT_ENDPOINT,
-        params![e.system, e.value, e.name, e.url, e.ods_code],
-    )?;
+fn change(c: &Connection, change: &CatalogueChange) -> Result<(), StoreError> {
+    match change {
+        CatalogueChange::Put(r) => exec(
+            c,
+            PUT_RECORD,
+            params![r.kind, r.id, r.version, r.last_updated, r.body],
+        )?,
+        CatalogueChange::Delete { kind, id } => exec(
+            c,
+            "DELETE FROM proxy_catalogue WHERE kind = ?1 AND id = ?2",
+            params![kind, id],
+        )?,
+        CatalogueChange::RetireLegacy { system, value } => exec(
+            c,
+            "DELETE FROM proxy_endpoint WHERE system = ?1 AND value = ?2",
+            params![system, value],
+        )?,
+    };
     Ok(())
 }
 
@@ -90,7 +112,24 @@ fn put_application(c: &Connection, app: &Application) -> Result<(), StoreError> 
 
 fn snapshot(c: &Connection) -> Result<Snapshot, StoreError> {
     let revision = revision(c)?;
-    let endpoints = c
+    let records = c
+        .prepare_cached(
+            "SELECT kind, id, version, last_updated, body FROM proxy_catalogue ORDER BY kind, id",
+        )
+        .and_then(|mut s| {
+            s.query_map([], |r| {
+                Ok(StoredRecord {
+                    kind: r.get(0)?,
+                    id: r.get(1)?,
+                    version: r.get(2)?,
+                    last_updated: r.get(3)?,
+                    body: r.get(4)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(run)?;
+    let legacy = c
         .prepare_cached(
             "SELECT system, value, name, url, ods_code FROM proxy_endpoint ORDER BY system, value",
         )
@@ -120,7 +159,8 @@ fn snapshot(c: &Connection) -> Result<Snapshot, StoreError> {
         .collect::<Result<_, _>>()?;
     Ok(Snapshot {
         revision,
-        endpoints,
+        records,
+        legacy,
         applications,
     })
 }
@@ -132,13 +172,18 @@ fn revision(c: &Connection) -> Result<i64, StoreError> {
         .ok_or_else(|| StoreError::Internal("proxy_revision has no row".into()))
 }
 
-fn seed(c: &Connection, seed: &Seed) -> Result<Seeded, StoreError> {
+fn seed(c: &Connection, seed: &SeedRows) -> Result<Seeded, StoreError> {
     let mut seeded = Seeded::default();
     for e in &seed.endpoints {
-        let key = endpoint_key(&e.system, &e.value);
-        if exec(c, SEED, params!["endpoint", key, entry_text(e)?])? == 1 {
-            put_endpoint(c, e)?;
-            seeded.endpoints.push(key);
+        if exec(c, SEED, params![SEED_KIND_CATALOGUE, e.key, e.text])? == 1 {
+            for r in &e.records {
+                exec(
+                    c,
+                    SEED_RECORD,
+                    params![r.kind, r.id, r.last_updated, r.body],
+                )?;
+            }
+            seeded.endpoints.push(e.key.clone());
         }
     }
     for app in &seed.applications {
@@ -168,52 +213,20 @@ impl ProxyStore for SqliteProxyStore {
         self.db.read(snapshot).await
     }
 
-    async fn add_endpoint(&self, endpoint: Endpoint) -> Result<bool, StoreError> {
+    async fn write_catalogue(
+        &self,
+        revision: i64,
+        changes: Vec<CatalogueChange>,
+    ) -> Result<bool, StoreError> {
         self.db
             .write(move |c| {
-                let added = exec(
-                    c,
-                    "INSERT INTO proxy_endpoint (system, value, name, url, ods_code)
-                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (system, value) DO NOTHING",
-                    params![
-                        endpoint.system,
-                        endpoint.value,
-                        endpoint.name,
-                        endpoint.url,
-                        endpoint.ods_code
-                    ],
-                )? == 1;
-                if added {
-                    exec(c, BUMP, [])?;
+                if exec(c, GUARDED_BUMP, [revision])? == 0 {
+                    return Ok(false);
                 }
-                Ok(added)
-            })
-            .await
-    }
-
-    async fn put_endpoint(&self, endpoint: Endpoint) -> Result<(), StoreError> {
-        self.db
-            .write(move |c| {
-                put_endpoint(c, &endpoint)?;
-                exec(c, BUMP, [])?;
-                Ok(())
-            })
-            .await
-    }
-
-    async fn remove_endpoint(&self, system: &str, value: &str) -> Result<bool, StoreError> {
-        let (system, value) = (system.to_string(), value.to_string());
-        self.db
-            .write(move |c| {
-                let removed = exec(
-                    c,
-                    "DELETE FROM proxy_endpoint WHERE system = ?1 AND value = ?2",
-                    params![system, value],
-                )? > 0;
-                if removed {
-                    exec(c, BUMP, [])?;
+                for ch in &changes {
+                    change(c, ch)?;
                 }
-                Ok(removed)
+                Ok(true)
             })
             .await
     }
@@ -245,7 +258,7 @@ impl ProxyStore for SqliteProxyStore {
             .await
     }
 
-    async fn seed(&self, entries: Seed) -> Result<Seeded, StoreError> {
+    async fn seed(&self, entries: SeedRows) -> Result<Seeded, StoreError> {
         self.db.write(move |c| seed(c, &entries)).await
     }
 

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use bars_store::on_both;
 use bars_store::testing::{Backend, TestDatabase};
 
+use bars_fhir::headers::TargetIdentifier;
+
 use super::*;
 use crate::auth::Applications;
 use crate::auth::testkit;
@@ -41,37 +43,80 @@ fn ids(apps: &[Application]) -> Vec<&str> {
     apps.iter().map(|a| a.client_id.as_str()).collect()
 }
 
+fn record(kind: &str, id: &str, version: i64, body: &str) -> StoredRecord {
+    StoredRecord {
+        kind: kind.into(),
+        id: id.into(),
+        version,
+        last_updated: "2026-12-01T10:00:00.000Z".into(),
+        body: body.into(),
+    }
+}
+
+fn seed_of(endpoints: &[Endpoint], applications: Vec<Application>) -> SeedRows {
+    SeedRows {
+        endpoints: crate::epc::seed::seed_rows(endpoints, bars_fhir::instant::Instant::now())
+            .unwrap(),
+        applications,
+    }
+}
+
 on_both! {
     #[tokio::test]
-    async fn admin_changes_survive_reopening(backend: Backend) {
+    async fn catalogue_and_application_changes_survive_reopening(backend: Backend) {
         let db = database(backend).await;
         let store = open(&db).await;
-        assert!(store.add_endpoint(endpoint("1", "http://a")).await.unwrap());
-        assert!(
-            !store.add_endpoint(endpoint("1", "http://b")).await.unwrap(),
-            "a second endpoint for one target is refused"
-        );
-        store.put_endpoint(endpoint("2", "http://b")).await.unwrap();
+        let rev = store.revision().await.unwrap();
+        let a = record("Endpoint", "a", 1, r#"{"resourceType":"Endpoint"}"#);
+        let b = record("HealthcareService", "b", 1, r#"{"resourceType":"HealthcareService"}"#);
+        assert!(store
+            .write_catalogue(rev, vec![CatalogueChange::Put(a.clone()), CatalogueChange::Put(b.clone())])
+            .await
+            .unwrap());
         store.put_application(app("x")).await.unwrap();
         store.put_application(app("y")).await.unwrap();
         drop(store);
 
         let again = open(&db).await;
         let snapshot = again.snapshot().await.unwrap();
-        assert_eq!(
-            snapshot.endpoints,
-            vec![endpoint("1", "http://a"), endpoint("2", "http://b")]
-        );
+        assert_eq!(snapshot.records, vec![a.clone(), b.clone()]);
         assert_eq!(snapshot.applications, vec![app("x"), app("y")]);
 
-        assert!(again.remove_endpoint(DOS, "1").await.unwrap());
-        assert!(!again.remove_endpoint(DOS, "1").await.unwrap());
+        let a2 = record("Endpoint", "a", 2, r#"{"resourceType":"Endpoint","name":"2"}"#);
+        assert!(again
+            .write_catalogue(
+                snapshot.revision,
+                vec![
+                    CatalogueChange::Put(a2.clone()),
+                    CatalogueChange::Delete { kind: "HealthcareService".into(), id: "b".into() },
+                ],
+            )
+            .await
+            .unwrap());
         assert!(again.remove_application("x").await.unwrap());
         assert!(!again.remove_application("x").await.unwrap());
         drop(again);
         let third = open(&db).await.snapshot().await.unwrap();
-        assert_eq!(third.endpoints, vec![endpoint("2", "http://b")]);
+        assert_eq!(third.records, vec![a2]);
         assert_eq!(ids(&third.applications), ["y"]);
+    }
+}
+
+on_both! {
+    #[tokio::test]
+    async fn a_catalogue_write_decided_on_an_old_revision_changes_nothing(backend: Backend) {
+        let db = database(backend).await;
+        let (one, other) = (open(&db).await, open(&db).await);
+        let seen = one.revision().await.unwrap();
+        let first = record("Endpoint", "e", 1, "{}");
+        let second = record("Endpoint", "e", 1, r#"{"lost":true}"#);
+        // Two proxies decided on the same revision: the first write wins...
+        assert!(one.write_catalogue(seen, vec![CatalogueChange::Put(first.clone())]).await.unwrap());
+        // ...and the second, decided on a catalogue that has since changed, is not applied.
+        assert!(!other.write_catalogue(seen, vec![CatalogueChange::Put(second)]).await.unwrap());
+        let now = other.snapshot().await.unwrap();
+        assert_eq!(now.records, vec![first]);
+        assert_eq!(now.revision, seen + 1);
     }
 }
 
@@ -86,14 +131,11 @@ on_both! {
             assert!(now >= last, "{what}: the revision never goes back");
             last = now;
         };
-        store.add_endpoint(endpoint("1", "http://a")).await.unwrap();
-        moved(store.revision().await.unwrap(), true, "add");
-        store.add_endpoint(endpoint("1", "http://z")).await.unwrap();
-        moved(store.revision().await.unwrap(), false, "refused duplicate");
-        store.put_endpoint(endpoint("1", "http://b")).await.unwrap();
-        moved(store.revision().await.unwrap(), true, "replace");
-        store.remove_endpoint(DOS, "9").await.unwrap();
-        moved(store.revision().await.unwrap(), false, "removing nothing");
+        let rev = store.revision().await.unwrap();
+        store.write_catalogue(rev, vec![CatalogueChange::Put(record("Endpoint", "1", 1, "{}"))]).await.unwrap();
+        moved(store.revision().await.unwrap(), true, "catalogue write");
+        store.write_catalogue(rev, vec![CatalogueChange::Put(record("Endpoint", "2", 1, "{}"))]).await.unwrap();
+        moved(store.revision().await.unwrap(), false, "refused stale write");
         store.put_application(app("x")).await.unwrap();
         moved(store.revision().await.unwrap(), true, "application");
         store.remove_application("x").await.unwrap();
@@ -109,48 +151,54 @@ on_both! {
     #[tokio::test]
     async fn a_seed_writes_what_is_new_or_edited_in_the_file_and_keeps_admin_changes(backend: Backend) {
         let db = database(backend).await;
-        let store = open(&db).await;
-        let file = Seed {
-            endpoints: vec![endpoint("1", "http://a"), endpoint("2", "http://b")],
-            applications: vec![app("x")],
-        };
-        let first = store.seed(file.clone()).await.unwrap();
-        assert_eq!(first.endpoints, [format!("{DOS}|1"), format!("{DOS}|2")]);
-        assert_eq!(first.applications, ["x"]);
+        let directory = Directory::open(
+            open(&db).await,
+            Seed {
+                endpoints: vec![endpoint("1", "http://a"), endpoint("2", "http://b")],
+                applications: vec![app("x")],
+            },
+            Arc::default(),
+            Applications::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(directory.catalogue.list(), vec![endpoint("1", "http://a"), endpoint("2", "http://b")]);
 
         // The admin API changes one seeded endpoint and removes the other and the application.
-        store.put_endpoint(endpoint("1", "http://admin")).await.unwrap();
-        assert!(store.remove_endpoint(DOS, "2").await.unwrap());
-        assert!(store.remove_application("x").await.unwrap());
+        directory.replace_endpoint(endpoint("1", "http://admin")).await.unwrap();
+        assert!(directory.remove_endpoint(&TargetIdentifier::dos("2")).await.unwrap());
+        assert!(directory.remove_application("x").await.unwrap());
 
         // A restart with the same file keeps every admin change.
+        let store = open(&db).await;
         let revision = store.revision().await.unwrap();
-        assert_eq!(store.seed(file.clone()).await.unwrap(), Seeded::default());
+        let file = seed_of(&[endpoint("1", "http://a"), endpoint("2", "http://b")], vec![app("x")]);
+        assert_eq!(store.seed(file).await.unwrap(), Seeded::default());
         assert_eq!(store.revision().await.unwrap(), revision, "nothing written");
         let kept = store.snapshot().await.unwrap();
-        assert_eq!(kept.endpoints, vec![endpoint("1", "http://admin")]);
+        assert_eq!(kept.records.len(), 2, "one service and its endpoint");
         assert!(kept.applications.is_empty());
 
         // An operator edits one entry and adds another: those are written, the rest is kept.
         let mut renamed = app("x");
         renamed.name = "Renamed in the file".into();
-        let edited = Seed {
-            endpoints: vec![
-                endpoint("1", "http://edited"),
-                endpoint("2", "http://b"),
-                endpoint("3", "http://c"),
-            ],
-            applications: vec![renamed.clone()],
-        };
+        let edited = seed_of(
+            &[endpoint("1", "http://edited"), endpoint("2", "http://b"), endpoint("3", "http://c")],
+            vec![renamed.clone()],
+        );
         let written = store.seed(edited).await.unwrap();
         assert_eq!(written.endpoints, [format!("{DOS}|1"), format!("{DOS}|3")]);
         assert_eq!(written.applications, ["x"]);
-        let now = store.snapshot().await.unwrap();
+        assert!(directory.refresh().await.unwrap());
         assert_eq!(
-            now.endpoints,
+            directory.catalogue.list(),
             vec![endpoint("1", "http://edited"), endpoint("3", "http://c")]
         );
-        assert_eq!(now.applications, vec![renamed]);
+        assert_eq!(directory.applications.list(), vec![renamed]);
+        // The edited entry's records moved on a version rather than starting again.
+        let state = directory.catalogue.state();
+        let service = state.services_for(&TargetIdentifier::dos("1")).next().unwrap();
+        assert_eq!(service.meta.version, 3, "seeded, replaced by the admin API, edited in the file");
     }
 }
 

@@ -8,4 +8,5 @@ pub mod headers;
 pub mod reads;
 pub mod request;
 pub mod routes;
+pub mod search;
 pub mod writes;

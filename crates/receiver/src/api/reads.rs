@@ -4,6 +4,7 @@
 
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
+use bars_booking::CoreVersion;
 use bars_fhir::bundle::{HistoryEntry, Page, PageEntry, SearchEntry, SearchMode};
 use bars_fhir::codes::BarsCode;
 use bars_fhir::nhs_number::NHS_NUMBER_SYSTEM;
@@ -16,6 +17,7 @@ use http::StatusCode;
 
 use super::headers::with_version_headers;
 use super::request::{Addressed, check_id, query_of};
+use super::search;
 use crate::access;
 use crate::answer;
 use crate::messaging;
@@ -23,8 +25,22 @@ use crate::paging;
 use crate::slots::{SlotSearch, search as slot_search};
 use crate::state::AppState;
 
-pub async fn metadata(State(state): State<AppState>) -> Response {
-    fhir_json(StatusCode::OK, &state.capability)
+/// The CapabilityStatement of the version the request selects.
+pub async fn metadata(
+    State(state): State<AppState>,
+    Addressed { ctx, scope }: Addressed,
+) -> Result<Response, ApiError> {
+    let version = state
+        .config
+        .version_for(ctx.accept_version.as_deref(), scope.service());
+    let statement = state.capability.of(version).ok_or_else(|| {
+        ApiError::bars(
+            BarsCode::RecServerError,
+            IssueType::Exception,
+            "this receiver is configured to serve no BaRS version",
+        )
+    })?;
+    Ok(fhir_json(StatusCode::OK, statement))
 }
 
 pub async fn search_slots(
@@ -153,30 +169,17 @@ pub async fn search_appointments(
 ) -> Result<Response, ApiError> {
     let searching = state.bookings.searching(&ctx, &scope)?;
     let query = query_of(request.uri())?;
+    let version = state
+        .config
+        .version_for(ctx.accept_version.as_deref(), scope.service());
+    if version == CoreVersion::V1_5_0 {
+        return search::appointments(&state, searching, &query).await;
+    }
     let raw = query.first(&["patient:identifier"]).ok_or_else(|| {
         ApiError::bars(BarsCode::RecBadRequest, IssueType::Required, "the patient:identifier parameter is required (https://fhir.nhs.uk/Id/nhs-number|<number>)")
             .at("patient:identifier")
     })?;
-    let token = Token::parse_qualified(raw).ok_or_else(|| {
-        ApiError::bars(
-            BarsCode::RecBadRequest,
-            IssueType::Value,
-            "patient:identifier must be system|value",
-        )
-        .at("patient:identifier")
-    })?;
-    if token.system.as_deref() != Some(NHS_NUMBER_SYSTEM) {
-        return Err(ApiError::bars(
-            BarsCode::RecBadRequest,
-            IssueType::Value,
-            format!("patient:identifier must use the system {NHS_NUMBER_SYSTEM}"),
-        )
-        .at("patient:identifier"));
-    }
-    let nhs = NhsNumber::parse(&token.code).map_err(|e| {
-        ApiError::bars(BarsCode::RecBadRequest, IssueType::Value, e.to_string())
-            .at("patient:identifier")
-    })?;
+    let nhs = patient_identifier(raw)?;
     paging::refuse_offset(&query)?;
     let count = paging::page_size(&query, paging::APPOINTMENT_PAGE)?;
     let after = paging::appointment_cursor(&query)?;
@@ -215,6 +218,30 @@ pub async fn search_appointments(
         })
     })?;
     answered(page.total, &link(after.as_ref()), next.as_deref(), entries)
+}
+
+/// The NHS number `patient:identifier` names: `https://fhir.nhs.uk/Id/nhs-number|<number>`.
+pub fn patient_identifier(raw: &str) -> Result<NhsNumber, ApiError> {
+    let token = Token::parse_qualified(raw).ok_or_else(|| {
+        ApiError::bars(
+            BarsCode::RecBadRequest,
+            IssueType::Value,
+            "patient:identifier must be system|value",
+        )
+        .at("patient:identifier")
+    })?;
+    if token.system.as_deref() != Some(NHS_NUMBER_SYSTEM) {
+        return Err(ApiError::bars(
+            BarsCode::RecBadRequest,
+            IssueType::Value,
+            format!("patient:identifier must use the system {NHS_NUMBER_SYSTEM}"),
+        )
+        .at("patient:identifier"));
+    }
+    NhsNumber::parse(&token.code).map_err(|e| {
+        ApiError::bars(BarsCode::RecBadRequest, IssueType::Value, e.to_string())
+            .at("patient:identifier")
+    })
 }
 
 /// `GET /MessageDefinition?context=...` (BaRS section 2.2).

@@ -103,6 +103,9 @@ async fn guarded_write(
         scope: &scope,
         admission: &admission,
         use_case_checked: None,
+        version: state
+            .config
+            .version_for(ctx.accept_version.as_deref(), scope.service()),
     };
     match perform(state, &caller, action, id.as_deref(), &parts.headers, body).await {
         Ok(response) => response,

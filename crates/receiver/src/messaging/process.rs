@@ -76,6 +76,12 @@ pub async fn process(
     let caller = Caller {
         scope: &scope,
         use_case_checked: Some(&destination.service.id),
+        // A message names its service inside: a request without a version takes that
+        // service's default.
+        version: state.config.version_for(
+            caller.ctx.accept_version.as_deref(),
+            Some(&destination.service.id),
+        ),
         ..*caller
     };
     let ctx = caller.ctx;

@@ -91,7 +91,7 @@ impl RegistryClient {
         let mut headers = vec![
             ("x-request-id", uuid::Uuid::new_v4().to_string()),
             ("x-correlation-id", correlation.to_string()),
-            ("accept", "application/fhir+json; version=1.1.0".to_string()),
+            ("accept", "application/fhir+json; version=1.5.0".to_string()),
             (
                 "nhsd-end-user-organisation",
                 encode_base64_json(&org.to_json()),
@@ -100,7 +100,7 @@ impl RegistryClient {
         if body.is_some() {
             headers.push((
                 "content-type",
-                "application/fhir+json; version=1.1.0".to_string(),
+                "application/fhir+json; version=1.5.0".to_string(),
             ));
         }
         if let Some(tag) = if_match {

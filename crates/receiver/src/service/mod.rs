@@ -12,6 +12,7 @@
 //! access policy applied is that of the service that owns what was read. Every audit entry,
 //! for a change, a read or a refused write, is made by [`audit_entry`].
 
+pub mod elements;
 pub mod reads;
 pub mod writes;
 

@@ -3,7 +3,8 @@
 //! record and its pointer job.
 
 use bars_booking::{
-    Current, Plan, Requested, Scope, check_freshness, decide_create, decide_update,
+    CoreVersion, Current, EditKind, EditRequest, Plan, Requested, Scope, check_freshness,
+    decide_create, decide_update,
 };
 use bars_fhir::resource::{last_updated, stamp};
 use bars_fhir::{Instant, Issue, IssueType, NhsNumber, patch, validate};
@@ -12,7 +13,7 @@ use bars_store::{AppointmentChange, AppointmentRecord, CommitError, StoreError};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::{Audited, Bookings, audit_entry};
+use super::{Audited, Bookings, audit_entry, elements};
 use crate::access;
 use crate::booking_error::BookingError;
 use crate::mapping;
@@ -32,8 +33,19 @@ pub enum Edit {
     Replace(Value),
     /// PATCH in one of its three forms.
     Patch(PatchDocument),
-    /// DELETE (or a message cancellation): a logical cancel.
+    /// DELETE: a logical cancel.
     Cancel,
+}
+
+impl Edit {
+    /// The kind of edit whose rules apply (a message update or cancellation is a PUT).
+    pub fn kind(&self) -> EditKind {
+        match self {
+            Edit::Replace(_) => EditKind::Update,
+            Edit::Patch(_) => EditKind::Reschedule,
+            Edit::Cancel => EditKind::Cancel,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -65,6 +77,9 @@ pub struct Caller<'a> {
     /// which section 6.3 puts before its workflow check). The write does not check it again
     /// when its plan lands at that service, which it always does within that service's scope.
     pub use_case_checked: Option<&'a str>,
+    /// The BaRS Core version whose rules decide the request (see
+    /// [`crate::config::ReceiverConfig::version_for`]).
+    pub version: CoreVersion,
 }
 
 /// What is new about the version a write commits.
@@ -92,7 +107,15 @@ impl Bookings {
             let slots = self.slot_views(ctx, scope, &requested.slots).await?;
             let replaced = self.current_of(ctx, scope, &requested.replaces).await?;
             let now = Instant::now();
-            let plan = decide_create(scope, &requested, &slots, &replaced, now, self.config.rules)?;
+            let plan = decide_create(
+                scope,
+                caller.version,
+                &requested,
+                &slots,
+                &replaced,
+                now,
+                self.config.rules,
+            )?;
             self.check_plan(caller, &resource, &plan)?;
             let id = uuid::Uuid::new_v4().to_string();
             let version = NewVersion {
@@ -136,16 +159,23 @@ impl Bookings {
                     .appointment(ctx, scope, id)
                     .await?
                     .ok_or_else(|| BookingError::NotFound { id: id.to_string() })?;
-                let (resource, sender_seen, from_patch) = edited_resource(&current, edit)?;
+                let restricted = caller.version.restricts_edits();
+                let (mut resource, sender_seen, from_patch, stored) =
+                    edited_resource(&current, edit, restricted)?;
                 let state = current_state(&current);
                 check_freshness(&state, if_match, sender_seen)?;
                 check_valid(&resource, from_patch)?;
-                let requested = mapping::requested(&resource)?;
+                let changed = stored
+                    .as_ref()
+                    .map(|stored| elements::changed(stored, &resource))
+                    .unwrap_or_default();
+                let mut requested = mapping::requested(&resource)?;
                 let slots = self.slot_views(ctx, scope, &requested.slots).await?;
                 let replaced = self.current_of(ctx, scope, &requested.replaces).await?;
                 let now = Instant::now().after(current.last_updated);
                 let plan = decide_update(
                     scope,
+                    &EditRequest::new(caller.version, edit.kind(), &changed),
                     &state,
                     &requested,
                     &slots,
@@ -154,6 +184,11 @@ impl Bookings {
                     self.config.rules,
                 )?;
                 self.check_plan(caller, &resource, &plan)?;
+                if let Some((start, end)) = plan.times {
+                    mapping::set_times(&mut resource, start, end);
+                    requested.start = Some(start);
+                    requested.end = Some(end);
+                }
                 let version = NewVersion {
                     id,
                     version: current.version + 1,
@@ -372,22 +407,40 @@ impl Bookings {
     }
 }
 
+/// What an edit produces from the stored appointment.
+type Edited = (Value, Option<Instant>, bool, Option<Value>);
+
 /// The resource an edit produces from the stored one, the sender's `meta.lastUpdated` if it
-/// stated one, and whether it came from a patch (whose invalid results are 422, not 400). A
-/// replacement does not read the stored body, but a stored body that is not JSON is refused
-/// all the same (checked by a scan, nothing built).
+/// stated one, whether it came from a patch (whose invalid results are 422, not 400), and,
+/// when the edit's version `restricted` what it may change, the stored resource to compare
+/// with. Under 1.1.6 a replacement does not read the stored body, but a stored body that is
+/// not JSON is refused all the same (checked by a scan, nothing built); under 1.5.0 what a
+/// replacement leaves out is kept from the stored body.
 fn edited_resource(
     current: &AppointmentRecord,
     edit: &Edit,
-) -> Result<(Value, Option<Instant>, bool), BookingError> {
+    restricted: bool,
+) -> Result<Edited, BookingError> {
     let corrupt = |_| BookingError::corrupt("a stored appointment");
+    let parsed = || serde_json::from_str::<Value>(&current.body).map_err(corrupt);
+    let kept = |stored: Value| restricted.then_some(stored);
     match edit {
+        Edit::Replace(resource) if restricted => {
+            let stored = parsed()?;
+            let merged = elements::over_stored(&stored, resource);
+            Ok((merged, sender_last_updated(resource)?, false, Some(stored)))
+        }
         Edit::Replace(resource) => {
             serde_json::from_str::<&RawValue>(&current.body).map_err(corrupt)?;
-            Ok((resource.clone(), sender_last_updated(resource)?, false))
+            Ok((
+                resource.clone(),
+                sender_last_updated(resource)?,
+                false,
+                None,
+            ))
         }
         Edit::Patch(document) => {
-            let stored: Value = serde_json::from_str(&current.body).map_err(corrupt)?;
+            let stored = parsed()?;
             let (patched, seen) = match document {
                 PatchDocument::JsonPatch(p) => (patch::json_patch(&stored, p), None),
                 PatchDocument::FhirPathPatch(p) => (patch::fhirpath_patch(&stored, p), None),
@@ -395,12 +448,18 @@ fn edited_resource(
                     (patch::partial_resource(&stored, p), sender_last_updated(p)?)
                 }
             };
-            Ok((patched.map_err(BookingError::Patch)?, seen, true))
+            Ok((
+                patched.map_err(BookingError::Patch)?,
+                seen,
+                true,
+                kept(stored),
+            ))
         }
         Edit::Cancel => {
-            let mut cancelled: Value = serde_json::from_str(&current.body).map_err(corrupt)?;
+            let stored = parsed()?;
+            let mut cancelled = stored.clone();
             cancelled["status"] = Value::String("cancelled".into());
-            Ok((cancelled, None, false))
+            Ok((cancelled, None, false, kept(stored)))
         }
     }
 }

@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-fn snapshot_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/capability-statement.json")
+fn snapshot_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/snapshots/{name}"))
 }
 
 /// Replaces what differs per run (the port in URLs) so the snapshot is stable.
@@ -24,23 +24,34 @@ fn redact(v: &mut Value, base: &str) {
 
 on_both! {
     #[tokio::test]
+    /// One statement per version served, the one the request's Accept version selects.
     async fn capability_statement_matches_its_snapshot(backend: Backend) {
         let rx = start(backend).await;
-        let r = rx.get("/metadata").send().await;
-        assert_eq!(r.status, 200);
-        let mut statement = r.json().unwrap();
-        redact(&mut statement, &rx.base);
-        let actual = serde_json::to_string_pretty(&statement).unwrap() + "\n";
-        if std::env::var_os("BLESS").is_some() {
-            std::fs::create_dir_all(snapshot_path().parent().unwrap()).unwrap();
-            std::fs::write(snapshot_path(), &actual).unwrap();
+        for (asked, name) in [
+            ("1.1.0", "capability-statement.json"),
+            ("1.5.0", "capability-statement-1.5.0.json"),
+        ] {
+            let r = rx
+                .get("/metadata")
+                .header("accept", &format!("application/fhir+json; version={asked}"))
+                .send()
+                .await;
+            assert_eq!(r.status, 200);
+            let mut statement = r.json().unwrap();
+            redact(&mut statement, &rx.base);
+            let actual = serde_json::to_string_pretty(&statement).unwrap() + "\n";
+            let path = snapshot_path(name);
+            if std::env::var_os("BLESS").is_some() {
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(&path, &actual).unwrap();
+            }
+            let expected = std::fs::read_to_string(&path)
+                .expect("snapshot missing: run with BLESS=1 to create it");
+            assert_eq!(
+                actual, expected,
+                "the CapabilityStatement of {asked} changed; review and re-run with BLESS=1 to accept"
+            );
         }
-        let expected = std::fs::read_to_string(snapshot_path())
-            .expect("snapshot missing: run with BLESS=1 to create it");
-        assert_eq!(
-            actual, expected,
-            "the CapabilityStatement changed; review and re-run with BLESS=1 to accept"
-        );
         rx.stop().await;
     }
 }

@@ -23,3 +23,4 @@ mod paging;
 mod provider;
 mod restart;
 mod scope;
+mod versions;

@@ -17,3 +17,4 @@ mod search;
 mod storage;
 mod supersede;
 mod validation;
+mod versions;

@@ -42,6 +42,15 @@ pub type RunningProxy = Running<Arc<Proxy>>;
 /// Opens the database, seeds it and starts both listeners. The token endpoint is at
 /// `<base_url>/oauth2/token`, and the access tokens name the base URL as their issuer.
 pub async fn start(settings: ProxySettings) -> anyhow::Result<RunningProxy> {
+    start_wrapped(settings, |api| api).await
+}
+
+/// [`start`], with the API router passed through `wrap` before it is served: a layer in front
+/// of the proxy (the conformance kit's sender mode records there), its code unchanged.
+pub async fn start_wrapped(
+    settings: ProxySettings,
+    wrap: impl FnOnce(axum::Router) -> axum::Router,
+) -> anyhow::Result<RunningProxy> {
     let ProxySettings {
         config,
         database,
@@ -72,7 +81,9 @@ pub async fn start(settings: ProxySettings) -> anyhow::Result<RunningProxy> {
     .await
     .map_err(|e| anyhow::anyhow!("the proxy database {}: {e}", redact(&database)))?;
     let proxy = Arc::new(proxy);
-    let servers = listeners.serve(CONDUCT, proxy.router(), |token| proxy.admin_router(token));
+    let servers = listeners.serve(CONDUCT, wrap(proxy.router()), |token| {
+        proxy.admin_router(token)
+    });
     Ok(Running {
         role: proxy,
         servers,

@@ -35,6 +35,15 @@ pub type RunningReceiver = Running<Receiver>;
 
 /// Opens the database and starts the receiver, its pointer worker and both listeners.
 pub async fn start(settings: ReceiverSettings) -> anyhow::Result<RunningReceiver> {
+    start_wrapped(settings, |api| api).await
+}
+
+/// [`start`], with the API router passed through `wrap` before it is served: a layer in front
+/// of the receiver (the conformance kit's sender mode puts one there), its code unchanged.
+pub async fn start_wrapped(
+    settings: ReceiverSettings,
+    wrap: impl FnOnce(axum::Router) -> axum::Router,
+) -> anyhow::Result<RunningReceiver> {
     let database = &settings.database;
     let store = bars_store::open(database)
         .await
@@ -53,7 +62,7 @@ pub async fn start(settings: ReceiverSettings) -> anyhow::Result<RunningReceiver
         require_client_certificate: listeners.require_client_certificate(),
         ..TransportRules::receiver()
     };
-    let servers = listeners.serve(CONDUCT, receiver.router(rules), |token| {
+    let servers = listeners.serve(CONDUCT, wrap(receiver.router(rules)), |token| {
         receiver.admin_router(token)
     });
     Ok(Running {

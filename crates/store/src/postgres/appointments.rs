@@ -20,8 +20,8 @@ use super::{audit, requests};
 use crate::columns::{instant, version};
 use crate::error::{CommitError, StoreError};
 use crate::model::{
-    AppointmentChange, AppointmentPage, AppointmentQuery, AppointmentRecord, AppointmentVersion,
-    HistoryPage, HistoryQuery, fetch_count,
+    AppointmentChange, AppointmentPage, AppointmentQuery, AppointmentRecord, AppointmentScan,
+    AppointmentVersion, HistoryPage, HistoryQuery, fetch_count,
 };
 
 /// The appointment's columns and the slots it holds, read in the same statement.
@@ -162,6 +162,31 @@ pub(super) async fn for_patient<C: GenericClient>(
         appointments: rows.iter().map(appointment_row).collect(),
         total: total.max(0) as u64,
     })
+}
+
+/// Up to `limit` appointments of a scan after its cursor, in booking order.
+pub(super) async fn scan<C: GenericClient>(
+    c: &C,
+    q: &AppointmentScan,
+) -> Result<Vec<AppointmentRecord>, StoreError> {
+    let (after_ns, after_id) = match &q.after {
+        Some(cursor) => (cursor.created_nanos, cursor.id.as_str()),
+        None => (i64::MIN, ""),
+    };
+    let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
+    let rows = sql::rows(
+        c,
+        &format!(
+            "{SELECT} WHERE ($1::text IS NULL OR a.service_id = $1)
+               AND ($2::text IS NULL OR strpos(a.body, $2) > 0)
+               AND (a.created_ns > $3 OR (a.created_ns = $3 AND a.id > $4))
+             ORDER BY a.created_ns, a.id LIMIT $5"
+        ),
+        &[&q.service, &q.body_contains, &after_ns, &after_id, &limit],
+    )
+    .await
+    .map_err(db)?;
+    Ok(rows.iter().map(appointment_row).collect())
 }
 
 /// Applies an appointment change inside the caller's transaction; an `Err` means the caller

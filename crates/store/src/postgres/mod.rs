@@ -191,6 +191,15 @@ impl Backend for PgStore {
             .await
     }
 
+    async fn scan_appointments(
+        &self,
+        scan: AppointmentScan,
+    ) -> Result<Vec<AppointmentRecord>, StoreError> {
+        self.db
+            .snapshot(scan, |tx, q| Box::pin(appointments::scan(tx, q)))
+            .await
+    }
+
     async fn commit_appointment(&self, change: AppointmentChange) -> Result<(), CommitError> {
         self.db
             .write(change, |tx, ch| Box::pin(appointments::commit(tx, ch)))

@@ -11,8 +11,8 @@ use super::{audit, each_found, is_unique_violation, requests, unavailable};
 use crate::columns::{instant, version};
 use crate::error::{CommitError, StoreError};
 use crate::model::{
-    AppointmentChange, AppointmentPage, AppointmentQuery, AppointmentRecord, AppointmentVersion,
-    HistoryPage, HistoryQuery, fetch_count,
+    AppointmentChange, AppointmentPage, AppointmentQuery, AppointmentRecord, AppointmentScan,
+    AppointmentVersion, HistoryPage, HistoryQuery, fetch_count,
 };
 
 const APPOINTMENT_COLUMNS: &str = "id, version, status, service_id, patient, start_ns, end_ns, created_ns, last_updated_ns, pointer_id, body";
@@ -164,6 +164,39 @@ pub(super) fn for_patient(
         appointments,
         total: total.max(0) as u64,
     })
+}
+
+/// Up to `limit` appointments of a scan after its cursor, in booking order.
+pub(super) fn scan(
+    c: &Connection,
+    q: &AppointmentScan,
+) -> Result<Vec<AppointmentRecord>, StoreError> {
+    let tx = c.unchecked_transaction().map_err(unavailable)?;
+    let (after_ns, after_id) = match &q.after {
+        Some(cursor) => (cursor.created_nanos, cursor.id.as_str()),
+        None => (i64::MIN, ""),
+    };
+    let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
+    let mut s = tx
+        .prepare_cached(&format!(
+            "SELECT {APPOINTMENT_COLUMNS} FROM appointment
+             WHERE (?1 IS NULL OR service_id = ?1)
+               AND (?2 IS NULL OR instr(body, ?2) > 0)
+               AND (created_ns > ?3 OR (created_ns = ?3 AND id > ?4))
+             ORDER BY created_ns, id LIMIT ?5"
+        ))
+        .map_err(unavailable)?;
+    let mut appointments: Vec<AppointmentRecord> = s
+        .query_map(
+            params![q.service, q.body_contains, after_ns, after_id, limit],
+            appointment_row,
+        )
+        .and_then(Iterator::collect)
+        .map_err(unavailable)?;
+    for r in &mut appointments {
+        r.held_slots = held_slots(&tx, &r.id)?;
+    }
+    Ok(appointments)
 }
 
 /// Applies an appointment change. Runs inside the writer's savepoint: returning an error rolls

@@ -171,6 +171,16 @@ impl Database {
         self.readers.run(f).await
     }
 
+    /// Runs a lookup of one row by its key on a read-only connection, on the caller's thread
+    /// when a connection is idle (see [`Readers::point`]).
+    pub async fn point_read<F, T>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.readers.point(f).await
+    }
+
     /// How busy the readers and the writer are.
     pub fn pool_status(&self) -> Vec<crate::PoolStatus> {
         let (size, in_use, waiting) = self.readers.load();

@@ -149,7 +149,8 @@ impl Backend for SqliteStore {
         id: &str,
     ) -> Result<Option<StoredResource>, StoreError> {
         let (rt, id) = (resource_type.to_string(), id.to_string());
-        self.read(move |c| resources::get_resource(c, &rt, &id))
+        self.db
+            .point_read(move |c| resources::get_resource(c, &rt, &id))
             .await
     }
 
@@ -212,7 +213,7 @@ impl Backend for SqliteStore {
 
     async fn get_appointment(&self, id: &str) -> Result<Option<AppointmentRecord>, StoreError> {
         let id = id.to_string();
-        self.read(move |c| appointments::get(c, &id)).await
+        self.db.point_read(move |c| appointments::get(c, &id)).await
     }
 
     async fn get_appointments(&self, ids: &[String]) -> Result<Vec<AppointmentRecord>, StoreError> {
@@ -226,7 +227,8 @@ impl Backend for SqliteStore {
         version: u64,
     ) -> Result<Option<AppointmentVersion>, StoreError> {
         let id = id.to_string();
-        self.read(move |c| appointments::get_version(c, &id, version))
+        self.db
+            .point_read(move |c| appointments::get_version(c, &id, version))
             .await
     }
 
@@ -240,6 +242,13 @@ impl Backend for SqliteStore {
     ) -> Result<AppointmentPage, StoreError> {
         self.read(move |c| appointments::for_patient(c, &query))
             .await
+    }
+
+    async fn scan_appointments(
+        &self,
+        scan: AppointmentScan,
+    ) -> Result<Vec<AppointmentRecord>, StoreError> {
+        self.read(move |c| appointments::scan(c, &scan)).await
     }
 
     async fn commit_appointment(&self, change: AppointmentChange) -> Result<(), CommitError> {

@@ -39,6 +39,34 @@ impl Readers {
         )
     }
 
+    /// Runs a point lookup (one row by its key, answered from SQLite's page cache in
+    /// microseconds) on the calling task's thread when a connection is idle, instead of
+    /// handing it to the blocking pool: the two thread hops cost more than the lookup itself,
+    /// and reads by id are most of what a receiver serves. When every connection is busy it
+    /// waits its turn like any read. Only for lookups bounded to one row or a few: a scan
+    /// would stall the async worker that runs it.
+    pub(crate) async fn point<F, T>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let Ok(_permit) = self.permits.try_acquire() else {
+            return self.run(f).await;
+        };
+        let conn = self
+            .idle
+            .lock()
+            .map_err(|_| StoreError::Internal("reader pool poisoned".into()))?
+            .pop()
+            .ok_or_else(|| StoreError::Internal("no idle reader despite a permit".into()))?;
+        let result = catch_unwind(AssertUnwindSafe(|| f(&conn)))
+            .unwrap_or_else(|_| Err(StoreError::Internal("a read panicked".into())));
+        if let Ok(mut pool) = self.idle.lock() {
+            pool.push(conn);
+        }
+        result
+    }
+
     pub(crate) async fn run<F, T>(&self, f: F) -> Result<T, StoreError>
     where
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,

@@ -1016,3 +1016,74 @@ async fn pointer_jobs_are_delivered_one_at_a_time_in_order_per_appointment() {
         assert!(store.release_pointer_leases().await.unwrap() >= 1, "{name}");
     }
 }
+
+/// A scan walks one service's appointments (or all) in booking order after a cursor, and
+/// keeps only those whose stored text contains what was asked for, taken literally (`%`
+/// and `_` are not patterns).
+#[tokio::test]
+async fn appointment_scans_filter_by_service_and_stored_text_and_resume() {
+    for (name, store, _keep) in backends().await {
+        let base = at("2030-01-01T09:00:00Z");
+        for i in 0..6i64 {
+            let id = format!("s{i}");
+            let mut ch = booked_at(&id, base.plus_seconds(i));
+            let born = if i % 2 == 0 {
+                "1932-10-29"
+            } else {
+                "1921-06-07"
+            };
+            ch.body = json!({"resourceType": "Appointment", "id": id, "contained": [{"resourceType": "Patient", "birthDate": born}], "note": [{"text": "50%_off"}]}).to_string();
+            if i == 5 {
+                ch.service_id = Some("other".into());
+            }
+            store.commit_appointment(ch).await.unwrap();
+        }
+        let scan = |service: Option<&str>,
+                    text: Option<&str>,
+                    after: Option<AppointmentCursor>,
+                    limit| AppointmentScan {
+            service: service.map(str::to_string),
+            body_contains: text.map(str::to_string),
+            after,
+            limit,
+        };
+        let ids = |found: Vec<AppointmentRecord>| -> Vec<String> {
+            found.into_iter().map(|a| a.id).collect()
+        };
+        let all = store
+            .scan_appointments(scan(None, None, None, 10))
+            .await
+            .unwrap();
+        assert_eq!(ids(all), ["s0", "s1", "s2", "s3", "s4", "s5"], "{name}");
+        let svc = store
+            .scan_appointments(scan(Some("svc"), None, None, 10))
+            .await
+            .unwrap();
+        assert_eq!(ids(svc).len(), 5, "{name}");
+        let born = Some("\"birthDate\":\"1932-10-29\"");
+        let first = store
+            .scan_appointments(scan(Some("svc"), born, None, 1))
+            .await
+            .unwrap();
+        let cursor = AppointmentCursor {
+            created_nanos: first[0].created.unix_nanos(),
+            id: first[0].id.clone(),
+        };
+        assert_eq!(ids(first), ["s0"], "{name}");
+        let rest = store
+            .scan_appointments(scan(Some("svc"), born, Some(cursor), 10))
+            .await
+            .unwrap();
+        assert_eq!(ids(rest), ["s2", "s4"], "{name}");
+        let literal = store
+            .scan_appointments(scan(None, Some("1932%"), None, 10))
+            .await
+            .unwrap();
+        assert!(literal.is_empty(), "{name}: % is not a pattern");
+        let literal = store
+            .scan_appointments(scan(None, Some("50%_off"), None, 10))
+            .await
+            .unwrap();
+        assert_eq!(literal.len(), 6, "{name}");
+    }
+}

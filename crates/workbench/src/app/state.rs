@@ -1,0 +1,43 @@
+//! The workbench's state: the SDK client (recording every exchange into the journal) and who
+//! it acts as.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use bars_client::{BarsClient, Recorder, TokenSource};
+
+use crate::journal::{Journal, ToCurrentAction};
+use crate::pages::SenderSummary;
+use crate::sender::Sender;
+
+pub struct App {
+    pub client: BarsClient,
+    pub journal: Journal,
+    pub sender: SenderSummary,
+}
+
+impl App {
+    pub fn new(sender: Sender) -> App {
+        let recorder: Arc<dyn Recorder> = Arc::new(ToCurrentAction);
+        let summary = SenderSummary {
+            organisation: sender.identity.organisation_name.clone(),
+            ods_code: sender.identity.ods_code.clone(),
+            client_id: sender.credentials.client_id.clone(),
+            proxy_url: sender.proxy_url.clone(),
+        };
+        let tokens = TokenSource::recorded(
+            sender.credentials,
+            sender.http.clone(),
+            Some(recorder.clone()),
+        );
+        let client = BarsClient::new(sender.http, &sender.proxy_url, tokens, sender.identity)
+            .with_recorder(recorder);
+        App {
+            client,
+            journal: Journal::default(),
+            sender: summary,
+        }
+    }
+}
+
+pub type Shared = State<Arc<App>>;
