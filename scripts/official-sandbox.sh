@@ -108,12 +108,17 @@ set +e
   --json ${KIT_ARGS[@]+"${KIT_ARGS[@]}"} > "$REPORT"
 status=$?
 set -e
-# The summary per area (the kit prints it only without --json).
+# The report is rewritten without indentation (the same JSON, a quarter smaller), then the
+# summary per area is printed (the kit prints it only without --json).
 "$PYTHON" - "$REPORT" >&2 <<'PY' || true
 import json, sys
 from collections import Counter
+report = json.load(open(sys.argv[1]))
+with open(sys.argv[1], "w") as f:
+    json.dump(report, f, separators=(",", ":"), ensure_ascii=False)
+    f.write("\n")
 counts = {}
-for r in json.load(open(sys.argv[1]))["results"]:
+for r in report["results"]:
     counts.setdefault(r["area"], Counter())[r["result"]] += 1
 print(f"{'area':<20} passed failed skipped")
 for area, c in counts.items():
