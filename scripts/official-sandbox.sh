@@ -15,7 +15,7 @@
 #   KIT-ARGS        passed to the kit, e.g. `-- --expect docs/conformance/official-sandbox.json`
 #                   or `-- --html sandbox.html`
 # Environment: BARS (the bars binary; default: built with `cargo build -p bars`),
-#   PYTHON (default python3, 3.8 or later), SANDBOX_PORT (default 9100).
+#   PYTHON (default python3; recorded with 3.11), SANDBOX_PORT (default 9100).
 # Exit status: the kit's (1 when a SHALL check failed, as it does against the sandbox; 3 when
 #   --expect found a changed result); 2 when the sandbox could not be fetched, installed or started.
 set -euo pipefail
