@@ -63,6 +63,24 @@ impl Window {
     }
 }
 
+/// Whether a CapabilityStatement declares the operation `name` (given without the `$`).
+/// FHIR R4 contradicts itself on `rest.operation.name`: its definition says the name is
+/// "prefixed with $ and used in the URL", its comment that it "does not include the $". Both
+/// spellings occur (the official BaRS sandbox's statement says `$process-message`), so both
+/// count as declaring the operation.
+pub fn declares_operation(capability: &Value, name: &str) -> bool {
+    capability
+        .pointer("/rest/0/operation")
+        .and_then(Value::as_array)
+        .is_some_and(|ops| {
+            ops.iter().any(|o| {
+                o["name"]
+                    .as_str()
+                    .is_some_and(|n| n.strip_prefix('$').unwrap_or(n) == name)
+            })
+        })
+}
+
 pub fn date(d: time::Date) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
@@ -145,10 +163,7 @@ impl Ctx {
     }
 
     pub fn declares_operation(&self, name: &str) -> bool {
-        self.capability
-            .pointer("/rest/0/operation")
-            .and_then(Value::as_array)
-            .is_some_and(|ops| ops.iter().any(|o| o["name"] == name))
+        declares_operation(&self.capability, name)
     }
 
     pub fn declares_versioned_update(&self) -> bool {
@@ -320,5 +335,42 @@ impl Ctx {
 
     pub fn booked(&self) -> Vec<Booked> {
         lock(&self.booked).clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::declares_operation;
+    use serde_json::json;
+
+    fn statement(names: &[&str]) -> serde_json::Value {
+        let ops: Vec<_> = names.iter().map(|n| json!({ "name": n })).collect();
+        json!({ "rest": [{ "mode": "server", "operation": ops }] })
+    }
+
+    #[test]
+    fn an_operation_is_declared_with_or_without_its_dollar() {
+        assert!(declares_operation(
+            &statement(&["process-message"]),
+            "process-message"
+        ));
+        assert!(declares_operation(
+            &statement(&["$process-message"]),
+            "process-message"
+        ));
+    }
+
+    #[test]
+    fn another_operation_or_none_does_not_declare_it() {
+        assert!(!declares_operation(
+            &statement(&["$validate"]),
+            "process-message"
+        ));
+        assert!(!declares_operation(
+            &statement(&["$$process-message"]),
+            "process-message"
+        ));
+        assert!(!declares_operation(&statement(&[]), "process-message"));
+        assert!(!declares_operation(&json!({}), "process-message"));
     }
 }
