@@ -16,6 +16,6 @@ pub use error::BarsError;
 pub use identity::SenderIdentity;
 pub use key::{key_algorithm, resolve_algorithm};
 pub use record::{Exchange, Recorder};
-pub use token::{Credentials, TokenError, TokenSource};
+pub use token::{Credentials, TokenError, TokenFile, TokenSource};
 pub use transport::{Call, Reply, RetryPolicy};
 pub use workflows::{BarsClient, BookingDetails, Listed, Service, Slot, Versioned};

@@ -237,6 +237,28 @@ pub struct AuditQuery {
     pub limit: usize,
 }
 
+impl AuditQuery {
+    /// The filters this query sets, as `(column, value)`, in a fixed order. Each backend builds
+    /// its `WHERE` from these alone: a catch-all `(? IS NULL OR column = ?)` hides every index
+    /// from the planner, so a lookup by patient or appointment would read the whole log.
+    pub fn filters(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("resource_id", &self.resource_id),
+            ("patient", &self.patient),
+            ("request_id", &self.request_id),
+        ]
+        .into_iter()
+        .filter_map(|(column, value)| value.as_deref().map(|v| (column, v)))
+        .collect()
+    }
+
+    /// The most rows to return: 1,000 when the caller gave no bound.
+    pub fn row_limit(&self) -> i64 {
+        let limit = if self.limit == 0 { 1_000 } else { self.limit };
+        i64::try_from(limit).unwrap_or(i64::MAX)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRecord {
     pub seq: i64,

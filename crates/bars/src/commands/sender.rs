@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bars_client::{
-    BarsClient, BarsError, BookingDetails, Credentials, SenderIdentity, Slot, TokenSource,
+    BarsClient, BarsError, BookingDetails, Credentials, SenderIdentity, Slot, TokenFile,
+    TokenSource,
 };
 use bars_fhir::headers::TargetIdentifier;
 use bars_fhir::{Instant, NhsNumber};
@@ -246,7 +247,14 @@ impl Connection {
             algorithm.as_deref(),
         )
         .with_context(|| format!("the signing key {}", key_path.display()))?;
-        let tokens = TokenSource::new(credentials.clone(), http.clone());
+        // Each command is a process of its own: the token is kept for the next one (BaRS asks a
+        // sender to use a token until it expires).
+        let tokens = TokenSource::kept(
+            credentials.clone(),
+            http.clone(),
+            None,
+            TokenFile::default_location(),
+        );
         Ok(SenderParts {
             http,
             proxy_url,

@@ -66,15 +66,32 @@ pub(super) async fn query<C: GenericClient>(
     c: &C,
     q: &AuditQuery,
 ) -> Result<Vec<AuditRecord>, StoreError> {
-    let limit = if q.limit == 0 { 1_000 } else { q.limit };
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    // Only the filters given, so that the planner can use the index of the one given (a
+    // catch-all `($1 IS NULL OR ...)` reads the whole log once the plan is generic).
+    let filters = q.filters();
+    let conditions: Vec<String> = filters
+        .iter()
+        .enumerate()
+        .map(|(i, (column, _))| format!("{column} = ${}", i + 1))
+        .collect();
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    let limit = q.row_limit();
+    let values: Vec<&str> = filters.iter().map(|(_, v)| *v).collect();
+    let mut args: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+        values.iter().map(|v| v as _).collect();
+    args.push(&limit);
     let rows = sql::rows(
         c,
-        "SELECT seq, at_ns, request_id, correlation_id, sender_ods, sender_software, sender_app, action, resource_type, resource_id, version, outcome, patient
-         FROM audit
-         WHERE ($1::text IS NULL OR resource_id = $1) AND ($2::text IS NULL OR patient = $2) AND ($3::text IS NULL OR request_id = $3)
-         ORDER BY seq LIMIT $4",
-        &[&q.resource_id, &q.patient, &q.request_id, &limit],
+        &format!(
+            "SELECT seq, at_ns, request_id, correlation_id, sender_ods, sender_software, sender_app, action, resource_type, resource_id, version, outcome, patient
+             FROM audit {filter} ORDER BY seq LIMIT ${}",
+            filters.len() + 1
+        ),
+        &args,
     )
     .await
     .map_err(db)?;

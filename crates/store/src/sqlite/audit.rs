@@ -38,38 +38,104 @@ pub(super) fn append(c: &Connection, entries: &[AuditEntry]) -> Result<(), Store
 }
 
 pub(super) fn query(c: &Connection, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
-    let mut s = c
-        .prepare_cached(
-            "SELECT seq, at_ns, request_id, correlation_id, sender_ods, sender_software, sender_app, action, resource_type, resource_id, version, outcome, patient
-             FROM audit
-             WHERE (?1 IS NULL OR resource_id = ?1) AND (?2 IS NULL OR patient = ?2) AND (?3 IS NULL OR request_id = ?3)
-             ORDER BY seq LIMIT ?4",
-        )
-        .map_err(unavailable)?;
-    let limit = if q.limit == 0 { 1_000 } else { q.limit };
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    s.query_map(
-        params![q.resource_id, q.patient, q.request_id, limit],
-        |r| {
-            Ok(AuditRecord {
-                seq: r.get(0)?,
-                entry: AuditEntry {
-                    at: Some(instant(r.get(1)?)),
-                    request_id: r.get(2)?,
-                    correlation_id: r.get(3)?,
-                    sender_ods: r.get(4)?,
-                    sender_software: r.get(5)?,
-                    sender_app: r.get(6)?,
-                    action: r.get(7)?,
-                    resource_type: r.get(8)?,
-                    resource_id: r.get(9)?,
-                    version: r.get::<_, Option<i64>>(10)?.map(version),
-                    outcome: r.get::<_, i64>(11)? as u16,
-                    patient: r.get(12)?,
-                },
-            })
-        },
-    )
+    let (sql, values) = query_sql(q);
+    let mut s = c.prepare_cached(&sql).map_err(unavailable)?;
+    let mut args: Vec<&dyn rusqlite::ToSql> = values.iter().map(|v| v as _).collect();
+    let limit = q.row_limit();
+    args.push(&limit);
+    s.query_map(args.as_slice(), |r| {
+        Ok(AuditRecord {
+            seq: r.get(0)?,
+            entry: AuditEntry {
+                at: Some(instant(r.get(1)?)),
+                request_id: r.get(2)?,
+                correlation_id: r.get(3)?,
+                sender_ods: r.get(4)?,
+                sender_software: r.get(5)?,
+                sender_app: r.get(6)?,
+                action: r.get(7)?,
+                resource_type: r.get(8)?,
+                resource_id: r.get(9)?,
+                version: r.get::<_, Option<i64>>(10)?.map(version),
+                outcome: r.get::<_, i64>(11)? as u16,
+                patient: r.get(12)?,
+            },
+        })
+    })
     .and_then(Iterator::collect)
     .map_err(unavailable)
+}
+
+/// The query for `q`'s filters only, so that the planner can use the index of the one given.
+fn query_sql(q: &AuditQuery) -> (String, Vec<&str>) {
+    let filters = q.filters();
+    let conditions: Vec<String> = filters
+        .iter()
+        .enumerate()
+        .map(|(i, (column, _))| format!("{column} = ?{}", i + 1))
+        .collect();
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT seq, at_ns, request_id, correlation_id, sender_ods, sender_software, sender_app, action, resource_type, resource_id, version, outcome, patient
+         FROM audit {filter} ORDER BY seq LIMIT ?{}",
+        filters.len() + 1
+    );
+    (sql, filters.into_iter().map(|(_, v)| v).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A lookup by patient, appointment or request reads that column's index, not the whole log.
+    #[test]
+    fn each_filter_is_answered_from_its_index() {
+        let c = Connection::open_in_memory().unwrap();
+        for step in crate::sqlite::schema::RECEIVER.steps {
+            c.execute_batch(step).unwrap();
+        }
+        for (q, index) in [
+            (
+                AuditQuery {
+                    patient: Some("9434765919".into()),
+                    ..AuditQuery::default()
+                },
+                "audit_by_patient",
+            ),
+            (
+                AuditQuery {
+                    resource_id: Some("a".into()),
+                    ..AuditQuery::default()
+                },
+                "audit_by_resource",
+            ),
+            (
+                AuditQuery {
+                    request_id: Some("r".into()),
+                    ..AuditQuery::default()
+                },
+                "audit_by_request",
+            ),
+        ] {
+            let (sql, values) = query_sql(&q);
+            let mut args: Vec<&dyn rusqlite::ToSql> = values.iter().map(|v| v as _).collect();
+            let limit = q.row_limit();
+            args.push(&limit);
+            let plan: Vec<String> = c
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(args.as_slice(), |r| r.get::<_, String>(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(
+                plan.iter().any(|step| step.contains(index)),
+                "{index} not used: {plan:?}"
+            );
+        }
+    }
 }
