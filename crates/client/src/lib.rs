@@ -8,6 +8,7 @@ pub mod identity;
 pub mod key;
 pub mod token;
 pub mod transport;
+pub mod version;
 pub mod workflows;
 
 pub use assertion::{AssertionError, JWT_BEARER_ASSERTION_TYPE, sign_client_assertion};
@@ -16,4 +17,7 @@ pub use identity::SenderIdentity;
 pub use key::{key_algorithm, resolve_algorithm};
 pub use token::{Credentials, TokenError, TokenSource};
 pub use transport::{Call, Reply, RetryPolicy};
-pub use workflows::{BarsClient, BookingDetails, Listed, Service, Slot, Versioned};
+pub use version::BarsVersion;
+pub use workflows::{
+    BarsClient, BookingDetails, Demographics, Found, Listed, PatientQuery, Service, Slot, Versioned,
+};
