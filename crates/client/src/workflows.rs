@@ -756,3 +756,83 @@ fn next_path(bundle: &Value, marker: &str) -> Option<String> {
 fn utc(i: Instant) -> String {
     i.with_fraction_digits(0).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn booked() -> Value {
+        json!({
+            "resourceType": "Appointment", "id": "a1", "status": "booked",
+            "meta": { "versionId": "1" },
+            "slot": [{ "reference": "Slot/s1" }], "start": "2040-01-09T09:00:00Z",
+            "participant": [{ "status": "accepted" }]
+        })
+    }
+
+    #[test]
+    fn a_1_5_update_sends_status_and_reason_only_and_refuses_other_changes() {
+        let current = booked();
+        let mut changed = current.clone();
+        changed["status"] = json!("cancelled");
+        changed["cancelationReason"] = json!({ "text": "Better" });
+        changed["reasonCode"] = json!([{ "text": "r" }]);
+        assert_eq!(
+            status_and_reason(&current, &changed).unwrap(),
+            json!({
+                "resourceType": "Appointment", "id": "a1", "status": "cancelled",
+                "reasonCode": [{ "text": "r" }], "cancelationReason": { "text": "Better" }
+            })
+        );
+        for (element, value) in [
+            ("description", json!("x")),
+            ("slot", json!([{ "reference": "Slot/s2" }])),
+        ] {
+            let mut changed = current.clone();
+            changed[element] = value;
+            assert!(
+                matches!(status_and_reason(&current, &changed), Err(BarsError::NotApplicable(m)) if m.contains(element)),
+                "{element}"
+            );
+        }
+        let mut removed = current.clone();
+        removed.as_object_mut().unwrap().remove("participant");
+        assert!(status_and_reason(&current, &removed).is_err());
+    }
+
+    #[test]
+    fn each_version_reschedules_with_its_own_patch() {
+        let slot = Slot {
+            id: "s2".into(),
+            start: "2040-01-09T10:00:00Z".into(),
+            end: "2040-01-09T10:10:00Z".into(),
+            status: "free".into(),
+            resource: Value::Null,
+        };
+        assert_eq!(
+            reschedule_patch(BarsVersion::V1_5_0, &slot),
+            json!([{ "op": "replace", "path": "/slot", "value": [{ "reference": "Slot/s2" }] }])
+        );
+        let old = reschedule_patch(BarsVersion::V1_1_6, &slot);
+        assert_eq!(old.as_array().unwrap().len(), 4);
+        assert_eq!(
+            old[2],
+            json!({ "op": "replace", "path": "/start", "value": slot.start })
+        );
+    }
+
+    #[test]
+    fn searches_send_each_given_parameter_encoded() {
+        let q = PatientQuery {
+            nhs_number: Some(NhsNumber::parse("9434765919").unwrap()),
+            name: Some(" John Smith\n".into()),
+            birth_date: Some("1995-01-20".into()),
+            postcode: Some("LS1 4AP".into()),
+            status: None,
+        };
+        assert_eq!(
+            search_parameters(&q),
+            "patient:identifier=https://fhir.nhs.uk/Id/nhs-number|9434765919&patient:name=John%20Smith&patient:birthdate=1995-01-20&patient:address-postalcode=LS1%204AP"
+        );
+    }
+}

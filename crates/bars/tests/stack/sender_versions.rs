@@ -340,7 +340,7 @@ async fn sdk_workflow(
             .into_iter()
             .map(|p| p.0)
             .collect::<Vec<_>>(),
-        [new_id.clone()],
+        vec![new_id.clone()],
         "the old pointer deleted, the new one written"
     );
 
@@ -574,7 +574,7 @@ async fn cli_workflow(
             .into_iter()
             .map(|p| p.0)
             .collect::<Vec<_>>(),
-        [new_id.clone()]
+        vec![new_id.clone()]
     );
 
     let by_demographics = run(&[
