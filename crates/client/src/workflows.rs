@@ -649,8 +649,8 @@ fn status_and_reason(current: &Value, changed: &Value) -> Result<Value, BarsErro
         .find(|n| !UPDATABLE_UNDER_1_5.contains(&n.as_str()) && current.get(*n) != changed.get(*n))
     {
         return Err(BarsError::NotApplicable(format!(
-            "Under BaRS Core 1.5.0 an update changes only the status and reasonCode, not {name}: \
-             reschedule or rebook to move an appointment."
+            "Under BaRS Core 1.5.0 an update changes only the status and reasonCode, not {name} \
+             (a new slot is a reschedule or a rebook; other elements change only under 1.1.6)."
         )));
     }
     let mut body = json!({ "resourceType": "Appointment", "status": changed["status"] });
