@@ -210,7 +210,14 @@ pub fn capability_statement_for(config: &ReceiverConfig, version: CoreVersion) -
                     &[]
                 };
             if !r.search_params.is_empty() {
-                v["searchParam"] = r.search_params.iter().chain(extra).map(|(name, ty, doc)| json!({ "name": name, "type": ty, "documentation": doc })).collect();
+                v["searchParam"] = r.search_params.iter().chain(extra).map(|(name, ty, doc)| {
+                    let doc = match (version, *name) {
+                        (CoreVersion::V1_5_0, "patient:identifier") => "The patient's NHS number as https://fhir.nhs.uk/Id/nhs-number|<number>; required unless patient:name, patient:birthdate and patient:address-postalcode are given (AND-combined when both are).",
+                        (CoreVersion::V1_5_0, "_count") => "Appointments returned, 0 to 100 (0: the total only); 100 when absent. Core 1.5.0 answers on one page, in order of start.",
+                        _ => doc,
+                    };
+                    json!({ "name": name, "type": ty, "documentation": doc })
+                }).collect();
             }
             v
         })

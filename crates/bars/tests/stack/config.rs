@@ -126,6 +126,12 @@ fn config_check_accepts_the_examples_and_names_what_is_wrong() {
             "unknown field `ods_code`",
         ),
         (
+            "receiver",
+            "versions = [\"1.1.6\", \"1.5.0\"]",
+            "versions = [\"1.1.6\", \"1.7.0\"]",
+            "versions[1]",
+        ),
+        (
             "proxy",
             "receiver_timeout_seconds = 32",
             "receiver_timeout_seconds = \"soon\"",

@@ -72,13 +72,6 @@ impl Backoff {
 impl PointerWorker {
     /// Delivers until `stop` turns true; a round in progress is finished first.
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        if self.settings.product_id.is_none() {
-            // Decision D10: the IG calls product-id "currently optional", the API makes it a
-            // MUST; pointers go without it, but a production receiver should be given one.
-            tracing::warn!(
-                "no product id is configured: registry pointers carry two identifiers (BaRS-Identifier, dos-service-id), not the three BaRS API 1.5.0 asks for"
-            );
-        }
         loop {
             if *stop.borrow() {
                 break;
