@@ -783,7 +783,7 @@ async fn run_with(session: &Session, command: SenderCommand) -> anyhow::Result<(
             }
             print_appointment(session, "Rebooked: the new appointment", &new)?;
             println!(
-                "  replaces     {} (now {})",
+                "  in place of  {} (now {})",
                 appointment,
                 old["status"].as_str().unwrap_or("?")
             );

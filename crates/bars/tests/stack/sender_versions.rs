@@ -443,6 +443,54 @@ async fn the_sdk_follows_each_core_versions_workflow() {
         OTHER_PATIENT,
     )
     .await;
+
+    // Demographics that fit two patients: the receiver returns no appointment and says why,
+    // and the SDK passes that on.
+    let service = TargetIdentifier::dos(stack.service(0, 1));
+    let client = BarsClient::new(
+        bars_http::client::HttpClient::plain(Duration::from_secs(30)),
+        &relay_url,
+        stack.sender.clone(),
+        SenderIdentity::new(SENDER_ODS, "Demo GP Practice"),
+    );
+    let now = bars_fhir::Instant::now();
+    let free = client
+        .slots(&service, now, now.plus_seconds(3 * 86_400), "free")
+        .await
+        .unwrap();
+    let twin = BookingDetails {
+        demographics: Some(demographics("Lovelace150")),
+        ..Default::default()
+    };
+    client
+        .book(
+            &service,
+            &free[0],
+            &NhsNumber::parse(PATIENT).unwrap(),
+            &twin,
+        )
+        .await
+        .unwrap();
+    let ambiguous = client
+        .search(
+            &service,
+            &PatientQuery {
+                name: Some("Ada Lovelace150".into()),
+                birth_date: Some("1990-03-04".into()),
+                postcode: Some("LS1 4AP".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(ambiguous.appointments.is_empty(), "{ambiguous:?}");
+    assert!(
+        ambiguous
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("multiple-matches")),
+        "{ambiguous:?}"
+    );
     relay.shutdown().await;
     stack.stop().await;
 }
