@@ -9,6 +9,7 @@ pub mod key;
 pub mod record;
 pub mod token;
 pub mod transport;
+pub mod version;
 pub mod workflows;
 
 pub use assertion::{AssertionError, JWT_BEARER_ASSERTION_TYPE, sign_client_assertion};
@@ -18,4 +19,7 @@ pub use key::{key_algorithm, resolve_algorithm};
 pub use record::{Exchange, Recorder};
 pub use token::{Credentials, TokenError, TokenFile, TokenSource};
 pub use transport::{Call, Reply, RetryPolicy};
-pub use workflows::{BarsClient, BookingDetails, Listed, Service, Slot, Versioned};
+pub use version::BarsVersion;
+pub use workflows::{
+    BarsClient, BookingDetails, Demographics, Found, Listed, PatientQuery, Service, Slot, Versioned,
+};

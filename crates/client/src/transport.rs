@@ -14,9 +14,10 @@ use crate::error::BarsError;
 use crate::identity::SenderIdentity;
 use crate::record::{self, Recorder};
 use crate::token::TokenSource;
+use crate::version::BarsVersion;
 
-/// The BaRS Core version this client speaks.
-pub const BARS_VERSION: &str = "1.1.0";
+/// A FHIR body's media type; the transport adds the `version=` the client speaks.
+const FHIR_JSON: &str = "application/fhir+json";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -68,10 +69,7 @@ impl Call {
     }
 
     pub fn fhir(mut self, body: &serde_json::Value) -> Call {
-        self.body = Some((
-            "application/fhir+json; version=1.1.0",
-            Bytes::from(body.to_string()),
-        ));
+        self.body = Some((FHIR_JSON, Bytes::from(body.to_string())));
         self
     }
 
@@ -125,6 +123,8 @@ pub struct Transport {
     pub retry: RetryPolicy,
     /// Told of every attempt's exchange, when set.
     pub recorder: Option<Arc<dyn Recorder>>,
+    /// Named in `Accept` (and a FHIR body's `Content-Type`): the receiver answers by its rules.
+    pub version: BarsVersion,
 }
 
 /// Whether a refusal is worth repeating unchanged (BaRS 4.6).
@@ -163,7 +163,7 @@ impl Transport {
                 ("x-correlation-id", call.correlation_id.clone()),
                 (
                     "accept",
-                    format!("application/fhir+json; version={BARS_VERSION}"),
+                    format!("{FHIR_JSON}; version={}", self.version.media_version()),
                 ),
             ];
             headers.extend(self.identity.headers());
@@ -171,7 +171,11 @@ impl Transport {
                 headers.push(("nhsd-target-identifier", t.encode()));
             }
             if let Some((content_type, _)) = &call.body {
-                headers.push(("content-type", content_type.to_string()));
+                let content_type = match *content_type {
+                    FHIR_JSON => format!("{FHIR_JSON}; version={}", self.version.media_version()),
+                    other => other.to_string(),
+                };
+                headers.push(("content-type", content_type));
             }
             if let Some(tag) = &call.if_match {
                 headers.push(("if-match", tag.clone()));

@@ -1,6 +1,10 @@
 //! The Appointment Management Foundation as a sender does it: discover, check capabilities,
 //! find slots, book, list (Registry) and view, update, reschedule, cancel, rebook. Every change
 //! is preceded by a read of the current version and sent with `If-Match` (BaRS 1.8).
+//!
+//! Each change follows the workflow of the Core version the client speaks ([`BarsVersion`]):
+//! under 1.5.0 an update sends only `status`/`reasonCode`, a reschedule PATCHes only the slot
+//! (the receiver derives the times) and a rebook cancels before it books, without `replaces`.
 
 use std::sync::Arc;
 
@@ -17,6 +21,7 @@ use crate::error::BarsError;
 use crate::identity::SenderIdentity;
 use crate::token::TokenSource;
 use crate::transport::{Call, Reply, RetryPolicy, Transport};
+use crate::version::BarsVersion;
 
 pub const APPOINTMENT_PROFILE: &str =
     "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Appointment";
@@ -71,8 +76,41 @@ pub struct Versioned {
 #[derive(Debug, Clone, Default)]
 pub struct BookingDetails {
     pub description: Option<String>,
-    /// The appointment this one replaces (rebooking).
+    /// The appointment this one replaces (rebooking under 1.1.6; 1.5.0 sends no `replaces`).
     pub replaces: Option<String>,
+    /// The patient's demographics, carried as a contained Patient so that a 1.5.0 receiver
+    /// can find the booking by them (delta §2.3).
+    pub demographics: Option<Demographics>,
+}
+
+/// A patient's name, birth date and home postcode.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Demographics {
+    pub family: String,
+    pub given: Vec<String>,
+    /// `YYYY-MM-DD`.
+    pub birth_date: String,
+    pub postcode: String,
+}
+
+/// Whose appointments to find at a service: an NHS number, demographics, or both (1.5.0).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PatientQuery {
+    pub nhs_number: Option<NhsNumber>,
+    /// Words of the patient's name (family, given, ...), matched by the receiver.
+    pub name: Option<String>,
+    pub birth_date: Option<String>,
+    pub postcode: Option<String>,
+    /// Appointment statuses, comma separated (default: the receiver's, all but entered-in-error).
+    pub status: Option<String>,
+}
+
+/// What an appointment search found, and what the receiver said about it (for instance that
+/// the demographics fit more than one patient, so nothing is returned).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Found {
+    pub appointments: Vec<Value>,
+    pub warnings: Vec<String>,
 }
 
 /// A sender's client of BaRS through the proxy.
@@ -95,6 +133,7 @@ impl BarsClient {
                 identity,
                 retry: RetryPolicy::default(),
                 recorder: None,
+                version: BarsVersion::default(),
             },
         }
     }
@@ -104,6 +143,16 @@ impl BarsClient {
     pub fn with_recorder(mut self, recorder: Arc<dyn crate::record::Recorder>) -> BarsClient {
         self.transport.recorder = Some(recorder);
         self
+    }
+
+    /// Speaks this BaRS Core version from now on (default 1.5.0).
+    pub fn with_version(mut self, version: BarsVersion) -> BarsClient {
+        self.transport.version = version;
+        self
+    }
+
+    pub fn version(&self) -> BarsVersion {
+        self.transport.version
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> BarsClient {
@@ -203,7 +252,7 @@ impl BarsClient {
         patient: &NhsNumber,
         details: &BookingDetails,
     ) -> Result<Value, BarsError> {
-        let appointment = booking(slot, patient, details);
+        let appointment = booking(slot, patient, &self.own(details));
         self.book_with(
             service,
             &Call::new(Method::POST, "/Appointment")
@@ -211,6 +260,15 @@ impl BarsClient {
                 .fhir(&appointment),
         )
         .await
+    }
+
+    /// The booking details as this client's version sends them: 1.5.0 has no `replaces` (D8).
+    pub fn own(&self, details: &BookingDetails) -> BookingDetails {
+        let mut details = details.clone();
+        if self.version() == BarsVersion::V1_5_0 {
+            details.replaces = None;
+        }
+        details
     }
 
     /// Sends a prepared booking call (its ids fixed by the caller).
@@ -360,6 +418,9 @@ impl BarsClient {
     }
 
     /// Read, change, write with `If-Match`; on a newer version, read again and redo the change.
+    /// Under 1.1.6 the whole changed resource is sent; under 1.5.0 only `status` and
+    /// `reasonCode` (with `cancelationReason` when cancelling) — a change to anything else is
+    /// not sent at all ([`BarsError::NotApplicable`]): the receiver would refuse it.
     pub async fn update(
         &self,
         service: &TargetIdentifier,
@@ -377,39 +438,93 @@ impl BarsClient {
         conversation: &str,
         change: impl Fn(&mut Value),
     ) -> Result<Value, BarsError> {
+        let version = self.version();
         self.guarded(service, id, conversation, |current| {
             let mut resource = current.resource.clone();
             change(&mut resource);
-            Call::new(
+            let body = if version.restricts_edits() {
+                status_and_reason(&current.resource, &resource)?
+            } else {
+                resource
+            };
+            Ok(Call::new(
                 Method::PUT,
                 format!("/Appointment/{}", encode_component(id)),
             )
-            .fhir(&resource)
+            .fhir(&body))
         })
         .await
     }
 
-    /// Moves a booking to another slot of the same service (PATCH, reschedule).
+    /// Moves a booking to another slot of the same service (PATCH, reschedule). Under 1.1.6
+    /// the patch sets the slot and its times (and tests that the booking is still booked);
+    /// under 1.5.0 it replaces the slot reference only and the receiver derives `start`/`end`
+    /// from the new slot, which the answer (or, lacking them, a read) brings back.
     pub async fn reschedule(
         &self,
         service: &TargetIdentifier,
         id: &str,
         slot: &Slot,
     ) -> Result<Value, BarsError> {
-        let patch = json!([
-            { "op": "test", "path": "/status", "value": "booked" },
-            { "op": "replace", "path": "/slot", "value": [{ "reference": format!("Slot/{}", slot.id) }] },
-            { "op": "replace", "path": "/start", "value": slot.start },
-            { "op": "replace", "path": "/end", "value": slot.end }
-        ]);
-        self.guarded(service, id, &new_conversation(), |_| {
-            Call::new(
-                Method::PATCH,
-                format!("/Appointment/{}", encode_component(id)),
-            )
-            .json_patch(&patch)
-        })
-        .await
+        let patch = reschedule_patch(self.version(), slot);
+        let conversation = new_conversation();
+        let moved = self
+            .guarded(service, id, &conversation, |_| {
+                Ok(Call::new(
+                    Method::PATCH,
+                    format!("/Appointment/{}", encode_component(id)),
+                )
+                .json_patch(&patch))
+            })
+            .await?;
+        if moved["start"].is_string() && moved["end"].is_string() {
+            return Ok(moved);
+        }
+        Ok(self.view_in(service, id, &conversation).await?.resource)
+    }
+
+    /// Appointments of a patient at a service (View by search): by NHS number under either
+    /// version; by demographics, alone or with the NHS number, under 1.5.0. Pages are followed.
+    pub async fn search(
+        &self,
+        service: &TargetIdentifier,
+        query: &PatientQuery,
+    ) -> Result<Found, BarsError> {
+        let demographic =
+            query.name.is_some() || query.birth_date.is_some() || query.postcode.is_some();
+        if query.nhs_number.is_none() && !demographic {
+            return Err(BarsError::NotApplicable(
+                "Give the patient's NHS number or their name, birth date and postcode.".into(),
+            ));
+        }
+        if demographic && !self.version().searches_by_demographics() {
+            return Err(BarsError::NotApplicable(format!(
+                "BaRS Core {} finds appointments by NHS number only; searching by name, birth date or postcode needs 1.5.0.",
+                self.version()
+            )));
+        }
+        let mut path = format!("/Appointment?{}", search_parameters(query));
+        let mut found = Found::default();
+        for _ in 0..100 {
+            let bundle = self
+                .send(&Call::new(Method::GET, path.clone()).to(service))
+                .await?
+                .json()?;
+            for entry in bundle["entry"].as_array().into_iter().flatten() {
+                match entry.pointer("/search/mode").and_then(Value::as_str) {
+                    Some("outcome") => found.warnings.extend(outcome_warnings(&entry["resource"])),
+                    _ if entry["resource"]["resourceType"] == "Appointment" => {
+                        found.appointments.push(entry["resource"].clone())
+                    }
+                    _ => {}
+                }
+            }
+            match next_path(&bundle, "/Appointment?") {
+                Some(p) => path = p,
+                None => break,
+            }
+        }
+        Ok(found)
     }
 
     /// The read-before-write loop every change shares: read the appointment, send the write
@@ -422,12 +537,12 @@ impl BarsClient {
         service: &TargetIdentifier,
         id: &str,
         conversation: &str,
-        write: impl Fn(&Versioned) -> Call,
+        write: impl Fn(&Versioned) -> Result<Call, BarsError>,
     ) -> Result<Value, BarsError> {
         let mut last = None;
         for _ in 0..GUARDED_ATTEMPTS {
             let current = self.view_in(service, id, conversation).await?;
-            let call = write(&current)
+            let call = write(&current)?
                 .to(service)
                 .if_match(current.etag.clone())
                 .in_conversation(conversation);
@@ -441,7 +556,9 @@ impl BarsClient {
         Err(last.unwrap_or_else(|| BarsError::Unexpected("the appointment kept changing".into())))
     }
 
-    /// Cancels a booking (or marks it entered in error), only if it is still booked.
+    /// Cancels a booking (or marks it entered in error), only if it is still current: a PUT of
+    /// the cancelled status with the reason (under 1.5.0 nothing else is sent, and only a
+    /// `booked` appointment is current: placeholders are 1.1.6's).
     pub async fn cancel(
         &self,
         service: &TargetIdentifier,
@@ -463,7 +580,11 @@ impl BarsClient {
     ) -> Result<Value, BarsError> {
         let current = self.view_in(service, id, conversation).await?;
         let now = current.resource["status"].as_str().unwrap_or("");
-        if !matches!(now, "booked" | "waitlist" | "proposed" | "pending") {
+        let current_now = match self.version() {
+            BarsVersion::V1_1_6 => matches!(now, "booked" | "waitlist" | "proposed" | "pending"),
+            BarsVersion::V1_5_0 => now == "booked",
+        };
+        if !current_now {
             return Err(BarsError::NotApplicable(format!(
                 "The appointment is {now}; only a current appointment can be cancelled."
             )));
@@ -485,8 +606,12 @@ impl BarsClient {
         .await
     }
 
-    /// Rebooks: books the new slot with `replaces` pointing at the old appointment, then cancels
-    /// the old one, all under one correlation id. Returns (new, cancelled old).
+    /// Rebooks an appointment in a new slot. Under 1.1.6: books the new slot with `replaces`
+    /// pointing at the old appointment, then cancels the old one (two open bookings for a
+    /// moment). Under 1.5.0: cancels the old one, then books the new slot, without `replaces`
+    /// (delta §2.7); if that booking then fails, the old one stays cancelled and the error says
+    /// so. Every request of a rebooking shares one correlation id. Returns (new, cancelled
+    /// old).
     pub async fn rebook(
         &self,
         service: &TargetIdentifier,
@@ -500,20 +625,37 @@ impl BarsClient {
         let details = BookingDetails {
             description: old.resource["description"].as_str().map(str::to_string),
             replaces: Some(old_id.to_string()),
+            demographics: demographics_of(&old.resource),
         };
-        let new = self
-            .book_with(
-                service,
-                &Call::new(Method::POST, "/Appointment")
-                    .to(service)
-                    .fhir(&booking(slot, &patient, &details))
-                    .in_conversation(&conversation),
-            )
-            .await?;
-        let cancelled = self
-            .cancel_in(service, old_id, false, Some("Rebooked"), &conversation)
-            .await?;
-        Ok((new, cancelled))
+        let booking_call = Call::new(Method::POST, "/Appointment")
+            .to(service)
+            .fhir(&booking(slot, &patient, &self.own(&details)))
+            .in_conversation(&conversation);
+        let book = || self.book_with(service, &booking_call);
+        match self.version() {
+            BarsVersion::V1_1_6 => {
+                let new = book().await?;
+                let cancelled = self
+                    .cancel_in(service, old_id, false, Some("Rebooked"), &conversation)
+                    .await?;
+                Ok((new, cancelled))
+            }
+            BarsVersion::V1_5_0 => {
+                let cancelled = self
+                    .cancel_in(service, old_id, false, Some("Rebooked"), &conversation)
+                    .await?;
+                let new = book().await.map_err(|e| match e {
+                    BarsError::Refused { .. } | BarsError::Unreachable(_) => {
+                        BarsError::NotApplicable(format!(
+                            "Appointment {old_id} was cancelled, but the new booking failed: {}",
+                            e.explanation()
+                        ))
+                    }
+                    other => other,
+                })?;
+                Ok((new, cancelled))
+            }
+        }
     }
 }
 
@@ -542,7 +684,137 @@ pub fn booking(slot: &Slot, patient: &NhsNumber, details: &BookingDetails) -> Va
     if let Some(old) = &details.replaces {
         a["replaces"] = json!([{ "reference": format!("Appointment/{old}") }]);
     }
+    if let Some(d) = &details.demographics {
+        a["contained"] = json!([{
+            "resourceType": "Patient",
+            "id": "patient",
+            "identifier": [{ "system": NHS_NUMBER_SYSTEM, "value": patient.as_str() }],
+            "name": [{ "family": d.family, "given": d.given }],
+            "birthDate": d.birth_date,
+            "address": [{ "use": "home", "postalCode": d.postcode }]
+        }]);
+        a["participant"][0]["actor"]["reference"] = json!("#patient");
+    }
     a
+}
+
+/// The demographics an appointment carries in its contained Patient, to carry them over.
+fn demographics_of(appointment: &Value) -> Option<Demographics> {
+    let p = appointment["contained"]
+        .as_array()?
+        .iter()
+        .find(|r| r["resourceType"] == "Patient")?;
+    let name = p.pointer("/name/0")?;
+    Some(Demographics {
+        family: name["family"].as_str()?.to_string(),
+        given: name["given"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        birth_date: p["birthDate"].as_str()?.to_string(),
+        postcode: p["address"]
+            .as_array()?
+            .iter()
+            .find_map(|a| a["postalCode"].as_str())?
+            .to_string(),
+    })
+}
+
+/// Elements of an appointment that a 1.5.0 PUT may carry changed.
+const UPDATABLE_UNDER_1_5: &[&str] = &["status", "reasonCode", "cancelationReason", "meta"];
+
+/// The body of a 1.5.0 PUT: the changed `status`, `reasonCode` and (cancelling)
+/// `cancelationReason`, nothing else — the receiver keeps what is left out. A change to any
+/// other element cannot be made by a 1.5.0 update and is refused here, before sending.
+fn status_and_reason(current: &Value, changed: &Value) -> Result<Value, BarsError> {
+    let names = |v: &Value| -> Vec<String> {
+        v.as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let mut all = names(current);
+    all.extend(names(changed));
+    if let Some(name) = all
+        .iter()
+        .find(|n| !UPDATABLE_UNDER_1_5.contains(&n.as_str()) && current.get(*n) != changed.get(*n))
+    {
+        return Err(BarsError::NotApplicable(format!(
+            "Under BaRS Core 1.5.0 an update changes only the status and reasonCode, not {name} \
+             (a new slot is a reschedule or a rebook; other elements change only under 1.1.6)."
+        )));
+    }
+    let mut body = json!({ "resourceType": "Appointment", "status": changed["status"] });
+    if let Some(id) = changed.get("id") {
+        body["id"] = id.clone();
+    }
+    if let Some(r) = changed.get("reasonCode") {
+        body["reasonCode"] = r.clone();
+    }
+    if let Some(r) = changed.get("cancelationReason")
+        && matches!(changed["status"].as_str(), Some("cancelled" | "noshow"))
+    {
+        body["cancelationReason"] = r.clone();
+    }
+    Ok(body)
+}
+
+/// The PATCH (JSON Patch) that moves a booking to `slot` under `version`.
+pub fn reschedule_patch(version: BarsVersion, slot: &Slot) -> Value {
+    let reference = json!([{ "reference": format!("Slot/{}", slot.id) }]);
+    match version {
+        BarsVersion::V1_1_6 => json!([
+            { "op": "test", "path": "/status", "value": "booked" },
+            { "op": "replace", "path": "/slot", "value": reference },
+            { "op": "replace", "path": "/start", "value": slot.start },
+            { "op": "replace", "path": "/end", "value": slot.end }
+        ]),
+        BarsVersion::V1_5_0 => json!([{ "op": "replace", "path": "/slot", "value": reference }]),
+    }
+}
+
+/// The query string of an appointment search (values trimmed and encoded).
+fn search_parameters(query: &PatientQuery) -> String {
+    let mut params = Vec::new();
+    if let Some(n) = &query.nhs_number {
+        params.push((
+            "patient:identifier",
+            format!("{NHS_NUMBER_SYSTEM}|{}", n.as_str()),
+        ));
+    }
+    for (name, value) in [
+        ("patient:name", &query.name),
+        ("patient:birthdate", &query.birth_date),
+        ("patient:address-postalcode", &query.postcode),
+        ("status", &query.status),
+    ] {
+        if let Some(v) = value {
+            params.push((name, v.trim().to_string()));
+        }
+    }
+    params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", encode_component(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The warnings of an OperationOutcome entry in a searchset (code, and diagnostics if any).
+fn outcome_warnings(outcome: &Value) -> Vec<String> {
+    outcome["issue"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| {
+            let code = i["code"].as_str().unwrap_or("warning");
+            match i["diagnostics"].as_str() {
+                Some(d) => format!("{code}: {d}"),
+                None => code.to_string(),
+            }
+        })
+        .collect()
 }
 
 /// The patient's NHS number on an appointment.
@@ -576,4 +848,84 @@ fn next_path(bundle: &Value, marker: &str) -> Option<String> {
 /// Slot searches must be in UTC with an explicit offset.
 fn utc(i: Instant) -> String {
     i.with_fraction_digits(0).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn booked() -> Value {
+        json!({
+            "resourceType": "Appointment", "id": "a1", "status": "booked",
+            "meta": { "versionId": "1" },
+            "slot": [{ "reference": "Slot/s1" }], "start": "2040-01-09T09:00:00Z",
+            "participant": [{ "status": "accepted" }]
+        })
+    }
+
+    #[test]
+    fn a_1_5_update_sends_status_and_reason_only_and_refuses_other_changes() {
+        let current = booked();
+        let mut changed = current.clone();
+        changed["status"] = json!("cancelled");
+        changed["cancelationReason"] = json!({ "text": "Better" });
+        changed["reasonCode"] = json!([{ "text": "r" }]);
+        assert_eq!(
+            status_and_reason(&current, &changed).unwrap(),
+            json!({
+                "resourceType": "Appointment", "id": "a1", "status": "cancelled",
+                "reasonCode": [{ "text": "r" }], "cancelationReason": { "text": "Better" }
+            })
+        );
+        for (element, value) in [
+            ("description", json!("x")),
+            ("slot", json!([{ "reference": "Slot/s2" }])),
+        ] {
+            let mut changed = current.clone();
+            changed[element] = value;
+            assert!(
+                matches!(status_and_reason(&current, &changed), Err(BarsError::NotApplicable(m)) if m.contains(element)),
+                "{element}"
+            );
+        }
+        let mut removed = current.clone();
+        removed.as_object_mut().unwrap().remove("participant");
+        assert!(status_and_reason(&current, &removed).is_err());
+    }
+
+    #[test]
+    fn each_version_reschedules_with_its_own_patch() {
+        let slot = Slot {
+            id: "s2".into(),
+            start: "2040-01-09T10:00:00Z".into(),
+            end: "2040-01-09T10:10:00Z".into(),
+            status: "free".into(),
+            resource: Value::Null,
+        };
+        assert_eq!(
+            reschedule_patch(BarsVersion::V1_5_0, &slot),
+            json!([{ "op": "replace", "path": "/slot", "value": [{ "reference": "Slot/s2" }] }])
+        );
+        let old = reschedule_patch(BarsVersion::V1_1_6, &slot);
+        assert_eq!(old.as_array().unwrap().len(), 4);
+        assert_eq!(
+            old[2],
+            json!({ "op": "replace", "path": "/start", "value": slot.start })
+        );
+    }
+
+    #[test]
+    fn searches_send_each_given_parameter_encoded() {
+        let q = PatientQuery {
+            nhs_number: Some(NhsNumber::parse("9434765919").unwrap()),
+            name: Some(" John Smith\n".into()),
+            birth_date: Some("1995-01-20".into()),
+            postcode: Some("LS1 4AP".into()),
+            status: None,
+        };
+        assert_eq!(
+            search_parameters(&q),
+            "patient:identifier=https://fhir.nhs.uk/Id/nhs-number|9434765919&patient:name=John%20Smith&patient:birthdate=1995-01-20&patient:address-postalcode=LS1%204AP"
+        );
+    }
 }

@@ -1,6 +1,8 @@
 //! The sender's commands: discover services, check capabilities, find slots, book, list, view,
 //! update, reschedule, cancel and rebook — through the proxy, with the BaRS details (tokens,
-//! headers, read-before-write, retries) done by the SDK.
+//! headers, read-before-write, retries) done by the SDK, in the workflow of the BaRS Core
+//! version spoken (`--bars-version`, `BARS_VERSION`, the manifest's `sender.barsVersion`;
+//! default 1.5.0).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -8,8 +10,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bars_client::{
-    BarsClient, BarsError, BookingDetails, Credentials, SenderIdentity, Slot, TokenFile,
-    TokenSource,
+    BarsClient, BarsError, BarsVersion, BookingDetails, Credentials, Demographics, PatientQuery,
+    SenderIdentity, Slot, TokenFile, TokenSource,
 };
 use bars_fhir::headers::TargetIdentifier;
 use bars_fhir::{Instant, NhsNumber};
@@ -73,6 +75,62 @@ pub struct SlotSearch {
     pub status: String,
 }
 
+/// The BaRS Core version a command speaks. Not a global flag: the receiver role's
+/// `--bars-version` (the versions it serves) has the same name.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Speak {
+    /// BaRS Core version to speak, 1.1.6 or 1.5.0 (sent in Accept; chooses the workflow of
+    /// update, reschedule, cancel and rebook) [default: the manifest's sender.barsVersion, else 1.5.0].
+    #[arg(long = "bars-version", env = "BARS_VERSION")]
+    pub bars_version: Option<String>,
+}
+
+/// A patient's demographics on the command line (all or none).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct PatientDetails {
+    /// Family name.
+    #[arg(long)]
+    pub family: Option<String>,
+    /// Given name(s).
+    #[arg(long)]
+    pub given: Option<String>,
+    /// Birth date, YYYY-MM-DD.
+    #[arg(long)]
+    pub birth_date: Option<String>,
+    /// Home postcode.
+    #[arg(long)]
+    pub postcode: Option<String>,
+}
+
+impl PatientDetails {
+    fn name(&self) -> Option<String> {
+        let words: Vec<&str> = [self.given.as_deref(), self.family.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        (!words.is_empty()).then(|| words.join(" "))
+    }
+
+    /// The demographics to book with: none, or all of family name, birth date and postcode.
+    fn for_booking(&self) -> anyhow::Result<Option<Demographics>> {
+        match (&self.family, &self.birth_date, &self.postcode) {
+            (None, None, None) if self.given.is_none() => Ok(None),
+            (Some(family), Some(birth_date), Some(postcode)) => Ok(Some(Demographics {
+                family: family.clone(),
+                given: self
+                    .given
+                    .iter()
+                    .flat_map(|g| g.split_whitespace())
+                    .map(str::to_string)
+                    .collect(),
+                birth_date: birth_date.clone(),
+                postcode: postcode.clone(),
+            })),
+            _ => bail!("give all of --family, --birth-date and --postcode (and --given), or none"),
+        }
+    }
+}
+
 #[derive(Debug, clap::Subcommand)]
 pub enum SenderCommand {
     /// (internal) a slot search, reached through `bars slots`.
@@ -86,11 +144,15 @@ pub enum SenderCommand {
     },
     /// A service's BaRS capabilities.
     Capabilities {
+        #[command(flatten)]
+        speak: Speak,
         #[arg(long)]
         service: String,
     },
     /// Book a slot for a patient.
     Book {
+        #[command(flatten)]
+        speak: Speak,
         #[arg(long)]
         service: String,
         #[arg(long)]
@@ -101,11 +163,30 @@ pub enum SenderCommand {
         /// Why the appointment is needed.
         #[arg(long)]
         reason: Option<String>,
+        /// The patient's demographics, sent in the booking (a 1.5.0 receiver finds it by them).
+        #[command(flatten)]
+        demographics: PatientDetails,
         /// Fix the request id (to retry a request whose answer was lost).
         #[arg(long)]
         request_id: Option<String>,
         #[arg(long)]
         correlation_id: Option<String>,
+    },
+    /// A patient's appointments at one service, by NHS number and/or (1.5.0) by name, birth
+    /// date and postcode.
+    Search {
+        #[arg(long)]
+        service: String,
+        /// The patient's NHS number.
+        #[arg(long)]
+        patient: Option<String>,
+        #[command(flatten)]
+        demographics: PatientDetails,
+        /// Appointment statuses, comma separated.
+        #[arg(long)]
+        status: Option<String>,
+        #[command(flatten)]
+        speak: Speak,
     },
     /// A patient's appointments, wherever they were booked (from the Registry).
     List {
@@ -114,6 +195,8 @@ pub enum SenderCommand {
     },
     /// One appointment, read at the service that holds it.
     View {
+        #[command(flatten)]
+        speak: Speak,
         #[arg(long)]
         service: String,
         #[arg(long)]
@@ -121,17 +204,29 @@ pub enum SenderCommand {
     },
     /// Change an appointment's details.
     Update {
+        #[command(flatten)]
+        speak: Speak,
         #[arg(long)]
         service: String,
         #[arg(long)]
         appointment: String,
+        /// New description (1.1.6 only: under 1.5.0 an update changes status and reasonCode).
         #[arg(long)]
         description: Option<String>,
+        /// New comment (1.1.6 only).
         #[arg(long)]
         comment: Option<String>,
+        /// The reason for the appointment, a SNOMED CT code (replaces reasonCode).
+        #[arg(long)]
+        reason_code: Option<String>,
+        /// The reason's display text.
+        #[arg(long, requires = "reason_code")]
+        reason_display: Option<String>,
     },
     /// Move an appointment to another slot of the same service.
     Reschedule {
+        #[command(flatten)]
+        speak: Speak,
         #[arg(long)]
         service: String,
         #[arg(long)]
@@ -141,6 +236,8 @@ pub enum SenderCommand {
     },
     /// Cancel an appointment.
     Cancel {
+        #[command(flatten)]
+        speak: Speak,
         #[arg(long)]
         service: String,
         #[arg(long)]
@@ -153,6 +250,8 @@ pub enum SenderCommand {
     },
     /// Book a new slot in place of an appointment, then cancel the old one.
     Rebook {
+        #[command(flatten)]
+        speak: Speak,
         #[arg(long)]
         service: String,
         #[arg(long)]
@@ -184,12 +283,29 @@ pub struct SenderParts {
 }
 
 impl Connection {
-    fn session(&self) -> anyhow::Result<Session> {
+    fn session(&self, speak: Option<&Speak>) -> anyhow::Result<Session> {
+        let version = self.version(speak)?;
         let p = self.sender()?;
         Ok(Session {
-            client: BarsClient::new(p.http, &p.proxy_url, p.tokens, p.identity),
+            client: BarsClient::new(p.http, &p.proxy_url, p.tokens, p.identity)
+                .with_version(version),
             json: self.json,
         })
+    }
+
+    /// The version to speak: the flag (or `BARS_VERSION`), else the manifest's
+    /// `sender.barsVersion`, else 1.5.0.
+    pub fn version(&self, speak: Option<&Speak>) -> anyhow::Result<BarsVersion> {
+        let given = speak.and_then(|s| s.bars_version.clone()).or_else(|| {
+            manifest(&self.stack)?
+                .pointer("/sender/barsVersion")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
+        match given {
+            Some(v) => v.parse().map_err(|e: String| anyhow::anyhow!("{e}")),
+            None => Ok(BarsVersion::default()),
+        }
     }
 
     pub fn sender(&self) -> anyhow::Result<SenderParts> {
@@ -360,8 +476,26 @@ async fn find_slot_by_id(
     )
 }
 
+impl SenderCommand {
+    fn speak(&self) -> Option<&Speak> {
+        match self {
+            SenderCommand::Capabilities { speak, .. }
+            | SenderCommand::Book { speak, .. }
+            | SenderCommand::Search { speak, .. }
+            | SenderCommand::View { speak, .. }
+            | SenderCommand::Update { speak, .. }
+            | SenderCommand::Reschedule { speak, .. }
+            | SenderCommand::Cancel { speak, .. }
+            | SenderCommand::Rebook { speak, .. } => Some(speak),
+            SenderCommand::FindSlots(_)
+            | SenderCommand::Services { .. }
+            | SenderCommand::List { .. } => None,
+        }
+    }
+}
+
 pub async fn run(command: SenderCommand, connection: &Connection) -> anyhow::Result<()> {
-    let session = connection.session()?;
+    let session = connection.session(command.speak())?;
     let outcome = run_with(&session, command).await;
     match outcome {
         Err(e) => match e.downcast_ref::<BarsError>() {
@@ -391,7 +525,7 @@ async fn run_with(session: &Session, command: SenderCommand) -> anyhow::Result<(
                 );
             }
         }
-        SenderCommand::Capabilities { service: id } => {
+        SenderCommand::Capabilities { service: id, .. } => {
             let c =
                 with_progress("Reading capabilities", client.capabilities(&service(&id))).await?;
             if session.json {
@@ -467,15 +601,19 @@ async fn run_with(session: &Session, command: SenderCommand) -> anyhow::Result<(
             slot,
             patient: nhs,
             reason,
+            demographics,
             request_id,
             correlation_id,
+            ..
         } => {
             let target = service(&id);
             let nhs = patient(&nhs)?;
+            let demographics = demographics.for_booking()?;
             let slot = find_slot_by_id(session, &target, &slot).await?;
             let details = BookingDetails {
                 description: reason,
                 replaces: None,
+                demographics,
             };
             let mut call = bars_client::Call::new(http::Method::POST, "/Appointment")
                 .to(&target)
@@ -514,9 +652,54 @@ async fn run_with(session: &Session, command: SenderCommand) -> anyhow::Result<(
                 if listed.len() == 1 { "" } else { "s" }
             );
         }
+        SenderCommand::Search {
+            service: id,
+            patient: nhs,
+            demographics,
+            status,
+            ..
+        } => {
+            let query = PatientQuery {
+                nhs_number: nhs.as_deref().map(patient).transpose()?,
+                name: demographics.name(),
+                birth_date: demographics.birth_date.clone(),
+                postcode: demographics.postcode.clone(),
+                status,
+            };
+            let found = with_progress(
+                "Searching for appointments",
+                client.search(&service(&id), &query),
+            )
+            .await?;
+            if session.json {
+                return print_json(&found);
+            }
+            for w in &found.warnings {
+                eprintln!("warning: {w}");
+            }
+            println!(
+                "{:<38} {:<16} {:<23} SLOT",
+                "APPOINTMENT", "STATUS", "STARTS (UK)"
+            );
+            for a in &found.appointments {
+                println!(
+                    "{:<38} {:<16} {:<23} {}",
+                    a["id"].as_str().unwrap_or("?"),
+                    a["status"].as_str().unwrap_or("?"),
+                    a["start"].as_str().map(uk_time::when).unwrap_or_default(),
+                    a.pointer("/slot/0/reference")
+                        .and_then(Value::as_str)
+                        .unwrap_or("-")
+                        .trim_start_matches("Slot/")
+                );
+            }
+            let n = found.appointments.len();
+            println!("{n} appointment{}", if n == 1 { "" } else { "s" });
+        }
         SenderCommand::View {
             service: id,
             appointment,
+            ..
         } => {
             let v = with_progress(
                 "Reading the appointment",
@@ -530,10 +713,20 @@ async fn run_with(session: &Session, command: SenderCommand) -> anyhow::Result<(
             appointment,
             description,
             comment,
+            reason_code,
+            reason_display,
+            ..
         } => {
-            if description.is_none() && comment.is_none() {
-                bail!("nothing to change: give --description and/or --comment");
+            if description.is_none() && comment.is_none() && reason_code.is_none() {
+                bail!("nothing to change: give --reason-code, --description and/or --comment");
             }
+            let reason = reason_code.map(|code| {
+                let mut coding = json!({ "system": "http://snomed.info/sct", "code": code });
+                if let Some(d) = &reason_display {
+                    coding["display"] = json!(d);
+                }
+                json!([{ "coding": [coding] }])
+            });
             let a = with_progress(
                 "Updating",
                 client.update(&service(&id), &appointment, |a| {
@@ -542,6 +735,9 @@ async fn run_with(session: &Session, command: SenderCommand) -> anyhow::Result<(
                     }
                     if let Some(c) = &comment {
                         a["comment"] = json!(c);
+                    }
+                    if let Some(r) = &reason {
+                        a["reasonCode"] = r.clone();
                     }
                 }),
             )
@@ -552,6 +748,7 @@ async fn run_with(session: &Session, command: SenderCommand) -> anyhow::Result<(
             service: id,
             appointment,
             slot,
+            ..
         } => {
             let target = service(&id);
             let slot = find_slot_by_id(session, &target, &slot).await?;
@@ -567,6 +764,7 @@ async fn run_with(session: &Session, command: SenderCommand) -> anyhow::Result<(
             appointment,
             entered_in_error,
             reason,
+            ..
         } => {
             let a = with_progress(
                 "Cancelling",
@@ -584,6 +782,7 @@ async fn run_with(session: &Session, command: SenderCommand) -> anyhow::Result<(
             service: id,
             appointment,
             slot,
+            ..
         } => {
             let target = service(&id);
             let slot = find_slot_by_id(session, &target, &slot).await?;
@@ -594,7 +793,7 @@ async fn run_with(session: &Session, command: SenderCommand) -> anyhow::Result<(
             }
             print_appointment(session, "Rebooked: the new appointment", &new)?;
             println!(
-                "  replaces     {} (now {})",
+                "  in place of  {} (now {})",
                 appointment,
                 old["status"].as_str().unwrap_or("?")
             );

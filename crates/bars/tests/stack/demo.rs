@@ -255,6 +255,10 @@ async fn the_demo_runs_the_four_functions_through_the_cli() {
             &id,
             "--description",
             "Swelling worse",
+            // A description is 1.1.6's to change (1.5.0: status and reasonCode only; both
+            // versions' workflows are in sender_versions.rs).
+            "--bars-version",
+            "1.1.6",
         ],
     );
     assert_eq!(
@@ -326,6 +330,9 @@ async fn the_demo_runs_the_four_functions_through_the_cli() {
             &second_id,
             "--slot",
             &free[6],
+            // 1.1.6's rebook: book with `replaces`, then cancel (1.5.0 cancels first).
+            "--bars-version",
+            "1.1.6",
         ],
     );
     let new_id = rebooked["booked"]["id"].as_str().unwrap().to_string();

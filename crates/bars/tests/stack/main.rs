@@ -30,6 +30,7 @@ mod readme;
 mod relay;
 mod scope;
 mod sdk;
+mod sender_versions;
 mod shared_database;
 mod state_machine;
 mod wiring;

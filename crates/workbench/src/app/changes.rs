@@ -81,7 +81,7 @@ pub async fn book(
     let reason = form.reason.trim();
     let details = BookingDetails {
         description: (!reason.is_empty()).then(|| reason.to_string()),
-        replaces: None,
+        ..BookingDetails::default()
     };
     let slot = chosen.slot();
     let (action, booked) = app
