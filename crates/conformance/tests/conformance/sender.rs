@@ -124,7 +124,7 @@ async fn our_sdk_passes_every_sender_check() {
     client.view(&service, &id).await.unwrap();
     client
         .update(&service, &id, |a| {
-            a["description"] = json!("Swelling worse")
+            a["reasonCode"] = json!([{ "text": "Swelling worse" }])
         })
         .await
         .unwrap();

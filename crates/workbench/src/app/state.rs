@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use bars_client::{BarsClient, Recorder, TokenSource};
+use bars_client::{BarsClient, BarsVersion, Recorder, TokenSource};
 
 use crate::journal::{Journal, ToCurrentAction};
 use crate::pages::SenderSummary;
@@ -30,7 +30,12 @@ impl App {
             sender.http.clone(),
             Some(recorder.clone()),
         );
+        // The workbench's pages (an update form that edits the description and comment, a
+        // rebook that names the appointment it replaces) follow the Core 1.1.6 workflow; its
+        // 1.5.0 forms are still to come, so it says which version it speaks rather than take
+        // the SDK's default.
         let client = BarsClient::new(sender.http, &sender.proxy_url, tokens, sender.identity)
+            .with_version(BarsVersion::V1_1_6)
             .with_recorder(recorder);
         App {
             client,
