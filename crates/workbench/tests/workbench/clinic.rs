@@ -77,7 +77,6 @@ async fn the_clinic_and_the_sender_see_each_other_act_in_a_browser() {
         "{events}"
     );
     b.check_accessibility("the clinic's day list").await;
-    b.screenshot("clinic-day").await;
 
     // Staff record that the patient arrived, from the day list; the inspector shows the admin call.
     b.click_to_next_page(&format!("{row} button[data-staff=arrived]"))
@@ -102,6 +101,8 @@ async fn the_clinic_and_the_sender_see_each_other_act_in_a_browser() {
         "the admin token is not shown redacted"
     );
     assert!(b.text(".events").await.contains("appointment.arrived"));
+    b.check_accessibility("the day list after a staff action").await;
+    b.screenshot("clinic-day").await;
 
     // The sender's page shows arrived on its next read, and a sender's update is refused.
     b.click_to_next_page(&format!("{row} a[href*='/appointments/']"))
