@@ -101,7 +101,8 @@ async fn the_clinic_and_the_sender_see_each_other_act_in_a_browser() {
         "the admin token is not shown redacted"
     );
     assert!(b.text(".events").await.contains("appointment.arrived"));
-    b.check_accessibility("the day list after a staff action").await;
+    b.check_accessibility("the day list after a staff action")
+        .await;
     b.screenshot("clinic-day").await;
 
     // The sender's page shows arrived on its next read, and a sender's update is refused.
@@ -112,7 +113,9 @@ async fn the_clinic_and_the_sender_see_each_other_act_in_a_browser() {
     b.click_to_next_page("#update").await;
     let refusal = b.text(".refusal").await;
     assert!(
-        refusal.contains("The appointment is no longer current (it may already be cancelled or attended)"),
+        refusal.contains(
+            "The appointment is no longer current (it may already be cancelled or attended)"
+        ),
         "{refusal}"
     );
     assert_eq!(b.text("[data-bars-code]").await, "REC_CONFLICT");
