@@ -182,6 +182,10 @@ fn print_walkthrough(m: &Value, manifest: &std::path::Path, created: usize) {
         s(&m["workbench"]["url"]),
         s(&m["sender"]["organisationName"])
     );
+    println!(
+        "             {}/clinic   the clinic's side: the day list, the events and staff actions",
+        s(&m["workbench"]["url"])
+    );
     let service = s(&m["receivers"][0]["services"][0]["value"]);
     let patient = s(&m["patients"][0]);
     let today = crate::commands::uk_time::today();
