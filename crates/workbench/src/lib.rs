@@ -2,6 +2,8 @@
 //! (directory, a week of slots, booking, the patient's appointments from the Registry, an
 //! appointment's versions, update, reschedule, cancel, rebook) and, beside each page, sees
 //! every exchange its action caused: the token request, each request and response, decoded.
+//! The clinic's side ([`clinic`]) shows the same appointments as the service runs them, from
+//! each receiver's admin API, so one action shows both parties reacting.
 //!
 //! Server-rendered HTML that works without JavaScript; a small vendored script adds the NHS
 //! number check as it is typed and "copy as curl". Nothing is fetched from the network but the
