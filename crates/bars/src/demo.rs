@@ -98,7 +98,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         event_logs.push(crate::demo_events::EventLog::start(&args.data_dir, receiver).await?);
     }
     let mut manifest = stack.manifest(&DEMO_PATIENTS);
-    let workbench = start_workbench(&stack, args.port).await?;
+    let clinic = bars_workbench::ClinicAccess::from_manifest(&manifest);
+    let workbench = start_workbench(&stack, args.port, clinic).await?;
     manifest["workbench"] = serde_json::json!({ "url": workbench.url });
     let manifest_path = args.data_dir.join("stack.json");
     std::fs::write(&manifest_path, serde_json::to_string_pretty(&manifest)?)
@@ -119,10 +120,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The web workbench on the port after the stack's, acting as the demo sender (loopback only).
+/// The web workbench on the port after the stack's, acting as the demo sender (loopback only),
+/// with the receivers' admin APIs for its clinic pages.
 async fn start_workbench(
     stack: &LocalStack,
     port: u16,
+    clinic: bars_workbench::ClinicAccess,
 ) -> anyhow::Result<bars_workbench::RunningWorkbench> {
     let sender = bars_workbench::Sender {
         http: stack.http(Duration::from_secs(40))?,
@@ -131,7 +134,7 @@ async fn start_workbench(
         identity: stack.sender.identity(),
     };
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port.saturating_add(8)));
-    bars_workbench::RunningWorkbench::start(addr, None, sender)
+    bars_workbench::RunningWorkbench::start(addr, None, sender, clinic)
         .await
         .with_context(|| {
             format!("starting the workbench on {addr} (choose other ports with --port)")
@@ -178,6 +181,10 @@ fn print_walkthrough(m: &Value, manifest: &std::path::Path, created: usize) {
         "\n  workbench  {}   open it in a browser: book as {} and see every exchange",
         s(&m["workbench"]["url"]),
         s(&m["sender"]["organisationName"])
+    );
+    println!(
+        "             {}/clinic   the clinic's side: the day list, the events and staff actions",
+        s(&m["workbench"]["url"])
     );
     let service = s(&m["receivers"][0]["services"][0]["value"]);
     let patient = s(&m["patients"][0]);

@@ -161,11 +161,13 @@ fn quote(s: &str) -> String {
 }
 
 fn curl(kind: Kind, e: &Exchange) -> String {
-    let mut lines = vec![format!(
-        "curl --cacert \"$BARS_CA\" -X {} {}",
-        e.method,
-        quote(&e.url)
-    )];
+    // The CA only matters over TLS (a receiver's admin API is often plain HTTP on loopback).
+    let ca = if e.url.starts_with("https://") {
+        "--cacert \"$BARS_CA\" "
+    } else {
+        ""
+    };
+    let mut lines = vec![format!("curl {ca}-X {} {}", e.method, quote(&e.url))];
     for (name, value) in &e.request_headers {
         if name.eq_ignore_ascii_case("authorization") {
             lines.push(format!(
@@ -382,5 +384,25 @@ mod tests {
         assert_eq!(outcome.summary.coding_code.as_deref(), Some("REC_CONFLICT"));
         assert!(outcome.explanation.contains("slot has just been taken"));
         assert!(s.curl.contains("\"$BARS_TOKEN\"") && s.curl.contains("--data-binary"));
+        assert!(s.curl.starts_with("curl --cacert"));
+    }
+
+    #[test]
+    fn a_plain_http_admin_call_needs_no_ca_and_hides_the_admin_token() {
+        let e = Exchange {
+            method: Method::POST,
+            url: "http://127.0.0.1:8085/admin/appointments/a1/arrived".into(),
+            request_headers: vec![(
+                "authorization".into(),
+                "Bearer admin-token-abcdefghijklmnop".into(),
+            )],
+            request_body: None,
+            response: Err("connection refused".into()),
+            started: SystemTime::now(),
+            elapsed: Duration::from_millis(1),
+        };
+        let s = show(&e);
+        assert!(s.curl.starts_with("curl -X POST"), "{}", s.curl);
+        assert!(!format!("{s:?}").contains("abcdefghijklmnop"));
     }
 }

@@ -2,6 +2,8 @@
 //! (directory, a week of slots, booking, the patient's appointments from the Registry, an
 //! appointment's versions, update, reschedule, cancel, rebook) and, beside each page, sees
 //! every exchange its action caused: the token request, each request and response, decoded.
+//! The clinic's side ([`clinic`]) shows the same appointments as the service runs them, from
+//! each receiver's admin API, so one action shows both parties reacting.
 //!
 //! Server-rendered HTML that works without JavaScript; a small vendored script adds the NHS
 //! number check as it is typed and "copy as curl". Nothing is fetched from the network but the
@@ -11,6 +13,7 @@ pub mod access;
 mod app;
 mod assets;
 mod choice;
+pub mod clinic;
 mod diff;
 mod inspect;
 mod journal;
@@ -26,6 +29,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 pub use access::{AccessError, AccessSecret};
+pub use clinic::access::{ClinicAccess, ClinicFlagError};
 pub use sender::Sender;
 
 /// A workbench serving on a listener until stopped.
@@ -37,11 +41,12 @@ pub struct RunningWorkbench {
 
 impl RunningWorkbench {
     /// Binds `addr` (loopback unless an access secret is given, see [`access::check_bind`]) and
-    /// serves the workbench there.
+    /// serves the workbench there; `clinic` says where the clinic's side is read from.
     pub async fn start(
         addr: SocketAddr,
         secret: Option<AccessSecret>,
         sender: Sender,
+        clinic: ClinicAccess,
     ) -> Result<RunningWorkbench, StartError> {
         access::check_bind(addr, secret.as_ref())?;
         let listener = TcpListener::bind(addr)
@@ -50,7 +55,7 @@ impl RunningWorkbench {
         let local = listener
             .local_addr()
             .map_err(|e| StartError::Bind(addr, e.to_string()))?;
-        let router = app::router(Arc::new(app::App::new(sender)), secret);
+        let router = app::router(Arc::new(app::App::new(sender, clinic)), secret);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let serve = axum::serve(listener, router).with_graceful_shutdown(async {

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 
-use bars_workbench::{AccessSecret, RunningWorkbench, Sender};
+use bars_workbench::{AccessSecret, ClinicAccess, RunningWorkbench, Sender};
 
 use super::sender::Connection;
 
@@ -18,6 +18,29 @@ pub struct WorkbenchArgs {
     /// to listen on a non-loopback address.
     #[arg(long, env = "BARS_WORKBENCH_SECRET", hide_env_values = true)]
     pub access_secret: Option<String>,
+    /// A receiver's admin API for the clinic pages, as ODS=URL (repeatable); adds to, or
+    /// replaces, the stack manifest's `receivers[].adminUrl`.
+    #[arg(long, value_name = "ODS=URL")]
+    pub receiver_admin: Vec<String>,
+    /// The bearer token of a receiver's admin API, as ODS=TOKEN (repeatable).
+    #[arg(long, value_name = "ODS=TOKEN", hide_env_values = true)]
+    pub receiver_admin_token: Vec<String>,
+}
+
+/// Where the clinic pages read from: the manifest's receivers, then the flags.
+pub fn clinic(args: &WorkbenchArgs, connection: &Connection) -> anyhow::Result<ClinicAccess> {
+    let manifest = std::fs::read_to_string(&connection.stack)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(serde_json::Value::Null);
+    let mut access = ClinicAccess::from_manifest(&manifest);
+    for flag in &args.receiver_admin {
+        access.admin_url(flag)?;
+    }
+    for flag in &args.receiver_admin_token {
+        access.admin_token(flag)?;
+    }
+    Ok(access)
 }
 
 /// Turns the CLI's resolved sender into the workbench's.
@@ -40,7 +63,13 @@ pub async fn run(args: WorkbenchArgs, connection: &Connection) -> anyhow::Result
         .transpose()?;
     // Refused before anything else is read: the address alone decides it.
     bars_workbench::access::check_bind(args.listen, secret.as_ref())?;
-    let running = RunningWorkbench::start(args.listen, secret, sender(connection)?)
+    let clinic = clinic(&args, connection)?;
+    if clinic.is_empty() {
+        println!(
+            "No receiver's admin API is known, so the clinic pages say what to configure (--receiver-admin ODS=URL)."
+        );
+    }
+    let running = RunningWorkbench::start(args.listen, secret, sender(connection)?, clinic)
         .await
         .context("starting the workbench (a running `bars demo` already serves one on 127.0.0.1:8088; choose another address with --listen)")?;
     println!("BaRS workbench on {} (press Ctrl-C to stop)", running.url);

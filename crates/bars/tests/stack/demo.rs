@@ -211,6 +211,16 @@ async fn the_demo_runs_the_four_functions_through_the_cli() {
     for s in services.as_array().unwrap() {
         assert!(page.contains(s["name"].as_str().unwrap()), "{page}");
     }
+    // Its clinic pages reach every receiver's admin API, from the manifest the demo writes.
+    let clinic = bars_http::client::HttpClient::plain(Duration::from_secs(30))
+        .call(http::Method::GET, &format!("{workbench}/clinic"), &[], None)
+        .await
+        .unwrap();
+    let clinic = String::from_utf8_lossy(&clinic.body);
+    assert!(!clinic.contains("clinic-not-configured"), "{clinic}");
+    for r in manifest["receivers"].as_array().unwrap() {
+        assert!(clinic.contains(r["adminUrl"].as_str().unwrap()), "{clinic}");
+    }
     let service = services[0]["value"].as_str().unwrap().to_string();
     assert_eq!(
         bars(dir, &["capabilities", "--service", &service])["resourceType"],

@@ -2,6 +2,7 @@
 //! pages that only read, [`changes`] for form posts), its result rendered by [`crate::pages`].
 
 mod changes;
+mod clinic;
 mod reads;
 mod respond;
 mod state;
@@ -49,7 +50,9 @@ pub fn router(app: Arc<App>, secret: Option<AccessSecret>) -> Router {
         )
         .route("/inspector", get(reads::inspector))
         .route("/inspector/{action}", get(reads::inspector_action))
-        .route("/clinic", get(reads::clinic))
+        .route("/clinic", get(clinic::overview))
+        .route("/clinic/day", get(clinic::day))
+        .route("/clinic/appointments/{id}", post(clinic::staff))
         .route("/assets/{file}", get(assets::serve))
         .fallback(respond::not_found)
         .with_state(app)

@@ -1,5 +1,6 @@
 //! The pages that only read: the directory, a week of slots, a patient's appointments (from
-//! the Registry), an appointment with its versions, the inspector and the clinic's page.
+//! the Registry), an appointment with its versions (and the clinic's side of it) and the
+//! inspector.
 
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -7,9 +8,17 @@ use bars_client::BarsError;
 use http::StatusCode;
 use serde::Deserialize;
 
+use std::sync::Arc;
+
+use bars_fhir::headers::TargetIdentifier;
+use maud::Markup;
+use serde_json::Value;
+
+use super::clinic::receiver_for;
 use super::respond::{bad_service, html, not_found, refusal_status, target};
-use super::state::Shared;
+use super::state::{App, Shared};
 use crate::choice::Choosing;
+use crate::journal::Action;
 use crate::nhs::nhs_number;
 use crate::pages::{self, Page};
 use crate::uk_time;
@@ -141,12 +150,44 @@ pub async fn appointment(
         })
         .await;
     let status = read.as_ref().err().map_or(StatusCode::OK, refusal_status);
-    let body = pages::appointment::render(&t, &id, &read);
+    let (clinic_action, clinic) = match &read {
+        Ok((now, _)) => clinic_side(&app, &t, &id, &now.resource).await,
+        Err(_) => (None, None),
+    };
+    let body = pages::appointment::render(&t, &id, &read, clinic);
     let mut page = Page::new(&app.sender, "Appointment", body);
     if let Some(before) = q.after.and_then(|a| app.journal.get(a)) {
         page = page.action(before);
     }
-    html(status, page.action(action))
+    page = page.action(action);
+    if let Some(a) = clinic_action {
+        page = page.action(a);
+    }
+    html(status, page)
+}
+
+/// The clinic's side of an appointment the sender has just read: the events the service's
+/// systems received about it, and the staff actions (or what to configure to see them).
+async fn clinic_side(
+    app: &App,
+    t: &TargetIdentifier,
+    id: &str,
+    appointment: &Value,
+) -> (Option<Arc<Action>>, Option<Markup>) {
+    let status = appointment["status"].as_str().unwrap_or("?");
+    let day = appointment["start"].as_str().and_then(uk_time::day_of);
+    let Some(receiver) = receiver_for(app, &t.value).await else {
+        return (None, Some(pages::clinic::beside(t, id, status, day, None)));
+    };
+    let (action, events) = app
+        .journal
+        .run(
+            "The clinic's side: the events the service's systems received",
+            app.admin.events(receiver, &t.value),
+        )
+        .await;
+    let side = pages::clinic::beside(t, id, status, day, Some(&events));
+    (Some(action), Some(side))
 }
 
 pub async fn inspector(State(app): Shared) -> Response {
@@ -170,11 +211,4 @@ pub async fn inspector_action(State(app): Shared, Path(action): Path<u64>) -> Re
         }
         None => not_found(State(app)).await,
     }
-}
-
-pub async fn clinic(State(app): Shared) -> Response {
-    html(
-        StatusCode::OK,
-        Page::new(&app.sender, "The clinic's side", pages::clinic::render()),
-    )
 }

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use axum::extract::State;
 use bars_client::{BarsClient, BarsVersion, Recorder, TokenSource};
 
+use crate::clinic::access::ClinicAccess;
+use crate::clinic::admin::AdminClient;
 use crate::journal::{Journal, ToCurrentAction};
 use crate::pages::SenderSummary;
 use crate::sender::Sender;
@@ -14,10 +16,13 @@ pub struct App {
     pub client: BarsClient,
     pub journal: Journal,
     pub sender: SenderSummary,
+    /// Where the clinic's side is read from (empty: not configured).
+    pub clinic: ClinicAccess,
+    pub admin: AdminClient,
 }
 
 impl App {
-    pub fn new(sender: Sender) -> App {
+    pub fn new(sender: Sender, clinic: ClinicAccess) -> App {
         let recorder: Arc<dyn Recorder> = Arc::new(ToCurrentAction);
         let summary = SenderSummary {
             organisation: sender.identity.organisation_name.clone(),
@@ -30,6 +35,9 @@ impl App {
             sender.http.clone(),
             Some(recorder.clone()),
         );
+        let admin = AdminClient {
+            http: sender.http.clone(),
+        };
         // The workbench's pages (an update form that edits the description and comment, a
         // rebook that names the appointment it replaces) follow the Core 1.1.6 workflow; its
         // 1.5.0 forms are still to come, so it says which version it speaks rather than take
@@ -41,6 +49,8 @@ impl App {
             client,
             journal: Journal::default(),
             sender: summary,
+            clinic,
+            admin,
         }
     }
 }

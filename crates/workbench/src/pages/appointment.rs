@@ -1,5 +1,6 @@
 //! One appointment as the service holds it: its current state, every version with what changed
-//! from the one before, and the changes a sender may make (update, reschedule, cancel, rebook).
+//! from the one before, the changes a sender may make (update, reschedule, cancel, rebook), and
+//! the clinic's side of it beside them.
 
 use bars_client::{BarsError, Versioned};
 use bars_fhir::headers::TargetIdentifier;
@@ -41,6 +42,9 @@ fn current(a: &Value) -> Markup {
     }
 }
 
+/// Statuses the clinic records once the patient came (or did not): a sender's change is refused.
+const ATTENDED: [&str; 3] = ["arrived", "fulfilled", "noshow"];
+
 fn changes(t: &TargetIdentifier, id: &str, a: &Value) -> Markup {
     let path = appointment_path(t, id);
     let week = |mode: &str| {
@@ -54,10 +58,24 @@ fn changes(t: &TargetIdentifier, id: &str, a: &Value) -> Markup {
         }
         link
     };
-    let changeable = text(a, "/status") == Some("booked");
+    let status = text(a, "/status").unwrap_or("?");
+    let changeable = status == "booked";
     html! {
-        @if !changeable {
-            p class="mode" { "This appointment is " (text(a, "/status").unwrap_or("?")) ": it can no longer be changed." }
+        @if ATTENDED.contains(&status) {
+            p class="mode" {
+                "The clinic has recorded this appointment as " strong { (status) } ": a sender may no longer change it. "
+                "Try an update to see how the service refuses it."
+            }
+            form method="post" action=(format!("{path}/update")) {
+                div class="field" {
+                    label for="description" { "Reason" }
+                    input id="description" name="description" type="text" value=(text(a, "/description").unwrap_or(""));
+                }
+                input type="hidden" name="comment" value=(text(a, "/comment").unwrap_or(""));
+                button type="submit" id="update" { "Save the changes" }
+            }
+        } @else if !changeable {
+            p class="mode" { "This appointment is " (status) ": it can no longer be changed." }
         } @else {
             div class="changes" {
                 section aria-labelledby="update-heading" {
@@ -135,6 +153,7 @@ pub fn render(
     t: &TargetIdentifier,
     id: &str,
     read: &Result<(Versioned, Vec<Value>), BarsError>,
+    clinic: Option<Markup>,
 ) -> Markup {
     html! {
         p class="lead" { "Appointment " code id="appointment-id" { (id) } " at service " code { (t.value) } ", read from the service that holds it." }
@@ -154,14 +173,8 @@ pub fn render(
                     p class="hint" { "The service keeps every version; each write names the version it changes (If-Match), so two people cannot overwrite each other." }
                     (versions(history))
                 }
-                // The clinic's side of this appointment (its day list entry, the events the
-                // service's systems received) goes here beside the sender's view: pages/clinic.rs.
-                section aria-labelledby="clinic-heading" class="clinic-side" {
-                    h2 id="clinic-heading" { "The clinic's side" }
-                    p class="hint" {
-                        "What the service's own systems saw of this appointment will show here, beside the sender's view, "
-                        "when the receiver's provider features arrive. " a href="/clinic" { "About the clinic's side" }
-                    }
+                @if let Some(side) = &clinic {
+                    (side)
                 }
                 @if let Some(p) = patient(&now.resource) {
                     p { a href=(format!("/patients?nhs={p}")) { "This patient's appointments at every service" } }

@@ -1,7 +1,7 @@
 //! Who may use the workbench: loopback by default, a secret for anything else, and no form
 //! posts from other sites.
 
-use bars_workbench::{AccessError, AccessSecret, RunningWorkbench, StartError};
+use bars_workbench::{AccessError, AccessSecret, ClinicAccess, RunningWorkbench, StartError};
 use base64::Engine;
 
 use crate::harness::{Bench, sender, text};
@@ -11,8 +11,13 @@ const SECRET: &str = "correct horse battery staple";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_address_needs_the_access_secret_and_then_every_request_carries_it() {
     let bench = Bench::start().await;
-    let refused =
-        RunningWorkbench::start("0.0.0.0:0".parse().unwrap(), None, sender(&bench.stack)).await;
+    let refused = RunningWorkbench::start(
+        "0.0.0.0:0".parse().unwrap(),
+        None,
+        sender(&bench.stack),
+        ClinicAccess::default(),
+    )
+    .await;
     assert!(
         matches!(
             refused,
@@ -25,6 +30,7 @@ async fn another_address_needs_the_access_secret_and_then_every_request_carries_
         "0.0.0.0:0".parse().unwrap(),
         Some(AccessSecret::new(SECRET).unwrap()),
         sender(&bench.stack),
+        ClinicAccess::default(),
     )
     .await
     .unwrap();

@@ -6,7 +6,7 @@ use bars_http::client::{ClientResponse, HttpClient};
 use bars_receiver::availability::{SlotPlan, uk_time_zone};
 use bars_receiver::pointers::worker::Backoff;
 use bars_stack::{LocalStack, ReceiverSpec, SenderSpec, StackSpec};
-use bars_workbench::{AccessSecret, RunningWorkbench, Sender};
+use bars_workbench::{AccessSecret, ClinicAccess, RunningWorkbench, Sender};
 use jiff::civil::Date;
 
 pub const PATIENT: &str = "9434765919";
@@ -42,6 +42,17 @@ impl Bench {
     }
 
     pub async fn start_with(secret: Option<AccessSecret>) -> Bench {
+        Bench::start_full(secret, |stack| {
+            ClinicAccess::from_manifest(&stack.manifest(&[]))
+        })
+        .await
+    }
+
+    /// With the clinic's side read as `clinic` says (from the stack's manifest, or not at all).
+    pub async fn start_full(
+        secret: Option<AccessSecret>,
+        clinic: impl FnOnce(&LocalStack) -> ClinicAccess,
+    ) -> Bench {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
         let stack = LocalStack::start(StackSpec {
@@ -85,10 +96,14 @@ impl Bench {
             })
             .await
             .unwrap();
-        let workbench =
-            RunningWorkbench::start("127.0.0.1:0".parse().unwrap(), secret, sender(&stack))
-                .await
-                .unwrap();
+        let workbench = RunningWorkbench::start(
+            "127.0.0.1:0".parse().unwrap(),
+            secret,
+            sender(&stack),
+            clinic(&stack),
+        )
+        .await
+        .unwrap();
         Bench {
             stack,
             workbench,

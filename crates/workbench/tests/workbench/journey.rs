@@ -266,7 +266,7 @@ async fn a_person_books_reschedules_rebooks_and_cancels_in_a_browser() {
 }
 
 /// With JavaScript off, and with the keyboard alone, the same pages still book: plain links
-/// and forms, the NHS number checked on the server.
+/// and forms, the NHS number checked on the server; the clinic's staff action posts too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pages_work_with_javascript_off_and_the_keyboard_alone() {
     let Some(b) = browser::start_with(false).await else {
@@ -301,6 +301,13 @@ async fn the_pages_work_with_javascript_off_and_the_keyboard_alone() {
     let id = appointment_id(&b.url().await);
     assert_eq!(b.text("[data-field=status]").await, "booked");
     assert_eq!(held(&*store, &id).await, ("booked".into(), vec![slot]));
+    // The clinic's side is plain forms too: the staff action's button posts without a script.
+    b.type_into(&format!("#staff-reason-{id}"), "Clinic closed")
+        .await;
+    b.click_to_next_page(".clinic-side button[data-staff=cancel]")
+        .await;
+    assert_eq!(b.text("[data-field=status]").await, "cancelled");
+    assert_eq!(held(&*store, &id).await.0, "cancelled");
     b.close().await;
     bench.stop().await;
 }

@@ -7,6 +7,7 @@
 
 mod access;
 mod browser;
+mod clinic;
 mod harness;
 mod journey;
 mod pages;

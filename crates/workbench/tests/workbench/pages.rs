@@ -113,10 +113,14 @@ async fn a_refused_sign_in_is_explained_and_its_token_request_shown() {
     let bench = Bench::start().await;
     let mut sender = crate::harness::sender(&bench.stack);
     sender.credentials.kid = "a-key-the-proxy-never-saw".into();
-    let stranger =
-        bars_workbench::RunningWorkbench::start("127.0.0.1:0".parse().unwrap(), None, sender)
-            .await
-            .unwrap();
+    let stranger = bars_workbench::RunningWorkbench::start(
+        "127.0.0.1:0".parse().unwrap(),
+        None,
+        sender,
+        bars_workbench::ClinicAccess::default(),
+    )
+    .await
+    .unwrap();
     let page = bench
         .http
         .call(http::Method::GET, &format!("{}/", stranger.url), &[], None)
