@@ -205,7 +205,7 @@ fn print_walkthrough(m: &Value, manifest: &std::path::Path, created: usize) {
     );
     println!("  bars view --service {service} --appointment APPOINTMENT");
     println!(
-        "  bars update --service {service} --appointment APPOINTMENT --description \"Swelling worse\""
+        "  bars update --service {service} --appointment APPOINTMENT --reason-code 165332000   # 1.5.0 changes status and reason only"
     );
     println!("  bars reschedule --service {service} --appointment APPOINTMENT --slot OTHER_SLOT");
     println!("  bars cancel --service {service} --appointment APPOINTMENT");
