@@ -367,16 +367,8 @@ pub fn markdown(checks: &[CheckDef]) -> String {
     )
 }
 
-/// The sender checks as a Markdown table (docs/CONFORMANCE.md's sender list).
-pub fn sender_markdown(checks: &[crate::sender::SenderCheck]) -> String {
-    table(
-        checks
-            .iter()
-            .map(|c| (c.id, c.area, c.level, c.title, c.requirement, c.source)),
-    )
-}
-
-type Row = (
+/// One row of a check list: id, area, level, title, requirement, source.
+pub type Row = (
     &'static str,
     Area,
     Level,
@@ -385,7 +377,8 @@ type Row = (
     &'static str,
 );
 
-fn table(rows: impl Iterator<Item = Row>) -> String {
+/// A check list as a Markdown table (the lists in docs/CONFORMANCE.md).
+pub fn table(rows: impl Iterator<Item = Row>) -> String {
     let mut out = String::from(
         "| Id | Area | Level | Check | Requirement | Source |\n|---|---|---|---|---|---|\n",
     );

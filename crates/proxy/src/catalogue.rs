@@ -10,30 +10,12 @@ use std::sync::{Arc, RwLock};
 
 use bars_fhir::headers::TargetIdentifier;
 use bars_fhir::instant::Instant;
-use serde::{Deserialize, Serialize};
 
 use crate::epc::seed;
 use crate::epc::state::{CatalogueState, Route};
 
-/// One service and the receiver that serves it, as configured.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Endpoint {
-    pub system: String,
-    pub value: String,
-    /// The service's name, shown to senders choosing where to book.
-    pub name: String,
-    /// The receiver's base URL; requests keep their path and query below it.
-    pub url: String,
-    /// The receiving organisation's ODS code: the owner of the records made from the entry.
-    #[serde(default)]
-    pub ods_code: Option<String>,
-}
+pub use crate::endpoint::Endpoint;
 
-impl Endpoint {
-    pub fn target(&self) -> TargetIdentifier {
-        TargetIdentifier::new(&self.system, &self.value)
-    }
-}
 /// The result of resolving a target identifier.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolution {

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod capability;
 pub mod catalogue;
 pub mod directory;
+pub mod endpoint;
 pub mod epc;
 pub mod forward;
 pub mod health;

@@ -19,12 +19,7 @@ use serde_json::{Value, json};
 
 use crate::availability::{SlotPlan, parse_hours, parse_minutes, parse_zone};
 use crate::errors;
-use crate::state::AppState;
-
-#[derive(Clone)]
-pub(crate) struct AdminState {
-    pub(crate) app: AppState,
-}
+use crate::state::{AdminState, AppState};
 
 fn refused() -> ApiError {
     ApiError::bars(

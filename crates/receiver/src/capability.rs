@@ -4,9 +4,9 @@
 use bars_booking::CoreVersion;
 use serde_json::{Value, json};
 
+use crate::catalog::{INCLUDES, SERVICE_PARAM};
 use crate::config::ReceiverConfig;
 use crate::messaging::definitions::{CONTEXT_PARAM, Kind};
-use crate::slots::{INCLUDES, SERVICE_PARAM};
 
 pub use crate::catalog::{BARS_CORE_VERSION, CAPABILITIES_DATE};
 
@@ -108,7 +108,7 @@ pub const SERVED: &[ServedResource] = &[
     },
     ServedResource {
         resource: "Slot",
-        profile: crate::slots::SLOT_PROFILE,
+        profile: crate::catalog::SLOT_PROFILE,
         interactions: &["search-type"],
         search_params: &[
             (

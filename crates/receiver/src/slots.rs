@@ -17,24 +17,9 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use crate::answer;
+use crate::catalog::{INCLUDES, REQUIRED_INCLUDES, SERVICE_PARAM, SLOT_PROFILE};
 use crate::errors;
 use crate::state::AppState;
-
-pub const SLOT_PROFILE: &str = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Slot";
-
-/// The `_include` values a receiver supports, in their canonical spelling.
-pub const INCLUDES: [&str; 6] = [
-    "Slot:schedule",
-    "Schedule:actor:Practitioner",
-    "Schedule:actor:PractitionerRole",
-    "Schedule:actor:HealthcareService",
-    "HealthcareService:providedBy",
-    "HealthcareService:location",
-];
-/// The includes BaRS requires on every slot search.
-const REQUIRED_INCLUDES: [&str; 2] = ["Slot:schedule", "Schedule:actor:HealthcareService"];
-/// The canonical name of the service parameter; other spellings are accepted.
-pub const SERVICE_PARAM: &str = "Schedule.actor:HealthcareService";
 
 /// A parsed, checked slot search.
 #[derive(Debug, Clone, PartialEq)]

@@ -24,3 +24,10 @@ pub struct AppState {
     /// The provider's side: event settings and the wake-up of its worker and feed readers.
     pub provider: crate::provider::Provider,
 }
+
+/// The admin listener's state: the same receiver, a router type of its own so that the admin
+/// routes (operators' and the provider's) cannot be mounted on the API by mistake.
+#[derive(Clone)]
+pub(crate) struct AdminState {
+    pub(crate) app: AppState,
+}

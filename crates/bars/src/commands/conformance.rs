@@ -5,11 +5,13 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use bars_client::SenderIdentity;
-use bars_conformance::{CheckResult, Ctx, Report, Route, Window, Wire};
+use bars_conformance::{CheckResult, Ctx, Route, Window, Wire};
 use bars_http::client::HttpClient;
 
+use super::conformance_output::{Outputs, expected, finish, read};
+use super::conformance_sender::SenderArgs;
 use super::sender::Connection;
 
 #[derive(Debug, clap::Subcommand)]
@@ -32,48 +34,6 @@ pub enum ConformanceCommand {
         #[arg(long)]
         sender: bool,
     },
-}
-
-#[derive(Debug, clap::Args)]
-pub struct SenderArgs {
-    /// Where the stack keeps its databases, keys and `stack.json`.
-    #[arg(long, default_value = "bars-conformance-sender")]
-    pub data_dir: PathBuf,
-    /// The first of the eight consecutive ports the stack uses (proxy, proxy admin, registry,
-    /// registry admin, then API and admin of each receiver); 0 for free ports of the system's
-    /// choosing (stack.json names them).
-    #[arg(long, default_value_t = 8090)]
-    pub port: u16,
-    /// Days of slots to publish from today.
-    #[arg(long, default_value_t = 14)]
-    pub days: u32,
-    /// Grade after this many seconds.
-    #[arg(long = "for", value_name = "SECONDS")]
-    pub for_seconds: Option<u64>,
-    /// Grade once the sender has been quiet this many seconds after its first request.
-    #[arg(long, value_name = "SECONDS")]
-    pub until_idle: Option<u64>,
-    /// Write the grade with its evidence as JSON to this file.
-    #[arg(long)]
-    pub report: Option<PathBuf>,
-    #[command(flatten)]
-    pub outputs: Outputs,
-}
-
-/// The files a run writes besides its summary.
-#[derive(Debug, clap::Args)]
-pub struct Outputs {
-    /// Also write the results as JUnit XML (for CI dashboards).
-    #[arg(long)]
-    pub junit: Option<PathBuf>,
-    /// Also write one self-contained HTML file: each check with its requirement and the
-    /// exchanged messages, filterable by result.
-    #[arg(long)]
-    pub html: Option<PathBuf>,
-    /// A saved run (`--json` output): when any check's result differs from it, name each change
-    /// and exit with status 3.
-    #[arg(long)]
-    pub expect: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -111,9 +71,6 @@ pub struct ReceiverArgs {
     pub outputs: Outputs,
 }
 
-/// The exit status when a check's result changed from the saved run (`--expect`).
-pub const CHANGED: i32 = 3;
-
 pub async fn run(command: ConformanceCommand, connection: &Connection) -> anyhow::Result<()> {
     match command {
         ConformanceCommand::List {
@@ -122,7 +79,7 @@ pub async fn run(command: ConformanceCommand, connection: &Connection) -> anyhow
         } => {
             let all = bars_conformance::sender::checks::all();
             if markdown {
-                print!("{}", bars_conformance::report::sender_markdown(&all));
+                print!("{}", bars_conformance::sender::checks::markdown(&all));
             } else {
                 for c in &all {
                     println!("{:<13} {:<6} {}", c.id, c.level.name(), c.title);
@@ -154,10 +111,6 @@ fn window(args: &ReceiverArgs) -> anyhow::Result<Window> {
             ..Window::tomorrow()
         }),
     }
-}
-
-fn read(path: &PathBuf) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
 fn wire(args: &ReceiverArgs, connection: &Connection) -> anyhow::Result<Wire> {
@@ -248,64 +201,4 @@ async fn receiver(args: ReceiverArgs, connection: &Connection) -> anyhow::Result
     })
     .await;
     finish(&report, &args.outputs, expected.as_ref(), connection.json)
-}
-
-/// The saved run `--expect` names, read before anything runs.
-pub fn expected(outputs: &Outputs) -> anyhow::Result<Option<serde_json::Value>> {
-    match &outputs.expect {
-        Some(path) => Ok(Some(serde_json::from_str(&read(path)?).with_context(
-            || format!("{} is not a saved run (--json)", path.display()),
-        )?)),
-        None => Ok(None),
-    }
-}
-
-/// Prints the summary (or the JSON), writes the files asked for, and ends with the run's exit
-/// status: 3 when a check changed from the saved run, an error when a SHALL check failed.
-pub fn finish(
-    report: &Report,
-    outputs: &Outputs,
-    expected: Option<&serde_json::Value>,
-    json: bool,
-) -> anyhow::Result<()> {
-    if json {
-        println!("{}", report.json());
-    } else {
-        print!("{}", report.summary());
-    }
-    if let Some(path) = &outputs.junit {
-        std::fs::write(path, report.junit())
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    if let Some(path) = &outputs.html {
-        std::fs::write(path, report.html())
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    let failed = report.failed_shall();
-    if let Some(saved) = expected {
-        let changed = bars_conformance::report::changes(saved, report);
-        if !changed.is_empty() {
-            for c in &changed {
-                eprintln!("changed: {c}");
-            }
-            if !failed.is_empty() {
-                eprintln!(
-                    "{} SHALL checks failed: {}",
-                    failed.len(),
-                    failed.join(", ")
-                );
-            }
-            use std::io::Write as _;
-            let _ = std::io::stdout().flush();
-            std::process::exit(CHANGED);
-        }
-    }
-    if !failed.is_empty() {
-        bail!(
-            "{} SHALL checks failed: {}",
-            failed.len(),
-            failed.join(", ")
-        );
-    }
-    Ok(())
 }

@@ -1,14 +1,41 @@
 //! `bars conformance sender`: the recording stack a sender under test is pointed at, and the
 //! grade of what it did once the run ends.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use bars_conformance::sender::{SenderStack, SenderStackSpec, sentinel};
 use serde_json::Value;
 
-use super::conformance::{SenderArgs, expected, finish};
+use super::conformance_output::{Outputs, expected, finish};
 use super::sender::Connection;
+
+#[derive(Debug, clap::Args)]
+pub struct SenderArgs {
+    /// Where the stack keeps its databases, keys and `stack.json`.
+    #[arg(long, default_value = "bars-conformance-sender")]
+    pub data_dir: PathBuf,
+    /// The first of the eight consecutive ports the stack uses (proxy, proxy admin, registry,
+    /// registry admin, then API and admin of each receiver); 0 for free ports of the system's
+    /// choosing (stack.json names them).
+    #[arg(long, default_value_t = 8090)]
+    pub port: u16,
+    /// Days of slots to publish from today.
+    #[arg(long, default_value_t = 14)]
+    pub days: u32,
+    /// Grade after this many seconds.
+    #[arg(long = "for", value_name = "SECONDS")]
+    pub for_seconds: Option<u64>,
+    /// Grade once the sender has been quiet this many seconds after its first request.
+    #[arg(long, value_name = "SECONDS")]
+    pub until_idle: Option<u64>,
+    /// Write the grade with its evidence as JSON to this file.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub outputs: Outputs,
+}
 
 /// How often the idle watch looks at the recorder.
 const IDLE_POLL: Duration = Duration::from_millis(250);

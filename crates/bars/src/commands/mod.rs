@@ -4,6 +4,7 @@ pub mod admin_client;
 pub mod audit;
 pub mod bench;
 pub mod conformance;
+pub mod conformance_output;
 pub mod conformance_sender;
 pub mod outbox;
 pub mod pki;

@@ -24,7 +24,8 @@ fn the_documented_sender_check_list_is_the_kits() {
         "/../../docs/CONFORMANCE.md"
     ))
     .expect("docs/CONFORMANCE.md");
-    let table = bars_conformance::report::sender_markdown(&bars_conformance::sender::checks::all());
+    let table =
+        bars_conformance::sender::checks::markdown(&bars_conformance::sender::checks::all());
     assert!(
         doc.contains(&table),
         "docs/CONFORMANCE.md's sender check list is out of date: regenerate it with `bars conformance list --sender --markdown`"

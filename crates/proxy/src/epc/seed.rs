@@ -14,7 +14,7 @@ use super::record::{
     PAYLOAD_TYPE_SYSTEM, Period, ServiceRecord,
 };
 use super::state::CatalogueState;
-use crate::catalogue::Endpoint;
+use crate::endpoint::Endpoint;
 use crate::store::{CatalogueChange, SeedRecords, StoredRecord, endpoint_key, entry_text};
 
 /// When a configured endpoint's period starts: routable from the first moment.

@@ -30,7 +30,7 @@ use bars_store::StoreError;
 use bars_store::sqlite::migrate::Migrations;
 
 use crate::auth::applications::Application;
-use crate::catalogue::Endpoint;
+use crate::endpoint::Endpoint;
 
 pub use postgres::PgProxyStore;
 pub use sqlite::SqliteProxyStore;

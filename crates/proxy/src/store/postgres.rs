@@ -14,7 +14,7 @@ use super::{
     StoredRecord, application_from, application_text, entry_text,
 };
 use crate::auth::applications::Application;
-use crate::catalogue::Endpoint;
+use crate::endpoint::Endpoint;
 
 const BUMP: &str = "UPDATE proxy_revision SET revision = revision + 1 WHERE id = 1";
 

@@ -5,11 +5,11 @@
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
 use bars_booking::CoreVersion;
+use bars_fhir::IssueType;
 use bars_fhir::bundle::{HistoryEntry, Page, PageEntry, SearchEntry, SearchMode};
 use bars_fhir::codes::BarsCode;
 use bars_fhir::nhs_number::NHS_NUMBER_SYSTEM;
-use bars_fhir::search::{Token, encode_component};
-use bars_fhir::{IssueType, NhsNumber};
+use bars_fhir::search::encode_component;
 use bars_http::ApiError;
 use bars_http::fhir_json::{fhir_json, fhir_response};
 use bars_store::{AppointmentCursor, AppointmentVersion};
@@ -18,6 +18,7 @@ use http::StatusCode;
 use super::headers::with_version_headers;
 use super::request::{Addressed, check_id, query_of};
 use super::search;
+use super::search::patient_identifier;
 use crate::access;
 use crate::answer;
 use crate::messaging;
@@ -218,30 +219,6 @@ pub async fn search_appointments(
         })
     })?;
     answered(page.total, &link(after.as_ref()), next.as_deref(), entries)
-}
-
-/// The NHS number `patient:identifier` names: `https://fhir.nhs.uk/Id/nhs-number|<number>`.
-pub fn patient_identifier(raw: &str) -> Result<NhsNumber, ApiError> {
-    let token = Token::parse_qualified(raw).ok_or_else(|| {
-        ApiError::bars(
-            BarsCode::RecBadRequest,
-            IssueType::Value,
-            "patient:identifier must be system|value",
-        )
-        .at("patient:identifier")
-    })?;
-    if token.system.as_deref() != Some(NHS_NUMBER_SYSTEM) {
-        return Err(ApiError::bars(
-            BarsCode::RecBadRequest,
-            IssueType::Value,
-            format!("patient:identifier must use the system {NHS_NUMBER_SYSTEM}"),
-        )
-        .at("patient:identifier"));
-    }
-    NhsNumber::parse(&token.code).map_err(|e| {
-        ApiError::bars(BarsCode::RecBadRequest, IssueType::Value, e.to_string())
-            .at("patient:identifier")
-    })
 }
 
 /// `GET /MessageDefinition?context=...` (BaRS section 2.2).

@@ -9,14 +9,14 @@ use axum::response::Response;
 use bars_booking::AppointmentStatus;
 use bars_fhir::bundle::{Page, SearchEntry, SearchMode};
 use bars_fhir::codes::BarsCode;
+use bars_fhir::nhs_number::NHS_NUMBER_SYSTEM;
 use bars_fhir::outcome::operation_outcome;
-use bars_fhir::search::Query;
-use bars_fhir::{Issue, IssueType};
+use bars_fhir::search::{Query, Token};
+use bars_fhir::{Issue, IssueType, NhsNumber};
 use bars_http::ApiError;
 use http::StatusCode;
 use serde_json::value::RawValue;
 
-use super::reads::patient_identifier;
 use crate::answer;
 use crate::demographics::Demographics;
 use crate::paging;
@@ -128,4 +128,28 @@ fn query_text(query: &Query) -> String {
         })
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// The NHS number `patient:identifier` names: `https://fhir.nhs.uk/Id/nhs-number|<number>`.
+pub fn patient_identifier(raw: &str) -> Result<NhsNumber, ApiError> {
+    let token = Token::parse_qualified(raw).ok_or_else(|| {
+        ApiError::bars(
+            BarsCode::RecBadRequest,
+            IssueType::Value,
+            "patient:identifier must be system|value",
+        )
+        .at("patient:identifier")
+    })?;
+    if token.system.as_deref() != Some(NHS_NUMBER_SYSTEM) {
+        return Err(ApiError::bars(
+            BarsCode::RecBadRequest,
+            IssueType::Value,
+            format!("patient:identifier must use the system {NHS_NUMBER_SYSTEM}"),
+        )
+        .at("patient:identifier"));
+    }
+    NhsNumber::parse(&token.code).map_err(|e| {
+        ApiError::bars(BarsCode::RecBadRequest, IssueType::Value, e.to_string())
+            .at("patient:identifier")
+    })
 }

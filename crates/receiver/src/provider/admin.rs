@@ -22,8 +22,8 @@ use serde_json::{Value, json};
 
 use super::staff::{StaffRequest, record};
 use super::{day, payload, signing, sync};
-use crate::admin::AdminState;
 use crate::errors;
+use crate::state::AdminState;
 
 /// The longest a feed reader may wait for an event, in seconds.
 const MAX_WAIT: u64 = 60;

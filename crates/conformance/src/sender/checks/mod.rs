@@ -147,6 +147,15 @@ macro_rules! sender_check {
     };
 }
 
+/// The sender checks as a Markdown table (docs/CONFORMANCE.md's sender list).
+pub fn markdown(checks: &[SenderCheck]) -> String {
+    crate::report::table(
+        checks
+            .iter()
+            .map(|c| (c.id, c.area, c.level, c.title, c.requirement, c.source)),
+    )
+}
+
 /// Every sender check, in the order reports list them.
 pub fn all() -> Vec<SenderCheck> {
     vec![
