@@ -8,7 +8,7 @@ use crate::catalog::{INCLUDES, SERVICE_PARAM};
 use crate::config::ReceiverConfig;
 use crate::messaging::definitions::{CONTEXT_PARAM, Kind};
 
-pub use crate::catalog::{BARS_CORE_VERSION, CAPABILITIES_DATE};
+pub use crate::catalog::CAPABILITIES_DATE;
 
 /// The search parameters a Core 1.5.0 request may use on Appointment besides those of
 /// [`SERVED`] (delta section 2.3): the patient's demographics, and `status` (decision D5).
