@@ -631,7 +631,8 @@ impl Bench {
                     let Some(slot) = slots.get(k) else {
                         return Outcome::Error;
                     };
-                    let id = uuid::Uuid::new_v4().to_string();
+                    // Ids as the receiver makes them, so the ceiling writes what a booking does.
+                    let id = bars_receiver::service::new_appointment_id();
                     let now = FhirInstant::now();
                     let (request_id, correlation_id) = (
                         uuid::Uuid::new_v4().to_string(),

@@ -40,6 +40,19 @@ pub struct Bookings {
     pub audit: AuditSink,
 }
 
+/// A new appointment's id: a UUID of version 7 (RFC 9562), whose leading bits are the time of
+/// its creation in milliseconds, where a version 4 UUID is random throughout.
+///
+/// The id is the key of five B-trees every booking writes (the appointment, its versions, its
+/// slots, its pointer job, its audit entry). Random keys put each booking on a page of its own
+/// in every one of them, so a batch of 64 bookings dirtied some 300 pages, all of which the
+/// write-ahead log, its fsync and the next checkpoint carry; keys in time order land together
+/// on the right-hand pages. The time the id reveals is the booking's `created`, which the
+/// resource states anyway; the bits after it are random, so ids stay unguessable.
+pub fn new_appointment_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
 /// What an audit entry says a request did to an appointment.
 pub struct Audited<'a> {
     /// `read`, `search`, `book`, `update`, `cancel`, ...
@@ -109,5 +122,24 @@ impl Bookings {
             access::check_owner(&self.config, ctx, record.service_id.as_deref())?;
         }
         Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::new_appointment_id;
+
+    /// Ids sort in the order they were made (so the B-trees they key grow at one end), and are
+    /// still the UUIDs a receiver's ids must be.
+    #[test]
+    fn appointment_ids_are_uuids_in_the_order_they_were_made() {
+        let ids: Vec<String> = (0..2_000).map(|_| new_appointment_id()).collect();
+        for id in &ids {
+            let uuid = uuid::Uuid::try_parse(id).unwrap();
+            assert_eq!(uuid.get_version_num(), 7, "{id}");
+        }
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(sorted, ids);
     }
 }

@@ -13,7 +13,7 @@ use bars_store::{AppointmentChange, AppointmentRecord, CommitError, StoreError};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::{Audited, Bookings, audit_entry, elements};
+use super::{Audited, Bookings, audit_entry, elements, new_appointment_id};
 use crate::access;
 use crate::booking_error::BookingError;
 use crate::mapping;
@@ -117,7 +117,7 @@ impl Bookings {
                 self.config.rules,
             )?;
             self.check_plan(caller, &resource, &plan)?;
-            let id = uuid::Uuid::new_v4().to_string();
+            let id = new_appointment_id();
             let version = NewVersion {
                 id: &id,
                 version: 1,
