@@ -84,18 +84,37 @@ pub fn apply_security_headers(headers: &mut HeaderMap) {
     }
 }
 
-/// Copies the request ids onto a response, whatever it is.
-pub fn echo_ids(request: &HeaderMap, response: &mut HeaderMap) {
-    for (name, canonical) in [
-        (X_REQUEST_ID, "X-Request-ID"),
-        (X_CORRELATION_ID, "X-Correlation-ID"),
-    ] {
-        if let Some(v) = request.get(name)
-            && let Ok(name) = HeaderName::from_bytes(canonical.as_bytes())
-        {
-            response.insert(name, v.clone());
+/// The request ids as sent, kept to be echoed on the response once the request itself has
+/// gone to the handler (copying its whole header map for two values was an allocation of every
+/// header on every request).
+pub struct SentIds([Option<HeaderValue>; 2]);
+
+/// The id headers echoed, each with the spelling it is echoed under.
+const ECHOED: [(&str, &str); 2] = [
+    (X_REQUEST_ID, "X-Request-ID"),
+    (X_CORRELATION_ID, "X-Correlation-ID"),
+];
+
+impl SentIds {
+    pub fn of(request: &HeaderMap) -> SentIds {
+        SentIds(ECHOED.map(|(name, _)| request.get(name).cloned()))
+    }
+
+    /// Copies them onto a response, whatever it is.
+    pub fn echo(self, response: &mut HeaderMap) {
+        for ((_, canonical), value) in ECHOED.into_iter().zip(self.0) {
+            if let Some(v) = value
+                && let Ok(name) = HeaderName::from_bytes(canonical.as_bytes())
+            {
+                response.insert(name, v);
+            }
         }
     }
+}
+
+/// Copies the request ids onto a response, whatever it is.
+pub fn echo_ids(request: &HeaderMap, response: &mut HeaderMap) {
+    SentIds::of(request).echo(response);
 }
 
 fn check_id(
@@ -136,7 +155,7 @@ pub async fn transport(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let request_headers = request.headers().clone();
+    let ids = SentIds::of(request.headers());
     let mut response = if rules.exempt_paths.iter().any(|p| p == request.uri().path()) {
         next.run(request).await
     } else {
@@ -144,7 +163,7 @@ pub async fn transport(
             .extensions()
             .get::<PeerInfo>()
             .is_some_and(|p| p.client_certificate.is_some());
-        match admit(&rules, &request_headers, verified) {
+        match admit(&rules, request.headers(), verified) {
             Ok(context) => {
                 let sender = Sender {
                     organisation: context
@@ -164,7 +183,7 @@ pub async fn transport(
             Err(refusal) => refusal.into_response(),
         }
     };
-    echo_ids(&request_headers, response.headers_mut());
+    ids.echo(response.headers_mut());
     apply_security_headers(response.headers_mut());
     response
 }

@@ -74,7 +74,7 @@ impl Receiver {
         let config = Arc::new(config);
         let (audit, audit_flusher) = audit::AuditSink::start(store.clone());
         let metrics = Arc::new(metrics::ReceiverMetrics::default());
-        let state = AppState {
+        let state = AppState::new(state::Shared {
             capability: Arc::new(capability::Capabilities::new(&config)),
             bookings: service::Bookings {
                 store: store.clone(),
@@ -95,7 +95,7 @@ impl Receiver {
             store,
             config,
             metrics,
-        };
+        });
         for service in &state.config.services {
             state
                 .availability
