@@ -128,7 +128,25 @@ impl SqliteStore {
     {
         self.db.read(f).await
     }
+
+    /// Lookups by key of `keys` rows: on the caller's thread when they are few (a booking's
+    /// slots, the appointments it replaces), as point lookups are; on the pool when a caller
+    /// names many, which would stall the async worker.
+    async fn keyed_read<F, T>(&self, keys: usize, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        if keys <= POINT_LOOKUP_KEYS {
+            self.db.point_read(f).await
+        } else {
+            self.db.read(f).await
+        }
+    }
 }
+
+/// The most keys a lookup may name and still run on the caller's thread.
+const POINT_LOOKUP_KEYS: usize = 8;
 
 impl Backend for SqliteStore {
     async fn put_resource(
@@ -198,7 +216,8 @@ impl Backend for SqliteStore {
 
     async fn get_slots(&self, ids: &[String]) -> Result<Vec<SlotRecord>, StoreError> {
         let ids = ids.to_vec();
-        self.read(move |c| slots::get_slots(c, &ids)).await
+        self.keyed_read(ids.len(), move |c| slots::get_slots(c, &ids))
+            .await
     }
 
     async fn search_slots(&self, query: SlotQuery) -> Result<SlotPage, StoreError> {
@@ -218,7 +237,8 @@ impl Backend for SqliteStore {
 
     async fn get_appointments(&self, ids: &[String]) -> Result<Vec<AppointmentRecord>, StoreError> {
         let ids = ids.to_vec();
-        self.read(move |c| appointments::get_many(c, &ids)).await
+        self.keyed_read(ids.len(), move |c| appointments::get_many(c, &ids))
+            .await
     }
 
     async fn get_appointment_version(
@@ -260,7 +280,7 @@ impl Backend for SqliteStore {
         key: &IdempotencyKey,
     ) -> Result<Option<IdempotencyRecord>, StoreError> {
         let key = key.clone();
-        self.read(move |c| requests::find(c, &key)).await
+        self.db.point_read(move |c| requests::find(c, &key)).await
     }
 
     async fn record_request(&self, record: IdempotencyRecord) -> Result<(), StoreError> {
