@@ -254,7 +254,9 @@ impl EntryResponse {
 }
 
 /// How a booking Bundle came out, and the Appointment's id when it succeeded: success is 200
-/// with both entries 2xx; 409 or 412 (the guard refused) is a refusal; anything else an error.
+/// with both entries 2xx; a refusal is 409 or 412, or another 4xx whose OperationOutcome names
+/// the failed precondition (Helios 0.2.7 answers a stale `ifMatch` with 400 "Transaction failed
+/// at entry 1: Entry failed with status 412"); anything else is an error.
 pub fn booking_outcome(status: StatusCode, body: &[u8]) -> (Outcome, Option<String>) {
     match status.as_u16() {
         200 => match transaction_response(body) {
@@ -265,8 +267,29 @@ pub fn booking_outcome(status: StatusCode, body: &[u8]) -> (Outcome, Option<Stri
             _ => (Outcome::Error, None),
         },
         409 | 412 => (Outcome::Refused, None),
+        400..=499 if names_failed_precondition(body) => (Outcome::Refused, None),
         _ => (Outcome::Error, None),
     }
+}
+
+/// Whether an OperationOutcome says an entry failed its precondition (a 412).
+fn names_failed_precondition(body: &[u8]) -> bool {
+    let Ok(outcome) = serde_json::from_slice::<Value>(body) else {
+        return false;
+    };
+    if outcome.get("resourceType").and_then(Value::as_str) != Some("OperationOutcome") {
+        return false;
+    }
+    outcome
+        .get("issue")
+        .and_then(Value::as_array)
+        .is_some_and(|issues| {
+            issues.iter().any(|i| {
+                text_at(i, "/diagnostics").is_some_and(|d| {
+                    d.contains("412") || d.to_ascii_lowercase().contains("precondition failed")
+                })
+            })
+        })
 }
 
 /// Which of the optional slot-search parameters the peer is sent (the schedule and the day
@@ -1101,6 +1124,30 @@ mod tests {
         );
         assert_eq!(
             booking_outcome(StatusCode::OK, b"not json").0,
+            Outcome::Error
+        );
+        // A whole-transaction refusal that names the entry's failed precondition.
+        let stale = json!({
+            "resourceType": "OperationOutcome",
+            "issue": [{ "severity": "error", "code": "processing",
+                "diagnostics": "Transaction failed at entry 1: Entry failed with status 412" }]
+        })
+        .to_string();
+        assert_eq!(
+            booking_outcome(StatusCode::BAD_REQUEST, stale.as_bytes()).0,
+            Outcome::Refused
+        );
+        let invalid = json!({
+            "resourceType": "OperationOutcome",
+            "issue": [{ "severity": "error", "code": "invalid", "diagnostics": "Unknown element" }]
+        })
+        .to_string();
+        assert_eq!(
+            booking_outcome(StatusCode::BAD_REQUEST, invalid.as_bytes()).0,
+            Outcome::Error
+        );
+        assert_eq!(
+            booking_outcome(StatusCode::INTERNAL_SERVER_ERROR, stale.as_bytes()).0,
             Outcome::Error
         );
     }
