@@ -4,10 +4,16 @@
 //! clients and reports throughput and latency percentiles, with the ceilings measured in the
 //! same run (an empty handler on the same HTTP stack; the storage layer's own commit rate).
 //!
+//! With `--against URL` the same scenarios also run against a generic FHIR R4 server at that
+//! URL, seeded with the same data (peer), and the report sets the two side by side; our
+//! receiver is then served over plain HTTP, as such a peer usually is, so neither side pays
+//! for TLS the other does not.
+//!
 //! Numbers live here and in `docs/BENCHMARKS.md`, never in tests: tests assert behaviour,
 //! benchmarks measure it.
 
 pub mod load;
+pub mod peer;
 pub mod report;
 pub mod scenarios;
 pub mod stack;
@@ -16,6 +22,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use peer::Against;
 pub use report::{Report, ScenarioReport};
 pub use scenarios::{Load, Scenario};
 
@@ -33,11 +40,13 @@ pub struct BenchOptions {
     pub runs: usize,
     pub scenarios: Vec<Scenario>,
     pub load: Load,
+    /// A generic FHIR server to run the peer's scenarios against, beside ours.
+    pub against: Option<Against>,
 }
 
-/// Starts the stack, runs every selected scenario `runs` times (interleaved: each run goes
-/// through all scenarios, so drift in the machine's state touches them alike) and reports the
-/// medians.
+/// Starts the stack (and seeds the peer, with `against`), runs every selected scenario `runs`
+/// times (interleaved: each run goes through all scenarios, ours and then the peer's, so drift
+/// in the machine's state touches them alike) and reports the medians.
 pub async fn run(options: BenchOptions) -> anyhow::Result<Report> {
     let temp;
     let dir = match &options.data_dir {
@@ -51,12 +60,35 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<Report> {
         }
     };
     let layout = stack::Layout::new(options.services, options.slots);
-    let stack = stack::Stack::start(&options.exe, &dir, layout).await?;
+    let transport = match options.against {
+        Some(_) => stack::Transport::PlainHttp,
+        None => stack::Transport::MutualTls,
+    };
+    let stack = stack::Stack::start(&options.exe, &dir, layout, transport).await?;
     let seeded = stack.layout.total();
-    let mut report = Report::new(&options, seeded);
+    let mut report = Report::new(&options, seeded, transport);
     let bench = Arc::new(scenarios::Bench::new(stack, options.load.clone()));
+    let peer = match &options.against {
+        Some(against) => {
+            let layout = bench.stack.layout.clone();
+            let mut peer = peer::Peer::prepare(against, layout, options.load.clone()).await?;
+            // Ours answers the probe's search too, so the report shows both answers' contents.
+            let (service, day) = peer.probe_target();
+            if let Ok(r) = bench.search_once(&service, day).await {
+                peer.set_ours_search(&r.body);
+            }
+            report.against = Some(report::PeerReport::new(&peer, against.seed_batch));
+            Some(Arc::new(peer))
+        }
+        None => None,
+    };
     for run in 0..options.runs {
         for &scenario in &options.scenarios {
+            // The peer goes first in every other run, so neither side always follows the other.
+            let peer_first = run % 2 == 1;
+            if peer_first && let Some(peer) = &peer {
+                run_peer(peer, &mut report, scenario, &options, run).await;
+            }
             eprintln!("run {}/{}: {}", run + 1, options.runs, scenario.name());
             let (samples, checks) = bench.run(scenario).await;
             let summary = samples.summary();
@@ -72,6 +104,9 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<Report> {
             );
             // A moment for queued work (audit batches, checkpoints) to settle between scenarios.
             tokio::time::sleep(Duration::from_millis(500)).await;
+            if !peer_first && let Some(peer) = &peer {
+                run_peer(peer, &mut report, scenario, &options, run).await;
+            }
         }
     }
     report.finish(bench.stack.receiver.memory());
@@ -81,4 +116,26 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<Report> {
         stack.stop();
     }
     Ok(report)
+}
+
+/// Runs `scenario` on the peer once, if it is one the peer runs, and records it.
+async fn run_peer(
+    peer: &Arc<peer::Peer>,
+    report: &mut Report,
+    scenario: Scenario,
+    options: &BenchOptions,
+    run: usize,
+) {
+    if !peer::SCENARIOS.contains(&scenario) {
+        return;
+    }
+    eprintln!(
+        "run {}/{}: {} (peer)",
+        run + 1,
+        options.runs,
+        scenario.name()
+    );
+    let (samples, checks) = peer.run(scenario).await;
+    report.record_peer(scenario, &options.load, samples.summary(), checks);
+    tokio::time::sleep(Duration::from_millis(500)).await;
 }

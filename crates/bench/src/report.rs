@@ -5,8 +5,9 @@ use serde::Serialize;
 
 use crate::BenchOptions;
 use crate::load::Summary;
+use crate::peer::{GuardCheck, Peer, SearchProbe};
 use crate::scenarios::{Checks, Load, Scenario};
-use crate::stack::Memory;
+use crate::stack::{Memory, Transport};
 
 /// What the machine was doing, read from `/proc` at the start and end: figures from a busy
 /// machine are not comparable with figures from an idle one.
@@ -73,10 +74,59 @@ pub struct Target {
     pub met: bool,
 }
 
+/// The peer of `--against`: how it was seeded and checked, every run of its scenarios, and
+/// each scenario beside ours.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PeerReport {
+    pub url: String,
+    pub seeded_slots: usize,
+    pub seed_seconds: f64,
+    pub seed_bundle_entries: usize,
+    pub guard: GuardCheck,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slot_search: Option<SearchProbe>,
+    pub scenarios: Vec<ScenarioReport>,
+    pub side_by_side: Vec<SideBySide>,
+}
+
+impl PeerReport {
+    pub fn new(peer: &Peer, seed_bundle_entries: usize) -> PeerReport {
+        PeerReport {
+            url: peer.base.clone(),
+            seeded_slots: peer.seeded,
+            seed_seconds: peer.seed_seconds,
+            seed_bundle_entries,
+            guard: peer.guard.clone(),
+            slot_search: peer.search.clone(),
+            scenarios: Vec::new(),
+            side_by_side: Vec::new(),
+        }
+    }
+}
+
+/// One scenario of ours beside the peer's (medians of the runs).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SideBySide {
+    pub scenario: Scenario,
+    pub ours: Summary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer: Option<Summary>,
+    /// Failed requests summed over every run (not the median), so one failure anywhere shows.
+    pub ours_errors: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_errors: Option<u64>,
+    /// Our median throughput over the peer's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<f64>,
+    pub all_checks_passed: bool,
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Report {
     pub started: String,
     pub machine: MachineState,
+    /// How the bench reached our receiver's API.
+    pub receiver_transport: Transport,
     pub seeded_slots: usize,
     pub services: usize,
     pub runs: usize,
@@ -87,6 +137,8 @@ pub struct Report {
     /// The receiver's peak resident memory (VmHWM) over the whole bench, in KiB.
     pub receiver_peak_kib: u64,
     pub targets: Vec<Target>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub against: Option<PeerReport>,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -124,6 +176,35 @@ pub fn median_summary(runs: &[Summary]) -> Summary {
     }
 }
 
+/// Adds a run to its scenario's report, opening the report at the scenario's first run.
+fn push_run(list: &mut Vec<ScenarioReport>, scenario: Scenario, load: &Load, run: RunReport) {
+    match list.iter_mut().find(|s| s.scenario == scenario) {
+        Some(s) => s.runs.push(run),
+        None => list.push(ScenarioReport {
+            scenario,
+            clients: if scenario == Scenario::Contention {
+                load.contention_clients
+            } else {
+                load.clients
+            },
+            median: Summary::default(),
+            ceiling: None,
+            ratio_to_ceiling: None,
+            all_checks_passed: true,
+            runs: vec![run],
+        }),
+    }
+}
+
+/// The medians of every scenario's runs, and whether all their checks passed.
+fn take_medians(list: &mut [ScenarioReport]) {
+    for s in list {
+        let summaries: Vec<Summary> = s.runs.iter().map(|r| r.summary.clone()).collect();
+        s.median = median_summary(&summaries);
+        s.all_checks_passed = s.runs.iter().all(|r| r.checks.passed);
+    }
+}
+
 fn ceiling_of(s: Scenario) -> Option<Scenario> {
     match s {
         Scenario::Booking | Scenario::Contention => Some(Scenario::StorageCommit),
@@ -134,8 +215,9 @@ fn ceiling_of(s: Scenario) -> Option<Scenario> {
 }
 
 impl Report {
-    pub fn new(options: &BenchOptions, seeded: usize) -> Report {
+    pub fn new(options: &BenchOptions, seeded: usize, transport: Transport) -> Report {
         Report {
+            receiver_transport: transport,
             started: bars_fhir::Instant::now().to_string(),
             machine: MachineState {
                 cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -152,6 +234,7 @@ impl Report {
             scenarios: Vec::new(),
             receiver_peak_kib: 0,
             targets: Vec::new(),
+            against: None,
         }
     }
 
@@ -173,26 +256,56 @@ impl Report {
             receiver_memory,
             proxy_memory,
         };
-        match self.scenarios.iter_mut().find(|s| s.scenario == scenario) {
-            Some(s) => s.runs.push(run),
-            None => self.scenarios.push(ScenarioReport {
-                scenario,
-                clients: if scenario == Scenario::Contention {
-                    load.contention_clients
-                } else {
-                    load.clients
-                },
-                median: Summary::default(),
-                ceiling: None,
-                ratio_to_ceiling: None,
-                all_checks_passed: true,
-                runs: vec![run],
-            }),
+        push_run(&mut self.scenarios, scenario, load, run);
+    }
+
+    /// A run of a scenario on the peer of `--against` (no-op without one).
+    pub fn record_peer(
+        &mut self,
+        scenario: Scenario,
+        load: &Load,
+        summary: Summary,
+        checks: Checks,
+    ) {
+        if let Some(peer) = &mut self.against {
+            let run = RunReport {
+                summary,
+                checks,
+                receiver_memory: None,
+                proxy_memory: None,
+            };
+            push_run(&mut peer.scenarios, scenario, load, run);
         }
     }
 
     fn get(&self, s: Scenario) -> Option<&ScenarioReport> {
         self.scenarios.iter().find(|r| r.scenario == s)
+    }
+
+    /// Each scenario of ours beside the peer's, once the medians are in.
+    fn side_by_side(&self) -> Vec<SideBySide> {
+        let Some(peer) = &self.against else {
+            return Vec::new();
+        };
+        let errors = |s: &ScenarioReport| s.runs.iter().map(|r| r.summary.errors).sum::<u64>();
+        self.scenarios
+            .iter()
+            .map(|ours| {
+                let theirs = peer.scenarios.iter().find(|p| p.scenario == ours.scenario);
+                SideBySide {
+                    scenario: ours.scenario,
+                    ours: ours.median.clone(),
+                    peer: theirs.map(|p| p.median.clone()),
+                    ours_errors: errors(ours),
+                    peer_errors: theirs.map(errors),
+                    ratio: theirs
+                        .filter(|p| p.median.per_second > 0.0)
+                        .map(|p| ours.median.per_second / p.median.per_second),
+                    all_checks_passed: ours.all_checks_passed
+                        && theirs.is_none_or(|p| p.all_checks_passed),
+                }
+            })
+            .collect()
     }
 
     /// Medians, ratios and targets, once every run is in.
@@ -202,10 +315,9 @@ impl Report {
         }
         self.machine.loadavg_end = loadavg();
         self.machine.rustc_end = rustc_processes();
-        for s in &mut self.scenarios {
-            let summaries: Vec<Summary> = s.runs.iter().map(|r| r.summary.clone()).collect();
-            s.median = median_summary(&summaries);
-            s.all_checks_passed = s.runs.iter().all(|r| r.checks.passed);
+        take_medians(&mut self.scenarios);
+        if let Some(peer) = &mut self.against {
+            take_medians(&mut peer.scenarios);
         }
         let medians: Vec<(Scenario, f64)> = self
             .scenarios
@@ -222,6 +334,10 @@ impl Report {
             }
         }
         self.targets = self.check_targets();
+        let side_by_side = self.side_by_side();
+        if let Some(peer) = &mut self.against {
+            peer.side_by_side = side_by_side;
+        }
     }
 
     fn check_targets(&self) -> Vec<Target> {
@@ -320,9 +436,10 @@ impl Report {
     pub fn table(&self) -> String {
         let mut out = String::new();
         out.push_str(&format!(
-            "bars bench: {} slots over {} services, {} run(s) of {:.0} s (+{:.0} s warm-up), medians; {} CPUs, load {} -> {}, rustc running {} -> {}\n\n",
+            "bars bench: {} slots over {} services, receiver over {}, {} run(s) of {:.0} s (+{:.0} s warm-up), medians; {} CPUs, load {} -> {}, rustc running {} -> {}\n\n",
             self.seeded_slots,
             self.services,
+            self.receiver_transport.describe(),
             self.runs,
             self.duration_seconds,
             self.warmup_seconds,
@@ -402,6 +519,124 @@ impl Report {
                 t.goal
             ));
         }
+        if let Some(peer) = &self.against {
+            out.push('\n');
+            out.push_str(&peer.table(self.runs, self.receiver_transport));
+        }
+        out
+    }
+}
+
+fn or_dash(v: Option<f64>, decimals: usize) -> String {
+    v.map_or("-".to_string(), |v| format!("{v:.decimals$}"))
+}
+
+impl PeerReport {
+    /// Ours beside the peer, scenario by scenario, after what the peer was found to do.
+    pub fn table(&self, runs: usize, transport: Transport) -> String {
+        let mut out = format!(
+            "side by side with the FHIR server at {} (ours over {}; same slots, clients, warm-up and duration; medians of {runs} run(s))\n",
+            self.url,
+            transport.describe()
+        );
+        out.push_str(&format!(
+            "  peer seeded: {} slots in {:.1} s, PUT in transaction Bundles of {} entries\n",
+            self.seeded_slots, self.seed_seconds, self.seed_bundle_entries
+        ));
+        let g = &self.guard;
+        out.push_str(&format!(
+            "  peer booking: transaction of POST Appointment + PUT Slot busy with ifMatch on the seeded version; guard {} (same Bundle twice: {} then {}{})\n",
+            if g.held { "held" } else { "NOT HELD" },
+            g.first,
+            g.second,
+            g.appointments_added
+                .map_or(", Appointments not countable".to_string(), |n| format!(
+                    ", {n} Appointment(s) added"
+                )),
+        ));
+        if let Some(probe) = &self.slot_search {
+            out.push_str(&format!("  peer slot search: GET {}\n", probe.url));
+            if !probe.dropped.is_empty() {
+                out.push_str(&format!(
+                    "    dropped (the peer refused them): {}; refused forms: {}\n",
+                    probe.dropped.join(", "),
+                    probe.refused.join("; ")
+                ));
+            }
+            let counts = |c: &crate::peer::SearchCounts| {
+                format!(
+                    "{} slots{} + {} included{}",
+                    c.slots,
+                    if c.outside > 0 {
+                        format!(" ({} outside the schedule and day)", c.outside)
+                    } else {
+                        String::new()
+                    },
+                    c.included,
+                    if c.paged { ", more pages" } else { "" }
+                )
+            };
+            out.push_str(&format!(
+                "    one service's day ({} seeded free): peer {}; ours {}\n",
+                probe.expected_slots,
+                counts(&probe.peer),
+                probe.ours.as_ref().map_or("-".to_string(), counts)
+            ));
+        }
+        out.push_str(&format!(
+            "\n{:<16} {:>10} {:>8} {:>8} {:>7} | {:>10} {:>8} {:>8} {:>7} | {:>9}  {}\n",
+            "scenario",
+            "ours req/s",
+            "p50 ms",
+            "p99 ms",
+            "errors",
+            "peer req/s",
+            "p50 ms",
+            "p99 ms",
+            "errors",
+            "ours/peer",
+            "notes"
+        ));
+        for row in &self.side_by_side {
+            let peer = row.peer.as_ref();
+            let mut notes: Vec<String> = Vec::new();
+            if peer.is_none() {
+                notes.push(
+                    match row.scenario {
+                        Scenario::EmptyHandler | Scenario::StorageCommit => "ceiling of ours",
+                        _ => "ours only",
+                    }
+                    .into(),
+                );
+            }
+            let bytes = |list: &[ScenarioReport]| {
+                list.iter()
+                    .find(|s| s.scenario == row.scenario)
+                    .and_then(|s| s.runs.last())
+                    .and_then(|r| r.checks.mean_body_bytes)
+            };
+            if let Some(b) = bytes(self.scenarios.as_slice()) {
+                notes.push(format!("peer ~{b} bytes/response"));
+            }
+            if !row.all_checks_passed {
+                notes.push("CHECKS FAILED".into());
+            }
+            out.push_str(&format!(
+                "{:<16} {:>10.0} {:>8.2} {:>8.2} {:>7} | {:>10} {:>8} {:>8} {:>7} | {:>9}  {}\n",
+                row.scenario.name(),
+                row.ours.per_second,
+                row.ours.p50_ms,
+                row.ours.p99_ms,
+                row.ours_errors,
+                or_dash(peer.map(|p| p.per_second), 0),
+                or_dash(peer.map(|p| p.p50_ms), 2),
+                or_dash(peer.map(|p| p.p99_ms), 2),
+                row.peer_errors.map_or("-".to_string(), |e| e.to_string()),
+                or_dash(row.ratio, 2),
+                notes.join("; ")
+            ));
+        }
+        out.push_str("errors: failed requests summed over every run, each side\n");
         out
     }
 }
@@ -409,6 +644,122 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    fn load() -> Load {
+        Load {
+            clients: 4,
+            warmup: Duration::ZERO,
+            duration: Duration::from_secs(1),
+            contention_clients: 1,
+            contention_slots: 1,
+        }
+    }
+
+    #[test]
+    fn side_by_side_puts_each_median_beside_the_peers_with_every_error_counted() {
+        let options = BenchOptions {
+            exe: "bars".into(),
+            data_dir: None,
+            slots: 96,
+            services: 1,
+            runs: 2,
+            scenarios: vec![],
+            load: load(),
+            against: None,
+        };
+        let mut report = Report::new(&options, 96, Transport::PlainHttp);
+        // Without a peer, a peer's run has nowhere to go.
+        report.record_peer(
+            Scenario::Booking,
+            &load(),
+            Summary::default(),
+            Checks::default(),
+        );
+        assert!(report.against.is_none());
+        report.against = Some(PeerReport {
+            url: "http://peer:8080".into(),
+            seeded_slots: 96,
+            seed_seconds: 1.5,
+            seed_bundle_entries: 250,
+            guard: GuardCheck {
+                first: 200,
+                second: 412,
+                appointments_added: Some(1),
+                held: true,
+            },
+            slot_search: None,
+            scenarios: vec![],
+            side_by_side: vec![],
+        });
+        let summary = |rate: f64, errors: u64| Summary {
+            per_second: rate,
+            errors,
+            ..Summary::default()
+        };
+        let checks = |errors: u64| Checks {
+            passed: errors == 0,
+            ..Checks::default()
+        };
+        for (ours, peer, peer_errors) in [(100.0, 50.0, 0), (300.0, 100.0, 2)] {
+            report.record(
+                Scenario::EmptyHandler,
+                &load(),
+                summary(1_000.0, 0),
+                checks(0),
+                None,
+                None,
+            );
+            report.record(
+                Scenario::Booking,
+                &load(),
+                summary(ours, 0),
+                checks(0),
+                None,
+                None,
+            );
+            report.record_peer(
+                Scenario::Booking,
+                &load(),
+                summary(peer, peer_errors),
+                checks(peer_errors),
+            );
+        }
+        report.finish(None);
+        let rows = &report.against.as_ref().unwrap().side_by_side;
+        assert_eq!(rows.len(), 2);
+        let ceiling = &rows[0];
+        assert_eq!(ceiling.scenario, Scenario::EmptyHandler);
+        assert!(ceiling.peer.is_none() && ceiling.ratio.is_none());
+        let booking = &rows[1];
+        assert_eq!(booking.ours.per_second, 200.0);
+        assert_eq!(booking.peer.as_ref().unwrap().per_second, 75.0);
+        assert_eq!(booking.ratio, Some(200.0 / 75.0));
+        // The median of (0, 2) errors is 1; the side-by-side counts both.
+        assert_eq!(booking.peer_errors, Some(2));
+        assert_eq!(booking.ours_errors, 0);
+        assert!(!booking.all_checks_passed);
+        let table = report.table();
+        assert!(table.contains("receiver over plain HTTP"));
+        assert!(table.contains("side by side with the FHIR server at http://peer:8080"));
+        assert!(
+            table.contains("guard held (same Bundle twice: 200 then 412, 1 Appointment(s) added)")
+        );
+        let line = |name: &str| {
+            table
+                .lines()
+                .rev()
+                .find(|l| l.starts_with(name))
+                .unwrap()
+                .to_string()
+        };
+        assert!(line("empty-handler").contains("ceiling of ours"));
+        let booking = line("booking");
+        assert!(
+            booking.contains("2.67") && booking.contains("CHECKS FAILED"),
+            "{booking}"
+        );
+    }
 
     #[test]
     fn medians_are_taken_figure_by_figure() {

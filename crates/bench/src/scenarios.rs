@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use bars_fhir::Instant as FhirInstant;
 use bars_fhir::headers::{EndUserOrganisation, TargetIdentifier, encode_base64_json};
+use bars_http::client::{ClientError, ClientResponse};
 use bars_receiver::ReceiverConfig;
 use bars_receiver::availability::Availability;
 use bars_store::{
@@ -188,7 +189,7 @@ fn created_id(location: Option<&str>, body: &[u8]) -> Option<String> {
 }
 
 /// A cheap, deterministic spread of (client, n) over `0..m` (no random-number crate needed).
-fn spread(client: usize, n: u64, m: usize) -> usize {
+pub(crate) fn spread(client: usize, n: u64, m: usize) -> usize {
     let mut x =
         (client as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ n.wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x ^= x >> 31;
@@ -410,6 +411,23 @@ impl Bench {
         (all, checks)
     }
 
+    /// One slot search of ours: `service`'s free slots on `day` with the BaRS includes.
+    pub async fn search_once(
+        &self,
+        service: &str,
+        day: jiff::civil::Date,
+    ) -> Result<ClientResponse, ClientError> {
+        let url = format!(
+            "{}/Slot?Schedule.actor:HealthcareService={service}&status=free&start=ge{day}T00:00:00Z&start=le{day}T23:59:59Z&_include=Slot:schedule&_include=Schedule:actor:HealthcareService",
+            self.stack.receiver_url
+        );
+        let headers = as_proxy(direct_headers(Some(service), false));
+        self.stack
+            .direct
+            .call(Method::GET, &url, &headers, None)
+            .await
+    }
+
     async fn slot_search(self: &Arc<Self>) -> (Samples, Checks) {
         let bench = self.clone();
         // (bytes, responses), warm-up included, for the mean size of a response.
@@ -417,32 +435,31 @@ impl Bench {
         let b = bytes.clone();
         let layout = &self.stack.layout;
         let (services, days) = (layout.services.len(), layout.days);
-        let samples = closed_loop(self.load.clients, self.load.warmup, self.load.duration, move |client, n| {
-            let (bench, bytes) = (bench.clone(), b.clone());
-            async move {
-                let layout = &bench.stack.layout;
-                let service = &layout.services[spread(client, n, services)];
-                let day = layout.day(spread(client, n.wrapping_add(7), days));
-                let d = day.to_string();
-                let url = format!(
-                    "{}/Slot?Schedule.actor:HealthcareService={service}&status=free&start=ge{d}T00:00:00Z&start=le{d}T23:59:59Z&_include=Slot:schedule&_include=Schedule:actor:HealthcareService",
-                    bench.stack.receiver_url
-                );
-                let headers = as_proxy(direct_headers(Some(service), false));
-                match bench.stack.direct.call(Method::GET, &url, &headers, None).await {
-                    Ok(r) if r.status == StatusCode::OK => {
-                        bytes.0.fetch_add(r.body.len(), Ordering::Relaxed);
-                        bytes.1.fetch_add(1, Ordering::Relaxed);
-                        Outcome::Ok
+        let samples = closed_loop(
+            self.load.clients,
+            self.load.warmup,
+            self.load.duration,
+            move |client, n| {
+                let (bench, bytes) = (bench.clone(), b.clone());
+                async move {
+                    let layout = &bench.stack.layout;
+                    let service = &layout.services[spread(client, n, services)];
+                    let day = layout.day(spread(client, n.wrapping_add(7), days));
+                    match bench.search_once(service, day).await {
+                        Ok(r) if r.status == StatusCode::OK => {
+                            bytes.0.fetch_add(r.body.len(), Ordering::Relaxed);
+                            bytes.1.fetch_add(1, Ordering::Relaxed);
+                            Outcome::Ok
+                        }
+                        Ok(r) => {
+                            tracing_like_warn(&format!("slot search answered {}", r.status));
+                            Outcome::Error
+                        }
+                        Err(_) => Outcome::Error,
                     }
-                    Ok(r) => {
-                        tracing_like_warn(&format!("slot search answered {}", r.status));
-                        Outcome::Error
-                    }
-                    Err(_) => Outcome::Error,
                 }
-            }
-        })
+            },
+        )
         .await;
         let (samples, mut checks) = Self::ok(samples);
         checks.mean_body_bytes =
@@ -695,7 +712,7 @@ impl Bench {
 
 /// Scenario failures go to stderr (the table goes to stdout); at most a few, so a broken run
 /// does not drown the terminal.
-fn tracing_like_warn(message: &str) {
+pub(crate) fn tracing_like_warn(message: &str) {
     static SHOWN: AtomicUsize = AtomicUsize::new(0);
     if SHOWN.fetch_add(1, Ordering::Relaxed) < 5 {
         eprintln!("warning: {message}");

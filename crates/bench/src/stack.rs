@@ -235,17 +235,41 @@ fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|x| x.to_string()).collect()
 }
 
+/// How the receiver's API listener is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transport {
+    /// As in production: TLS, and only the proxy's client certificate accepted.
+    MutualTls,
+    /// Plain HTTP, for a like-for-like comparison with a peer that has no TLS. The receiver
+    /// then believes no identity header the bench sends as the proxy (they need a verified
+    /// client certificate): a booking's request record is scoped to the sending organisation's
+    /// ODS code instead of the application, and its audit row names no application. Nothing
+    /// else of a booking, search or read changes; the open access policy needs no more.
+    PlainHttp,
+}
+
+impl Transport {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Transport::MutualTls => "mutual TLS",
+            Transport::PlainHttp => "plain HTTP",
+        }
+    }
+}
+
 /// The running stack and the clients the scenarios use.
 pub struct Stack {
     pub dir: PathBuf,
     pub layout: Layout,
+    pub transport: Transport,
     pub receiver: Proc,
     pub proxy: Proc,
     /// The receiver's API, reached as the proxy reaches it (mutual TLS).
     pub receiver_url: String,
     pub proxy_url: String,
     /// Mutual TLS with the proxy's client certificate: the receiver believes its identity
-    /// headers only on such connections.
+    /// headers only on such connections (the same client speaks plain HTTP to an `http://` URL).
     pub direct: HttpClient,
     /// A sender's client: trusts the CA, no client certificate.
     pub sender: HttpClient,
@@ -254,7 +278,12 @@ pub struct Stack {
 
 impl Stack {
     /// Creates the PKI, seeds the store, starts the receiver and the proxy and waits for both.
-    pub async fn start(exe: &Path, dir: &Path, layout: Layout) -> anyhow::Result<Stack> {
+    pub async fn start(
+        exe: &Path,
+        dir: &Path,
+        layout: Layout,
+        transport: Transport,
+    ) -> anyhow::Result<Stack> {
         let pki_dir = dir.join("pki");
         let pki = DevPki::ensure(&pki_dir, SENDER, &[])?;
         let database = dir.join("receiver.db");
@@ -274,7 +303,10 @@ impl Stack {
             free_port()?,
             free_port()?,
         );
-        let receiver_url = format!("https://127.0.0.1:{rx}");
+        let receiver_url = match transport {
+            Transport::MutualTls => format!("https://127.0.0.1:{rx}"),
+            Transport::PlainHttp => format!("http://127.0.0.1:{rx}"),
+        };
         let proxy_url = format!("https://127.0.0.1:{px}");
 
         let mut args = s(&[
@@ -287,14 +319,18 @@ impl Stack {
             &format!("127.0.0.1:{rx}"),
             "--admin-listen",
             &format!("127.0.0.1:{rx_admin}"),
-            "--tls-cert",
-            "pki/servers.pem",
-            "--tls-key",
-            "pki/servers.key.pem",
-            "--client-ca",
-            "pki/ca.pem",
-            "--require-client-cert",
         ]);
+        if transport == Transport::MutualTls {
+            args.extend(s(&[
+                "--tls-cert",
+                "pki/servers.pem",
+                "--tls-key",
+                "pki/servers.key.pem",
+                "--client-ca",
+                "pki/ca.pem",
+                "--require-client-cert",
+            ]));
+        }
         for service in layout.hosted() {
             args.push("--service".into());
             args.push(format!("{}={}", service.id, service.name));
@@ -364,6 +400,7 @@ impl Stack {
         let stack = Stack {
             dir: dir.to_path_buf(),
             layout,
+            transport,
             receiver,
             proxy,
             receiver_url,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use bars_bench::{BenchOptions, Load, Scenario};
+use bars_bench::{Against, BenchOptions, Load, Scenario};
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -21,9 +21,10 @@ pub struct BenchArgs {
     /// Seconds of load before measuring starts (connections, caches, JIT-free but not cold).
     #[arg(long, default_value_t = 2.0)]
     pub warmup: f64,
-    /// Slots seeded into the receiver's store before it starts.
-    #[arg(long, default_value_t = 1_000_000)]
-    pub slots: usize,
+    /// Slots seeded into the receiver's store before it starts (and into the peer's, with
+    /// --against) [default: 1000000; 48000 with --against, where every slot is an HTTP write].
+    #[arg(long)]
+    pub slots: Option<usize>,
     /// Services the slots are spread over (48 slots a day each, 09:00-17:00).
     #[arg(long, default_value_t = 10)]
     pub services: usize,
@@ -42,7 +43,25 @@ pub struct BenchArgs {
     /// Keep the PKI, databases and role logs here instead of a temporary directory.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Also run booking, slot-search and read against the generic FHIR R4 server at this base
+    /// URL, seeded with the same services, schedules and slots, and print the two side by side
+    /// with our ceilings. Our receiver then listens on plain HTTP (the comparison's peer has no
+    /// TLS); the scenarios default to empty-handler, storage-commit, booking, slot-search, read.
+    #[arg(long, value_name = "URL")]
+    pub against: Option<String>,
+    /// With --against: entries in each transaction Bundle that seeds the peer.
+    #[arg(long, default_value_t = 250)]
+    pub seed_batch: usize,
 }
+
+/// The scenarios of a side-by-side run: those the peer runs, and the ceilings of ours.
+const AGAINST_SCENARIOS: [Scenario; 5] = [
+    Scenario::EmptyHandler,
+    Scenario::StorageCommit,
+    Scenario::Booking,
+    Scenario::SlotSearch,
+    Scenario::Read,
+];
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if cfg!(debug_assertions) {
@@ -51,13 +70,26 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         );
     }
     let exe = std::env::current_exe().context("finding the bars binary")?;
+    if let Some(url) = &args.against
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        anyhow::bail!("--against needs an http:// or https:// FHIR base URL, not {url}");
+    }
+    let against = args.against.map(|url| Against {
+        url,
+        seed_batch: args.seed_batch.max(1),
+    });
     let options = BenchOptions {
         exe,
         data_dir: args.data_dir,
-        slots: args.slots,
+        slots: args
+            .slots
+            .unwrap_or(if against.is_some() { 48_000 } else { 1_000_000 }),
         services: args.services,
         runs: args.runs.max(1),
-        scenarios: if args.scenarios.is_empty() {
+        scenarios: if args.scenarios.is_empty() && against.is_some() {
+            AGAINST_SCENARIOS.to_vec()
+        } else if args.scenarios.is_empty() {
             Scenario::ALL.to_vec()
         } else {
             // The run order is fixed (ceilings first, bookings before the reads of them).
@@ -73,6 +105,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             contention_clients: args.contention_clients.max(1),
             contention_slots: args.contention_slots.max(1),
         },
+        against,
     };
     let report = bars_bench::run(options).await?;
     print!("{}", report.table());
