@@ -23,7 +23,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::load::{Outcome, Samples, closed_loop, each_once};
-use crate::scenarios::{Checks, Load, Scenario, appointment_for, spread, tracing_like_warn};
+use crate::scenarios::{
+    Checks, Load, Scenario, appointment_for, checked, measured_reads, spread, tracing_like_warn,
+};
 use crate::stack::{Layout, ODS, SLOTS_PER_DAY, SlotRef};
 
 /// The scenarios the peer runs: those any FHIR server can serve. The ceilings are ours alone
@@ -727,19 +729,6 @@ impl Peer {
         }
     }
 
-    fn ok(samples: Samples) -> (Samples, Checks) {
-        let mut checks = Checks {
-            passed: samples.errors == 0,
-            ..Checks::default()
-        };
-        if samples.errors > 0 {
-            checks
-                .problems
-                .push(format!("{} requests failed", samples.errors));
-        }
-        (samples, checks)
-    }
-
     /// One fresh slot per booking, as ours: a refusal of a fresh slot is an error.
     async fn book_fresh(&self) -> Outcome {
         let Some((slot, version)) = self.take_slot() else {
@@ -766,7 +755,7 @@ impl Peer {
             },
         )
         .await;
-        Self::ok(samples)
+        checked(samples)
     }
 
     async fn slot_search(self: &Arc<Self>) -> (Samples, Checks) {
@@ -805,7 +794,7 @@ impl Peer {
             },
         )
         .await;
-        let (samples, mut checks) = Self::ok(samples);
+        let (samples, mut checks) = checked(samples);
         checks.mean_body_bytes =
             Some((bytes.0.load(Ordering::Relaxed) / bytes.1.load(Ordering::Relaxed).max(1)) as u64);
         (samples, checks)
@@ -857,25 +846,7 @@ impl Peer {
                 }
             }
         };
-        let loaded = closed_loop(
-            self.load.clients,
-            self.load.warmup,
-            self.load.duration,
-            read.clone(),
-        )
-        .await;
-        let alone = closed_loop(1, Duration::from_millis(200), Duration::from_secs(2), read)
-            .await
-            .summary();
-        let (samples, mut checks) = Self::ok(loaded);
-        if alone.errors > 0 {
-            checks.passed = false;
-            checks
-                .problems
-                .push(format!("{} single-client reads failed", alone.errors));
-        }
-        checks.unloaded_p50_ms = Some(alone.p50_ms);
-        (samples, checks)
+        measured_reads(&self.load, read).await
     }
 }
 

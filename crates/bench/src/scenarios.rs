@@ -158,6 +158,42 @@ fn as_proxy(mut headers: Vec<(&'static str, String)>) -> Vec<(&'static str, Stri
     headers
 }
 
+/// A run's samples with the one check every scenario makes: no request failed.
+pub(crate) fn checked(samples: Samples) -> (Samples, Checks) {
+    let mut checks = Checks {
+        passed: samples.errors == 0,
+        ..Checks::default()
+    };
+    if samples.errors > 0 {
+        checks
+            .problems
+            .push(format!("{} requests failed", samples.errors));
+    }
+    (samples, checks)
+}
+
+/// A read scenario's run: `read` under the load, then one client for a short while, the latency
+/// of a request that waits for nothing (what a read costs alone, and what a proxy adds to one).
+pub(crate) async fn measured_reads<F, Fut>(load: &Load, read: F) -> (Samples, Checks)
+where
+    F: Fn(usize, u64) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Outcome> + Send + 'static,
+{
+    let loaded = closed_loop(load.clients, load.warmup, load.duration, read.clone()).await;
+    let alone = closed_loop(1, Duration::from_millis(200), Duration::from_secs(2), read)
+        .await
+        .summary();
+    let (samples, mut checks) = checked(loaded);
+    if alone.errors > 0 {
+        checks.passed = false;
+        checks
+            .problems
+            .push(format!("{} single-client reads failed", alone.errors));
+    }
+    checks.unloaded_p50_ms = Some(alone.p50_ms);
+    (samples, checks)
+}
+
 /// The Appointment a sender posts to book `slot`.
 pub fn appointment_for(slot: &SlotRef) -> serde_json::Value {
     json!({
@@ -246,19 +282,6 @@ impl Bench {
         }
     }
 
-    fn ok(samples: Samples) -> (Samples, Checks) {
-        let mut checks = Checks {
-            passed: samples.errors == 0,
-            ..Checks::default()
-        };
-        if samples.errors > 0 {
-            checks
-                .problems
-                .push(format!("{} requests failed", samples.errors));
-        }
-        (samples, checks)
-    }
-
     async fn empty_handler(self: &Arc<Self>) -> (Samples, Checks) {
         let bench = self.clone();
         let url = Arc::new(format!("{}/_ping", self.stack.receiver_url));
@@ -277,7 +300,7 @@ impl Bench {
             },
         )
         .await;
-        Self::ok(samples)
+        checked(samples)
     }
 
     /// Books one slot straight at the receiver; the id of what was created, if anything.
@@ -337,7 +360,7 @@ impl Bench {
             },
         )
         .await;
-        Self::ok(samples)
+        checked(samples)
     }
 
     async fn contention(self: &Arc<Self>) -> (Samples, Checks) {
@@ -461,7 +484,7 @@ impl Bench {
             },
         )
         .await;
-        let (samples, mut checks) = Self::ok(samples);
+        let (samples, mut checks) = checked(samples);
         checks.mean_body_bytes =
             Some((bytes.0.load(Ordering::Relaxed) / bytes.1.load(Ordering::Relaxed).max(1)) as u64);
         (samples, checks)
@@ -527,26 +550,7 @@ impl Bench {
                 }
             }
         };
-        let loaded = closed_loop(
-            self.load.clients,
-            self.load.warmup,
-            self.load.duration,
-            read.clone(),
-        )
-        .await;
-        // One client for a short while: the latency of a request that waits for nothing.
-        let alone = closed_loop(1, Duration::from_millis(200), Duration::from_secs(2), read)
-            .await
-            .summary();
-        let (samples, mut checks) = Self::ok(loaded);
-        if alone.errors > 0 {
-            checks.passed = false;
-            checks
-                .problems
-                .push(format!("{} single-client reads failed", alone.errors));
-        }
-        checks.unloaded_p50_ms = Some(alone.p50_ms);
-        (samples, checks)
+        measured_reads(&self.load, read).await
     }
 
     /// The store this process opens itself for the storage ceiling, with enough free slots for
@@ -706,7 +710,7 @@ impl Bench {
             },
         )
         .await;
-        Self::ok(samples)
+        checked(samples)
     }
 }
 
