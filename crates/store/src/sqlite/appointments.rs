@@ -201,7 +201,11 @@ pub(super) fn scan(
 
 /// Applies an appointment change. Runs inside the writer's savepoint: returning an error rolls
 /// back everything this function wrote.
-pub(super) fn commit(c: &Connection, ch: &AppointmentChange) -> Result<(), CommitError> {
+pub(super) fn commit(
+    c: &Connection,
+    ch: &AppointmentChange,
+    audit_seq: i64,
+) -> Result<(), CommitError> {
     if let Some(record) = &ch.idempotency
         && !requests::insert(c, record, false)?
     {
@@ -224,7 +228,7 @@ pub(super) fn commit(c: &Connection, ch: &AppointmentChange) -> Result<(), Commi
         .and_then(|mut s| s.execute(params![ch.id, ch.version as i64, action.as_str(), ch.last_updated.unix_nanos()]))
         .map_err(unavailable)?;
     }
-    audit::append(c, std::slice::from_ref(&ch.audit))?;
+    audit::append(c, audit_seq, &ch.audit)?;
     super::events::record(c, ch)?;
     Ok(())
 }

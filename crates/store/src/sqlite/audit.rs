@@ -1,4 +1,5 @@
-//! The append-only audit log (triggers refuse updates and deletes).
+//! The append-only change log of the audit trail (triggers refuse updates and deletes), and
+//! the statements it shares with the access log's segments ([`super::access_log`]).
 
 use bars_fhir::Instant;
 use rusqlite::{Connection, params};
@@ -8,40 +9,63 @@ use crate::columns::{instant, version};
 use crate::error::StoreError;
 use crate::model::{AuditEntry, AuditQuery, AuditRecord};
 
-/// Appends a batch of entries, each stamped with the time it gives or, failing that, now.
-pub(super) fn append(c: &Connection, entries: &[AuditEntry]) -> Result<(), StoreError> {
-    let mut s = c
-        .prepare_cached(
-            "INSERT INTO audit (at_ns, request_id, correlation_id, sender_ods, sender_software, sender_app, action, resource_type, resource_id, version, outcome, patient)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        )
-        .map_err(unavailable)?;
-    for e in entries {
-        let at = e.at.unwrap_or_else(Instant::now);
-        s.execute(params![
-            at.unix_nanos(),
-            e.request_id,
-            e.correlation_id,
-            e.sender_ods,
-            e.sender_software,
-            e.sender_app,
-            e.action,
-            e.resource_type,
-            e.resource_id,
-            e.version.map(|v| v as i64),
-            i64::from(e.outcome),
-            e.patient
-        ])
-        .map_err(unavailable)?;
-    }
-    Ok(())
+/// Appends one entry with its `seq` to `table` (the change log `audit`, or a segment of the
+/// access log: both have these columns), stamped with the time it gives or, failing that, now.
+pub(super) fn insert(
+    c: &Connection,
+    table: &str,
+    seq: i64,
+    e: &AuditEntry,
+) -> rusqlite::Result<()> {
+    let at = e.at.unwrap_or_else(Instant::now);
+    c.prepare_cached(&format!(
+        "INSERT INTO {table} (seq, at_ns, request_id, correlation_id, sender_ods, sender_software, sender_app, action, resource_type, resource_id, version, outcome, patient)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+    ))?
+    .execute(params![
+        seq,
+        at.unix_nanos(),
+        e.request_id,
+        e.correlation_id,
+        e.sender_ods,
+        e.sender_software,
+        e.sender_app,
+        e.action,
+        e.resource_type,
+        e.resource_id,
+        e.version.map(|v| v as i64),
+        i64::from(e.outcome),
+        e.patient
+    ])
+    .map(|_| ())
 }
 
+/// Appends a change's entry to the change log, inside the change's transaction.
+pub(super) fn append(c: &Connection, seq: i64, entry: &AuditEntry) -> Result<(), StoreError> {
+    insert(c, "audit", seq, entry).map_err(unavailable)
+}
+
+/// The highest `seq` of the change log (0 when empty).
+pub(super) fn highest_seq(c: &Connection) -> Result<i64, StoreError> {
+    c.query_row("SELECT coalesce(max(seq), 0) FROM audit", [], |r| r.get(0))
+        .map_err(unavailable)
+}
+
+/// The change log's first entries matching `q`, in `seq` order.
 pub(super) fn query(c: &Connection, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
-    let (sql, values) = query_sql(q);
+    select(c, "audit", q, q.row_limit())
+}
+
+/// The first `limit` entries of `table` matching `q`, in `seq` order.
+pub(super) fn select(
+    c: &Connection,
+    table: &str,
+    q: &AuditQuery,
+    limit: i64,
+) -> Result<Vec<AuditRecord>, StoreError> {
+    let (sql, values) = query_sql(table, q);
     let mut s = c.prepare_cached(&sql).map_err(unavailable)?;
     let mut args: Vec<&dyn rusqlite::ToSql> = values.iter().map(|v| v as _).collect();
-    let limit = q.row_limit();
     args.push(&limit);
     s.query_map(args.as_slice(), |r| {
         Ok(AuditRecord {
@@ -66,8 +90,9 @@ pub(super) fn query(c: &Connection, q: &AuditQuery) -> Result<Vec<AuditRecord>, 
     .map_err(unavailable)
 }
 
-/// The query for `q`'s filters only, so that the planner can use the index of the one given.
-fn query_sql(q: &AuditQuery) -> (String, Vec<&str>) {
+/// The query of `table` for `q`'s filters only, so that the planner can use the index of the
+/// one given.
+pub(super) fn query_sql<'q>(table: &str, q: &'q AuditQuery) -> (String, Vec<&'q str>) {
     let filters = q.filters();
     let conditions: Vec<String> = filters
         .iter()
@@ -81,7 +106,7 @@ fn query_sql(q: &AuditQuery) -> (String, Vec<&str>) {
     };
     let sql = format!(
         "SELECT seq, at_ns, request_id, correlation_id, sender_ods, sender_software, sender_app, action, resource_type, resource_id, version, outcome, patient
-         FROM audit {filter} ORDER BY seq LIMIT ?{}",
+         FROM {table} {filter} ORDER BY seq LIMIT ?{}",
         filters.len() + 1
     );
     (sql, filters.into_iter().map(|(_, v)| v).collect())
@@ -121,7 +146,7 @@ mod tests {
                 "audit_by_request",
             ),
         ] {
-            let (sql, values) = query_sql(&q);
+            let (sql, values) = query_sql("audit", &q);
             let mut args: Vec<&dyn rusqlite::ToSql> = values.iter().map(|v| v as _).collect();
             let limit = q.row_limit();
             args.push(&limit);

@@ -24,6 +24,9 @@ pub struct SqliteOptions {
     /// that never pause can keep them from ever restarting the log, which then grows without
     /// bound under continuous load. Reset logs are also truncated back to this size.
     pub wal_limit_bytes: u64,
+    /// Entries an access-log segment holds before it is sealed and indexed (see
+    /// `access_log`): lookups scan at most this many entries, and sealing one sorts this many.
+    pub access_segment_entries: u64,
 }
 
 impl Default for SqliteOptions {
@@ -31,6 +34,7 @@ impl Default for SqliteOptions {
         SqliteOptions {
             busy_timeout: std::time::Duration::from_secs(5),
             wal_limit_bytes: 64 * 1024 * 1024,
+            access_segment_entries: 250_000,
         }
     }
 }

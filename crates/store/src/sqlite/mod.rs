@@ -2,6 +2,7 @@
 //! acknowledged write is on disk. [`Database`] is the shared machinery (a group-commit writer,
 //! a pool of readers, per-component migrations); [`SqliteStore`] is the receiver's store on it.
 
+mod access_log;
 mod appointments;
 mod audit;
 mod database;
@@ -17,6 +18,7 @@ mod slots;
 mod writer;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use bars_fhir::Instant;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -88,9 +90,12 @@ fn each_found<T>(
     Ok(out)
 }
 
-/// The receiver's store on SQLite.
+/// The receiver's store on SQLite: the bookings' file, and beside it the access log, where
+/// the audit entries of requests that changed nothing go (see [`access_log`]).
 pub struct SqliteStore {
     db: Database,
+    access: Arc<access_log::AccessLog>,
+    audit_seq: Arc<access_log::AuditSeq>,
 }
 
 impl SqliteStore {
@@ -103,8 +108,21 @@ impl SqliteStore {
         path: impl AsRef<Path>,
         options: SqliteOptions,
     ) -> Result<SqliteStore, StoreError> {
+        let db = Database::open(&path, options, &[&schema::RECEIVER, &schema::PROVIDER])?;
+        let access = access_log::AccessLog::open(
+            &access_log::path_beside(path.as_ref()),
+            options.busy_timeout,
+            options.wal_limit_bytes,
+            options.access_segment_entries,
+        )?;
+        let changes = Connection::open(path.as_ref())
+            .map_err(classify)
+            .and_then(|c| audit::highest_seq(&c))?;
+        let audit_seq = access_log::AuditSeq::after(changes.max(access.highest_seq()?));
         Ok(SqliteStore {
-            db: Database::open(path, options, &[&schema::RECEIVER, &schema::PROVIDER])?,
+            db,
+            access: Arc::new(access),
+            audit_seq: Arc::new(audit_seq),
         })
     }
 
@@ -272,7 +290,9 @@ impl Backend for SqliteStore {
     }
 
     async fn commit_appointment(&self, change: AppointmentChange) -> Result<(), CommitError> {
-        self.write(move |c| appointments::commit(c, &change)).await
+        let seq = self.audit_seq.next();
+        self.write(move |c| appointments::commit(c, &change, seq))
+            .await
     }
 
     async fn find_request(
@@ -293,11 +313,27 @@ impl Backend for SqliteStore {
     }
 
     async fn append_audit(&self, entries: Vec<AuditEntry>) -> Result<(), StoreError> {
-        self.write(move |c| audit::append(c, &entries)).await
+        let (access, seq) = (self.access.clone(), self.audit_seq.clone());
+        tokio::task::spawn_blocking(move || access.append(&entries, &seq))
+            .await
+            .map_err(|e| StoreError::Internal(format!("access log task failed: {e}")))?
     }
 
+    /// Both logs' first matches, merged in `seq` order: one trail.
     async fn query_audit(&self, query: AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
-        self.read(move |c| audit::query(c, &query)).await
+        let limit = usize::try_from(query.row_limit()).unwrap_or(usize::MAX);
+        let access = self.access.clone();
+        let wanted = query.clone();
+        let reads = tokio::task::spawn_blocking(move || access.query(&wanted));
+        let mut found = self.read(move |c| audit::query(c, &query)).await?;
+        found.extend(
+            reads
+                .await
+                .map_err(|e| StoreError::Internal(format!("access log task failed: {e}")))??,
+        );
+        found.sort_by_key(|r| r.seq);
+        found.truncate(limit);
+        Ok(found)
     }
 
     async fn claim_pointer_jobs(
