@@ -784,6 +784,41 @@ async fn the_audit_log_cannot_be_changed() {
     assert_eq!(kept, [("r", 200), ("r2", 201)]);
 }
 
+/// A reopened SQLite store numbers the trail on after the highest entry of either log, so no
+/// two entries ever share a `seq` (the change log and the access log count from one counter).
+#[tokio::test]
+async fn a_reopened_store_numbers_its_audit_trail_on_from_both_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trail.db");
+    let read = |request: &str| AuditEntry {
+        request_id: request.into(),
+        correlation_id: "c".into(),
+        action: "read".into(),
+        resource_type: "Appointment".into(),
+        outcome: 200,
+        ..Default::default()
+    };
+    for round in 0..3 {
+        let store = bars_store::sqlite::SqliteStore::open(&path).unwrap();
+        store
+            .append_audit(vec![
+                read(&format!("r{round}a")),
+                read(&format!("r{round}b")),
+            ])
+            .await
+            .unwrap();
+    }
+    let store = bars_store::sqlite::SqliteStore::open(&path).unwrap();
+    let seqs: Vec<i64> = store
+        .query_audit(AuditQuery::default())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.seq)
+        .collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
+}
+
 /// Values that look like SQL are data: stored, found and compared verbatim, on every backend.
 #[tokio::test]
 async fn hostile_values_are_stored_and_searched_verbatim() {
