@@ -287,8 +287,15 @@ fn names_failed_precondition(body: &[u8]) -> bool {
         .and_then(Value::as_array)
         .is_some_and(|issues| {
             issues.iter().any(|i| {
-                text_at(i, "/diagnostics").is_some_and(|d| {
-                    d.contains("412") || d.to_ascii_lowercase().contains("precondition failed")
+                // Servers put the reason in either (Helios: `details.text`).
+                ["/diagnostics", "/details/text"].iter().any(|at| {
+                    text_at(i, at).is_some_and(|d| {
+                        let d = d.to_ascii_lowercase();
+                        d.contains("412")
+                            || d.contains("precondition failed")
+                            || (d.contains("version")
+                                && (d.contains("conflict") || d.contains("mismatch")))
+                    })
                 })
             })
         })
@@ -1106,6 +1113,17 @@ mod tests {
         .to_string();
         assert_eq!(
             booking_outcome(StatusCode::BAD_REQUEST, stale.as_bytes()).0,
+            Outcome::Refused
+        );
+        // Helios FHIR Server's form: the reason in `details.text`.
+        let stale_details = json!({
+            "resourceType": "OperationOutcome",
+            "issue": [{ "severity": "error", "code": "processing",
+                "details": { "text": "Transaction failed at entry 1: Version conflict: expected 1, found 2" } }]
+        })
+        .to_string();
+        assert_eq!(
+            booking_outcome(StatusCode::BAD_REQUEST, stale_details.as_bytes()).0,
             Outcome::Refused
         );
         let invalid = json!({
