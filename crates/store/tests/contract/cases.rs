@@ -110,6 +110,73 @@ async fn slot_status(store: &dyn Store, id: &str) -> SlotStatus {
     store.get_slots(&[id.to_string()]).await.unwrap()[0].status
 }
 
+/// Every read of an appointment names the slots it holds now, in id order, and no other: by
+/// id, by several ids, by patient and in a scan, after a booking of two and a move of one.
+#[tokio::test]
+async fn every_read_of_an_appointment_names_the_slots_it_holds() {
+    for (name, store, _keep) in backends().await {
+        let slots = seed(store.as_ref(), 3).await;
+        let mut sorted = slots.clone();
+        sorted.sort();
+        let (first, second, third) = (&sorted[0], &sorted[1], &sorted[2]);
+        store
+            .commit_appointment(change(
+                "a1",
+                1,
+                None,
+                AppointmentStatus::Booked,
+                &[third, first],
+                &[],
+                "r1",
+            ))
+            .await
+            .unwrap();
+        store
+            .commit_appointment(change(
+                "a1",
+                2,
+                Some(1),
+                AppointmentStatus::Booked,
+                &[second],
+                &[first],
+                "r2",
+            ))
+            .await
+            .unwrap();
+        let held = vec![second.clone(), third.clone()];
+        let one = store.get_appointment("a1").await.unwrap().unwrap();
+        assert_eq!(one.held_slots, held, "{name}: by id");
+        let many = store
+            .get_appointments(&["a1".to_string(), "a1".to_string()])
+            .await
+            .unwrap();
+        assert!(
+            many.iter().all(|a| a.held_slots == held) && many.len() == 2,
+            "{name}: by ids"
+        );
+        let page = store
+            .appointments_for_patient(AppointmentQuery {
+                patient: "9434765919".into(),
+                service: None,
+                after: None,
+                limit: 10,
+            })
+            .await
+            .unwrap();
+        assert_eq!(page.appointments[0].held_slots, held, "{name}: by patient");
+        let scanned = store
+            .scan_appointments(AppointmentScan {
+                service: None,
+                body_contains: None,
+                after: None,
+                limit: 10,
+            })
+            .await
+            .unwrap();
+        assert_eq!(scanned[0].held_slots, held, "{name}: in a scan");
+    }
+}
+
 #[tokio::test]
 async fn a_booking_claims_its_slot_and_records_everything() {
     for (name, store, _keep) in backends().await {
