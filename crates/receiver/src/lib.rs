@@ -30,6 +30,7 @@ pub mod provider;
 pub mod requests;
 pub mod scope;
 pub mod service;
+pub mod slot_resource;
 pub mod slots;
 pub mod state;
 

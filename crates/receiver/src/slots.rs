@@ -10,15 +10,16 @@ use bars_fhir::headers::DOS_SERVICE_SYSTEM;
 use bars_fhir::search::{DateParam, Prefix, Query, Token, encode_component};
 use bars_fhir::{Instant, IssueType};
 use bars_http::ApiError;
-use bars_store::{SlotCursor, SlotQuery, SlotRecord, StoredResource};
+use bars_store::{SlotCursor, SlotQuery, StoredResource};
 use base64::Engine;
 use serde::Serialize;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::answer;
-use crate::catalog::{INCLUDES, REQUIRED_INCLUDES, SERVICE_PARAM, SLOT_PROFILE};
+use crate::catalog::{INCLUDES, REQUIRED_INCLUDES, SERVICE_PARAM};
 use crate::errors;
+use crate::slot_resource::{SlotResource, extra_of};
 use crate::state::AppState;
 
 /// A parsed, checked slot search.
@@ -291,40 +292,12 @@ fn parse_cursor(token: &str) -> Result<SlotCursor, ApiError> {
     })
 }
 
-/// Renders a stored slot as a UKCore-Slot: the schedule's shared elements, then its own.
-pub fn render_slot(slot: &SlotRecord, template: &Map<String, Value>) -> Value {
-    let mut out = Map::new();
-    out.insert("resourceType".into(), "Slot".into());
-    out.insert("id".into(), slot.id.clone().into());
-    out.insert(
-        "meta".into(),
-        json!({ "versionId": slot.version.to_string(), "lastUpdated": slot.last_updated.to_string(), "profile": [SLOT_PROFILE] }),
-    );
-    for (k, v) in template {
-        out.insert(k.clone(), v.clone());
-    }
-    out.insert(
-        "schedule".into(),
-        json!({ "reference": format!("Schedule/{}", slot.schedule_id) }),
-    );
-    out.insert("status".into(), slot.status.as_str().into());
-    out.insert("start".into(), slot.start.to_string().into());
-    out.insert("end".into(), slot.end.to_string().into());
-    if let Some(Ok(Value::Object(extra))) = slot.extra.as_deref().map(serde_json::from_str::<Value>)
-    {
-        for (k, v) in extra {
-            out.insert(k, v);
-        }
-    }
-    Value::Object(out)
-}
-
-/// A searchset entry's resource: a slot rendered from its columns, or a stored resource
+/// A searchset entry's resource: a slot written from its columns, or a stored resource
 /// included as it is stored.
 #[derive(Serialize)]
 #[serde(untagged)]
 enum Resource<'a> {
-    Rendered(Value),
+    Slot(SlotResource<'a>),
     Stored(&'a RawValue),
 }
 
@@ -388,13 +361,16 @@ pub async fn search(state: &AppState, search: &SlotSearch) -> Result<String, Api
         .collect();
     let empty = Map::new();
     let base = &state.config.base_url;
+    let extras: Vec<Option<Map<String, Value>>> = slots.iter().map(extra_of).collect();
     let mut entries: Vec<SearchEntry<Resource>> = slots
         .iter()
-        .map(|s| SearchEntry {
+        .zip(&extras)
+        .map(|(s, extra)| SearchEntry {
             full_url: format!("{base}/Slot/{}", s.id),
-            resource: Resource::Rendered(render_slot(
+            resource: Resource::Slot(SlotResource::new(
                 s,
                 templates.get(s.schedule_id.as_str()).unwrap_or(&empty),
+                extra.as_ref(),
             )),
             mode: SearchMode::Match,
         })
