@@ -17,6 +17,9 @@ pub enum Outcome {
     Refused,
     /// Anything else: a wrong status, a transport error, a timeout.
     Error,
+    /// Nothing was sent: the scenario has no request left (its seeded slots are used up). The
+    /// client stops instead of spinning, and the run says how many stopped early.
+    Spent,
 }
 
 /// Everything one measured interval produced.
@@ -27,6 +30,8 @@ pub struct Samples {
     pub refused: u64,
     pub errors: u64,
     pub elapsed: Duration,
+    /// Clients that ran out of requests before the interval ended ([`Outcome::Spent`]).
+    pub spent_clients: u64,
 }
 
 impl Samples {
@@ -35,15 +40,20 @@ impl Samples {
         self.ok += other.ok;
         self.refused += other.refused;
         self.errors += other.errors;
+        self.spent_clients += other.spent_clients;
     }
 
     fn record(&mut self, latency: Duration, outcome: Outcome) {
-        self.latencies.push(latency);
         match outcome {
             Outcome::Ok => self.ok += 1,
             Outcome::Refused => self.refused += 1,
             Outcome::Error => self.errors += 1,
+            Outcome::Spent => {
+                self.spent_clients += 1;
+                return;
+            }
         }
+        self.latencies.push(latency);
     }
 
     /// Throughput and latency percentiles of the interval.
@@ -125,6 +135,10 @@ where
                 }
                 let outcome = request(client, n).await;
                 n += 1;
+                if outcome == Outcome::Spent {
+                    samples.record(Duration::ZERO, outcome);
+                    break;
+                }
                 let ended = Instant::now();
                 if began >= measure_from && ended <= stop {
                     samples.record(ended - began, outcome);
@@ -167,6 +181,9 @@ where
                 let began = Instant::now();
                 let outcome = request(job).await;
                 samples.record(began.elapsed(), outcome);
+                if outcome == Outcome::Spent {
+                    break;
+                }
             }
             samples
         }));
@@ -203,6 +220,42 @@ mod tests {
         assert_eq!(sum.p99_ms, 100.0);
         assert_eq!(sum.max_ms, 500.0);
         assert_eq!(sum.per_second, 50.5);
+    }
+
+    /// A client with nothing left to send stops at once (it does not spin) and is counted; the
+    /// others run to the end.
+    #[tokio::test]
+    async fn a_client_with_nothing_left_stops_and_is_counted() {
+        let left = Arc::new(AtomicU64::new(5));
+        let calls = Arc::new(AtomicU64::new(0));
+        let (l, c) = (left.clone(), calls.clone());
+        let samples = closed_loop(
+            4,
+            Duration::ZERO,
+            Duration::from_millis(300),
+            move |_, _| {
+                let (left, calls) = (l.clone(), c.clone());
+                async move {
+                    calls.fetch_add(1, Ordering::Relaxed);
+                    let taken = left
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+                    if taken.is_err() {
+                        return Outcome::Spent;
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    Outcome::Ok
+                }
+            },
+        )
+        .await;
+        assert_eq!(samples.ok, 5);
+        assert_eq!(samples.spent_clients, 4);
+        assert_eq!(samples.latencies.len(), 5);
+        assert_eq!(
+            calls.load(Ordering::Relaxed),
+            9,
+            "each client asked once more, then stopped"
+        );
     }
 
     #[test]

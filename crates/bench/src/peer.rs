@@ -736,7 +736,7 @@ impl Peer {
     /// One fresh slot per booking, as ours: a refusal of a fresh slot is an error.
     async fn book_fresh(&self) -> Outcome {
         let Some((slot, version)) = self.take_slot() else {
-            return Outcome::Error;
+            return Outcome::Spent;
         };
         let (_, outcome, id) = self.book_at(&slot, &version).await;
         self.remember(id);

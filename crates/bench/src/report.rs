@@ -506,6 +506,7 @@ impl Report {
                 note.trim_start_matches("; "),
             ));
         }
+        out.push_str(&failed_checks(&self.scenarios, ""));
         out.push_str(&format!(
             "\nreceiver peak resident memory: {:.1} MB\n\ntargets:\n",
             self.receiver_peak_kib as f64 / 1024.0
@@ -524,6 +525,29 @@ impl Report {
             out.push_str(&peer.table(self.runs, self.receiver_transport));
         }
         out
+    }
+}
+
+/// Why each failed check failed, run by run, so that "CHECKS FAILED" in a table is never the
+/// whole story; empty when every check passed. `side` names whose scenarios they are.
+fn failed_checks(scenarios: &[ScenarioReport], side: &str) -> String {
+    let mut out = String::new();
+    for s in scenarios.iter().filter(|s| !s.all_checks_passed) {
+        for (i, run) in s.runs.iter().enumerate() {
+            for problem in &run.checks.problems {
+                out.push_str(&format!(
+                    "  {}{} run {}: {problem}\n",
+                    s.scenario.name(),
+                    side,
+                    i + 1
+                ));
+            }
+        }
+    }
+    if out.is_empty() {
+        out
+    } else {
+        format!("\nchecks that failed:\n{out}")
     }
 }
 
@@ -637,6 +661,7 @@ impl PeerReport {
             ));
         }
         out.push_str("errors: failed requests summed over every run, each side\n");
+        out.push_str(&failed_checks(&self.scenarios, " (peer)"));
         out
     }
 }
@@ -699,6 +724,10 @@ mod tests {
         };
         let checks = |errors: u64| Checks {
             passed: errors == 0,
+            problems: (errors > 0)
+                .then(|| format!("{errors} requests failed"))
+                .into_iter()
+                .collect(),
             ..Checks::default()
         };
         for (ours, peer, peer_errors) in [(100.0, 50.0, 0), (300.0, 100.0, 2)] {
@@ -759,6 +788,12 @@ mod tests {
             booking.contains("2.67") && booking.contains("CHECKS FAILED"),
             "{booking}"
         );
+        // The table says why: the peer's failing run and its problem, nothing for ours.
+        assert!(
+            table.contains("checks that failed:\n  booking (peer) run 2: 2 requests failed\n"),
+            "{table}"
+        );
+        assert!(!table.contains("booking run"), "{table}");
     }
 
     #[test]

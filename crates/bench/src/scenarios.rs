@@ -161,13 +161,20 @@ fn as_proxy(mut headers: Vec<(&'static str, String)>) -> Vec<(&'static str, Stri
 /// A run's samples with the one check every scenario makes: no request failed.
 pub(crate) fn checked(samples: Samples) -> (Samples, Checks) {
     let mut checks = Checks {
-        passed: samples.errors == 0,
+        passed: samples.errors == 0 && samples.spent_clients == 0,
         ..Checks::default()
     };
     if samples.errors > 0 {
         checks
             .problems
             .push(format!("{} requests failed", samples.errors));
+    }
+    if samples.spent_clients > 0 {
+        checks.problems.push(format!(
+            "the seeded slots ran out before the run ended ({} clients stopped early): seed more \
+             (--slots) or measure for less (--duration, --runs)",
+            samples.spent_clients
+        ));
     }
     (samples, checks)
 }
@@ -346,7 +353,7 @@ impl Bench {
                 let bench = bench.clone();
                 async move {
                     let Some(slot) = bench.take_slot() else {
-                        return Outcome::Error;
+                        return Outcome::Spent;
                     };
                     let (outcome, id) = bench.book(&slot).await;
                     bench.remember(&slot, id);
