@@ -1101,37 +1101,36 @@ mod tests {
             booking_outcome(StatusCode::OK, b"not json").0,
             Outcome::Error
         );
-        // A whole-transaction refusal that names the entry's failed precondition.
-        let stale = json!({
-            "resourceType": "OperationOutcome",
-            "issue": [{ "severity": "error", "code": "processing",
-                "diagnostics": "Transaction failed at entry 1: Entry failed with status 412" }]
-        })
-        .to_string();
-        assert_eq!(
-            booking_outcome(StatusCode::BAD_REQUEST, stale.as_bytes()).0,
-            Outcome::Refused
-        );
-        // Helios FHIR Server 0.2.7's answer, as it gives it: the reason in `details.text`.
-        let stale_details = json!({
-            "resourceType": "OperationOutcome",
-            "issue": [{ "severity": "error", "code": "processing",
-                "details": { "text": "Transaction failed at entry 1: Entry failed with status 412" } }]
-        })
-        .to_string();
-        assert_eq!(
-            booking_outcome(StatusCode::BAD_REQUEST, stale_details.as_bytes()).0,
-            Outcome::Refused
-        );
-        let invalid = json!({
-            "resourceType": "OperationOutcome",
-            "issue": [{ "severity": "error", "code": "invalid", "diagnostics": "Unknown element" }]
-        })
-        .to_string();
-        assert_eq!(
-            booking_outcome(StatusCode::BAD_REQUEST, invalid.as_bytes()).0,
-            Outcome::Error
-        );
+        // A whole-transaction refusal that names the entry's failed precondition, where servers
+        // put it (Helios FHIR Server 0.2.7, as it answers: in `details.text`); any other 400 is
+        // an error.
+        let outcome = |issue: Value| {
+            json!({ "resourceType": "OperationOutcome", "issue": [issue] }).to_string()
+        };
+        let failed = "Transaction failed at entry 1: Entry failed with status 412";
+        let stale =
+            outcome(json!({ "severity": "error", "code": "processing", "diagnostics": failed }));
+        for (body, expected) in [
+            (stale.clone(), Outcome::Refused),
+            (
+                outcome(
+                    json!({ "severity": "error", "code": "processing", "details": { "text": failed } }),
+                ),
+                Outcome::Refused,
+            ),
+            (
+                outcome(
+                    json!({ "severity": "error", "code": "invalid", "diagnostics": "Unknown element" }),
+                ),
+                Outcome::Error,
+            ),
+        ] {
+            assert_eq!(
+                booking_outcome(StatusCode::BAD_REQUEST, body.as_bytes()).0,
+                expected,
+                "{body}"
+            );
+        }
         assert_eq!(
             booking_outcome(StatusCode::INTERNAL_SERVER_ERROR, stale.as_bytes()).0,
             Outcome::Error

@@ -657,7 +657,7 @@ impl Bench {
                 async move {
                     let k = used.fetch_add(1, Ordering::Relaxed);
                     let Some(slot) = slots.get(k) else {
-                        return Outcome::Error;
+                        return Outcome::Spent;
                     };
                     // Ids as the receiver makes them, so the ceiling writes what a booking does.
                     let id = bars_receiver::service::new_appointment_id();

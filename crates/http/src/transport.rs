@@ -112,11 +112,6 @@ impl SentIds {
     }
 }
 
-/// Copies the request ids onto a response, whatever it is.
-pub fn echo_ids(request: &HeaderMap, response: &mut HeaderMap) {
-    SentIds::of(request).echo(response);
-}
-
 fn check_id(
     headers: &HeaderMap,
     name: &str,

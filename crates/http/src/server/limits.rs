@@ -8,7 +8,7 @@ use bars_fhir::codes::BarsCode;
 use http::{Request, StatusCode};
 
 use crate::error::ApiError;
-use crate::transport::{apply_security_headers, echo_ids};
+use crate::transport::{SentIds, apply_security_headers};
 
 /// How a listener codes a refusal made before routing: each role codes errors its own way
 /// (receivers `REC_BAD_REQUEST`, the proxy `BAD_REQUEST`, the registry Spine codes).
@@ -81,7 +81,7 @@ impl HeadLimits {
             return None;
         };
         let mut response = refuse(status, issue, diagnostics).into_response();
-        echo_ids(request.headers(), response.headers_mut());
+        SentIds::of(request.headers()).echo(response.headers_mut());
         apply_security_headers(response.headers_mut());
         Some(response)
     }

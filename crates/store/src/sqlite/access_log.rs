@@ -12,7 +12,7 @@
 //! through their indexes and scans only the open one, whose size the segment length bounds.
 //!
 //! Entries of changes stay in the store's `audit` table, written in the change's own
-//! transaction. Both logs number their entries from one counter ([`AuditSeq`]), so a `seq` is
+//! transaction. Both logs number their entries from one counter ([`AccessLog::next_seq`]), so a `seq` is
 //! unique across the two and a lookup merges them in that order, as one trail.
 //!
 //! Segments are never merged: a receiver auditing a thousand reads a second seals one segment
@@ -22,26 +22,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags};
 
-use super::{audit, classify, unavailable};
+use super::{SqliteOptions, audit, classify, unavailable};
 use crate::error::StoreError;
 use crate::model::{AuditEntry, AuditQuery, AuditRecord};
-
-/// The next `seq` of the audit trail, shared by the change log and the access log. The SQLite
-/// store belongs to one process, so a counter in memory, started after the highest number
-/// either log holds, numbers every entry once.
-pub(crate) struct AuditSeq(AtomicI64);
-
-impl AuditSeq {
-    pub(crate) fn after(highest: i64) -> AuditSeq {
-        AuditSeq(AtomicI64::new(highest + 1))
-    }
-
-    pub(crate) fn next(&self) -> i64 {
-        self.0.fetch_add(1, Ordering::Relaxed)
-    }
-}
 
 /// The access log's file, beside the store's: `receiver.db` keeps its reads in
 /// `receiver-access.db`.
@@ -68,12 +53,19 @@ pub(crate) struct AccessLog {
     appender: Mutex<Appender>,
     reader: Mutex<Connection>,
     segment_entries: u64,
+    /// The next `seq` of the whole trail, handed to the change log's entries too. The SQLite
+    /// store belongs to one process, so a counter in memory, started after the highest number
+    /// either log holds, numbers every entry once.
+    next_seq: AtomicI64,
 }
 
 fn segment(n: i64) -> String {
     format!("segment_{n}")
 }
 
+/// A segment has the change log's columns and append-only triggers (`audit` in the receiver's
+/// first migration, whose text as an applied migration never changes, so it is not shared from
+/// here); `audit::COLUMNS` reads and writes both alike.
 fn create_segment(c: &Connection, n: i64) -> rusqlite::Result<()> {
     let table = segment(n);
     c.execute_batch(&format!(
@@ -115,16 +107,17 @@ fn seal(c: &Connection, n: i64) -> rusqlite::Result<()> {
 }
 
 impl AccessLog {
-    /// Opens (creating if needed) the log at `path`, finishing any seal a crash interrupted.
+    /// Opens (creating if needed) the log at `path`, finishing any seal a crash interrupted;
+    /// `changes_highest` is the highest `seq` of the change log, numbered on from as this log's.
     pub(crate) fn open(
         path: &Path,
-        busy_timeout: std::time::Duration,
-        wal_limit_bytes: u64,
-        segment_entries: u64,
+        options: &SqliteOptions,
+        changes_highest: i64,
     ) -> Result<AccessLog, StoreError> {
         let conn = Connection::open(path).map_err(classify)?;
-        conn.busy_timeout(busy_timeout).map_err(classify)?;
+        conn.busy_timeout(options.busy_timeout).map_err(classify)?;
         conn.set_prepared_statement_cache_capacity(64);
+        let wal_limit_bytes = options.wal_limit_bytes;
         conn.execute_batch(&format!(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
@@ -152,11 +145,13 @@ impl AccessLog {
         for n in unsealed {
             seal(&conn, n).map_err(classify)?;
         }
-        let entries: i64 = conn
+        // A segment is made with its first entry, so the open one holds the highest (or, when it
+        // is the first and still empty, nothing has been logged).
+        let (entries, highest): (i64, Option<i64>) = conn
             .query_row(
-                &format!("SELECT count(*) FROM {}", segment(open)),
+                &format!("SELECT count(*), max(seq) FROM {}", segment(open)),
                 [],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .map_err(classify)?;
         let reader = Connection::open_with_flags(
@@ -164,7 +159,9 @@ impl AccessLog {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(classify)?;
-        reader.busy_timeout(busy_timeout).map_err(classify)?;
+        reader
+            .busy_timeout(options.busy_timeout)
+            .map_err(classify)?;
         Ok(AccessLog {
             appender: Mutex::new(Appender {
                 conn,
@@ -172,30 +169,14 @@ impl AccessLog {
                 entries: entries as u64,
             }),
             reader: Mutex::new(reader),
-            segment_entries: segment_entries.max(1),
+            segment_entries: options.access_segment_entries.max(1),
+            next_seq: AtomicI64::new(changes_highest.max(highest.unwrap_or(0)) + 1),
         })
     }
 
-    /// The highest `seq` the log holds (0 when empty).
-    pub(crate) fn highest_seq(&self) -> Result<i64, StoreError> {
-        let a = self.lock_appender()?;
-        let mut highest = 0;
-        // The open segment may be empty after a roll; the one before it then holds the last.
-        for n in [a.open, a.open - 1] {
-            if n < 0 {
-                continue;
-            }
-            let found: Option<i64> = a
-                .conn
-                .query_row(&format!("SELECT max(seq) FROM {}", segment(n)), [], |r| {
-                    r.get(0)
-                })
-                .optional()
-                .map_err(classify)?
-                .flatten();
-            highest = highest.max(found.unwrap_or(0));
-        }
-        Ok(highest)
+    /// The next number of the audit trail.
+    pub(crate) fn next_seq(&self) -> i64 {
+        self.next_seq.fetch_add(1, Ordering::Relaxed)
     }
 
     fn lock_appender(&self) -> Result<std::sync::MutexGuard<'_, Appender>, StoreError> {
@@ -204,23 +185,25 @@ impl AccessLog {
             .map_err(|_| StoreError::Internal("access log poisoned".into()))
     }
 
-    /// Appends `entries` in one transaction, numbering them from `seqs`; seals each segment
-    /// the batch filled. Blocking: run it off the async workers.
-    pub(crate) fn append(&self, entries: &[AuditEntry], seqs: &AuditSeq) -> Result<(), StoreError> {
+    /// Appends `entries` in one transaction, numbering them on; seals each segment the batch
+    /// filled. Blocking: run it off the async workers.
+    pub(crate) fn append(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
         let mut guard = self.lock_appender()?;
         let a = &mut *guard;
         let (open, count) = (a.open, a.entries);
         let mut sealed = Vec::new();
         let written = (|| -> rusqlite::Result<()> {
             a.conn.execute_batch("BEGIN IMMEDIATE")?;
+            let mut insert = audit::insert_sql(&segment(a.open));
             for e in entries {
                 if a.entries >= self.segment_entries {
                     sealed.push(a.open);
                     a.open += 1;
                     a.entries = 0;
                     create_segment(&a.conn, a.open)?;
+                    insert = audit::insert_sql(&segment(a.open));
                 }
-                audit::insert(&a.conn, &segment(a.open), seqs.next(), e)?;
+                audit::insert(&a.conn, &insert, self.next_seq(), e)?;
                 a.entries += 1;
             }
             a.conn.execute_batch("COMMIT")
@@ -280,6 +263,7 @@ impl AccessLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sqlite::audit::plan_of;
 
     fn entry(i: usize) -> AuditEntry {
         AuditEntry {
@@ -294,28 +278,29 @@ mod tests {
         }
     }
 
-    fn open(path: &Path, segment_entries: u64) -> AccessLog {
-        AccessLog::open(
-            path,
-            std::time::Duration::from_secs(5),
-            1 << 20,
-            segment_entries,
-        )
-        .unwrap()
+    /// A log whose segments hold `segment_entries`, numbering on after `changes_highest`.
+    fn open(path: &Path, segment_entries: u64, changes_highest: i64) -> AccessLog {
+        let options = SqliteOptions {
+            access_segment_entries: segment_entries,
+            ..SqliteOptions::default()
+        };
+        AccessLog::open(path, &options, changes_highest).unwrap()
     }
 
-    fn plan(c: &Connection, table: &str, q: &AuditQuery) -> String {
-        let (sql, values) = audit::query_sql(table, q);
-        let mut args: Vec<&dyn rusqlite::ToSql> = values.iter().map(|v| v as _).collect();
-        let limit = q.row_limit();
-        args.push(&limit);
-        c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+    /// The (request id, seq) of each entry `q` finds.
+    fn found(log: &AccessLog, q: AuditQuery) -> Vec<(String, i64)> {
+        log.query(&q)
             .unwrap()
-            .query_map(args.as_slice(), |r| r.get::<_, String>(3))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect::<Vec<_>>()
-            .join("; ")
+            .into_iter()
+            .map(|r| (r.entry.request_id, r.seq))
+            .collect()
+    }
+
+    fn by_patient(patient: &str) -> AuditQuery {
+        AuditQuery {
+            patient: Some(patient.into()),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -332,48 +317,34 @@ mod tests {
     #[test]
     fn entries_are_found_before_and_after_their_segment_is_sealed() {
         let dir = tempfile::tempdir().unwrap();
-        let log = open(&dir.path().join("a.db"), 4);
-        let seqs = AuditSeq::after(100);
+        let log = open(&dir.path().join("a.db"), 4, 100);
         let entries: Vec<AuditEntry> = (0..10).map(entry).collect();
-        log.append(&entries[..3], &seqs).unwrap();
-        log.append(&entries[3..], &seqs).unwrap();
+        log.append(&entries[..3]).unwrap();
+        log.append(&entries[3..]).unwrap();
 
-        let all = log.query(&AuditQuery::default()).unwrap();
-        let seq: Vec<i64> = all.iter().map(|r| r.seq).collect();
+        let all = found(&log, AuditQuery::default());
+        let seq: Vec<i64> = all.iter().map(|(_, seq)| *seq).collect();
         assert_eq!(seq, (101..=110).collect::<Vec<_>>());
-        assert_eq!(all[7].entry.request_id, "r7");
+        assert_eq!(all[7].0, "r7");
 
-        let by_resource = log
-            .query(&AuditQuery {
-                resource_id: Some("a1".into()),
-                ..Default::default()
-            })
-            .unwrap();
-        let ids: Vec<&str> = by_resource
-            .iter()
-            .map(|r| r.entry.request_id.as_str())
-            .collect();
-        assert_eq!(ids, ["r1", "r4", "r7"]);
-        let by_patient = log
-            .query(&AuditQuery {
-                patient: Some("p0".into()),
-                limit: 3,
-                ..Default::default()
-            })
-            .unwrap();
-        let ids: Vec<&str> = by_patient
-            .iter()
-            .map(|r| r.entry.request_id.as_str())
-            .collect();
-        assert_eq!(ids, ["r0", "r2", "r4"]);
-        let by_request = log
-            .query(&AuditQuery {
-                request_id: Some("r9".into()),
-                ..Default::default()
-            })
-            .unwrap();
-        assert_eq!(by_request.len(), 1);
-        assert_eq!(by_request[0].seq, 110);
+        let ids = |found: Vec<(String, i64)>| -> Vec<String> {
+            found.into_iter().map(|(id, _)| id).collect()
+        };
+        let by_resource = AuditQuery {
+            resource_id: Some("a1".into()),
+            ..Default::default()
+        };
+        assert_eq!(ids(found(&log, by_resource)), ["r1", "r4", "r7"]);
+        let first_three = AuditQuery {
+            limit: 3,
+            ..by_patient("p0")
+        };
+        assert_eq!(ids(found(&log, first_three)), ["r0", "r2", "r4"]);
+        let by_request = AuditQuery {
+            request_id: Some("r9".into()),
+            ..Default::default()
+        };
+        assert_eq!(found(&log, by_request), [("r9".to_string(), 110)]);
 
         // Segments 0 and 1 are full and sealed; 2 holds the last two entries, unindexed.
         let c = Connection::open(dir.path().join("a.db")).unwrap();
@@ -393,13 +364,7 @@ mod tests {
                 },
                 "segment_1_by_resource",
             ),
-            (
-                AuditQuery {
-                    patient: Some("p".into()),
-                    ..Default::default()
-                },
-                "segment_1_by_patient",
-            ),
+            (by_patient("p"), "segment_1_by_patient"),
             (
                 AuditQuery {
                     request_id: Some("r".into()),
@@ -408,7 +373,7 @@ mod tests {
                 "segment_1_by_request",
             ),
         ] {
-            let plan = plan(&c, "segment_1", &q);
+            let plan = plan_of(&c, "segment_1", &q);
             assert!(plan.contains(index), "{plan}");
         }
     }
@@ -420,9 +385,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.db");
         {
-            let log = open(&path, 2);
+            let log = open(&path, 2, 0);
             let entries: Vec<AuditEntry> = (0..5).map(entry).collect();
-            log.append(&entries, &AuditSeq::after(0)).unwrap();
+            log.append(&entries).unwrap();
         }
         // As if the process had died between filling segment 1 and indexing it.
         let c = Connection::open(&path).unwrap();
@@ -431,30 +396,16 @@ mod tests {
              DROP INDEX segment_1_by_request; UPDATE segments SET sealed = 0 WHERE n = 1;",
         )
         .unwrap();
-        let log = open(&path, 2);
-        assert_eq!(log.highest_seq().unwrap(), 5);
+        let log = open(&path, 2, 0);
         let sealed: i64 = c
             .query_row("SELECT sealed FROM segments WHERE n = 1", [], |r| r.get(0))
             .unwrap();
         assert_eq!(sealed, 1);
-        assert!(
-            plan(
-                &c,
-                "segment_1",
-                &AuditQuery {
-                    patient: Some("p".into()),
-                    ..Default::default()
-                }
-            )
-            .contains("segment_1_by_patient")
-        );
-        log.append(&[entry(5)], &AuditSeq::after(log.highest_seq().unwrap()))
-            .unwrap();
-        let seq: Vec<i64> = log
-            .query(&AuditQuery::default())
-            .unwrap()
-            .iter()
-            .map(|r| r.seq)
+        assert!(plan_of(&c, "segment_1", &by_patient("p")).contains("segment_1_by_patient"));
+        log.append(&[entry(5)]).unwrap();
+        let seq: Vec<i64> = found(&log, AuditQuery::default())
+            .into_iter()
+            .map(|(_, seq)| seq)
             .collect();
         assert_eq!(seq, [1, 2, 3, 4, 5, 6]);
     }
@@ -463,9 +414,9 @@ mod tests {
     fn segments_refuse_edits_and_deletions() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.db");
-        let log = open(&path, 2);
+        let log = open(&path, 2, 0);
         let entries: Vec<AuditEntry> = (0..3).map(entry).collect();
-        log.append(&entries, &AuditSeq::after(0)).unwrap();
+        log.append(&entries).unwrap();
         let c = Connection::open(&path).unwrap();
         for table in ["segment_0", "segment_1"] {
             assert!(

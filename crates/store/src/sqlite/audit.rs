@@ -1,6 +1,8 @@
 //! The append-only change log of the audit trail (triggers refuse updates and deletes), and
 //! the statements it shares with the access log's segments ([`super::access_log`]).
 
+use std::sync::LazyLock;
+
 use bars_fhir::Instant;
 use rusqlite::{Connection, params};
 
@@ -9,40 +11,50 @@ use crate::columns::{instant, version};
 use crate::error::StoreError;
 use crate::model::{AuditEntry, AuditQuery, AuditRecord};
 
-/// Appends one entry with its `seq` to `table` (the change log `audit`, or a segment of the
-/// access log: both have these columns), stamped with the time it gives or, failing that, now.
+/// The columns of an entry, in the order every statement here binds and reads them: the change
+/// log `audit` and each segment of the access log have exactly these.
+const COLUMNS: &str = "seq, at_ns, request_id, correlation_id, sender_ods, sender_software, sender_app, action, resource_type, resource_id, version, outcome, patient";
+
+/// The statement that appends an entry to `table`: made once per table and batch, not per entry.
+pub(super) fn insert_sql(table: &str) -> String {
+    format!(
+        "INSERT INTO {table} ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+    )
+}
+
+static CHANGE_LOG_INSERT: LazyLock<String> = LazyLock::new(|| insert_sql("audit"));
+
+/// Appends one entry with its `seq` by `insert` (an [`insert_sql`]), stamped with the time it
+/// gives or, failing that, now.
 pub(super) fn insert(
     c: &Connection,
-    table: &str,
+    insert: &str,
     seq: i64,
     e: &AuditEntry,
 ) -> rusqlite::Result<()> {
     let at = e.at.unwrap_or_else(Instant::now);
-    c.prepare_cached(&format!(
-        "INSERT INTO {table} (seq, at_ns, request_id, correlation_id, sender_ods, sender_software, sender_app, action, resource_type, resource_id, version, outcome, patient)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
-    ))?
-    .execute(params![
-        seq,
-        at.unix_nanos(),
-        e.request_id,
-        e.correlation_id,
-        e.sender_ods,
-        e.sender_software,
-        e.sender_app,
-        e.action,
-        e.resource_type,
-        e.resource_id,
-        e.version.map(|v| v as i64),
-        i64::from(e.outcome),
-        e.patient
-    ])
-    .map(|_| ())
+    c.prepare_cached(insert)?
+        .execute(params![
+            seq,
+            at.unix_nanos(),
+            e.request_id,
+            e.correlation_id,
+            e.sender_ods,
+            e.sender_software,
+            e.sender_app,
+            e.action,
+            e.resource_type,
+            e.resource_id,
+            e.version.map(|v| v as i64),
+            i64::from(e.outcome),
+            e.patient
+        ])
+        .map(|_| ())
 }
 
 /// Appends a change's entry to the change log, inside the change's transaction.
 pub(super) fn append(c: &Connection, seq: i64, entry: &AuditEntry) -> Result<(), StoreError> {
-    insert(c, "audit", seq, entry).map_err(unavailable)
+    insert(c, &CHANGE_LOG_INSERT, seq, entry).map_err(unavailable)
 }
 
 /// The highest `seq` of the change log (0 when empty).
@@ -105,11 +117,26 @@ pub(super) fn query_sql<'q>(table: &str, q: &'q AuditQuery) -> (String, Vec<&'q 
         format!("WHERE {}", conditions.join(" AND "))
     };
     let sql = format!(
-        "SELECT seq, at_ns, request_id, correlation_id, sender_ods, sender_software, sender_app, action, resource_type, resource_id, version, outcome, patient
-         FROM {table} {filter} ORDER BY seq LIMIT ?{}",
+        "SELECT {COLUMNS} FROM {table} {filter} ORDER BY seq LIMIT ?{}",
         filters.len() + 1
     );
     (sql, filters.into_iter().map(|(_, v)| v).collect())
+}
+
+/// The query plan `query_sql` gets for `q` on `table`, its steps joined: which index answers.
+#[cfg(test)]
+pub(super) fn plan_of(c: &Connection, table: &str, q: &AuditQuery) -> String {
+    let (sql, values) = query_sql(table, q);
+    let mut args: Vec<&dyn rusqlite::ToSql> = values.iter().map(|v| v as _).collect();
+    let limit = q.row_limit();
+    args.push(&limit);
+    c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .and_then(|mut s| {
+            s.query_map(args.as_slice(), |r| r.get::<_, String>(3))?
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .map(|steps| steps.join("; "))
+        .unwrap_or_else(|e| format!("no plan: {e}"))
 }
 
 #[cfg(test)]
@@ -146,21 +173,8 @@ mod tests {
                 "audit_by_request",
             ),
         ] {
-            let (sql, values) = query_sql("audit", &q);
-            let mut args: Vec<&dyn rusqlite::ToSql> = values.iter().map(|v| v as _).collect();
-            let limit = q.row_limit();
-            args.push(&limit);
-            let plan: Vec<String> = c
-                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .unwrap()
-                .query_map(args.as_slice(), |r| r.get::<_, String>(3))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
-            assert!(
-                plan.iter().any(|step| step.contains(index)),
-                "{index} not used: {plan:?}"
-            );
+            let plan = plan_of(&c, "audit", &q);
+            assert!(plan.contains(index), "{index} not used: {plan}");
         }
     }
 }

@@ -95,7 +95,6 @@ fn each_found<T>(
 pub struct SqliteStore {
     db: Database,
     access: Arc<access_log::AccessLog>,
-    audit_seq: Arc<access_log::AuditSeq>,
 }
 
 impl SqliteStore {
@@ -109,20 +108,17 @@ impl SqliteStore {
         options: SqliteOptions,
     ) -> Result<SqliteStore, StoreError> {
         let db = Database::open(&path, options, &[&schema::RECEIVER, &schema::PROVIDER])?;
-        let access = access_log::AccessLog::open(
-            &access_log::path_beside(path.as_ref()),
-            options.busy_timeout,
-            options.wal_limit_bytes,
-            options.access_segment_entries,
-        )?;
-        let changes = Connection::open(path.as_ref())
+        let changes_highest = Connection::open(path.as_ref())
             .map_err(classify)
             .and_then(|c| audit::highest_seq(&c))?;
-        let audit_seq = access_log::AuditSeq::after(changes.max(access.highest_seq()?));
+        let access = access_log::AccessLog::open(
+            &access_log::path_beside(path.as_ref()),
+            &options,
+            changes_highest,
+        )?;
         Ok(SqliteStore {
             db,
             access: Arc::new(access),
-            audit_seq: Arc::new(audit_seq),
         })
     }
 
@@ -137,6 +133,18 @@ impl SqliteStore {
         E: From<StoreError> + Send + 'static,
     {
         self.db.write(f).await
+    }
+
+    /// Runs `f` on the access log off the async workers (its appends and scans block).
+    async fn on_access_log<F, T>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&access_log::AccessLog) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let access = self.access.clone();
+        tokio::task::spawn_blocking(move || f(&access))
+            .await
+            .map_err(|e| StoreError::Internal(format!("access log task failed: {e}")))?
     }
 
     async fn read<F, T>(&self, f: F) -> Result<T, StoreError>
@@ -290,7 +298,7 @@ impl Backend for SqliteStore {
     }
 
     async fn commit_appointment(&self, change: AppointmentChange) -> Result<(), CommitError> {
-        let seq = self.audit_seq.next();
+        let seq = self.access.next_seq();
         self.write(move |c| appointments::commit(c, &change, seq))
             .await
     }
@@ -313,24 +321,18 @@ impl Backend for SqliteStore {
     }
 
     async fn append_audit(&self, entries: Vec<AuditEntry>) -> Result<(), StoreError> {
-        let (access, seq) = (self.access.clone(), self.audit_seq.clone());
-        tokio::task::spawn_blocking(move || access.append(&entries, &seq))
-            .await
-            .map_err(|e| StoreError::Internal(format!("access log task failed: {e}")))?
+        self.on_access_log(move |log| log.append(&entries)).await
     }
 
     /// Both logs' first matches, merged in `seq` order: one trail.
     async fn query_audit(&self, query: AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
         let limit = usize::try_from(query.row_limit()).unwrap_or(usize::MAX);
-        let access = self.access.clone();
         let wanted = query.clone();
-        let reads = tokio::task::spawn_blocking(move || access.query(&wanted));
-        let mut found = self.read(move |c| audit::query(c, &query)).await?;
-        found.extend(
-            reads
-                .await
-                .map_err(|e| StoreError::Internal(format!("access log task failed: {e}")))??,
-        );
+        let (mut found, reads) = tokio::try_join!(
+            self.read(move |c| audit::query(c, &query)),
+            self.on_access_log(move |log| log.query(&wanted)),
+        )?;
+        found.extend(reads);
         found.sort_by_key(|r| r.seq);
         found.truncate(limit);
         Ok(found)

@@ -30,11 +30,6 @@ const ALLOWED: &[(&str, &str, &str)] = &[
     ),
     (
         "store/src/sqlite/access_log.rs",
-        "segment(n)",
-        "a segment's name, `segment_` and the log's own integer counter",
-    ),
-    (
-        "store/src/sqlite/access_log.rs",
         "wal_limit_bytes",
         "an integer from the configuration; PRAGMA takes no bind parameters",
     ),
