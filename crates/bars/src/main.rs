@@ -116,15 +116,36 @@ fn restore_default_sigpipe() {
     }
 }
 
-/// Servers use two malloc arenas. glibc gives threads up to eight arenas per core, and the
-/// blocking pool's threads (database reads) come and go, each leaving freed memory in an arena
-/// of its own: resident memory crept up run after run under steady load. Two arenas for the
-/// two kinds of thread (async workers, blocking pool) keep it flat.
-fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: called once at start-up, before any thread is spawned; M_ARENA_MAX takes a count.
+/// Rust's allocations go to mimalloc. Profiles put 12% of the receiver's CPU and 20% of the
+/// proxy's in glibc's malloc and free (consolidating and unlinking chunks); with mimalloc the
+/// same bench answered reads, bookings and slot searches a fifth to two thirds faster.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// mimalloc's option `purge_delay` (its enum `mi_option_e` in `mimalloc.h`, version 3); the
+/// Rust bindings name no constant for it.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Keeps a server's resident memory flat under load, whichever allocator holds it.
+///
+/// - mimalloc's own defaults let the receiver's peak grow from 48 to 81-85 MB in the bench:
+///   transparent huge pages (a 2 MiB page backs a region of which a few KiB are live) and
+///   freed pages kept a second before being returned. Huge pages are off for the process (and
+///   mimalloc is built not to ask for them) and freed pages are returned at once: peak back to
+///   about 50 MB with the throughput kept.
+/// - SQLite's allocations (C) still go to glibc, whose threads get up to eight arenas per
+///   core; the blocking pool's threads come and go, each leaving freed memory in an arena of
+///   its own, so resident memory crept up run after run. Two arenas, for the two kinds of
+///   thread (async workers, blocking pool), keep it flat.
+fn tune_allocators() {
+    // SAFETY: called once at start-up, before any thread is spawned; M_ARENA_MAX takes a count,
+    // PR_SET_THP_DISABLE a flag, and mi_option_set an option of mimalloc's enum and a value.
     unsafe {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
         libc::mallopt(libc::M_ARENA_MAX, 2);
+        #[cfg(target_os = "linux")]
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
     }
 }
 
@@ -133,7 +154,7 @@ fn main() -> std::process::ExitCode {
     if !cli.command.is_server() {
         restore_default_sigpipe();
     } else {
-        limit_malloc_arenas();
+        tune_allocators();
     }
     let _telemetry = telemetry::init(cli.log_format);
     // One TLS provider for the whole process, chosen before any TLS configuration is built.
@@ -186,5 +207,17 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The number set as the purge delay names it: mimalloc 3's default for that option is
+    /// 1,000 ms and no other option's is, so a renumbering in a new version fails here.
+    #[test]
+    fn the_option_set_as_the_purge_delay_is_it() {
+        // SAFETY: reads an option of mimalloc's enum.
+        let delay = unsafe { libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY) };
+        assert_eq!(delay, 1000);
     }
 }

@@ -318,22 +318,67 @@ fn parse_offset(b: &[u8]) -> Result<UtcOffset, InstantError> {
 impl fmt::Display for Instant {
     /// Writes the instant in UTC as `YYYY-MM-DDThh:mm:ss[.fraction]+00:00`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text().as_str())
+    }
+}
+
+/// An instant written out in a buffer on the stack, as `Display` writes it.
+///
+/// A slot search answers with three instants per slot; writing each through `write!` and a
+/// JSON writer's escaping adapter (`collect_str`) was 7% of a search's CPU. This is written
+/// digit by digit with no formatter, and handed to the JSON writer as a plain string.
+#[derive(Clone, Copy)]
+pub struct InstantText {
+    bytes: [u8; 35],
+    len: usize,
+}
+
+impl InstantText {
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits and punctuation are ever written, so this never fails.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+}
+
+/// Writes `value`'s last `out.len()` decimal digits into `out`, zero-padded.
+fn put_digits(out: &mut [u8], mut value: u32) {
+    for b in out.iter_mut().rev() {
+        *b = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+}
+
+impl Instant {
+    /// The instant as `Display` writes it, without a formatter.
+    pub fn text(&self) -> InstantText {
         let t = self.to_offset_date_time();
-        write!(
-            f,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        )?;
-        if self.fraction_digits > 0 {
-            let frac = format!("{:09}", t.nanosecond());
-            write!(f, ".{}", &frac[..self.fraction_digits as usize])?;
+        let mut b = [0u8; 35];
+        // An i64 of nanoseconds spans the years 1677 to 2262: always four digits.
+        put_digits(&mut b[0..4], t.year().clamp(0, 9999) as u32);
+        b[4] = b'-';
+        put_digits(&mut b[5..7], u8::from(t.month()).into());
+        b[7] = b'-';
+        put_digits(&mut b[8..10], t.day().into());
+        b[10] = b'T';
+        put_digits(&mut b[11..13], t.hour().into());
+        b[13] = b':';
+        put_digits(&mut b[14..16], t.minute().into());
+        b[16] = b':';
+        put_digits(&mut b[17..19], t.second().into());
+        let mut len = 19;
+        let digits = usize::from(self.fraction_digits.min(9));
+        if digits > 0 {
+            let mut nine = [0u8; 9];
+            put_digits(&mut nine, t.nanosecond());
+            b[len] = b'.';
+            b[len + 1..len + 1 + digits].copy_from_slice(&nine[..digits]);
+            len += 1 + digits;
         }
-        f.write_str("+00:00")
+        b[len..len + 6].copy_from_slice(b"+00:00");
+        InstantText {
+            bytes: b,
+            len: len + 6,
+        }
     }
 }
 
@@ -501,5 +546,45 @@ mod tests {
         let now = Instant::parse("2029-01-01T00:00:00Z").unwrap();
         assert!(now.after(later) > later);
         assert_eq!(later.after(now), later);
+    }
+
+    /// What `write!` through the time crate's fields wrote, which `text` replaced: the same
+    /// bytes for instants across the whole range (before 1970, the extremes of i64, every
+    /// number of fraction digits).
+    #[test]
+    fn text_writes_what_the_formatter_wrote() {
+        fn formatted(i: &Instant) -> String {
+            let t = i.to_offset_date_time();
+            let mut out = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            );
+            if i.fraction_digits > 0 {
+                let frac = format!("{:09}", t.nanosecond());
+                out.push('.');
+                out.push_str(&frac[..i.fraction_digits as usize]);
+            }
+            out + "+00:00"
+        }
+        let mut nanos = vec![0, 1, -1, i64::MIN, i64::MAX, 951_782_400_123_456_789];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..2_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            nanos.push(x as i64);
+        }
+        for n in nanos {
+            for digits in 0..=9 {
+                let i = Instant::from_unix_nanos(n, digits);
+                assert_eq!(i.text().as_str(), formatted(&i), "{n} with {digits} digits");
+                assert_eq!(i.to_string(), formatted(&i));
+            }
+        }
     }
 }

@@ -27,7 +27,7 @@ impl Serialize for Element<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             Element::Text(text) => s.serialize_str(text),
-            Element::Time(at) => s.collect_str(at),
+            Element::Time(at) => s.serialize_str(at.text().as_str()),
             Element::Json(value) => value.serialize(s),
             Element::Meta(slot) => {
                 let mut meta = s.serialize_map(Some(3))?;

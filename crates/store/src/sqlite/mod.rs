@@ -247,7 +247,13 @@ impl Backend for SqliteStore {
     }
 
     async fn search_slots(&self, query: SlotQuery) -> Result<SlotPage, StoreError> {
-        self.read(move |c| slots::search_slots(c, &query)).await
+        if slots::runs_on_the_callers_thread(&query) {
+            self.db
+                .point_read(move |c| slots::search_slots(c, &query))
+                .await
+        } else {
+            self.read(move |c| slots::search_slots(c, &query)).await
+        }
     }
 
     async fn withdraw_slot(&self, id: &str) -> Result<SlotRecord, WithdrawError> {
