@@ -217,7 +217,8 @@ impl Backend for SqliteStore {
 
     async fn get_schedules(&self, ids: &[String]) -> Result<Vec<ScheduleRecord>, StoreError> {
         let ids = ids.to_vec();
-        self.read(move |c| resources::get_schedules(c, &ids)).await
+        self.keyed_read(ids.len(), move |c| resources::get_schedules(c, &ids))
+            .await
     }
 
     async fn schedules_for_service(
