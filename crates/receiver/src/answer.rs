@@ -8,7 +8,7 @@ use bars_http::ApiError;
 use bars_http::fhir_json::fhir_response;
 use http::StatusCode;
 use serde::Serialize;
-use serde_json::Value;
+use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 use crate::booking_error::BookingError;
@@ -20,9 +20,10 @@ pub fn stored<'a>(body: &'a str, what: &str) -> Result<&'a RawValue, ApiError> {
     serde_json::from_str(body).map_err(|_| corrupt(what))
 }
 
-/// A stored body read for what it says (the references it holds, say): one that does not
-/// parse is the store's failure, as when it is spliced.
-pub fn parsed(body: &str, what: &str) -> Result<Value, ApiError> {
+/// A stored body read for what it says (the references it holds, say), as `T`, which may keep
+/// only the elements it names: one that does not parse is the store's failure, as when it is
+/// spliced.
+pub fn parsed<T: DeserializeOwned>(body: &str, what: &str) -> Result<T, ApiError> {
     serde_json::from_str(body).map_err(|_| corrupt(what))
 }
 
