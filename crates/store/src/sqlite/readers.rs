@@ -1,6 +1,6 @@
 //! A small pool of read-only connections. WAL mode lets them read a consistent snapshot while
-//! the writer commits; each read runs on the blocking thread pool so a slow query never stalls
-//! the async workers.
+//! the writer commits. A scan runs on the blocking thread pool so a slow query never stalls the
+//! async workers; a lookup by key runs on the caller's thread ([`Readers::point`]).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
