@@ -104,3 +104,41 @@ impl Readers {
         .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With every connection busy, a point lookup waits for one and then runs on the caller's
+    /// thread; it does not go to the blocking pool (which is what cascaded under load).
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_point_lookup_waits_on_its_own_thread_when_every_connection_is_busy() {
+        let readers = Arc::new(Readers::new(vec![Connection::open_in_memory().unwrap()]));
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let (started, busy_now) = tokio::sync::oneshot::channel::<()>();
+        let busy = {
+            let readers = readers.clone();
+            tokio::spawn(async move {
+                readers
+                    .run(move |_| {
+                        let _ = started.send(());
+                        let _ = hold.recv();
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        busy_now.await.unwrap();
+        let caller = std::thread::current().id();
+        let point = {
+            let readers = readers.clone();
+            tokio::spawn(async move { readers.point(|_| Ok(std::thread::current().id())).await })
+        };
+        while readers.load().2 == 0 {
+            tokio::task::yield_now().await;
+        }
+        release.send(()).unwrap();
+        busy.await.unwrap().unwrap();
+        assert_eq!(point.await.unwrap().unwrap(), caller);
+    }
+}
