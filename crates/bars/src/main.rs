@@ -144,7 +144,11 @@ fn tune_allocators() {
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
         libc::mallopt(libc::M_ARENA_MAX, 2);
         #[cfg(target_os = "linux")]
-        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+        {
+            // prctl is variadic and the kernel reads every argument as an unsigned long.
+            let (disable, unused): (libc::c_ulong, libc::c_ulong) = (1, 0);
+            libc::prctl(libc::PR_SET_THP_DISABLE, disable, unused, unused, unused);
+        }
         libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
     }
 }
