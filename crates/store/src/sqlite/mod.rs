@@ -163,7 +163,17 @@ impl SqliteStore {
         F: FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        if keys <= POINT_LOOKUP_KEYS {
+        self.read_where(keys <= POINT_LOOKUP_KEYS, f).await
+    }
+
+    /// A read on the caller's thread when it is `bounded` (a few rows, read in microseconds:
+    /// the two thread hops to the pool would cost more), on the blocking pool otherwise.
+    async fn read_where<F, T>(&self, bounded: bool, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        if bounded {
             self.db.point_read(f).await
         } else {
             self.db.read(f).await
@@ -248,13 +258,9 @@ impl Backend for SqliteStore {
     }
 
     async fn search_slots(&self, query: SlotQuery) -> Result<SlotPage, StoreError> {
-        if slots::runs_on_the_callers_thread(&query) {
-            self.db
-                .point_read(move |c| slots::search_slots(c, &query))
-                .await
-        } else {
-            self.read(move |c| slots::search_slots(c, &query)).await
-        }
+        let bounded = slots::runs_on_the_callers_thread(&query);
+        self.read_where(bounded, move |c| slots::search_slots(c, &query))
+            .await
     }
 
     async fn withdraw_slot(&self, id: &str) -> Result<SlotRecord, WithdrawError> {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::error::StoreError;
 
@@ -53,56 +53,58 @@ impl Readers {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        let _permit = match self.permits.try_acquire() {
-            Ok(permit) => permit,
-            Err(_) => {
-                self.waiting.fetch_add(1, Ordering::Relaxed);
-                let permit = self.permits.acquire().await;
-                self.waiting.fetch_sub(1, Ordering::Relaxed);
-                permit.map_err(|_| StoreError::Unavailable("the store is closed".into()))?
-            }
-        };
-        let conn = self
-            .idle
-            .lock()
-            .map_err(|_| StoreError::Internal("reader pool poisoned".into()))?
-            .pop()
-            .ok_or_else(|| StoreError::Internal("no idle reader despite a permit".into()))?;
-        let result = catch_unwind(AssertUnwindSafe(|| f(&conn)))
-            .unwrap_or_else(|_| Err(StoreError::Internal("a read panicked".into())));
-        if let Ok(mut pool) = self.idle.lock() {
-            pool.push(conn);
-        }
-        result
+        let _permit = self.turn().await?;
+        run_on(&self.idle, self.take()?, f)
     }
 
+    /// Runs `f` on the blocking pool, for reads that may take long.
     pub(crate) async fn run<F, T>(&self, f: F) -> Result<T, StoreError>
     where
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
+        let _permit = self.turn().await?;
+        let conn = self.take()?;
+        let idle = self.idle.clone();
+        tokio::task::spawn_blocking(move || run_on(&idle, conn, f))
+            .await
+            .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
+    }
+
+    /// A connection's turn: at once when one is free, else after waiting (counted as waiting).
+    async fn turn(&self) -> Result<SemaphorePermit<'_>, StoreError> {
+        if let Ok(permit) = self.permits.try_acquire() {
+            return Ok(permit);
+        }
         self.waiting.fetch_add(1, Ordering::Relaxed);
         let permit = self.permits.acquire().await;
         self.waiting.fetch_sub(1, Ordering::Relaxed);
-        let _permit = permit.map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
-        let conn = self
-            .idle
+        permit.map_err(|_| StoreError::Unavailable("the store is closed".into()))
+    }
+
+    /// An idle connection, for the holder of a turn.
+    fn take(&self) -> Result<Connection, StoreError> {
+        self.idle
             .lock()
             .map_err(|_| StoreError::Internal("reader pool poisoned".into()))?
             .pop()
-            .ok_or_else(|| StoreError::Internal("no idle reader despite a permit".into()))?;
-        let idle = self.idle.clone();
-        tokio::task::spawn_blocking(move || {
-            let result = catch_unwind(AssertUnwindSafe(|| f(&conn)))
-                .unwrap_or_else(|_| Err(StoreError::Internal("a read panicked".into())));
-            if let Ok(mut pool) = idle.lock() {
-                pool.push(conn);
-            }
-            result
-        })
-        .await
-        .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
+            .ok_or_else(|| StoreError::Internal("no idle reader despite a permit".into()))
     }
+}
+
+/// Runs `f` on `conn`, then puts the connection back among the idle; a panic in `f` is
+/// answered as an error and the connection still goes back.
+fn run_on<T>(
+    idle: &Mutex<Vec<Connection>>,
+    conn: Connection,
+    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let result = catch_unwind(AssertUnwindSafe(|| f(&conn)))
+        .unwrap_or_else(|_| Err(StoreError::Internal("a read panicked".into())));
+    if let Ok(mut pool) = idle.lock() {
+        pool.push(conn);
+    }
+    result
 }
 
 #[cfg(test)]
