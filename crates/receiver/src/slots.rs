@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use crate::answer;
 use crate::catalog::{INCLUDES, REQUIRED_INCLUDES, SERVICE_PARAM};
 use crate::errors;
-use crate::slot_resource::{SlotResource, extra_of};
+use crate::slot_resource::{SlotResource, Template, extra_of};
 use crate::state::AppState;
 
 /// A parsed, checked slot search.
@@ -347,16 +347,11 @@ pub async fn search(state: &AppState, search: &SlotSearch) -> Result<String, Api
         .get_schedules(&schedule_ids)
         .await
         .map_err(errors::store)?;
-    let templates: HashMap<&str, Map<String, Value>> = schedules
+    let templates: HashMap<&str, Template> = schedules
         .iter()
-        .map(|s| {
-            (
-                s.id.as_str(),
-                serde_json::from_str::<Map<String, Value>>(&s.slot_template).unwrap_or_default(),
-            )
-        })
+        .map(|s| (s.id.as_str(), Template::parse(&s.slot_template)))
         .collect();
-    let empty = Map::new();
+    let empty = Template::default();
     let base = &state.config.base_url;
     let extras: Vec<Option<Map<String, Value>>> = slots.iter().map(extra_of).collect();
     let mut entries: Vec<SearchEntry<Resource>> = slots

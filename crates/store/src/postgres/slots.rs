@@ -9,7 +9,7 @@ use super::errors::db;
 use super::sql;
 use crate::columns::{instant, version};
 use crate::error::{StoreError, WithdrawError};
-use crate::model::{SlotPage, SlotQuery, SlotRecord, fetch_count};
+use crate::model::{SlotPage, SlotQuery, SlotRecord, counted_by_the_page, fetch_count};
 
 const SLOT_COLUMNS: &str =
     "id, schedule_id, service_id, status, start_ns, end_ns, version, last_updated_ns, extra";
@@ -70,8 +70,8 @@ pub(super) async fn get_slots<C: GenericClient>(
         .map_err(db)
 }
 
-/// Counts, then pages, one status at a time (one index range each); the caller runs it in a
-/// snapshot so the total and the page agree.
+/// Pages, then counts where the page does not tell the count, one status at a time (one index
+/// range each); the caller runs it in a snapshot so the total and the page agree.
 pub(super) async fn search_slots<C: GenericClient>(
     c: &C,
     q: &SlotQuery,
@@ -86,14 +86,6 @@ pub(super) async fn search_slots<C: GenericClient>(
     let mut total = 0u64;
     for status in &q.statuses {
         let status = status.as_str();
-        let count = sql::one(
-            c,
-            "SELECT COUNT(*) FROM slot WHERE service_id = $1 AND status = $2 AND start_ns >= $3 AND start_ns <= $4",
-            &[&q.service_id, &status, &from, &to],
-        )
-        .await
-        .map_err(db)?;
-        total += count.get::<_, i64>(0).max(0) as u64;
         let rows = sql::rows(
             c,
             &format!(
@@ -105,6 +97,19 @@ pub(super) async fn search_slots<C: GenericClient>(
         )
         .await
         .map_err(db)?;
+        total += match counted_by_the_page(q, rows.len()) {
+            Some(n) => n,
+            None => {
+                let count = sql::one(
+                    c,
+                    "SELECT COUNT(*) FROM slot WHERE service_id = $1 AND status = $2 AND start_ns >= $3 AND start_ns <= $4",
+                    &[&q.service_id, &status, &from, &to],
+                )
+                .await
+                .map_err(db)?;
+                count.get::<_, i64>(0).max(0) as u64
+            }
+        };
         slots.extend(rows.iter().map(slot_row));
     }
     slots.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.id.cmp(&b.id)));

@@ -7,7 +7,7 @@ use rusqlite::{Connection, Row, params};
 use super::{each_found, internal, unavailable};
 use crate::columns::{instant, version};
 use crate::error::{StoreError, WithdrawError};
-use crate::model::{SlotPage, SlotQuery, SlotRecord, fetch_count};
+use crate::model::{SlotPage, SlotQuery, SlotRecord, counted_by_the_page, fetch_count};
 
 const SLOT_COLUMNS: &str =
     "id, schedule_id, service_id, status, start_ns, end_ns, version, last_updated_ns, extra";
@@ -102,12 +102,6 @@ pub(super) fn search_slots(c: &Connection, q: &SlotQuery) -> Result<SlotPage, St
     };
     let page_from = from.max(after_ns);
     for status in &q.statuses {
-        let n: i64 = count
-            .query_row(params![q.service_id, status.as_str(), from, to], |r| {
-                r.get(0)
-            })
-            .map_err(unavailable)?;
-        total += n.max(0) as u64;
         let rows = page
             .query_map(
                 params![
@@ -123,6 +117,17 @@ pub(super) fn search_slots(c: &Connection, q: &SlotQuery) -> Result<SlotPage, St
             )
             .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
             .map_err(unavailable)?;
+        total += match counted_by_the_page(q, rows.len()) {
+            Some(n) => n,
+            None => {
+                let n: i64 = count
+                    .query_row(params![q.service_id, status.as_str(), from, to], |r| {
+                        r.get(0)
+                    })
+                    .map_err(unavailable)?;
+                n.max(0) as u64
+            }
+        };
         slots.extend(rows);
     }
     slots.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.id.cmp(&b.id)));

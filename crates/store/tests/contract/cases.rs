@@ -511,6 +511,62 @@ async fn slot_search_pages_and_counts() {
     }
 }
 
+/// The total is the whole window's on every page, whether the page holds every match (a first
+/// page short of its limit, told without counting), all but one, or only the window's tail
+/// (a later page), and it sums the statuses asked for.
+#[tokio::test]
+async fn slot_search_totals_the_window_on_every_page() {
+    for (name, store, _keep) in backends().await {
+        let slots = seed(store.as_ref(), 30).await;
+        store.withdraw_slot(&slots[5]).await.unwrap();
+        let q = |statuses: Vec<SlotStatus>, limit, after| SlotQuery {
+            service_id: "svc".into(),
+            statuses,
+            start_from: at("2030-01-01T00:00:00Z"),
+            start_to: at("2030-01-02T00:00:00Z"),
+            after,
+            limit,
+        };
+        let free = || vec![SlotStatus::Free];
+        for limit in [27, 28, 29, 30, 31, 100] {
+            let first = store.search_slots(q(free(), limit, None)).await.unwrap();
+            assert_eq!(first.total, 29, "{name}: limit {limit}");
+            assert_eq!(
+                first.slots.len(),
+                29.min(limit + 1),
+                "{name}: limit {limit}"
+            );
+            let last = &first.slots[limit.min(29) - 1];
+            let rest = store
+                .search_slots(q(
+                    free(),
+                    limit,
+                    Some(SlotCursor {
+                        start_nanos: last.start.unix_nanos(),
+                        id: last.id.clone(),
+                    }),
+                ))
+                .await
+                .unwrap();
+            assert_eq!(rest.total, 29, "{name}: a later page, limit {limit}");
+            assert_eq!(
+                rest.slots.len(),
+                29 - limit.min(29),
+                "{name}: limit {limit}"
+            );
+        }
+        let both = store
+            .search_slots(q(
+                vec![SlotStatus::Free, SlotStatus::BusyUnavailable],
+                100,
+                None,
+            ))
+            .await
+            .unwrap();
+        assert_eq!((both.total, both.slots.len()), (30, 30), "{name}");
+    }
+}
+
 /// A placeholder appointment of the test patient booked at `created`, holding no slot.
 fn booked_at(id: &str, created: Instant) -> AppointmentChange {
     let mut ch = change(id, 1, None, AppointmentStatus::Booked, &[], &[], id);
