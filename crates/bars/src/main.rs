@@ -155,12 +155,14 @@ fn tune_allocators() {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    if !cli.command.is_server() {
-        restore_default_sigpipe();
-    } else {
+    let output = if cli.command.is_server() {
         tune_allocators();
-    }
-    let _telemetry = telemetry::init(cli.log_format);
+        telemetry::Output::Server
+    } else {
+        restore_default_sigpipe();
+        telemetry::Output::Direct
+    };
+    let telemetry = telemetry::init(cli.log_format, output);
     // One TLS provider for the whole process, chosen before any TLS configuration is built.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -208,6 +210,8 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
+            // The lines still queued first, so the error is the last thing written.
+            drop(telemetry);
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }

@@ -1,7 +1,16 @@
 //! Logging set-up: one subscriber for the whole process, human-readable or JSON lines, and, in
 //! a build with the `otel` feature, the same spans exported over OTLP.
+//!
+//! A server writes its lines from a thread of its own ([`Output::Server`]): every request logs
+//! a line, and written from the async worker that answered it, each was a `write` on stderr
+//! during the request (a tenth of a proxied read's CPU went to its log line, profiled), and a
+//! stderr whose reader stalls (a full pipe) stalled every request. The writer thread takes the
+//! lines queued since it last woke and writes them with one buffered write. Nothing is dropped:
+//! when the queue is full, requests wait for it, as they waited for the write before. One-shot
+//! commands write as they go, so their lines and their own messages interleave as they happen.
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -11,8 +20,23 @@ pub enum LogFormat {
     Json,
 }
 
-/// Keeps the exporters alive; dropping it flushes spans not yet sent.
+/// Where the lines go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Written to stderr as each is made.
+    Direct,
+    /// Queued for a writer thread (see the module's doc).
+    Server,
+}
+
+/// Lines a server may have queued before the requests logging them wait. A line is a few
+/// hundred bytes, so a full queue is a few megabytes, held only while stderr lags behind.
+const QUEUED_LINES: usize = 16_384;
+
+/// Keeps the log writer and the exporters alive; dropping it writes the lines still queued
+/// and flushes spans not yet sent.
 pub struct Telemetry {
+    _lines: Option<tracing_appender::non_blocking::WorkerGuard>,
     #[cfg(feature = "otel")]
     provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
 }
@@ -27,11 +51,22 @@ impl Drop for Telemetry {
 }
 
 /// Installs the global subscriber. `RUST_LOG` overrides the default level (`info`).
-pub fn init(format: LogFormat) -> Telemetry {
+pub fn init(format: LogFormat, output: Output) -> Telemetry {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (queue, lines) = match output {
+        Output::Direct => (None, None),
+        Output::Server => {
+            let (queue, guard) = queued(std::io::stderr());
+            (Some(queue), Some(guard))
+        }
+    };
+    let writer = || match &queue {
+        Some(queue) => BoxMakeWriter::new(queue.clone()),
+        None => BoxMakeWriter::new(std::io::stderr),
+    };
     let human = (format == LogFormat::Human).then(|| {
         tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
+            .with_writer(writer())
             // Colours for a person at a terminal; a log file or collector gets plain text.
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_target(false)
@@ -40,7 +75,7 @@ pub fn init(format: LogFormat) -> Telemetry {
     // delivering a pointer) carries that request's ids.
     let json = (format == LogFormat::Json).then(|| {
         tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
+            .with_writer(writer())
             .json()
             .flatten_event(true)
             .with_current_span(true)
@@ -60,8 +95,102 @@ pub fn init(format: LogFormat) -> Telemetry {
         .with(otel)
         .try_init();
     Telemetry {
+        _lines: lines,
         #[cfg(feature = "otel")]
         provider,
+    }
+}
+
+/// Lines queued for the writer thread, which writes each batch it takes to `sink` at once.
+fn queued<W: std::io::Write + Send + 'static>(
+    sink: W,
+) -> (
+    tracing_appender::non_blocking::NonBlocking,
+    tracing_appender::non_blocking::WorkerGuard,
+) {
+    tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(QUEUED_LINES)
+        .lossy(false)
+        .thread_name(LOG_THREAD)
+        .finish(std::io::BufWriter::new(sink))
+}
+
+const LOG_THREAD: &str = "bars-log";
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    /// What reached the sink, and the threads that wrote it.
+    #[derive(Default)]
+    struct Written {
+        bytes: Vec<u8>,
+        threads: Vec<Option<String>>,
+    }
+
+    struct Sink(Arc<Mutex<Written>>);
+
+    impl Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let mut w = self.0.lock().unwrap();
+            w.bytes.extend_from_slice(buf);
+            w.threads
+                .push(std::thread::current().name().map(str::to_string));
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A server's lines reach the sink from the log thread alone, never from the threads that
+    /// made them, and every line made is written whole, in order, once the guard is dropped.
+    #[test]
+    fn server_lines_are_written_by_the_log_thread_and_none_is_lost() {
+        let written = Arc::new(Mutex::new(Written::default()));
+        let (queue, guard) = super::queued(Sink(written.clone()));
+        let makers: Vec<_> = (0..4)
+            .map(|t| {
+                let subscriber = tracing_subscriber::fmt()
+                    .with_writer(queue.clone())
+                    .without_time()
+                    .with_level(false)
+                    .with_target(false)
+                    .with_ansi(false)
+                    .finish();
+                std::thread::spawn(move || {
+                    tracing::subscriber::with_default(subscriber, || {
+                        for i in 0..2_000 {
+                            tracing::info!("maker {t} line {i}");
+                        }
+                    })
+                })
+            })
+            .collect();
+        for maker in makers {
+            maker.join().unwrap();
+        }
+        drop(guard);
+        let w = written.lock().unwrap();
+        let text = String::from_utf8(w.bytes.clone()).unwrap();
+        assert_eq!(text.lines().count(), 8_000);
+        for t in 0..4 {
+            let prefix = format!("maker {t} line ");
+            let mine: Vec<&str> = text.lines().filter(|l| l.starts_with(&prefix)).collect();
+            let in_order = (0..2_000).map(|i| format!("{prefix}{i}"));
+            let first_wrong = mine.iter().zip(in_order).position(|(l, e)| *l != e);
+            assert_eq!((mine.len(), first_wrong), (2_000, None), "maker {t}");
+        }
+        assert!(!w.threads.is_empty());
+        assert!(
+            w.threads
+                .iter()
+                .all(|name| name.as_deref() == Some(super::LOG_THREAD)),
+            "{:?}",
+            w.threads
+        );
     }
 }
 
