@@ -766,7 +766,7 @@ impl Peer {
         let peer = self.clone();
         let bytes = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
         let b = bytes.clone();
-        let (services, days) = (self.layout.services.len(), self.layout.days);
+        let services = self.layout.services.len();
         let samples = closed_loop(
             self.load.clients,
             self.load.warmup,
@@ -776,6 +776,9 @@ impl Peer {
                 async move {
                     // The same spread of services and days as ours.
                     let service = &peer.layout.services[spread(client, n, services)];
+                    let days = peer
+                        .layout
+                        .untouched_days(peer.next_slot.load(Ordering::Relaxed));
                     let day = peer.layout.day(spread(client, n.wrapping_add(7), days));
                     let url = slot_search_url(&peer.base, service, day, peer.form);
                     match peer

@@ -464,7 +464,7 @@ impl Bench {
         let bytes = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
         let b = bytes.clone();
         let layout = &self.stack.layout;
-        let (services, days) = (layout.services.len(), layout.days);
+        let services = layout.services.len();
         let samples = closed_loop(
             self.load.clients,
             self.load.warmup,
@@ -474,6 +474,7 @@ impl Bench {
                 async move {
                     let layout = &bench.stack.layout;
                     let service = &layout.services[spread(client, n, services)];
+                    let days = layout.untouched_days(bench.next_slot.load(Ordering::Relaxed));
                     let day = layout.day(spread(client, n.wrapping_add(7), days));
                     match bench.search_once(service, day).await {
                         Ok(r) if r.status == StatusCode::OK => {
