@@ -19,6 +19,8 @@ use crate::relay::Relay;
 /// A role running as its own process; killed (SIGKILL) when dropped.
 pub struct Proc {
     child: Child,
+    /// Its stderr, for saying why it stopped.
+    log: Option<PathBuf>,
 }
 
 impl Proc {
@@ -28,14 +30,15 @@ impl Proc {
 
     /// A process the test started itself (with its own environment).
     pub fn adopt(child: Child) -> Proc {
-        Proc { child }
+        Proc { child, log: None }
     }
 
     fn spawn(dir: &Path, log: &str, args: &[String]) -> Proc {
         // The log (stderr) and what the command prints for its user (stdout) apart, so a
         // JSON log stays all JSON; both end in .log, so `ProcessStack::logs` reads both.
-        let err = std::fs::File::create(dir.join(format!("{log}.log"))).unwrap();
         let out = std::fs::File::create(dir.join(format!("{log}.stdout.log"))).unwrap();
+        let log = dir.join(format!("{log}.log"));
+        let err = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_bars"))
             .args(args)
             .current_dir(dir)
@@ -43,7 +46,36 @@ impl Proc {
             .stderr(err)
             .spawn()
             .expect("the bars binary starts");
-        Proc { child }
+        Proc {
+            child,
+            log: Some(log),
+        }
+    }
+
+    /// Waits until `url` answers anything at all; an error saying why (with the process's log)
+    /// if the process exits first (a port another test took between its probe and the bind,
+    /// say) or `url` never answers.
+    pub async fn answers(&mut self, client: &HttpClient, url: &str) -> Result<(), String> {
+        for _ in 0..300 {
+            if client.call(Method::GET, url, &[], None).await.is_ok() {
+                return Ok(());
+            }
+            if !self.running() {
+                return Err(format!(
+                    "{url}: the process exited first\n{}",
+                    self.log_text()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(format!("{url} never came up\n{}", self.log_text()))
+    }
+
+    fn log_text(&self) -> String {
+        self.log
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default()
     }
 
     /// Ctrl-C (SIGINT), then waits for a clean exit.
@@ -296,8 +328,28 @@ pub struct ProcessStack {
 }
 
 impl ProcessStack {
-    /// Starts every role and waits until the proxy and the receiver answer.
+    /// Starts every role and waits until the registry, the proxy and the receiver answer. The
+    /// ports are probed free before the roles bind them, so another test may take one in
+    /// between: a stack whose role stops before answering is started again on new ports (three
+    /// tries, each failure's log printed).
     pub async fn start(options: ProcessOptions) -> ProcessStack {
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            match Self::try_start(options.clone()).await {
+                Ok(stack) => return stack,
+                Err(why) => {
+                    eprintln!("the process stack did not start; again on new ports: {why}");
+                    failures.push(why);
+                }
+            }
+        }
+        panic!(
+            "the process stack did not start:\n{}",
+            failures.join("\n---\n")
+        );
+    }
+
+    async fn try_start(options: ProcessOptions) -> Result<ProcessStack, String> {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let temp = tempfile::tempdir().unwrap();
         let dir = temp.path();
@@ -352,9 +404,17 @@ impl ProcessStack {
         };
         stack.start_registry();
         stack.start_proxy();
-        stack.start_receiver().await;
-        wait_for(&stack.https, &format!("{}/_ping", stack.proxy_url)).await;
-        stack
+        let registry_ping = format!("{}/_ping", stack.registry_admin_url);
+        let proxy_ping = format!("{}/_ping", stack.proxy_url);
+        let (plain, https) = (stack.plain.clone(), stack.https.clone());
+        if let Some(registry) = stack.registry.as_mut() {
+            registry.answers(&plain, &registry_ping).await?;
+        }
+        if let Some(proxy) = stack.proxy.as_mut() {
+            proxy.answers(&https, &proxy_ping).await?;
+        }
+        stack.launch_receiver().await?;
+        Ok(stack)
     }
 
     pub fn dir(&self) -> &Path {
@@ -409,6 +469,12 @@ impl ProcessStack {
     /// (Re)starts the receiver on its ports and database, and waits until its admin listener
     /// answers.
     pub async fn start_receiver(&mut self) {
+        if let Err(why) = self.launch_receiver().await {
+            panic!("the receiver did not start again: {why}");
+        }
+    }
+
+    async fn launch_receiver(&mut self) -> Result<(), String> {
         let args = self.common(
             "receiver",
             s(&[
@@ -434,7 +500,11 @@ impl ProcessStack {
         let args = [args, pointer_args(&self.proxy_url)].concat();
         let log = self.log_name("receiver");
         self.receiver = Some(Proc::start(self.temp.path(), &log, &args));
-        wait_for(&self.plain, &format!("{}/_ping", self.receiver_admin_url)).await;
+        let ping = format!("{}/_ping", self.receiver_admin_url);
+        match self.receiver.as_mut() {
+            Some(receiver) => receiver.answers(&self.plain, &ping).await,
+            None => Ok(()),
+        }
     }
 
     /// A sender's request through the proxy to 2000011111 (with fresh ids).
