@@ -59,15 +59,11 @@ impl Serialize for Element<'_> {
 pub struct Template(Vec<(String, Box<RawValue>)>);
 
 impl Template {
-    /// The template of a stored schedule; a template that is not a JSON object adds nothing,
-    /// as before.
-    pub fn parse(text: &str) -> Template {
-        Template::of(serde_json::from_str::<Map<String, Value>>(text).unwrap_or_default())
-    }
-
+    /// The template of a stored schedule; a template that is not a JSON object adds nothing.
     /// Parsed as a map first, so a name the text repeats keeps its first place and its last
     /// value, as the map did.
-    pub fn of(elements: Map<String, Value>) -> Template {
+    pub fn parse(text: &str) -> Template {
+        let elements = serde_json::from_str::<Map<String, Value>>(text).unwrap_or_default();
         Template(
             elements
                 .into_iter()

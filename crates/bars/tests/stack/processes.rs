@@ -56,19 +56,14 @@ impl Proc {
     /// if the process exits first (a port another test took between its probe and the bind,
     /// say) or `url` never answers.
     pub async fn answers(&mut self, client: &HttpClient, url: &str) -> Result<(), String> {
-        for _ in 0..300 {
-            if client.call(Method::GET, url, &[], None).await.is_ok() {
-                return Ok(());
-            }
-            if !self.running() {
-                return Err(format!(
-                    "{url}: the process exited first\n{}",
-                    self.log_text()
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        match poll_until_up(client, url, || !self.running()).await {
+            Ok(()) => Ok(()),
+            Err(Unanswered::Gone) => Err(format!(
+                "{url}: the process exited first\n{}",
+                self.log_text()
+            )),
+            Err(Unanswered::TimedOut) => Err(format!("{url} never came up\n{}", self.log_text())),
         }
-        Err(format!("{url} never came up\n{}", self.log_text()))
     }
 
     fn log_text(&self) -> String {
@@ -171,13 +166,35 @@ jwks_file = "pki/receiver-rxr01.jwk.json"
 
 /// Waits until `url` answers anything at all.
 pub async fn wait_for(client: &HttpClient, url: &str) {
+    if poll_until_up(client, url, || false).await.is_err() {
+        panic!("{url} never came up");
+    }
+}
+
+/// Why [`poll_until_up`] stopped waiting.
+enum Unanswered {
+    /// What should answer is gone (its process exited).
+    Gone,
+    TimedOut,
+}
+
+/// Asks `url` every 50 ms, for 15 s at most, until it answers anything; `gone` is asked
+/// between tries and ends the wait early.
+async fn poll_until_up(
+    client: &HttpClient,
+    url: &str,
+    mut gone: impl FnMut() -> bool,
+) -> Result<(), Unanswered> {
     for _ in 0..300 {
         if client.call(Method::GET, url, &[], None).await.is_ok() {
-            return;
+            return Ok(());
+        }
+        if gone() {
+            return Err(Unanswered::Gone);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("{url} never came up");
+    Err(Unanswered::TimedOut)
 }
 
 /// Owned arguments for a command line.
@@ -407,12 +424,10 @@ impl ProcessStack {
         let registry_ping = format!("{}/_ping", stack.registry_admin_url);
         let proxy_ping = format!("{}/_ping", stack.proxy_url);
         let (plain, https) = (stack.plain.clone(), stack.https.clone());
-        if let Some(registry) = stack.registry.as_mut() {
-            registry.answers(&plain, &registry_ping).await?;
-        }
-        if let Some(proxy) = stack.proxy.as_mut() {
-            proxy.answers(&https, &proxy_ping).await?;
-        }
+        let registry = stack.registry.as_mut().expect("started just now");
+        registry.answers(&plain, &registry_ping).await?;
+        let proxy = stack.proxy.as_mut().expect("started just now");
+        proxy.answers(&https, &proxy_ping).await?;
         stack.launch_receiver().await?;
         Ok(stack)
     }
@@ -499,12 +514,12 @@ impl ProcessStack {
         );
         let args = [args, pointer_args(&self.proxy_url)].concat();
         let log = self.log_name("receiver");
-        self.receiver = Some(Proc::start(self.temp.path(), &log, &args));
-        let ping = format!("{}/_ping", self.receiver_admin_url);
-        match self.receiver.as_mut() {
-            Some(receiver) => receiver.answers(&self.plain, &ping).await,
-            None => Ok(()),
-        }
+        let mut receiver = Proc::start(self.temp.path(), &log, &args);
+        let up = receiver
+            .answers(&self.plain, &format!("{}/_ping", self.receiver_admin_url))
+            .await;
+        self.receiver = Some(receiver);
+        up
     }
 
     /// A sender's request through the proxy to 2000011111 (with fresh ids).

@@ -82,8 +82,6 @@ pub(super) fn search_slots(c: &Connection, q: &SlotQuery) -> Result<SlotPage, St
     let mut slots = Vec::new();
     let mut total = 0u64;
     let (from, to) = (q.start_from.unix_nanos(), q.start_to.unix_nanos());
-    // One index range scan per status keeps the plan flat whatever the table size.
-    let mut count = c.prepare_cached("SELECT COUNT(*) FROM slot WHERE service_id = ?1 AND status = ?2 AND start_ns >= ?3 AND start_ns <= ?4").map_err(unavailable)?;
     // The cursor's condition is written so that it offers the planner no bound on start_ns:
     // `start_ns > ?5 OR (start_ns = ?5 AND ...)` let it take `?5` (i64::MIN on a first page) as
     // the range's lower bound instead of `?3`, scanning the service's slots from the very
@@ -120,9 +118,13 @@ pub(super) fn search_slots(c: &Connection, q: &SlotQuery) -> Result<SlotPage, St
         total += match counted_by_the_page(q, rows.len()) {
             Some(n) => n,
             None => {
-                let n: i64 = count
-                    .query_row(params![q.service_id, status.as_str(), from, to], |r| {
-                        r.get(0)
+                // One index range scan per status keeps the plan flat whatever the table size.
+                let n: i64 = c
+                    .prepare_cached("SELECT COUNT(*) FROM slot WHERE service_id = ?1 AND status = ?2 AND start_ns >= ?3 AND start_ns <= ?4")
+                    .and_then(|mut count| {
+                        count.query_row(params![q.service_id, status.as_str(), from, to], |r| {
+                            r.get(0)
+                        })
                     })
                     .map_err(unavailable)?;
                 n.max(0) as u64
