@@ -5,9 +5,12 @@
 //! a line, and written from the async worker that answered it, each was a `write` on stderr
 //! during the request (a tenth of a proxied read's CPU went to its log line, profiled), and a
 //! stderr whose reader stalls (a full pipe) stalled every request. The writer thread takes the
-//! lines queued since it last woke and writes them with one buffered write. Nothing is dropped:
-//! when the queue is full, requests wait for it, as they waited for the write before. One-shot
-//! commands write as they go, so their lines and their own messages interleave as they happen.
+//! lines queued since it last woke and writes them with one buffered write, then pauses
+//! ([`WRITE_PAUSE`]) so that the next lines gather while it sleeps: a writer that kept up line by
+//! line was woken (a futex wake from the request's thread) and wrote once per line, a sixth of a
+//! read's CPU, profiled. Nothing is dropped: when the queue is full, requests wait for it, as
+//! they waited for the write before. One-shot commands write as they go, so their lines and
+//! their own messages interleave as they happen.
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
@@ -101,6 +104,13 @@ pub fn init(format: LogFormat, output: Output) -> Telemetry {
     }
 }
 
+/// How long the writer thread sleeps after each write. Lines wait at most this long (plus the
+/// write) before they reach stderr; under load a write carries a few hundred lines.
+const WRITE_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// Bytes gathered before a write even within a batch: a few hundred lines.
+const WRITE_BUFFER: usize = 64 * 1024;
+
 /// Lines queued for the writer thread, which writes each batch it takes to `sink` at once.
 fn queued<W: std::io::Write + Send + 'static>(
     sink: W,
@@ -108,11 +118,48 @@ fn queued<W: std::io::Write + Send + 'static>(
     tracing_appender::non_blocking::NonBlocking,
     tracing_appender::non_blocking::WorkerGuard,
 ) {
+    queued_pausing(sink, || std::thread::sleep(WRITE_PAUSE))
+}
+
+/// [`queued`], with what the writer thread does after each batch's write.
+fn queued_pausing<W, P>(
+    sink: W,
+    pause: P,
+) -> (
+    tracing_appender::non_blocking::NonBlocking,
+    tracing_appender::non_blocking::WorkerGuard,
+)
+where
+    W: std::io::Write + Send + 'static,
+    P: FnMut() + Send + 'static,
+{
     tracing_appender::non_blocking::NonBlockingBuilder::default()
         .buffered_lines_limit(QUEUED_LINES)
         .lossy(false)
         .thread_name(LOG_THREAD)
-        .finish(std::io::BufWriter::new(sink))
+        .finish(Batches {
+            out: std::io::BufWriter::with_capacity(WRITE_BUFFER, sink),
+            pause,
+        })
+}
+
+/// The writer thread's sink. `tracing-appender`'s worker writes every line it finds queued and
+/// then flushes; the flush here is also where the thread pauses before it looks again.
+struct Batches<W: std::io::Write, P> {
+    out: std::io::BufWriter<W>,
+    pause: P,
+}
+
+impl<W: std::io::Write, P: FnMut()> std::io::Write for Batches<W, P> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.out.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()?;
+        (self.pause)();
+        Ok(())
+    }
 }
 
 const LOG_THREAD: &str = "bars-log";
@@ -191,6 +238,45 @@ mod tests {
             "{:?}",
             w.threads
         );
+    }
+
+    /// Lines made while the writer thread pauses after a write reach the sink together, in
+    /// one write, instead of one write (and one wake-up of the thread) each.
+    #[test]
+    fn lines_made_during_the_writers_pause_are_written_at_once() {
+        let written = Arc::new(Mutex::new(Written::default()));
+        let (paused_tx, paused_rx) = std::sync::mpsc::channel::<()>();
+        let (resume_tx, resume_rx) = std::sync::mpsc::channel::<()>();
+        let (queue, guard) = super::queued_pausing(Sink(written.clone()), move || {
+            let _ = paused_tx.send(());
+            let _ = resume_rx.recv();
+        });
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(queue)
+            .without_time()
+            .with_level(false)
+            .with_target(false)
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!("line 0");
+            // Fails instead of hanging should the writer never pause.
+            paused_rx
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .expect("the writer thread pauses after writing line 0");
+            for i in 1..100 {
+                tracing::info!("line {i}");
+            }
+        });
+        resume_tx.send(()).unwrap();
+        // Lets every later pause (the second batch's, the last flush's) pass at once.
+        drop(resume_tx);
+        drop(guard);
+        let w = written.lock().unwrap();
+        let text = String::from_utf8(w.bytes.clone()).unwrap();
+        let expected: Vec<String> = (0..100).map(|i| format!("line {i}")).collect();
+        assert_eq!(text.lines().collect::<Vec<_>>(), expected);
+        assert_eq!(w.threads.len(), 2, "one write for line 0, one for the rest");
     }
 }
 
