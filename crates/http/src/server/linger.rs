@@ -12,6 +12,12 @@
 //! Two pieces do that here: [`WatchedBody`] records that a request's body was dropped before
 //! its end, and [`LingeringIo`], the connection's socket, drains before it closes when (and only
 //! when) that happened. Connections whose bodies were read close at once, as before.
+//!
+//! A refused TLS handshake ends the same way. Under TLS 1.3 a client finishes its side of the
+//! handshake, and sends its request, before the server has judged its certificate; the server's
+//! alert ("unknown CA") followed by a close with that request unread made a reset that could
+//! destroy the alert, and the client (the proxy, forwarding to a receiver that does not trust
+//! it) saw "connection reset" and answered 503 instead of the 403 the refusal calls for.
 
 use std::future::Future;
 use std::io;
@@ -58,7 +64,9 @@ impl Unread {
         self.0.store(false, Ordering::Relaxed);
     }
 
-    fn mark(&self) {
+    /// The connection ends with what the client sent unread: a body dropped before its end, or
+    /// a request sent on a handshake the server refused.
+    pub(super) fn mark(&self) {
         self.0.store(true, Ordering::Relaxed);
     }
 

@@ -23,6 +23,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
@@ -115,11 +116,17 @@ pub async fn serve(
                 }
                 Some(config) => {
                     let acceptor = tokio_rustls::TlsAcceptor::from(config);
-                    let Ok(Ok(tls)) =
-                        tokio::time::timeout(options.handshake_timeout, acceptor.accept(stream))
-                            .await
-                    else {
-                        return;
+                    let handshake = acceptor.accept(stream).into_fallible();
+                    let tls = match tokio::time::timeout(options.handshake_timeout, handshake).await
+                    {
+                        Ok(Ok(tls)) => tls,
+                        // Refused (the alert is sent): linger so that the client reads it.
+                        Ok(Err((_, mut refused))) => {
+                            unread.mark();
+                            let _ = refused.shutdown().await;
+                            return;
+                        }
+                        Err(_) => return,
                     };
                     let client_certificate = tls
                         .get_ref()

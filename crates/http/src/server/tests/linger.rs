@@ -75,6 +75,57 @@ async fn over_tls_a_client_that_writes_a_3_mib_body_before_reading_gets_the_413(
     assert!(received.contains("\"OperationOutcome\""), "{received}");
 }
 
+/// A client whose certificate the server refuses learns why, though under TLS 1.3 it has sent
+/// its request before the refusal: the server drains what it sent instead of resetting the
+/// connection, so its writes succeed and it reads the alert.
+#[tokio::test]
+async fn a_client_whose_certificate_is_refused_reads_the_alert_after_writing_its_request() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let ca = bars_pki::Ca::generate("linger test CA").unwrap();
+    let identity = ca.issue_server("server", &["localhost"]).unwrap();
+    let tls = bars_pki::tls::server_config(
+        &identity,
+        Some(ca.cert_pem()),
+        bars_pki::tls::ClientAuth::Optional,
+    );
+    let server = start(ServerOptions {
+        tls: Some(tls.unwrap()),
+        ..ServerOptions::default()
+    })
+    .await;
+    let rogue = bars_pki::Ca::generate("rogue CA")
+        .unwrap()
+        .issue_client("rogue")
+        .unwrap();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(
+        bars_pki::tls::client_config(ca.cert_pem(), Some(&rogue)).unwrap(),
+    ));
+    let tcp = connect_with_small_send_buffer(server.addr).await;
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let mut stream = connector.connect(name, tcp).await.unwrap();
+    let mut request =
+        format!("POST /echo HTTP/1.1\r\nHost: x\r\n{IDS}Content-Length: {BODY}\r\n\r\n")
+            .into_bytes();
+    request.resize(request.len() + BODY, b'{');
+    let written = tokio::time::timeout(HANG, stream.write_all(&request))
+        .await
+        .expect("the server stopped reading");
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(HANG, stream.read_to_end(&mut received))
+        .await
+        .expect("the server neither refused nor closed");
+    // The write may already fail on the alert itself; either way the alert, not a reset, is
+    // what the client is told.
+    let error = match (written, read) {
+        (Err(e), _) | (Ok(()), Err(e)) => e.to_string(),
+        (Ok(()), Ok(_)) => panic!("the refused client read {} bytes", received.len()),
+    };
+    assert!(
+        error.to_ascii_lowercase().contains("alert"),
+        "the client was told: {error}"
+    );
+}
+
 #[tokio::test]
 async fn a_chunked_body_over_the_limit_written_before_reading_gets_the_413() {
     let server = start(ServerOptions::default()).await;
