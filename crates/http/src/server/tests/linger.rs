@@ -17,6 +17,30 @@ async fn connect_with_small_send_buffer(addr: SocketAddr) -> TcpStream {
     socket.connect(addr).await.unwrap()
 }
 
+/// A POST that announces and carries `BODY` bytes, far over the test app's limit.
+fn oversized_post() -> Vec<u8> {
+    let mut request =
+        format!("POST /echo HTTP/1.1\r\nHost: x\r\n{IDS}Content-Length: {BODY}\r\n\r\n")
+            .into_bytes();
+    request.resize(request.len() + BODY, b'{');
+    request
+}
+
+/// A TLS connection (small send buffer) to a server whose certificate `ca` issued, presenting
+/// `identity` if given; under TLS 1.3 it returns before the server has judged that identity.
+async fn connect_over_tls(
+    addr: SocketAddr,
+    ca: &bars_pki::Ca,
+    identity: Option<&bars_pki::Identity>,
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(
+        bars_pki::tls::client_config(ca.cert_pem(), identity).unwrap(),
+    ));
+    let tcp = connect_with_small_send_buffer(addr).await;
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    connector.connect(name, tcp).await.unwrap()
+}
+
 /// Writes all of `request` and only then reads the answer, as Python `requests` does.
 async fn write_everything_then_read(addr: SocketAddr, request: &[u8]) -> Answer {
     let mut stream = connect_with_small_send_buffer(addr).await;
@@ -32,10 +56,7 @@ async fn write_everything_then_read(addr: SocketAddr, request: &[u8]) -> Answer 
 #[tokio::test]
 async fn a_client_that_writes_a_3_mib_body_before_reading_gets_the_413() {
     let server = start(ServerOptions::default()).await;
-    let mut request =
-        format!("POST /echo HTTP/1.1\r\nHost: x\r\n{IDS}Content-Length: {BODY}\r\n\r\n")
-            .into_bytes();
-    request.resize(request.len() + BODY, b'{');
+    let request = oversized_post();
     let answer = write_everything_then_read(server.addr, &request).await;
     assert_outcome(&answer, 413, "larger than the limit of 1024 bytes");
 }
@@ -51,16 +72,8 @@ async fn over_tls_a_client_that_writes_a_3_mib_body_before_reading_gets_the_413(
         ..ServerOptions::default()
     })
     .await;
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(
-        bars_pki::tls::client_config(ca.cert_pem(), None).unwrap(),
-    ));
-    let tcp = connect_with_small_send_buffer(server.addr).await;
-    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-    let mut stream = connector.connect(name, tcp).await.unwrap();
-    let mut request =
-        format!("POST /echo HTTP/1.1\r\nHost: x\r\n{IDS}Content-Length: {BODY}\r\n\r\n")
-            .into_bytes();
-    request.resize(request.len() + BODY, b'{');
+    let mut stream = connect_over_tls(server.addr, &ca, None).await;
+    let request = oversized_post();
     tokio::time::timeout(HANG, stream.write_all(&request))
         .await
         .expect("the server stopped reading")
@@ -97,16 +110,8 @@ async fn a_client_whose_certificate_is_refused_reads_the_alert_after_writing_its
         .unwrap()
         .issue_client("rogue")
         .unwrap();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(
-        bars_pki::tls::client_config(ca.cert_pem(), Some(&rogue)).unwrap(),
-    ));
-    let tcp = connect_with_small_send_buffer(server.addr).await;
-    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-    let mut stream = connector.connect(name, tcp).await.unwrap();
-    let mut request =
-        format!("POST /echo HTTP/1.1\r\nHost: x\r\n{IDS}Content-Length: {BODY}\r\n\r\n")
-            .into_bytes();
-    request.resize(request.len() + BODY, b'{');
+    let mut stream = connect_over_tls(server.addr, &ca, Some(&rogue)).await;
+    let request = oversized_post();
     let written = tokio::time::timeout(HANG, stream.write_all(&request))
         .await
         .expect("the server stopped reading");
