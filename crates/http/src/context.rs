@@ -78,6 +78,28 @@ impl<T: Clone> Decoded<T> {
         Decoded(quick_cache::sync::Cache::new(DECODED_KEPT))
     }
 
+    /// The header `name` decoded by `decode`; `None` when absent or undecodable.
+    fn header(
+        &self,
+        headers: &HeaderMap,
+        name: &str,
+        decode: impl FnOnce(&str) -> Option<T>,
+    ) -> Option<T> {
+        header_str(headers, name).and_then(|h| self.decoded(h, decode))
+    }
+
+    /// A header carrying (Base64) JSON, read into `T` by `from_json`.
+    fn json_header(
+        &self,
+        headers: &HeaderMap,
+        name: &str,
+        from_json: fn(&serde_json::Value) -> T,
+    ) -> Option<T> {
+        self.header(headers, name, |h| {
+            decode_lenient_json(h).ok().map(|v| from_json(&v))
+        })
+    }
+
     fn decoded(&self, header: &str, decode: impl FnOnce(&str) -> Option<T>) -> Option<T> {
         if header.len() > DECODED_KEPT_BYTES {
             return decode(header);
@@ -105,29 +127,21 @@ impl RequestContext {
         correlation_id: String,
         trust_application_header: bool,
     ) -> Self {
-        let target = header_str(headers, TARGET_IDENTIFIER)
-            .and_then(|h| TARGETS.decoded(h, |h| TargetIdentifier::decode_lenient(h).ok()));
-        let organisation = header_str(headers, END_USER_ORGANISATION).and_then(|h| {
-            ORGANISATIONS.decoded(h, |h| {
-                decode_lenient_json(h)
-                    .ok()
-                    .map(|v| EndUserOrganisation::from_json(&v))
-            })
+        let target = TARGETS.header(headers, TARGET_IDENTIFIER, |h| {
+            TargetIdentifier::decode_lenient(h).ok()
         });
-        let software = header_str(headers, REQUESTING_SOFTWARE).and_then(|h| {
-            SOFTWARE.decoded(h, |h| {
-                decode_lenient_json(h)
-                    .ok()
-                    .map(|v| RequestingSoftware::from_json(&v))
-            })
-        });
-        let practitioner = header_str(headers, REQUESTING_PRACTITIONER).and_then(|h| {
-            PRACTITIONERS.decoded(h, |h| {
-                decode_lenient_json(h)
-                    .ok()
-                    .map(|v| RequestingPractitioner::from_json(&v))
-            })
-        });
+        let organisation = ORGANISATIONS.json_header(
+            headers,
+            END_USER_ORGANISATION,
+            EndUserOrganisation::from_json,
+        );
+        let software =
+            SOFTWARE.json_header(headers, REQUESTING_SOFTWARE, RequestingSoftware::from_json);
+        let practitioner = PRACTITIONERS.json_header(
+            headers,
+            REQUESTING_PRACTITIONER,
+            RequestingPractitioner::from_json,
+        );
         RequestContext {
             request_id,
             correlation_id,

@@ -168,13 +168,14 @@ pub(super) fn scan(
     c: &Connection,
     q: &AppointmentScan,
 ) -> Result<Vec<AppointmentRecord>, StoreError> {
-    let tx = c.unchecked_transaction().map_err(unavailable)?;
     let (after_ns, after_id) = match &q.after {
         Some(cursor) => (cursor.created_nanos, cursor.id.as_str()),
         None => (i64::MIN, ""),
     };
     let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
-    let mut s = tx
+    // One statement (the held slots are a column of it), so no transaction is needed to keep
+    // the page and its slots consistent.
+    let mut s = c
         .prepare_cached(concat!(
             "SELECT ",
             appointment_columns!(),
