@@ -15,6 +15,8 @@ mod requests;
 mod resources;
 pub mod schema;
 mod slots;
+mod syncer;
+pub use syncer::durable_answer;
 mod writer;
 
 use std::path::Path;
