@@ -23,7 +23,6 @@ pub use contract::Store;
 pub use error::{CommitError, PutError, StoreError, WithdrawError};
 pub use model::*;
 pub use provider_model::*;
-pub use sqlite::durable_answer;
 
 /// Opens the store a database URL names: `sqlite://path`, `sqlite:path` or a bare file path
 /// (SQLite, created if missing), or `postgres://...` / `postgresql://...` (PostgreSQL, with the

@@ -165,7 +165,6 @@ pub fn router(state: AppState, transport_rules: TransportRules) -> Router {
         .merge(bars_http::openapi::route(crate::openapi::document()))
         .fallback(unknown_path)
         .with_state(state.clone())
-        .layer(middleware::from_fn(durable))
         .layer(middleware::from_fn_with_state(
             Arc::new(Guard::receiver(timeout)),
             guard,
@@ -182,13 +181,6 @@ pub fn router(state: AppState, transport_rules: TransportRules) -> Router {
             Arc::new(Observer::new("receiver", "api", state.metrics.http.clone())),
             observe,
         ))
-}
-
-/// Nothing is answered that a crash could take back: an answer waits until what its reads
-/// saw is durable, and its reads wait for nothing (`bars_store::durable_answer`). Inside the
-/// guard, so its deadline covers the wait.
-async fn durable(request: Request, next: Next) -> Response {
-    bars_store::durable_answer(next.run(request)).await
 }
 
 /// The receiver's access policy, applied to every request before routing.

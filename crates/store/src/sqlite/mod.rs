@@ -15,8 +15,6 @@ mod requests;
 mod resources;
 pub mod schema;
 mod slots;
-mod syncer;
-pub use syncer::durable_answer;
 mod writer;
 
 use std::path::Path;

@@ -5,9 +5,7 @@
 //! was busy, opens one `BEGIN IMMEDIATE`, runs each job inside its own `SAVEPOINT` (a failing job
 //! is rolled back alone), and commits once: one fsync acknowledges the whole batch. Each caller
 //! hears of its result only after that commit is durable. Under light load a batch holds one
-//! job, so batching adds no latency; under heavy load the fsync cost is shared. The fsync is
-//! not the writer's own: the syncer (`syncer.rs`) makes committed batches durable on a thread
-//! of its own and then answers their callers, while the writer runs the next batch.
+//! job, so batching adds no latency; under heavy load the fsync cost is shared.
 //!
 //! Checkpoints (copying the write-ahead log back into the database file) are not the writer's
 //! job: SQLite's automatic checkpoint would run inside a batch's COMMIT and make every caller
@@ -27,7 +25,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::syncer::{self, Committed, Horizon};
 use crate::error::StoreError;
 
 /// The most jobs one transaction carries; bounds the time a batch holds the write lock.
@@ -130,53 +127,32 @@ pub(crate) struct Writer {
     queue: mpsc::Sender<Box<dyn Job>>,
     /// Jobs in the batch being committed now (0 when idle).
     in_batch: Arc<AtomicU64>,
-    /// What readers may have seen, and what is durable.
-    horizon: Arc<Horizon>,
 }
 
 impl Writer {
-    /// Starts the writer on `conn`, the checkpointer on `checkpointer` (a second read-write
-    /// connection to the same file) and the syncer, which makes each batch durable with `sync`
-    /// (an fsync of the write-ahead log; `conn` must commit without syncing it).
+    /// Starts the writer on `conn` and the checkpointer on `checkpointer` (a second
+    /// read-write connection to the same file).
     pub(crate) fn spawn(
         conn: Connection,
         checkpointer: Connection,
         name: &str,
         wal: WalLimit,
-        sync: impl FnMut() -> std::io::Result<()> + Send + 'static,
     ) -> Result<Writer, StoreError> {
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
         let in_batch = Arc::new(AtomicU64::new(0));
         let busy = in_batch.clone();
-        let horizon = Arc::new(Horizon::new());
         let (kick, kicks) = std::sync::mpsc::sync_channel(1);
-        let (committed, to_sync) = std::sync::mpsc::sync_channel(syncer::IN_FLIGHT);
         std::thread::Builder::new()
             .name(format!("{name}-checkpoint"))
             .spawn(move || checkpoint_loop(checkpointer, kicks))
             .map_err(|e| {
                 StoreError::Internal(format!("cannot start the checkpoint thread: {e}"))
             })?;
-        let syncing = horizon.clone();
-        std::thread::Builder::new()
-            .name(format!("{name}-sync"))
-            .spawn(move || syncer::sync_loop(to_sync, sync, &syncing))
-            .map_err(|e| StoreError::Internal(format!("cannot start the sync thread: {e}")))?;
-        let writing = horizon.clone();
         std::thread::Builder::new()
             .name(format!("{name}-writer"))
-            .spawn(move || write_loop(conn, jobs, &busy, &kick, &wal, &committed, &writing))
+            .spawn(move || write_loop(conn, jobs, &busy, &kick, &wal))
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
-        Ok(Writer {
-            queue,
-            in_batch,
-            horizon,
-        })
-    }
-
-    /// For a read that has just ended: see [`Horizon::after_read`].
-    pub(crate) async fn after_read(&self) {
-        self.horizon.after_read().await;
+        Ok(Writer { queue, in_batch })
     }
 
     /// Jobs being committed now, and jobs queued for the next batch.
@@ -216,11 +192,8 @@ fn write_loop(
     busy: &AtomicU64,
     checkpointer: &std::sync::mpsc::SyncSender<()>,
     wal: &WalLimit,
-    syncer: &std::sync::mpsc::SyncSender<Committed>,
-    horizon: &Horizon,
 ) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
-    let mut seq = 0;
     while let Some(first) = jobs.blocking_recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -230,24 +203,8 @@ fn write_loop(
             }
         }
         busy.store(batch.len() as u64, Ordering::Relaxed);
-        seq += 1;
-        horizon.committing(seq);
-        let (outcome, deliveries) = commit_batch(&conn, &mut batch);
+        commit_batch(&conn, &mut batch);
         busy.store(0, Ordering::Relaxed);
-        let committed = Committed {
-            seq,
-            wrote: outcome.is_ok(),
-            answer: Box::new(move |synced| {
-                let outcome = outcome.and(synced);
-                for d in deliveries {
-                    d.deliver(outcome.clone());
-                }
-            }),
-        };
-        if syncer.send(committed).is_err() {
-            // The syncer is gone (it only stops after the writer): nobody can be answered.
-            break;
-        }
         // Wakes the checkpointer, or finds it already due to run.
         let _ = checkpointer.try_send(());
         wal.enforce(&conn);
@@ -260,18 +217,13 @@ fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
-/// Runs and commits (without syncing) one batch: its outcome, and what its callers are told
-/// once the outcome is durable.
-fn commit_batch(
-    conn: &Connection,
-    batch: &mut Vec<Box<dyn Job>>,
-) -> (Result<(), StoreError>, Vec<Box<dyn Deliver>>) {
+fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>) {
     if let Err(e) = control(conn, "BEGIN IMMEDIATE") {
         let err = super::unavailable(e);
         for job in batch.drain(..) {
             job.abort(err.clone());
         }
-        return (Err(err), Vec::new());
+        return;
     }
     let mut deliveries = Vec::with_capacity(batch.len());
     let mut broken = None;
@@ -304,5 +256,7 @@ fn commit_batch(
     if outcome.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
     }
-    (outcome, deliveries)
+    for d in deliveries {
+        d.deliver(outcome.clone());
+    }
 }
