@@ -62,7 +62,7 @@ impl RegistryBackend for SqliteRegistryStore {
         supersede: Option<String>,
     ) -> Result<StoredPointer, WriteError> {
         self.db
-            .write(move |c| create(c, pointer, supersede.as_deref(), Instant::now()))
+            .write(move |c| create(c, pointer.clone(), supersede.as_deref(), Instant::now()))
             .await
     }
 
@@ -77,7 +77,7 @@ impl RegistryBackend for SqliteRegistryStore {
         expected_version: u64,
     ) -> Result<StoredPointer, WriteError> {
         self.db
-            .write(move |c| update(c, pointer, expected_version, Instant::now()))
+            .write(move |c| update(c, pointer.clone(), expected_version, Instant::now()))
             .await
     }
 

@@ -159,7 +159,7 @@ impl Database {
     /// is durable. An `Err` from `f` rolls back only `f`'s changes.
     pub async fn write<F, T, E>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        F: FnMut(&Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {

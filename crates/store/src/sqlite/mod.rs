@@ -128,7 +128,7 @@ impl SqliteStore {
 
     async fn write<F, T, E>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&rusqlite::Connection) -> Result<T, E> + Send + 'static,
+        F: FnMut(&rusqlite::Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
@@ -192,7 +192,7 @@ impl Backend for SqliteStore {
     ) -> Result<StoredResource, PutError> {
         self.write(move |c| {
             resources::put_resource(c, &resource, expected_version)?;
-            Ok(resource)
+            Ok(resource.clone())
         })
         .await
     }
@@ -220,7 +220,7 @@ impl Backend for SqliteStore {
     ) -> Result<ScheduleRecord, PutError> {
         self.write(move |c| {
             resources::put_schedule(c, &schedule, expected_version)?;
-            Ok(schedule)
+            Ok(schedule.clone())
         })
         .await
     }
