@@ -155,8 +155,9 @@ impl Database {
         &self.path
     }
 
-    /// Runs `f` in the next group-commit batch, inside its own savepoint; returns once the batch
-    /// is durable. An `Err` from `f` rolls back only `f`'s changes.
+    /// Runs `f` in the next group-commit batch; returns once the batch is durable. An `Err`
+    /// from `f` rolls back only `f`'s changes. `f` may run twice (when a job of its batch fails,
+    /// the batch runs again: see writer.rs), so it must have no effect outside the transaction.
     pub async fn write<F, T, E>(&self, f: F) -> Result<T, E>
     where
         F: FnMut(&Connection) -> Result<T, E> + Send + 'static,

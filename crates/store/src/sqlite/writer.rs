@@ -165,7 +165,8 @@ impl Writer {
     }
 
     /// Runs `f` in the next batch and returns its result once the batch is committed. If `f`
-    /// fails, its changes are rolled back and the rest of the batch is unaffected.
+    /// fails, its changes are rolled back and the rest of the batch is unaffected; `f` may run
+    /// twice (see [`commit_batch`]).
     pub(crate) async fn run<F, T, E>(&self, f: F) -> Result<T, E>
     where
         F: FnMut(&Connection) -> Result<T, E> + Send + 'static,
