@@ -299,7 +299,7 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>, careful: bool)
 /// not commit.
 fn finish(conn: &Connection, batch: &mut Vec<Box<dyn Job>>, outcome: Result<(), StoreError>) {
     if outcome.is_err() {
-        let _ = conn.execute_batch("ROLLBACK");
+        let _ = control(conn, "ROLLBACK");
     }
     for job in batch.drain(..) {
         job.deliver(outcome.clone());
