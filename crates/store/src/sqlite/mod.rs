@@ -3,6 +3,7 @@
 //! a pool of readers, per-component migrations); [`SqliteStore`] is the receiver's store on it.
 
 mod access_log;
+mod appointment_cache;
 mod appointments;
 mod audit;
 mod database;
@@ -95,6 +96,8 @@ fn each_found<T>(
 pub struct SqliteStore {
     db: Database,
     access: Arc<access_log::AccessLog>,
+    /// Appointments read lately, current as of every change acknowledged (see its module).
+    appointments: Arc<appointment_cache::AppointmentCache>,
 }
 
 impl SqliteStore {
@@ -119,6 +122,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             db,
             access: Arc::new(access),
+            appointments: Arc::new(appointment_cache::AppointmentCache::new()),
         })
     }
 
@@ -270,8 +274,19 @@ impl Backend for SqliteStore {
     }
 
     async fn get_appointment(&self, id: &str) -> Result<Option<AppointmentRecord>, StoreError> {
+        if let Some(kept) = self.appointments.get(id) {
+            return Ok(Some(kept));
+        }
+        let ticket = self.appointments.ticket();
         let id = id.to_string();
-        self.db.point_read(move |c| appointments::get(c, &id)).await
+        let found = self
+            .db
+            .point_read(move |c| appointments::get(c, &id))
+            .await?;
+        if let Some(record) = &found {
+            self.appointments.offer(ticket, record);
+        }
+        Ok(found)
     }
 
     async fn get_appointments(&self, ids: &[String]) -> Result<Vec<AppointmentRecord>, StoreError> {
@@ -312,8 +327,16 @@ impl Backend for SqliteStore {
 
     async fn commit_appointment(&self, change: AppointmentChange) -> Result<(), CommitError> {
         let seq = self.access.next_seq();
-        self.write(move |c| appointments::commit(c, &change, seq))
-            .await
+        // Only a change of an existing appointment can leave a kept copy behind; the mark
+        // travels with the job and ends when the job is done with (see appointment_cache).
+        let marked = change
+            .expected_version
+            .map(|_| self.appointments.change(Some(&change.id)));
+        self.write(move |c| {
+            let _marked = &marked;
+            appointments::commit(c, &change, seq)
+        })
+        .await
     }
 
     async fn find_request(
@@ -370,8 +393,14 @@ impl Backend for SqliteStore {
         pointer: PointerIdChange,
     ) -> Result<(), StoreError> {
         let owner = owner.to_string();
-        self.write(move |c| outbox::finish(c, seq, &owner, &pointer, Instant::now()))
-            .await
+        // The job sets the pointer id of an appointment its outbox row names.
+        let mut marked = self.appointments.change(None);
+        self.write(move |c| {
+            let touched = outbox::finish(c, seq, &owner, &pointer, Instant::now())?;
+            marked.touched(&touched);
+            Ok(())
+        })
+        .await
     }
 
     async fn postpone_pointer_job(

@@ -67,7 +67,7 @@ pub(super) fn finish(
     owner: &str,
     pointer: &PointerIdChange,
     now: Instant,
-) -> Result<(), StoreError> {
+) -> Result<String, StoreError> {
     let appointment: Option<String> = c
         .query_row("SELECT appointment_id FROM outbox WHERE seq = ?1 AND leased_by = ?2 AND state = 'pending'", params![seq, owner], |r| r.get(0))
         .optional()
@@ -96,7 +96,7 @@ pub(super) fn finish(
             .map_err(unavailable)?;
         }
     }
-    Ok(())
+    Ok(appointment)
 }
 
 pub(super) fn postpone(

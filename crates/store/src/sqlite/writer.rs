@@ -68,7 +68,11 @@ where
     }
 
     fn deliver(self: Box<Self>, commit: Result<(), StoreError>) {
-        let own = self.result.unwrap_or_else(|| {
+        let Work { f, result, reply } = *self;
+        // What the job holds is let go before its caller hears: a change's mark in the
+        // appointment cache ends once the batch's fate is known, and before anyone is told.
+        drop(f);
+        let own = result.unwrap_or_else(|| {
             Err(E::from(StoreError::Internal(
                 "a write job never ran".into(),
             )))
@@ -78,11 +82,13 @@ where
             (Err(_), Err(own)) => Err(own),
             (Err(e), Ok(_)) => Err(E::from(e)),
         };
-        let _ = self.reply.send(result);
+        let _ = reply.send(result);
     }
 
     fn abort(self: Box<Self>, err: StoreError) {
-        let _ = self.reply.send(Err(E::from(err)));
+        let Work { f, reply, .. } = *self;
+        drop(f);
+        let _ = reply.send(Err(E::from(err)));
     }
 }
 

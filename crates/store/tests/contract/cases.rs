@@ -1257,3 +1257,153 @@ async fn appointment_scans_filter_by_service_and_stored_text_and_resume() {
         assert_eq!(literal.len(), 6, "{name}");
     }
 }
+
+/// A read after a change has been acknowledged answers the change, however often the
+/// appointment was read before it (the SQLite backend keeps appointments it has read): an
+/// update, a refused stale update, and the pointer id a pointer job sets.
+#[tokio::test]
+async fn a_read_after_a_change_answers_the_change_however_often_it_was_read_before() {
+    for (name, store, _keep) in backends().await {
+        let slots = seed(store.as_ref(), 2).await;
+        store
+            .commit_appointment(change(
+                "a1",
+                1,
+                None,
+                AppointmentStatus::Booked,
+                &[&slots[0]],
+                &[],
+                "r1",
+            ))
+            .await
+            .unwrap();
+        let read = || async { store.get_appointment("a1").await.unwrap().unwrap() };
+        for _ in 0..3 {
+            assert_eq!(read().await.version, 1, "{name}");
+        }
+        store
+            .commit_appointment(change(
+                "a1",
+                2,
+                Some(1),
+                AppointmentStatus::Booked,
+                &[&slots[1]],
+                &[&slots[0]],
+                "r2",
+            ))
+            .await
+            .unwrap();
+        let now = read().await;
+        assert_eq!(
+            (now.version, now.held_slots.clone()),
+            (2, vec![slots[1].clone()]),
+            "{name}"
+        );
+        assert!(
+            now.body.contains("\"versionId\":\"2\""),
+            "{name}: {}",
+            now.body
+        );
+        // A change decided on version 1 is refused and leaves version 2 to be read.
+        assert!(
+            store
+                .commit_appointment(change(
+                    "a1",
+                    2,
+                    Some(1),
+                    AppointmentStatus::Cancelled,
+                    &[],
+                    &[&slots[1]],
+                    "r3"
+                ))
+                .await
+                .is_err(),
+            "{name}"
+        );
+        assert_eq!(
+            (read().await.version, read().await.status),
+            (2, AppointmentStatus::Booked),
+            "{name}"
+        );
+        assert_eq!(read().await.pointer_id, None, "{name}");
+        let now_ = Instant::now();
+        let jobs = store
+            .claim_pointer_jobs("w1", 1, now_, now_.plus_seconds(60))
+            .await
+            .unwrap();
+        assert_eq!(jobs[0].appointment_id, "a1", "{name}");
+        store
+            .finish_pointer_job(jobs[0].seq, "w1", PointerIdChange::Set("RX1-p1".into()))
+            .await
+            .unwrap();
+        assert_eq!(read().await.pointer_id.as_deref(), Some("RX1-p1"), "{name}");
+    }
+}
+
+/// Readers hammer an appointment while it is changed one version at a time; after each
+/// change is acknowledged, every read answers that version or a later one, never an older.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_read_after_an_acknowledged_change_answers_an_older_version() {
+    for (name, store, _keep) in backends().await {
+        let slots = seed(store.as_ref(), 1).await;
+        store
+            .commit_appointment(change(
+                "a1",
+                1,
+                None,
+                AppointmentStatus::Booked,
+                &[&slots[0]],
+                &[],
+                "r1",
+            ))
+            .await
+            .unwrap();
+        let acknowledged = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(1));
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                let (store, acknowledged, done) =
+                    (store.clone(), acknowledged.clone(), done.clone());
+                tokio::spawn(async move {
+                    let mut stale = Vec::new();
+                    while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                        let floor = acknowledged.load(std::sync::atomic::Ordering::SeqCst);
+                        let seen = store.get_appointment("a1").await.unwrap().unwrap().version;
+                        if seen < floor {
+                            stale.push((floor, seen));
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                    stale
+                })
+            })
+            .collect();
+        for v in 2..=60u64 {
+            let mut next = change(
+                "a1",
+                v,
+                Some(v - 1),
+                AppointmentStatus::Booked,
+                &[],
+                &[],
+                &format!("r{v}"),
+            );
+            next.pointer = None;
+            store.commit_appointment(next).await.unwrap();
+            acknowledged.store(v, std::sync::atomic::Ordering::SeqCst);
+            let seen = store.get_appointment("a1").await.unwrap().unwrap().version;
+            assert_eq!(
+                seen, v,
+                "{name}: read right after version {v} was acknowledged"
+            );
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        for reader in readers {
+            assert_eq!(
+                reader.await.unwrap(),
+                Vec::<(u64, u64)>::new(),
+                "{name}: stale reads"
+            );
+        }
+    }
+}
