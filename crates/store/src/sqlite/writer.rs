@@ -436,4 +436,42 @@ mod tests {
         writer.run(|c| insert(c, 2)).await.unwrap();
         assert_eq!(notes(&outside), vec![2]);
     }
+
+    /// Sets its flag when dropped, slowly: a caller told before the drop finished would see it
+    /// unset.
+    struct SlowToDrop(Arc<std::sync::atomic::AtomicBool>);
+
+    impl Drop for SlowToDrop {
+        fn drop(&mut self) {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// What a job captured is dropped before its caller hears, whether the job committed or
+    /// failed: the appointment cache's mark of a change rides in a job and must end first.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_jobs_captures_are_dropped_before_its_caller_hears() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, _outside) = writer_on(dir.path());
+        for fails in [false, true] {
+            let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let held = SlowToDrop(dropped.clone());
+            let result = writer
+                .run(move |c| {
+                    let _held = &held;
+                    insert(c, i64::from(fails))?;
+                    if fails {
+                        return Err(StoreError::Internal("refused".into()));
+                    }
+                    Ok(())
+                })
+                .await;
+            assert_eq!(result.is_err(), fails);
+            assert!(
+                dropped.load(std::sync::atomic::Ordering::SeqCst),
+                "the caller heard before the job's captures were dropped (fails: {fails})"
+            );
+        }
+    }
 }
