@@ -75,22 +75,23 @@ pub(super) struct Ticket(u64);
 /// up before the writer took it. Either way nothing the job wrote can still be in flight.
 pub(super) struct Change {
     cache: Arc<AppointmentCache>,
-    /// `None`: the appointment is not known until the change runs.
+    /// The appointment to forget when the change is over: named at the start, or by
+    /// [`Change::touched`] once a change of an unknown one has run.
     id: Option<String>,
-    /// The appointment a change of an unknown one turned out to concern.
-    touched: Option<String>,
+    /// Whether the appointment was named at the start (what the change marked).
+    named: bool,
 }
 
 impl Change {
     /// Names the appointment a change of an unknown one concerns, once it has run.
     pub(super) fn touched(&mut self, id: &str) {
-        self.touched = Some(id.to_string());
+        self.id = Some(id.to_string());
     }
 }
 
 impl Drop for Change {
     fn drop(&mut self) {
-        self.cache.end(self.id.as_deref(), self.touched.as_deref());
+        self.cache.end(self.id.as_deref(), self.named);
     }
 }
 
@@ -148,16 +149,18 @@ impl AppointmentCache {
         Change {
             cache: self.clone(),
             id: id.map(str::to_string),
-            touched: None,
+            named: id.is_some(),
         }
     }
 
-    fn end(&self, id: Option<&str>, touched: Option<&str>) {
+    fn end(&self, id: Option<&str>, named: bool) {
         let mut changes = self.changes();
         changes.epoch += 1;
-        match id {
+        if let Some(id) = id {
+            self.entries.remove(id);
+        }
+        match id.filter(|_| named) {
             Some(id) => {
-                self.entries.remove(id);
                 if let Some(n) = changes.changing.get_mut(id) {
                     *n -= 1;
                     if *n == 0 {
@@ -165,12 +168,7 @@ impl AppointmentCache {
                     }
                 }
             }
-            None => {
-                if let Some(touched) = touched {
-                    self.entries.remove(touched);
-                }
-                changes.changing_unknown = changes.changing_unknown.saturating_sub(1);
-            }
+            None => changes.changing_unknown = changes.changing_unknown.saturating_sub(1),
         }
     }
 }

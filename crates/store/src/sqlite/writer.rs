@@ -242,8 +242,7 @@ fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 /// job's work depends only on the database, which the rollback restored). A batch of one job
 /// needs no second run: rolling the transaction back undoes exactly that job.
 fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>, careful: bool) -> bool {
-    if let Err(e) = control(conn, "BEGIN IMMEDIATE") {
-        abort_all(batch, super::unavailable(e));
+    if !begin(conn, batch) {
         return false;
     }
     if !careful {
@@ -261,8 +260,7 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>, careful: bool)
             finish(conn, batch, Ok(()));
             return true;
         }
-        if let Err(e) = control(conn, "BEGIN IMMEDIATE") {
-            abort_all(batch, super::unavailable(e));
+        if !begin(conn, batch) {
             return true;
         }
     }
@@ -309,6 +307,17 @@ fn finish(conn: &Connection, batch: &mut Vec<Box<dyn Job>>, outcome: Result<(), 
     }
     for job in batch.drain(..) {
         job.deliver(outcome.clone());
+    }
+}
+
+/// Opens the batch's transaction; when it cannot be opened, every job hears why.
+fn begin(conn: &Connection, batch: &mut Vec<Box<dyn Job>>) -> bool {
+    match control(conn, "BEGIN IMMEDIATE") {
+        Ok(()) => true,
+        Err(e) => {
+            abort_all(batch, super::unavailable(e));
+            false
+        }
     }
 }
 
