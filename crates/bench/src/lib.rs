@@ -12,6 +12,7 @@
 //! Numbers live here and in `docs/BENCHMARKS.md`, never in tests: tests assert behaviour,
 //! benchmarks measure it.
 
+pub mod cpu;
 pub mod load;
 pub mod peer;
 pub mod report;

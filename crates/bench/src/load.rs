@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::cpu::{CpuUse, Role, Watch};
+
 /// What a single request came to, as the scenario judges it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -32,6 +34,8 @@ pub struct Samples {
     pub elapsed: Duration,
     /// Clients that ran out of requests before the interval ended ([`Outcome::Spent`]).
     pub spent_clients: u64,
+    /// CPU time the watched processes spent in the interval.
+    pub cpu: Vec<CpuUse>,
 }
 
 impl Samples {
@@ -69,6 +73,10 @@ impl Samples {
             ms(self.latencies[rank.min(n) - 1])
         };
         let secs = self.elapsed.as_secs_f64().max(1e-9);
+        let per_request = |role: Role| {
+            let used = self.cpu.iter().find(|c| c.role == role)?;
+            (n > 0).then(|| used.seconds * 1e6 / n as f64)
+        };
         Summary {
             requests: n as u64,
             ok: self.ok,
@@ -80,6 +88,9 @@ impl Samples {
             p90_ms: pct(90.0),
             p99_ms: pct(99.0),
             max_ms: self.latencies.last().copied().map(ms).unwrap_or(0.0),
+            receiver_cpu_us: per_request(Role::Receiver),
+            proxy_cpu_us: per_request(Role::Proxy),
+            bench_cpu_us: per_request(Role::Bench),
         }
     }
 }
@@ -103,15 +114,25 @@ pub struct Summary {
     pub p90_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// CPU each process spent per request answered in the interval, in microseconds: the
+    /// receiver, the proxy, and the bench itself (its clients).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receiver_cpu_us: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_cpu_us: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bench_cpu_us: Option<f64>,
 }
 
 /// Runs `clients` concurrent loops for `warmup` (not recorded) and then `duration`; each loop
 /// calls `request(client, n)` with its own counter and records how long it took. A closed loop
-/// means the latencies are those at the throughput reached, not at an offered rate.
+/// means the latencies are those at the throughput reached, not at an offered rate. The CPU
+/// time of the processes in `watch` is taken over the same interval as the latencies.
 pub async fn closed_loop<F, Fut>(
     clients: usize,
     warmup: Duration,
     duration: Duration,
+    watch: &Watch,
     request: F,
 ) -> Samples
 where
@@ -122,6 +143,13 @@ where
     let start = Instant::now();
     let measure_from = start + warmup;
     let stop = measure_from + duration;
+    let watch = watch.clone();
+    let cpu = tokio::spawn(async move {
+        tokio::time::sleep_until(measure_from.into()).await;
+        let before = watch.snapshot();
+        tokio::time::sleep_until(stop.into()).await;
+        before.until(&watch.snapshot())
+    });
     let mut tasks = Vec::with_capacity(clients);
     for client in 0..clients {
         let request = request.clone();
@@ -154,6 +182,7 @@ where
         }
     }
     all.elapsed = duration;
+    all.cpu = cpu.await.unwrap_or_default();
     all
 }
 
@@ -233,6 +262,7 @@ mod tests {
             4,
             Duration::ZERO,
             Duration::from_millis(300),
+            &Watch::none(),
             move |_, _| {
                 let (left, calls) = (l.clone(), c.clone());
                 async move {
@@ -256,6 +286,82 @@ mod tests {
             9,
             "each client asked once more, then stopped"
         );
+    }
+
+    /// CPU per request is the interval's CPU over the requests answered in it, by role; a
+    /// role not watched, or an interval with no request, reports none.
+    #[test]
+    fn cpu_per_request_is_the_intervals_cpu_over_its_requests() {
+        let mut s = Samples {
+            elapsed: Duration::from_secs(1),
+            cpu: vec![
+                CpuUse {
+                    role: Role::Receiver,
+                    seconds: 1.5,
+                },
+                CpuUse {
+                    role: Role::Bench,
+                    seconds: 0.25,
+                },
+            ],
+            ..Samples::default()
+        };
+        for _ in 0..1_000 {
+            s.record(Duration::from_millis(1), Outcome::Ok);
+        }
+        let sum = s.summary();
+        assert_eq!(sum.receiver_cpu_us, Some(1_500.0));
+        assert_eq!(sum.bench_cpu_us, Some(250.0));
+        assert_eq!(sum.proxy_cpu_us, None);
+        let none = Samples {
+            cpu: vec![CpuUse {
+                role: Role::Receiver,
+                seconds: 1.0,
+            }],
+            ..Samples::default()
+        };
+        assert_eq!(none.summary().receiver_cpu_us, None);
+    }
+
+    /// The load's own process, watched, is seen spending the CPU its requests burn within the
+    /// measured interval (and nothing is reported when nothing is watched).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_watched_process_cpu_is_taken_over_the_measured_interval() {
+        let burn = |_, _| async {
+            let mut x = 0u64;
+            for i in 0..200_000u64 {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
+            }
+            // A request that never waits would keep the interval's timer from running, which
+            // the bench's requests (network round trips) never do.
+            tokio::task::yield_now().await;
+            Outcome::Ok
+        };
+        let watched = closed_loop(
+            2,
+            Duration::from_millis(50),
+            Duration::from_millis(400),
+            &Watch::this_process(),
+            burn,
+        )
+        .await;
+        assert_eq!(watched.cpu.len(), 1);
+        assert!(
+            watched.cpu[0].seconds > 0.0,
+            "two clients burning CPU throughout used none: {:?}",
+            watched.cpu
+        );
+        let sum = watched.summary();
+        assert!(sum.bench_cpu_us.is_some_and(|us| us > 0.0));
+        let unwatched = closed_loop(
+            1,
+            Duration::ZERO,
+            Duration::from_millis(50),
+            &Watch::none(),
+            burn,
+        )
+        .await;
+        assert!(unwatched.cpu.is_empty());
     }
 
     #[test]

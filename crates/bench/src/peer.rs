@@ -22,6 +22,7 @@ use http::{Method, StatusCode};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::cpu::Watch;
 use crate::load::{Outcome, Samples, closed_loop, each_once};
 use crate::scenarios::{
     Checks, Load, Scenario, appointment_for, checked, measured_reads, spread, tracing_like_warn,
@@ -753,6 +754,7 @@ impl Peer {
             self.load.clients,
             self.load.warmup,
             self.load.duration,
+            &Watch::this_process(),
             move |_, _| {
                 let peer = peer.clone();
                 async move { peer.book_fresh().await }
@@ -771,6 +773,7 @@ impl Peer {
             self.load.clients,
             self.load.warmup,
             self.load.duration,
+            &Watch::this_process(),
             move |client, n| {
                 let (peer, bytes) = (peer.clone(), b.clone());
                 async move {
@@ -853,7 +856,7 @@ impl Peer {
                 }
             }
         };
-        measured_reads(&self.load, read).await
+        measured_reads(&self.load, &Watch::this_process(), read).await
     }
 }
 

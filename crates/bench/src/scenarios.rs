@@ -18,6 +18,7 @@ use http::{Method, StatusCode};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::cpu::{Role, Watch};
 use crate::load::{Outcome, Samples, closed_loop, each_once};
 use crate::stack::{ODS, SENDER, SENDER_ODS, SlotRef, Stack};
 
@@ -108,6 +109,8 @@ pub struct Checks {
 pub struct Bench {
     pub stack: Stack,
     pub load: Load,
+    /// The receiver, the proxy and this process, whose CPU each run reports per request.
+    watch: Watch,
     /// Slots are handed out from the end of the layout downwards, so every booking gets a
     /// slot no one has booked.
     next_slot: AtomicUsize,
@@ -181,15 +184,28 @@ pub(crate) fn checked(samples: Samples) -> (Samples, Checks) {
 
 /// A read scenario's run: `read` under the load, then one client for a short while, the latency
 /// of a request that waits for nothing (what a read costs alone, and what a proxy adds to one).
-pub(crate) async fn measured_reads<F, Fut>(load: &Load, read: F) -> (Samples, Checks)
+pub(crate) async fn measured_reads<F, Fut>(load: &Load, watch: &Watch, read: F) -> (Samples, Checks)
 where
     F: Fn(usize, u64) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = Outcome> + Send + 'static,
 {
-    let loaded = closed_loop(load.clients, load.warmup, load.duration, read.clone()).await;
-    let alone = closed_loop(1, Duration::from_millis(200), Duration::from_secs(2), read)
-        .await
-        .summary();
+    let loaded = closed_loop(
+        load.clients,
+        load.warmup,
+        load.duration,
+        watch,
+        read.clone(),
+    )
+    .await;
+    let alone = closed_loop(
+        1,
+        Duration::from_millis(200),
+        Duration::from_secs(2),
+        &Watch::none(),
+        read,
+    )
+    .await
+    .summary();
     let (samples, mut checks) = checked(loaded);
     if alone.errors > 0 {
         checks.passed = false;
@@ -244,9 +260,15 @@ pub(crate) fn spread(client: usize, n: u64, m: usize) -> usize {
 impl Bench {
     pub fn new(stack: Stack, load: Load) -> Bench {
         let total = stack.layout.total();
+        let watch = Watch::new([
+            (Role::Receiver, stack.receiver.pid()),
+            (Role::Proxy, stack.proxy.pid()),
+            (Role::Bench, std::process::id()),
+        ]);
         Bench {
             stack,
             load,
+            watch,
             next_slot: AtomicUsize::new(total),
             appointments: std::sync::Mutex::new(Vec::new()),
             commit_store: tokio::sync::Mutex::new(None),
@@ -296,6 +318,7 @@ impl Bench {
             self.load.clients,
             self.load.warmup,
             self.load.duration,
+            &self.watch,
             move |_, _| {
                 let (bench, url) = (bench.clone(), url.clone());
                 async move {
@@ -349,6 +372,7 @@ impl Bench {
             self.load.clients,
             self.load.warmup,
             self.load.duration,
+            &self.watch,
             move |_, _| {
                 let bench = bench.clone();
                 async move {
@@ -376,6 +400,7 @@ impl Bench {
             self.load.contention_slots.max(1),
         );
         let started = Instant::now();
+        let cpu_before = self.watch.snapshot();
         let mut all = Samples::default();
         let mut checks = Checks {
             passed: true,
@@ -431,6 +456,7 @@ impl Bench {
             all.errors += round.errors;
             all.elapsed = elapsed;
         }
+        all.cpu = cpu_before.until(&self.watch.snapshot());
         if all.errors > 0 {
             checks.passed = false;
             checks.problems.push(format!(
@@ -469,6 +495,7 @@ impl Bench {
             self.load.clients,
             self.load.warmup,
             self.load.duration,
+            &self.watch,
             move |client, n| {
                 let (bench, bytes) = (bench.clone(), b.clone());
                 async move {
@@ -558,7 +585,7 @@ impl Bench {
                 }
             }
         };
-        measured_reads(&self.load, read).await
+        measured_reads(&self.load, &self.watch, read).await
     }
 
     /// The store this process opens itself for the storage ceiling, with enough free slots for
@@ -653,6 +680,7 @@ impl Bench {
             self.load.clients,
             self.load.warmup,
             self.load.duration,
+            &self.watch,
             move |_, _| {
                 let (store, slots, used, body) =
                     (store.clone(), slots.clone(), used.clone(), body.clone());
