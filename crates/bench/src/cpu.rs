@@ -19,6 +19,8 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
+    /// The server under test: our receiver, or in a peer's runs the peer's server (when its
+    /// process is named with `--against-pid`).
     Receiver,
     Proxy,
     /// The bench's own process: the load's clients and, for the storage ceiling, the store it

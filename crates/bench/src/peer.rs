@@ -22,7 +22,7 @@ use http::{Method, StatusCode};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::cpu::Watch;
+use crate::cpu::{Role, Watch};
 use crate::load::{Outcome, Samples, closed_loop, each_once};
 use crate::scenarios::{
     Checks, Load, Scenario, appointment_for, checked, measured_reads, spread, tracing_like_warn,
@@ -49,6 +49,9 @@ pub struct Against {
     pub url: String,
     /// Entries per seeding `transaction` Bundle.
     pub seed_batch: usize,
+    /// The peer's server process, when it runs on this machine: its CPU per request is then
+    /// reported beside our receiver's.
+    pub pid: Option<u32>,
 }
 
 /// The `W/"v"` form `ifMatch` and `ETag` carry a version in.
@@ -457,6 +460,9 @@ pub struct Peer {
     client: HttpClient,
     layout: Layout,
     load: Load,
+    /// The peer's server (as the receiver of its runs), when its process is known, and this
+    /// process's clients.
+    watch: Watch,
     versions: Vec<String>,
     next_slot: AtomicUsize,
     appointments: std::sync::Mutex<Vec<String>>,
@@ -534,6 +540,13 @@ impl Peer {
             client,
             layout,
             load,
+            watch: Watch::new(
+                against
+                    .pid
+                    .map(|pid| (Role::Receiver, pid))
+                    .into_iter()
+                    .chain([(Role::Bench, std::process::id())]),
+            ),
             versions,
             next_slot: AtomicUsize::new(total),
             appointments: std::sync::Mutex::new(Vec::new()),
@@ -754,7 +767,7 @@ impl Peer {
             self.load.clients,
             self.load.warmup,
             self.load.duration,
-            &Watch::this_process(),
+            &self.watch,
             move |_, _| {
                 let peer = peer.clone();
                 async move { peer.book_fresh().await }
@@ -773,7 +786,7 @@ impl Peer {
             self.load.clients,
             self.load.warmup,
             self.load.duration,
-            &Watch::this_process(),
+            &self.watch,
             move |client, n| {
                 let (peer, bytes) = (peer.clone(), b.clone());
                 async move {
@@ -856,7 +869,7 @@ impl Peer {
                 }
             }
         };
-        measured_reads(&self.load, &Watch::this_process(), read).await
+        measured_reads(&self.load, &self.watch, read).await
     }
 }
 

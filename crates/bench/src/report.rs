@@ -637,7 +637,7 @@ impl PeerReport {
             ));
         }
         out.push_str(&format!(
-            "\n{:<16} {:>10} {:>8} {:>8} {:>7} | {:>10} {:>8} {:>8} {:>7} | {:>9}  {}\n",
+            "\n{:<16} {:>10} {:>8} {:>8} {:>7} | {:>10} {:>8} {:>8} {:>7} | {:>9} {:>17}  {}\n",
             "scenario",
             "ours req/s",
             "p50 ms",
@@ -648,6 +648,7 @@ impl PeerReport {
             "p99 ms",
             "errors",
             "ours/peer",
+            "server CPU us/req",
             "notes"
         ));
         for row in &self.side_by_side {
@@ -675,7 +676,7 @@ impl PeerReport {
                 notes.push("CHECKS FAILED".into());
             }
             out.push_str(&format!(
-                "{:<16} {:>10.0} {:>8.2} {:>8.2} {:>7} | {:>10} {:>8} {:>8} {:>7} | {:>9}  {}\n",
+                "{:<16} {:>10.0} {:>8.2} {:>8.2} {:>7} | {:>10} {:>8} {:>8} {:>7} | {:>9} {:>17}  {}\n",
                 row.scenario.name(),
                 row.ours.per_second,
                 row.ours.p50_ms,
@@ -686,6 +687,11 @@ impl PeerReport {
                 or_dash(peer.map(|p| p.p99_ms), 2),
                 row.peer_errors.map_or("-".to_string(), |e| e.to_string()),
                 or_dash(row.ratio, 2),
+                format!(
+                    "{} / {}",
+                    or_dash(row.ours.receiver_cpu_us, 0),
+                    or_dash(peer.and_then(|p| p.receiver_cpu_us), 0)
+                ),
                 notes.join("; ")
             ));
         }
@@ -749,6 +755,8 @@ mod tests {
         let summary = |rate: f64, errors: u64| Summary {
             per_second: rate,
             errors,
+            // The server's CPU per request, in proportion to the rate here.
+            receiver_cpu_us: (rate < 1_000.0).then_some(rate / 2.0),
             ..Summary::default()
         };
         let checks = |errors: u64| Checks {
@@ -817,6 +825,9 @@ mod tests {
             booking.contains("2.67") && booking.contains("CHECKS FAILED"),
             "{booking}"
         );
+        // Each server's CPU per request, medians: ours (50, 150) and the peer's (25, 50).
+        assert!(booking.contains(" 100 / 38 "), "{booking}");
+        assert!(line("empty-handler").contains(" - / - "));
         // The table says why: the peer's failing run and its problem, nothing for ours.
         assert!(
             table.contains("checks that failed:\n  booking (peer) run 2: 2 requests failed\n"),

@@ -52,6 +52,10 @@ pub struct BenchArgs {
     /// With --against: entries in each transaction Bundle that seeds the peer.
     #[arg(long, default_value_t = 250)]
     pub seed_batch: usize,
+    /// With --against: the peer server's process id, when it runs on this machine, so that its
+    /// CPU per request is reported beside our receiver's.
+    #[arg(long, value_name = "PID", requires = "against")]
+    pub against_pid: Option<u32>,
 }
 
 /// The scenarios of a side-by-side run: those the peer runs, and the ceilings of ours.
@@ -78,6 +82,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let against = args.against.map(|url| Against {
         url,
         seed_batch: args.seed_batch.max(1),
+        pid: args.against_pid,
     });
     let options = BenchOptions {
         exe,
