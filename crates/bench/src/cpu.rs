@@ -38,13 +38,18 @@ impl Watch {
         Watch::default()
     }
 
-    pub fn new(processes: impl IntoIterator<Item = (Role, u32)>) -> Watch {
-        Watch(processes.into_iter().collect())
+    /// The servers under test, each by role and process id, and always the bench's own
+    /// process, whose clients send every request.
+    pub fn servers(servers: impl IntoIterator<Item = (Role, u32)>) -> Watch {
+        Watch::new(
+            servers
+                .into_iter()
+                .chain([(Role::Bench, std::process::id())]),
+        )
     }
 
-    /// The bench's own process, alone (a peer's process is not ours to read).
-    pub fn this_process() -> Watch {
-        Watch::new([(Role::Bench, std::process::id())])
+    fn new(processes: impl IntoIterator<Item = (Role, u32)>) -> Watch {
+        Watch(processes.into_iter().collect())
     }
 
     /// Each watched process's CPU time so far; a process that cannot be read is left out.
@@ -137,7 +142,7 @@ mod tests {
     /// resolution: the right fields, converted with the right tick rate.
     #[test]
     fn a_process_cpu_time_agrees_with_getrusage() {
-        let watch = Watch::this_process();
+        let watch = Watch::servers([]);
         let before = watch.snapshot();
         let spent_from = rusage_cpu();
         let mut x = 0u64;

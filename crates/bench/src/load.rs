@@ -341,7 +341,7 @@ mod tests {
             2,
             Duration::from_millis(50),
             Duration::from_millis(400),
-            &Watch::this_process(),
+            &Watch::servers([]),
             burn,
         )
         .await;

@@ -540,13 +540,7 @@ impl Peer {
             client,
             layout,
             load,
-            watch: Watch::new(
-                against
-                    .pid
-                    .map(|pid| (Role::Receiver, pid))
-                    .into_iter()
-                    .chain([(Role::Bench, std::process::id())]),
-            ),
+            watch: Watch::servers(against.pid.map(|pid| (Role::Receiver, pid))),
             versions,
             next_slot: AtomicUsize::new(total),
             appointments: std::sync::Mutex::new(Vec::new()),

@@ -260,10 +260,9 @@ pub(crate) fn spread(client: usize, n: u64, m: usize) -> usize {
 impl Bench {
     pub fn new(stack: Stack, load: Load) -> Bench {
         let total = stack.layout.total();
-        let watch = Watch::new([
+        let watch = Watch::servers([
             (Role::Receiver, stack.receiver.pid()),
             (Role::Proxy, stack.proxy.pid()),
-            (Role::Bench, std::process::id()),
         ]);
         Bench {
             stack,
