@@ -147,6 +147,7 @@ mod tests {
     #[test]
     fn each_filter_is_answered_from_its_index() {
         let c = Connection::open_in_memory().unwrap();
+        crate::sqlite::migrate::register_step_functions(&c).unwrap();
         for step in crate::sqlite::schema::RECEIVER.steps {
             c.execute_batch(step).unwrap();
         }

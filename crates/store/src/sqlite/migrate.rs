@@ -53,10 +53,19 @@ pub fn applied(conn: &Connection, component: &str) -> Result<i64, StoreError> {
     .map_err(super::classify)
 }
 
+/// Makes the functions a step may call beyond SQLite's own callable on `conn`: steps that
+/// move rows to a new layout compute what the code would have written.
+pub(super) fn register_step_functions(conn: &Connection) -> Result<(), StoreError> {
+    super::requests::register_key_hash(conn).map_err(super::classify)
+}
+
 /// Brings `migrations` up to date, one transaction per step. Refuses a database written by a
 /// newer build rather than guessing.
 pub fn apply(conn: &mut Connection, migrations: &Migrations) -> Result<(), StoreError> {
     let first = migrations.first_pending(applied(conn, migrations.component)?)?;
+    if first < migrations.steps.len() {
+        register_step_functions(conn)?;
+    }
     for (i, step) in migrations.steps.iter().enumerate().skip(first) {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)

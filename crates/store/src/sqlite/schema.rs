@@ -136,6 +136,31 @@ const STEPS: &[&str] = &[
     ALTER TABLE outbox ADD COLUMN leased_by TEXT;
     ALTER TABLE outbox ADD COLUMN leased_until_ns INTEGER;
     "#,
+    // 3: request records appended in the order they are made and found through an index of a
+    // hash of their key, instead of a table ordered by senders' random request ids (why:
+    // requests.rs). The records kept are moved over, oldest first, with their hashes.
+    r#"
+    CREATE TABLE request_by_arrival (
+        key_hash INTEGER NOT NULL,
+        request_id TEXT NOT NULL,
+        correlation_id TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        succeeded INTEGER NOT NULL,
+        status INTEGER,
+        body TEXT,
+        location TEXT,
+        recorded_ns INTEGER NOT NULL
+    );
+    INSERT INTO request_by_arrival
+        (key_hash, request_id, correlation_id, sender, succeeded, status, body, location, recorded_ns)
+        SELECT bars_request_key_hash(request_id, correlation_id, sender), request_id, correlation_id,
+               sender, succeeded, status, body, location, recorded_ns
+        FROM request ORDER BY recorded_ns;
+    DROP TABLE request;
+    ALTER TABLE request_by_arrival RENAME TO request;
+    CREATE INDEX request_by_key ON request (key_hash);
+    CREATE INDEX request_by_age ON request (recorded_ns);
+    "#,
 ];
 
 /// The provider's side, a component of its own so that its steps never interleave with the
