@@ -3,11 +3,11 @@
 //! Records are kept in the order they are made (a rowid table) and found through an index of a
 //! hash of their key ([`key_hash`]), not keyed by the key itself. Senders' request ids are
 //! random, and a table ordered by them puts each new record on a random page: as records
-//! accumulated, that page was ever less often in the writer's cache, and every booking wrote
-//! one more scattered page to the write-ahead log (profiled: the storage ceiling lost a third
-//! of its rate over a bench's runs, much of it here). An index entry of an integer is a tenth
-//! of a record's size, so ten times as many stay cached, and records are appended to the
-//! table's last page.
+//! accumulated, that page was ever less often in the writer's cache (profiled over a bench's
+//! runs: the writer's page reads under this insert more than doubled), and each record's page
+//! split as it filled. An index entry of an integer is a fraction of a record's size, so many
+//! times as many stay cached, and records are appended to the table's last page
+//! (docs/BENCHMARKS.md: the storage ceiling 12-21% higher, its p99 a third lower).
 //!
 //! A hash is not unique: two keys may share one. Every lookup compares the whole key, and the
 //! key's uniqueness is kept by [`insert`] looking before it writes. That is safe because every
