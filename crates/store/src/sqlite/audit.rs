@@ -146,11 +146,8 @@ mod tests {
     /// A lookup by patient, appointment or request reads that column's index, not the whole log.
     #[test]
     fn each_filter_is_answered_from_its_index() {
-        let c = Connection::open_in_memory().unwrap();
-        crate::sqlite::migrate::register_step_functions(&c).unwrap();
-        for step in crate::sqlite::schema::RECEIVER.steps {
-            c.execute_batch(step).unwrap();
-        }
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::sqlite::migrate::apply(&mut c, &crate::sqlite::schema::RECEIVER).unwrap();
         for (q, index) in [
             (
                 AuditQuery {

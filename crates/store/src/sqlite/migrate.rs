@@ -55,7 +55,7 @@ pub fn applied(conn: &Connection, component: &str) -> Result<i64, StoreError> {
 
 /// Makes the functions a step may call beyond SQLite's own callable on `conn`: steps that
 /// move rows to a new layout compute what the code would have written.
-pub(super) fn register_step_functions(conn: &Connection) -> Result<(), StoreError> {
+fn register_step_functions(conn: &Connection) -> Result<(), StoreError> {
     super::requests::register_key_hash(conn).map_err(super::classify)
 }
 

@@ -26,14 +26,14 @@ use crate::model::{IdempotencyKey, IdempotencyRecord, RequestOutcome};
 
 /// The name under which [`key_hash`] is callable from SQL: the schema step that moved the
 /// records to this layout computes it for the records already kept.
-pub(super) const KEY_HASH_FUNCTION: &str = "bars_request_key_hash";
+const KEY_HASH_FUNCTION: &str = "bars_request_key_hash";
 
 /// A record's index key: the first eight bytes of the SHA-256 of its key's three parts, each
 /// preceded by its length (so that no two keys are encoded alike). It is stored, so it must
 /// never change between builds: a documented digest rather than the standard library's hasher,
 /// whose algorithm is unspecified. A sender choosing its ids to collide only slows lookups of
 /// its own keys, which are still compared whole.
-pub(super) fn key_hash(request_id: &str, correlation_id: &str, sender: &str) -> i64 {
+fn key_hash(request_id: &str, correlation_id: &str, sender: &str) -> i64 {
     let mut digest = Sha256::new();
     for part in [request_id, correlation_id, sender] {
         digest.update((part.len() as u64).to_le_bytes());
@@ -65,13 +65,6 @@ fn hash_of(key: &IdempotencyKey) -> i64 {
     key_hash(&key.request_id, &key.correlation_id, &key.sender)
 }
 
-fn exists(c: &Connection, key: &IdempotencyKey, hash: i64) -> rusqlite::Result<bool> {
-    c.prepare_cached(
-        "SELECT 1 FROM request WHERE key_hash = ?1 AND request_id = ?2 AND correlation_id = ?3 AND sender = ?4",
-    )?
-    .exists(params![hash, key.request_id, key.correlation_id, key.sender])
-}
-
 /// Inserts a request record; returns false when one already exists for the key. With
 /// `ignore_existing` the existing record is silently kept (and true returned). Runs in the
 /// writer's transaction, which makes the look and the write one step (see the module's doc).
@@ -80,8 +73,7 @@ pub(super) fn insert(
     record: &IdempotencyRecord,
     ignore_existing: bool,
 ) -> Result<bool, StoreError> {
-    let hash = hash_of(&record.key);
-    if exists(c, &record.key, hash).map_err(unavailable)? {
+    if find(c, &record.key)?.is_some() {
         return Ok(ignore_existing);
     }
     let (succeeded, status, body, location) = match &record.outcome {
@@ -96,7 +88,7 @@ pub(super) fn insert(
     )
     .and_then(|mut s| {
         s.execute(params![
-            hash,
+            hash_of(&record.key),
             record.key.request_id,
             record.key.correlation_id,
             record.key.sender,
