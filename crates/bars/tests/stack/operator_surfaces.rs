@@ -486,15 +486,22 @@ async fn two_proxies_on_one_postgresql_database_share_applications_endpoints_and
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(issued.is_some(), "proxy 2 never accepted the application");
-    let listed = get(&plain, &format!("{}/admin/endpoints", admin[1]), None).await;
-    assert!(
-        listed.json().unwrap()["endpoints"]
+    // The endpoint was added after the application, so a refresh of proxy 2 may have fallen
+    // between the two calls: it is listed by the next one.
+    let mut routed = false;
+    for _ in 0..100 {
+        let listed = get(&plain, &format!("{}/admin/endpoints", admin[1]), None).await;
+        routed = listed.json().unwrap()["endpoints"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|e| e["value"] == "2000022222"),
-        "proxy 2 routes to the endpoint proxy 1 added"
-    );
+            .any(|e| e["value"] == "2000022222");
+        if routed {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(routed, "proxy 2 routes to the endpoint proxy 1 added");
 
     // An assertion used at proxy 1 and replayed to proxy 2 is refused there.
     let once = assertion("late-sender", &key, base_url);
