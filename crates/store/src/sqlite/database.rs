@@ -27,6 +27,9 @@ pub struct SqliteOptions {
     /// Entries an access-log segment holds before it is sealed and indexed (see
     /// `access_log`): lookups scan at most this many entries, and sealing one sorts this many.
     pub access_segment_entries: u64,
+    /// Changes logged before their request ids are indexed as a run (see `audit`): a lookup
+    /// by request id scans at most about this many entries, and making a run sorts this many.
+    pub change_run_entries: u64,
 }
 
 impl Default for SqliteOptions {
@@ -35,6 +38,7 @@ impl Default for SqliteOptions {
             busy_timeout: std::time::Duration::from_secs(5),
             wal_limit_bytes: 64 * 1024 * 1024,
             access_segment_entries: 250_000,
+            change_run_entries: 8_192,
         }
     }
 }

@@ -98,6 +98,8 @@ pub struct SqliteStore {
     access: Arc<access_log::AccessLog>,
     /// Appointments read lately, current as of every change acknowledged (see its module).
     appointments: Arc<appointment_cache::AppointmentCache>,
+    /// The change log's request ids waiting for their run (see [`audit`]).
+    request_runs: Arc<audit::RequestRuns>,
 }
 
 impl SqliteStore {
@@ -111,9 +113,9 @@ impl SqliteStore {
         options: SqliteOptions,
     ) -> Result<SqliteStore, StoreError> {
         let db = Database::open(&path, options, &[&schema::RECEIVER, &schema::PROVIDER])?;
-        let changes_highest = Connection::open(path.as_ref())
-            .map_err(classify)
-            .and_then(|c| audit::highest_seq(&c))?;
+        let log = Connection::open(path.as_ref()).map_err(classify)?;
+        let changes_highest = audit::highest_seq(&log)?;
+        let request_runs = audit::RequestRuns::open(&log, options.change_run_entries)?;
         let access = access_log::AccessLog::open(
             &access_log::path_beside(path.as_ref()),
             &options,
@@ -123,6 +125,7 @@ impl SqliteStore {
             db,
             access: Arc::new(access),
             appointments: Arc::new(appointment_cache::AppointmentCache::new()),
+            request_runs: Arc::new(request_runs),
         })
     }
 
@@ -326,15 +329,19 @@ impl Backend for SqliteStore {
     }
 
     async fn commit_appointment(&self, change: AppointmentChange) -> Result<(), CommitError> {
-        let seq = self.access.next_seq();
         // Only a change of an existing appointment can leave a kept copy behind; the mark
         // travels with the job and ends when the job is done with (see appointment_cache).
         let marked = change
             .expected_version
             .map(|_| self.appointments.change(Some(&change.id)));
+        let (access, runs) = (self.access.clone(), self.request_runs.clone());
         self.write(move |c| {
             let _marked = &marked;
-            appointments::commit(c, &change, seq)
+            // Numbered here, on the writer's thread and inside the transaction, so that the
+            // change log's entries are committed in `seq` order (what a run relies on).
+            appointments::commit(c, &change, access.next_seq())?;
+            runs.appended(c);
+            Ok(())
         })
         .await
     }

@@ -161,6 +161,32 @@ const STEPS: &[&str] = &[
     CREATE INDEX request_by_key ON request (key_hash);
     CREATE INDEX request_by_age ON request (recorded_ns);
     "#,
+    // 4: the change log's request ids indexed a sealed run at a time (see audit.rs), not by an
+    // index of random keys updated with every change; what is already logged is the first run.
+    r#"
+    CREATE TABLE audit_request_run (
+        run INTEGER PRIMARY KEY,
+        last_seq INTEGER NOT NULL
+    );
+    CREATE TABLE audit_request_key (
+        run INTEGER NOT NULL,
+        request_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (run, request_id, seq)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER audit_request_key_is_append_only_update BEFORE UPDATE ON audit_request_key
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_request_key_is_append_only_delete BEFORE DELETE ON audit_request_key
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_request_run_is_append_only_update BEFORE UPDATE ON audit_request_run
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_request_run_is_append_only_delete BEFORE DELETE ON audit_request_run
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    INSERT INTO audit_request_key (run, request_id, seq)
+        SELECT 0, request_id, seq FROM audit ORDER BY request_id, seq;
+    INSERT INTO audit_request_run (run, last_seq) SELECT 0, coalesce(max(seq), 0) FROM audit;
+    DROP INDEX audit_by_request;
+    "#,
 ];
 
 /// The provider's side, a component of its own so that its steps never interleave with the

@@ -942,6 +942,62 @@ async fn a_reopened_store_numbers_its_audit_trail_on_from_both_logs() {
     assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
 }
 
+/// Every change committed while others commit and reads are audited (both taking numbers of
+/// the one trail) is found by its request id, whether its run has been made or not: a change
+/// numbered before another but committed after a run would be in neither the run nor the
+/// entries after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn changes_committed_together_are_each_found_by_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = bars_store::sqlite::SqliteOptions {
+        change_run_entries: 3,
+        ..Default::default()
+    };
+    let store = std::sync::Arc::new(
+        bars_store::sqlite::SqliteStore::open_with(dir.path().join("runs.db"), options).unwrap(),
+    );
+    let mut tasks = Vec::new();
+    for i in 0..400 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = format!("a{i:03}");
+            if i % 4 == 0 {
+                let read = AuditEntry {
+                    request_id: format!("read-{id}"),
+                    correlation_id: "c".into(),
+                    action: "read".into(),
+                    resource_type: "Appointment".into(),
+                    outcome: 200,
+                    ..Default::default()
+                };
+                store.append_audit(vec![read]).await.unwrap();
+            }
+            store
+                .commit_appointment(booked_at(&id, Instant::now()))
+                .await
+                .unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut missing = Vec::new();
+    for i in 0..400 {
+        let id = format!("a{i:03}");
+        let found = store
+            .query_audit(AuditQuery {
+                request_id: Some(id.clone()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        if found.len() != 1 {
+            missing.push((id, found.len()));
+        }
+    }
+    assert!(missing.is_empty(), "not found once: {missing:?}");
+}
+
 /// Values that look like SQL are data: stored, found and compared verbatim, on every backend.
 #[tokio::test]
 async fn hostile_values_are_stored_and_searched_verbatim() {

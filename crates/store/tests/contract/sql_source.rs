@@ -35,17 +35,17 @@ const ALLOWED: &[(&str, &str, &str)] = &[
     ),
     (
         "store/src/sqlite/audit.rs",
-        "filters.len() + 1",
+        "limit",
         "a bind parameter's number (?n), not a value",
     ),
     (
         "store/src/sqlite/audit.rs",
-        "conditions.join(\" AND \")",
-        "built only from constant column names and ?n placeholders",
+        "request",
+        "a bind parameter's number (?n), not a value",
     ),
     (
         "store/src/sqlite/audit.rs",
-        "filter",
+        "conditions",
         "built only from constant column names and ?n placeholders",
     ),
     (
