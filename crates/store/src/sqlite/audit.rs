@@ -86,13 +86,12 @@ pub(super) fn query(c: &Connection, q: &AuditQuery) -> Result<Vec<AuditRecord>, 
 /// the entries after the last run (two disjoint sets: a run holds every entry up to its
 /// `last_seq`); the other filters through the log's own indexes.
 fn change_log_sql(q: &AuditQuery) -> (String, Vec<&str>) {
-    let (sql, values) = query_sql("audit", q);
-    let Some(position) = q
-        .filters()
+    let filters = q.filters();
+    let Some(position) = filters
         .iter()
         .position(|(column, _)| *column == "request_id")
     else {
-        return (sql, values);
+        return query_sql("audit", q);
     };
     let (conditions, limit) = conditions(q);
     let request = position + 1;
@@ -106,7 +105,7 @@ fn change_log_sql(q: &AuditQuery) -> (String, Vec<&str>) {
                 AND seq > (SELECT coalesce(max(last_seq), 0) FROM audit_request_run)
         ) ORDER BY seq LIMIT ?{limit}"
     );
-    (sql, values)
+    (sql, filters.into_iter().map(|(_, v)| v).collect())
 }
 
 /// The next run's number, and the last `seq` the runs so far hold: every entry of the change
